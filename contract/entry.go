@@ -1,0 +1,252 @@
+package contract
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gowebpki/jcs"
+)
+
+// Version is the entry envelope version this package writes and reads.
+const Version = 1
+
+// MaxEntrySize is the largest encoded entry, in bytes, that the log accepts:
+// C2SP tlog-tiles entry bundles prefix each entry with a big-endian uint16
+// length, so no entry can be longer than 65535 bytes.
+const MaxEntrySize = 1<<16 - 1
+
+// Kind names what an entry records.
+type Kind string
+
+// The entry kinds of envelope version 1.
+const (
+	// KindDecision records an authorization decision (allow or deny).
+	KindDecision Kind = "decision"
+	// KindResult records a broker's signed report of work it ran for an allow.
+	KindResult Kind = "result"
+	// KindAgent records the registration or revocation of an agent identity.
+	KindAgent Kind = "agent"
+	// KindPolicy records a policy version coming into force.
+	KindPolicy Kind = "policy"
+)
+
+// Header is the part of the envelope every entry carries: the envelope
+// version and the kind of the body.
+type Header struct {
+	V    int  `json:"v"`
+	Kind Kind `json:"kind"`
+}
+
+// Entry is one of the entry kinds: *Decision, *Result, *Agent or *Policy.
+type Entry interface {
+	// EntryKind is the kind written into the envelope.
+	EntryKind() Kind
+	// Validate reports the first field that breaks the kind's rules.
+	Validate() error
+	header() *Header
+}
+
+// Errors returned by Marshal and Parse. They are wrapped with the detail of
+// what was wrong; test with errors.Is.
+var (
+	// ErrMalformed: the bytes are not one JSON object of a known kind with
+	// valid fields.
+	ErrMalformed = errors.New("malformed entry")
+	// ErrNotCanonical: the bytes are valid JSON but not their RFC 8785
+	// canonical form, so they are not an entry (an entry has exactly one
+	// encoding).
+	ErrNotCanonical = errors.New("entry is not in RFC 8785 canonical form")
+	// ErrUnsupportedVersion: the envelope version is not one this package reads.
+	ErrUnsupportedVersion = errors.New("unsupported entry version")
+	// ErrTooLarge: the encoded entry is longer than MaxEntrySize.
+	ErrTooLarge = errors.New("entry too large")
+)
+
+// FieldError names the field of an entry that is wrong and why.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("field %q: %s", e.Field, e.Reason) }
+
+// Unwrap makes every FieldError an ErrMalformed.
+func (e *FieldError) Unwrap() error { return ErrMalformed }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Marshal validates e and returns its canonical encoding: the RFC 8785 (JCS)
+// serialization of the envelope, which is the exact leaf committed to the log.
+func Marshal(e Entry) ([]byte, error) {
+	h := e.header()
+	h.V, h.Kind = Version, e.EntryKind()
+	if n, ok := e.(interface{ normalize() }); ok {
+		n.normalize()
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	out, err := jcs.Transform(buf.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("%w: canonicalize: %v", ErrMalformed, err)
+	}
+	if len(out) > MaxEntrySize {
+		return nil, fmt.Errorf("%w: %d bytes encoded, the limit is %d (C2SP tlog-tiles); send digests instead of contents", ErrTooLarge, len(out), MaxEntrySize)
+	}
+	return out, nil
+}
+
+// Parse reads one leaf. It accepts only what Marshal produces: canonical JSON,
+// a supported version, a known kind, no unknown fields, every field valid.
+func Parse(leaf []byte) (Entry, error) {
+	if len(leaf) > MaxEntrySize {
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(leaf), MaxEntrySize)
+	}
+	if !utf8.Valid(leaf) {
+		return nil, fmt.Errorf("%w: not valid UTF-8", ErrMalformed)
+	}
+	canon, err := jcs.Transform(leaf)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if !bytes.Equal(canon, leaf) {
+		return nil, ErrNotCanonical
+	}
+	var h Header
+	if err := json.Unmarshal(leaf, &h); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if h.V != Version {
+		return nil, fmt.Errorf("%w: v=%d, this reader knows v=%d", ErrUnsupportedVersion, h.V, Version)
+	}
+	var e Entry
+	switch h.Kind {
+	case KindDecision:
+		e = new(Decision)
+	case KindResult:
+		e = new(Result)
+	case KindAgent:
+		e = new(Agent)
+	case KindPolicy:
+		e = new(Policy)
+	default:
+		return nil, fieldErr("kind", "unknown kind %q (want decision, result, agent or policy)", h.Kind)
+	}
+	dec := json.NewDecoder(bytes.NewReader(leaf))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(e); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	// encoding/json matches field names case-insensitively and fills
+	// defaults for missing fields; only the exact bytes Marshal writes are
+	// an entry.
+	again, err := Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(again, leaf) {
+		return nil, fmt.Errorf("%w: fields are not exactly as written by this encoder (field name case, empty lists, missing fields)", ErrNotCanonical)
+	}
+	return e, nil
+}
+
+// Digest returns the content digest form used throughout the contract:
+// "sha256:" followed by 64 lowercase hex digits.
+func Digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// FormatTime returns t in the entry time form: RFC 3339 in UTC with
+// nanoseconds as needed (time.RFC3339Nano), always ending in "Z".
+func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// ParseTime reads a time in the entry time form, and only that form: the
+// one FormatTime writes (so "10:00:00.100Z" is refused; it is "10:00:00.1Z").
+func ParseTime(s string) (time.Time, error) {
+	if !strings.HasSuffix(s, "Z") {
+		return time.Time{}, errors.New("not in UTC (must end in Z)")
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, errors.New("not an RFC 3339 time")
+	}
+	if FormatTime(t) != s {
+		return time.Time{}, fmt.Errorf("not in the entry time form (want %s)", FormatTime(t))
+	}
+	return t, nil
+}
+
+func checkTime(field, s string) error {
+	if _, err := ParseTime(s); err != nil {
+		return fieldErr(field, "%v", err)
+	}
+	return nil
+}
+
+func checkDigest(field, s string, required bool) error {
+	if s == "" {
+		if required {
+			return fieldErr(field, "missing")
+		}
+		return nil
+	}
+	hexPart, ok := strings.CutPrefix(s, "sha256:")
+	if !ok || len(hexPart) != 64 || strings.ToLower(hexPart) != hexPart {
+		return fieldErr(field, "want sha256:<64 lowercase hex digits>")
+	}
+	if _, err := hex.DecodeString(hexPart); err != nil {
+		return fieldErr(field, "want sha256:<64 lowercase hex digits>")
+	}
+	return nil
+}
+
+func checkSPIFFEID(field, s string, required bool) error {
+	if s == "" {
+		if required {
+			return fieldErr(field, "missing")
+		}
+		return nil
+	}
+	if err := ValidSPIFFEID(s); err != nil {
+		return fieldErr(field, "%v", err)
+	}
+	return nil
+}
+
+func checkText(field, s string, max int) error {
+	if s == "" {
+		return fieldErr(field, "missing")
+	}
+	return checkOptionalText(field, s, max)
+}
+
+func checkOptionalText(field, s string, max int) error {
+	if len(s) > max {
+		return fieldErr(field, "longer than %d bytes", max)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return fieldErr(field, "contains a control character")
+		}
+	}
+	return nil
+}
