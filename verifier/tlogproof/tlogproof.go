@@ -1,0 +1,114 @@
+// Package tlogproof reads and writes C2SP tlog-proof@v1, the text form of an
+// offline-verifiable inclusion proof:
+//
+//	c2sp.org/tlog-proof@v1
+//	[extra <base64>]
+//	index <decimal, no leading zeros>
+//	<base64 SHA-256 hash, one per line, leaf's sibling first>
+//	...
+//	<empty line>
+//	<the checkpoint, a signed note, verbatim>
+//
+// Parse checks the syntax only. Verifying a proof (the checkpoint signature,
+// cosignatures, and that the path leads from the leaf hash to the root) is
+// the caller's, with the checkpoint's verifiers and the leaf it expects.
+package tlogproof
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Header is the first line of every proof.
+const Header = "c2sp.org/tlog-proof@v1"
+
+// Proof is a parsed tlog-proof.
+type Proof struct {
+	// Extra is the optional unauthenticated extra data (nil when absent).
+	Extra []byte
+	// Index is the entry's index in the log.
+	Index uint64
+	// Hashes is the inclusion proof, leaf's sibling first.
+	Hashes [][]byte
+	// Checkpoint is the signed note, verbatim.
+	Checkpoint []byte
+}
+
+// maxHashes bounds the proof length: a tree of 2^64 leaves needs 64.
+const maxHashes = 64
+
+// Format writes p in tlog-proof@v1 text form.
+func Format(p *Proof) []byte {
+	var b bytes.Buffer
+	b.WriteString(Header + "\n")
+	if p.Extra != nil {
+		b.WriteString("extra " + base64.StdEncoding.EncodeToString(p.Extra) + "\n")
+	}
+	b.WriteString("index " + strconv.FormatUint(p.Index, 10) + "\n")
+	for _, h := range p.Hashes {
+		b.WriteString(base64.StdEncoding.EncodeToString(h) + "\n")
+	}
+	b.WriteString("\n")
+	b.Write(p.Checkpoint)
+	return b.Bytes()
+}
+
+// ErrMalformed is wrapped by every Parse error.
+var ErrMalformed = errors.New("tlog-proof: malformed")
+
+func malformed(line int, format string, args ...any) error {
+	return fmt.Errorf("%w: line %d: %s", ErrMalformed, line, fmt.Sprintf(format, args...))
+}
+
+// Parse reads a tlog-proof@v1. It rejects anything Format would not write.
+func Parse(b []byte) (*Proof, error) {
+	head, checkpoint, ok := bytes.Cut(b, []byte("\n\n"))
+	if !ok {
+		return nil, fmt.Errorf("%w: no empty line before the checkpoint", ErrMalformed)
+	}
+	if len(checkpoint) == 0 {
+		return nil, fmt.Errorf("%w: empty checkpoint", ErrMalformed)
+	}
+	lines := strings.Split(string(head), "\n")
+	if lines[0] != Header {
+		return nil, malformed(1, "want %q", Header)
+	}
+	p := &Proof{Checkpoint: checkpoint}
+	i := 1
+	if i < len(lines) && strings.HasPrefix(lines[i], "extra ") {
+		extra, err := base64.StdEncoding.Strict().DecodeString(strings.TrimPrefix(lines[i], "extra "))
+		if err != nil {
+			return nil, malformed(i+1, "extra is not standard base64")
+		}
+		p.Extra = extra
+		if p.Extra == nil {
+			p.Extra = []byte{}
+		}
+		i++
+	}
+	if i >= len(lines) || !strings.HasPrefix(lines[i], "index ") {
+		return nil, malformed(i+1, "want \"index <N>\"")
+	}
+	idx := strings.TrimPrefix(lines[i], "index ")
+	n, err := strconv.ParseUint(idx, 10, 64)
+	if err != nil || strconv.FormatUint(n, 10) != idx {
+		return nil, malformed(i+1, "index %q is not a decimal without leading zeros", idx)
+	}
+	p.Index = n
+	i++
+	for ; i < len(lines); i++ {
+		h, err := base64.StdEncoding.Strict().DecodeString(lines[i])
+		if err != nil || len(h) != 32 {
+			return nil, malformed(i+1, "not the base64 of a 32-byte hash")
+		}
+		if len(p.Hashes) == maxHashes {
+			return nil, malformed(i+1, "more than %d hashes", maxHashes)
+		}
+		p.Hashes = append(p.Hashes, h)
+	}
+	return p, nil
+}
