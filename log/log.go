@@ -1,0 +1,352 @@
+// Package log is ztlog's evidence log: an append-only Merkle log over
+// Tessera whose checkpoints are C2SP tlog-checkpoints in Ed25519 signed
+// notes and whose tree and entries are served as C2SP tlog-tiles.
+//
+// In-process callers use three operations:
+//
+//   - Append adds one entry and returns its index only once the entry is
+//     durably sequenced (written and integrated, surviving a crash).
+//   - Await returns the first published checkpoint that covers an index.
+//     All waiters share one checkpoint watcher.
+//   - InclusionProof and ConsistencyProof prove entries and growth against
+//     published checkpoints.
+//
+// Appends are group-committed: while one batch is being written, arriving
+// entries gather, and the whole gathering is handed to Tessera as the next
+// batch. A lone entry is sequenced after BatchMaxAge plus one storage write;
+// under load, batches grow to BatchMaxSize and throughput follows.
+//
+// Every failure is a typed error (ErrPushback, ErrStorage, ErrEntryTooLarge,
+// ErrClosed, ...) so that callers can fail closed.
+package log
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	flog "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/tessera"
+	"github.com/zt-infra/ztlog/log/storage"
+)
+
+// Defaults, tuned for a decision path: an entry is sequenced within a few
+// milliseconds at low load and covered by a published checkpoint within
+// about CheckpointInterval plus one write.
+const (
+	// DefaultBatchMaxSize is the most entries handed to Tessera in one batch.
+	DefaultBatchMaxSize = 1024
+	// DefaultBatchMaxAge is how long Tessera waits for more entries once a
+	// batch has started (Tessera's own default is 250ms).
+	DefaultBatchMaxAge = 250 * time.Microsecond
+	// DefaultCheckpointInterval is how often a new checkpoint is signed and
+	// published when the tree has grown (Tessera's own default is 10s).
+	DefaultCheckpointInterval = 500 * time.Millisecond
+	// DefaultMaxPending is how many entries may wait to be sequenced before
+	// Append answers ErrPushback.
+	DefaultMaxPending = 16384
+	// DefaultAwaitPoll is how often the shared watcher reads the checkpoint
+	// while someone is waiting for one.
+	DefaultAwaitPoll = 10 * time.Millisecond
+	// idlePoll is how often it reads it when nobody waits (for metrics).
+	idlePoll = time.Second
+)
+
+// Options configure Open. Backend and Key are required.
+type Options struct {
+	// Backend is the opened storage (storage.New).
+	Backend *storage.Backend
+	// Key signs checkpoints; its name is the log's origin.
+	Key *Key
+	// BatchMaxSize, BatchMaxAge, CheckpointInterval, MaxPending and AwaitPoll
+	// default to the Default* constants when zero.
+	BatchMaxSize       uint
+	BatchMaxAge        time.Duration
+	CheckpointInterval time.Duration
+	MaxPending         int
+	AwaitPoll          time.Duration
+	// Witnesses, when set, must cosign each checkpoint before it is
+	// published (see tessera.WithWitnesses).
+	Witnesses      *tessera.WitnessGroup
+	WitnessOptions *tessera.WitnessOptions
+	// Logger receives structured logs. Default: slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the log's Prometheus metrics. Default: none.
+	Registerer prometheus.Registerer
+}
+
+// Log is an open evidence log.
+type Log struct {
+	origin   string
+	key      *Key
+	backend  *storage.Backend
+	appender *tessera.Appender
+	reader   tessera.LogReader
+	shutdown func(context.Context) error
+	cancel   context.CancelFunc
+	logger   *slog.Logger
+	metrics  *metrics
+	watcher  *watcher
+
+	maxBatch   int
+	maxPending int
+	// stallAfter is how long sequenced entries may stay unpublished before
+	// Healthy reports the publisher stalled.
+	stallAfter time.Duration
+
+	mu      sync.Mutex
+	pending []*pendingEntry
+	closed  bool
+	wake    chan struct{}
+	stopped chan struct{} // closed when the committer has exited
+}
+
+type pendingEntry struct {
+	entry *tessera.Entry
+	start time.Time
+	done  chan appendResult
+}
+
+type appendResult struct {
+	index uint64
+	err   error
+}
+
+// Open starts the log over an opened backend. If the storage already holds a
+// log, its published checkpoint must carry the origin and a valid signature
+// of opts.Key; anything else is ErrWrongLog and nothing is written.
+func Open(ctx context.Context, opts Options) (*Log, error) {
+	if opts.Backend == nil || opts.Key == nil {
+		return nil, errors.New("log: Open needs a backend and a key")
+	}
+	o := opts
+	if o.BatchMaxSize == 0 {
+		o.BatchMaxSize = DefaultBatchMaxSize
+	}
+	if o.BatchMaxAge == 0 {
+		o.BatchMaxAge = DefaultBatchMaxAge
+	}
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if o.MaxPending == 0 {
+		o.MaxPending = DefaultMaxPending
+	}
+	if o.AwaitPoll == 0 {
+		o.AwaitPoll = DefaultAwaitPoll
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	origin := o.Key.Origin()
+	if err := validOrigin(origin); err != nil {
+		return nil, err
+	}
+	if err := checkExisting(ctx, o.Backend, o.Key); err != nil {
+		return nil, err
+	}
+
+	aopts := tessera.NewAppendOptions().
+		WithCheckpointSigner(o.Key.Signer).
+		WithBatching(o.BatchMaxSize, o.BatchMaxAge).
+		WithCheckpointInterval(o.CheckpointInterval).
+		// The committer bounds what is in flight; Tessera must not refuse
+		// a batch it has been handed.
+		WithPushback(uint(o.MaxPending) + o.BatchMaxSize)
+	if o.Witnesses != nil {
+		aopts = aopts.WithWitnesses(*o.Witnesses, o.WitnessOptions)
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	appender, shutdown, reader, err := tessera.NewAppender(bg, o.Backend.Driver, aopts)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("%w: start appender on %s: %v", ErrStorage, o.Backend.Describe, err)
+	}
+	l := &Log{
+		origin:     origin,
+		key:        o.Key,
+		backend:    o.Backend,
+		appender:   appender,
+		reader:     reader,
+		shutdown:   shutdown,
+		cancel:     cancel,
+		logger:     o.Logger.With("component", "log", "origin", origin),
+		maxBatch:   int(o.BatchMaxSize),
+		maxPending: o.MaxPending,
+		stallAfter: 10*o.CheckpointInterval + 5*time.Second,
+		wake:       make(chan struct{}, 1),
+		stopped:    make(chan struct{}),
+	}
+	l.metrics = newMetrics(o.Registerer, l)
+	l.watcher = newWatcher(bg, l, o.AwaitPoll)
+	go l.commit(bg)
+	l.logger.Info("log open", "storage", o.Backend.Describe, "verifier_key", o.Key.VerifierKey,
+		"batch_max_size", o.BatchMaxSize, "batch_max_age", o.BatchMaxAge.String(),
+		"checkpoint_interval", o.CheckpointInterval.String())
+	return l, nil
+}
+
+// checkExisting refuses storage whose published checkpoint is not this log's.
+func checkExisting(ctx context.Context, b *storage.Backend, k *Key) error {
+	raw, err := b.ReadCheckpoint(ctx)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: read existing checkpoint from %s: %v", ErrStorage, b.Describe, err)
+	}
+	var unverified flog.Checkpoint
+	if _, err := unverified.Unmarshal(raw); err != nil {
+		return fmt.Errorf("%w: %s has a checkpoint that does not parse (%v); refusing to write over it", ErrWrongLog, b.Describe, err)
+	}
+	if unverified.Origin != k.Origin() {
+		return fmt.Errorf("%w: %s holds the log %q, but the key is for %q; use that log's key and origin, or another data directory", ErrWrongLog, b.Describe, unverified.Origin, k.Origin())
+	}
+	if _, _, _, err := flog.ParseCheckpoint(raw, k.Origin(), k.Verifier); err != nil {
+		return fmt.Errorf("%w: %s holds a log %q whose checkpoint is not signed by the key %s; use the key that created it, or another data directory", ErrWrongLog, b.Describe, k.Origin(), k.VerifierKey)
+	}
+	return nil
+}
+
+// Origin is the log's origin line.
+func (l *Log) Origin() string { return l.origin }
+
+// VerifierKey is the log's checkpoint verifier key in signed-note text form.
+func (l *Log) VerifierKey() string { return l.key.VerifierKey }
+
+// Key is the log's checkpoint key.
+func (l *Log) Key() *Key { return l.key }
+
+// Append adds one entry and returns its index once the entry is durably
+// sequenced. If ctx ends first, Append returns ctx's error; the entry may
+// still be sequenced later, so the caller must treat it as uncommitted and
+// never as a success.
+func (l *Log) Append(ctx context.Context, entry []byte) (uint64, error) {
+	switch {
+	case len(entry) == 0:
+		l.metrics.appends.WithLabelValues("invalid").Inc()
+		return 0, ErrEmptyEntry
+	case len(entry) > tessera.DefaultEntrySizeLimit:
+		l.metrics.appends.WithLabelValues("too_large").Inc()
+		return 0, fmt.Errorf("%w: %d bytes, the limit is %d (C2SP tlog-tiles)", ErrEntryTooLarge, len(entry), tessera.DefaultEntrySizeLimit)
+	}
+	p := &pendingEntry{entry: tessera.NewEntry(entry), start: time.Now(), done: make(chan appendResult, 1)}
+	l.mu.Lock()
+	switch {
+	case l.closed:
+		l.mu.Unlock()
+		l.metrics.appends.WithLabelValues("closed").Inc()
+		return 0, ErrClosed
+	case len(l.pending) >= l.maxPending:
+		l.mu.Unlock()
+		l.metrics.appends.WithLabelValues("pushback").Inc()
+		return 0, fmt.Errorf("%w (%d waiting)", ErrPushback, l.maxPending)
+	}
+	l.pending = append(l.pending, p)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case r := <-p.done:
+		return r.index, r.err
+	case <-ctx.Done():
+		l.metrics.appends.WithLabelValues("abandoned").Inc()
+		return 0, fmt.Errorf("log: append abandoned before it was sequenced: %w", ctx.Err())
+	}
+}
+
+// commit is the group committer: it hands everything pending to Tessera as
+// one batch, waits until the batch is sequenced, answers its callers, and
+// repeats. It exits once the log is closed and nothing is pending.
+func (l *Log) commit(ctx context.Context) {
+	defer close(l.stopped)
+	for {
+		l.mu.Lock()
+		n := min(len(l.pending), l.maxBatch)
+		batch := l.pending[:n:n]
+		l.pending = l.pending[n:]
+		if len(l.pending) == 0 {
+			l.pending = nil // let the backing array go
+		}
+		closed := l.closed
+		l.mu.Unlock()
+		if n == 0 {
+			if closed {
+				return
+			}
+			<-l.wake
+			continue
+		}
+		l.sequence(ctx, batch)
+	}
+}
+
+func (l *Log) sequence(ctx context.Context, batch []*pendingEntry) {
+	futures := make([]tessera.IndexFuture, len(batch))
+	for i, p := range batch {
+		futures[i] = l.appender.Add(ctx, p.entry)
+	}
+	l.metrics.batchSize.Observe(float64(len(batch)))
+	var highest uint64
+	for i, f := range futures {
+		idx, err := f()
+		p := batch[i]
+		if err != nil {
+			kind := ErrStorage
+			label := "storage_error"
+			if errors.Is(err, tessera.ErrPushback) {
+				kind, label = ErrPushback, "pushback"
+			}
+			l.metrics.appends.WithLabelValues(label).Inc()
+			l.logger.Error("append failed", "error", err)
+			p.done <- appendResult{err: fmt.Errorf("%w: %v", kind, err)}
+			continue
+		}
+		l.metrics.appends.WithLabelValues("ok").Inc()
+		l.metrics.sequencing.Observe(time.Since(p.start).Seconds())
+		highest = max(highest, idx.Index+1)
+		p.done <- appendResult{index: idx.Index}
+	}
+	l.metrics.setIntegrated(highest)
+}
+
+// Close stops accepting entries, waits until every entry already accepted is
+// sequenced and covered by a published checkpoint (or ctx ends), and stops
+// the log's background work.
+func (l *Log) Close(ctx context.Context) error {
+	l.mu.Lock()
+	already := l.closed
+	l.closed = true
+	l.mu.Unlock()
+	if already {
+		return ErrClosed
+	}
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	var err error
+	select {
+	case <-l.stopped:
+		err = l.shutdown(ctx)
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	l.watcher.stop()
+	l.cancel()
+	if l.backend.Close != nil {
+		err = errors.Join(err, l.backend.Close())
+	}
+	if err != nil {
+		return fmt.Errorf("log: close: %w", err)
+	}
+	l.logger.Info("log closed")
+	return nil
+}

@@ -1,0 +1,190 @@
+package log
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera/api/layout"
+	"github.com/transparency-dev/tessera/client"
+)
+
+// ReadCheckpoint returns the published checkpoint exactly as stored.
+func (l *Log) ReadCheckpoint(ctx context.Context) ([]byte, error) {
+	raw, err := l.reader.ReadCheckpoint(ctx)
+	return raw, mapReadErr(err)
+}
+
+// ReadTile returns the C2SP tlog-tiles tile at level and index; p is the
+// width of a partial tile, 0 for a full one. A partial tile whose full tile
+// has replaced it is served as the first p hashes of the full tile, which
+// are the same bytes.
+func (l *Log) ReadTile(ctx context.Context, level, index uint64, p uint8) ([]byte, error) {
+	t, err := l.reader.ReadTile(ctx, level, index, p)
+	if err != nil {
+		return nil, mapReadErr(err)
+	}
+	want := layout.TileWidth * 32
+	if p > 0 {
+		want = int(p) * 32
+	}
+	switch {
+	case len(t) == want:
+		return t, nil
+	case p > 0 && len(t) > want && len(t)%32 == 0:
+		return t[:want], nil
+	default:
+		return nil, fmt.Errorf("%w: tile %d/%d.p/%d has %d bytes, want %d", ErrStorage, level, index, p, len(t), want)
+	}
+}
+
+// ReadEntryBundle returns the C2SP tlog-tiles entry bundle at index; p is the
+// width of a partial bundle, 0 for a full one.
+func (l *Log) ReadEntryBundle(ctx context.Context, index uint64, p uint8) ([]byte, error) {
+	b, err := l.reader.ReadEntryBundle(ctx, index, p)
+	if err != nil {
+		return nil, mapReadErr(err)
+	}
+	want := layout.EntryBundleWidth
+	if p > 0 {
+		want = int(p)
+	}
+	end, n, err := bundlePrefix(b, want)
+	if err != nil || n < want {
+		return nil, fmt.Errorf("%w: entry bundle %d.p/%d is malformed or short", ErrStorage, index, p)
+	}
+	return b[:end], nil
+}
+
+// bundlePrefix returns the byte length of the first want entries of an entry
+// bundle and how many it found (fewer when the bundle is shorter).
+func bundlePrefix(b []byte, want int) (end, n int, err error) {
+	for n < want && end < len(b) {
+		if len(b)-end < 2 {
+			return 0, 0, errors.New("truncated length prefix")
+		}
+		size := int(binary.BigEndian.Uint16(b[end:]))
+		if len(b)-end-2 < size {
+			return 0, 0, errors.New("truncated entry")
+		}
+		end += 2 + size
+		n++
+	}
+	return end, n, nil
+}
+
+// Entry returns the leaf at index and the published checkpoint it was read
+// against. ErrNotFound if index is not below that checkpoint's size.
+func (l *Log) Entry(ctx context.Context, index uint64) ([]byte, *Checkpoint, error) {
+	cp, err := l.Checkpoint()
+	if err != nil {
+		return nil, nil, err
+	}
+	if index >= cp.Size {
+		return nil, cp, fmt.Errorf("%w: index %d, published size %d", ErrNotFound, index, cp.Size)
+	}
+	leaf, err := l.entryAt(ctx, index, cp.Size)
+	return leaf, cp, err
+}
+
+func (l *Log) entryAt(ctx context.Context, index, size uint64) ([]byte, error) {
+	bundle, err := client.GetEntryBundle(ctx, l.reader.ReadEntryBundle, index/layout.EntryBundleWidth, size)
+	if err != nil {
+		return nil, fmt.Errorf("%w: entry bundle for index %d: %v", ErrStorage, index, err)
+	}
+	i := index % layout.EntryBundleWidth
+	if i >= uint64(len(bundle.Entries)) {
+		return nil, fmt.Errorf("%w: entry bundle for index %d has only %d entries", ErrStorage, index, len(bundle.Entries))
+	}
+	return bundle.Entries[i], nil
+}
+
+// LeafHash is the RFC 6962 leaf hash of an entry.
+func LeafHash(entry []byte) []byte { return rfc6962.DefaultHasher.HashLeaf(entry) }
+
+// InclusionProof proves the entry at index into the tree of the given size,
+// which must not exceed the published checkpoint's.
+func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
+	published, err := l.checkSize(size)
+	if err != nil {
+		return nil, err
+	}
+	if index >= size {
+		return nil, fmt.Errorf("%w: index %d is not in a tree of size %d", ErrNotFound, index, size)
+	}
+	pb, err := client.NewProofBuilder(ctx, size, l.tilesAt(published))
+	if err != nil {
+		return nil, fmt.Errorf("%w: proof builder: %v", ErrStorage, err)
+	}
+	p, err := pb.InclusionProof(ctx, index)
+	if err != nil {
+		return nil, fmt.Errorf("%w: inclusion proof for %d in %d: %v", ErrStorage, index, size, err)
+	}
+	return p, nil
+}
+
+// ConsistencyProof proves the tree of size old is a prefix of the tree of
+// size new; new must not exceed the published checkpoint's size.
+func (l *Log) ConsistencyProof(ctx context.Context, old, new uint64) ([][]byte, error) {
+	published, err := l.checkSize(new)
+	if err != nil {
+		return nil, err
+	}
+	if old > new {
+		return nil, fmt.Errorf("%w: old size %d is larger than new size %d", ErrNotFound, old, new)
+	}
+	pb, err := client.NewProofBuilder(ctx, new, l.tilesAt(published))
+	if err != nil {
+		return nil, fmt.Errorf("%w: proof builder: %v", ErrStorage, err)
+	}
+	p, err := pb.ConsistencyProof(ctx, old, new)
+	if err != nil {
+		return nil, fmt.Errorf("%w: consistency proof %d..%d: %v", ErrStorage, old, new, err)
+	}
+	return p, nil
+}
+
+// checkSize returns the published size if size does not exceed it.
+func (l *Log) checkSize(size uint64) (uint64, error) {
+	cp, err := l.Checkpoint()
+	if err != nil {
+		return 0, err
+	}
+	if size > cp.Size {
+		return 0, fmt.Errorf("%w: tree size %d, published size %d", ErrNotFound, size, cp.Size)
+	}
+	return cp.Size, nil
+}
+
+// tilesAt returns a tile fetcher for proofs in any tree no larger than the
+// published size. Storage keeps the partial tiles of published sizes only
+// (an older size may fall inside a batch), so a tile of an older tree is
+// read at its width in the published tree, or full, and cut to the width
+// asked for: tiles only ever grow by appending hashes.
+func (l *Log) tilesAt(published uint64) client.TileFetcherFunc {
+	return func(ctx context.Context, level, index uint64, p uint8) ([]byte, error) {
+		pub := layout.PartialTileSize(level, index, published)
+		t, err := l.reader.ReadTile(ctx, level, index, pub)
+		if err != nil {
+			return nil, err
+		}
+		if p > 0 && len(t) > int(p)*32 {
+			t = t[:int(p)*32]
+		}
+		return t, nil
+	}
+}
+
+func mapReadErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	default:
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+}
