@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/zt-infra/ztlog/contract/service"
+	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/storage"
+	"k8s.io/klog/v2"
+)
+
+// serveFlags are the flags of `ztlog serve`, shared with `ztlog dev`.
+type serveFlags struct {
+	config             string
+	listen             string
+	storageKind        string
+	dataDir            string
+	dbDSN              string
+	bucket             string
+	bucketPrefix       string
+	s3Endpoint         string
+	keyFile            string
+	origin             string
+	batchMaxSize       uint
+	batchMaxAge        time.Duration
+	checkpointInterval time.Duration
+	maxPending         int
+	shutdownTimeout    time.Duration
+	logLevel           string
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.config, "config", "", "JSON file of settings (keys are flag names)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8443", "address to serve on")
+	fs.StringVar(&f.storageKind, "storage", "posix", "storage driver: posix or aws")
+	fs.StringVar(&f.dataDir, "data-dir", "", "log directory (posix)")
+	fs.StringVar(&f.dbDSN, "db-dsn", "", "MySQL-compatible database DSN (aws)")
+	fs.StringVar(&f.bucket, "bucket", "", "S3 bucket (aws)")
+	fs.StringVar(&f.bucketPrefix, "bucket-prefix", "", "prefix of the log's objects in the bucket (aws)")
+	fs.StringVar(&f.s3Endpoint, "s3-endpoint", "", "endpoint of an S3-compatible store that is not AWS S3 (aws)")
+	fs.StringVar(&f.keyFile, "key", "", "checkpoint signer key file, from `ztlog keygen`")
+	fs.StringVar(&f.origin, "origin", "", "log origin; must match the key's name (default: the key's name)")
+	fs.UintVar(&f.batchMaxSize, "batch-max-size", ztlog.DefaultBatchMaxSize, "most entries sequenced in one storage write")
+	fs.DurationVar(&f.batchMaxAge, "batch-max-age", ztlog.DefaultBatchMaxAge, "how long a batch waits for more entries once started")
+	fs.DurationVar(&f.checkpointInterval, "checkpoint-interval", ztlog.DefaultCheckpointInterval, "how often a new checkpoint is published while the log grows (at least 100ms)")
+	fs.IntVar(&f.maxPending, "max-pending", ztlog.DefaultMaxPending, "entries waiting to be sequenced before appends are pushed back")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown may take")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func (f *serveFlags) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)}
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// Tessera logs through klog; send those lines through the same handler.
+	klog.SetSlogLogger(logger.With("component", "tessera"))
+	return logger, nil
+}
+
+// serviceConfig turns the flags into a service configuration, loading the
+// key and checking the origin against it.
+func (f *serveFlags) serviceConfig(logger *slog.Logger) (service.Config, error) {
+	if f.keyFile == "" {
+		return service.Config{}, usageError{errors.New("--key is required (create one with `ztlog keygen --origin O --out FILE`)")}
+	}
+	key, err := ztlog.LoadKey(f.keyFile)
+	if err != nil {
+		return service.Config{}, err
+	}
+	if f.origin != "" && f.origin != key.Origin() {
+		return service.Config{}, usageError{fmt.Errorf("--origin %q does not match the key, which signs for %q", f.origin, key.Origin())}
+	}
+	return service.Config{
+		Listen: f.listen,
+		Storage: storage.Config{
+			Kind:         f.storageKind,
+			Dir:          f.dataDir,
+			DSN:          f.dbDSN,
+			Bucket:       f.bucket,
+			BucketPrefix: f.bucketPrefix,
+			S3Endpoint:   f.s3Endpoint,
+		},
+		Key:                key,
+		BatchMaxSize:       f.batchMaxSize,
+		BatchMaxAge:        f.batchMaxAge,
+		CheckpointInterval: f.checkpointInterval,
+		MaxPending:         f.maxPending,
+		ShutdownTimeout:    f.shutdownTimeout,
+		Logger:             logger,
+	}, nil
+}
+
+func runServe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var f serveFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("serve takes no arguments, got %q", fs.Args())}
+	}
+	if err := applyEnvAndConfig(fs, f.config); err != nil {
+		return err
+	}
+	logger, err := f.logger()
+	if err != nil {
+		return err
+	}
+	cfg, err := f.serviceConfig(logger)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, nil)
+}
+
+// serve opens the service, listens, calls ready (if any) once listening,
+// and serves until ctx ends.
+func serve(ctx context.Context, cfg service.Config, ready func(addr string)) error {
+	svc, err := service.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		svc.Log().Close(context.Background())
+		return fmt.Errorf("listen on %s: %v", cfg.Listen, err)
+	}
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	return svc.Serve(ctx, ln)
+}

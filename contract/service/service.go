@@ -1,0 +1,266 @@
+// Package service assembles `ztlog serve`: the evidence log, its read API,
+// and the operational endpoints, on one HTTP server with graceful shutdown.
+//
+//	GET /healthz   200 while the process runs
+//	GET /readyz    200 when every readiness check passes, else 503; JSON body
+//	               names each check and why it fails
+//	GET /metrics   Prometheus metrics
+//	GET /.well-known/ztlog  origin and checkpoint verifier key
+//
+// Shutdown (context cancelled, e.g. SIGTERM) stops accepting connections,
+// lets in-flight requests finish, then closes the log, which waits until
+// every entry it accepted is covered by a published checkpoint.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/zt-infra/ztlog/contract"
+	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/server"
+	"github.com/zt-infra/ztlog/log/storage"
+)
+
+// Config is everything `ztlog serve` is told.
+type Config struct {
+	// Listen is the address to serve on (host:port).
+	Listen string
+	// Storage selects the log's storage driver.
+	Storage storage.Config
+	// Key is the log's checkpoint signing key.
+	Key *ztlog.Key
+	// BatchMaxSize, BatchMaxAge, CheckpointInterval and MaxPending tune the
+	// log (zero: the log package's defaults).
+	BatchMaxSize       uint
+	BatchMaxAge        time.Duration
+	CheckpointInterval time.Duration
+	MaxPending         int
+	// ShutdownTimeout bounds graceful shutdown. Default 30s.
+	ShutdownTimeout time.Duration
+	// Logger receives structured logs. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Service is a running ztlog server.
+type Service struct {
+	cfg      Config
+	log      *ztlog.Log
+	router   *mux.Router
+	registry *prometheus.Registry
+	logger   *slog.Logger
+	started  time.Time
+
+	mu     sync.Mutex
+	checks map[string]func(context.Context) error
+}
+
+// New opens the log and builds the HTTP routes. It does not listen; see
+// Serve.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Key == nil {
+		return nil, errors.New("service: a log key is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	backend, err := storage.New(ctx, cfg.Storage)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	l, err := ztlog.Open(ctx, ztlog.Options{
+		Backend:            backend,
+		Key:                cfg.Key,
+		BatchMaxSize:       cfg.BatchMaxSize,
+		BatchMaxAge:        cfg.BatchMaxAge,
+		CheckpointInterval: cfg.CheckpointInterval,
+		MaxPending:         cfg.MaxPending,
+		Logger:             cfg.Logger,
+		Registerer:         reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg:      cfg,
+		log:      l,
+		router:   mux.NewRouter(),
+		registry: reg,
+		logger:   cfg.Logger,
+		started:  time.Now(),
+		checks:   map[string]func(context.Context) error{},
+	}
+	s.AddReadinessCheck("log", l.Healthy)
+	server.Register(s.router, l)
+	s.router.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
+	s.router.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
+	s.router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})).Methods(http.MethodGet)
+	s.router.HandleFunc("/.well-known/ztlog", s.wellKnown).Methods(http.MethodGet)
+	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		contract.WriteError(w, http.StatusNotFound, &contract.Error{Code: "no_such_endpoint", Field: "path",
+			Message: fmt.Sprintf("no endpoint at %s", r.URL.Path)})
+	})
+	s.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		contract.WriteError(w, http.StatusMethodNotAllowed, &contract.Error{Code: "method_not_allowed",
+			Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)})
+	})
+	return s, nil
+}
+
+// Log is the service's evidence log.
+func (s *Service) Log() *ztlog.Log { return s.log }
+
+// Router is where further endpoints are added before Serve.
+func (s *Service) Router() *mux.Router { return s.router }
+
+// Registry is the service's Prometheus registry.
+func (s *Service) Registry() *prometheus.Registry { return s.registry }
+
+// AddReadinessCheck adds a named check to /readyz.
+func (s *Service) AddReadinessCheck(name string, check func(context.Context) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks[name] = check
+}
+
+// Handler is the service's HTTP handler, with request logging.
+func (s *Service) Handler() http.Handler { return s.logRequests(s.router) }
+
+// Serve serves on ln until ctx is cancelled, then shuts down gracefully:
+// in-flight requests finish, then the log publishes everything it accepted.
+func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.logger.Info("serving", "addr", ln.Addr().String(), "origin", s.log.Origin())
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.logger.Info("shutting down", "timeout", s.cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return errors.Join(serveErr, err, s.log.Close(sctx))
+}
+
+func (s *Service) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+// Readiness is the body of /readyz.
+type Readiness struct {
+	Ready  bool              `json:"ready"`
+	Checks map[string]string `json:"checks"`
+}
+
+func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	s.mu.Lock()
+	names := make([]string, 0, len(s.checks))
+	for n := range s.checks {
+		names = append(names, n)
+	}
+	checks := s.checks
+	s.mu.Unlock()
+	sort.Strings(names)
+	out := Readiness{Ready: true, Checks: map[string]string{}}
+	for _, n := range names {
+		if err := checks[n](ctx); err != nil {
+			out.Ready = false
+			out.Checks[n] = err.Error()
+		} else {
+			out.Checks[n] = "ok"
+		}
+	}
+	status := http.StatusOK
+	if !out.Ready {
+		status = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	contract.WriteJSON(w, status, out)
+}
+
+// WellKnown is the body of /.well-known/ztlog.
+type WellKnown struct {
+	// Origin is the log's checkpoint origin.
+	Origin string `json:"origin"`
+	// VerifierKey is the checkpoint verifier key (signed-note vkey).
+	VerifierKey string `json:"verifier_key"`
+	// LogURL is the path prefix of the tlog-tiles resources.
+	LogURL string `json:"log_url"`
+}
+
+func (s *Service) wellKnown(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	contract.WriteJSON(w, http.StatusOK, WellKnown{
+		Origin:      s.log.Origin(),
+		VerifierKey: s.log.VerifierKey(),
+		LogURL:      "/log/",
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+// logRequests writes one structured log line per request.
+func (s *Service) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		level := slog.LevelInfo
+		if sw.status >= 500 {
+			level = slog.LevelWarn
+		}
+		s.logger.Log(r.Context(), level, "request",
+			"method", r.Method, "path", r.URL.Path, "status", sw.status, "bytes", sw.bytes,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", r.RemoteAddr)
+	})
+}
