@@ -1,0 +1,49 @@
+# ztlog — see README.md. `make run` starts the embedded default; `make test`
+# runs every test, including the ones that start and kill real processes.
+
+GO        ?= go
+BIN       := bin
+DEV_DIR   ?= .ztlog-dev
+FUZZTIME  ?= 10s
+BENCHTIME ?= 1x
+PKGS      := ./...
+
+.PHONY: all build run test bench fuzz lint clean
+
+all: build
+
+## build: compile every binary into ./bin/
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## run: build and start `ztlog dev`, the embedded default, under $(DEV_DIR)
+run: build
+	./$(BIN)/ztlog dev --data-dir $(DEV_DIR)
+
+## test: lint, then every test with the race detector
+test: lint
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+## bench: the benchmarks, each a comparison against a baseline in the same run
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m $(PKGS)
+
+## fuzz: a short pass ($(FUZZTIME)) over every fuzz target
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		pkg=./$$(dirname $$f); \
+		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
+			echo "fuzz $$pkg $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+## lint: gofmt and go vet must be clean
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf $(BIN)
