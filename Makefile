@@ -8,7 +8,7 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 1x
 PKGS      := ./...
 
-.PHONY: all build run test bench fuzz lint clean
+.PHONY: all build run test bench fuzz lint deps clean
 
 all: build
 
@@ -21,8 +21,12 @@ build:
 run: build
 	./$(BIN)/ztlog dev --data-dir $(DEV_DIR)
 
+## deps: install the tools some tests need when they are missing (.ci/deps.d)
+deps:
+	@for s in .ci/deps.d/*.sh; do [ -e "$$s" ] || continue; echo "deps: $$s"; bash "$$s" || echo "deps: $$s could not install; tests needing it will skip"; done
+
 ## test: lint, then every test with the race detector
-test: lint
+test: deps lint
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 ## bench: the benchmarks, each a comparison against a baseline in the same run
