@@ -77,7 +77,9 @@ func closeLog(t testing.TB, l *Log) {
 	}
 }
 
-func entryN(i int) []byte { return []byte(fmt.Sprintf(`{"n":%d,"pad":"%s"}`, i, strings.Repeat("x", i%97))) }
+func entryN(i int) []byte {
+	return []byte(fmt.Sprintf(`{"n":%d,"pad":"%s"}`, i, strings.Repeat("x", i%97)))
+}
 
 // appendAll appends n distinct entries from conc goroutines and returns the
 // entry committed at each index.
