@@ -143,6 +143,11 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if min := o.Backend.MinCheckpointInterval; o.CheckpointInterval < min {
+		o.Logger.Warn("checkpoint interval raised to the storage driver's minimum",
+			"asked", o.CheckpointInterval.String(), "used", min.String(), "storage", o.Backend.Describe)
+		o.CheckpointInterval = min
+	}
 	origin := o.Key.Origin()
 	if err := validOrigin(origin); err != nil {
 		return nil, err

@@ -61,6 +61,9 @@ type Backend struct {
 	Describe string
 	// Close releases what New opened (database handles). It may be nil.
 	Close func() error
+	// MinCheckpointInterval is the shortest checkpoint interval the driver
+	// accepts (Tessera's POSIX driver: 100ms; AWS: 1s).
+	MinCheckpointInterval time.Duration
 }
 
 // New opens the driver cfg names.
@@ -98,7 +101,8 @@ func newPOSIX(ctx context.Context, cfg Config) (*Backend, error) {
 		ReadCheckpoint: func(context.Context) ([]byte, error) {
 			return os.ReadFile(filepath.Join(dir, layout.CheckpointPath))
 		},
-		Describe: "posix:" + dir,
+		Describe:              "posix:" + dir,
+		MinCheckpointInterval: 100 * time.Millisecond,
 	}, nil
 }
 
