@@ -238,3 +238,33 @@ func merge(runs []runStats) runStats {
 	slices.Sort(out.latencies)
 	return out
 }
+
+// BenchmarkPublicationLatency measures, at low load, the time from Append to
+// the first published checkpoint covering the entry (Await), against the
+// configured checkpoint interval (the baseline: publication cannot be
+// promised sooner than one interval).
+func BenchmarkPublicationLatency(b *testing.B) {
+	l := openTestLog(b, b.TempDir(), testKey(b, testOrigin), func(o *Options) { o.CheckpointInterval = DefaultCheckpointInterval })
+	defer closeLog(b, l)
+	ctx := context.Background()
+	var lat []time.Duration
+	for range b.N {
+		for i := range 20 {
+			t := time.Now()
+			idx, err := l.Append(ctx, entryN(i))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := l.Await(ctx, idx); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(t))
+			time.Sleep(time.Duration(i%7) * 37 * time.Millisecond) // arrive at varied phases
+		}
+	}
+	st := merge([]runStats{{latencies: lat}})
+	b.ReportMetric(ms(st.pct(.50)), "publish-p50-ms")
+	b.ReportMetric(ms(st.pct(.99)), "publish-p99-ms")
+	b.ReportMetric(ms(DefaultCheckpointInterval), "interval-ms")
+	b.ReportMetric(0, "ns/op")
+}
