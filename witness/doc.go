@@ -1,4 +1,12 @@
 // Package witness holds ztlog's C2SP tlog-witness implementation, witness
 // policy, federation cross-checks, split-view evidence, and DAAL anchoring.
-// It is filled in by the witness (issue 7) and DAAL (issue 8) work.
+//
+// The witness (cmd/zt-witness) is built from one package per concept:
+//
+//   - tlogwitness: the add-checkpoint request and answer formats
+//   - cosigner: the witness's cosignature/v1 keys (Ed25519, ML-DSA-44)
+//   - state: the durable, atomically replaced latest cosigned checkpoint per log
+//   - config: the configuration file (logs, peers, federation), reloaded on change
+//   - server: the HTTP service (POST /add-checkpoint, GET /<origin hash>/checkpoint)
+//   - evidence: filing split-view evidence (format: verifier/splitview) and alerting
 package witness
