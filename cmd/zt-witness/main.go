@@ -1,0 +1,97 @@
+// Command zt-witness is ztlog's C2SP tlog-witness: it cosigns the
+// checkpoints of the logs it is configured for and serves the latest one it
+// cosigned for each.
+//
+//	zt-witness keygen   --name NAME --out FILE [--algorithm ed25519|ml-dsa-44]
+//	zt-witness serve    --config FILE --key FILE [--key FILE] --state DIR [--listen ADDR]
+//
+// Every flag can also be given as an environment variable ZTWITNESS_<FLAG>
+// (dashes as underscores, e.g. ZTWITNESS_STATE); the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+const usage = `zt-witness: a C2SP tlog-witness for ztlog and its federation partners
+
+usage:
+  zt-witness keygen   --name NAME --out FILE [--algorithm ed25519|ml-dsa-44]
+                      create a witness key; prints the verifier key for logs' policies
+  zt-witness serve    --config FILE --key FILE --state DIR [--listen ADDR]
+                      cosign checkpoints (POST /add-checkpoint) and serve them
+                      (GET /<sha256(origin)>/checkpoint); zt-witness serve -h for flags
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "keygen":
+		err = runKeygen(os.Args[2:])
+	case "serve":
+		err = runServe(ctx, os.Args[2:])
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "zt-witness: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		var u usageError
+		if errors.As(err, &u) {
+			fmt.Fprintf(os.Stderr, "zt-witness: %v\n", err)
+			os.Exit(2)
+		}
+		fmt.Fprintf(os.Stderr, "zt-witness: error: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ error }
+
+// parseFlags parses args, then fills every flag not given from the
+// environment (ZTWITNESS_<NAME>).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("%s takes no arguments, got %q", fs.Name(), fs.Args())}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var firstErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || firstErr != nil {
+			return
+		}
+		env := "ZTWITNESS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := f.Value.Set(v); err != nil {
+				firstErr = usageError{fmt.Errorf("%s=%q: %v", env, v, err)}
+			}
+		}
+	})
+	return firstErr
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, strings.Split(s, ",")...); return nil }
