@@ -8,7 +8,7 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 1x
 PKGS      := ./...
 
-.PHONY: all build run test bench fuzz lint deps clean
+.PHONY: all build run test bench fuzz lint deps clean daal-contract
 
 all: build
 
@@ -48,6 +48,10 @@ lint:
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+## daal-contract: recompile witness/daal/daalog/DAALog.sol with the pinned solc (npm) and rewrite DAALog.json
+daal-contract:
+	cd witness/daal/daalog && $(GO) run gen_artifact.go
 
 clean:
 	rm -rf $(BIN)
