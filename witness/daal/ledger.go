@@ -1,0 +1,361 @@
+package daal
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// State is where an anchor's transaction is.
+type State string
+
+// The anchor states. queued -> submitted -> confirmed is the normal path;
+// submitted -> failed when the transaction reverts or its nonce is taken by
+// another transaction; confirmed -> submitted when a reorg drops the block
+// that held it (the same signed transaction is broadcast again).
+const (
+	// Queued: the checkpoint is chosen and recorded; no transaction yet.
+	Queued State = "queued"
+	// Submitted: a signed transaction (nonce, hash, raw bytes) is recorded
+	// and has been, or is being, broadcast; replacements with higher fees
+	// share its nonce, so at most one of them can ever be mined.
+	Submitted State = "submitted"
+	// Confirmed: the transaction is mined with status 1 and at least the
+	// configured number of confirmations.
+	Confirmed State = "confirmed"
+	// Failed: the transaction was mined with status 0, or can never be.
+	Failed State = "failed"
+)
+
+// Attestation is the reconciliation verdict on an anchor.
+type Attestation string
+
+// The attestation statuses.
+const (
+	// Pending: not reconciled yet (or re-opened by a reorg).
+	Pending Attestation = "pending"
+	// Verified: receipt status 1, sent to the configured contract by our
+	// sender, its ActionLogged event carries our origin, root and metadata,
+	// and the anchored tree is consistent with the log's current tree.
+	Verified Attestation = "verified"
+	// AttestFailed: one of those checks failed; Anchor.Reason says which.
+	AttestFailed Attestation = "failed"
+)
+
+// Anchor is one checkpoint anchoring, as recorded in the ledger.
+type Anchor struct {
+	// ID numbers the ledger's anchors from 1.
+	ID          uint64      `json:"id"`
+	State       State       `json:"state"`
+	Attestation Attestation `json:"attestation"`
+	// Reason says why the anchor failed, or why its attestation did.
+	Reason string `json:"reason,omitempty"`
+	// Origin, Size and Root are the anchored checkpoint; Checkpoint is its
+	// signed note as read when it was queued; Metadata the exact string
+	// sent as logBatch's third argument.
+	Origin     string `json:"origin"`
+	Size       uint64 `json:"size"`
+	Root       string `json:"root"`
+	Checkpoint string `json:"checkpoint"`
+	Metadata   string `json:"metadata"`
+	// Chain and contract the anchor is for, and the sender.
+	ChainID  uint64 `json:"chain_id"`
+	Contract string `json:"contract"`
+	Sender   string `json:"sender"`
+	// Nonce of the transaction(s); set once the first one is signed.
+	Nonce *uint64 `json:"nonce,omitempty"`
+	// Txs are the signed transactions for this anchor, the first and its
+	// fee-bumped replacements, oldest first; all share Nonce.
+	Txs []Tx `json:"txs,omitempty"`
+	// TxHash, Block, BlockHash and RecordID are the mined transaction, its
+	// block, and the DAALog record id from its ActionLogged event.
+	TxHash    string `json:"tx_hash,omitempty"`
+	Block     uint64 `json:"block,omitempty"`
+	BlockHash string `json:"block_hash,omitempty"`
+	RecordID  uint64 `json:"record_id,omitempty"`
+	// SendErrors counts consecutive failed broadcasts; NextTry is when the
+	// next may happen (exponential backoff).
+	SendErrors int       `json:"send_errors,omitempty"`
+	NextTry    time.Time `json:"next_try,omitzero"`
+	// Times of the transitions.
+	QueuedAt     time.Time `json:"queued_at"`
+	SubmittedAt  time.Time `json:"submitted_at,omitzero"`
+	ConfirmedAt  time.Time `json:"confirmed_at,omitzero"`
+	ReconciledAt time.Time `json:"reconciled_at,omitzero"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// Tx is one signed transaction of an anchor.
+type Tx struct {
+	Hash string `json:"hash"`
+	// Raw is the signed transaction (0x-hex of its binary encoding), kept
+	// so that a restarted anchorer broadcasts exactly the same transaction.
+	Raw    string    `json:"raw"`
+	FeeCap string    `json:"fee_cap"`
+	TipCap string    `json:"tip_cap"`
+	Gas    uint64    `json:"gas"`
+	Signed time.Time `json:"signed"`
+}
+
+// InFlight reports whether the anchor still waits for its transaction.
+func (a *Anchor) InFlight() bool { return a.State == Queued || a.State == Submitted }
+
+// The ledger file. Each line is one Anchor in JSON, written whole after every
+// transition and fsynced before anything depends on it; the last line of an
+// id is its current state, earlier lines are its history.
+const (
+	ledgerFile = "anchors.jsonl"
+	lockFile   = "anchors.lock"
+	// maxLedgerLine bounds one line (a signed transaction with a long
+	// checkpoint note is a few KiB).
+	maxLedgerLine = 1 << 20
+)
+
+// ErrLedger is wrapped by errors about a ledger file that cannot be read.
+var ErrLedger = errors.New("daal: anchor ledger")
+
+// ErrLedgerBusy: another process holds the ledger.
+var ErrLedgerBusy = errors.New("daal: anchor ledger in use by another process")
+
+// Ledger is the durable record of anchors in a directory. One process at a
+// time may hold it (an exclusive lock on anchors.lock).
+type Ledger struct {
+	dir  string
+	mu   sync.Mutex
+	f    *os.File
+	lock *os.File
+	byID map[uint64]*Anchor
+	next uint64
+}
+
+// OpenLedger opens (creating if needed) the ledger in dir. A last line cut
+// short by a crash is dropped; any other unreadable line is an error, and
+// nothing is written.
+func OpenLedger(dir string) (*Ledger, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrLedger, err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrLedger, err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("%w: %s (stop the other `ztlog daal` first)", ErrLedgerBusy, dir)
+	}
+	path := filepath.Join(dir, ledgerFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("%w: %v", ErrLedger, err)
+	}
+	raw, err := io.ReadAll(f)
+	if err != nil {
+		f.Close()
+		lock.Close()
+		return nil, fmt.Errorf("%w: read %s: %v", ErrLedger, path, err)
+	}
+	anchors, complete, err := ParseLedger(raw)
+	if err != nil {
+		f.Close()
+		lock.Close()
+		return nil, fmt.Errorf("%w: %s: %v; the file is left as it is for an operator to inspect", ErrLedger, path, err)
+	}
+	if complete < len(raw) {
+		// A torn last line: the transition it recorded never completed.
+		if err := f.Truncate(int64(complete)); err != nil {
+			f.Close()
+			lock.Close()
+			return nil, fmt.Errorf("%w: drop torn line: %v", ErrLedger, err)
+		}
+	}
+	if _, err := f.Seek(int64(complete), io.SeekStart); err != nil {
+		f.Close()
+		lock.Close()
+		return nil, fmt.Errorf("%w: %v", ErrLedger, err)
+	}
+	l := &Ledger{dir: dir, f: f, lock: lock, byID: map[uint64]*Anchor{}, next: 1}
+	for _, a := range anchors {
+		l.byID[a.ID] = a
+		l.next = max(l.next, a.ID+1)
+	}
+	return l, nil
+}
+
+// ParseLedger reads a ledger file's bytes: the latest state of every anchor,
+// in id order, and how many leading bytes are complete lines. Bytes after
+// the last newline are a torn write and are ignored.
+func ParseLedger(raw []byte) ([]*Anchor, int, error) {
+	complete := bytes.LastIndexByte(raw, '\n') + 1
+	byID := map[uint64]*Anchor{}
+	sc := bufio.NewScanner(bytes.NewReader(raw[:complete]))
+	sc.Buffer(make([]byte, 64*1024), maxLedgerLine)
+	line := 0
+	for sc.Scan() {
+		line++
+		a, err := parseAnchor(sc.Bytes())
+		if err != nil {
+			return nil, 0, fmt.Errorf("line %d: %v", line, err)
+		}
+		if prev, ok := byID[a.ID]; ok && !validTransition(prev.State, a.State) {
+			return nil, 0, fmt.Errorf("line %d: anchor %d goes from %s to %s, which never happens", line, a.ID, prev.State, a.State)
+		}
+		byID[a.ID] = a
+	}
+	if err := sc.Err(); err != nil {
+		return nil, 0, fmt.Errorf("line %d: %v", line+1, err)
+	}
+	out := make([]*Anchor, 0, len(byID))
+	for _, a := range byID {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, complete, nil
+}
+
+func parseAnchor(line []byte) (*Anchor, error) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	var a Anchor
+	if err := dec.Decode(&a); err != nil {
+		return nil, fmt.Errorf("not an anchor record: %v", err)
+	}
+	if dec.More() {
+		return nil, errors.New("more than one JSON value on the line")
+	}
+	if a.ID == 0 {
+		return nil, errors.New("anchor id 0")
+	}
+	switch a.State {
+	case Queued, Submitted, Confirmed, Failed:
+	default:
+		return nil, fmt.Errorf("anchor %d: unknown state %q", a.ID, a.State)
+	}
+	switch a.Attestation {
+	case Pending, Verified, AttestFailed:
+	default:
+		return nil, fmt.Errorf("anchor %d: unknown attestation %q", a.ID, a.Attestation)
+	}
+	if a.State == Submitted && (a.Nonce == nil || len(a.Txs) == 0) {
+		return nil, fmt.Errorf("anchor %d: submitted without a signed transaction", a.ID)
+	}
+	if a.State == Confirmed && a.TxHash == "" {
+		return nil, fmt.Errorf("anchor %d: confirmed without a transaction hash", a.ID)
+	}
+	return &a, nil
+}
+
+// validTransition lists the state changes a ledger may record.
+func validTransition(from, to State) bool {
+	switch from {
+	case Queued:
+		return to == Queued || to == Submitted || to == Failed
+	case Submitted:
+		return to == Submitted || to == Confirmed || to == Failed
+	case Confirmed:
+		return to == Confirmed || to == Submitted // a reorg re-opens it
+	case Failed:
+		return to == Failed
+	}
+	return false
+}
+
+// Dir is the ledger's directory.
+func (l *Ledger) Dir() string { return l.dir }
+
+// Close releases the ledger.
+func (l *Ledger) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.f.Close()
+	return errors.Join(err, l.lock.Close())
+}
+
+// Anchors returns a copy of every anchor's current state, in id order.
+func (l *Ledger) Anchors() []Anchor {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]Anchor, 0, len(l.byID))
+	for _, a := range l.byID {
+		out = append(out, a.clone())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Get returns a copy of one anchor.
+func (l *Ledger) Get(id uint64) (Anchor, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a, ok := l.byID[id]
+	if !ok {
+		return Anchor{}, false
+	}
+	return a.clone(), true
+}
+
+// Add records a new anchor (its ID is assigned) and returns it.
+func (l *Ledger) Add(a Anchor) (Anchor, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a.ID = l.next
+	if err := l.write(&a); err != nil {
+		return Anchor{}, err
+	}
+	l.next++
+	return a.clone(), nil
+}
+
+// Put records a new state of an existing anchor; it is durable when Put
+// returns.
+func (l *Ledger) Put(a Anchor) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	prev, ok := l.byID[a.ID]
+	if !ok {
+		return fmt.Errorf("%w: no anchor %d", ErrLedger, a.ID)
+	}
+	if !validTransition(prev.State, a.State) {
+		return fmt.Errorf("%w: anchor %d cannot go from %s to %s", ErrLedger, a.ID, prev.State, a.State)
+	}
+	return l.write(&a)
+}
+
+func (l *Ledger) write(a *Anchor) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	if _, err := parseAnchor(b); err != nil {
+		return fmt.Errorf("%w: refusing to record an invalid anchor: %v", ErrLedger, err)
+	}
+	b = append(b, '\n')
+	if _, err := l.f.Write(b); err != nil {
+		return fmt.Errorf("%w: write: %v", ErrLedger, err)
+	}
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("%w: sync: %v", ErrLedger, err)
+	}
+	c := a.clone()
+	l.byID[a.ID] = &c
+	return nil
+}
+
+func (a *Anchor) clone() Anchor {
+	c := *a
+	c.Txs = append([]Tx(nil), a.Txs...)
+	if a.Nonce != nil {
+		n := *a.Nonce
+		c.Nonce = &n
+	}
+	return c
+}

@@ -1,0 +1,207 @@
+package daal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	flog "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera/api/layout"
+	"github.com/transparency-dev/tessera/client"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Source is read access to a C2SP tlog-tiles log: the published checkpoint,
+// tiles and entry bundles. *log.Log, and Tessera's client.HTTPFetcher and
+// client.FileFetcher, are Sources.
+type Source interface {
+	ReadCheckpoint(ctx context.Context) ([]byte, error)
+	ReadTile(ctx context.Context, level, index uint64, p uint8) ([]byte, error)
+	ReadEntryBundle(ctx context.Context, index uint64, p uint8) ([]byte, error)
+}
+
+// OpenSource reads a log at an http(s) URL (the log's tlog-tiles root, e.g.
+// http://127.0.0.1:8443/log/) or in a POSIX storage directory.
+func OpenSource(loc string) (Source, error) {
+	if strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://") {
+		if !strings.HasSuffix(loc, "/") {
+			loc += "/"
+		}
+		u, err := url.Parse(loc)
+		if err != nil {
+			return nil, fmt.Errorf("log URL %q: %v", loc, err)
+		}
+		return client.NewHTTPFetcher(u, &http.Client{Timeout: 30 * time.Second})
+	}
+	if loc == "" {
+		return nil, errors.New("no log given: pass the log's URL (http://host/log/) or its storage directory")
+	}
+	return client.FileFetcher{Root: loc}, nil
+}
+
+// Tree reads and proves a log through a Source, trusting only the log's
+// checkpoint verifier key.
+type Tree struct {
+	src      Source
+	origin   string
+	verifier note.Verifier
+}
+
+// Checkpoint is a verified checkpoint of the log.
+type Checkpoint struct {
+	Origin string
+	Size   uint64
+	Root   []byte
+	// Note is the signed note as read.
+	Note []byte
+}
+
+// NewTree reads the log of the given checkpoint verifier key (signed-note
+// text form) from src.
+func NewTree(src Source, verifierKey string) (*Tree, error) {
+	v, err := note.NewVerifier(strings.TrimSpace(verifierKey))
+	if err != nil {
+		return nil, fmt.Errorf("log verifier key %q: %v", verifierKey, err)
+	}
+	return &Tree{src: src, origin: v.Name(), verifier: v}, nil
+}
+
+// Origin is the log's origin.
+func (t *Tree) Origin() string { return t.origin }
+
+// Verifier is the log's checkpoint verifier.
+func (t *Tree) Verifier() note.Verifier { return t.verifier }
+
+// Checkpoint reads the published checkpoint and verifies its signature.
+func (t *Tree) Checkpoint(ctx context.Context) (*Checkpoint, error) {
+	raw, err := t.src.ReadCheckpoint(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the log's checkpoint: %v", err)
+	}
+	cp, _, _, err := flog.ParseCheckpoint(raw, t.origin, t.verifier)
+	if err != nil {
+		return nil, fmt.Errorf("the log's checkpoint does not verify with its key: %v", err)
+	}
+	return &Checkpoint{Origin: cp.Origin, Size: cp.Size, Root: cp.Hash, Note: raw}, nil
+}
+
+// tiles fetches tiles for proofs in any tree no larger than published.
+// Storage keeps the partial tiles of published sizes only, so a tile of an
+// older tree is read at its published width and cut: tiles only ever grow
+// by appending hashes.
+func (t *Tree) tiles(published uint64) client.TileFetcherFunc {
+	return func(ctx context.Context, level, index uint64, p uint8) ([]byte, error) {
+		pub := layout.PartialTileSize(level, index, published)
+		b, err := t.src.ReadTile(ctx, level, index, pub)
+		if err != nil {
+			return nil, err
+		}
+		if p > 0 && len(b) > int(p)*32 {
+			b = b[:int(p)*32]
+		}
+		return b, nil
+	}
+}
+
+// RootAt computes the root of the tree's first size entries, from the tiles
+// of the published tree cp (size <= cp.Size).
+func (t *Tree) RootAt(ctx context.Context, cp *Checkpoint, size uint64) ([]byte, error) {
+	switch {
+	case size == cp.Size:
+		return cp.Root, nil
+	case size > cp.Size:
+		return nil, fmt.Errorf("size %d is beyond the published tree (%d)", size, cp.Size)
+	case size == 0:
+		return rfc6962.DefaultHasher.EmptyRoot(), nil
+	}
+	leaves, err := client.FetchLeafHashes(ctx, t.tiles(cp.Size), size-1, 1, cp.Size)
+	if err != nil || len(leaves) != 1 {
+		return nil, fmt.Errorf("read leaf hash %d: %v", size-1, err)
+	}
+	p, err := t.InclusionProof(ctx, cp, size-1, size)
+	if err != nil {
+		return nil, err
+	}
+	root, err := proof.RootFromInclusionProof(rfc6962.DefaultHasher, size-1, size, leaves[0], p)
+	if err != nil {
+		return nil, err
+	}
+	// The root just computed must be a prefix of the published one.
+	if err := t.VerifyConsistent(ctx, cp, size, root); err != nil {
+		return nil, err
+	}
+	return root, nil
+}
+
+// InclusionProof proves entry index into the tree of the given size
+// (size <= cp.Size).
+func (t *Tree) InclusionProof(ctx context.Context, cp *Checkpoint, index, size uint64) ([][]byte, error) {
+	if size > cp.Size || index >= size {
+		return nil, fmt.Errorf("no inclusion proof of %d in %d under a published tree of %d", index, size, cp.Size)
+	}
+	pb, err := client.NewProofBuilder(ctx, size, t.tiles(cp.Size))
+	if err != nil {
+		return nil, err
+	}
+	return pb.InclusionProof(ctx, index)
+}
+
+// ConsistencyProof proves the tree of size old is a prefix of cp's.
+func (t *Tree) ConsistencyProof(ctx context.Context, cp *Checkpoint, old uint64) ([][]byte, error) {
+	if old > cp.Size {
+		return nil, fmt.Errorf("size %d is beyond the published tree (%d)", old, cp.Size)
+	}
+	if old == 0 || old == cp.Size {
+		return nil, nil
+	}
+	pb, err := client.NewProofBuilder(ctx, cp.Size, t.tiles(cp.Size))
+	if err != nil {
+		return nil, err
+	}
+	return pb.ConsistencyProof(ctx, old, cp.Size)
+}
+
+// VerifyConsistent checks that (size, root) is a prefix of cp's tree with a
+// consistency proof read from the log.
+func (t *Tree) VerifyConsistent(ctx context.Context, cp *Checkpoint, size uint64, root []byte) error {
+	if size > cp.Size {
+		return fmt.Errorf("the log's tree has %d entries, fewer than the %d anchored: the log went backwards or the anchor is not of this log", cp.Size, size)
+	}
+	if size == cp.Size {
+		if !bytes.Equal(root, cp.Root) {
+			return fmt.Errorf("root for size %d differs from the log's checkpoint of the same size", size)
+		}
+		return nil
+	}
+	p, err := t.ConsistencyProof(ctx, cp, size)
+	if err != nil {
+		return fmt.Errorf("read consistency proof %d..%d: %v", size, cp.Size, err)
+	}
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, size, cp.Size, p, root, cp.Root); err != nil {
+		return fmt.Errorf("tree (%d, %x) is not a prefix of the log's tree (%d, %x): %v", size, root, cp.Size, cp.Root, err)
+	}
+	return nil
+}
+
+// Entry reads the entry at index from the tree cp.
+func (t *Tree) Entry(ctx context.Context, cp *Checkpoint, index uint64) ([]byte, error) {
+	if index >= cp.Size {
+		return nil, fmt.Errorf("index %d is beyond the published tree (%d)", index, cp.Size)
+	}
+	b, err := client.GetEntryBundle(ctx, t.src.ReadEntryBundle, index/layout.EntryBundleWidth, cp.Size)
+	if err != nil {
+		return nil, fmt.Errorf("read entry bundle of %d: %v", index, err)
+	}
+	i := index % layout.EntryBundleWidth
+	if i >= uint64(len(b.Entries)) {
+		return nil, fmt.Errorf("entry bundle of %d is short", index)
+	}
+	return b.Entries[i], nil
+}
