@@ -462,4 +462,3 @@ func rootBytes(an *Anchor) ([]byte, error) {
 	}
 	return b, nil
 }
-

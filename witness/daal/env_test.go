@@ -21,6 +21,8 @@ import (
 	"github.com/ethereum/go-ethereum/node"
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
+	flog "github.com/transparency-dev/formats/log"
+	"golang.org/x/mod/sumdb/note"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage"
 	"github.com/zt-infra/ztlog/witness/daal/daalog"
@@ -294,3 +296,26 @@ func alertsOf(rep *Report, kind string) []Alert {
 }
 
 var errCrash = errors.New("crash (test)")
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// parseSigned verifies a checkpoint note with the env's log key.
+func parseSigned(t *testing.T, e *env, raw []byte) *Checkpoint {
+	t.Helper()
+	v, err := note.NewVerifier(e.vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, _, _, err := flog.ParseCheckpoint(raw, testOrigin, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Checkpoint{Origin: cp.Origin, Size: cp.Size, Root: cp.Hash, Note: raw}
+}

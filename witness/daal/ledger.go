@@ -359,3 +359,9 @@ func (a *Anchor) clone() Anchor {
 	}
 	return c
 }
+
+// MarshalJSONLine is the anchor as one ledger line.
+func (a *Anchor) MarshalJSONLine() ([]byte, error) {
+	b, err := json.Marshal(a)
+	return append(b, '\n'), err
+}

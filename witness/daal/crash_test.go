@@ -1,0 +1,166 @@
+package daal
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestRestartMidFlight stops the anchorer at each point where a process
+// can die while an anchor is in flight, restarts it over the same ledger,
+// and checks that every checkpoint is anchored exactly once.
+func TestRestartMidFlight(t *testing.T) {
+	for _, point := range []string{"after-record-before-send", "after-send"} {
+		t.Run(point, func(t *testing.T) {
+			e := newEnv(t)
+			e.grow(3)
+			crashing := e.anchorer(func(c *AnchorConfig) {
+				c.crash = func(p string) error {
+					if p == point {
+						return errCrash
+					}
+					return nil
+				}
+			})
+			if err := crashing.Step(e.ctx); !errors.Is(err, errCrash) {
+				t.Fatalf("step: %v", err)
+			}
+			e.restart()
+			a := e.anchorer(nil)
+			e.step(a) // finds the recorded transaction; re-broadcasts it if the node lacks it
+			e.sim.Commit()
+			e.step(a)
+			if an := e.only(1); an.State != Confirmed || len(an.Txs) != 1 {
+				t.Fatalf("after restart: %+v", an)
+			}
+			if n := len(e.ledger.Anchors()); n != 1 {
+				t.Fatalf("%d anchors in the ledger, want 1", n)
+			}
+			if n := len(e.ourEvents()); n != 1 {
+				t.Fatalf("%d anchors on chain, want 1 (no double anchor, no lost anchor)", n)
+			}
+			if rep := e.reconcile(nil); len(rep.Alerts) != 0 {
+				t.Fatalf("alerts %+v", rep.Alerts)
+			}
+		})
+	}
+}
+
+// TestRestartBetweenQueueAndSign: a crash right after queueing leaves a
+// queued anchor that the restarted anchorer signs and submits.
+func TestRestartBetweenQueueAndSign(t *testing.T) {
+	e := newEnv(t)
+	cp := e.grow(2)
+	a := e.anchorer(nil)
+	an, err := a.queue(e.ctx)
+	if err != nil || an == nil {
+		t.Fatalf("queue: %v", err)
+	}
+	e.restart()
+	a = e.anchorer(nil)
+	e.grow(2) // the log grows meanwhile; the queued checkpoint is still anchored first
+	e.step(a)
+	e.sim.Commit()
+	e.step(a)
+	got := e.only(1)
+	if got.State != Confirmed || got.Size != cp.Size {
+		t.Fatalf("%+v", got)
+	}
+	e.clock.Advance(2 * time.Minute)
+	e.anchorOnce(a)
+	if n := len(e.ourEvents()); n != 2 {
+		t.Fatalf("%d anchors on chain, want 2", n)
+	}
+}
+
+// TestLedgerTornLine: a crash in the middle of a ledger write leaves a
+// partial last line, which is dropped on open; other damage is refused.
+func TestLedgerTornLine(t *testing.T) {
+	e := newEnv(t)
+	e.grow(1)
+	e.anchorOnce(e.anchorer(nil))
+	e.ledger.Close()
+	path := filepath.Join(e.ledgerD, ledgerFile)
+	good, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, append(append([]byte{}, good...), `{"id":1,"state":"fai`...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.openLedger()
+	if an := e.only(1); an.State != Confirmed {
+		t.Fatalf("torn line changed the anchor: %s", an.State)
+	}
+	e.ledger.Close()
+	if b, _ := os.ReadFile(path); string(b) != string(good) {
+		t.Fatal("torn line not dropped")
+	}
+	// A complete but invalid line is corruption: refused, file untouched.
+	bad := append(append([]byte{}, good...), "{\"id\":1,\"state\":\"exploded\",\"attestation\":\"pending\"}\n"...)
+	os.WriteFile(path, bad, 0o600)
+	if _, err := OpenLedger(e.ledgerD); !errors.Is(err, ErrLedger) {
+		t.Fatalf("open corrupt ledger: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != string(bad) {
+		t.Fatal("a corrupt ledger was modified")
+	}
+}
+
+func TestLedgerSingleHolder(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenLedger(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := OpenLedger(dir); !errors.Is(err, ErrLedgerBusy) {
+		t.Fatalf("second holder: %v", err)
+	}
+}
+
+func TestLedgerRefusesImpossibleTransitions(t *testing.T) {
+	l, err := OpenLedger(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	a, err := l.Add(Anchor{State: Queued, Attestation: Pending, Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.State = Confirmed
+	if err := l.Put(a); err == nil {
+		t.Fatal("queued -> confirmed without a transaction accepted")
+	}
+	a.State = Failed
+	if err := l.Put(a); err != nil {
+		t.Fatal(err)
+	}
+	a.State = Queued
+	if err := l.Put(a); err == nil {
+		t.Fatal("failed -> queued accepted")
+	}
+}
+
+func FuzzParseLedger(f *testing.F) {
+	n := uint64(3)
+	f.Add([]byte(`{"id":1,"state":"queued","attestation":"pending","origin":"o","size":1,"root":"0x00","checkpoint":"","metadata":"","chain_id":1,"contract":"","sender":"","queued_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}` + "\n"))
+	a := Anchor{ID: 1, State: Submitted, Attestation: Pending, Nonce: &n, Txs: []Tx{{Hash: "0x1", Raw: "0x2"}}}
+	b, _ := a.MarshalJSONLine()
+	f.Add(b)
+	f.Add([]byte("{\"id\":1}\n{\"id\":1"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		anchors, complete, err := ParseLedger(raw)
+		if err != nil {
+			return
+		}
+		if complete > len(raw) {
+			t.Fatalf("complete %d > %d", complete, len(raw))
+		}
+		for _, a := range anchors {
+			if a.ID == 0 || (a.State == Submitted && (a.Nonce == nil || len(a.Txs) == 0)) {
+				t.Fatalf("accepted %+v", a)
+			}
+		}
+	})
+}
