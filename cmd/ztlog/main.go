@@ -3,6 +3,7 @@
 //	ztlog serve   [flags]                   serve the log (and, later, the decision path)
 //	ztlog dev     [--data-dir D] [--listen A]  the embedded default, for trying it out
 //	ztlog keygen  --origin O --out FILE     create the log's checkpoint signing key
+//	ztlog daal    keygen|deploy|anchor|reconcile|status   DAAL anchoring (DAAL.md)
 //
 // Every serve flag can also be given as an environment variable
 // (ZTLOG_<FLAG> with dashes as underscores, e.g. ZTLOG_DATA_DIR) or as a key
@@ -26,6 +27,8 @@ usage:
   ztlog dev    [flags]      start the embedded default under a data directory
   ztlog keygen --origin O --out FILE
                             create a log checkpoint key; prints the verifier key
+  ztlog daal   SUBCOMMAND   anchor checkpoints on the DAAL contract and reconcile
+                            (ztlog daal -h)
 `
 
 func main() {
@@ -43,6 +46,8 @@ func main() {
 		err = runDev(ctx, os.Args[2:])
 	case "keygen":
 		err = runKeygen(os.Args[2:])
+	case "daal":
+		err = runDAAL(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -47,6 +47,11 @@ func NewChain(ctx context.Context, rc *rpc.Client, contract common.Address) (*Ch
 	return &Chain{eth: ec, rpc: rc, contract: contract, chainID: id}, nil
 }
 
+func (c *Chain) withClient(rc *rpc.Client) *ethclient.Client {
+	c.rpc, c.eth = rc, ethclient.NewClient(rc)
+	return c.eth
+}
+
 // Contract is the DAALog address.
 func (c *Chain) Contract() common.Address { return c.contract }
 

@@ -22,10 +22,10 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
 	flog "github.com/transparency-dev/formats/log"
-	"golang.org/x/mod/sumdb/note"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage"
 	"github.com/zt-infra/ztlog/witness/daal/daalog"
+	"golang.org/x/mod/sumdb/note"
 	"k8s.io/klog/v2"
 )
 

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/zt-infra/ztlog/witness/daal"
+	"golang.org/x/mod/sumdb/note"
+)
+
+const daalUsage = `zt-audit daal: audit the log's anchors on the DAAL contract (see DAAL.md)
+
+usage:
+  zt-audit daal check  --rpc URL --contract ADDR --sender ADDR --log URL|DIR --log-key KEY [flags]
+        every anchor of the sender on chain must be a prefix of the log's tree;
+        alerts for split views, a wrong contract, anchoring gaps, tampered legacy records
+  zt-audit daal prove  --index N --rpc URL --contract ADDR --sender ADDR --log URL|DIR --log-key KEY [--out FILE]
+        the DAAL proof of one action: its inclusion in an anchored tree, and the anchor's transaction
+  zt-audit daal verify PROOF --log-key KEY --chain-id ID --contract ADDR --sender ADDR [--receipt DUMP]
+        verify a DAAL proof offline (optionally against a receipt dump you fetched yourself)
+  zt-audit daal dump   --rpc URL --tx HASH [--out FILE]
+        write the receipt dump of a transaction (eth_getTransactionByHash + eth_getTransactionReceipt)
+`
+
+func runDAAL(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(os.Stderr, daalUsage)
+		if len(args) == 0 {
+			return errors.New("daal needs a subcommand")
+		}
+		return nil
+	}
+	switch args[0] {
+	case "check":
+		return runDAALCheck(ctx, args[1:])
+	case "prove":
+		return runDAALProve(ctx, args[1:])
+	case "verify":
+		return runDAALVerify(args[1:])
+	case "dump":
+		return runDAALDump(ctx, args[1:])
+	}
+	return fmt.Errorf("unknown daal subcommand %q\n\n%s", args[0], daalUsage)
+}
+
+type chainFlags struct {
+	rpc, contract, sender, logLoc, logKey string
+	fromBlock, blockStep                  uint64
+}
+
+func (f *chainFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.rpc, "rpc", "", "JSON-RPC endpoint of the chain")
+	fs.StringVar(&f.contract, "contract", "", "DAALog contract address")
+	fs.StringVar(&f.sender, "sender", "", "the log's anchoring sender address")
+	fs.StringVar(&f.logLoc, "log", "", "the log: URL (http://host:port/log/) or POSIX storage directory")
+	fs.StringVar(&f.logKey, "log-key", "", "the log's checkpoint verifier key, or a file holding it")
+	fs.Uint64Var(&f.fromBlock, "from-block", 0, "first block to scan (the contract's deployment block)")
+	fs.Uint64Var(&f.blockStep, "block-step", 10_000, "most blocks per event query")
+}
+
+func (f *chainFlags) config(ctx context.Context) (daal.ReconcileConfig, error) {
+	var cfg daal.ReconcileConfig
+	if f.logLoc == "" {
+		return cfg, errors.New("--log is required")
+	}
+	vkey, err := daal.LoadVerifierKey(f.logKey)
+	if err != nil {
+		return cfg, err
+	}
+	src, err := daal.OpenSource(f.logLoc)
+	if err != nil {
+		return cfg, err
+	}
+	tree, err := daal.NewTree(src, vkey)
+	if err != nil {
+		return cfg, err
+	}
+	sender, err := daal.ParseAddress("--sender", f.sender)
+	if err != nil {
+		return cfg, err
+	}
+	contract, err := daal.ParseAddress("--contract", f.contract)
+	if err != nil {
+		return cfg, err
+	}
+	if f.rpc == "" {
+		return cfg, errors.New("--rpc is required")
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	chain, err := daal.Dial(dctx, f.rpc, contract)
+	if err != nil {
+		return cfg, err
+	}
+	return daal.ReconcileConfig{Tree: tree, Chain: chain, Sender: sender, FromBlock: f.fromBlock, BlockStep: f.blockStep}, nil
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(os.Stderr)
+	return fs.Parse(args)
+}
+
+func runDAALCheck(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("daal check", flag.ContinueOnError)
+	var f chainFlags
+	f.register(fs)
+	maxGap := fs.Duration("max-gap", daal.DefaultMaxGap, "alert when the log grew and no anchor is newer than this")
+	expect := fs.String("expect-code-hash", "", "expected contract runtime code hash (default: ztlog's compiled DAALog)")
+	legacy := fs.String("legacy", "", "legacy ZT audit records to match legacy logAction anchors to")
+	legacySenders := fs.String("legacy-sender", "", "comma-separated addresses whose logAction records are legacy anchors")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := f.config(ctx)
+	if err != nil {
+		return err
+	}
+	cfg.MaxGap = *maxGap
+	if *expect != "" {
+		h := common.FromHex(*expect)
+		if len(h) != 32 {
+			return fmt.Errorf("--expect-code-hash %q is not a 32-byte 0x-hex hash", *expect)
+		}
+		cfg.ExpectedCodeHash = common.BytesToHash(h)
+	}
+	if *legacy != "" {
+		raw, err := os.ReadFile(*legacy)
+		if err != nil {
+			return err
+		}
+		if cfg.Legacy, err = daal.ParseLegacyRecords(raw); err != nil {
+			return err
+		}
+	}
+	for _, s := range strings.Split(*legacySenders, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			a, err := daal.ParseAddress("--legacy-sender", s)
+			if err != nil {
+				return err
+			}
+			cfg.LegacySenders = append(cfg.LegacySenders, a)
+		}
+	}
+	rep, err := daal.Reconcile(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	} else {
+		counts := map[string]int{}
+		for _, ca := range rep.OnChain {
+			counts[ca.Verdict]++
+		}
+		fmt.Printf("log %s: size %d, root %s\n", rep.Origin, rep.Checkpoint.Size, rep.Checkpoint.Root)
+		fmt.Printf("contract %s on chain %d: code hash %s (%s)\n", rep.Contract, rep.ChainID, rep.Code.Hash, map[bool]string{true: "as expected", false: "NOT the expected " + rep.Code.Expected}[rep.Code.OK])
+		fmt.Printf("anchors of %s: %d verified, %d split-view, %d unexpected; %d legacy, %d foreign\n", rep.Sender,
+			counts["verified"], counts["split_view"], counts["unexpected"], counts["legacy"], counts["foreign"])
+		for _, ca := range rep.OnChain {
+			if ca.Verdict == "verified" {
+				fmt.Printf("  verified  size %-8d block %-8d record %-6s tx %s\n", ca.Size, ca.Block, ca.RecordID, ca.TxHash)
+			}
+		}
+		if l := rep.Legacy; l != nil {
+			fmt.Printf("legacy: %d record(s), %d anchor(s): %d matched, %d tampered, %d anchor(s) without record, %d record(s) without anchor\n",
+				l.Records, l.Anchors, l.Matched, l.Tampered, l.NoRecord, l.Unanchored)
+		}
+		for _, g := range rep.Gaps {
+			fmt.Printf("gap: %s between %s and %s\n", g.Duration, g.FromTx, g.ToTx)
+		}
+		for _, n := range rep.Notices {
+			fmt.Printf("notice: %s\n", n)
+		}
+		for _, a := range rep.Alerts {
+			fmt.Printf("ALERT [%s] %s\n", a.Kind, a.Message)
+		}
+	}
+	if len(rep.Alerts) > 0 {
+		return failedError{fmt.Errorf("%d alert(s), first: [%s] %s", len(rep.Alerts), rep.Alerts[0].Kind, rep.Alerts[0].Message)}
+	}
+	return nil
+}
+
+func runDAALProve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("daal prove", flag.ContinueOnError)
+	var f chainFlags
+	f.register(fs)
+	index := fs.Int64("index", -1, "the entry (action) index to prove")
+	ledger := fs.String("ledger", "", "the anchor ledger directory (DATA_DIR/daal), to use the anchored checkpoint itself")
+	out := fs.String("out", "", "write the proof here (default: stdout)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *index < 0 {
+		return errors.New("--index is required")
+	}
+	cfg, err := f.config(ctx)
+	if err != nil {
+		return err
+	}
+	if *ledger != "" {
+		l, err := daal.OpenLedger(*ledger)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		cfg.Ledger = l
+	}
+	p, err := daal.Prove(ctx, cfg, uint64(*index))
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		_, err = os.Stdout.Write(p.Marshal())
+		return err
+	}
+	return os.WriteFile(*out, p.Marshal(), 0o644)
+}
+
+func runDAALVerify(args []string) error {
+	fs := flag.NewFlagSet("daal verify", flag.ContinueOnError)
+	logKey := fs.String("log-key", "", "the log's checkpoint verifier key, or a file holding it")
+	chainID := fs.Uint64("chain-id", 0, "the chain the anchor must be on")
+	contract := fs.String("contract", "", "the DAALog contract the anchor must be in")
+	sender := fs.String("sender", "", "the log's anchoring sender")
+	receipt := fs.String("receipt", "", "a receipt dump you fetched yourself (zt-audit daal dump), used instead of the proof's")
+	asJSON := fs.Bool("json", false, "print the verdict as JSON")
+	// The proof file may come before or after the flags.
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	} else if fs.NArg() > 0 || file == "" {
+		return errors.New("verify takes one proof file")
+	}
+	vkey, err := daal.LoadVerifierKey(*logKey)
+	if err != nil {
+		return err
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return err
+	}
+	if *chainID == 0 {
+		return errors.New("--chain-id is required")
+	}
+	c, err := daal.ParseAddress("--contract", *contract)
+	if err != nil {
+		return err
+	}
+	s, err := daal.ParseAddress("--sender", *sender)
+	if err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	p, err := daal.ParseProof(raw)
+	if err != nil {
+		return fmt.Errorf("%s: %v", file, err)
+	}
+	var dump *daal.ReceiptDump
+	if *receipt != "" {
+		rraw, err := os.ReadFile(*receipt)
+		if err != nil {
+			return err
+		}
+		if dump, err = daal.ParseReceiptDump(rraw); err != nil {
+			return fmt.Errorf("%s: %v", *receipt, err)
+		}
+	}
+	verr := daal.VerifyProof(p, daal.Trust{LogKey: v, ChainID: *chainID, Contract: c, Sender: s}, dump)
+	if *asJSON {
+		out := map[string]any{"valid": verr == nil, "index": p.Index, "origin": p.Origin, "anchor": p.Anchor}
+		if verr != nil {
+			out["error"] = verr.Error()
+		}
+		b, _ := json.MarshalIndent(out, "", "  ")
+		fmt.Println(string(b))
+	}
+	if verr != nil {
+		return failedError{verr}
+	}
+	if !*asJSON {
+		a := p.Anchor
+		fmt.Printf(`VERIFIED: entry %d of %s
+  is in the tree of %d entries with root %s (inclusion proof),
+  which is a prefix of the log's signed checkpoint (consistency proof),
+  and was anchored by %s in DAALog %s on chain %d:
+  tx %s, block %d (%s), record %d, status 1.
+Check once, against a node you trust, that block %d has hash %s.
+`, p.Index, p.Origin, a.Size, a.Root, a.Sender, a.Contract, a.ChainID, a.TxHash, a.Block, a.BlockHash, a.RecordID, a.Block, a.BlockHash)
+	}
+	return nil
+}
+
+func runDAALDump(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("daal dump", flag.ContinueOnError)
+	rpcURL := fs.String("rpc", "", "JSON-RPC endpoint of the chain")
+	tx := fs.String("tx", "", "transaction hash")
+	out := fs.String("out", "", "write the dump here (default: stdout)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	h := common.FromHex(*tx)
+	if len(h) != 32 || *rpcURL == "" {
+		return errors.New("dump needs --rpc and --tx (a 32-byte 0x-hex transaction hash)")
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	// Any address will do: the dump does not look at the contract.
+	chain, err := daal.Dial(dctx, *rpcURL, common.HexToAddress("0x0000000000000000000000000000000000000001"))
+	if err != nil {
+		return err
+	}
+	d, err := chain.Dump(dctx, common.BytesToHash(h))
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		_, err = os.Stdout.Write(d.Marshal())
+		return err
+	}
+	return os.WriteFile(*out, d.Marshal(), 0o644)
+}

@@ -1,0 +1,64 @@
+// Command zt-audit is the auditor's offline verifier.
+//
+//	zt-audit daal ...   check DAAL anchors, prove and verify actions against them
+//
+// Exit status: 0 verified, 1 verification failed, 2 unusable input.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `zt-audit: verify ztlog evidence offline
+
+usage:
+  zt-audit daal SUBCOMMAND   DAAL anchors: check, prove, verify, dump (zt-audit daal -h)
+
+exit status: 0 verified, 1 verification failed, 2 unusable input
+`
+
+// commands maps each subcommand to its function; each lives in its own
+// file.
+var commands = map[string]func(ctx context.Context, args []string) error{
+	"daal": runDAAL,
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		fmt.Fprint(os.Stderr, usage)
+		if len(os.Args) < 2 {
+			os.Exit(2)
+		}
+		return
+	}
+	run, ok := commands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "zt-audit: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(exitCode(run(ctx, os.Args[2:])))
+}
+
+// failedError is a verification that failed: exit status 1. Any other
+// error means the input was unusable or could not be read: exit status 2.
+type failedError struct{ error }
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var f failedError
+	if errors.As(err, &f) {
+		fmt.Fprintf(os.Stderr, "zt-audit: FAILED: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "zt-audit: %v\n", err)
+	return 2
+}
