@@ -50,7 +50,7 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 // env is a real log in a temp dir and DAALog on go-ethereum's simulated
 // chain.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	sim      *simulated.Backend
 	chain    *Chain
@@ -69,7 +69,7 @@ type env struct {
 	ipc      string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	key, _ := crypto.GenerateKey()
@@ -86,7 +86,14 @@ func newEnv(t *testing.T) *env {
 	sim := simulated.NewBackend(types.GenesisAlloc{
 		crypto.PubkeyToAddress(key.PublicKey):   {Balance: funds},
 		crypto.PubkeyToAddress(other.PublicKey): {Balance: funds},
-	}, func(nc *node.Config, _ *ethconfig.Config) { nc.IPCPath = ipc })
+	}, func(nc *node.Config, ec *ethconfig.Config) {
+		nc.IPCPath = ipc
+		// Osaka rules, as public chains run today: the dev chain also
+		// enables forks still in development that reprice storage.
+		cc := *ec.Genesis.Config
+		cc.BogotaTime = nil
+		ec.Genesis.Config = &cc
+	})
 	t.Cleanup(func() { sim.Close() })
 	rc, err := rpc.Dial(ipc)
 	if err != nil {
