@@ -54,6 +54,22 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The embedded default is witnessed: by a local witness unless a policy
+	// is given.
+	witnessed := f.witness.policy
+	if witnessed == "" {
+		stop, err := startDevWitness(devDir, cfg.Key, logger)
+		if err != nil {
+			return fmt.Errorf("dev witness: %v", err)
+		}
+		defer stop()
+		f.witness.policy = filepath.Join(devDir, "witness.policy")
+		witnessed = f.witness.policy + " (local witness " + devWitnessName + ")"
+	}
+	setup, err := f.witness.apply(&cfg, logger)
+	if err != nil {
+		return err
+	}
 	return serve(ctx, cfg, func(addr string) {
 		base := "http://" + addr
 		fmt.Printf(`ztlog dev: serving the embedded default log
@@ -62,6 +78,7 @@ func runDev(ctx context.Context, args []string) error {
   verifier key  %s
   log storage   %s
   log key       %s
+  witnessed by  %s
 
 Try:
   curl %s/log/checkpoint
@@ -70,8 +87,8 @@ Try:
   curl %s/v1/entries/0
 
 Stop with Ctrl-C; the log is kept in %s and continues on the next start.
-`, cfg.Key.Origin(), cfg.Key.VerifierKey, logDir, f.keyFile, base, base, base, base, logDir)
-	})
+`, cfg.Key.Origin(), cfg.Key.VerifierKey, logDir, f.keyFile, witnessed, base, base, base, base, logDir)
+	}, setup)
 }
 
 func runKeygen(args []string) error {

@@ -34,6 +34,7 @@ type serveFlags struct {
 	maxPending         int
 	shutdownTimeout    time.Duration
 	logLevel           string
+	witness            witnessFlags
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -53,6 +54,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxPending, "max-pending", ztlog.DefaultMaxPending, "entries waiting to be sequenced before appends are pushed back")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown may take")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.witness.register(fs)
 }
 
 func (f *serveFlags) logger() (*slog.Logger, error) {
@@ -120,15 +122,24 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, nil)
+	setup, err := f.witness.apply(&cfg, logger)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, nil, setup)
 }
 
-// serve opens the service, listens, calls ready (if any) once listening,
-// and serves until ctx ends.
-func serve(ctx context.Context, cfg service.Config, ready func(addr string)) error {
+// serve opens the service, applies setup (nil entries skipped), listens,
+// calls ready (if any) once listening, and serves until ctx ends.
+func serve(ctx context.Context, cfg service.Config, ready func(addr string), setup ...func(*service.Service)) error {
 	svc, err := service.New(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	for _, f := range setup {
+		if f != nil {
+			f(svc)
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/transparency-dev/tessera"
 	"github.com/zt-infra/ztlog/contract"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/server"
@@ -47,6 +48,13 @@ type Config struct {
 	BatchMaxAge        time.Duration
 	CheckpointInterval time.Duration
 	MaxPending         int
+	// Witnesses, when set, must cosign each checkpoint before it is
+	// published (see log.Options.Witnesses); WitnessOptions tune that.
+	Witnesses      *tessera.WitnessGroup
+	WitnessOptions *tessera.WitnessOptions
+	// HTTPClient carries the log's outgoing requests (to witnesses).
+	// Default: the storage package's.
+	HTTPClient *http.Client
 	// ShutdownTimeout bounds graceful shutdown. Default 30s.
 	ShutdownTimeout time.Duration
 	// Logger receives structured logs. Default: slog.Default().
@@ -62,8 +70,9 @@ type Service struct {
 	logger   *slog.Logger
 	started  time.Time
 
-	mu     sync.Mutex
-	checks map[string]func(context.Context) error
+	mu      sync.Mutex
+	checks  map[string]func(context.Context) error
+	details map[string]func(context.Context) any
 }
 
 // New opens the log and builds the HTTP routes. It does not listen; see
@@ -78,6 +87,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
+	if cfg.HTTPClient != nil {
+		cfg.Storage.HTTPClient = cfg.HTTPClient
+	}
 	backend, err := storage.New(ctx, cfg.Storage)
 	if err != nil {
 		return nil, err
@@ -91,6 +103,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		BatchMaxAge:        cfg.BatchMaxAge,
 		CheckpointInterval: cfg.CheckpointInterval,
 		MaxPending:         cfg.MaxPending,
+		Witnesses:          cfg.Witnesses,
+		WitnessOptions:     cfg.WitnessOptions,
 		Logger:             cfg.Logger,
 		Registerer:         reg,
 	})
@@ -105,6 +119,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		logger:   cfg.Logger,
 		started:  time.Now(),
 		checks:   map[string]func(context.Context) error{},
+		details:  map[string]func(context.Context) any{},
 	}
 	s.AddReadinessCheck("log", l.Healthy)
 	server.Register(s.router, l)
@@ -137,6 +152,15 @@ func (s *Service) AddReadinessCheck(name string, check func(context.Context) err
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.checks[name] = check
+}
+
+// AddReadinessDetail adds named information to the /readyz body (under
+// "details"), shown whether or not the checks pass, e.g. each witness's
+// state.
+func (s *Service) AddReadinessDetail(name string, detail func(context.Context) any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.details[name] = detail
 }
 
 // Handler is the service's HTTP handler, with request logging.
@@ -176,8 +200,9 @@ func (s *Service) healthz(w http.ResponseWriter, r *http.Request) {
 
 // Readiness is the body of /readyz.
 type Readiness struct {
-	Ready  bool              `json:"ready"`
-	Checks map[string]string `json:"checks"`
+	Ready   bool              `json:"ready"`
+	Checks  map[string]string `json:"checks"`
+	Details map[string]any    `json:"details,omitempty"`
 }
 
 func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
@@ -189,6 +214,10 @@ func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 		names = append(names, n)
 	}
 	checks := s.checks
+	details := map[string]func(context.Context) any{}
+	for n, d := range s.details {
+		details[n] = d
+	}
 	s.mu.Unlock()
 	sort.Strings(names)
 	out := Readiness{Ready: true, Checks: map[string]string{}}
@@ -199,6 +228,12 @@ func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 		} else {
 			out.Checks[n] = "ok"
 		}
+	}
+	for n, d := range details {
+		if out.Details == nil {
+			out.Details = map[string]any{}
+		}
+		out.Details[n] = d(ctx)
 	}
 	status := http.StatusOK
 	if !out.Ready {
