@@ -9,4 +9,8 @@
 //   - config: the configuration file (logs, peers, federation), reloaded on change
 //   - server: the HTTP service (POST /add-checkpoint, GET /<origin hash>/checkpoint)
 //   - evidence: filing split-view evidence (format: verifier/splitview) and alerting
+//   - federation: zt-witness federate, cross-checking partner logs and peer witnesses
+//
+// The log's side of witnessing is quorum: a trust policy turned into
+// Tessera's witness group, with each witness's state for /readyz.
 package witness
