@@ -1,9 +1,10 @@
 // Command zt-witness is ztlog's C2SP tlog-witness: it cosigns the
-// checkpoints of the logs it is configured for and serves the latest one it
-// cosigned for each.
+// checkpoints of the logs it is configured for, serves the latest one it
+// cosigned for each, and cross-checks partner logs and peer witnesses.
 //
 //	zt-witness keygen   --name NAME --out FILE [--algorithm ed25519|ml-dsa-44]
 //	zt-witness serve    --config FILE --key FILE [--key FILE] --state DIR [--listen ADDR]
+//	zt-witness federate --config FILE --state DIR [--once]
 //
 // Every flag can also be given as an environment variable ZTWITNESS_<FLAG>
 // (dashes as underscores, e.g. ZTWITNESS_STATE); the command line wins.
@@ -28,6 +29,8 @@ usage:
   zt-witness serve    --config FILE --key FILE --state DIR [--listen ADDR]
                       cosign checkpoints (POST /add-checkpoint) and serve them
                       (GET /<sha256(origin)>/checkpoint); zt-witness serve -h for flags
+  zt-witness federate --config FILE --state DIR [--once]
+                      cross-check partner logs and peer witnesses; file split-view evidence
 `
 
 func main() {
@@ -43,6 +46,8 @@ func main() {
 		err = runKeygen(os.Args[2:])
 	case "serve":
 		err = runServe(ctx, os.Args[2:])
+	case "federate":
+		err = runFederate(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

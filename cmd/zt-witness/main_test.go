@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +24,7 @@ import (
 	"github.com/zt-infra/ztlog/witness/cosigner"
 	"github.com/zt-infra/ztlog/witness/state"
 	"golang.org/x/mod/sumdb/note"
+	"k8s.io/klog/v2"
 )
 
 var (
@@ -31,6 +33,8 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Tessera (in the end-to-end tests) logs through klog.
+	klog.SetSlogLogger(slog.New(slog.NewJSONHandler(klogSink, nil)))
 	dir, err := os.MkdirTemp("", "zt-witness-bin")
 	if err != nil {
 		panic(err)

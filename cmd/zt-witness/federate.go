@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/zt-infra/ztlog/witness/config"
+	"github.com/zt-infra/ztlog/witness/evidence"
+	"github.com/zt-infra/ztlog/witness/federation"
+	"github.com/zt-infra/ztlog/witness/state"
+)
+
+// errChecksFailed makes `federate --once` exit 1.
+var errChecksFailed = errors.New("cross-checks failed (see above)")
+
+func runFederate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("federate", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "witness configuration file (logs with url, peers, federate section)")
+	stateDir := fs.String("state", "", "state directory for the last checkpoint seen of each log (not the serve state directory)")
+	evidenceDir := fs.String("evidence", "", "directory for split-view evidence (default: <state>/evidence)")
+	once := fs.Bool("once", false, "check every log once and exit: 0 all consistent, 1 split view or error")
+	listen := fs.String("listen", "", "serve /metrics and /healthz on this address (default: none)")
+	poll := fs.Duration("config-poll", config.DefaultPoll, "how often the configuration file is checked for changes")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *cfgPath == "" || *stateDir == "" {
+		return usageError{errors.New("federate needs --config and --state")}
+	}
+	logger, err := newLogger(*logLevel)
+	if err != nil {
+		return err
+	}
+	watcher, err := config.Watch(ctx, *cfgPath, *poll, logger)
+	if err != nil {
+		return usageError{err}
+	}
+	if watcher.Current().Federate == nil {
+		return usageError{fmt.Errorf("config %s has no \"federate\" section (witness_url, witness_key)", *cfgPath)}
+	}
+	seen, err := state.Open(*stateDir)
+	if err != nil {
+		return err
+	}
+	defer seen.Close()
+	if *evidenceDir == "" {
+		*evidenceDir = filepath.Join(*stateDir, "evidence")
+	}
+	reg := prometheus.NewRegistry()
+	ev, err := evidence.New(*evidenceDir, logger, reg)
+	if err != nil {
+		return err
+	}
+	reporter := "zt-witness federate (" + watcher.Current().Federate.Verifier().Name() + ")"
+	fed, err := federation.New(federation.Options{Config: watcher.Current, Seen: seen, Evidence: ev, Reporter: reporter, Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	if *once {
+		failed := false
+		for _, r := range fed.CheckAll(ctx) {
+			for _, p := range r.SplitViews {
+				fmt.Printf("SPLIT VIEW %s: evidence %s (check it with `zt-audit verify %s`)\n", r.Origin, p, p)
+				failed = true
+			}
+			for _, e := range r.Errors {
+				fmt.Printf("ERROR %s: %v\n", r.Origin, e)
+				failed = true
+			}
+			if len(r.SplitViews) == 0 && len(r.Errors) == 0 {
+				fmt.Printf("ok %s: size %d consistent with every view (cosigned this round: %v)\n", r.Origin, r.Size, r.Cosigned)
+			}
+		}
+		if failed {
+			return errChecksFailed
+		}
+		return nil
+	}
+	if *listen != "" {
+		ln, err := net.Listen("tcp", *listen)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %v", *listen, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		fmt.Printf("zt-witness federate metrics on http://%s/metrics\n", ln.Addr())
+	}
+	logger.Info("zt-witness federate running", "config", *cfgPath, "state", *stateDir, "evidence", *evidenceDir)
+	return fed.Run(ctx)
+}
