@@ -18,11 +18,9 @@ import (
 	"github.com/zt-infra/ztlog/log/storage"
 	"github.com/zt-infra/ztlog/witness/cosigner"
 	"golang.org/x/mod/sumdb/note"
-	"k8s.io/klog/v2"
 )
 
 func TestTesseraWitnessClientInterop(t *testing.T) {
-	klog.SetSlogLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for _, alg := range []string{cosigner.Ed25519, cosigner.MLDSA44} {
 		t.Run(alg, func(t *testing.T) { testTesseraInterop(t, alg) })
 	}

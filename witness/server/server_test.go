@@ -28,7 +28,14 @@ import (
 	"github.com/zt-infra/ztlog/witness/evidence"
 	"github.com/zt-infra/ztlog/witness/state"
 	"golang.org/x/mod/sumdb/note"
+	"k8s.io/klog/v2"
 )
+
+func TestMain(m *testing.M) {
+	// Tessera (in the interop test) logs through klog; keep output to the tests.
+	klog.SetSlogLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	os.Exit(m.Run())
+}
 
 // testLog is a log made by hand: a Merkle tree and a signing key.
 type testLog struct {
