@@ -1,5 +1,6 @@
 // Command zt-audit is the auditor's offline verifier.
 //
+//	zt-audit verify FILE [--policy FILE] [--json]   verify a file offline (split-view evidence)
 //	zt-audit daal ...   check DAAL anchors, prove and verify actions against them
 //
 // Exit status: 0 verified, 1 verification failed, 2 unusable input.
@@ -17,6 +18,8 @@ import (
 const usage = `zt-audit: verify ztlog evidence offline
 
 usage:
+  zt-audit verify FILE [--policy FILE] [--json]
+                             verify split-view evidence: did the log sign two views?
   zt-audit daal SUBCOMMAND   DAAL anchors: check, prove, verify, dump (zt-audit daal -h)
 
 exit status: 0 verified, 1 verification failed, 2 unusable input
@@ -25,7 +28,8 @@ exit status: 0 verified, 1 verification failed, 2 unusable input
 // commands maps each subcommand to its function; each lives in its own
 // file.
 var commands = map[string]func(ctx context.Context, args []string) error{
-	"daal": runDAAL,
+	"daal":   runDAAL,
+	"verify": runVerify,
 }
 
 func main() {

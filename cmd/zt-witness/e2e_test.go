@@ -365,11 +365,18 @@ func TestForkedLogRefusedAndCaught(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("federate filed no evidence")
 	}
+	trustFile := filepath.Join(dir, "trust.policy")
+	os.WriteFile(trustFile, []byte(text), 0o644)
 	for _, f := range files {
 		raw, _ := os.ReadFile(f)
 		v, err := splitview.Verify(raw, lv)
 		if err != nil || !v.Conclusive {
 			t.Fatalf("%s: %+v %v", f, v, err)
+		}
+		// And as an auditor checks it, with the log key from the trust policy.
+		out, err := exec.Command(auditBin, "verify", f, "--policy", trustFile).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "VERIFIED: the log misbehaved") {
+			t.Fatalf("zt-audit verify %s: %v\n%s", f, err, out)
 		}
 	}
 	// Pointed at the honest log instead, federate finds nothing wrong.

@@ -28,6 +28,7 @@ import (
 )
 
 var (
+	auditBin   string // zt-audit, to verify evidence as an auditor would
 	witnessBin string // the normal build
 	crashBin   string // built with -tags ztcrash: can SIGKILL itself at a chosen step
 )
@@ -41,8 +42,9 @@ func TestMain(m *testing.M) {
 	}
 	witnessBin = filepath.Join(dir, "zt-witness")
 	crashBin = filepath.Join(dir, "zt-witness-crash")
-	for _, b := range []struct{ out, tags string }{{witnessBin, ""}, {crashBin, "ztcrash"}} {
-		if out, err := exec.Command("go", "build", "-tags", b.tags, "-o", b.out, ".").CombinedOutput(); err != nil {
+	auditBin = filepath.Join(dir, "zt-audit")
+	for _, b := range []struct{ out, tags, pkg string }{{witnessBin, "", "."}, {crashBin, "ztcrash", "."}, {auditBin, "", "../zt-audit"}} {
+		if out, err := exec.Command("go", "build", "-tags", b.tags, "-o", b.out, b.pkg).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build zt-witness: %v\n%s", err, out)
 			os.Exit(1)
 		}

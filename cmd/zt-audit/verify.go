@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/zt-infra/ztlog/verifier/splitview"
+)
+
+// runVerify is `zt-audit verify FILE [--policy FILE] [--json]`. It
+// recognizes what FILE is and verifies it offline. Today it knows
+// split-view evidence (verifier/splitview); evidence bundles (issue 6) are
+// routed here too once their verifier lands.
+func runVerify(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	policyFile := fs.String("policy", "", "trust policy (C2SP tlog-policy) naming the log keys you trust")
+	asJSON := fs.Bool("json", false, "print the verdict as JSON")
+	// The file may come before, between or after the flags.
+	var files []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files = append(files, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(files) != 1 {
+		return errors.New("verify takes one file: zt-audit verify FILE [--policy FILE] [--json]")
+	}
+	file := files[0]
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	if splitview.IsEvidence(raw) {
+		return verifySplitView(os.Stdout, file, raw, *policyFile, *asJSON)
+	}
+	return fmt.Errorf("%s is not a file zt-audit verify knows (split-view evidence, format %q); evidence bundles are not verifiable by this build yet", file, splitview.Format)
+}
