@@ -9,9 +9,10 @@
 //	<empty line>
 //	<the checkpoint, a signed note, verbatim>
 //
-// Parse checks the syntax only. Verifying a proof (the checkpoint signature,
-// cosignatures, and that the path leads from the leaf hash to the root) is
-// the caller's, with the checkpoint's verifiers and the leaf it expects.
+// Parse checks the syntax only. Verify checks a parsed proof for the entry
+// the caller expects: the checkpoint against a trust policy (log signature,
+// witness quorum) and the path from the entry's leaf hash to the root. The
+// extra data is not authenticated by anything and Verify ignores it.
 package tlogproof
 
 import (
