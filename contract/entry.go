@@ -114,6 +114,57 @@ func Marshal(e Entry) ([]byte, error) {
 // Parse reads one leaf. It accepts only what Marshal produces: canonical JSON,
 // a supported version, a known kind, no unknown fields, every field valid.
 func Parse(leaf []byte) (Entry, error) {
+	// Fast path: an entry whose re-encoding is byte-identical to the leaf
+	// is canonical by construction (Marshal's output is), so the leaf need
+	// not be canonicalized first. Anything else takes the full path, whose
+	// errors are the specification's.
+	if e := parseExact(leaf); e != nil {
+		return e, nil
+	}
+	return parseStrict(leaf)
+}
+
+// parseExact returns the entry if leaf is exactly Marshal's encoding of a
+// valid entry, and nil otherwise.
+func parseExact(leaf []byte) Entry {
+	if len(leaf) > MaxEntrySize {
+		return nil
+	}
+	var h Header
+	if json.Unmarshal(leaf, &h) != nil || h.V != Version {
+		return nil
+	}
+	e := newEntry(h.Kind)
+	if e == nil {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(leaf))
+	dec.DisallowUnknownFields()
+	if dec.Decode(e) != nil || e.Validate() != nil {
+		return nil
+	}
+	again, err := Marshal(e)
+	if err != nil || !bytes.Equal(again, leaf) {
+		return nil
+	}
+	return e
+}
+
+func newEntry(k Kind) Entry {
+	switch k {
+	case KindDecision:
+		return new(Decision)
+	case KindResult:
+		return new(Result)
+	case KindAgent:
+		return new(Agent)
+	case KindPolicy:
+		return new(Policy)
+	}
+	return nil
+}
+
+func parseStrict(leaf []byte) (Entry, error) {
 	if len(leaf) > MaxEntrySize {
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(leaf), MaxEntrySize)
 	}
@@ -134,17 +185,8 @@ func Parse(leaf []byte) (Entry, error) {
 	if h.V != Version {
 		return nil, fmt.Errorf("%w: v=%d, this reader knows v=%d", ErrUnsupportedVersion, h.V, Version)
 	}
-	var e Entry
-	switch h.Kind {
-	case KindDecision:
-		e = new(Decision)
-	case KindResult:
-		e = new(Result)
-	case KindAgent:
-		e = new(Agent)
-	case KindPolicy:
-		e = new(Policy)
-	default:
+	e := newEntry(h.Kind)
+	if e == nil {
 		return nil, fieldErr("kind", "unknown kind %q (want decision, result, agent or policy)", h.Kind)
 	}
 	dec := json.NewDecoder(bytes.NewReader(leaf))

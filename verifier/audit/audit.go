@@ -25,6 +25,7 @@ package audit
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -326,23 +327,62 @@ func (a *Auditor) compareTile(level, index uint64, w uint8, t []byte, err error,
 }
 
 // bundleJob is one entry bundle being read ahead, with its level-0 tile.
+// The reading goroutine also splits the bundle and hashes its leaves, so
+// that leaf hashing runs on every core.
 type bundleJob struct {
 	n       uint64 // bundle index
 	first   uint64 // first wanted entry index
 	end     uint64 // one past the last wanted entry index
 	p       uint8  // partial width asked for (0: full)
-	data    []byte
-	err     error
+	err     error  // reading the bundle
+	bad     string // why the bundle is malformed, if it is
+	leaves  [][]byte
+	hashes  []byte // 32 bytes per wanted leaf
 	tile    []byte
 	tileErr error
 	done    chan struct{}
 }
 
+// load reads, splits and hashes the bundle.
+func (j *bundleJob) load(ctx context.Context, src Source) {
+	var data []byte
+	data, j.err = src.ReadEntryBundle(ctx, j.n, j.p)
+	j.tile, j.tileErr = src.ReadTile(ctx, 0, j.n, j.p)
+	if j.err != nil {
+		return
+	}
+	var b api.EntryBundle
+	if err := b.UnmarshalText(data); err != nil {
+		j.bad = err.Error()
+		return
+	}
+	lo, hi := j.first%layout.EntryBundleWidth, (j.end-1)%layout.EntryBundleWidth+1
+	switch {
+	case len(b.Entries) > layout.EntryBundleWidth:
+		j.bad = fmt.Sprintf("%d entries, more than %d", len(b.Entries), layout.EntryBundleWidth)
+		return
+	case uint64(len(b.Entries)) < hi:
+		j.bad = fmt.Sprintf("%d entries, the checkpoint needs %d", len(b.Entries), hi)
+		return
+	}
+	j.leaves = b.Entries[lo:hi]
+	j.hashes = make([]byte, 32*len(j.leaves))
+	h := sha256.New()
+	for k, leaf := range j.leaves {
+		h.Reset()
+		h.Write(leafPrefix)
+		h.Write(leaf)
+		h.Sum(j.hashes[k*32 : k*32 : k*32+32])
+	}
+}
+
+var leafPrefix = []byte{rfc6962.RFC6962LeafHashPrefix}
+
 // parsed is one bundle's entries, parsed by a worker.
 type parsed struct {
 	first   uint64
 	leaves  [][]byte
-	hashes  [][]byte
+	hashes  []byte
 	entries []contract.Entry
 	done    chan struct{}
 }
@@ -364,8 +404,7 @@ func (a *Auditor) stream(ctx context.Context, src Source, from, to uint64) error
 			}
 			go func() {
 				defer func() { <-sem; close(j.done) }()
-				j.data, j.err = src.ReadEntryBundle(ctx, j.n, j.p)
-				j.tile, j.tileErr = src.ReadTile(ctx, 0, j.n, j.p)
+				j.load(ctx, src)
 			}()
 			select {
 			case jobs <- j:
@@ -395,7 +434,7 @@ func (a *Auditor) stream(ctx context.Context, src Source, from, to uint64) error
 				<-p.done
 				for k, e := range p.entries {
 					if e != nil {
-						a.comp.entry(p.first+uint64(k), p.hashes[k], e)
+						a.comp.entry(p.first+uint64(k), p.hashes[k*32:k*32+32], e)
 					}
 				}
 			}
@@ -411,41 +450,27 @@ func (a *Auditor) stream(ctx context.Context, src Source, from, to uint64) error
 		<-compDone
 	}
 
-	var b api.EntryBundle
 	for j := range jobs {
 		<-j.done
 		path := layout.EntriesPath(j.n, j.p)
 		a.f.checked(CheckBundles, 1)
-		if errors.Is(j.err, os.ErrNotExist) {
+		switch {
+		case errors.Is(j.err, os.ErrNotExist):
 			a.f.add(CheckBundles, Fail, idx(j.first), fmt.Sprintf("entry bundle %s is missing", path))
 			finish()
 			return errStop
-		}
-		if j.err != nil {
+		case j.err != nil:
 			finish()
 			return fmt.Errorf("%w: read entry bundle %s: %v", ErrUnusable, path, j.err)
-		}
-		if err := b.UnmarshalText(j.data); err != nil || len(b.Entries) > layout.EntryBundleWidth {
-			if err == nil {
-				err = fmt.Errorf("%d entries, more than %d", len(b.Entries), layout.EntryBundleWidth)
-			}
-			a.f.add(CheckBundles, Fail, idx(j.first), fmt.Sprintf("entry bundle %s is malformed: %v", path, err))
-			finish()
-			return errStop
-		}
-		lo, hi := j.first%layout.EntryBundleWidth, (j.end-1)%layout.EntryBundleWidth+1
-		if uint64(len(b.Entries)) < hi {
-			a.f.add(CheckBundles, Fail, idx(j.first), fmt.Sprintf("entry bundle %s has %d entries, the checkpoint needs %d", path, len(b.Entries), hi))
+		case j.bad != "":
+			a.f.add(CheckBundles, Fail, idx(j.first), fmt.Sprintf("entry bundle %s is malformed: %s", path, j.bad))
 			finish()
 			return errStop
 		}
 		a.curTile0, a.curErr = j.tile, j.tileErr
-		leaves := b.Entries[lo:hi]
-		hashes := make([][]byte, len(leaves))
-		for k, leaf := range leaves {
-			h := rfc6962.DefaultHasher.HashLeaf(leaf)
-			hashes[k] = h
-			if err := a.tree.append(h); err != nil {
+		leaves, hashes := j.leaves, j.hashes
+		for k := range leaves {
+			if err := a.tree.append(hashes[k*32 : k*32+32 : k*32+32]); err != nil {
 				finish()
 				return err
 			}
@@ -461,7 +486,6 @@ func (a *Auditor) stream(ctx context.Context, src Source, from, to uint64) error
 			}
 			ordered <- p
 		}
-		b.Entries = nil
 		if a.opts.Progress != nil {
 			a.opts.Progress(j.end, to)
 		}

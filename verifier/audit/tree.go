@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 
@@ -10,7 +11,19 @@ import (
 	"github.com/transparency-dev/tessera/api/layout"
 )
 
-var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+var rangeFactory = &compact.RangeFactory{Hash: hashChildren}
+
+// hashChildren is RFC 6962's interior node hash, SHA-256(0x01 || l || r),
+// written to allocate only its result (the replay computes one per leaf;
+// rfc6962.Hasher allocates a digest and a buffer each time). Tested equal.
+func hashChildren(l, r []byte) []byte {
+	var b [1 + 2*sha256.Size]byte
+	b[0] = rfc6962.RFC6962NodeHashPrefix
+	copy(b[1:], l)
+	copy(b[1+sha256.Size:], r)
+	h := sha256.Sum256(b[:])
+	return h[:]
+}
 
 // tree recomputes a C2SP tlog-tiles tree from its leaf hashes, one leaf at
 // a time, in memory bounded by the tree height: a compact range for the
