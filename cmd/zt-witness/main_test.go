@@ -308,6 +308,26 @@ func TestServe(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// SIGHUP re-reads the file at once (a second witness that would not
+	// poll for an hour).
+	c := newTestLog(t, "c.example/log")
+	c.grow(2, "c")
+	hcfg := filepath.Join(dir, "hup.json")
+	writeConfig(t, hcfg, a)
+	hup := startWitness(t, witnessBin, nil, "--config", hcfg, "--key", keyFile, "--state", filepath.Join(dir, "hup-state"), "--config-poll", "1h")
+	if got := hup.post("old 0\n\n" + c.checkpoint(t, 2)); got.status != 404 {
+		t.Fatalf("before SIGHUP: %d", got.status)
+	}
+	writeConfig(t, hcfg, a, c)
+	hup.cmd.Process.Signal(syscall.SIGHUP)
+	deadline = time.Now().Add(10 * time.Second)
+	for hup.post("old 0\n\n"+c.checkpoint(t, 2)).status != 200 {
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not reload:\n%s", hup.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
 	// One process per state directory.
 	writeConfig(t, cfg, a, b)
 	cmd := exec.Command(witnessBin, "serve", "--config", cfg, "--key", keyFile, "--state", stateDir, "--listen", "127.0.0.1:0")

@@ -181,3 +181,29 @@ func TestKeyFile(t *testing.T) {
 		t.Fatalf("world-readable key: %v", err)
 	}
 }
+
+func FuzzParse(f *testing.F) {
+	ed, _, _ := Generate("witness.example/w1", Ed25519)
+	ml, _, _ := Generate("witness.example/w1", MLDSA44)
+	f.Add(ed)
+	f.Add(ml)
+	f.Add("PRIVATE+KEY+w+00000000+BA==")
+	f.Fuzz(func(t *testing.T, skey string) {
+		c, err := Parse(skey)
+		if err != nil {
+			return
+		}
+		// Whatever parses signs checkpoints its own verifier key accepts.
+		v, err := NewVerifier(c.VerifierKey)
+		if err != nil {
+			t.Fatalf("vkey %q of an accepted key does not parse: %v", c.VerifierKey, err)
+		}
+		n, err := note.Sign(&note.Note{Text: checkpoint}, c.Signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := note.Open(n, note.VerifierList(v)); err != nil {
+			t.Fatalf("signature does not verify with the key's vkey: %v", err)
+		}
+	})
+}

@@ -37,6 +37,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
 // testLog is a log made by hand: a Merkle tree and a signing key.
 type testLog struct {
 	origin string
@@ -144,7 +146,9 @@ func newFixture(t *testing.T, logs []*testLog, algs ...string) *fixture {
 	return f
 }
 
-func (f *fixture) setLogs(t *testing.T, logs []*testLog) {
+func (f *fixture) setLogs(t *testing.T, logs []*testLog) { f.setLogsTB(t, logs) }
+
+func (f *fixture) setLogsTB(t testing.TB, logs []*testLog) {
 	t.Helper()
 	var parts []string
 	for _, l := range logs {
