@@ -1,0 +1,73 @@
+package contract
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/gowebpki/jcs"
+)
+
+// Action names one requested action: who asks to do what, on what, with
+// which arguments, through which broker. Its digest (ActionDigest) is how
+// decisions, receipts, attestations and broker results refer to it.
+type Action struct {
+	// Actor is the authenticated SPIFFE ID of the agent.
+	Actor string
+	// Action is the action name, e.g. "aws.ec2.terminate_instances".
+	Action string
+	// Resource is what the action acts on.
+	Resource string
+	// ArgsDigest is the digest of the arguments ("sha256:<hex>"), or "".
+	ArgsDigest string
+	// Broker is the SPIFFE ID of the execution broker, or "".
+	Broker string
+}
+
+// ActionDigest returns the action digest of a: "sha256:" and the lowercase
+// hex SHA-256 of the RFC 8785 (JCS) serialization of the object
+//
+//	{"action":A,"actor":X,"args_digest":D,"broker":B,"resource":R,"v":1}
+//
+// in which all six members are always present; an absent args digest or
+// broker is the empty string. See entry.md, "Action digest".
+func ActionDigest(a Action) (string, error) {
+	if err := ValidSPIFFEID(a.Actor); err != nil {
+		return "", fieldErr("actor", "%v", err)
+	}
+	if err := checkText("action", a.Action, maxName); err != nil {
+		return "", err
+	}
+	if err := checkText("resource", a.Resource, maxText); err != nil {
+		return "", err
+	}
+	if err := checkDigest("args_digest", a.ArgsDigest, false); err != nil {
+		return "", err
+	}
+	if err := checkSPIFFEID("broker", a.Broker, false); err != nil {
+		return "", err
+	}
+	b, err := canonical(map[string]any{
+		"v":           1,
+		"actor":       a.Actor,
+		"action":      a.Action,
+		"resource":    a.Resource,
+		"args_digest": a.ArgsDigest,
+		"broker":      a.Broker,
+	})
+	if err != nil {
+		return "", fmt.Errorf("%w: action digest: %v", ErrMalformed, err)
+	}
+	return Digest(b), nil
+}
+
+// canonical returns the RFC 8785 serialization of v.
+func canonical(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return jcs.Transform(buf.Bytes())
+}
