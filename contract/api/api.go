@@ -1,0 +1,170 @@
+// Package api holds the wire types of the adapter contract v1 — the
+// request and response bodies of POST /v1/actions, POST /actions (the ZT
+// JavaScript SDK's shape), POST /v1/agents — their strict decoder, and the
+// OpenAPI 3.1 document (openapi.json, served at /v1/openapi.json) whose JSON
+// Schemas describe exactly what the decoder accepts.
+//
+// Decoding is strict: a body is one JSON object of valid UTF-8, at most
+// MaxBody bytes, with no unknown, duplicate or differently-cased member, and
+// every member of the right type and form. Anything else is a *contract.Error
+// naming the field, and nothing is decided or committed.
+package api
+
+import (
+	_ "embed"
+)
+
+// MaxBody is the largest request body accepted, in bytes (HTTP 413 above).
+const MaxBody = 64 << 10
+
+// OpenAPI is the OpenAPI 3.1 document of the contract.
+//
+//go:embed openapi.json
+var OpenAPI []byte
+
+// ActionRequest is the body of POST /v1/actions.
+type ActionRequest struct {
+	// Actor is optional; the authenticated SPIFFE ID is authoritative and a
+	// different actor here is refused (and committed as a deny).
+	Actor string `json:"actor,omitempty"`
+	// Action is the action's name, e.g. "aws.ec2.terminate_instances".
+	Action string `json:"action"`
+	// Resource is what it acts on.
+	Resource string `json:"resource"`
+	// ArgsDigest is "sha256:<hex>" of the arguments; the values are never
+	// logged.
+	ArgsDigest string `json:"args_digest,omitempty"`
+	// Broker is the SPIFFE ID of the execution broker the receipt is for.
+	Broker string `json:"broker,omitempty"`
+	// Attestation is an optional DSSE envelope (in-toto Statement) about the
+	// agent's runtime; committed with the decision.
+	Attestation *Envelope `json:"attestation,omitempty"`
+	// CorrelationID is optional; X-Correlation-ID, when sent, must match.
+	CorrelationID string `json:"correlation_id,omitempty"`
+}
+
+// Envelope is a DSSE envelope.
+type Envelope struct {
+	PayloadType string      `json:"payloadType"`
+	Payload     string      `json:"payload"`
+	Signatures  []Signature `json:"signatures"`
+}
+
+// Signature is one DSSE signature.
+type Signature struct {
+	KeyID string `json:"keyid,omitempty"`
+	Sig   string `json:"sig"`
+}
+
+// Reason explains a decision.
+type Reason struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Policy names the policy version that decided.
+type Policy struct {
+	Hash     string `json:"hash"`
+	Engine   string `json:"engine"`
+	Revision string `json:"revision,omitempty"`
+}
+
+// LogRef locates the committed decision in the log.
+type LogRef struct {
+	// Origin is the log's origin.
+	Origin string `json:"origin"`
+	// Index is the decision entry's index.
+	Index uint64 `json:"index"`
+	// LeafHash is the entry's RFC 6962 leaf hash, standard base64.
+	LeafHash string `json:"leaf_hash"`
+	// EntryURL is where the entry and its inclusion proof can be fetched
+	// once a checkpoint covers it.
+	EntryURL string `json:"entry_url"`
+}
+
+// ActionResponse is the answer of POST /v1/actions: 200 for an allow, 403
+// for a deny. Both are committed before they are sent.
+type ActionResponse struct {
+	Decision      string   `json:"decision"`
+	Reasons       []Reason `json:"reasons"`
+	Actor         string   `json:"actor"`
+	Action        string   `json:"action"`
+	Resource      string   `json:"resource"`
+	ActionDigest  string   `json:"action_digest"`
+	Policy        Policy   `json:"policy"`
+	Log           LogRef   `json:"log"`
+	CorrelationID string   `json:"correlation_id"`
+	// Receipt is the compact JWS for the broker (allow only).
+	Receipt string `json:"receipt,omitempty"`
+	// ReceiptExpires is when the receipt expires (allow only).
+	ReceiptExpires string `json:"receipt_expires,omitempty"`
+}
+
+// LegacyActionRequest is the body of POST /actions, as the ZT JavaScript
+// SDK's ZeroTrustClient.decide sends it.
+type LegacyActionRequest struct {
+	Actor    string `json:"actor"`
+	Action   string `json:"action"`
+	Resource string `json:"resource"`
+}
+
+// LegacyActionResponse is the answer of POST /actions: 200 with ok=true for
+// an allow, 403 with ok=false for a deny.
+type LegacyActionResponse struct {
+	OK       bool        `json:"ok"`
+	Actor    string      `json:"actor"`
+	Action   string      `json:"action"`
+	Resource string      `json:"resource"`
+	Decision string      `json:"decision"`
+	Reason   string      `json:"reason"`
+	Audit    LegacyAudit `json:"audit"`
+}
+
+// LegacyAudit is the log evidence of a POST /actions decision.
+type LegacyAudit struct {
+	Timestamp     string `json:"timestamp"`
+	CorrelationID string `json:"correlation_id"`
+	Origin        string `json:"origin"`
+	Index         uint64 `json:"index"`
+	LeafHash      string `json:"leaf_hash"`
+	ActionDigest  string `json:"action_digest"`
+	PolicyHash    string `json:"policy_hash"`
+	// Checkpoint is the signed checkpoint (C2SP signed note) that covers
+	// Index, when one was published within the wait; otherwise omitted and
+	// EntryURL serves entry, proof and checkpoint later.
+	Checkpoint string `json:"checkpoint,omitempty"`
+	EntryURL   string `json:"entry_url"`
+	Receipt    string `json:"receipt,omitempty"`
+}
+
+// AgentRequest is the body of POST /v1/agents (administrators only).
+type AgentRequest struct {
+	// Op is "register" (create or replace) or "revoke".
+	Op string `json:"op"`
+	// ID is the agent's SPIFFE ID.
+	ID      string            `json:"id"`
+	Owner   string            `json:"owner,omitempty"`
+	Brokers []string          `json:"brokers,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
+}
+
+// Agent is a registry record, as GET /v1/agents/{id} returns it.
+type Agent struct {
+	ID      string            `json:"id"`
+	Status  string            `json:"status"` // "registered" or "revoked"
+	Owner   string            `json:"owner,omitempty"`
+	Brokers []string          `json:"brokers,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	// Updated is when the last change was committed, By who made it, and
+	// Index the log index of that agent entry.
+	Updated string `json:"updated"`
+	By      string `json:"by"`
+	Index   uint64 `json:"index"`
+}
+
+// AgentResponse answers POST /v1/agents once the change is committed.
+type AgentResponse struct {
+	Agent         Agent  `json:"agent"`
+	Log           LogRef `json:"log"`
+	CorrelationID string `json:"correlation_id"`
+}

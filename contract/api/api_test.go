@@ -1,0 +1,272 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"github.com/zt-infra/ztlog/contract"
+)
+
+func schema(t testing.TB, name string) *jsonschema.Schema {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(OpenAPI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	if err := c.AddResource("file:///openapi.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("file:///openapi.json#/components/schemas/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// schemaFields returns every field the schema rejects body for (one per
+// leaf error), in the decoder's dotted form; none if it accepts it.
+func schemaFields(t *testing.T, s *jsonschema.Schema, body string) []string {
+	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("test body %s is not JSON: %v", body, err)
+	}
+	err = s.Validate(inst)
+	if err == nil {
+		return nil
+	}
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatal(err)
+	}
+	var out []string
+	var walk func(*jsonschema.ValidationError)
+	walk = func(ve *jsonschema.ValidationError) {
+		if _, ok := ve.ErrorKind.(*kind.PropertyNames); ok {
+			// A bad key is reported at its object, by both. (The library's
+			// InstanceLocation for propertyNames is unreliable; the schema
+			// location names the property: .../properties/<name>/propertyNames.)
+			parts := strings.Split(ve.SchemaURL, "/")
+			out = append(out, parts[len(parts)-2])
+			return
+		}
+		if len(ve.Causes) > 0 {
+			for _, c := range ve.Causes {
+				walk(c)
+			}
+			return
+		}
+		loc := append([]string(nil), ve.InstanceLocation...)
+		switch k := ve.ErrorKind.(type) {
+		case *kind.Required:
+			loc = append(loc, k.Missing...)
+		case *kind.AdditionalProperties:
+			loc = append(loc, k.Properties...)
+		}
+		var b strings.Builder
+		for i, p := range loc {
+			if _, err := fmt.Sscanf(p, "%d", new(int)); err == nil && i > 0 {
+				b.WriteString("[" + p + "]")
+				continue
+			}
+			if i > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(p)
+		}
+		out = append(out, b.String())
+	}
+	walk(ve)
+	return out
+}
+
+var sig = `{"keyid":"k","sig":"AAAA"}`
+
+var actionCases = []string{
+	`{"action":"demo.echo","resource":"demo://hello"}`,
+	`{"actor":"spiffe://dev.ztlog.local/agent/demo","action":"demo.echo","resource":"r","args_digest":"sha256:` + strings.Repeat("ab", 32) + `","broker":"spiffe://dev.ztlog.local/broker/demo","correlation_id":"abc-1"}`,
+	`{"action":"demo.echo","resource":"r","attestation":{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[` + sig + `]}}`,
+	`{"resource":"r"}`,
+	`{"action":"demo.echo"}`,
+	`{"action":"","resource":"r"}`,
+	`{"action":"demo echo","resource":"r"}`,
+	`{"action":"demo.echo","resource":""}`,
+	`{"action":"demo.echo","resource":"a\u0001b"}`,
+	`{"action":"demo.echo","resource":"` + strings.Repeat("é", 513) + `"}`,
+	`{"action":"demo.echo","resource":"` + strings.Repeat("é", 512) + `"}`,
+	`{"action":"` + strings.Repeat("a", 257) + `","resource":"r"}`,
+	`{"action":5,"resource":"r"}`,
+	`{"action":"demo.echo","resource":["r"]}`,
+	`{"action":"demo.echo","resource":"r","extra":1}`,
+	`{"Action":"demo.echo","resource":"r"}`,
+	`{"action":"demo.echo","resource":"r","actor":"hello-world-agent"}`,
+	`{"action":"demo.echo","resource":"r","actor":""}`,
+	`{"action":"demo.echo","resource":"r","args_digest":"sha256:ABC"}`,
+	`{"action":"demo.echo","resource":"r","args_digest":null}`,
+	`{"action":"demo.echo","resource":"r","broker":"https://broker"}`,
+	`{"action":"demo.echo","resource":"r","correlation_id":"has space"}`,
+	`{"action":"demo.echo","resource":"r","attestation":{"payloadType":"t","payload":"e30=","signatures":[]}}`,
+	`{"action":"demo.echo","resource":"r","attestation":{"payloadType":"t","payload":"e30=","signatures":[{"sig":"!!"}]}}`,
+	`{"action":"demo.echo","resource":"r","attestation":{"payloadType":"t","payload":"e30=","signatures":[{"keyid":"k"}]}}`,
+	`{"action":"demo.echo","resource":"r","attestation":{"payloadType":"t","payload":"e30=","signatures":[{"sig":"AAAA","x":1}]}}`,
+	`{"action":"demo.echo","resource":"r","attestation":{"payload":"e30=","signatures":[` + sig + `]}}`,
+	`{"action":"demo.echo","resource":"r","attestation":"e30="}`,
+	`[]`,
+	`"x"`,
+}
+
+var agentCases = []string{
+	`{"op":"register","id":"spiffe://td/agent/a"}`,
+	`{"op":"register","id":"spiffe://td/agent/a","owner":"team","brokers":["spiffe://td/broker/b"],"labels":{"tier":"dev"}}`,
+	`{"op":"revoke","id":"spiffe://td/agent/a"}`,
+	`{"op":"delete","id":"spiffe://td/agent/a"}`,
+	`{"id":"spiffe://td/agent/a"}`,
+	`{"op":"register"}`,
+	`{"op":"register","id":"agent-a"}`,
+	`{"op":"register","id":"spiffe://td/agent/a","brokers":["x"]}`,
+	`{"op":"register","id":"spiffe://td/agent/a","brokers":"spiffe://td/broker/b"}`,
+	`{"op":"register","id":"spiffe://td/agent/a","labels":{"bad key":"v"}}`,
+	`{"op":"register","id":"spiffe://td/agent/a","labels":{"k":1}}`,
+	`{"op":"register","id":"spiffe://td/agent/a","owner":"a\nb"}`,
+}
+
+var legacyCases = []string{
+	`{"actor":"hello-world-agent","action":"aws.ec2.terminate_instances","resource":"i-demo"}`,
+	`{"action":"demo.echo","resource":"r"}`,
+	`{"actor":"a","action":"demo.echo","resource":"r","args":{}}`,
+	`{"actor":"a","action":"demo.echo","resource":7}`,
+}
+
+// TestSchemaAgreesWithDecoder: every body the OpenAPI schema rejects, the
+// decoder rejects, naming the same field; every body it accepts, the
+// decoder accepts.
+func TestSchemaAgreesWithDecoder(t *testing.T) {
+	for name, tc := range map[string]struct {
+		cases  []string
+		decode func([]byte) *contract.Error
+	}{
+		"ActionRequest": {actionCases, func(b []byte) *contract.Error { _, e := DecodeActionRequest(b); return e }},
+		"AgentRequest":  {agentCases, func(b []byte) *contract.Error { _, e := DecodeAgentRequest(b); return e }},
+		"LegacyActionRequest": {legacyCases, func(b []byte) *contract.Error {
+			_, e := DecodeLegacyActionRequest(b)
+			return e
+		}},
+	} {
+		s := schema(t, name)
+		accepted, rejected := 0, 0
+		for _, body := range tc.cases {
+			fields := schemaFields(t, s, body)
+			schemaRejects := len(fields) > 0
+			e := tc.decode([]byte(body))
+			switch {
+			case schemaRejects && e == nil:
+				t.Errorf("%s: schema rejects (at %q) but the decoder accepts %s", name, fields, body)
+			case !schemaRejects && e != nil:
+				t.Errorf("%s: schema accepts but the decoder rejects %s: %v", name, body, e)
+			case schemaRejects && !slices.Contains(fields, e.Field):
+				t.Errorf("%s: schema rejects at %q, decoder at %q (%v) for %s", name, fields, e.Field, e, body)
+			case schemaRejects:
+				rejected++
+			default:
+				accepted++
+			}
+		}
+		if accepted == 0 || rejected == 0 {
+			t.Errorf("%s: %d accepted, %d rejected: the table does not exercise both", name, accepted, rejected)
+		}
+	}
+}
+
+// What JSON Schema cannot express, the decoder still refuses.
+func TestDecoderRefusesWhatSchemaCannotSee(t *testing.T) {
+	for body, code := range map[string]string{
+		`{"action":"demo.echo","action":"x","resource":"r"}`: CodeDuplicateField,
+		`{"action":"demo.echo","resource":"r"} {}`:           CodeMalformedJSON,
+		`{"action":"demo.echo","resource":"r"`:               CodeMalformedJSON,
+		"{\"action\":\"demo.echo\",\"resource\":\"\xff\"}":   CodeMalformedJSON,
+	} {
+		_, e := DecodeActionRequest([]byte(body))
+		if e == nil || e.Code != code {
+			t.Errorf("%q: %v, want %s", body, e, code)
+		}
+	}
+}
+
+func TestReadBody(t *testing.T) {
+	for _, tc := range []struct {
+		ct     string
+		body   string
+		status int
+		code   string
+	}{
+		{"application/json", `{}`, 0, ""},
+		{"application/json; charset=utf-8", `{}`, 0, ""},
+		{"", `{}`, 0, ""},
+		{"text/plain", `{}`, 415, CodeUnsupportedMedia},
+		{"application/json", strings.Repeat(" ", MaxBody+1), 413, CodeTooLarge},
+		{"application/json", "{\"a\":\"\xc3\x28\"}", 400, CodeBadUTF8},
+	} {
+		r := httptest.NewRequest("POST", "/v1/actions", strings.NewReader(tc.body))
+		if tc.ct != "" {
+			r.Header.Set("Content-Type", tc.ct)
+		}
+		_, e, status := ReadBody(httptest.NewRecorder(), r)
+		if status != tc.status || (e == nil) != (tc.code == "") || (e != nil && e.Code != tc.code) {
+			t.Errorf("%q %d bytes: status %d, %v; want %d %s", tc.ct, len(tc.body), status, e, tc.status, tc.code)
+		}
+	}
+}
+
+func TestOpenAPIDocument(t *testing.T) {
+	var doc struct {
+		OpenAPI string                     `json:"openapi"`
+		Paths   map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(OpenAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.OpenAPI != "3.1.0" {
+		t.Fatalf("openapi %q", doc.OpenAPI)
+	}
+	for _, p := range []string{"/v1/actions", "/actions", "/v1/agents", "/v1/agents/{trust_domain}/{path}", "/v1/receipts/jwks.json", "/v1/openapi.json"} {
+		if _, ok := doc.Paths[p]; !ok {
+			t.Errorf("OpenAPI document lacks %s", p)
+		}
+	}
+	for _, name := range []string{"ActionResponse", "LegacyActionResponse", "AgentResponse", "Error"} {
+		schema(t, name)
+	}
+}
+
+func FuzzDecodeActionRequest(f *testing.F) {
+	for _, c := range actionCases {
+		f.Add([]byte(c))
+	}
+	s := schema(f, "ActionRequest")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		_, e := DecodeActionRequest(body)
+		if e != nil {
+			if e.Code == "" || e.Message == "" {
+				t.Fatalf("error without code or message: %+v", e)
+			}
+			return
+		}
+		// Whatever the decoder accepts, the schema accepts.
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("decoder accepted non-JSON %q", body)
+		}
+		if err := s.Validate(inst); err != nil {
+			t.Fatalf("decoder accepted %q, schema rejects: %v", body, err)
+		}
+	})
+}

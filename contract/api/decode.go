@@ -1,0 +1,349 @@
+package api
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/zt-infra/ztlog/contract"
+)
+
+// Error codes of request decoding (contract.Error.Code).
+const (
+	CodeUnsupportedMedia = "unsupported_media_type"
+	CodeTooLarge         = "body_too_large"
+	CodeBadUTF8          = "bad_utf8"
+	CodeMalformedJSON    = "malformed_json"
+	CodeUnknownField     = "unknown_field"
+	CodeDuplicateField   = "duplicate_field"
+	CodeWrongType        = "wrong_type"
+	CodeMissingField     = "missing_field"
+	CodeInvalidField     = "invalid_field"
+)
+
+// The forms of fields, shared with openapi.json (the same patterns).
+var (
+	spiffeIDPattern = regexp.MustCompile(`^spiffe://[a-z0-9._-]+(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+$`)
+	actionPattern   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$`)
+	digestPattern   = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	corrPattern     = regexp.MustCompile(`^[!-~]+$`)
+	labelKeyPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
+)
+
+// Limits, in Unicode code points as JSON Schema counts them.
+const (
+	maxAction   = 256
+	maxResource = 512 // ≤ 2,048 bytes, the entry's limit
+	maxActor    = 512
+	maxSPIFFEID = 2048
+	maxCorrID   = 128
+	maxOwner    = 512
+	maxLabelKey = 63
+	maxLabelVal = 512
+	maxLabels   = 64
+	maxBrokers  = 32
+	maxPayload  = 48 << 10
+	maxSigs     = 8
+	maxTypeLen  = 256
+	maxKeyID    = 256
+)
+
+// ReadBody reads a request body for decoding: Content-Type must be JSON,
+// the body at most MaxBody bytes of valid UTF-8.
+func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, *contract.Error, int) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return nil, &contract.Error{Code: CodeUnsupportedMedia, Field: "Content-Type",
+				Message: fmt.Sprintf("Content-Type %q is not JSON; send application/json", ct)}, http.StatusUnsupportedMediaType
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, &contract.Error{Code: CodeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes; send digests of large arguments, not their contents", MaxBody)}, http.StatusRequestEntityTooLarge
+	}
+	if err != nil {
+		return nil, &contract.Error{Code: CodeMalformedJSON, Message: "could not read the request body: " + err.Error()}, http.StatusBadRequest
+	}
+	if !utf8.Valid(body) {
+		return nil, &contract.Error{Code: CodeBadUTF8, Message: "request body is not valid UTF-8"}, http.StatusBadRequest
+	}
+	return body, nil, 0
+}
+
+// decode unmarshals body strictly into v: one object, exact member names,
+// no unknown or duplicate members.
+func decode(body []byte, v any) *contract.Error {
+	err := json.Unmarshal(body, v, json.RejectUnknownMembers(true), json.MatchCaseInsensitiveNames(false))
+	if err == nil {
+		return nil
+	}
+	var se *json.SemanticError
+	var syn *jsontext.SyntacticError
+	switch {
+	case errors.As(err, &syn):
+		field := fieldName(syn.JSONPointer)
+		if errors.Is(syn.Err, jsontext.ErrDuplicateName) {
+			return &contract.Error{Code: CodeDuplicateField, Field: field, Message: fmt.Sprintf("member %q appears more than once", field)}
+		}
+		return &contract.Error{Code: CodeMalformedJSON, Field: field, Message: "not a valid JSON document: " + syn.Err.Error()}
+	case errors.As(err, &se):
+		field := fieldName(se.JSONPointer)
+		if errors.Is(se.Err, json.ErrUnknownName) {
+			return &contract.Error{Code: CodeUnknownField, Field: field, Message: fmt.Sprintf("unknown member %q (member names are exact and case-sensitive; see /v1/openapi.json)", field)}
+		}
+		want := "a value of another type"
+		if se.GoType != nil {
+			want = jsonKind(se.GoType.Kind().String())
+		}
+		if field == "" {
+			return &contract.Error{Code: CodeWrongType, Message: fmt.Sprintf("the body must be a JSON object, got %s", se.JSONKind)}
+		}
+		return &contract.Error{Code: CodeWrongType, Field: field, Message: fmt.Sprintf("%s must be %s, got %s", field, want, se.JSONKind)}
+	}
+	return &contract.Error{Code: CodeMalformedJSON, Message: err.Error()}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "struct", "map", "ptr":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	case "bool":
+		return "a boolean"
+	default:
+		return "a number"
+	}
+}
+
+// fieldName turns a JSON Pointer into the dotted field form used in errors:
+// /attestation/signatures/0/sig -> attestation.signatures[0].sig.
+func fieldName(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if _, err := strconv.Atoi(tok); err == nil && b.Len() > 0 {
+			b.WriteString("[" + tok + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	return b.String()
+}
+
+func missing(field string) *contract.Error {
+	return &contract.Error{Code: CodeMissingField, Field: field, Message: fmt.Sprintf("%s is required", field)}
+}
+
+func invalid(field, format string, args ...any) *contract.Error {
+	return &contract.Error{Code: CodeInvalidField, Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
+}
+
+// text checks a free-text field: length in code points, no control chars.
+func text(field, s string, max int, required bool) *contract.Error {
+	if s == "" {
+		if required {
+			return missing(field)
+		}
+		return nil
+	}
+	if n := utf8.RuneCountInString(s); n > max {
+		return invalid(field, "longer than %d characters", max)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return invalid(field, "contains a control character")
+		}
+	}
+	return nil
+}
+
+func pattern(field, s string, re *regexp.Regexp, max int, required bool, what string) *contract.Error {
+	if s == "" {
+		if required {
+			return missing(field)
+		}
+		return nil
+	}
+	if utf8.RuneCountInString(s) > max {
+		return invalid(field, "longer than %d characters", max)
+	}
+	if !re.MatchString(s) {
+		return invalid(field, "%q is not %s", truncate(s, 80), what)
+	}
+	return nil
+}
+
+func spiffeID(field, s string, required bool) *contract.Error {
+	if e := pattern(field, s, spiffeIDPattern, maxSPIFFEID, required, "a SPIFFE ID (spiffe://trust-domain/path)"); e != nil {
+		return e
+	}
+	if s != "" {
+		if err := contract.ValidSPIFFEID(s); err != nil {
+			return invalid(field, "%v", err)
+		}
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// present reports whether the top-level member name appears in body (to
+// tell a missing member from an empty string).
+func present(body []byte, name string) bool {
+	var m map[string]jsontext.Value
+	if json.Unmarshal(body, &m) != nil {
+		return false
+	}
+	_, ok := m[name]
+	return ok
+}
+
+// DecodeActionRequest decodes and validates a POST /v1/actions body.
+func DecodeActionRequest(body []byte) (*ActionRequest, *contract.Error) {
+	var req ActionRequest
+	if e := decode(body, &req); e != nil {
+		return nil, e
+	}
+	checks := []*contract.Error{
+		spiffeID("actor", req.Actor, present(body, "actor")),
+		pattern("action", req.Action, actionPattern, maxAction, true, "an action name (letters, digits and _ . : / -)"),
+		text("resource", req.Resource, maxResource, true),
+		pattern("args_digest", req.ArgsDigest, digestPattern, 71, present(body, "args_digest"), "a digest (sha256:<64 lowercase hex digits>)"),
+		spiffeID("broker", req.Broker, present(body, "broker")),
+		pattern("correlation_id", req.CorrelationID, corrPattern, maxCorrID, present(body, "correlation_id"), "printable ASCII without spaces"),
+	}
+	for _, e := range checks {
+		if e != nil {
+			return nil, e
+		}
+	}
+	if a := req.Attestation; a != nil {
+		if e := a.validate("attestation"); e != nil {
+			return nil, e
+		}
+	}
+	return &req, nil
+}
+
+func (env *Envelope) validate(field string) *contract.Error {
+	if e := text(field+".payloadType", env.PayloadType, maxTypeLen, true); e != nil {
+		return e
+	}
+	if env.Payload == "" {
+		return missing(field + ".payload")
+	}
+	if len(env.Payload) > maxPayload {
+		return invalid(field+".payload", "longer than %d characters", maxPayload)
+	}
+	if _, err := base64.StdEncoding.DecodeString(env.Payload); err != nil {
+		return invalid(field+".payload", "not standard base64")
+	}
+	if len(env.Signatures) == 0 {
+		return missing(field + ".signatures")
+	}
+	if len(env.Signatures) > maxSigs {
+		return invalid(field+".signatures", "more than %d signatures", maxSigs)
+	}
+	for i, s := range env.Signatures {
+		p := fmt.Sprintf("%s.signatures[%d]", field, i)
+		if e := text(p+".keyid", s.KeyID, maxKeyID, false); e != nil {
+			return e
+		}
+		if s.Sig == "" {
+			return missing(p + ".sig")
+		}
+		if len(s.Sig) > 4096 {
+			return invalid(p+".sig", "longer than 4096 characters")
+		}
+		if _, err := base64.StdEncoding.DecodeString(s.Sig); err != nil {
+			return invalid(p+".sig", "not standard base64")
+		}
+	}
+	return nil
+}
+
+// DecodeLegacyActionRequest decodes and validates a POST /actions body.
+func DecodeLegacyActionRequest(body []byte) (*LegacyActionRequest, *contract.Error) {
+	var req LegacyActionRequest
+	if e := decode(body, &req); e != nil {
+		return nil, e
+	}
+	for _, e := range []*contract.Error{
+		text("actor", req.Actor, maxActor, true),
+		pattern("action", req.Action, actionPattern, maxAction, true, "an action name (letters, digits and _ . : / -)"),
+		text("resource", req.Resource, maxResource, true),
+	} {
+		if e != nil {
+			return nil, e
+		}
+	}
+	return &req, nil
+}
+
+// DecodeAgentRequest decodes and validates a POST /v1/agents body.
+func DecodeAgentRequest(body []byte) (*AgentRequest, *contract.Error) {
+	var req AgentRequest
+	if e := decode(body, &req); e != nil {
+		return nil, e
+	}
+	switch req.Op {
+	case "":
+		return nil, missing("op")
+	case contract.AgentRegister, contract.AgentRevoke:
+	default:
+		return nil, invalid("op", "want register or revoke, got %q", truncate(req.Op, 40))
+	}
+	if e := spiffeID("id", req.ID, true); e != nil {
+		return nil, e
+	}
+	if e := text("owner", req.Owner, maxOwner, false); e != nil {
+		return nil, e
+	}
+	if len(req.Brokers) > maxBrokers {
+		return nil, invalid("brokers", "more than %d brokers", maxBrokers)
+	}
+	for i, b := range req.Brokers {
+		if e := spiffeID(fmt.Sprintf("brokers[%d]", i), b, true); e != nil {
+			return nil, e
+		}
+	}
+	if len(req.Labels) > maxLabels {
+		return nil, invalid("labels", "more than %d labels", maxLabels)
+	}
+	for k, v := range req.Labels {
+		if e := pattern("labels", k, labelKeyPattern, maxLabelKey, true, "a label key (letters, digits and . _ / -, at most 63)"); e != nil {
+			return nil, e
+		}
+		if e := text("labels."+k, v, maxLabelVal, false); e != nil {
+			return nil, e
+		}
+	}
+	if req.Op == contract.AgentRevoke && (req.Owner != "" || len(req.Brokers) > 0 || len(req.Labels) > 0) {
+		return nil, invalid("op", "a revoke carries only the id")
+	}
+	return &req, nil
+}
