@@ -1,0 +1,188 @@
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+const examples = "../../testdata/policies"
+
+func demoInput(action string) *Input {
+	return &Input{
+		Actor:    Actor{ID: "spiffe://dev.ztlog.local/agent/demo", TrustDomain: "dev.ztlog.local", Path: "/agent/demo", Status: "registered", Brokers: []string{}, Labels: map[string]string{}},
+		Action:   action,
+		Resource: "r",
+		Findings: []Finding{},
+		Time:     "2026-11-21T10:00:00Z", CorrelationID: "c1",
+	}
+}
+
+func TestOPAExamplePolicy(t *testing.T) {
+	ctx := context.Background()
+	p, err := LoadOPA(ctx, filepath.Join(examples, "opa"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := p.Version()
+	if v.Engine != "opa" || !strings.HasPrefix(v.Hash, "sha256:") || !strings.HasPrefix(v.SourceDigest, "sha256:") {
+		t.Fatalf("version %+v", v)
+	}
+	pdp := NewPDP(p, time.Second)
+	for _, tc := range []struct {
+		mod   func(*Input)
+		allow bool
+		code  string
+	}{
+		{func(in *Input) {}, true, "policy.allow"},
+		{func(in *Input) { in.Action = "aws.ec2.terminate_instances" }, false, "action.forbidden"},
+		{func(in *Input) { in.Action = "demo.echo.deep" }, false, ReasonDefault},
+		{func(in *Input) { in.Actor.Status = "revoked" }, false, "agent.revoked"},
+		{func(in *Input) { in.Actor.ID = "spiffe://other.example/agent/demo" }, false, ReasonDefault},
+	} {
+		in := demoInput("demo.echo")
+		tc.mod(in)
+		d, _, err := pdp.Decide(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Allow != tc.allow || len(d.Reasons) == 0 || d.Reasons[0].Code != tc.code {
+			t.Errorf("%s %s %s: %+v, want allow=%v %s", in.Actor.ID, in.Actor.Status, in.Action, d, tc.allow, tc.code)
+		}
+	}
+}
+
+// The hash ignores formatting and comments and follows every rule and
+// data change; the source digest follows the bytes.
+func TestOPAHash(t *testing.T) {
+	ctx := context.Background()
+	base := copyDir(t, filepath.Join(examples, "opa"))
+	load := func(dir string) Version {
+		p, err := LoadOPA(ctx, dir, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Version()
+	}
+	v0 := load(base)
+	edit := func(file, old, new string) string {
+		dir := copyDir(t, base)
+		b, _ := os.ReadFile(filepath.Join(dir, file))
+		if !strings.Contains(string(b), old) {
+			t.Fatalf("%s lacks %q", file, old)
+		}
+		os.WriteFile(filepath.Join(dir, file), []byte(strings.Replace(string(b), old, new, 1)), 0o644)
+		return dir
+	}
+	same := map[string]string{
+		"comment":  edit("authz.rego", "# The example policy", "# An edited comment. The example policy"),
+		"spacing":  edit("authz.rego", "default allow := false", "default   allow   :=   false\n\n"),
+		"jsonfmt":  edit("data.json", `"forbidden_actions": [`, `"forbidden_actions":[`),
+		"newfile+": edit("authz.rego", "import rego.v1", "import rego.v1\n# trailing comment"),
+	}
+	for name, dir := range same {
+		v := load(dir)
+		if v.Hash != v0.Hash {
+			t.Errorf("%s changed the policy hash", name)
+		}
+		if v.SourceDigest == v0.SourceDigest {
+			t.Errorf("%s did not change the source digest", name)
+		}
+	}
+	differ := map[string]string{
+		"rule": edit("authz.rego", `input.actor.status == "registered"`, `input.actor.status != "unregistered"`),
+		"data": edit("data.json", `"demo.*"`, `"demo.**"`),
+		"msg":  edit("authz.rego", `"the agent is not registered"`, `"not registered"`),
+	}
+	for name, dir := range differ {
+		if load(dir).Hash == v0.Hash {
+			t.Errorf("a %s change kept the policy hash", name)
+		}
+	}
+}
+
+func copyDir(t *testing.T, src string) string {
+	dst := t.TempDir()
+	entries, _ := os.ReadDir(src)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644)
+	}
+	return dst
+}
+
+type fakePolicy struct {
+	eval func(ctx context.Context) (Decision, error)
+}
+
+func (f fakePolicy) Version() Version {
+	return Version{Engine: "test", Hash: "sha256:" + strings.Repeat("0", 64), SourceDigest: "sha256:" + strings.Repeat("0", 64)}
+}
+func (f fakePolicy) Evaluate(ctx context.Context, in *Input) (Decision, error) { return f.eval(ctx) }
+
+// Every way an engine can fail is a deny with a reason.
+func TestPDPFailsClosed(t *testing.T) {
+	for name, tc := range map[string]struct {
+		eval func(ctx context.Context) (Decision, error)
+		code string
+	}{
+		"error":     {func(context.Context) (Decision, error) { return Decision{Allow: true}, errors.New("boom") }, ReasonError},
+		"undefined": {func(context.Context) (Decision, error) { return Decision{Allow: true}, ErrUndefined }, ReasonUndefined},
+		"panic":     {func(context.Context) (Decision, error) { panic("engine bug") }, ReasonError},
+		"timeout": {func(ctx context.Context) (Decision, error) {
+			<-ctx.Done()
+			return Decision{Allow: true}, ctx.Err()
+		}, ReasonTimeout},
+		"silent deny": {func(context.Context) (Decision, error) { return Decision{}, nil }, ReasonDefault},
+	} {
+		d, _, err := NewPDP(fakePolicy{tc.eval}, 50*time.Millisecond).Decide(context.Background(), demoInput("x"))
+		if d.Allow || len(d.Reasons) == 0 || d.Reasons[0].Code != tc.code {
+			t.Errorf("%s: %+v (err %v), want deny %s", name, d, err, tc.code)
+		}
+	}
+}
+
+func TestOPAUndefinedAndBroken(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.rego"), []byte("package ztlog.authz\nimport rego.v1\nallow if input.action == \"x\"\n"), 0o644)
+	p, err := LoadOPA(ctx, dir, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := NewPDP(p, time.Second).Decide(ctx, demoInput("y"))
+	if d.Allow || d.Reasons[0].Code != ReasonUndefined || err == nil {
+		t.Fatalf("undefined allow: %+v %v", d, err)
+	}
+	os.WriteFile(filepath.Join(dir, "p.rego"), []byte("package ztlog.authz\nallow if {"), 0o644)
+	if _, err := LoadOPA(ctx, dir, ""); err == nil {
+		t.Fatal("a policy that does not parse was loaded")
+	}
+}
+
+// The OPA document is the Input's JSON encoding (input.schema.json).
+func TestDocumentIsTheJSONEncoding(t *testing.T) {
+	in := demoInput("demo.echo")
+	in.User = &User{Issuer: "https://idp", Subject: "alice", Scopes: []string{"a"}}
+	in.Findings = []Finding{{Type: "email", Arg: "body", Offset: 3, Length: 9}}
+	in.Attestation = &Attestation{Verified: true, Model: "m", SandboxProfile: "strict"}
+	in.Broker = "spiffe://dev.ztlog.local/broker/demo"
+	in.Actor.Labels = map[string]string{"tier": "dev"}
+	viaJSON, _ := json.Marshal(in)
+	direct, _ := json.Marshal(in.document())
+	var a, b any
+	json.Unmarshal(viaJSON, &a)
+	json.Unmarshal(direct, &b)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("document() differs from the JSON encoding:\n%s\n%s", viaJSON, direct)
+	}
+}
