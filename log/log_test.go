@@ -540,3 +540,33 @@ func TestPublishedCheckpointsMustBeConsistent(t *testing.T) {
 		})
 	}
 }
+
+func TestScanAndIntegratedSize(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), testKey(t, testOrigin), nil)
+	defer closeLog(t, l)
+	ctx := context.Background()
+	want := appendAll(t, l, 0, 600, 8)
+	n, err := l.IntegratedSize(ctx)
+	if err != nil || n != 600 {
+		t.Fatalf("IntegratedSize = %d, %v", n, err)
+	}
+	if _, err := l.Await(ctx, n-1); err != nil {
+		t.Fatal(err)
+	}
+	next := uint64(250)
+	if err := l.Scan(ctx, 250, 600, func(i uint64, leaf []byte) error {
+		if i != next || !bytes.Equal(leaf, want[i]) {
+			t.Fatalf("scan gave index %d (want %d) = %q", i, next, leaf)
+		}
+		next++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if next != 600 {
+		t.Fatalf("scan stopped at %d", next)
+	}
+	if err := l.Scan(ctx, 0, 601, func(uint64, []byte) error { return nil }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("scan beyond the tree: %v", err)
+	}
+}

@@ -188,3 +188,46 @@ func mapReadErr(err error) error {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
 }
+
+// IntegratedSize is the number of entries durably sequenced and integrated
+// into the tree. It can be ahead of the published checkpoint (for example
+// right after a restart); Await(IntegratedSize-1) waits for publication.
+func (l *Log) IntegratedSize(ctx context.Context) (uint64, error) {
+	n, err := l.reader.IntegratedSize(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%w: integrated size: %v", ErrStorage, err)
+	}
+	return n, nil
+}
+
+// Scan calls fn with every entry in [start, end), in index order, reading
+// whole entry bundles. end must not exceed the published checkpoint's size
+// (ErrNotFound). fn's error stops the scan and is returned.
+func (l *Log) Scan(ctx context.Context, start, end uint64, fn func(index uint64, leaf []byte) error) error {
+	cp, err := l.Checkpoint()
+	if err != nil {
+		return err
+	}
+	if end > cp.Size {
+		return fmt.Errorf("%w: scan to %d, published size %d", ErrNotFound, end, cp.Size)
+	}
+	for b := start / layout.EntryBundleWidth; b*layout.EntryBundleWidth < end; b++ {
+		bundle, err := client.GetEntryBundle(ctx, l.reader.ReadEntryBundle, b, cp.Size)
+		if err != nil {
+			return fmt.Errorf("%w: entry bundle %d: %v", ErrStorage, b, err)
+		}
+		for j, e := range bundle.Entries {
+			i := b*layout.EntryBundleWidth + uint64(j)
+			if i < start {
+				continue
+			}
+			if i >= end {
+				break
+			}
+			if err := fn(i, e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

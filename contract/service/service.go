@@ -14,12 +14,14 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/transparency-dev/tessera"
 	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/correlation"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/server"
 	"github.com/zt-infra/ztlog/log/storage"
@@ -59,6 +62,12 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Logger receives structured logs. Default: slog.Default().
 	Logger *slog.Logger
+	// TLS, when set, makes Serve speak TLS (the contract's mutual TLS).
+	TLS *tls.Config
+	// PlainHTTPReads, with TLS set, also answers plain-HTTP requests on the
+	// same port, for the public read-only endpoints only (PublicPath): a
+	// tlog-tiles client needs nothing but the URL and the verifier key.
+	PlainHTTPReads bool
 }
 
 // Service is a running ztlog server.
@@ -70,9 +79,10 @@ type Service struct {
 	logger   *slog.Logger
 	started  time.Time
 
-	mu      sync.Mutex
-	checks  map[string]func(context.Context) error
-	details map[string]func(context.Context) any
+	mu          sync.Mutex
+	checks      map[string]func(context.Context) error
+	details     map[string]func(context.Context) any
+	receiptJWKS func() any
 }
 
 // New opens the log and builds the HTTP routes. It does not listen; see
@@ -163,8 +173,47 @@ func (s *Service) AddReadinessDetail(name string, detail func(context.Context) a
 	s.details[name] = detail
 }
 
+// SetReceiptJWKS makes /.well-known/ztlog publish the receipt JWKS that jwks
+// returns.
+func (s *Service) SetReceiptJWKS(jwks func() any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.receiptJWKS = jwks
+}
+
 // Handler is the service's HTTP handler, with request logging.
-func (s *Service) Handler() http.Handler { return s.logRequests(s.router) }
+func (s *Service) Handler() http.Handler { return s.logRequests(s.plainGuard(s.router)) }
+
+// PublicPath reports whether path is a public, read-only endpoint, served
+// over plain HTTP too when PlainHTTPReads is set.
+func PublicPath(path string) bool {
+	for _, p := range []string{"/log/", "/v1/entries/", "/v1/proofs/"} {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	switch path {
+	case "/.well-known/ztlog", "/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/v1/receipts/jwks.json":
+		return true
+	}
+	return false
+}
+
+// plainGuard refuses every non-public endpoint on a plain-HTTP connection
+// of a TLS service.
+func (s *Service) plainGuard(next http.Handler) http.Handler {
+	if s.cfg.TLS == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil && !PublicPath(r.URL.Path) {
+			contract.WriteError(w, http.StatusForbidden, &contract.Error{Code: "tls_required", Field: "path",
+				Message: fmt.Sprintf("%s is served over HTTPS with a SPIFFE identity only; plain HTTP serves the public read-only log API", r.URL.Path)})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 // Serve serves on ln until ctx is cancelled, then shuts down gracefully:
 // in-flight requests finish, then the log publishes everything it accepted.
@@ -174,6 +223,9 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	if s.cfg.TLS != nil {
+		ln = newSniffListener(ln, s.cfg.TLS, s.cfg.PlainHTTPReads)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -251,15 +303,24 @@ type WellKnown struct {
 	VerifierKey string `json:"verifier_key"`
 	// LogURL is the path prefix of the tlog-tiles resources.
 	LogURL string `json:"log_url"`
+	// ReceiptJWKS is the receipt signing keys (contract/receipt/receipt.md).
+	ReceiptJWKS any `json:"receipt_jwks,omitempty"`
 }
 
 func (s *Service) wellKnown(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=60")
-	contract.WriteJSON(w, http.StatusOK, WellKnown{
+	s.mu.Lock()
+	jwks := s.receiptJWKS
+	s.mu.Unlock()
+	wk := WellKnown{
 		Origin:      s.log.Origin(),
 		VerifierKey: s.log.VerifierKey(),
 		LogURL:      "/log/",
-	})
+	}
+	if jwks != nil {
+		wk.ReceiptJWKS = jwks()
+	}
+	contract.WriteJSON(w, http.StatusOK, wk)
 }
 
 type statusWriter struct {
@@ -288,14 +349,28 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (s *Service) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		r = correlation.Start(w, r)
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		level := slog.LevelInfo
 		if sw.status >= 500 {
 			level = slog.LevelWarn
 		}
-		s.logger.Log(r.Context(), level, "request",
-			"method", r.Method, "path", r.URL.Path, "status", sw.status, "bytes", sw.bytes,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", r.RemoteAddr)
+		attrs := []slog.Attr{
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
+			slog.Int("bytes", sw.bytes), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.String("remote", r.RemoteAddr), slog.String("correlation_id", correlation.ID(r.Context())),
+		}
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			leaf := r.TLS.PeerCertificates[0]
+			var uri string
+			if len(leaf.URIs) > 0 {
+				uri = leaf.URIs[0].String()
+			}
+			attrs = append(attrs, slog.String("peer_spiffe_id", uri), slog.String("peer_serial", fmt.Sprintf("%x", leaf.SerialNumber)),
+				slog.String("peer_svid_expires", leaf.NotAfter.UTC().Format(time.RFC3339)))
+		}
+		attrs = append(attrs, correlation.Attrs(r.Context())...)
+		s.logger.LogAttrs(r.Context(), level, "request", attrs...)
 	})
 }

@@ -1,0 +1,150 @@
+// Package agents is the agent registry: which SPIFFE IDs are registered
+// agents, who owns them, which brokers they may hand work to, and their
+// labels. The log is its source of truth: every change is committed as an
+// `agent` entry before it takes effect, and on start the registry is rebuilt
+// by replaying the log's agent entries in index order.
+//
+//	POST /v1/agents                    register or revoke (administrators)
+//	GET  /v1/agents/{trust-domain}/{path}  a record (administrators, or the agent)
+package agents
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/api"
+	ztlog "github.com/zt-infra/ztlog/log"
+)
+
+// Status values of a record.
+const (
+	Registered   = "registered"
+	Revoked      = "revoked"
+	Unregistered = "unregistered" // never registered (no record)
+)
+
+// Registry is the agent registry. Safe for concurrent use.
+type Registry struct {
+	log *ztlog.Log
+
+	change sync.Mutex // serializes commits, so the log order is the apply order
+	mu     sync.RWMutex
+	agents map[string]api.Agent
+}
+
+// Rebuild reads every agent entry in the log, in index order, and returns
+// the registry they describe. It first waits (bounded by ctx) until the
+// published checkpoint covers every integrated entry, so that changes
+// committed just before a crash are not missed.
+func Rebuild(ctx context.Context, l *ztlog.Log) (*Registry, error) {
+	r := &Registry{log: l, agents: map[string]api.Agent{}}
+	n, err := l.IntegratedSize(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return r, nil
+	}
+	if _, err := l.Await(ctx, n-1); err != nil {
+		return nil, fmt.Errorf("agents: waiting for a checkpoint covering the log (%d entries): %w", n, err)
+	}
+	err = l.Scan(ctx, 0, n, func(i uint64, leaf []byte) error {
+		if !isAgentEntry(leaf) {
+			return nil
+		}
+		e, err := contract.Parse(leaf)
+		if err != nil {
+			return fmt.Errorf("agents: entry %d looks like an agent entry but does not parse: %w", i, err)
+		}
+		if a, ok := e.(*contract.Agent); ok {
+			r.apply(a, i)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// isAgentEntry is a cheap filter before the full parse (most entries are
+// decisions); a false positive is parsed and skipped.
+func isAgentEntry(leaf []byte) bool { return bytes.Contains(leaf, []byte(`"kind":"agent"`)) }
+
+func (r *Registry) apply(a *contract.Agent, index uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec := api.Agent{ID: a.ID, Updated: a.Time, By: a.By, Index: index}
+	if a.Op == contract.AgentRevoke {
+		prev := r.agents[a.ID]
+		rec.Owner, rec.Brokers, rec.Labels = prev.Owner, prev.Brokers, prev.Labels
+		rec.Status = Revoked
+	} else {
+		rec.Status = Registered
+		rec.Owner, rec.Brokers, rec.Labels = a.Owner, a.Brokers, a.Labels
+	}
+	r.agents[a.ID] = rec
+}
+
+// Lookup returns the record of id; ok is false if it was never registered.
+func (r *Registry) Lookup(id string) (api.Agent, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	a, ok := r.agents[id]
+	return a, ok
+}
+
+// Len is the number of records (registered and revoked).
+func (r *Registry) Len() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.agents)
+}
+
+// IDs lists the registered (not revoked) agents, sorted.
+func (r *Registry) IDs() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []string
+	for id, a := range r.agents {
+		if a.Status == Registered {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ErrUnknownAgent: a revoke of an ID that was never registered.
+var ErrUnknownAgent = errors.New("agents: no such agent")
+
+// Commit appends the change to the log and, once it is durably sequenced,
+// applies it. It returns the record, the entry's index and leaf.
+func (r *Registry) Commit(ctx context.Context, req *api.AgentRequest, by, correlationID string, now time.Time) (api.Agent, uint64, []byte, error) {
+	r.change.Lock()
+	defer r.change.Unlock()
+	if req.Op == contract.AgentRevoke {
+		if _, ok := r.Lookup(req.ID); !ok {
+			return api.Agent{}, 0, nil, fmt.Errorf("%w: %s was never registered", ErrUnknownAgent, req.ID)
+		}
+	}
+	e := &contract.Agent{Time: contract.FormatTime(now), CorrelationID: correlationID, Op: req.Op, ID: req.ID,
+		Owner: req.Owner, Brokers: req.Brokers, Labels: req.Labels, By: by}
+	leaf, err := contract.Marshal(e)
+	if err != nil {
+		return api.Agent{}, 0, nil, err
+	}
+	idx, err := r.log.Append(ctx, leaf)
+	if err != nil {
+		return api.Agent{}, 0, nil, err
+	}
+	r.apply(e, idx)
+	a, _ := r.Lookup(req.ID)
+	return a, idx, leaf, nil
+}

@@ -1,0 +1,113 @@
+package gate
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/gorilla/mux"
+	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/agents"
+	"github.com/zt-infra/ztlog/contract/api"
+	"github.com/zt-infra/ztlog/contract/correlation"
+)
+
+// changeAgent is POST /v1/agents: administrators register or revoke an
+// agent; the change is committed as an agent entry before it takes effect.
+func (g *Gate) changeAgent(w http.ResponseWriter, r *http.Request) {
+	caller := g.authenticate(w, r)
+	if caller == nil {
+		return
+	}
+	if !g.admins[caller.ID.String()] {
+		g.metrics.refusals.WithLabelValues("not_admin").Inc()
+		contract.WriteError(w, http.StatusForbidden, &contract.Error{Code: "not_admin",
+			Message: fmt.Sprintf("%s is not an administrator of this service (--admin)", caller.ID)})
+		return
+	}
+	body, e, status := api.ReadBody(w, r)
+	if e != nil {
+		g.refuse(w, r, status, e)
+		return
+	}
+	req, e := api.DecodeAgentRequest(body)
+	if e != nil {
+		g.refuse(w, r, http.StatusBadRequest, e)
+		return
+	}
+	cid, ok := correlationID(w, r, "")
+	if !ok {
+		return
+	}
+	ctx, cancel := contextWithTimeout(r, g.cfg.DecisionTimeout)
+	defer cancel()
+	rec, idx, leaf, err := g.cfg.Agents.Commit(ctx, req, caller.ID.String(), cid, g.cfg.Now())
+	switch {
+	case errors.Is(err, agents.ErrUnknownAgent):
+		contract.WriteError(w, http.StatusNotFound, &contract.Error{Code: "unknown_agent", Field: "id", Message: err.Error()})
+		return
+	case errors.Is(err, contract.ErrMalformed) || errors.Is(err, contract.ErrTooLarge):
+		g.refuse(w, r, http.StatusBadRequest, &contract.Error{Code: api.CodeInvalidField, Message: err.Error()})
+		return
+	case err != nil:
+		g.commitFailed(w, r, "", err)
+		return
+	}
+	correlation.Annotate(r.Context(), slog.String("agent", req.ID), slog.String("op", req.Op), slog.Uint64("index", idx))
+	g.cfg.Logger.Info("agent registry changed", "op", req.Op, "agent", req.ID, "by", caller.ID.String(), "index", idx, "correlation_id", cid)
+	contract.WriteJSON(w, http.StatusOK, api.AgentResponse{Agent: rec, CorrelationID: cid,
+		Log: g.logRef(outcome{index: idx, leafHash: leafHash(leaf)})})
+}
+
+// getAgent is GET /v1/agents/{td}/{path}.
+func (g *Gate) getAgent(w http.ResponseWriter, r *http.Request) {
+	v := mux.Vars(r)
+	g.agentRecord(w, r, "spiffe://"+v["td"]+"/"+v["path"])
+}
+
+// getAgentByQuery is GET /v1/agents?id=spiffe://...
+func (g *Gate) getAgentByQuery(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("id")
+	if id == "" {
+		contract.WriteError(w, http.StatusBadRequest, &contract.Error{Code: api.CodeMissingField, Field: "id",
+			Message: "name the agent: GET /v1/agents/{trust-domain}/{path} or /v1/agents?id=" + url.QueryEscape("spiffe://td/path")})
+		return
+	}
+	g.agentRecord(w, r, id)
+}
+
+func (g *Gate) agentRecord(w http.ResponseWriter, r *http.Request, id string) {
+	caller := g.authenticate(w, r)
+	if caller == nil {
+		return
+	}
+	if err := contract.ValidSPIFFEID(id); err != nil {
+		contract.WriteError(w, http.StatusBadRequest, &contract.Error{Code: api.CodeInvalidField, Field: "id", Message: err.Error()})
+		return
+	}
+	if !g.admins[caller.ID.String()] && caller.ID.String() != id {
+		contract.WriteError(w, http.StatusForbidden, &contract.Error{Code: "forbidden", Field: "id",
+			Message: "only administrators and the agent itself may read an agent's record"})
+		return
+	}
+	rec, ok := g.cfg.Agents.Lookup(id)
+	if !ok {
+		contract.WriteError(w, http.StatusNotFound, &contract.Error{Code: "unknown_agent", Field: "id", Message: id + " was never registered"})
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	contract.WriteJSON(w, http.StatusOK, rec)
+}
+
+// rawMember returns the raw JSON of a top-level member of an object.
+func rawMember(body []byte, name string) []byte {
+	var m map[string]jsontext.Value
+	if json.Unmarshal(body, &m) != nil {
+		return nil
+	}
+	return []byte(m[name])
+}

@@ -1,0 +1,288 @@
+package gate_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"github.com/zt-infra/ztlog/contract/agents"
+	"github.com/zt-infra/ztlog/contract/gate"
+	"github.com/zt-infra/ztlog/contract/identity"
+	"github.com/zt-infra/ztlog/contract/identity/devca"
+	"github.com/zt-infra/ztlog/contract/policy"
+	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/contract/service"
+	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/storage"
+	"k8s.io/klog/v2"
+)
+
+func TestMain(m *testing.M) {
+	klog.SetSlogLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	os.Exit(m.Run())
+}
+
+var (
+	td       = spiffeid.RequireTrustDomainFromString("dev.ztlog.local")
+	serverID = spiffeid.RequireFromPath(td, "/ztlog")
+	agentID  = spiffeid.RequireFromPath(td, "/agent/demo")
+	otherID  = spiffeid.RequireFromPath(td, "/agent/other")
+	adminID  = spiffeid.RequireFromPath(td, "/admin")
+	brokerID = spiffeid.RequireFromPath(td, "/broker/demo")
+)
+
+const origin = "test.example/ztlog"
+
+// server is a real ztlog service (Tessera POSIX log in a temp dir, mTLS on
+// 127.0.0.1, the example OPA policy) with the gate mounted.
+type server struct {
+	t      *testing.T
+	dir    string
+	key    *ztlog.Key
+	ca     *devca.CA
+	src    identity.Source
+	svc    *service.Service
+	gate   *gate.Gate
+	pdp    *policy.PDP
+	url    string
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type options struct {
+	maxPending      int
+	batchMaxAge     time.Duration
+	decisionTimeout time.Duration
+	policyDir       string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newServer(t *testing.T, o options) *server {
+	t.Helper()
+	ca, err := devca.New(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey, _, _ := ztlog.GenerateKey(origin)
+	key, _ := ztlog.ParseKey(skey)
+	s := &server{t: t, dir: t.TempDir(), key: key, ca: ca}
+	s.start(o)
+	return s
+}
+
+func (s *server) start(o options) {
+	t := s.t
+	t.Helper()
+	if s.src == nil {
+		idDir := t.TempDir()
+		svid, _ := s.ca.IssueX509SVID(serverID, devca.SVIDOptions{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+		devca.WriteSVID(filepath.Join(idDir, "server"), svid)
+		b, _ := s.ca.Bundle().Marshal()
+		os.WriteFile(filepath.Join(idDir, "bundle.json"), b, 0o644)
+		src, err := identity.FromFiles(identity.Files{Cert: filepath.Join(idDir, "server.pem"), Key: filepath.Join(idDir, "server.key"), Bundle: filepath.Join(idDir, "bundle.json")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.src = src
+	}
+	s.logs = &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(s.logs, nil))
+	ctx := context.Background()
+	svc, err := service.New(ctx, service.Config{
+		Storage: storage.Config{Dir: filepath.Join(s.dir, "log")}, Key: s.key, Logger: logger,
+		CheckpointInterval: 100 * time.Millisecond, MaxPending: o.maxPending, BatchMaxAge: o.batchMaxAge,
+		TLS: identity.ServerTLS(s.src), PlainHTTPReads: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, _ := identity.NewAuthenticator(s.src, []string{serverID.String()})
+	reg, err := agents.Rebuild(ctx, svc.Log())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdir := o.policyDir
+	if pdir == "" {
+		pdir = "../../testdata/policies/opa"
+	}
+	p, err := policy.LoadOPA(ctx, pdir, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.pdp = policy.NewPDP(p, time.Second)
+	rk, _ := receipt.GenerateKey("")
+	g, err := gate.New(gate.Config{Log: svc.Log(), Auth: auth, PDP: s.pdp, Agents: reg, Keys: receipt.NewKeyset(rk),
+		Admins: []spiffeid.ID{adminID}, DefaultBroker: brokerID.String(), DecisionTimeout: o.decisionTimeout,
+		CheckpointWait: 3 * time.Second, Logger: logger, Registerer: svc.Registry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Register(svc.Router())
+	svc.SetReceiptJWKS(g.JWKS)
+	s.svc, s.gate = svc, g
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.url = "https://" + ln.Addr().String()
+	sctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.done = make(chan error, 1)
+	go func() { s.done <- svc.Serve(sctx, ln) }()
+	t.Cleanup(s.stop)
+}
+
+func (s *server) stop() {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		s.t.Error("server did not stop")
+	}
+	s.cancel = nil
+}
+
+// client is an agent (or admin) with an X.509-SVID, or a bearer token.
+type client struct {
+	s     *server
+	http  *http.Client
+	token string
+}
+
+func (s *server) mtls(id spiffeid.ID) *client {
+	svid, err := s.ca.IssueX509SVID(id, devca.SVIDOptions{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return s.clientWith(svid, "")
+}
+
+func (s *server) bearer(id spiffeid.ID) *client {
+	tok, err := s.ca.IssueJWTSVID(id, []string{serverID.String()}, time.Minute)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return s.clientWith(nil, tok)
+}
+
+func (s *server) anonymous() *client { return s.clientWith(nil, "") }
+
+func (s *server) clientWith(svid *x509svid.SVID, token string) *client {
+	var cfg *tls.Config
+	cfg = identity.ClientTLS(svid, s.src, serverID, td)
+	if svid == nil {
+		cfg.GetClientCertificate = nil
+	}
+	return &client{s: s, token: token, http: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, MaxIdleConnsPerHost: 64}}}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("response %d is not JSON: %v\n%s", r.status, err, r.body)
+	}
+}
+
+func (c *client) do(method, path string, body string, hdr ...string) response {
+	c.s.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, c.s.url+path, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func (s *server) register(id spiffeid.ID, extra string) {
+	s.t.Helper()
+	r := s.mtls(adminID).do("POST", "/v1/agents", `{"op":"register","id":"`+id.String()+`"`+extra+`}`)
+	if r.status != 200 {
+		s.t.Fatalf("register %s: %d %s", id, r.status, r.body)
+	}
+}
+
+func (s *server) size() uint64 {
+	n, err := s.svc.Log().IntegratedSize(context.Background())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return n
+}
+
+// entry reads the committed leaf at index (waiting for publication).
+func (s *server) entry(index uint64) []byte {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.svc.Log().Await(ctx, index); err != nil {
+		s.t.Fatalf("await %d: %v", index, err)
+	}
+	leaf, _, err := s.svc.Log().Entry(ctx, index)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return leaf
+}
+
+func (s *server) jwks() *jose.JSONWebKeySet {
+	var wk struct {
+		JWKS jose.JSONWebKeySet `json:"receipt_jwks"`
+	}
+	s.anonymous().do("GET", "/.well-known/ztlog", "").json(s.t, &wk)
+	return &wk.JWKS
+}

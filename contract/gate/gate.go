@@ -1,0 +1,552 @@
+// Package gate is the decision path of the adapter contract v1: it
+// authenticates the caller (SPIFFE), decodes the request strictly, checks
+// the agent registry, asks the PDP, commits the decision to the log, and
+// only then answers — with a signed receipt for an allow.
+//
+//	POST /v1/actions          the contract (api.ActionRequest -> api.ActionResponse)
+//	POST /actions             the ZT JavaScript SDK's shape (ZeroTrustClient.decide)
+//	POST /v1/agents           register or revoke an agent (administrators)
+//	GET  /v1/agents/{td}/{path}  an agent's record (administrators, or the agent)
+//	GET  /v1/receipts/jwks.json  receipt keys
+//	GET  /v1/openapi.json     the OpenAPI 3.1 document
+//
+// The invariant: no answer is an allow unless an allow entry was durably
+// sequenced first. Unauthenticated requests (401) and malformed ones (4xx)
+// decide nothing and commit nothing. Every decision about an authenticated,
+// well-formed request — allow, policy deny, actor mismatch, unregistered or
+// revoked agent, disallowed broker, policy failure — is committed before it
+// is answered. When the commit itself fails (storage error, pushback,
+// timeout, shutdown) or anything unexpected happens, the answer is 503 with
+// the reason, never an allow.
+package gate
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/agents"
+	"github.com/zt-infra/ztlog/contract/api"
+	"github.com/zt-infra/ztlog/contract/correlation"
+	"github.com/zt-infra/ztlog/contract/identity"
+	"github.com/zt-infra/ztlog/contract/policy"
+	"github.com/zt-infra/ztlog/contract/receipt"
+	ztlog "github.com/zt-infra/ztlog/log"
+)
+
+// Defaults.
+const (
+	// DefaultDecisionTimeout bounds one decision: policy and commit.
+	DefaultDecisionTimeout = 2 * time.Second
+	// DefaultReceiptTTL is a receipt's lifetime.
+	DefaultReceiptTTL = 5 * time.Minute
+	// DefaultCheckpointWait is how long POST /actions waits for a published
+	// checkpoint covering the decision, to return it in audit.checkpoint.
+	DefaultCheckpointWait = 2 * time.Second
+)
+
+// Reason codes the gate itself commits (policy reasons come from the PDP).
+const (
+	ReasonActorMismatch = "identity.actor_mismatch"
+	ReasonUnregistered  = "agent.unregistered"
+	ReasonRevoked       = "agent.revoked"
+	ReasonBroker        = "broker.not_allowed"
+)
+
+// Config wires the gate. Log, Auth, PDP, Agents and Keys are required.
+type Config struct {
+	Log    *ztlog.Log
+	Auth   *identity.Authenticator
+	PDP    *policy.PDP
+	Agents *agents.Registry
+	Keys   *receipt.Keyset
+	// Admins may call POST /v1/agents.
+	Admins []spiffeid.ID
+	// DefaultBroker is the receipt audience when a request names no broker
+	// (e.g. POST /actions). Without one, such an allow carries no receipt.
+	DefaultBroker string
+	// DecisionTimeout, ReceiptTTL, CheckpointWait default to the Default*
+	// constants.
+	DecisionTimeout time.Duration
+	ReceiptTTL      time.Duration
+	CheckpointWait  time.Duration
+	Logger          *slog.Logger
+	Registerer      prometheus.Registerer
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Gate is the decision path.
+type Gate struct {
+	cfg     Config
+	admins  map[string]bool
+	metrics *metrics
+}
+
+// New checks cfg and builds the gate.
+func New(cfg Config) (*Gate, error) {
+	if cfg.Log == nil || cfg.Auth == nil || cfg.PDP == nil || cfg.Agents == nil || cfg.Keys == nil {
+		return nil, errors.New("gate: Log, Auth, PDP, Agents and Keys are required")
+	}
+	if cfg.DecisionTimeout <= 0 {
+		cfg.DecisionTimeout = DefaultDecisionTimeout
+	}
+	if cfg.ReceiptTTL <= 0 {
+		cfg.ReceiptTTL = DefaultReceiptTTL
+	}
+	if cfg.CheckpointWait <= 0 {
+		cfg.CheckpointWait = DefaultCheckpointWait
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.DefaultBroker != "" {
+		if err := contract.ValidSPIFFEID(cfg.DefaultBroker); err != nil {
+			return nil, fmt.Errorf("gate: default broker: %v", err)
+		}
+	}
+	g := &Gate{cfg: cfg, admins: map[string]bool{}, metrics: newMetrics(cfg.Registerer)}
+	for _, a := range cfg.Admins {
+		g.admins[a.String()] = true
+	}
+	return g, nil
+}
+
+// Register adds the gate's endpoints to r.
+func (g *Gate) Register(r *mux.Router) {
+	r.Handle("/v1/actions", g.guard(g.decideV1)).Methods(http.MethodPost)
+	r.Handle("/actions", g.guard(g.decideLegacy)).Methods(http.MethodPost)
+	r.Handle("/v1/agents", g.guard(g.changeAgent)).Methods(http.MethodPost)
+	r.Handle("/v1/agents", g.guard(g.getAgentByQuery)).Methods(http.MethodGet)
+	r.Handle("/v1/agents/{td}/{path:.+}", g.guard(g.getAgent)).Methods(http.MethodGet)
+	r.HandleFunc("/v1/receipts/jwks.json", g.jwks).Methods(http.MethodGet)
+	r.HandleFunc("/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Write(api.OpenAPI)
+	}).Methods(http.MethodGet)
+}
+
+// JWKS is the receipt key set published now.
+func (g *Gate) JWKS() any { return g.cfg.Keys.JWKS(g.cfg.Now()) }
+
+func (g *Gate) jwks(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	contract.WriteJSON(w, http.StatusOK, g.JWKS())
+}
+
+// guard turns a panic into a 503 that allows nothing. Handlers write their
+// response last, so a panic always happens before any answer is written.
+func (g *Gate) guard(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				g.cfg.Logger.Error("panic in the decision path", "panic", fmt.Sprint(v), "stack", string(debug.Stack()),
+					"correlation_id", correlation.ID(r.Context()))
+				g.metrics.failures.WithLabelValues("panic").Inc()
+				unavailable(w, "internal_error", "internal error in the decision path; nothing was allowed — retry, and report the correlation id if it persists", 0)
+			}
+		}()
+		h(w, r)
+	})
+}
+
+// authenticate answers 401 itself and returns nil when the caller is not
+// authenticated.
+func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) *identity.Caller {
+	c, err := g.cfg.Auth.Authenticate(r)
+	if err != nil {
+		g.metrics.refusals.WithLabelValues("unauthenticated").Inc()
+		correlation.Annotate(r.Context(), slog.String("authn_error", err.Error()))
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ztlog", error="invalid_token"`)
+		code := "unauthenticated"
+		if errors.Is(err, identity.ErrInvalid) {
+			code = "invalid_identity"
+		}
+		contract.WriteError(w, http.StatusUnauthorized, &contract.Error{Code: code, Field: "Authorization", Message: err.Error()})
+		return nil
+	}
+	correlation.Annotate(r.Context(), slog.String("caller", c.ID.String()), slog.String("authn", string(c.Method)),
+		slog.String("svid_serial", c.Serial), slog.String("svid_expires", c.Expires.UTC().Format(time.RFC3339)))
+	return c
+}
+
+func badRequest(w http.ResponseWriter, status int, e *contract.Error) {
+	contract.WriteError(w, status, e)
+}
+
+func unavailable(w http.ResponseWriter, code, msg string, retryAfter int) {
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+	}
+	contract.WriteError(w, http.StatusServiceUnavailable, &contract.Error{Code: code, Message: msg})
+}
+
+// commitFailed answers a failed append: 503, the reason, never an allow.
+func (g *Gate) commitFailed(w http.ResponseWriter, r *http.Request, effect contract.Effect, err error) {
+	var code, msg string
+	retry := 0
+	switch {
+	case errors.Is(err, ztlog.ErrPushback):
+		code, msg, retry = "log_pushback", "the log has too many entries waiting to be sequenced; the decision was not committed, so nothing is allowed — retry later", 1
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		code, msg, retry = "commit_timeout", fmt.Sprintf("the decision was not committed within %s; nothing is allowed — retry", g.cfg.DecisionTimeout), 1
+	case errors.Is(err, ztlog.ErrClosed):
+		code, msg, retry = "shutting_down", "the service is shutting down; the decision was not committed — retry on another instance", 1
+	case errors.Is(err, ztlog.ErrStorage):
+		code, msg, retry = "log_storage_error", "the log's storage failed; the decision was not committed, so nothing is allowed — retry later", 5
+	default:
+		code, msg = "commit_failed", "the decision could not be committed; nothing is allowed: "+err.Error()
+	}
+	g.metrics.failures.WithLabelValues(code).Inc()
+	g.cfg.Logger.Warn("decision not committed", "error", err.Error(), "effect", string(effect), "correlation_id", correlation.ID(r.Context()))
+	correlation.Annotate(r.Context(), slog.String("commit_error", err.Error()))
+	unavailable(w, code, msg, retry)
+}
+
+// correlationID settles the request's correlation id from the header and
+// the body; a bad or conflicting one is a 400.
+func correlationID(w http.ResponseWriter, r *http.Request, fromBody string) (string, bool) {
+	ctx := r.Context()
+	if bad := correlation.Invalid(ctx); bad != "" {
+		badRequest(w, http.StatusBadRequest, &contract.Error{Code: api.CodeInvalidField, Field: correlation.Header,
+			Message: fmt.Sprintf("%s must be 1 to %d printable ASCII characters without spaces", correlation.Header, correlation.MaxLen)})
+		return "", false
+	}
+	id := correlation.ID(ctx)
+	if fromBody != "" {
+		if h := r.Header.Get(correlation.Header); h != "" && h != fromBody {
+			badRequest(w, http.StatusBadRequest, &contract.Error{Code: api.CodeInvalidField, Field: "correlation_id",
+				Message: fmt.Sprintf("correlation_id %q differs from the %s header %q; send one or make them equal", fromBody, correlation.Header, h)})
+			return "", false
+		}
+		correlation.SetID(ctx, w, fromBody)
+		id = fromBody
+	}
+	return id, true
+}
+
+// request is a decision request after decoding, for both endpoints.
+type request struct {
+	claimedActor string
+	action       string
+	resource     string
+	argsDigest   string
+	broker       string
+	attestation  *api.Envelope
+	rawEnvelope  []byte
+	legacy       bool
+}
+
+// outcome is a committed decision.
+type outcome struct {
+	entry        *contract.Decision
+	index        uint64
+	leafHash     string
+	receipt      string
+	receiptUntil time.Time
+	err          error // commit failed: answer 503
+}
+
+func (g *Gate) decideV1(w http.ResponseWriter, r *http.Request) {
+	caller := g.authenticate(w, r)
+	if caller == nil {
+		return
+	}
+	body, e, status := api.ReadBody(w, r)
+	if e != nil {
+		g.refuse(w, r, status, e)
+		return
+	}
+	req, e := api.DecodeActionRequest(body)
+	if e != nil {
+		g.refuse(w, r, http.StatusBadRequest, e)
+		return
+	}
+	cid, ok := correlationID(w, r, req.CorrelationID)
+	if !ok {
+		return
+	}
+	in := request{claimedActor: req.Actor, action: req.Action, resource: req.Resource, argsDigest: req.ArgsDigest,
+		broker: req.Broker, attestation: req.Attestation}
+	if req.Attestation != nil {
+		in.rawEnvelope = rawMember(body, "attestation")
+	}
+	o := g.decide(r.Context(), caller, cid, in)
+	if o.err != nil {
+		g.commitFailed(w, r, o.entry.Effect, o.err)
+		return
+	}
+	d := o.entry
+	resp := api.ActionResponse{
+		Decision: string(d.Effect), Reasons: apiReasons(d.Reasons), Actor: d.Actor, Action: d.Action, Resource: d.Resource,
+		ActionDigest: d.ActionDigest, Policy: api.Policy{Hash: d.Policy.Hash, Engine: d.Policy.Engine, Revision: d.Policy.Revision},
+		Log: g.logRef(o), CorrelationID: cid, Receipt: o.receipt,
+	}
+	if o.receipt != "" {
+		resp.ReceiptExpires = o.receiptUntil.UTC().Format(time.RFC3339)
+	}
+	status = http.StatusForbidden
+	if d.Effect == contract.Allow {
+		status = http.StatusOK
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	contract.WriteJSON(w, status, resp)
+}
+
+func (g *Gate) decideLegacy(w http.ResponseWriter, r *http.Request) {
+	caller := g.authenticate(w, r)
+	if caller == nil {
+		return
+	}
+	body, e, status := api.ReadBody(w, r)
+	if e != nil {
+		g.refuse(w, r, status, e)
+		return
+	}
+	req, e := api.DecodeLegacyActionRequest(body)
+	if e != nil {
+		g.refuse(w, r, http.StatusBadRequest, e)
+		return
+	}
+	cid, ok := correlationID(w, r, "")
+	if !ok {
+		return
+	}
+	o := g.decide(r.Context(), caller, cid, request{claimedActor: req.Actor, action: req.Action, resource: req.Resource, legacy: true})
+	if o.err != nil {
+		g.commitFailed(w, r, o.entry.Effect, o.err)
+		return
+	}
+	d := o.entry
+	reason := "allowed"
+	if len(d.Reasons) > 0 {
+		reason = d.Reasons[0].Message
+	}
+	audit := api.LegacyAudit{
+		Timestamp: d.Time, CorrelationID: cid, Origin: g.cfg.Log.Origin(), Index: o.index, LeafHash: o.leafHash,
+		ActionDigest: d.ActionDigest, PolicyHash: d.Policy.Hash, EntryURL: entryURL(o.index), Receipt: o.receipt,
+	}
+	// The checkpoint is a convenience: the decision is already committed.
+	wctx, cancel := context.WithTimeout(r.Context(), g.cfg.CheckpointWait)
+	if cp, err := g.cfg.Log.Await(wctx, o.index); err == nil {
+		audit.Checkpoint = string(cp.Note)
+	}
+	cancel()
+	resp := api.LegacyActionResponse{OK: d.Effect == contract.Allow, Actor: req.Actor, Action: d.Action, Resource: d.Resource,
+		Decision: string(d.Effect), Reason: reason, Audit: audit}
+	status = http.StatusForbidden
+	if d.Effect == contract.Allow {
+		status = http.StatusOK
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	contract.WriteJSON(w, status, resp)
+}
+
+func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, status int, e *contract.Error) {
+	g.metrics.refusals.WithLabelValues(e.Code).Inc()
+	correlation.Annotate(r.Context(), slog.String("refused", e.Code), slog.String("field", e.Field))
+	badRequest(w, status, e)
+}
+
+// decide makes and commits the decision. It never returns an allow whose
+// entry was not durably sequenced: o.err is set when the commit failed.
+func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, req request) (o outcome) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.DecisionTimeout)
+	defer cancel()
+	now := g.cfg.Now()
+	actor := caller.ID.String()
+	broker := req.broker
+	if broker == "" {
+		broker = g.cfg.DefaultBroker
+	}
+	d := &contract.Decision{
+		Time: contract.FormatTime(now), CorrelationID: cid, Actor: actor,
+		Authn:  contract.Authn{Method: string(caller.Method), Serial: caller.Serial},
+		Action: req.action, Resource: req.resource, ArgsDigest: req.argsDigest, Broker: broker,
+		Effect: contract.Deny,
+	}
+	if !caller.Expires.IsZero() {
+		d.Authn.Expires = contract.FormatTime(caller.Expires.Truncate(time.Second))
+	}
+	o.entry = d
+	digest, err := contract.ActionDigest(contract.Action{Actor: actor, Action: req.action, Resource: req.resource, ArgsDigest: req.argsDigest, Broker: broker})
+	if err != nil {
+		o.err = fmt.Errorf("action digest: %w", err)
+		return o
+	}
+	d.ActionDigest = digest
+	if req.attestation != nil {
+		d.Attestation = &contract.Attestation{Digest: contract.Digest(req.rawEnvelope)}
+		if len(req.rawEnvelope) <= 16<<10 {
+			d.Attestation.Envelope = req.rawEnvelope
+		}
+	}
+
+	// Refusals of an authenticated caller: committed denies.
+	var reasons []contract.Reason
+	if req.claimedActor != "" && req.claimedActor != actor {
+		d.ClaimedActor = req.claimedActor
+		reasons = append(reasons, contract.Reason{Code: ReasonActorMismatch,
+			Message: fmt.Sprintf("the body's actor %q is not the authenticated SPIFFE ID %s", truncate(req.claimedActor, 200), actor)})
+	}
+	rec, registered := g.cfg.Agents.Lookup(actor)
+	status := agents.Unregistered
+	switch {
+	case !registered:
+		reasons = append(reasons, contract.Reason{Code: ReasonUnregistered, Message: fmt.Sprintf("%s is not a registered agent", actor)})
+	case rec.Status == agents.Revoked:
+		status = agents.Revoked
+		reasons = append(reasons, contract.Reason{Code: ReasonRevoked, Message: fmt.Sprintf("%s was revoked (log index %d)", actor, rec.Index)})
+	default:
+		status = agents.Registered
+		if req.broker != "" && len(rec.Brokers) > 0 && !contains(rec.Brokers, req.broker) {
+			reasons = append(reasons, contract.Reason{Code: ReasonBroker, Message: fmt.Sprintf("%s may not hand work to %s (registered brokers: %s)", actor, req.broker, strings.Join(rec.Brokers, ", "))})
+		}
+	}
+
+	var version policy.Version
+	if len(reasons) > 0 {
+		version = g.cfg.PDP.Current().Version()
+		d.Reasons = reasons
+	} else {
+		in := &policy.Input{
+			Actor: policy.Actor{ID: actor, TrustDomain: caller.ID.TrustDomain().Name(), Path: caller.ID.Path(), Status: status,
+				Owner: rec.Owner, Brokers: nonNil(rec.Brokers), Labels: nonNilMap(rec.Labels)},
+			Action: req.action, Resource: req.resource, ArgsDigest: req.argsDigest, Broker: broker,
+			Findings: []policy.Finding{}, Time: d.Time, CorrelationID: cid,
+		}
+		if req.attestation != nil {
+			in.Attestation = &policy.Attestation{Verified: false}
+		}
+		dec, v, perr := g.cfg.PDP.Decide(ctx, in)
+		version = v
+		if perr != nil {
+			g.metrics.failures.WithLabelValues("policy").Inc()
+			g.cfg.Logger.Warn("policy failed; deny", "error", perr.Error(), "correlation_id", cid)
+		}
+		d.Reasons = dec.Reasons
+		if dec.Allow && perr == nil {
+			d.Effect = contract.Allow
+		}
+	}
+	d.Policy = version.Ref()
+
+	var receiptID string
+	if d.Effect == contract.Allow && broker != "" {
+		receiptID = newReceiptID()
+		o.receiptUntil = now.Add(g.cfg.ReceiptTTL).Truncate(time.Second)
+		key := g.cfg.Keys.Current()
+		d.Receipt = &contract.ReceiptRef{ID: receiptID, KeyID: key.ID(), Audience: broker, Expires: contract.FormatTime(o.receiptUntil)}
+	}
+	leaf, err := contract.Marshal(d)
+	if err != nil {
+		o.err = fmt.Errorf("encode decision: %w", err)
+		return o
+	}
+	idx, err := g.cfg.Log.Append(ctx, leaf)
+	if err != nil {
+		o.err = err
+		return o
+	}
+	o.index = idx
+	o.leafHash = base64.StdEncoding.EncodeToString(ztlog.LeafHash(leaf))
+	if d.Receipt != nil {
+		tok, err := g.cfg.Keys.Current().Sign(receipt.Claims{
+			Issuer: g.cfg.Log.Origin(), Subject: actor, Audience: broker,
+			IssuedAt: now.Unix(), Expiry: o.receiptUntil.Unix(), ID: receiptID,
+			ActionDigest: digest, Decision: string(contract.Allow), LogIndex: idx, LeafHash: o.leafHash,
+			PolicyHash: d.Policy.Hash, CorrelationID: cid,
+		})
+		if err != nil {
+			// Committed but not honourable: the caller gets no allow.
+			o.err = fmt.Errorf("sign receipt for committed index %d: %w", idx, err)
+			return o
+		}
+		o.receipt = tok
+	}
+	g.metrics.decisions.WithLabelValues(string(d.Effect), reasonClass(d)).Inc()
+	g.metrics.latency.Observe(time.Since(start).Seconds())
+	correlation.Annotate(ctx, slog.String("decision", string(d.Effect)), slog.Uint64("index", idx), slog.String("action", d.Action))
+	return o
+}
+
+func (g *Gate) logRef(o outcome) api.LogRef {
+	return api.LogRef{Origin: g.cfg.Log.Origin(), Index: o.index, LeafHash: o.leafHash, EntryURL: entryURL(o.index)}
+}
+
+func entryURL(i uint64) string { return "/v1/entries/" + strconv.FormatUint(i, 10) }
+
+func reasonClass(d *contract.Decision) string {
+	if len(d.Reasons) == 0 {
+		return "none"
+	}
+	c := d.Reasons[0].Code
+	if i := strings.IndexByte(c, '.'); i > 0 {
+		return c[:i]
+	}
+	return c
+}
+
+func apiReasons(rs []contract.Reason) []api.Reason {
+	out := make([]api.Reason, len(rs))
+	for i, r := range rs {
+		out[i] = api.Reason{Code: r.Code, Message: r.Message}
+	}
+	return out
+}
+
+func newReceiptID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "r-" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
