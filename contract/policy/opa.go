@@ -289,4 +289,3 @@ func (in *Input) document() map[string]any {
 	}
 	return doc
 }
-

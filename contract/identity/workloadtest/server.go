@@ -161,4 +161,3 @@ func (s *Server) FetchJWTBundles(_ *workload.JWTBundlesRequest, stream grpc.Serv
 		}
 	}
 }
-
