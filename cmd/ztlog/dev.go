@@ -2,18 +2,45 @@ package main
 
 import (
 	"context"
+	"embed"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/api"
+	"github.com/zt-infra/ztlog/contract/identity/devca"
+	"github.com/zt-infra/ztlog/contract/receipt"
 	ztlog "github.com/zt-infra/ztlog/log"
 )
 
 // devOrigin is the origin of the embedded default log.
 const devOrigin = "localhost/ztlog-dev"
+
+// The dev trust domain and its identities.
+var (
+	devTrustDomain = spiffeid.RequireTrustDomainFromString("dev.ztlog.local")
+	devServerID    = spiffeid.RequireFromPath(devTrustDomain, "/ztlog")
+	devAgentID     = spiffeid.RequireFromPath(devTrustDomain, "/agent/demo")
+	devBrokerID    = spiffeid.RequireFromPath(devTrustDomain, "/broker/demo")
+	devAdminID     = spiffeid.RequireFromPath(devTrustDomain, "/admin")
+)
+
+// devSVIDTTL is the lifetime of the dev SVIDs; they are reissued at every start.
+const devSVIDTTL = 24 * time.Hour
+
+// The example policy ztlog dev loads; identical to testdata/policies/opa
+// (a test checks).
+//
+//go:embed devpolicy
+var devPolicy embed.FS
 
 func runDev(ctx context.Context, args []string) error {
 	fset := flag.NewFlagSet("dev", flag.ContinueOnError)
@@ -44,6 +71,9 @@ func runDev(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	if err := devIdentity(devDir, f.listen, &f.contract); err != nil {
+		return fmt.Errorf("dev trust domain: %w", err)
+	}
 	logDir := filepath.Join(f.dataDir, "log")
 	f.dataDir = logDir
 	logger, err := f.logger()
@@ -70,44 +100,148 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, func(addr string) {
-		base := "http://" + addr
-		fmt.Printf(`ztlog dev: serving the embedded default log
+	return serve(ctx, cfg, &f.contract, logger, func(st started) error {
+		if rec, ok := st.agents.Lookup(devAgentID.String()); !ok || rec.Status != "registered" {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if _, _, _, err := st.agents.Commit(cctx, &api.AgentRequest{Op: contract.AgentRegister, ID: devAgentID.String(),
+				Owner: "ztlog dev", Brokers: []string{devBrokerID.String()}, Labels: map[string]string{"env": "dev"}},
+				devAdminID.String(), "ztlog-dev-setup", time.Now()); err != nil {
+				return fmt.Errorf("register the demo agent: %w", err)
+			}
+		}
+		host, port, _ := net.SplitHostPort(st.addr)
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			host = "127.0.0.1"
+		}
+		addr := net.JoinHostPort(host, port)
+		base, secure := "http://"+addr, "https://"+addr
+		fmt.Printf(`ztlog dev: serving the embedded default log and decision path
 
   origin        %s
   verifier key  %s
   log storage   %s
   log key       %s
   witnessed by  %s
+  trust domain  spiffe://%s (SVIDs, bundle and JWT in %s)
+  policy        %s (edit it and restart)
+  demo agent    %s (registered; may run demo.* actions)
 
-Try:
+Try (zt and ztlog are in ./bin after make build):
+  zt decide --server %s --svid %s --action demo.echo --resource demo://hello
+  zt decide --server %s --svid %s --action aws.ec2.terminate_instances --resource i-demo
+  curl --cacert %s -H "Authorization: Bearer $(cat %s)" \
+       -H 'Content-Type: application/json' https://%s/actions \
+       -d '{"actor":"%s","action":"demo.echo","resource":"demo://hello"}'
   curl %s/log/checkpoint
   curl %s/.well-known/ztlog
   curl %s/readyz
   curl %s/v1/entries/0
 
+The contract (POST /v1/actions, /actions, /v1/agents) is served over HTTPS
+(%s); the public read-only log API over plain HTTP on the same port.
 Stop with Ctrl-C; the log is kept in %s and continues on the next start.
-`, cfg.Key.Origin(), cfg.Key.VerifierKey, logDir, f.keyFile, witnessed, base, base, base, base, logDir)
+`, cfg.Key.Origin(), cfg.Key.VerifierKey, logDir, f.keyFile, witnessed, devTrustDomain.Name(), devDir, f.contract.policyPath, devAgentID,
+			secure, filepath.Join(devDir, "agent"), secure, filepath.Join(devDir, "agent"),
+			filepath.Join(devDir, "bundle.pem"), filepath.Join(devDir, "agent.jwt"), addr, devAgentID,
+			base, base, base, base, secure, logDir)
+		return nil
 	}, setup)
 }
 
-func runKeygen(args []string) error {
-	fset := flag.NewFlagSet("keygen", flag.ContinueOnError)
-	origin := fset.String("origin", "", "the log's origin, a schema-less URL such as example.com/ztlog")
-	out := fset.String("out", "", "file to write the signer key to (mode 0600; never overwritten)")
-	if err := fset.Parse(args); err != nil {
-		return usageError{err}
+// devIdentity creates (once) the dev CA, receipt key and example policy
+// under dir, issues fresh SVIDs and the agent's JWT-SVID, and points the
+// contract flags at them.
+func devIdentity(dir, listen string, cf *contractFlags) error {
+	caDir := filepath.Join(dir, "ca")
+	ca, err := devca.Load(caDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if ca, err = devca.New(devTrustDomain); err == nil {
+			err = ca.Save(caDir)
+		}
 	}
-	if *origin == "" || *out == "" {
-		return usageError{errors.New("keygen needs --origin and --out")}
-	}
-	skey, vkey, err := ztlog.GenerateKey(*origin)
 	if err != nil {
-		return usageError{err}
-	}
-	if err := ztlog.WriteKeyFile(*out, skey); err != nil {
 		return err
 	}
-	fmt.Println(vkey)
+	ips := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+	if host, _, err := net.SplitHostPort(listen); err == nil {
+		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
+			ips = append(ips, ip)
+		}
+	}
+	for name, id := range map[string]spiffeid.ID{"server": devServerID, "agent": devAgentID, "broker": devBrokerID, "admin": devAdminID} {
+		o := devca.SVIDOptions{TTL: devSVIDTTL}
+		if name == "server" {
+			o.DNSNames, o.IPs = []string{"localhost"}, ips
+		}
+		svid, err := ca.IssueX509SVID(id, o)
+		if err != nil {
+			return err
+		}
+		if err := devca.WriteSVID(filepath.Join(dir, name), svid); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bundle.pem"), pemCert(ca), 0o644); err != nil {
+		return err
+	}
+	bundle, err := ca.Bundle().Marshal()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bundle.json"), bundle, 0o644); err != nil {
+		return err
+	}
+	jwt, err := ca.IssueJWTSVID(devAgentID, []string{devServerID.String()}, devSVIDTTL)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "agent.jwt"), []byte(jwt+"\n"), 0o600); err != nil {
+		return err
+	}
+	rk := filepath.Join(dir, "receipt.jwk")
+	if _, err := os.Stat(rk); errors.Is(err, fs.ErrNotExist) {
+		k, err := receipt.GenerateKey("")
+		if err != nil {
+			return err
+		}
+		if err := receipt.WriteKeyFile(rk, k); err != nil {
+			return err
+		}
+	}
+	policyDir := filepath.Join(dir, "policy", "opa")
+	if _, err := os.Stat(policyDir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(policyDir, 0o755); err != nil {
+			return err
+		}
+		entries, _ := devPolicy.ReadDir("devpolicy/opa")
+		for _, e := range entries {
+			b, _ := devPolicy.ReadFile("devpolicy/opa/" + e.Name())
+			if err := os.WriteFile(filepath.Join(policyDir, e.Name()), b, 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	if cf.identity == "" {
+		cf.identity = "files"
+	}
+	setDefault(&cf.svidCert, filepath.Join(dir, "server.pem"))
+	setDefault(&cf.svidKey, filepath.Join(dir, "server.key"))
+	setDefault(&cf.bundle, filepath.Join(dir, "bundle.json"))
+	setDefault(&cf.admins, devAdminID.String())
+	setDefault(&cf.policyPath, policyDir)
+	setDefault(&cf.policyRevision, "dev")
+	setDefault(&cf.receiptKey, rk)
+	setDefault(&cf.defaultBroker, devBrokerID.String())
 	return nil
+}
+
+func setDefault(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func pemCert(ca *devca.CA) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Certificate().Raw})
 }

@@ -1,9 +1,10 @@
 // Command ztlog is the evidence service.
 //
-//	ztlog serve   [flags]                   serve the log (and, later, the decision path)
+//	ztlog serve   [flags]                   serve the log and, with an identity source, the decision path
 //	ztlog dev     [--data-dir D] [--listen A]  the embedded default, for trying it out
 //	ztlog keygen  --origin O --out FILE     create the log's checkpoint signing key
 //	ztlog daal    keygen|deploy|anchor|reconcile|status   DAAL anchoring (DAAL.md)
+//	ztlog receipt-keygen --out FILE         create a receipt signing key
 //
 // Every serve flag can also be given as an environment variable
 // (ZTLOG_<FLAG> with dashes as underscores, e.g. ZTLOG_DATA_DIR) or as a key
@@ -29,6 +30,8 @@ usage:
                             create a log checkpoint key; prints the verifier key
   ztlog daal   SUBCOMMAND   anchor checkpoints on the DAAL contract and reconcile
                             (ztlog daal -h)
+  ztlog receipt-keygen --out FILE [--alg EdDSA|ES256]
+                            create a receipt signing key (private JWK); prints its kid
 `
 
 func main() {
@@ -48,6 +51,8 @@ func main() {
 		err = runKeygen(os.Args[2:])
 	case "daal":
 		err = runDAAL(ctx, os.Args[2:])
+	case "receipt-keygen":
+		err = runReceiptKeygen(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -21,7 +21,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-var ztlogBin string
+var ztlogBin, ztBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "ztlog-bin")
@@ -29,9 +29,15 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	ztlogBin = filepath.Join(dir, "ztlog")
+	ztBin = filepath.Join(dir, "zt")
 	out, err := exec.Command("go", "build", "-o", ztlogBin, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build ztlog: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	out, err = exec.Command("go", "build", "-o", ztBin, "../zt").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build zt: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()

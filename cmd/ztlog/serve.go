@@ -10,6 +10,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/zt-infra/ztlog/contract/agents"
+	"github.com/zt-infra/ztlog/contract/identity"
 	"github.com/zt-infra/ztlog/contract/service"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage"
@@ -35,6 +37,7 @@ type serveFlags struct {
 	shutdownTimeout    time.Duration
 	logLevel           string
 	witness            witnessFlags
+	contract           contractFlags
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -55,6 +58,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown may take")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.witness.register(fs)
+	f.contract.register(fs)
 }
 
 func (f *serveFlags) logger() (*slog.Logger, error) {
@@ -126,28 +130,58 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, nil, setup)
+	return serve(ctx, cfg, &f.contract, logger, nil, setup)
 }
 
-// serve opens the service, applies setup (nil entries skipped), listens,
-// calls ready (if any) once listening, and serves until ctx ends.
-func serve(ctx context.Context, cfg service.Config, ready func(addr string), setup ...func(*service.Service)) error {
+// started is what serve hands its caller once listening.
+type started struct {
+	addr   string
+	tls    bool
+	svc    *service.Service
+	agents *agents.Registry
+}
+
+// serve opens the service (and, with an identity source, the decision
+// path), applies setup (nil entries skipped), listens, calls ready (if any)
+// once listening, and serves until ctx ends.
+func serve(ctx context.Context, cfg service.Config, cf *contractFlags, logger *slog.Logger, ready func(started) error, setup ...func(*service.Service)) error {
+	src, err := cf.openIdentity(ctx)
+	if err != nil {
+		return err
+	}
+	if src != nil {
+		defer src.Close()
+		cfg.TLS = identity.ServerTLS(src)
+		cfg.PlainHTTPReads = cf.plainHTTPReads
+	}
 	svc, err := service.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
+	closeLog := func() { svc.Log().Close(context.Background()) }
 	for _, f := range setup {
 		if f != nil {
 			f(svc)
 		}
 	}
+	var reg *agents.Registry
+	if src != nil {
+		if _, reg, err = cf.mount(ctx, svc, src, logger); err != nil {
+			closeLog()
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		svc.Log().Close(context.Background())
+		closeLog()
 		return fmt.Errorf("listen on %s: %v", cfg.Listen, err)
 	}
 	if ready != nil {
-		ready(ln.Addr().String())
+		if err := ready(started{addr: ln.Addr().String(), tls: src != nil, svc: svc, agents: reg}); err != nil {
+			ln.Close()
+			closeLog()
+			return err
+		}
 	}
 	return svc.Serve(ctx, ln)
 }

@@ -50,7 +50,7 @@ const origin = "test.example/ztlog"
 // server is a real ztlog service (Tessera POSIX log in a temp dir, mTLS on
 // 127.0.0.1, the example OPA policy) with the gate mounted.
 type server struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	key    *ztlog.Key
 	ca     *devca.CA
@@ -88,7 +88,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newServer(t *testing.T, o options) *server {
+func newServer(t testing.TB, o options) *server {
 	t.Helper()
 	ca, err := devca.New(td)
 	if err != nil {
@@ -216,7 +216,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T, v any) {
+func (r response) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("response %d is not JSON: %v\n%s", r.status, err, r.body)

@@ -1,0 +1,209 @@
+// Command zt is the agent's (and later the broker's) side of the adapter
+// contract.
+//
+//	zt decide --server URL --svid PREFIX --action A --resource R [flags]
+//
+// decide asks the ztlog decision path whether the agent may run an action,
+// authenticating with the X.509-SVID in PREFIX.pem / PREFIX.key (mutual
+// TLS), and prints the committed decision: effect, reasons, log index, leaf
+// hash and, for an allow, the receipt to hand to the broker. --json prints
+// the service's JSON answer unchanged.
+//
+// Exit status: 0 allow, 1 deny, 2 usage error, 3 no decision (the service
+// could not be reached, refused the request, or could not commit) — never
+// treat 3 as an allow.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/api"
+	"github.com/zt-infra/ztlog/contract/identity"
+)
+
+const usage = `zt: the agent side of the ztlog adapter contract
+
+usage:
+  zt decide --server URL --svid PREFIX --action A --resource R [flags]
+                ask for a decision; prints decision, log index and receipt
+                (zt decide -h for flags)
+
+exit status: 0 allow, 1 deny, 2 usage error, 3 no decision (never an allow)
+`
+
+// Exit statuses.
+const (
+	exitAllow      = 0
+	exitDeny       = 1
+	exitUsage      = 2
+	exitNoDecision = 3
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(exitUsage)
+	}
+	switch os.Args[1] {
+	case "decide":
+		os.Exit(runDecide(os.Args[2:], os.Stdout, os.Stderr))
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "zt: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(exitUsage)
+	}
+}
+
+func runDecide(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("decide", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("server", "", "ztlog base URL, https://host:port")
+	svidPrefix := fs.String("svid", "", "path prefix of the agent's X.509-SVID: PREFIX.pem (chain) and PREFIX.key")
+	bundlePath := fs.String("bundle", "", "trust bundle, PEM or SPIFFE bundle JSON (default: bundle.pem next to the SVID)")
+	serverID := fs.String("server-id", "", "the server's SPIFFE ID (default: any member of the SVID's trust domain)")
+	action := fs.String("action", "", "action name, e.g. demo.echo")
+	resource := fs.String("resource", "", "resource the action acts on")
+	broker := fs.String("broker", "", "broker SPIFFE ID the receipt is for (default: the server's default broker)")
+	argsDigest := fs.String("args-digest", "", "sha256:<hex> digest of the action's arguments")
+	argsFile := fs.String("args-file", "", "file whose SHA-256 is sent as the args digest (its content is not sent)")
+	corr := fs.String("correlation-id", "", "X-Correlation-ID to send (default: the server generates one)")
+	timeout := fs.Duration("timeout", 10*time.Second, "request timeout")
+	asJSON := fs.Bool("json", false, "print the service's JSON answer")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	fail := func(code int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "zt: "+format+"\n", a...)
+		return code
+	}
+	if *server == "" || *svidPrefix == "" || *action == "" || *resource == "" {
+		return fail(exitUsage, "decide needs --server, --svid, --action and --resource")
+	}
+	if *argsFile != "" {
+		if *argsDigest != "" {
+			return fail(exitUsage, "give --args-digest or --args-file, not both")
+		}
+		b, err := os.ReadFile(*argsFile)
+		if err != nil {
+			return fail(exitUsage, "--args-file: %v", err)
+		}
+		*argsDigest = contract.Digest(b)
+	}
+	svid, err := x509svid.Load(*svidPrefix+".pem", *svidPrefix+".key")
+	if err != nil {
+		return fail(exitUsage, "--svid %s: %v (want %s.pem and %s.key)", *svidPrefix, err, *svidPrefix, *svidPrefix)
+	}
+	if *bundlePath == "" {
+		*bundlePath = filepath.Join(filepath.Dir(*svidPrefix), "bundle.pem")
+	}
+	// The bundle loader wants a server SVID too; reuse the agent's files.
+	src, err := identity.FromFiles(identity.Files{Cert: *svidPrefix + ".pem", Key: *svidPrefix + ".key", Bundle: *bundlePath})
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	var sid spiffeid.ID
+	if *serverID != "" {
+		if sid, err = spiffeid.FromString(*serverID); err != nil {
+			return fail(exitUsage, "--server-id: %v", err)
+		}
+	}
+	req := api.ActionRequest{Action: *action, Resource: *resource, Broker: *broker, ArgsDigest: *argsDigest}
+	body, _ := json.Marshal(req)
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(*server, "/")+"/v1/actions", bytes.NewReader(body))
+	if err != nil {
+		return fail(exitUsage, "--server: %v", err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	if *corr != "" {
+		hreq.Header.Set("X-Correlation-ID", *corr)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: identity.ClientTLS(svid, src, sid, svid.ID.TrustDomain())}}
+	resp, err := client.Do(hreq)
+	if err != nil {
+		return fail(exitNoDecision, "no decision: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fail(exitNoDecision, "no decision: reading the answer: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusForbidden {
+		var e contract.Error
+		if json.Unmarshal(raw, &e) == nil && e.Code != "" {
+			where := ""
+			if e.Field != "" {
+				where = " (" + e.Field + ")"
+			}
+			if *asJSON {
+				stdout.Write(raw)
+			}
+			return fail(exitNoDecision, "no decision: %d %s%s: %s", resp.StatusCode, e.Code, where, e.Message)
+		}
+		return fail(exitNoDecision, "no decision: HTTP %d: %s", resp.StatusCode, truncate(string(raw), 300))
+	}
+	var ar api.ActionResponse
+	if err := json.Unmarshal(raw, &ar); err != nil {
+		return fail(exitNoDecision, "no decision: the answer is not a decision: %v", err)
+	}
+	// Fail closed on anything inconsistent: a 200 must say allow and carry
+	// a committed index; a 403 must say deny.
+	switch {
+	case resp.StatusCode == http.StatusOK && ar.Decision != "allow":
+		return fail(exitNoDecision, "no decision: HTTP 200 but decision %q", ar.Decision)
+	case resp.StatusCode == http.StatusForbidden && ar.Decision != "deny":
+		return fail(exitNoDecision, "no decision: HTTP 403 but decision %q", ar.Decision)
+	case ar.Log.LeafHash == "":
+		return fail(exitNoDecision, "no decision: the answer has no log evidence")
+	}
+	if *asJSON {
+		stdout.Write(raw)
+		if !bytes.HasSuffix(raw, []byte("\n")) {
+			fmt.Fprintln(stdout)
+		}
+	} else {
+		printDecision(stdout, &ar)
+	}
+	if ar.Decision == "allow" {
+		return exitAllow
+	}
+	return exitDeny
+}
+
+func printDecision(w io.Writer, ar *api.ActionResponse) {
+	fmt.Fprintf(w, "%s  %s on %s\n", strings.ToUpper(ar.Decision), ar.Action, ar.Resource)
+	for _, r := range ar.Reasons {
+		fmt.Fprintf(w, "  reason        %s: %s\n", r.Code, r.Message)
+	}
+	fmt.Fprintf(w, "  actor         %s\n", ar.Actor)
+	fmt.Fprintf(w, "  log index     %d (%s)\n", ar.Log.Index, ar.Log.Origin)
+	fmt.Fprintf(w, "  leaf hash     %s\n", ar.Log.LeafHash)
+	fmt.Fprintf(w, "  action digest %s\n", ar.ActionDigest)
+	fmt.Fprintf(w, "  policy        %s %s\n", ar.Policy.Engine, ar.Policy.Hash)
+	fmt.Fprintf(w, "  correlation   %s\n", ar.CorrelationID)
+	if ar.Receipt != "" {
+		fmt.Fprintf(w, "  receipt       (expires %s)\n%s\n", ar.ReceiptExpires, ar.Receipt)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

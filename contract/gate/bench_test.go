@@ -1,0 +1,216 @@
+package gate_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/transparency-dev/tessera"
+	"github.com/transparency-dev/tessera/storage/posix"
+	ztlog "github.com/zt-infra/ztlog/log"
+)
+
+// decisionEntrySize is about the size of an allow entry with a receipt.
+const decisionEntrySize = 800
+
+type stats struct {
+	rate float64
+	lat  []time.Duration
+}
+
+func (s stats) pct(p float64) float64 {
+	if len(s.lat) == 0 {
+		return 0
+	}
+	return float64(s.lat[min(len(s.lat)-1, int(float64(len(s.lat))*p))].Microseconds()) / 1000
+}
+
+// closed runs n operations from conc callers, each waiting for its own.
+func closed(b *testing.B, n, conc int, op func(i int) error) stats {
+	lat := make([]time.Duration, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t := time.Now()
+				if err := op(i); err != nil {
+					if failed.Add(1) == 1 {
+						b.Error(err)
+					}
+					return
+				}
+				lat[i] = time.Since(t)
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	slices.Sort(lat)
+	return stats{rate: float64(n) / el.Seconds(), lat: lat}
+}
+
+// open issues operations at a fixed rate for d, whatever the latency.
+func open(b *testing.B, rate int, d time.Duration, op func(i int) error) stats {
+	n := int(float64(rate) * d.Seconds())
+	lat := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	interval := time.Second / time.Duration(rate)
+	start := time.Now()
+	for i := range n {
+		if w := time.Until(start.Add(time.Duration(i) * interval)); w > 0 {
+			time.Sleep(w)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.Now()
+			if err := op(i); err != nil {
+				b.Error(err)
+				return
+			}
+			lat[i] = time.Since(t)
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	slices.Sort(lat)
+	return stats{rate: float64(n) / el.Seconds(), lat: lat}
+}
+
+// bareTessera measures Tessera's POSIX appender alone, with the log's
+// batching and checkpoint options, at the given concurrency.
+func bareTessera(b *testing.B, n, conc int) stats {
+	dir, err := os.MkdirTemp("", "ztlog-bench-tessera")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := posix.New(ctx, posix.Config{Path: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	skey, _, _ := ztlog.GenerateKey("bench.example/tessera")
+	key, _ := ztlog.ParseKey(skey)
+	a, shutdown, _, err := tessera.NewAppender(ctx, d, tessera.NewAppendOptions().
+		WithCheckpointSigner(key.Signer).
+		WithBatching(ztlog.DefaultBatchMaxSize, ztlog.DefaultBatchMaxAge).
+		WithCheckpointInterval(ztlog.DefaultCheckpointInterval).
+		WithPushback(ztlog.DefaultMaxPending+ztlog.DefaultBatchMaxSize))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer shutdown(ctx)
+	entries := make([][]byte, n)
+	for i := range entries {
+		entries[i] = make([]byte, decisionEntrySize)
+		rand.Read(entries[i])
+	}
+	return closed(b, n, conc, func(i int) error {
+		_, err := a.Add(ctx, tessera.NewEntry(entries[i]))()
+		return err
+	})
+}
+
+// decider posts allow-eligible decisions over mTLS with keep-alive.
+func decider(s *server, conc int) func(i int) error {
+	c := s.mtls(agentID)
+	c.http.Transport.(*http.Transport).MaxIdleConnsPerHost = conc
+	c.http.Transport.(*http.Transport).MaxConnsPerHost = conc
+	url := s.url + "/v1/actions"
+	return func(i int) error {
+		resp, err := c.http.Post(url, "application/json", strings.NewReader(fmt.Sprintf(`{"action":"demo.echo","resource":"demo://bench/%d"}`, i)))
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("decision %d: HTTP %d", i, resp.StatusCode)
+		}
+		return nil
+	}
+}
+
+// BenchmarkDecisions drives POST /v1/actions over real mutual TLS with
+// keep-alive from many concurrent clients (example OPA policy, Tessera
+// POSIX log, Ed25519 receipts), and measures bare Tessera append
+// throughput at the same concurrency in the same run. Metrics:
+// decisions/s, tessera-appends/s, their ratio, latency p50/p99/p999 (ms).
+// Run with -benchtime=1x.
+func BenchmarkDecisions(b *testing.B) {
+	for _, conc := range []int{64, 256, 1024} {
+		b.Run(fmt.Sprintf("clients=%d", conc), func(b *testing.B) {
+			n := 10000
+			var dec, bare []stats
+			for range b.N {
+				for range 2 { // alternate, to share the machine's noise
+					s := newServer(b, options{})
+					s.register(agentID, "")
+					op := decider(s, conc)
+					closed(b, 2000, conc, op) // warm up connections and JIT-ish caches
+					dec = append(dec, closed(b, n, conc, op))
+					s.stop()
+					bare = append(bare, bareTessera(b, n/2, conc))
+				}
+			}
+			d, t := merge(dec), merge(bare)
+			b.ReportMetric(d.rate, "decisions/s")
+			b.ReportMetric(t.rate, "tessera-appends/s")
+			b.ReportMetric(d.rate/t.rate, "ratio-vs-tessera")
+			b.ReportMetric(d.pct(.50), "p50-ms")
+			b.ReportMetric(d.pct(.99), "p99-ms")
+			b.ReportMetric(d.pct(.999), "p999-ms")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkDecisionLatencyAt2000 sends 2,000 decisions/s open-loop for 4
+// seconds and reports latency p50/p99/p999 in ms.
+func BenchmarkDecisionLatencyAt2000(b *testing.B) {
+	var runs []stats
+	for range b.N {
+		s := newServer(b, options{})
+		s.register(agentID, "")
+		op := decider(s, 512)
+		closed(b, 2000, 64, op)
+		runs = append(runs, open(b, 2000, 4*time.Second, op))
+		s.stop()
+	}
+	st := merge(runs)
+	b.ReportMetric(st.rate, "decisions/s")
+	b.ReportMetric(st.pct(.50), "p50-ms")
+	b.ReportMetric(st.pct(.99), "p99-ms")
+	b.ReportMetric(st.pct(.999), "p999-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+func merge(runs []stats) stats {
+	var out stats
+	for _, r := range runs {
+		out.rate += r.rate / float64(len(runs))
+		out.lat = append(out.lat, r.lat...)
+	}
+	slices.Sort(out.lat)
+	return out
+}
