@@ -58,6 +58,7 @@ func applyPolicy(cfg *service.Config, text []byte, name string, timeout time.Dur
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--witness-policy %s: %v", name, err)}
 	}
+	cfg.WitnessPolicy = text
 	cfg.Witnesses = c.Group()
 	cfg.WitnessOptions = c.WitnessOptions()
 	cfg.HTTPClient = c.HTTPClient()

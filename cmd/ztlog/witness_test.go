@@ -48,6 +48,15 @@ func TestDevIsWitnessed(t *testing.T) {
 	if err != nil || len(v.Cosignatures) != 1 {
 		t.Fatalf("dev checkpoint does not meet the dev witness policy: %v\n%s", err, cp)
 	}
+	resp, _ = http.Get(base + "/.well-known/ztlog")
+	var wk struct {
+		WitnessPolicy string `json:"witness_policy"`
+	}
+	json.NewDecoder(resp.Body).Decode(&wk)
+	resp.Body.Close()
+	if wk.WitnessPolicy != string(text) {
+		t.Fatalf("/.well-known/ztlog witness_policy %q, want the dev policy", wk.WitnessPolicy)
+	}
 	resp, _ = http.Get(base + "/readyz")
 	var ready struct {
 		Checks  map[string]string

@@ -55,6 +55,9 @@ type Config struct {
 	// published (see log.Options.Witnesses); WitnessOptions tune that.
 	Witnesses      *tessera.WitnessGroup
 	WitnessOptions *tessera.WitnessOptions
+	// WitnessPolicy is the trust policy text the witnesses come from,
+	// published at /.well-known/ztlog for clients and auditors.
+	WitnessPolicy []byte
 	// HTTPClient carries the log's outgoing requests (to witnesses).
 	// Default: the storage package's.
 	HTTPClient *http.Client
@@ -305,6 +308,9 @@ type WellKnown struct {
 	LogURL string `json:"log_url"`
 	// ReceiptJWKS is the receipt signing keys (contract/receipt/receipt.md).
 	ReceiptJWKS any `json:"receipt_jwks,omitempty"`
+	// WitnessPolicy is the trust policy (C2SP tlog-policy text) whose
+	// quorum every published checkpoint meets; absent when unwitnessed.
+	WitnessPolicy string `json:"witness_policy,omitempty"`
 }
 
 func (s *Service) wellKnown(w http.ResponseWriter, r *http.Request) {
@@ -313,9 +319,10 @@ func (s *Service) wellKnown(w http.ResponseWriter, r *http.Request) {
 	jwks := s.receiptJWKS
 	s.mu.Unlock()
 	wk := WellKnown{
-		Origin:      s.log.Origin(),
-		VerifierKey: s.log.VerifierKey(),
-		LogURL:      "/log/",
+		Origin:        s.log.Origin(),
+		VerifierKey:   s.log.VerifierKey(),
+		LogURL:        "/log/",
+		WitnessPolicy: string(s.cfg.WitnessPolicy),
 	}
 	if jwks != nil {
 		wk.ReceiptJWKS = jwks()
