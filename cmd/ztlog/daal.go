@@ -19,6 +19,7 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/zt-infra/ztlog/witness/daal"
+	"github.com/zt-infra/ztlog/witness/daal/daalog"
 )
 
 const daalUsage = `ztlog daal: anchor the log's checkpoints on the DAAL contract (see DAAL.md)
@@ -279,6 +280,17 @@ func runDAALAnchor(ctx context.Context, args []string) error {
 	rcfg, err := f.reconcileConfig(tree, chain, s.Address(), ledger)
 	if err != nil {
 		return err
+	}
+	// Anchors in a contract that is not ztlog's DAALog prove nothing an
+	// auditor accepts: refuse to start rather than spend gas on them.
+	want := rcfg.ExpectedCodeHash
+	if want == (common.Hash{}) {
+		want = daalog.RuntimeCodeHash
+	}
+	if got, n, err := chain.CodeHash(ctx); err != nil {
+		return err
+	} else if n == 0 || got != want {
+		return fmt.Errorf("refusing to anchor: the contract at %s has code hash %s (%d bytes), not %s (ztlog's DAALog); check --contract and --rpc, or deploy with `ztlog daal deploy`", chain.Contract().Hex(), got.Hex(), n, want.Hex())
 	}
 	if *once {
 		return a.Step(ctx)

@@ -269,6 +269,13 @@ func TestDAALAnchorSurvivesSIGKILL(t *testing.T) {
 	if code, _ := verify(filepath.Join(t.TempDir(), "missing.json")); code != 2 {
 		t.Fatalf("missing proof file: exit %d, want 2", code)
 	}
+	// The anchorer refuses a contract that is not ztlog's DAALog (here: an
+	// account with no code).
+	bad := []string{"daal", "anchor", "--once", "--keystore", w.keystore, "--passphrase-file", w.passFile, "--data-dir", t.TempDir(),
+		"--rpc", w.ipc, "--contract", w.sender, "--log", w.logDir, "--log-key", w.vkey}
+	if out, err := exec.Command(ztlogBin, bad...).CombinedOutput(); err == nil || !strings.Contains(string(out), "refusing to anchor") {
+		t.Fatalf("anchor to a non-contract: %v\n%s", err, out)
+	}
 	// The auditor's chain-wide check agrees.
 	out, err = exec.Command(audit, append([]string{"daal", "check", "--sender", w.sender, "--log", w.logDir}, w.chainFlags()...)...).CombinedOutput()
 	if err != nil {
