@@ -1,6 +1,10 @@
 // Command zt-audit is the auditor's offline verifier.
 //
 //	zt-audit verify FILE [--policy FILE] [--json]   verify a file offline (split-view evidence)
+//	zt-audit verify --legacy FILE [--kms-key PEM]    the earlier ZT hash-chained audit records
+//	zt-audit audit --log URL|DIR --policy FILE       audit the whole log from its tiles
+//	zt-audit consistency OLD NEW --log URL --policy FILE   prove OLD is a prefix of NEW
+//	zt-audit monitor --log URL --policy FILE --state DIR   follow the log and alert
 //	zt-audit daal ...   check DAAL anchors, prove and verify actions against them
 //
 // Exit status: 0 verified, 1 verification failed, 2 unusable input.
@@ -20,6 +24,14 @@ const usage = `zt-audit: verify ztlog evidence offline
 usage:
   zt-audit verify FILE [--policy FILE] [--json]
                              verify split-view evidence: did the log sign two views?
+  zt-audit verify --legacy FILE [--kms-key PEM] [--hash-only] [--json]
+                             the earlier ZT adapter's hash-chained audit records
+  zt-audit audit --log URL|DIR --policy FILE [--window D] [--merkle-only] [--json]
+                             audit the whole log: tree, tiles, entries, completeness
+  zt-audit consistency OLD NEW --log URL|DIR --policy FILE [--json]
+                             prove the saved checkpoint OLD is a prefix of NEW (- = current)
+  zt-audit monitor --log URL|DIR --policy FILE --state DIR [--webhook URL] [--once]
+                             follow the log; alerts as JSON lines on stdout
   zt-audit daal SUBCOMMAND   DAAL anchors: check, prove, verify, dump (zt-audit daal -h)
 
 exit status: 0 verified, 1 verification failed, 2 unusable input
@@ -28,8 +40,11 @@ exit status: 0 verified, 1 verification failed, 2 unusable input
 // commands maps each subcommand to its function; each lives in its own
 // file.
 var commands = map[string]func(ctx context.Context, args []string) error{
-	"daal":   runDAAL,
-	"verify": runVerify,
+	"daal":        runDAAL,
+	"verify":      runVerify,
+	"audit":       runLogAudit,
+	"consistency": runConsistency,
+	"monitor":     runMonitor,
 }
 
 func main() {

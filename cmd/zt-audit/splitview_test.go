@@ -22,7 +22,7 @@ var (
 )
 
 // auditBinary builds zt-audit once for the tests that run it.
-func auditBinary(t *testing.T) string {
+func auditBinary(t testing.TB) string {
 	t.Helper()
 	auditBinOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "zt-audit-bin")

@@ -18,6 +18,9 @@ func runVerify(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	policyFile := fs.String("policy", "", "trust policy (C2SP tlog-policy) naming the log keys you trust")
 	asJSON := fs.Bool("json", false, "print the verdict as JSON")
+	legacyFile := fs.String("legacy", "", "verify the earlier ZT adapter's hash-chained audit records in this file")
+	kmsKey := fs.String("kms-key", "", "with --legacy: the KMS key's public key (PEM) to verify kms_signature")
+	hashOnly := fs.Bool("hash-only", false, "with --legacy: check hashes and chain only; signatures are reported as skipped")
 	// The file may come before, between or after the flags.
 	var files []string
 	for {
@@ -29,6 +32,12 @@ func runVerify(ctx context.Context, args []string) error {
 		}
 		files = append(files, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+	if *legacyFile != "" {
+		if len(files) > 0 {
+			return errors.New("verify --legacy FILE takes no other file")
+		}
+		return verifyLegacy(os.Stdout, *legacyFile, *kmsKey, *hashOnly, *asJSON)
 	}
 	if len(files) != 1 {
 		return errors.New("verify takes one file: zt-audit verify FILE [--policy FILE] [--json]")

@@ -184,9 +184,24 @@ func TestAuditIncremental(t *testing.T) {
 }
 
 func advanceInSteps(t *testing.T, k testKey, entries [][]byte, steps []int, opts Options) *Report {
+	return advance(t, k, entries, steps, opts, false)
+}
+
+// advance audits the log in steps; with restart, each step is made by a
+// new auditor restored from the previous one's saved state.
+func advance(t *testing.T, k testKey, entries [][]byte, steps []int, opts Options, restart bool) *Report {
 	t.Helper()
 	a := NewAuditor(opts)
 	for _, n := range steps {
+		if restart {
+			saved, err := a.MarshalState()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a, err = RestoreAuditor(opts, saved); err != nil {
+				t.Fatal(err)
+			}
+		}
 		d := writeLog(t, k, entries[:n])
 		raw, _ := os.ReadFile(filepath.Join(d, "checkpoint"))
 		cp, err := a.VerifyCheckpoint(raw, k.policy)
@@ -201,6 +216,32 @@ func advanceInSteps(t *testing.T, k testKey, entries [][]byte, steps []int, opts
 	r := a.Report(time.Second)
 	expectValid(t, r)
 	return r
+}
+
+// The saved state carries everything: a result whose allow was audited
+// before a restart still links, and a second result is still caught.
+func TestAuditStateRoundTrip(t *testing.T) {
+	k := newKey(t)
+	entries := audittest.Slice(audittest.DefaultScenario().Entries(2000))
+	whole := run(t, writeLog(t, k, entries), k, Options{})
+	r := advance(t, k, entries, []int{100, 101, 700, 1500, 2000}, Options{}, true)
+	// Check counters are per run (findings were reported); kinds and open
+	// allows are state.
+	if r.Entries != 2000 || r.Open != whole.Open || fmt.Sprint(r.Kinds) != fmt.Sprint(whole.Kinds) {
+		t.Fatalf("restarted: %d entries, kinds %v, %d open; whole: kinds %v, %d open", r.Entries, r.Kinds, r.Open, whole.Kinds, whole.Open)
+	}
+	i, d := findAllow(t, entries, 5)
+	again := append(entries[:2000:2000], audittest.MustMarshal(audittest.ResultFor(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC), uint64(i), entries[i], d)))
+	a := NewAuditor(Options{})
+	for _, n := range []int{2000, 2001} {
+		saved, _ := a.MarshalState()
+		a, _ = RestoreAuditor(Options{}, saved)
+		dir := writeLog(t, k, again[:n])
+		raw, _ := os.ReadFile(filepath.Join(dir, "checkpoint"))
+		cp, _ := a.VerifyCheckpoint(raw, k.policy)
+		a.Advance(context.Background(), client.FileFetcher{Root: dir}, cp)
+	}
+	expectFailure(t, a.Report(0), CheckResultOnce, 2000, "second result")
 }
 
 func flipByte(t *testing.T, path string, at int) {

@@ -13,21 +13,21 @@ import (
 
 // openAllow is an allow still waiting for its result.
 type openAllow struct {
-	Time   int64    `json:"t"` // unix nanoseconds
-	Leaf   [32]byte `json:"l"`
-	Action [32]byte `json:"a"`
-	Broker string   `json:"b,omitempty"`
+	Time   int64  `json:"t"` // unix nanoseconds
+	Leaf   hash32 `json:"l"`
+	Action hash32 `json:"a"`
+	Broker string `json:"b,omitempty"`
 }
 
 // lateResult is a result for an allow that had left the open set; its
 // link is checked after the pass, against the verified tree.
 type lateResult struct {
-	Index    uint64   `json:"i"`
-	Decision uint64   `json:"d"`
-	Time     int64    `json:"t"`
-	Leaf     [32]byte `json:"l"`
-	Action   [32]byte `json:"a"`
-	Broker   string   `json:"b"`
+	Index    uint64
+	Decision uint64
+	Time     int64
+	Leaf     hash32
+	Action   hash32
+	Broker   string
 }
 
 // completeness runs the entry-level checks in log order. Its memory is the
@@ -61,7 +61,7 @@ func newCompleteness(f *findings, window time.Duration, maxOpen, maxLate int) *c
 	}
 }
 
-func digestBytes(d string) (out [32]byte) {
+func digestBytes(d string) (out hash32) {
 	if h, ok := strings.CutPrefix(d, "sha256:"); ok {
 		hex.Decode(out[:], []byte(h))
 	}
@@ -180,7 +180,7 @@ func (c *completeness) result(i uint64, t int64, r *contract.Result) {
 	c.f.checked(CheckResultLink, 1)
 	c.f.checked(CheckResultOnce, 1)
 	d := r.DecisionIndex
-	var leaf [32]byte
+	var leaf hash32
 	if h, err := base64.StdEncoding.DecodeString(r.DecisionLeafHash); err == nil {
 		copy(leaf[:], h)
 	}
@@ -212,7 +212,7 @@ func (c *completeness) result(i uint64, t int64, r *contract.Result) {
 }
 
 // link checks a result against its allow.
-func (c *completeness) link(i, d uint64, t int64, leaf, action [32]byte, broker string, a openAllow) {
+func (c *completeness) link(i, d uint64, t int64, leaf, action hash32, broker string, a openAllow) {
 	switch {
 	case !bytes.Equal(leaf[:], a.Leaf[:]):
 		c.f.add(CheckResultLink, Fail, idx(i), fmt.Sprintf("result at entry %d names decision leaf hash %s, but entry %d's leaf hash is %s", i, base64.StdEncoding.EncodeToString(leaf[:]), d, base64.StdEncoding.EncodeToString(a.Leaf[:])))
