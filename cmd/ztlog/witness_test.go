@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +14,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/verifier/policy"
 	"github.com/zt-infra/ztlog/witness/cosigner"
 )
@@ -152,4 +157,192 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+var (
+	witnessBinOnce sync.Once
+	witnessBinPath string
+	witnessBinErr  error
+)
+
+// witnessBinary builds zt-witness once for the tests that run it.
+func witnessBinary(t *testing.T) string {
+	t.Helper()
+	witnessBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "zt-witness-bin")
+		if err != nil {
+			witnessBinErr = err
+			return
+		}
+		witnessBinPath = filepath.Join(dir, "zt-witness")
+		if out, err := exec.Command("go", "build", "-o", witnessBinPath, "../zt-witness").CombinedOutput(); err != nil {
+			witnessBinErr = fmt.Errorf("build zt-witness: %v\n%s", err, out)
+		}
+	})
+	if witnessBinErr != nil {
+		t.Fatal(witnessBinErr)
+	}
+	return witnessBinPath
+}
+
+type realWitness struct {
+	cmd  *exec.Cmd
+	url  string
+	done chan struct{}
+}
+
+func startRealWitness(t *testing.T, dir, name, cfg string) (*realWitness, string) {
+	t.Helper()
+	keyFile := filepath.Join(dir, name+".key")
+	out, err := exec.Command(witnessBinary(t), "keygen", "--name", "witness.example/"+name, "--out", keyFile).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey := strings.TrimSpace(string(out))
+	cmd := exec.Command(witnessBinary(t), "serve", "--config", cfg, "--key", keyFile, "--state", filepath.Join(dir, name+"-state"), "--listen", "127.0.0.1:0")
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := &realWitness{cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(w.done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-w.done })
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if _, u, ok := strings.Cut(sc.Text(), "listening on "); ok {
+			w.url = u + "/"
+			break
+		}
+	}
+	go io.Copy(io.Discard, stdout)
+	if w.url == "" {
+		t.Fatalf("zt-witness %s did not start", name)
+	}
+	return w, vkey
+}
+
+// The done-when of the witness issue, with the real binaries: `ztlog dev`
+// under a two-of-three policy over three zt-witness processes publishes
+// checkpoints carrying at least two verifying cosignatures; with two
+// witnesses down it publishes nothing new and says why.
+func TestDevTwoOfThreeRealWitnesses(t *testing.T) {
+	dir := t.TempDir()
+	devDir := filepath.Join(dir, "dev")
+	os.MkdirAll(devDir, 0o700)
+	out, err := exec.Command(ztlogBin, "keygen", "--origin", devOrigin, "--out", filepath.Join(devDir, "log.key")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey := strings.TrimSpace(string(out))
+	wdir := t.TempDir()
+	wcfg := filepath.Join(wdir, "witness.json")
+	os.WriteFile(wcfg, []byte(fmt.Sprintf(`{"logs":[{"origin":%q,"verifier_key":%q}]}`, devOrigin, vkey)), 0o644)
+	text := "log " + vkey + "\n"
+	var ws []*realWitness
+	for _, n := range []string{"w1", "w2", "w3"} {
+		w, wvkey := startRealWitness(t, wdir, n, wcfg)
+		ws = append(ws, w)
+		text += fmt.Sprintf("witness %s %s %s\n", n, wvkey, w.url)
+	}
+	text += "group witnesses 2 w1 w2 w3\nquorum witnesses\n"
+	policyFile := filepath.Join(wdir, "trust.policy")
+	os.WriteFile(policyFile, []byte(text), 0o644)
+	trust, err := policy.Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	addr := freeAddr(t)
+	logs := &lockedBuffer{}
+	p := exec.Command(ztlogBin, "dev", "--data-dir", dir, "--listen", addr, "--checkpoint-interval", "100ms",
+		"--witness-policy", policyFile, "--witness-timeout", "1s", "--checkpoint-wait", "300ms")
+	p.Stdout, p.Stderr = io.Discard, logs
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Process.Kill(); p.Wait() })
+	base := "http://" + addr
+	waitReady(t, base)
+
+	jwt, _ := os.ReadFile(filepath.Join(devDir, "agent.jwt"))
+	pool := x509.NewCertPool()
+	caPEM, _ := os.ReadFile(filepath.Join(devDir, "bundle.pem"))
+	pool.AppendCertsFromPEM(caPEM)
+	js := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	decide := func() uint64 {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "https://"+addr+"/actions", strings.NewReader(`{"actor":"`+devAgentID.String()+`","action":"demo.echo","resource":"demo://w"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(jwt)))
+		resp, err := js.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lr api.LegacyActionResponse
+		json.NewDecoder(resp.Body).Decode(&lr)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("/actions: %d %+v", resp.StatusCode, lr)
+		}
+		return lr.Audit.Index
+	}
+	checkpoint := func() *policy.Checkpoint {
+		t.Helper()
+		resp, err := http.Get(base + "/log/checkpoint")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cp, err := trust.VerifyCheckpoint(raw, policy.VerifyOptions{Now: time.Now()})
+		if err != nil {
+			t.Fatalf("published checkpoint does not meet the 2-of-3 policy: %v\n%s", err, raw)
+		}
+		return cp
+	}
+
+	var last uint64
+	for i := 0; i < 3; i++ {
+		last = decide()
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for checkpoint().Size <= last {
+		if time.Now().After(deadline) {
+			t.Fatal("no witnessed checkpoint covers the decisions")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if cp := checkpoint(); len(cp.Cosignatures) < 2 {
+		t.Fatalf("%d cosignatures", len(cp.Cosignatures))
+	}
+
+	// Two witnesses down.
+	for _, w := range ws[1:] {
+		w.cmd.Process.Kill()
+		<-w.done
+	}
+	before := checkpoint().Size
+	last = decide()
+	last = decide()
+	time.Sleep(2 * time.Second) // many checkpoint intervals
+	if now := checkpoint().Size; now != before || now > last {
+		t.Fatalf("published size moved from %d to %d with two of three witnesses down", before, now)
+	}
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`group \"witnesses\" has 1 of the 2 it needs (w1)`, "w2: unreachable", "w3: unreachable"} {
+		if resp.StatusCode != 503 || !strings.Contains(string(body), want) {
+			t.Errorf("readyz %d lacks %q:\n%s", resp.StatusCode, want, body)
+		}
+	}
+	for _, want := range []string{`"msg":"witness not cosigning","witness":"w2"`, `"msg":"witness not cosigning","witness":"w3"`, "witness policy was not satisfied"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("ztlog's logs lack %q", want)
+		}
+	}
 }
