@@ -32,7 +32,7 @@ func openLog(ctx context.Context, spec string) (audit.Source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--log %q: %v", spec, err)
 		}
-		if _, err := f.ReadCheckpoint(ctx); errors.Is(err, os.ErrNotExist) && !strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), "/log") {
+		if _, err := f.ReadCheckpoint(ctx); err != nil && !strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), "/log") {
 			// A ztlog server's base URL: its tiles are under /log/.
 			alt := u.JoinPath("log") // NewHTTPFetcher added the trailing slash
 			if g, err := client.NewHTTPFetcher(alt, hc); err == nil {

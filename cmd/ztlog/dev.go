@@ -100,6 +100,10 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	trustPolicy := filepath.Join(devDir, "trust.policy")
+	if err := writeTrustPolicy(trustPolicy, f.witness.policy, cfg.Key); err != nil {
+		return fmt.Errorf("trust policy for auditors: %v", err)
+	}
 	return serve(ctx, cfg, &f.contract, logger, func(st started) error {
 		if rec, ok := st.agents.Lookup(devAgentID.String()); !ok || rec.Status != "registered" {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -137,6 +141,7 @@ Try (zt and ztlog are in ./bin after make build):
   curl %s/.well-known/ztlog
   curl %s/readyz
   curl %s/v1/entries/0
+  zt-audit audit --log %s/log/ --policy %s
 
 The contract (POST /v1/actions, /actions, /v1/agents) is served over HTTPS
 (%s); the public read-only log API over plain HTTP on the same port.
@@ -144,7 +149,7 @@ Stop with Ctrl-C; the log is kept in %s and continues on the next start.
 `, cfg.Key.Origin(), cfg.Key.VerifierKey, logDir, f.keyFile, witnessed, devTrustDomain.Name(), devDir, f.contract.policyPath, devAgentID,
 			secure, filepath.Join(devDir, "agent"), secure, filepath.Join(devDir, "agent"),
 			filepath.Join(devDir, "bundle.pem"), filepath.Join(devDir, "agent.jwt"), addr, devAgentID,
-			base, base, base, base, secure, logDir)
+			base, base, base, base, base, trustPolicy, secure, logDir)
 		return nil
 	}, setup)
 }

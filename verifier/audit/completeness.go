@@ -234,6 +234,7 @@ func (c *completeness) finish(now time.Time) uint64 {
 		n = now.UnixNano()
 	}
 	c.expire(n, at)
+	c.f.checked(CheckCapacity, 1)
 	if c.capacityEvicted > 0 {
 		c.f.add(CheckCapacity, Warn, nil, fmt.Sprintf("%d allows were dropped from tracking while inside the window (more than %d open at once); a missing result for them is not reported (raise --max-open)", c.capacityEvicted, c.maxOpen))
 	}
