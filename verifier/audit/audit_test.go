@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -16,8 +17,6 @@ import (
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
 	"github.com/zt-infra/ztlog/contract"
-	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 	"github.com/zt-infra/ztlog/verifier/policy"
 	"golang.org/x/mod/sumdb/note"
@@ -37,7 +36,7 @@ type testKey struct {
 
 func newKey(t testing.TB) testKey {
 	t.Helper()
-	skey, vkey, err := ztlog.GenerateKey(origin)
+	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,52 +102,6 @@ func expectFailure(t *testing.T, r *Report, check string, index int64, phrase st
 		}
 	}
 	t.Fatalf("no %s failure at index %d containing %q: %+v", check, index, phrase, c.Examples)
-}
-
-// A log written by the real log package (Tessera POSIX) audits clean, and
-// every check ran.
-func TestAuditRealLog(t *testing.T) {
-	ctx := context.Background()
-	k := newKey(t)
-	key, err := ztlog.ParseKey(k.skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	backend, err := storage.New(ctx, storage.Config{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ztlog.Open(ctx, ztlog.Options{Backend: backend, Key: key, CheckpointInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries := audittest.Slice(audittest.DefaultScenario().Entries(200))
-	var last uint64
-	for i, e := range entries {
-		if last, err = l.Append(ctx, e); err != nil || last != uint64(i) {
-			t.Fatalf("append %d: index %d, %v", i, last, err)
-		}
-	}
-	if _, err := l.Await(ctx, last); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	r := run(t, dir, k, Options{})
-	expectValid(t, r)
-	if r.TreeSize != 200 || r.Entries != 200 {
-		t.Fatalf("size %d entries %d", r.TreeSize, r.Entries)
-	}
-	for _, id := range []string{CheckCheckpoint, CheckRoot, CheckTiles, CheckBundles, CheckParse, CheckResultLink, CheckResultOnce, CheckRevocation, CheckResultDue} {
-		if c := r.Check(id); c.Status() != "pass" {
-			t.Errorf("%s: %s (checked %d)", id, c.Status(), c.Checked)
-		}
-	}
-	if r.Kinds["result"] == 0 || r.Kinds["decision.allow"] != r.Kinds["result"]+r.Open {
-		t.Errorf("kinds %v, open %d", r.Kinds, r.Open)
-	}
 }
 
 // Past one level-1 tile and with a partial level-2 tile, in one pass and

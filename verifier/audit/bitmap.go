@@ -39,7 +39,8 @@ func (b *bitmap) set(i uint64) {
 	c[o/64] |= 1 << (o % 64)
 }
 
-// bitmapChunk is a saved chunk: its number and its bits, little-endian words.
+// bitmapChunk is a saved chunk: its number and its bits, little-endian
+// 64-bit words, without the trailing zero words.
 type bitmapChunk struct {
 	Chunk uint64 `json:"chunk"`
 	Bits  []byte `json:"bits"`
@@ -53,8 +54,12 @@ func (b *bitmap) save() []bitmapChunk {
 	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
 	out := make([]bitmapChunk, 0, len(keys))
 	for _, k := range keys {
-		bits := make([]byte, 0, chunkWords*8)
-		for _, w := range b.chunks[k] {
+		words := b.chunks[k][:]
+		for len(words) > 0 && words[len(words)-1] == 0 {
+			words = words[:len(words)-1]
+		}
+		bits := make([]byte, 0, 8*len(words))
+		for _, w := range words {
 			bits = binary.LittleEndian.AppendUint64(bits, w)
 		}
 		out = append(out, bitmapChunk{k, bits})
@@ -65,11 +70,14 @@ func (b *bitmap) save() []bitmapChunk {
 func loadBitmap(chunks []bitmapChunk) (*bitmap, error) {
 	b := newBitmap()
 	for _, c := range chunks {
-		if len(c.Bits) != chunkWords*8 {
-			return nil, fmt.Errorf("bitmap chunk %d has %d bytes, want %d", c.Chunk, len(c.Bits), chunkWords*8)
+		if len(c.Bits) > chunkWords*8 || len(c.Bits)%8 != 0 {
+			return nil, fmt.Errorf("bitmap chunk %d has %d bytes, want a multiple of 8 up to %d", c.Chunk, len(c.Bits), chunkWords*8)
+		}
+		if _, dup := b.chunks[c.Chunk]; dup {
+			return nil, fmt.Errorf("bitmap chunk %d is listed twice", c.Chunk)
 		}
 		w := new([chunkWords]uint64)
-		for i := range w {
+		for i := range len(c.Bits) / 8 {
 			w[i] = binary.LittleEndian.Uint64(c.Bits[i*8:])
 		}
 		b.chunks[c.Chunk] = w
