@@ -32,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -381,7 +382,7 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 	}
 	d := &contract.Decision{
 		Time: contract.FormatTime(now), CorrelationID: cid, Actor: actor,
-		Authn:  contract.Authn{Method: string(caller.Method), Serial: caller.Serial},
+		Authn:  contract.Authn{Method: string(caller.Method), Serial: serialText(caller.Serial)},
 		Action: req.action, Resource: req.resource, ArgsDigest: req.argsDigest, Broker: broker,
 		Effect: contract.Deny,
 	}
@@ -444,7 +445,7 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 			g.metrics.failures.WithLabelValues("policy").Inc()
 			g.cfg.Logger.Warn("policy failed; deny", "error", perr.Error(), "correlation_id", cid)
 		}
-		d.Reasons = dec.Reasons
+		d.Reasons = committable(dec.Reasons)
 		if dec.Allow && perr == nil {
 			d.Effect = contract.Allow
 		}
@@ -542,6 +543,58 @@ func nonNilMap(m map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	return m
+}
+
+// Limits on what a policy's reasons may add to an entry, so that no policy
+// can make a decision too large (or otherwise impossible) to commit.
+const (
+	maxReasons       = 16
+	maxReasonCode    = 128
+	maxReasonMessage = 1024
+)
+
+// committable returns reasons that the entry format accepts: at most
+// maxReasons, codes and messages cut to size, control characters replaced.
+func committable(rs []contract.Reason) []contract.Reason {
+	if len(rs) > maxReasons {
+		rs = append(rs[:maxReasons-1:maxReasons-1], contract.Reason{Code: "policy.more_reasons", Message: fmt.Sprintf("%d further reasons not recorded", len(rs)-maxReasons+1)})
+	}
+	out := make([]contract.Reason, len(rs))
+	for i, r := range rs {
+		code := clean(r.Code, maxReasonCode)
+		if code == "" {
+			code = "policy.reason"
+		}
+		out[i] = contract.Reason{Code: code, Message: clean(r.Message, maxReasonMessage)}
+	}
+	return out
+}
+
+// clean replaces control characters with spaces and cuts s to at most max
+// bytes on a character boundary.
+func clean(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	if len(s) <= max {
+		return s
+	}
+	for max > 0 && !utf8.RuneStart(s[max]) {
+		max--
+	}
+	return s[:max]
+}
+
+// serialText is the SVID serial (hex) or JWT id as committed: a JWT id that
+// is long or not printable is committed as its digest.
+func serialText(s string) string {
+	if len(s) <= 128 && clean(s, 128) == s {
+		return s
+	}
+	return contract.Digest([]byte(s))
 }
 
 func truncate(s string, n int) string {

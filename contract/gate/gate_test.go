@@ -480,3 +480,23 @@ func TestShutdownFailsClosed(t *testing.T) {
 		t.Fatalf("closed log: %d %s", r.status, r.body)
 	}
 }
+
+// A policy cannot make a decision uncommittable: oversized or unprintable
+// reasons are cut to what the entry format accepts.
+func TestPolicyReasonsAreMadeCommittable(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.rego"), []byte(`package ztlog.authz
+import rego.v1
+default allow := false
+reasons contains {"code": sprintf("c%d\n", [i]), "message": concat("", [x | some _ in numbers.range(1, 3000); x := "m"])} if some i in numbers.range(1, 40)
+`), 0o644)
+	s := newServer(t, options{policyDir: dir})
+	s.register(agentID, "")
+	r := s.mtls(agentID).do("POST", "/v1/actions", `{"action":"demo.echo","resource":"r"}`)
+	var ar api.ActionResponse
+	r.json(t, &ar)
+	if r.status != 403 || len(ar.Reasons) != 16 || ar.Reasons[15].Code != "policy.more_reasons" || strings.ContainsRune(ar.Reasons[0].Code, '\n') || len(ar.Reasons[0].Message) != 1024 {
+		t.Fatalf("%d %d reasons: %.300s", r.status, len(ar.Reasons), r.body)
+	}
+	s.committed(ar.Log.Index, ar.Log.LeafHash)
+}
