@@ -96,7 +96,17 @@ func newServer(t testing.TB, o options) *server {
 	}
 	skey, _, _ := ztlog.GenerateKey(origin)
 	key, _ := ztlog.ParseKey(skey)
-	s := &server{t: t, dir: t.TempDir(), key: key, ca: ca}
+	dir := t.TempDir()
+	if d := os.Getenv(benchDirEnv); d != "" {
+		if _, isBench := t.(*testing.B); isBench {
+			var err error
+			if dir, err = os.MkdirTemp(d, "ztlog-bench"); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(dir) })
+		}
+	}
+	s := &server{t: t, dir: dir, key: key, ca: ca}
 	s.start(o)
 	return s
 }
