@@ -54,8 +54,8 @@ func (f *contractFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.identityTimeout, "identity-timeout", 10*time.Second, "how long to wait for the first SVID from the Workload API")
 	fs.StringVar(&f.jwtAudience, "jwt-audience", "", "audience a JWT-SVID must carry (default: the server's own SPIFFE ID)")
 	fs.StringVar(&f.admins, "admin", "", "comma-separated SPIFFE IDs allowed to register and revoke agents")
-	fs.StringVar(&f.policyEngine, "policy-engine", "opa", "policy engine: opa")
-	fs.StringVar(&f.policyPath, "policy", "", "policy: a directory of .rego files and data.json, or an OPA bundle (.tar.gz)")
+	fs.StringVar(&f.policyEngine, "policy-engine", "opa", "policy engine: opa or cedar")
+	fs.StringVar(&f.policyPath, "policy", "", "policy: for opa a directory of .rego files and data.json, or an OPA bundle (.tar.gz); for cedar a directory of .cedar files and optional entities.json")
 	fs.StringVar(&f.policyRevision, "policy-revision", "", "the operator's name for this policy version (committed with it)")
 	fs.DurationVar(&f.policyTimeout, "policy-timeout", time.Second, "longest policy evaluation; slower is a deny")
 	fs.StringVar(&f.receiptKey, "receipt-key", "", "receipt signing key, a private JWK (create with `ztlog receipt-keygen`)")
@@ -127,13 +127,10 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 	if f.policyPath == "" {
 		return nil, nil, usageError{errors.New("--policy is required with an identity source (a directory of .rego files, or an OPA bundle)")}
 	}
-	var p policy.Policy
-	switch f.policyEngine {
-	case "opa":
-		p, err = policy.LoadOPA(ctx, f.policyPath, f.policyRevision)
-	default:
-		return nil, nil, usageError{fmt.Errorf("--policy-engine %q: want opa", f.policyEngine)}
+	if _, ok := policy.Engines[f.policyEngine]; !ok {
+		return nil, nil, usageError{fmt.Errorf("--policy-engine %q: want opa or cedar", f.policyEngine)}
 	}
+	p, err := policy.Load(ctx, f.policyEngine, f.policyPath, f.policyRevision)
 	if err != nil {
 		return nil, nil, err
 	}

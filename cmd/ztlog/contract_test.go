@@ -199,15 +199,18 @@ func getJSON(t *testing.T, url string, v any) {
 // TestDevPolicyIsTheExample keeps the embedded dev policy identical to
 // testdata/policies/opa.
 func TestDevPolicyIsTheExample(t *testing.T) {
-	entries, _ := devPolicy.ReadDir("devpolicy/opa")
-	if len(entries) == 0 {
-		t.Fatal("no embedded dev policy")
-	}
-	for _, e := range entries {
-		a, _ := devPolicy.ReadFile("devpolicy/opa/" + e.Name())
-		b, err := os.ReadFile(filepath.Join("../../testdata/policies/opa", e.Name()))
-		if err != nil || !bytes.Equal(a, b) {
-			t.Errorf("cmd/ztlog/devpolicy/opa/%s differs from testdata/policies/opa (copy it over): %v", e.Name(), err)
+	for _, engine := range []string{"opa", "cedar"} {
+		entries, _ := devPolicy.ReadDir("devpolicy/" + engine)
+		want, _ := os.ReadDir("../../testdata/policies/" + engine)
+		if len(entries) == 0 || len(entries) != len(want) {
+			t.Fatalf("embedded dev policy %s has %d files, testdata %d", engine, len(entries), len(want))
+		}
+		for _, e := range entries {
+			a, _ := devPolicy.ReadFile("devpolicy/" + engine + "/" + e.Name())
+			b, err := os.ReadFile(filepath.Join("../../testdata/policies", engine, e.Name()))
+			if err != nil || !bytes.Equal(a, b) {
+				t.Errorf("cmd/ztlog/devpolicy/%s/%s differs from testdata/policies (copy it over): %v", engine, e.Name(), err)
+			}
 		}
 	}
 }

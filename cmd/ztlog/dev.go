@@ -36,8 +36,8 @@ var (
 // devSVIDTTL is the lifetime of the dev SVIDs; they are reissued at every start.
 const devSVIDTTL = 24 * time.Hour
 
-// The example policy ztlog dev loads; identical to testdata/policies/opa
-// (a test checks).
+// The example policies ztlog dev writes (opa/ and cedar/); identical to
+// testdata/policies (a test checks).
 //
 //go:embed devpolicy
 var devPolicy embed.FS
@@ -128,7 +128,7 @@ func runDev(ctx context.Context, args []string) error {
   log key       %s
   witnessed by  %s
   trust domain  spiffe://%s (SVIDs, bundle and JWT in %s)
-  policy        %s (edit it and restart)
+  policy        %s (hot-reloaded on change; --policy-engine cedar for Cedar)
   demo agent    %s (registered; may run demo.* actions)
 
 Try (zt and ztlog are in ./bin after make build):
@@ -214,19 +214,23 @@ func devIdentity(dir, listen string, cf *contractFlags) error {
 			return err
 		}
 	}
-	policyDir := filepath.Join(dir, "policy", "opa")
-	if _, err := os.Stat(policyDir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(policyDir, 0o755); err != nil {
+	for _, engine := range []string{"opa", "cedar"} {
+		dst := filepath.Join(dir, "policy", engine)
+		if _, err := os.Stat(dst); !errors.Is(err, fs.ErrNotExist) {
+			continue // keep the operator's edits
+		}
+		if err := os.MkdirAll(dst, 0o755); err != nil {
 			return err
 		}
-		entries, _ := devPolicy.ReadDir("devpolicy/opa")
+		entries, _ := devPolicy.ReadDir("devpolicy/" + engine)
 		for _, e := range entries {
-			b, _ := devPolicy.ReadFile("devpolicy/opa/" + e.Name())
-			if err := os.WriteFile(filepath.Join(policyDir, e.Name()), b, 0o644); err != nil {
+			b, _ := devPolicy.ReadFile("devpolicy/" + engine + "/" + e.Name())
+			if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
 				return err
 			}
 		}
 	}
+	policyDir := filepath.Join(dir, "policy", cf.policyEngine)
 	if cf.identity == "" {
 		cf.identity = "files"
 	}

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -178,4 +180,25 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// Engines maps an engine name to its loader; adding an engine is adding a
+// line here (and its file).
+var Engines = map[string]func(ctx context.Context, path, revision string) (Policy, error){
+	"opa":   LoadOPA,
+	"cedar": LoadCedar,
+}
+
+// Load loads a policy with the named engine.
+func Load(ctx context.Context, engine, path, revision string) (Policy, error) {
+	load, ok := Engines[engine]
+	if !ok {
+		names := make([]string, 0, len(Engines))
+		for n := range Engines {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("policy: unknown engine %q (known: %s)", engine, strings.Join(names, ", "))
+	}
+	return load(ctx, path, revision)
 }
