@@ -101,7 +101,9 @@ type Attestation struct {
 
 // Finding is a guardrail detector hit: type and position, never the value.
 type Finding struct {
-	Type   string `json:"type"`
+	Type string `json:"type"`
+	// Rule names the detector rule that matched (e.g. gitleaks:aws-access-token).
+	Rule   string `json:"rule,omitempty"`
 	Arg    string `json:"arg,omitempty"`
 	Offset int    `json:"offset"`
 	Length int    `json:"length"`
@@ -205,6 +207,9 @@ func (d *Decision) Validate() error {
 			return err
 		}
 		if err := checkOptionalText(p+".arg", f.Arg, maxName); err != nil {
+			return err
+		}
+		if err := checkOptionalText(p+".rule", f.Rule, maxName); err != nil {
 			return err
 		}
 		if f.Offset < 0 || f.Length < 0 {

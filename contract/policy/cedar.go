@@ -226,7 +226,7 @@ func (in *Input) CedarRequest() (types.Request, types.Entity) {
 	findings := make([]types.Value, len(in.Findings))
 	types_ := make([]string, 0, len(in.Findings))
 	for i, f := range in.Findings {
-		findings[i] = types.NewRecord(types.RecordMap{"type": str(f.Type), "arg": str(f.Arg), "offset": types.Long(f.Offset), "length": types.Long(f.Length)})
+		findings[i] = types.NewRecord(types.RecordMap{"type": str(f.Type), "rule": str(f.Rule), "arg": str(f.Arg), "offset": types.Long(f.Offset), "length": types.Long(f.Length)})
 		types_ = append(types_, f.Type)
 	}
 	user := types.RecordMap{"issuer": str(""), "subject": str(""), "scopes": strSet(nil)}

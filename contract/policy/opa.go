@@ -258,6 +258,9 @@ func (in *Input) document() map[string]any {
 		if f.Arg != "" {
 			m["arg"] = f.Arg
 		}
+		if f.Rule != "" {
+			m["rule"] = f.Rule
+		}
 		findings[i] = m
 	}
 	doc := map[string]any{

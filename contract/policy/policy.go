@@ -57,6 +57,7 @@ type User struct {
 // Finding is a guardrail finding: type and position, never the value.
 type Finding struct {
 	Type   string `json:"type"`
+	Rule   string `json:"rule,omitempty"`
 	Arg    string `json:"arg,omitempty"`
 	Offset int    `json:"offset"`
 	Length int    `json:"length"`

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 const examples = "../../testdata/policies"
@@ -245,5 +248,44 @@ func TestDocumentIsTheJSONEncoding(t *testing.T) {
 	json.Unmarshal(direct, &b)
 	if !reflect.DeepEqual(a, b) {
 		t.Fatalf("document() differs from the JSON encoding:\n%s\n%s", viaJSON, direct)
+	}
+}
+
+// Every input of the shared table, and a full one, validates against
+// input.schema.json.
+func TestInputSchema(t *testing.T) {
+	raw, err := os.ReadFile("input.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("input.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("input.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, inputs, _ := loadTable(t)
+	full := demoInput("demo.echo")
+	full.User = &User{Issuer: "https://idp", Subject: "alice", Scopes: []string{"a"}}
+	full.Findings = []Finding{{Type: "email", Rule: "email", Arg: "body", Offset: 3, Length: 9}}
+	full.Attestation = &Attestation{Verified: true, Model: "m", SandboxProfile: "strict", ToolManifest: "sha256:" + strings.Repeat("1", 64)}
+	full.ArgsDigest = "sha256:" + strings.Repeat("ab", 32)
+	inputs = append(inputs, full)
+	for i, in := range inputs {
+		js, _ := json.Marshal(in)
+		v, _ := jsonschema.UnmarshalJSON(bytes.NewReader(js))
+		if err := s.Validate(v); err != nil {
+			t.Errorf("input %d does not validate: %v\n%s", i, err, js)
+		}
+	}
+	bad, _ := jsonschema.UnmarshalJSON(strings.NewReader(`{"actor":{"id":"x"},"action":"a"}`))
+	if s.Validate(bad) == nil {
+		t.Fatal("schema accepts an incomplete input")
 	}
 }
