@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"strings"
 	"time"
 
@@ -130,10 +132,30 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 	if _, ok := policy.Engines[f.policyEngine]; !ok {
 		return nil, nil, usageError{fmt.Errorf("--policy-engine %q: want opa or cedar", f.policyEngine)}
 	}
-	p, err := policy.Load(ctx, f.policyEngine, f.policyPath, f.policyRevision)
+	// The version in force is committed as a policy entry before any
+	// decision carries its hash.
+	pm, err := policy.NewManager(ctx, policy.ManagerConfig{Engine: f.policyEngine, Path: f.policyPath, Revision: f.policyRevision,
+		Timeout: f.policyTimeout, Commit: gate.PolicyCommitter(svc.Log(), f.decisionTimeout), Logger: logger})
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := pm.Watch(ctx, 0); err != nil {
+		logger.Warn("policy files are not watched; reload with SIGHUP", "error", err.Error())
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				pm.Reload(ctx, "sighup")
+			}
+		}
+	}()
+	svc.AddReadinessDetail("policy", func(context.Context) any { return pm.Status() })
 	if f.receiptKey == "" {
 		return nil, nil, usageError{errors.New("--receipt-key is required with an identity source (create one with `ztlog receipt-keygen --out FILE`)")}
 	}
@@ -156,7 +178,7 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 		return nil, nil, err
 	}
 	g, err := gate.New(gate.Config{
-		Log: svc.Log(), Auth: auth, PDP: policy.NewPDP(p, f.policyTimeout), Agents: reg, Keys: keys,
+		Log: svc.Log(), Auth: auth, Policy: pm, Agents: reg, Keys: keys,
 		Admins: admins, DefaultBroker: f.defaultBroker, DecisionTimeout: f.decisionTimeout,
 		ReceiptTTL: f.receiptTTL, CheckpointWait: f.checkpointWait, Logger: logger, Registerer: svc.Registry(),
 	})
@@ -166,7 +188,7 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 	g.Register(svc.Router())
 	svc.SetReceiptJWKS(g.JWKS)
 	svc.AddReadinessCheck("identity", func(context.Context) error { return src.Check() })
-	v := p.Version()
+	v := pm.Status()
 	logger.Info("decision path ready", "identity", src.Describe(), "server_id", svid.ID.String(), "jwt_audience", aud,
 		"policy_engine", v.Engine, "policy_hash", v.Hash, "policy_source", v.Source, "receipt_kid", rk.ID(), "agents", reg.Len())
 	return g, reg, nil

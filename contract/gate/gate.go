@@ -8,6 +8,7 @@
 //	POST /v1/agents           register or revoke an agent (administrators)
 //	GET  /v1/agents/{td}/{path}  an agent's record (administrators, or the agent)
 //	GET  /v1/receipts/jwks.json  receipt keys
+//	GET  /v1/policy           the policy version in force
 //	GET  /v1/openapi.json     the OpenAPI 3.1 document
 //
 // The invariant: no answer is an allow unless an allow entry was durably
@@ -68,9 +69,13 @@ const (
 
 // Config wires the gate. Log, Auth, PDP, Agents and Keys are required.
 type Config struct {
-	Log    *ztlog.Log
-	Auth   *identity.Authenticator
-	PDP    *policy.PDP
+	Log  *ztlog.Log
+	Auth *identity.Authenticator
+	// PDP decides; with Policy set it may be nil (Policy.PDP() is used).
+	PDP *policy.PDP
+	// Policy, when set, keeps the policy in force (reloads, policy
+	// entries) and GET /v1/policy reports its status.
+	Policy *policy.Manager
 	Agents *agents.Registry
 	Keys   *receipt.Keyset
 	// Admins may call POST /v1/agents.
@@ -98,6 +103,9 @@ type Gate struct {
 
 // New checks cfg and builds the gate.
 func New(cfg Config) (*Gate, error) {
+	if cfg.PDP == nil && cfg.Policy != nil {
+		cfg.PDP = cfg.Policy.PDP()
+	}
 	if cfg.Log == nil || cfg.Auth == nil || cfg.PDP == nil || cfg.Agents == nil || cfg.Keys == nil {
 		return nil, errors.New("gate: Log, Auth, PDP, Agents and Keys are required")
 	}
@@ -136,6 +144,7 @@ func (g *Gate) Register(r *mux.Router) {
 	r.Handle("/v1/agents", g.guard(g.getAgentByQuery)).Methods(http.MethodGet)
 	r.Handle("/v1/agents/{td}/{path:.+}", g.guard(g.getAgent)).Methods(http.MethodGet)
 	r.HandleFunc("/v1/receipts/jwks.json", g.jwks).Methods(http.MethodGet)
+	r.HandleFunc("/v1/policy", g.policyStatus).Methods(http.MethodGet)
 	r.HandleFunc("/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "public, max-age=300")

@@ -289,3 +289,70 @@ func TestInputSchema(t *testing.T) {
 		t.Fatal("schema accepts an incomplete input")
 	}
 }
+
+func TestManagerReloadCommitsAndKeepsTheOldOnFailure(t *testing.T) {
+	ctx := context.Background()
+	dir := copyDir(t, filepath.Join(examples, "cedar"))
+	var commits []string
+	fail := false
+	commit := func(_ context.Context, v Version, by string) (uint64, error) {
+		if fail {
+			return 0, errors.New("log down")
+		}
+		commits = append(commits, by+" "+v.Hash)
+		return uint64(len(commits) - 1), nil
+	}
+	m, err := NewManager(ctx, ManagerConfig{Engine: "cedar", Path: dir, Commit: commit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h0 := m.Status().Hash
+	if len(commits) != 1 || commits[0] != "startup "+h0 {
+		t.Fatalf("startup commits %v", commits)
+	}
+	// Unchanged: nothing committed.
+	if err := m.Reload(ctx, "sighup"); err != nil || len(commits) != 1 {
+		t.Fatalf("unchanged reload: %v %v", err, commits)
+	}
+	// A broken edit: the old version stays, the error is reported.
+	path := filepath.Join(dir, "authz.cedar")
+	good, _ := os.ReadFile(path)
+	os.WriteFile(path, append(good, []byte("\nforbid (principal,")...), 0o644)
+	if err := m.Reload(ctx, "file-change"); err == nil {
+		t.Fatal("a broken policy reloaded")
+	}
+	if st := m.Status(); st.Hash != h0 || st.ReloadError == "" || m.PDP().Current().Version().Hash != h0 {
+		t.Fatalf("after a broken edit: %+v", st)
+	}
+	// A real change whose entry cannot be committed stays out of force.
+	os.WriteFile(path, []byte(strings.Replace(string(good), "context.finding_count > 0", "context.finding_count > 1", 1)), 0o644)
+	fail = true
+	if err := m.Reload(ctx, "sighup"); err == nil || m.PDP().Current().Version().Hash != h0 {
+		t.Fatalf("uncommitted version came into force: %v", err)
+	}
+	fail = false
+	if err := m.Reload(ctx, "sighup"); err != nil {
+		t.Fatal(err)
+	}
+	st := m.Status()
+	if st.Hash == h0 || st.LoadedBy != "sighup" || st.ReloadError != "" || st.LogIndex != 1 || m.PDP().Current().Version().Hash != st.Hash {
+		t.Fatalf("after a good reload: %+v", st)
+	}
+	// File changes are picked up by Watch.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := m.Watch(wctx, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, good, 0o644)
+	deadline := time.Now().Add(5 * time.Second)
+	for m.Status().Hash != h0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("file change not picked up: %+v", m.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if m.Status().LoadedBy != "file-change" {
+		t.Fatalf("%+v", m.Status())
+	}
+}

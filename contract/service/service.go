@@ -196,7 +196,7 @@ func PublicPath(path string) bool {
 		}
 	}
 	switch path {
-	case "/.well-known/ztlog", "/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/v1/receipts/jwks.json":
+	case "/.well-known/ztlog", "/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/v1/receipts/jwks.json", "/v1/policy":
 		return true
 	}
 	return false

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/api"
+	"github.com/zt-infra/ztlog/contract/policy"
+)
+
+// startDev runs `ztlog dev` and returns its address once ready.
+func startDev(t *testing.T, dir string, args ...string) (*exec.Cmd, string, *bytes.Buffer) {
+	t.Helper()
+	addr := freeAddr(t)
+	p := exec.Command(ztlogBin, append([]string{"dev", "--data-dir", dir, "--listen", addr, "--checkpoint-interval", "100ms"}, args...)...)
+	out, _ := p.StdoutPipe()
+	var stderr bytes.Buffer
+	p.Stderr = &stderr
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Process.Kill(); p.Wait() })
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "Stop with") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, out)
+	waitReady(t, "http://"+addr)
+	return p, addr, &stderr
+}
+
+func decide(t *testing.T, addr, dir, action string) api.ActionResponse {
+	t.Helper()
+	cmd := exec.Command(ztBin, "decide", "--server", "https://"+addr, "--svid", filepath.Join(dir, "dev", "agent"), "--action", action, "--resource", "r", "--json")
+	out, _ := cmd.Output()
+	var ar api.ActionResponse
+	if err := json.Unmarshal(out, &ar); err != nil {
+		t.Fatalf("zt decide %s: exit %d: %s", action, cmd.ProcessState.ExitCode(), out)
+	}
+	return ar
+}
+
+func policyStatus(t *testing.T, addr string) policy.Status {
+	var st policy.Status
+	getJSON(t, "http://"+addr+"/v1/policy", &st)
+	return st
+}
+
+// policyEntries returns the policy entries in the log's first n entries.
+func policyEntries(t *testing.T, addr string, n uint64) []*contract.Policy {
+	var out []*contract.Policy
+	for i := uint64(0); i < n; i++ {
+		var e struct {
+			Leaf []byte `json:"leaf"`
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, err := http.Get(fmt.Sprintf("http://%s/v1/entries/%d", addr, i))
+			if err == nil && resp.StatusCode == 200 {
+				json.NewDecoder(resp.Body).Decode(&e)
+				resp.Body.Close()
+				break
+			}
+			if resp != nil {
+				resp.Body.Close()
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("entry %d never published", i)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		ent, err := contract.Parse(e.Leaf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, ok := ent.(*contract.Policy); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// TestPolicyVersionsAreEvidence: a policy edit is committed as a policy
+// entry and new decisions carry the new hash; a broken edit keeps the old
+// policy and says why in /v1/policy and /readyz; SIGHUP reloads.
+func TestPolicyVersionsAreEvidence(t *testing.T) {
+	dir := t.TempDir()
+	p, addr, _ := startDev(t, dir)
+	st0 := policyStatus(t, addr)
+	if st0.Engine != "opa" || st0.LoadedBy != "startup" {
+		t.Fatalf("/v1/policy at start: %+v", st0)
+	}
+	d0 := decide(t, addr, dir, "demo.echo")
+	if d0.Decision != "allow" || d0.Policy.Hash != st0.Hash {
+		t.Fatalf("first decision %+v, policy %s", d0, st0.Hash)
+	}
+	// Edit: demo.* is no longer allowed for dev agents.
+	rego := filepath.Join(dir, "dev", "policy", "opa", "data.json")
+	b, _ := os.ReadFile(rego)
+	os.WriteFile(rego, bytes.Replace(b, []byte(`"demo.*"`), []byte(`"demo.echo.only"`), 1), 0o644)
+	st1 := waitPolicy(t, addr, func(s policy.Status) bool { return s.Hash != st0.Hash })
+	if st1.LoadedBy != "file-change" {
+		t.Fatalf("after the edit: %+v", st1)
+	}
+	d1 := decide(t, addr, dir, "demo.echo")
+	if d1.Decision != "deny" || d1.Policy.Hash != st1.Hash {
+		t.Fatalf("decision after the edit: %+v", d1)
+	}
+	entries := policyEntries(t, addr, d1.Log.Index+1)
+	if len(entries) != 2 || entries[0].Hash != st0.Hash || entries[0].LoadedBy != "startup" || entries[1].Hash != st1.Hash || entries[1].LoadedBy != "file-change" {
+		t.Fatalf("policy entries: %+v", entries)
+	}
+	if entries[1].SourceDigest != st1.SourceDigest {
+		t.Fatal("the policy entry's source digest is not the version's")
+	}
+	// A broken edit keeps the policy in force and says why.
+	rf := filepath.Join(dir, "dev", "policy", "opa", "authz.rego")
+	good, _ := os.ReadFile(rf)
+	os.WriteFile(rf, append(good, []byte("\nallow if {")...), 0o644)
+	st2 := waitPolicy(t, addr, func(s policy.Status) bool { return s.ReloadError != "" })
+	if st2.Hash != st1.Hash {
+		t.Fatalf("a broken edit changed the policy in force: %+v", st2)
+	}
+	var ready struct {
+		Details map[string]policy.Status `json:"details"`
+	}
+	getJSON(t, "http://"+addr+"/readyz", &ready)
+	if ready.Details["policy"].ReloadError == "" {
+		t.Fatalf("/readyz does not say why the reload failed: %+v", ready)
+	}
+	if d := decide(t, addr, dir, "demo.echo"); d.Policy.Hash != st1.Hash {
+		t.Fatalf("decision under a broken edit carries %s", d.Policy.Hash)
+	}
+	// Repair, and reload with SIGHUP.
+	os.WriteFile(rf, good, 0o644)
+	os.WriteFile(rego, b, 0o644)
+	p.Process.Signal(syscall.SIGHUP)
+	st3 := waitPolicy(t, addr, func(s policy.Status) bool { return s.Hash == st0.Hash && s.ReloadError == "" })
+	if st3.LoadedBy != "sighup" && st3.LoadedBy != "file-change" {
+		t.Fatalf("after repair: %+v", st3)
+	}
+	if d := decide(t, addr, dir, "demo.echo"); d.Decision != "allow" || d.Policy.Hash != st0.Hash {
+		t.Fatalf("after repair: %+v", d)
+	}
+}
+
+func waitPolicy(t *testing.T, addr string, ok func(policy.Status) bool) policy.Status {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := policyStatus(t, addr)
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("policy status never changed: %+v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Switching engine is a configuration change.
+func TestCedarEngineByConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	_, addr, _ := startDev(t, dir, "--policy-engine", "cedar")
+	if st := policyStatus(t, addr); st.Engine != "cedar" || !strings.HasSuffix(st.Source, filepath.Join("policy", "cedar")) {
+		t.Fatalf("/v1/policy: %+v", st)
+	}
+	allow := decide(t, addr, dir, "demo.echo")
+	deny := decide(t, addr, dir, "aws.ec2.terminate_instances")
+	if allow.Decision != "allow" || allow.Policy.Engine != "cedar" || deny.Decision != "deny" || deny.Reasons[0].Code != "action.forbidden" {
+		t.Fatalf("cedar decisions: %+v / %+v", allow, deny)
+	}
+}
