@@ -81,6 +81,8 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 	argsDigest := fs.String("args-digest", "", "sha256:<hex> digest of the action's arguments")
 	argsFile := fs.String("args-file", "", "file whose SHA-256 is sent as the args digest (its content is not sent)")
 	corr := fs.String("correlation-id", "", "X-Correlation-ID to send (default: the server generates one)")
+	userToken := fs.String("user-token", "", "file holding a delegated user's JWT (sent as X-ZT-User-Token)")
+	argsJSON := fs.String("args", "", "argument values as a JSON object, sent for guardrail inspection (never logged; their digest is)")
 	timeout := fs.Duration("timeout", 10*time.Second, "request timeout")
 	asJSON := fs.Bool("json", false, "print the service's JSON answer")
 	if err := fs.Parse(args); err != nil {
@@ -122,6 +124,12 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	req := api.ActionRequest{Action: *action, Resource: *resource, Broker: *broker, ArgsDigest: *argsDigest}
+	if *argsJSON != "" {
+		if !json.Valid([]byte(*argsJSON)) {
+			return fail(exitUsage, "--args is not JSON")
+		}
+		req.Args = json.RawMessage(*argsJSON)
+	}
 	body, _ := json.Marshal(req)
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -132,6 +140,13 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 	hreq.Header.Set("Content-Type", "application/json")
 	if *corr != "" {
 		hreq.Header.Set("X-Correlation-ID", *corr)
+	}
+	if *userToken != "" {
+		b, err := os.ReadFile(*userToken)
+		if err != nil {
+			return fail(exitUsage, "--user-token: %v", err)
+		}
+		hreq.Header.Set(identity.UserTokenHeader, strings.TrimSpace(string(b)))
 	}
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: identity.ClientTLS(svid, src, sid, svid.ID.TrustDomain())}}
 	resp, err := client.Do(hreq)
@@ -191,6 +206,9 @@ func printDecision(w io.Writer, ar *api.ActionResponse) {
 		fmt.Fprintf(w, "  reason        %s: %s\n", r.Code, r.Message)
 	}
 	fmt.Fprintf(w, "  actor         %s\n", ar.Actor)
+	for _, f := range ar.Findings {
+		fmt.Fprintf(w, "  finding       %s in %s at %d+%d (%s)\n", f.Type, f.Arg, f.Offset, f.Length, f.Rule)
+	}
 	fmt.Fprintf(w, "  log index     %d (%s)\n", ar.Log.Index, ar.Log.Origin)
 	fmt.Fprintf(w, "  leaf hash     %s\n", ar.Log.LeafHash)
 	fmt.Fprintf(w, "  action digest %s\n", ar.ActionDigest)

@@ -15,6 +15,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/zt-infra/ztlog/contract/agents"
 	"github.com/zt-infra/ztlog/contract/gate"
+	"github.com/zt-infra/ztlog/contract/guardrail"
 	"github.com/zt-infra/ztlog/contract/identity"
 	"github.com/zt-infra/ztlog/contract/policy"
 	"github.com/zt-infra/ztlog/contract/receipt"
@@ -44,6 +45,10 @@ type contractFlags struct {
 	decisionTimeout time.Duration
 	checkpointWait  time.Duration
 	plainHTTPReads  bool
+	userIssuer      string
+	userJWKS        string
+	userAudience    string
+	guardrails      bool
 }
 
 func (f *contractFlags) register(fs *flag.FlagSet) {
@@ -67,6 +72,10 @@ func (f *contractFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.decisionTimeout, "decision-timeout", gate.DefaultDecisionTimeout, "longest a decision (policy and commit) may take; longer is a 503, never an allow")
 	fs.DurationVar(&f.checkpointWait, "checkpoint-wait", gate.DefaultCheckpointWait, "how long POST /actions waits for a checkpoint to put in audit.checkpoint")
 	fs.BoolVar(&f.plainHTTPReads, "plain-http-reads", true, "with TLS, also answer plain HTTP on the same port for the public read-only log API")
+	fs.StringVar(&f.userIssuer, "user-issuer", "", "issuer (iss) of delegated user tokens (X-ZT-User-Token)")
+	fs.StringVar(&f.userJWKS, "user-jwks", "", "JWKS file of the user token issuer's public keys")
+	fs.StringVar(&f.userAudience, "user-audience", "", "audience a user token must carry (default: the server's SPIFFE ID)")
+	fs.BoolVar(&f.guardrails, "guardrails", true, "inspect argument values sent in args (email, payment cards, cloud keys, private keys, JWTs, secrets)")
 }
 
 func (f *contractFlags) enabled() (string, error) {
@@ -156,6 +165,29 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 		}
 	}()
 	svc.AddReadinessDetail("policy", func(context.Context) any { return pm.Status() })
+	var users *identity.UserVerifier
+	if f.userIssuer != "" || f.userJWKS != "" {
+		if f.userIssuer == "" || f.userJWKS == "" {
+			return nil, nil, usageError{errors.New("delegated users need both --user-issuer and --user-jwks")}
+		}
+		jwks, err := identity.LoadJWKS(f.userJWKS)
+		if err != nil {
+			return nil, nil, err
+		}
+		uaud := f.userAudience
+		if uaud == "" {
+			uaud = svid.ID.String()
+		}
+		if users, err = identity.NewUserVerifier(identity.UserConfig{Issuer: f.userIssuer, Keys: jwks, Audience: uaud}); err != nil {
+			return nil, nil, err
+		}
+	}
+	var scanner *guardrail.Scanner
+	if f.guardrails {
+		if scanner, err = guardrail.New(); err != nil {
+			return nil, nil, err
+		}
+	}
 	if f.receiptKey == "" {
 		return nil, nil, usageError{errors.New("--receipt-key is required with an identity source (create one with `ztlog receipt-keygen --out FILE`)")}
 	}
@@ -178,7 +210,7 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 		return nil, nil, err
 	}
 	g, err := gate.New(gate.Config{
-		Log: svc.Log(), Auth: auth, Policy: pm, Agents: reg, Keys: keys,
+		Log: svc.Log(), Auth: auth, Policy: pm, Agents: reg, Keys: keys, Users: users, Guardrails: scanner,
 		Admins: admins, DefaultBroker: f.defaultBroker, DecisionTimeout: f.decisionTimeout,
 		ReceiptTTL: f.receiptTTL, CheckpointWait: f.checkpointWait, Logger: logger, Registerer: svc.Registry(),
 	})

@@ -40,7 +40,7 @@ import (
 func TestDevDecisionsEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	p := exec.Command(ztlogBin, "dev", "--data-dir", dir, "--listen", addr, "--checkpoint-interval", "100ms")
+	p := exec.Command(ztlogBin, "dev", "--data-dir", dir, "--listen", addr, "--checkpoint-interval", "100ms", "--decision-timeout", "15s")
 	out, _ := p.StdoutPipe()
 	var stderr bytes.Buffer
 	p.Stderr = &stderr

@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"embed"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -13,6 +17,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
@@ -134,6 +140,7 @@ func runDev(ctx context.Context, args []string) error {
 Try (zt and ztlog are in ./bin after make build):
   zt decide --server %s --svid %s --action demo.echo --resource demo://hello
   zt decide --server %s --svid %s --action aws.ec2.terminate_instances --resource i-demo
+  zt decide --server %s --svid %s --action search.deep --resource corpus://all --user-token %s
   curl --cacert %s -H "Authorization: Bearer $(cat %s)" \
        -H 'Content-Type: application/json' https://%s/actions \
        -d '{"actor":"%s","action":"demo.echo","resource":"demo://hello"}'
@@ -148,6 +155,7 @@ The contract (POST /v1/actions, /actions, /v1/agents) is served over HTTPS
 Stop with Ctrl-C; the log is kept in %s and continues on the next start.
 `, cfg.Key.Origin(), cfg.Key.VerifierKey, logDir, f.keyFile, witnessed, devTrustDomain.Name(), devDir, f.contract.policyPath, devAgentID,
 			secure, filepath.Join(devDir, "agent"), secure, filepath.Join(devDir, "agent"),
+			secure, filepath.Join(devDir, "agent"), filepath.Join(devDir, "user.jwt"),
 			filepath.Join(devDir, "bundle.pem"), filepath.Join(devDir, "agent.jwt"), addr, devAgentID,
 			base, base, base, base, base, trustPolicy, secure, logDir)
 		return nil
@@ -231,6 +239,11 @@ func devIdentity(dir, listen string, cf *contractFlags) error {
 		}
 	}
 	policyDir := filepath.Join(dir, "policy", cf.policyEngine)
+	if err := devUserIssuer(dir); err != nil {
+		return fmt.Errorf("dev user issuer: %w", err)
+	}
+	setDefault(&cf.userIssuer, devUserIssuerName)
+	setDefault(&cf.userJWKS, filepath.Join(dir, "user-issuer.jwks"))
 	if cf.identity == "" {
 		cf.identity = "files"
 	}
@@ -253,4 +266,48 @@ func setDefault(p *string, v string) {
 
 func pemCert(ca *devca.CA) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Certificate().Raw})
+}
+
+// devUserIssuerName is the issuer of the dev delegated-user tokens.
+const devUserIssuerName = "https://users.dev.ztlog.local"
+
+// devUserIssuer creates (once) a user token issuer key (user-issuer.jwk,
+// its public JWKS user-issuer.jwks) and issues user.jwt: the user alice,
+// scope search.deep, delegated to the demo agent, for a day.
+func devUserIssuer(dir string) error {
+	keyFile := filepath.Join(dir, "user-issuer.jwk")
+	var jwk jose.JSONWebKey
+	if b, err := os.ReadFile(keyFile); err == nil {
+		if err := json.Unmarshal(b, &jwk); err != nil {
+			return fmt.Errorf("%s: %v", keyFile, err)
+		}
+	} else {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return err
+		}
+		jwk = jose.JSONWebKey{Key: k, KeyID: "dev-user-issuer", Algorithm: "ES256", Use: "sig"}
+		b, _ := json.Marshal(jwk)
+		if err := os.WriteFile(keyFile, b, 0o600); err != nil {
+			return err
+		}
+	}
+	pub, _ := json.MarshalIndent(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{jwk.Public()}}, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, "user-issuer.jwks"), pub, 0o644); err != nil {
+		return err
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jwk}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	tok, err := jwt.Signed(signer).Claims(map[string]any{
+		"iss": devUserIssuerName, "sub": "alice", "aud": devServerID.String(),
+		"iat": now.Unix(), "exp": now.Add(devSVIDTTL).Unix(),
+		"scope": "search.deep", "act": map[string]any{"sub": devAgentID.String()},
+	}).Serialize()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "user.jwt"), []byte(tok+"\n"), 0o600)
 }

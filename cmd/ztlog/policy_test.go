@@ -24,7 +24,7 @@ import (
 func startDev(t *testing.T, dir string, args ...string) (*exec.Cmd, string, *bytes.Buffer) {
 	t.Helper()
 	addr := freeAddr(t)
-	p := exec.Command(ztlogBin, append([]string{"dev", "--data-dir", dir, "--listen", addr, "--checkpoint-interval", "100ms"}, args...)...)
+	p := exec.Command(ztlogBin, append([]string{"dev", "--data-dir", dir, "--listen", addr, "--checkpoint-interval", "100ms", "--decision-timeout", "15s"}, args...)...)
 	out, _ := p.StdoutPipe()
 	var stderr bytes.Buffer
 	p.Stderr = &stderr
@@ -43,13 +43,15 @@ func startDev(t *testing.T, dir string, args ...string) (*exec.Cmd, string, *byt
 	return p, addr, &stderr
 }
 
-func decide(t *testing.T, addr, dir, action string) api.ActionResponse {
+func decide(t *testing.T, addr, dir, action string, extra ...string) api.ActionResponse {
 	t.Helper()
-	cmd := exec.Command(ztBin, "decide", "--server", "https://"+addr, "--svid", filepath.Join(dir, "dev", "agent"), "--action", action, "--resource", "r", "--json")
+	cmd := exec.Command(ztBin, append([]string{"decide", "--server", "https://" + addr, "--svid", filepath.Join(dir, "dev", "agent"), "--action", action, "--resource", "r", "--json"}, extra...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	out, _ := cmd.Output()
 	var ar api.ActionResponse
-	if err := json.Unmarshal(out, &ar); err != nil {
-		t.Fatalf("zt decide %s: exit %d: %s", action, cmd.ProcessState.ExitCode(), out)
+	if err := json.Unmarshal(out, &ar); err != nil || ar.Decision == "" {
+		t.Fatalf("zt decide %s: exit %d: %s %s", action, cmd.ProcessState.ExitCode(), out, stderr.String())
 	}
 	return ar
 }
@@ -184,5 +186,18 @@ func TestCedarEngineByConfiguration(t *testing.T) {
 	deny := decide(t, addr, dir, "aws.ec2.terminate_instances")
 	if allow.Decision != "allow" || allow.Policy.Engine != "cedar" || deny.Decision != "deny" || deny.Reasons[0].Code != "action.forbidden" {
 		t.Fatalf("cedar decisions: %+v / %+v", allow, deny)
+	}
+	// A delegated user with the search.deep scope (ztlog dev's user.jwt).
+	if d := decide(t, addr, dir, "search.deep"); d.Decision != "deny" {
+		t.Fatalf("search.deep without a user: %+v", d)
+	}
+	d := decide(t, addr, dir, "search.deep", "--user-token", filepath.Join(dir, "dev", "user.jwt"))
+	if d.Decision != "allow" || d.User == nil || d.User.Subject != "alice" {
+		t.Fatalf("search.deep for alice: %+v", d)
+	}
+	// Guardrails: a cloud access key in the arguments is a committed deny.
+	d = decide(t, addr, dir, "demo.echo", "--args", `{"cmd":"export AWS_ACCESS_KEY_ID=AKIAZ7QW3RTY5UIOP2LK"}`)
+	if d.Decision != "deny" || d.Reasons[0].Code != "guardrail.finding" || len(d.Findings) != 1 || d.Findings[0].Type != "cloud_access_key" || d.Findings[0].Arg != "cmd" {
+		t.Fatalf("guardrail: %+v", d)
 	}
 }

@@ -12,6 +12,7 @@ package api
 
 import (
 	_ "embed"
+	"encoding/json"
 )
 
 // MaxBody is the largest request body accepted, in bytes (HTTP 413 above).
@@ -32,8 +33,12 @@ type ActionRequest struct {
 	// Resource is what it acts on.
 	Resource string `json:"resource"`
 	// ArgsDigest is "sha256:<hex>" of the arguments; the values are never
-	// logged.
+	// logged. With Args it is computed (and, when also sent, must match).
 	ArgsDigest string `json:"args_digest,omitempty"`
+	// Args are argument values sent for guardrail inspection: a JSON
+	// object. They are never stored or logged; their digest is the JCS
+	// digest, and only the findings (type and position) are committed.
+	Args json.RawMessage `json:"args,omitempty"`
 	// Broker is the SPIFFE ID of the execution broker the receipt is for.
 	Broker string `json:"broker,omitempty"`
 	// Attestation is an optional DSSE envelope (in-toto Statement) about the
@@ -94,10 +99,31 @@ type ActionResponse struct {
 	Policy        Policy   `json:"policy"`
 	Log           LogRef   `json:"log"`
 	CorrelationID string   `json:"correlation_id"`
+	// Findings are the guardrail findings over args (type and position).
+	Findings []Finding `json:"findings,omitempty"`
+	// User is the delegated user the decision was made for, if any.
+	User *User `json:"user,omitempty"`
 	// Receipt is the compact JWS for the broker (allow only).
 	Receipt string `json:"receipt,omitempty"`
 	// ReceiptExpires is when the receipt expires (allow only).
 	ReceiptExpires string `json:"receipt_expires,omitempty"`
+}
+
+// Finding is a guardrail finding: type, rule, argument path, byte offset
+// and length — never the value.
+type Finding struct {
+	Type   string `json:"type"`
+	Rule   string `json:"rule,omitempty"`
+	Arg    string `json:"arg,omitempty"`
+	Offset int    `json:"offset"`
+	Length int    `json:"length"`
+}
+
+// User is the delegated user of a decision.
+type User struct {
+	Issuer  string   `json:"issuer"`
+	Subject string   `json:"subject"`
+	Scopes  []string `json:"scopes,omitempty"`
 }
 
 // LegacyActionRequest is the body of POST /actions, as the ZT JavaScript

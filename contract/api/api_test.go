@@ -122,6 +122,9 @@ var actionCases = []string{
 	`{"action":"demo.echo","resource":"r","attestation":"e30="}`,
 	`[]`,
 	`"x"`,
+	`{"action":"demo.echo","resource":"r","args":{"to":"bob@example.com","n":[1,2]}}`,
+	`{"action":"demo.echo","resource":"r","args":"x"}`,
+	`{"action":"demo.echo","resource":"r","args":[1]}`,
 }
 
 var agentCases = []string{
@@ -269,4 +272,18 @@ func FuzzDecodeActionRequest(f *testing.F) {
 			t.Fatalf("decoder accepted %q, schema rejects: %v", body, err)
 		}
 	})
+}
+
+func TestArgsDigest(t *testing.T) {
+	req, e := DecodeActionRequest([]byte(`{"action":"a.b","resource":"r","args":{"b":1,"a":"x"}}`))
+	if e != nil {
+		t.Fatal(e)
+	}
+	want := contract.Digest([]byte(`{"a":"x","b":1}`))
+	if req.ArgsDigest != want {
+		t.Fatalf("args digest %s, want the JCS digest %s", req.ArgsDigest, want)
+	}
+	if _, e := DecodeActionRequest([]byte(`{"action":"a.b","resource":"r","args":{"a":"x"},"args_digest":"sha256:` + strings.Repeat("0", 64) + `"}`)); e == nil || e.Field != "args_digest" {
+		t.Fatalf("mismatched args digest: %v", e)
+	}
 }

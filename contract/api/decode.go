@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	"github.com/gowebpki/jcs"
 	"github.com/zt-infra/ztlog/contract"
 )
 
@@ -246,7 +247,30 @@ func DecodeActionRequest(body []byte) (*ActionRequest, *contract.Error) {
 			return nil, e
 		}
 	}
+	if req.Args != nil {
+		if t := strings.TrimLeft(string(req.Args), " \t\r\n"); t == "" || t[0] != '{' {
+			return nil, &contract.Error{Code: CodeWrongType, Field: "args", Message: "args must be an object of argument values"}
+		}
+		d, err := ArgsDigest(req.Args)
+		if err != nil {
+			return nil, invalid("args", "%v", err)
+		}
+		if req.ArgsDigest != "" && req.ArgsDigest != d {
+			return nil, invalid("args_digest", "%s is not the digest of args (%s); send one, or the JCS digest of args", req.ArgsDigest, d)
+		}
+		req.ArgsDigest = d
+	}
 	return &req, nil
+}
+
+// ArgsDigest is the digest of argument values: "sha256:" and the hex
+// SHA-256 of their RFC 8785 (JCS) serialization.
+func ArgsDigest(args []byte) (string, error) {
+	c, err := jcs.Transform(args)
+	if err != nil {
+		return "", err
+	}
+	return contract.Digest(c), nil
 }
 
 func (env *Envelope) validate(field string) *contract.Error {

@@ -21,6 +21,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/zt-infra/ztlog/contract/agents"
 	"github.com/zt-infra/ztlog/contract/gate"
+	"github.com/zt-infra/ztlog/contract/guardrail"
 	"github.com/zt-infra/ztlog/contract/identity"
 	"github.com/zt-infra/ztlog/contract/identity/devca"
 	"github.com/zt-infra/ztlog/contract/policy"
@@ -69,6 +70,8 @@ type options struct {
 	batchMaxAge     time.Duration
 	decisionTimeout time.Duration
 	policyDir       string
+	users           *identity.UserVerifier
+	guardrails      bool
 }
 
 type syncBuffer struct {
@@ -152,9 +155,15 @@ func (s *server) start(o options) {
 	}
 	s.pdp = policy.NewPDP(p, time.Second)
 	rk, _ := receipt.GenerateKey("")
+	var scanner *guardrail.Scanner
+	if o.guardrails {
+		if scanner, err = guardrail.New(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	g, err := gate.New(gate.Config{Log: svc.Log(), Auth: auth, PDP: s.pdp, Agents: reg, Keys: receipt.NewKeyset(rk),
 		Admins: []spiffeid.ID{adminID}, DefaultBroker: brokerID.String(), DecisionTimeout: o.decisionTimeout,
-		CheckpointWait: 3 * time.Second, Logger: logger, Registerer: svc.Registry()})
+		CheckpointWait: 3 * time.Second, Logger: logger, Registerer: svc.Registry(), Users: o.users, Guardrails: scanner})
 	if err != nil {
 		t.Fatal(err)
 	}

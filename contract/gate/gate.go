@@ -42,6 +42,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/agents"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/correlation"
+	"github.com/zt-infra/ztlog/contract/guardrail"
 	"github.com/zt-infra/ztlog/contract/identity"
 	"github.com/zt-infra/ztlog/contract/policy"
 	"github.com/zt-infra/ztlog/contract/receipt"
@@ -78,6 +79,12 @@ type Config struct {
 	Policy *policy.Manager
 	Agents *agents.Registry
 	Keys   *receipt.Keyset
+	// Users verifies delegated user tokens (X-ZT-User-Token); without it a
+	// request carrying one is a committed deny (user.unsupported).
+	Users *identity.UserVerifier
+	// Guardrails scans argument values sent in "args"; without it args are
+	// only digested.
+	Guardrails *guardrail.Scanner
 	// Admins may call POST /v1/agents.
 	Admins []spiffeid.ID
 	// DefaultBroker is the receipt audience when a request names no broker
@@ -256,6 +263,8 @@ func correlationID(w http.ResponseWriter, r *http.Request, fromBody string) (str
 
 // request is a decision request after decoding, for both endpoints.
 type request struct {
+	userToken    string
+	args         []byte
 	claimedActor string
 	action       string
 	resource     string
@@ -296,7 +305,7 @@ func (g *Gate) decideV1(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := request{claimedActor: req.Actor, action: req.Action, resource: req.Resource, argsDigest: req.ArgsDigest,
-		broker: req.Broker, attestation: req.Attestation}
+		broker: req.Broker, attestation: req.Attestation, args: req.Args, userToken: r.Header.Get(identity.UserTokenHeader)}
 	if req.Attestation != nil {
 		in.rawEnvelope = rawMember(body, "attestation")
 	}
@@ -310,6 +319,12 @@ func (g *Gate) decideV1(w http.ResponseWriter, r *http.Request) {
 		Decision: string(d.Effect), Reasons: apiReasons(d.Reasons), Actor: d.Actor, Action: d.Action, Resource: d.Resource,
 		ActionDigest: d.ActionDigest, Policy: api.Policy{Hash: d.Policy.Hash, Engine: d.Policy.Engine, Revision: d.Policy.Revision},
 		Log: g.logRef(o), CorrelationID: cid, Receipt: o.receipt,
+	}
+	for _, f := range d.Findings {
+		resp.Findings = append(resp.Findings, api.Finding{Type: f.Type, Rule: f.Rule, Arg: f.Arg, Offset: f.Offset, Length: f.Length})
+	}
+	if u := d.User; u != nil {
+		resp.User = &api.User{Issuer: u.Issuer, Subject: u.Subject, Scopes: u.Scopes}
 	}
 	if o.receipt != "" {
 		resp.ReceiptExpires = o.receiptUntil.UTC().Format(time.RFC3339)
@@ -341,7 +356,8 @@ func (g *Gate) decideLegacy(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	o := g.decide(r.Context(), caller, cid, request{claimedActor: req.Actor, action: req.Action, resource: req.Resource, legacy: true})
+	o := g.decide(r.Context(), caller, cid, request{claimedActor: req.Actor, action: req.Action, resource: req.Resource, legacy: true,
+		userToken: r.Header.Get(identity.UserTokenHeader)})
 	if o.err != nil {
 		g.commitFailed(w, r, o.entry.Effect, o.err)
 		return
@@ -434,6 +450,39 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 		}
 	}
 
+	// The delegated user: verified, or the reason it is not.
+	var user *policy.User
+	if req.userToken != "" {
+		switch {
+		case g.cfg.Users == nil:
+			reasons = append(reasons, contract.Reason{Code: "user.unsupported", Message: "a user token was sent but this service has no user token issuer configured"})
+		default:
+			u, err := g.cfg.Users.Verify(req.userToken, caller.ID, now)
+			var ue *identity.UserError
+			switch {
+			case errors.As(err, &ue):
+				reasons = append(reasons, contract.Reason{Code: ue.Code, Message: ue.Message})
+			case err != nil:
+				reasons = append(reasons, contract.Reason{Code: "user.invalid", Message: err.Error()})
+			default:
+				user = &policy.User{Issuer: u.Issuer, Subject: clean(u.Subject, 512), Scopes: nonNil(u.Scopes)}
+				d.User = &contract.User{Issuer: clean(u.Issuer, 512), Subject: user.Subject, Scopes: committableScopes(u.Scopes)}
+			}
+		}
+	}
+	// Guardrails: findings over the argument values, never the values.
+	findings := []policy.Finding{}
+	if req.args != nil && g.cfg.Guardrails != nil {
+		fs, err := g.cfg.Guardrails.ScanJSON(req.args)
+		if err != nil {
+			reasons = append(reasons, contract.Reason{Code: "guardrail.error", Message: "the arguments could not be inspected: " + err.Error()})
+		}
+		for _, f := range fs {
+			findings = append(findings, policy.Finding{Type: f.Type, Rule: clean(f.Rule, 128), Arg: clean(f.Arg, 128), Offset: f.Offset, Length: f.Length})
+			d.Findings = append(d.Findings, contract.Finding{Type: f.Type, Rule: clean(f.Rule, 128), Arg: clean(f.Arg, 128), Offset: f.Offset, Length: f.Length})
+		}
+	}
+
 	var version policy.Version
 	if len(reasons) > 0 {
 		version = g.cfg.PDP.Current().Version()
@@ -442,8 +491,9 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 		in := &policy.Input{
 			Actor: policy.Actor{ID: actor, TrustDomain: caller.ID.TrustDomain().Name(), Path: caller.ID.Path(), Status: status,
 				Owner: rec.Owner, Brokers: nonNil(rec.Brokers), Labels: nonNilMap(rec.Labels)},
+			User:   user,
 			Action: req.action, Resource: req.resource, ArgsDigest: req.argsDigest, Broker: broker,
-			Findings: []policy.Finding{}, Time: d.Time, CorrelationID: cid,
+			Findings: findings, Time: d.Time, CorrelationID: cid,
 		}
 		if req.attestation != nil {
 			in.Attestation = &policy.Attestation{Verified: false}
@@ -595,6 +645,20 @@ func clean(s string, max int) string {
 		max--
 	}
 	return s[:max]
+}
+
+// committableScopes keeps at most 32 scopes, each cut to size.
+func committableScopes(scopes []string) []string {
+	var out []string
+	for _, s := range scopes {
+		if len(out) == 32 {
+			break
+		}
+		if c := clean(s, 128); c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // serialText is the SVID serial (hex) or JWT id as committed: a JWT id that
