@@ -220,3 +220,31 @@ func merge(runs []stats) stats {
 	slices.Sort(out.lat)
 	return out
 }
+
+// BenchmarkDecisionsByEngine drives POST /v1/actions end to end (mTLS,
+// keep-alive, 256 clients, Tessera POSIX) with each policy engine on the
+// example policies, alternating engines. Metrics: decisions/s per engine
+// and their ratio. Run with -benchtime=1x.
+func BenchmarkDecisionsByEngine(b *testing.B) {
+	const conc, n = 256, 8000
+	runs := map[string][]stats{}
+	for range b.N {
+		for range 2 {
+			for _, engine := range []string{"opa", "cedar"} {
+				s := newServer(b, options{policyEngine: engine})
+				s.register(agentID, "")
+				op := decider(s, conc)
+				closed(b, 1000, conc, op)
+				runs[engine] = append(runs[engine], closed(b, n, conc, op))
+				s.stop()
+			}
+		}
+	}
+	o, c := merge(runs["opa"]), merge(runs["cedar"])
+	b.ReportMetric(o.rate, "opa-decisions/s")
+	b.ReportMetric(c.rate, "cedar-decisions/s")
+	b.ReportMetric(c.rate/o.rate, "cedar/opa")
+	b.ReportMetric(o.pct(.99), "opa-p99-ms")
+	b.ReportMetric(c.pct(.99), "cedar-p99-ms")
+	b.ReportMetric(0, "ns/op")
+}

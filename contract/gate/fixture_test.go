@@ -70,6 +70,7 @@ type options struct {
 	batchMaxAge     time.Duration
 	decisionTimeout time.Duration
 	policyDir       string
+	policyEngine    string
 	users           *identity.UserVerifier
 	guardrails      bool
 }
@@ -145,11 +146,15 @@ func (s *server) start(o options) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	engine := o.policyEngine
+	if engine == "" {
+		engine = "opa"
+	}
 	pdir := o.policyDir
 	if pdir == "" {
-		pdir = "../../testdata/policies/opa"
+		pdir = "../../testdata/policies/" + engine
 	}
-	p, err := policy.LoadOPA(ctx, pdir, "test")
+	p, err := policy.Load(ctx, engine, pdir, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
