@@ -158,7 +158,7 @@ func (s *server) start(o options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.pdp = policy.NewPDP(p, time.Second)
+	s.pdp = policy.NewPDP(p, 5*time.Second)
 	rk, _ := receipt.GenerateKey("")
 	var scanner *guardrail.Scanner
 	if o.guardrails {

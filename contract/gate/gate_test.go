@@ -488,7 +488,8 @@ func TestPolicyReasonsAreMadeCommittable(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "p.rego"), []byte(`package ztlog.authz
 import rego.v1
 default allow := false
-reasons contains {"code": sprintf("c%d\n", [i]), "message": concat("", [x | some _ in numbers.range(1, 3000); x := "m"])} if some i in numbers.range(1, 40)
+long := concat("", [x | some _ in numbers.range(1, 1100); x := "m"])
+reasons contains {"code": sprintf("c%d\n", [i]), "message": long} if some i in numbers.range(1, 20)
 `), 0o644)
 	s := newServer(t, options{policyDir: dir})
 	s.register(agentID, "")
