@@ -2,6 +2,8 @@
 //
 //	zt-audit verify FILE [--policy FILE] [--json]   verify a file offline (split-view evidence)
 //	zt-audit verify --legacy FILE [--kms-key PEM]    the earlier ZT hash-chained audit records
+//	zt-audit verify BUNDLE --policy FILE             verify one action's evidence bundle
+//	zt-audit bundle --log URL --policy FILE --index N   assemble an evidence bundle
 //	zt-audit audit --log URL|DIR --policy FILE       audit the whole log from its tiles
 //	zt-audit consistency OLD NEW --log URL --policy FILE   prove OLD is a prefix of NEW
 //	zt-audit monitor --log URL --policy FILE --state DIR   follow the log and alert
@@ -24,6 +26,10 @@ const usage = `zt-audit: verify ztlog evidence offline
 usage:
   zt-audit verify FILE [--policy FILE] [--json]
                              verify split-view evidence: did the log sign two views?
+  zt-audit verify BUNDLE --policy FILE [--policy-hash H]... [--json]
+                             verify one action's evidence bundle offline
+  zt-audit bundle --log URL|DIR --policy FILE --index N [--result M] [--receipt FILE] [--out FILE]
+                             assemble the evidence bundle of the decision at N
   zt-audit verify --legacy FILE [--kms-key PEM] [--hash-only] [--json]
                              the earlier ZT adapter's hash-chained audit records
   zt-audit audit --log URL|DIR --policy FILE [--window D] [--merkle-only] [--json]
@@ -43,6 +49,7 @@ var commands = map[string]func(ctx context.Context, args []string) error{
 	"daal":        runDAAL,
 	"verify":      runVerify,
 	"audit":       runLogAudit,
+	"bundle":      runBundle,
 	"consistency": runConsistency,
 	"monitor":     runMonitor,
 }

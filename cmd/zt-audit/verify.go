@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/zt-infra/ztlog/verifier/bundle"
 	"github.com/zt-infra/ztlog/verifier/splitview"
 )
 
 // runVerify is `zt-audit verify FILE [--policy FILE] [--json]`. It
 // recognizes what FILE is and verifies it offline. Today it knows
-// split-view evidence (verifier/splitview); evidence bundles (issue 6) are
-// routed here too once their verifier lands.
+// evidence bundles (verifier/bundle) and split-view evidence
+// (verifier/splitview); --legacy reads the earlier ZT audit records.
 func runVerify(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	policyFile := fs.String("policy", "", "trust policy (C2SP tlog-policy) naming the log keys you trust")
@@ -21,6 +22,8 @@ func runVerify(ctx context.Context, args []string) error {
 	legacyFile := fs.String("legacy", "", "verify the earlier ZT adapter's hash-chained audit records in this file")
 	kmsKey := fs.String("kms-key", "", "with --legacy: the KMS key's public key (PEM) to verify kms_signature")
 	hashOnly := fs.Bool("hash-only", false, "with --legacy: check hashes and chain only; signatures are reported as skipped")
+	var policyHashes stringList
+	fs.Var(&policyHashes, "policy-hash", "for a bundle: a policy hash (sha256:...) you accept; repeat for several (default: any)")
 	// The file may come before, between or after the flags.
 	var files []string
 	for {
@@ -47,8 +50,11 @@ func runVerify(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if bundle.IsBundle(raw) {
+		return verifyBundle(os.Stdout, file, raw, *policyFile, policyHashes, *asJSON)
+	}
 	if splitview.IsEvidence(raw) {
 		return verifySplitView(os.Stdout, file, raw, *policyFile, *asJSON)
 	}
-	return fmt.Errorf("%s is not a file zt-audit verify knows (split-view evidence, format %q); evidence bundles are not verifiable by this build yet", file, splitview.Format)
+	return fmt.Errorf("%s is not a file zt-audit verify knows (an evidence bundle, format %q, or split-view evidence, format %q)", file, bundle.Format, splitview.Format)
 }

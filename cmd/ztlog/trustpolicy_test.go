@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/verifier/policy"
 )
 
@@ -40,8 +43,14 @@ func TestDevTrustPolicyAudits(t *testing.T) {
 	if len(trust.Logs) != 1 || trust.Logs[0].Origin != devOrigin || trust.Quorum == nil || len(trust.Witnesses) != 1 || trust.Witnesses[0].URL != "" {
 		t.Fatalf("trust policy:\n%s", text)
 	}
+	var allow api.ActionResponse
 	for _, action := range []string{"demo.echo", "aws.ec2.terminate_instances"} {
-		exec.Command(ztBin, "decide", "--server", "https://"+addr, "--svid", filepath.Join(devDir, "agent"), "--action", action, "--resource", "i-demo").Run()
+		out, _ := exec.Command(ztBin, "decide", "--server", "https://"+addr, "--svid", filepath.Join(devDir, "agent"), "--action", action, "--resource", "i-demo", "--json").Output()
+		if action == "demo.echo" {
+			if err := json.Unmarshal(out, &allow); err != nil || allow.Receipt == "" {
+				t.Fatalf("zt decide: %v\n%s", err, out)
+			}
+		}
 	}
 	time.Sleep(300 * time.Millisecond) // a checkpoint covering the decisions
 	resp, err := http.Get(base + "/log/checkpoint")
@@ -53,10 +62,50 @@ func TestDevTrustPolicyAudits(t *testing.T) {
 	if v, err := trust.VerifyCheckpoint(cp, policy.VerifyOptions{Now: time.Now()}); err != nil || len(v.Cosignatures) != 1 {
 		t.Fatalf("the dev checkpoint does not verify with trust.policy: %v\n%s", err, cp)
 	}
-	audit := exec.Command(buildZtAudit(t), "audit", "--log", base, "--policy", trustFile, "--window", "1000h")
+	ztAudit := buildZtAudit(t)
+	audit := exec.Command(ztAudit, "audit", "--log", base, "--policy", trustFile, "--window", "1000h")
 	out, err := audit.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "VALID: every check passed") ||
 		!strings.Contains(string(out), "decision.allow 1") || !strings.Contains(string(out), "decision.deny 1") || !strings.Contains(string(out), "witnessed by dev") {
 		t.Fatalf("zt-audit audit of the dev log: %v\n%s", err, out)
+	}
+
+	// The evidence bundle of the allow, with the receipt the agent holds,
+	// verifies offline with trust.policy alone; the server's own bundle
+	// (without the receipt) does too; an altered bundle never does.
+	work := t.TempDir()
+	rcpt := filepath.Join(work, "receipt.jws")
+	os.WriteFile(rcpt, []byte(allow.Receipt), 0o644)
+	bundleFile := filepath.Join(work, "allow.bundle")
+	out, err = exec.Command(ztAudit, "bundle", "--log", base, "--policy", trustFile, "--index", fmt.Sprint(allow.Log.Index), "--receipt", rcpt, "--out", bundleFile).CombinedOutput()
+	if err != nil {
+		t.Fatalf("zt-audit bundle: %v\n%s", err, out)
+	}
+	out, err = exec.Command(ztAudit, "verify", bundleFile, "--policy", trustFile).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "receipt.signature      PASS") || !strings.Contains(string(out), "witnessed by dev") {
+		t.Fatalf("zt-audit verify of the dev bundle: %v\n%s", err, out)
+	}
+	resp, err = http.Get(fmt.Sprintf("%s/v1/bundles/%d", base, allow.Log.Index))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	servedFile := filepath.Join(work, "served.bundle")
+	os.WriteFile(servedFile, served, 0o644)
+	out, err = exec.Command(ztAudit, "verify", servedFile, "--policy", trustFile, "--json").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"valid": true`) {
+		t.Fatalf("zt-audit verify of GET /v1/bundles: %v\n%s", err, out)
+	}
+	raw, _ := os.ReadFile(bundleFile)
+	for i := 0; i < len(raw); i += 101 {
+		c := append([]byte(nil), raw...)
+		c[i] ^= 1
+		os.WriteFile(bundleFile, c, 0o644)
+		cmd := exec.Command(ztAudit, "verify", bundleFile, "--policy", trustFile)
+		out, _ := cmd.CombinedOutput()
+		if cmd.ProcessState.ExitCode() == 0 {
+			t.Fatalf("byte %d flipped: still verifies\n%s", i, out)
+		}
 	}
 }

@@ -190,7 +190,7 @@ func (s *Service) Handler() http.Handler { return s.logRequests(s.plainGuard(s.r
 // PublicPath reports whether path is a public, read-only endpoint, served
 // over plain HTTP too when PlainHTTPReads is set.
 func PublicPath(path string) bool {
-	for _, p := range []string{"/log/", "/v1/entries/", "/v1/proofs/"} {
+	for _, p := range []string{"/log/", "/v1/entries/", "/v1/proofs/", "/v1/bundles/"} {
 		if strings.HasPrefix(path, p) {
 			return true
 		}

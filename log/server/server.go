@@ -5,6 +5,7 @@
 //	GET /log/tile/entries/<N>[.p/<W>]     C2SP tlog-tiles entry bundles
 //	GET /v1/entries/{index}[?size=N]      an entry with its inclusion proof
 //	GET /v1/proofs/consistency?old=&new=  a consistency proof
+//	GET /v1/bundles/{index}[?result=M]    the evidence bundle of a decision
 //
 // The tlog-tiles resources are served byte for byte as stored, so any
 // tlog-tiles client given the URL prefix <base>/log and the verifier key can
@@ -27,6 +28,7 @@ import (
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/zt-infra/ztlog/contract"
 	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/verifier/bundle"
 	"github.com/zt-infra/ztlog/verifier/tlogproof"
 )
 
@@ -38,6 +40,7 @@ func Register(r *mux.Router, l *ztlog.Log) {
 	r.PathPrefix("/log/tile/").HandlerFunc(h.tile).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/entries/{index}", h.entry).Methods(http.MethodGet)
 	r.HandleFunc("/v1/proofs/consistency", h.consistency).Methods(http.MethodGet)
+	r.HandleFunc("/v1/bundles/{index}", h.bundle).Methods(http.MethodGet)
 }
 
 type handler struct{ l *ztlog.Log }
@@ -251,6 +254,76 @@ func (h *handler) consistency(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-cache")
 	contract.WriteJSON(w, http.StatusOK, resp)
+}
+
+// bundle serves the log's part of an evidence bundle (verifier/bundle): the
+// decision entry at index and, with ?result=M, its result entry, each with
+// a tlog-proof into the latest checkpoint. Receipts are not kept by the
+// log; their holder adds them (zt-audit bundle --receipt).
+func (h *handler) bundle(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	index, ok := parseUint(w, "index", mux.Vars(r)["index"])
+	if !ok {
+		return
+	}
+	cp, err := h.l.Checkpoint()
+	if err != nil {
+		writeLogError(w, err, "")
+		return
+	}
+	entry := func(field string, i uint64, want contract.Kind) (*bundle.Entry, contract.Entry, bool) {
+		if i >= cp.Size {
+			contract.WriteError(w, http.StatusNotFound, &contract.Error{Code: "not_found", Field: field,
+				Message: fmt.Sprintf("entry %d is beyond the published tree size %d", i, cp.Size)})
+			return nil, nil, false
+		}
+		leaf, _, err := h.l.Entry(ctx, i)
+		if err != nil {
+			writeLogError(w, err, field)
+			return nil, nil, false
+		}
+		e, err := contract.Parse(leaf)
+		if err != nil || e.EntryKind() != want {
+			contract.WriteError(w, http.StatusBadRequest, &contract.Error{Code: "not_a_" + string(want), Field: field,
+				Message: fmt.Sprintf("entry %d is not a %s entry; a bundle is of a decision and its result", i, want)})
+			return nil, nil, false
+		}
+		proof, err := h.l.InclusionProof(ctx, i, cp.Size)
+		if err != nil {
+			writeLogError(w, err, field)
+			return nil, nil, false
+		}
+		return &bundle.Entry{Index: i, Leaf: leaf, Proof: string(tlogproof.Format(&tlogproof.Proof{Index: i, Hashes: proof, Checkpoint: cp.Note}))}, e, true
+	}
+	d, _, ok := entry("index", index, contract.KindDecision)
+	if !ok {
+		return
+	}
+	b := &bundle.Bundle{Format: bundle.Format, Origin: cp.Origin, Decision: *d}
+	if q := r.URL.Query(); q.Has("result") {
+		ri, ok := parseUint(w, "result", q.Get("result"))
+		if !ok {
+			return
+		}
+		re, e, ok := entry("result", ri, contract.KindResult)
+		if !ok {
+			return
+		}
+		if e.(*contract.Result).DecisionIndex != index {
+			contract.WriteError(w, http.StatusBadRequest, &contract.Error{Code: "bad_result", Field: "result",
+				Message: fmt.Sprintf("entry %d is the result of entry %d, not of %d", ri, e.(*contract.Result).DecisionIndex, index)})
+			return
+		}
+		b.Result = re
+	}
+	out, err := bundle.Marshal(b)
+	if err != nil {
+		contract.WriteError(w, http.StatusInternalServerError, &contract.Error{Code: "internal", Message: err.Error()})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(out)
 }
 
 // parseUint reads a decimal tree index or size: digits only, no sign, no
