@@ -161,6 +161,14 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 				return
 			case <-hup:
 				pm.Reload(ctx, "sighup")
+				// A file identity is re-read too (the Workload API rotates by itself).
+				if r, ok := src.(interface{ Reload() error }); ok {
+					if err := r.Reload(); err != nil {
+						logger.Error("identity files reload failed; the previous SVID and bundle stay in use", "error", err.Error())
+					} else {
+						logger.Info("identity files reloaded", "identity", src.Describe())
+					}
+				}
 			}
 		}
 	}()

@@ -237,3 +237,35 @@ func TestWorkloadAPIUnreachableIsBounded(t *testing.T) {
 		t.Fatalf("took %s despite a 300ms deadline", time.Since(start))
 	}
 }
+
+// A file source re-reads its files on Reload: a new server SVID is used
+// from the next handshake; a broken file keeps the old material.
+func TestFileSourceReload(t *testing.T) {
+	ca, _ := devca.New(td)
+	dir := t.TempDir()
+	first, _ := ca.IssueX509SVID(serverID, devca.SVIDOptions{})
+	devca.WriteSVID(filepath.Join(dir, "server"), first)
+	b, _ := ca.Bundle().Marshal()
+	os.WriteFile(filepath.Join(dir, "bundle.json"), b, 0o644)
+	src, err := identity.FromFiles(identity.Files{Cert: filepath.Join(dir, "server.pem"), Key: filepath.Join(dir, "server.key"), Bundle: filepath.Join(dir, "bundle.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := src.(interface{ Reload() error })
+	second, _ := ca.IssueX509SVID(serverID, devca.SVIDOptions{})
+	devca.WriteSVID(filepath.Join(dir, "server"), second)
+	if err := r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := src.GetX509SVID()
+	if got.Certificates[0].SerialNumber.Cmp(second.Certificates[0].SerialNumber) != 0 {
+		t.Fatal("Reload did not pick up the new SVID")
+	}
+	os.WriteFile(filepath.Join(dir, "server.pem"), []byte("garbage"), 0o644)
+	if err := r.Reload(); err == nil {
+		t.Fatal("a broken SVID file reloaded")
+	}
+	if got, _ := src.GetX509SVID(); got.Certificates[0].SerialNumber.Cmp(second.Certificates[0].SerialNumber) != 0 {
+		t.Fatal("a failed reload replaced the SVID")
+	}
+}

@@ -59,7 +59,8 @@ type fileSource struct {
 	jwt   *jwtbundle.Set
 }
 
-// FromFiles loads a source from files. Reload re-reads them (e.g. on SIGHUP).
+// FromFiles loads a source from files. The returned source also has a
+// Reload() error method that re-reads them (ztlog serve calls it on SIGHUP).
 func FromFiles(f Files) (Source, error) {
 	s := &fileSource{files: f}
 	if err := s.Reload(); err != nil {

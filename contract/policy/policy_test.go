@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -354,5 +356,44 @@ func TestManagerReloadCommitsAndKeepsTheOldOnFailure(t *testing.T) {
 	}
 	if m.Status().LoadedBy != "file-change" {
 		t.Fatalf("%+v", m.Status())
+	}
+}
+
+// An OPA bundle (.tar.gz with a .manifest) loads like a directory, takes its
+// revision from the manifest, and hashes like the same rules in a directory.
+func TestOPABundle(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bundle.tar.gz")
+	f, _ := os.Create(path)
+	gz := gzip.NewWriter(f)
+	tw := tar.NewWriter(gz)
+	for name, file := range map[string]string{"/.manifest": "", "/authz.rego": "authz.rego", "/data.json": "data.json"} {
+		var b []byte
+		if file == "" {
+			b = []byte(`{"revision":"bundle-r7","roots":[""]}`)
+		} else {
+			b, _ = os.ReadFile(filepath.Join(examples, "opa", file))
+		}
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b))})
+		tw.Write(b)
+	}
+	tw.Close()
+	gz.Close()
+	f.Close()
+	ctx := context.Background()
+	p, err := LoadOPA(ctx, path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := LoadOPA(ctx, filepath.Join(examples, "opa"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Version().Revision != "bundle-r7" || p.Version().Hash != d.Version().Hash {
+		t.Fatalf("bundle version %+v, directory hash %s", p.Version(), d.Version().Hash)
+	}
+	dec, _, err := NewPDP(p, time.Second).Decide(ctx, demoInput("demo.echo"))
+	if err != nil || !dec.Allow {
+		t.Fatalf("bundle decision %+v %v", dec, err)
 	}
 }
