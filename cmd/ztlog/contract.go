@@ -213,9 +213,13 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 		// expired once receipt-ttl has passed.
 		keys.Retire(old.Public(), time.Now().Add(f.receiptTTL+time.Minute))
 	}
-	reg, err := agents.Rebuild(ctx, svc.Log())
+	// The registry is replayed from the log; that needs a published
+	// checkpoint covering every entry, which (with witnesses) needs them.
+	rctx, cancel := context.WithTimeout(ctx, registryRebuildTimeout)
+	reg, err := agents.Rebuild(rctx, svc.Log())
+	cancel()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("rebuild the agent registry from the log (within %s; are the witnesses reachable?): %w", registryRebuildTimeout, err)
 	}
 	g, err := gate.New(gate.Config{
 		Log: svc.Log(), Auth: auth, Policy: pm, Agents: reg, Keys: keys, Users: users, Guardrails: scanner,
@@ -233,6 +237,9 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 		"policy_engine", v.Engine, "policy_hash", v.Hash, "policy_source", v.Source, "receipt_kid", rk.ID(), "agents", reg.Len())
 	return g, reg, nil
 }
+
+// registryRebuildTimeout bounds the replay of the agent registry at start.
+const registryRebuildTimeout = 2 * time.Minute
 
 func splitList(s string) []string {
 	var out []string
