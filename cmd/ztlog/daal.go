@@ -295,30 +295,16 @@ func runDAALAnchor(ctx context.Context, args []string) error {
 	if *once {
 		return a.Step(ctx)
 	}
+	if *reconcileEvery > 0 {
+		a.SetReconcile(rcfg, *reconcileEvery, func(rep *daal.Report) {
+			enc := json.NewEncoder(os.Stdout)
+			for _, al := range rep.Alerts {
+				enc.Encode(al)
+			}
+		})
+	}
 	logger.Info("anchoring", "contract", chain.Contract().Hex(), "chain_id", chain.ChainID().String(), "sender", s.Address().Hex(),
 		"origin", tree.Origin(), "ledger", dir, "interval", interval.String(), "min_new_entries", *minNew)
-	if *reconcileEvery > 0 {
-		go func() {
-			t := time.NewTicker(*reconcileEvery)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-				rep, err := daal.Reconcile(ctx, rcfg)
-				if err != nil {
-					logger.Warn("reconcile", "error", err)
-					continue
-				}
-				enc := json.NewEncoder(os.Stdout)
-				for _, al := range rep.Alerts {
-					enc.Encode(al)
-				}
-			}
-		}()
-	}
 	return a.Run(ctx)
 }
 
@@ -366,6 +352,14 @@ func runDAALReconcile(ctx context.Context, args []string) error {
 		return err
 	}
 	ledger, err := daal.OpenLedger(dir)
+	if errors.Is(err, daal.ErrLedgerBusy) {
+		// `ztlog daal anchor` is running and holds the ledger: reconcile
+		// against a snapshot; the anchorer records its own reconciliations.
+		ledger, err = daal.OpenLedgerSnapshot(dir)
+		if err == nil {
+			fmt.Fprintln(os.Stderr, "ztlog: the anchor ledger is held by a running `ztlog daal anchor`; reconciling a snapshot (nothing is recorded)")
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -61,6 +61,12 @@ type AnchorConfig struct {
 	// MaxFeeCap, when set, bounds the fee cap per gas (wei); an anchor
 	// that would need more waits instead.
 	MaxFeeCap *big.Int
+	// Reconcile, when set, is run by Run every ReconcileEvery, between two
+	// steps (never concurrently with one), and its report handed to
+	// OnReport.
+	Reconcile      *ReconcileConfig
+	ReconcileEvery time.Duration
+	OnReport       func(*Report)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logger receives structured logs (default slog.Default()).
@@ -118,9 +124,25 @@ func NewAnchorer(cfg AnchorConfig) (*Anchorer, error) {
 func (a *Anchorer) Run(ctx context.Context) error {
 	t := time.NewTicker(a.cfg.Poll)
 	defer t.Stop()
+	var lastReconcile time.Time
 	for {
 		if err := a.Step(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn("anchoring step", "error", err)
+		}
+		if rc := a.cfg.Reconcile; rc != nil && a.cfg.ReconcileEvery > 0 && time.Since(lastReconcile) >= a.cfg.ReconcileEvery {
+			lastReconcile = time.Now()
+			rep, err := Reconcile(ctx, *rc)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				a.log.Warn("reconcile", "error", err)
+			case err == nil:
+				for _, al := range rep.Alerts {
+					a.log.Error("DAAL alert", "alert", al.Kind, "anchor", al.Anchor, "tx", al.TxHash, "message", al.Message)
+				}
+				if a.cfg.OnReport != nil {
+					a.cfg.OnReport(rep)
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -128,6 +150,12 @@ func (a *Anchorer) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// SetReconcile makes Run reconcile with cfg every interval (see
+// AnchorConfig.Reconcile). Call it before Run.
+func (a *Anchorer) SetReconcile(cfg ReconcileConfig, every time.Duration, onReport func(*Report)) {
+	a.cfg.Reconcile, a.cfg.ReconcileEvery, a.cfg.OnReport = &cfg, every, onReport
 }
 
 func (a *Anchorer) hit(point string) error {

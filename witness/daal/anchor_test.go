@@ -1,6 +1,7 @@
 package daal
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -77,6 +78,41 @@ func TestAnchorQueuedConfirmedVerified(t *testing.T) {
 	for i := range want {
 		if hist[i] != want[i] {
 			t.Fatalf("history %v, want %v", hist, want)
+		}
+	}
+}
+
+// TestRunAnchorsAndReconciles runs the loop as `ztlog daal anchor` does:
+// steps every Poll, reconciliation between steps, reports handed out.
+func TestRunAnchorsAndReconciles(t *testing.T) {
+	e := newEnv(t)
+	e.grow(3)
+	a := e.anchorer(func(c *AnchorConfig) { c.Poll = 20 * time.Millisecond; c.Now = nil })
+	reports := make(chan *Report, 100)
+	a.SetReconcile(e.reconcileConfig(), time.Nanosecond, func(r *Report) {
+		select {
+		case reports <- r:
+		default:
+		}
+	})
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.After(20 * time.Second)
+	for {
+		e.sim.Commit()
+		select {
+		case r := <-reports:
+			if len(r.Anchors) == 1 && r.Anchors[0].Attestation == Verified {
+				if len(r.Alerts) != 0 {
+					t.Fatalf("alerts %+v", r.Alerts)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("no verified anchor reported")
+		case <-time.After(30 * time.Millisecond):
 		}
 	}
 }

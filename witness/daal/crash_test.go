@@ -116,6 +116,25 @@ func TestLedgerSingleHolder(t *testing.T) {
 	if _, err := OpenLedger(dir); !errors.Is(err, ErrLedgerBusy) {
 		t.Fatalf("second holder: %v", err)
 	}
+	a, err := l.Add(Anchor{State: Queued, Attestation: Pending, Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A snapshot reads it while it is held, and writes nothing.
+	snap, err := OpenLedgerSnapshot(dir)
+	if err != nil || len(snap.Anchors()) != 1 || !snap.ReadOnly() {
+		t.Fatalf("snapshot: %v", err)
+	}
+	a.State = Failed
+	if err := snap.Put(a); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := l.Get(a.ID); got.State != Queued {
+		t.Fatal("a snapshot's Put reached the ledger")
+	}
+	if hist := ledgerHistory(t, dir, a.ID); len(hist) != 1 {
+		t.Fatalf("a snapshot wrote the file: %v", hist)
+	}
 }
 
 func TestLedgerRefusesImpossibleTransitions(t *testing.T) {

@@ -129,12 +129,15 @@ var ErrLedgerBusy = errors.New("daal: anchor ledger in use by another process")
 // Ledger is the durable record of anchors in a directory. One process at a
 // time may hold it (an exclusive lock on anchors.lock).
 type Ledger struct {
-	dir  string
-	mu   sync.Mutex
-	f    *os.File
-	lock *os.File
-	byID map[uint64]*Anchor
-	next uint64
+	dir string
+	// readOnly: a snapshot (OpenLedgerSnapshot); transitions are kept in
+	// memory only.
+	readOnly bool
+	mu       sync.Mutex
+	f        *os.File
+	lock     *os.File
+	byID     map[uint64]*Anchor
+	next     uint64
 }
 
 // OpenLedger opens (creating if needed) the ledger in dir. A last line cut
@@ -190,6 +193,30 @@ func OpenLedger(dir string) (*Ledger, error) {
 	}
 	return l, nil
 }
+
+// OpenLedgerSnapshot reads the ledger in dir without taking it: for
+// reconciling while `ztlog daal anchor` holds it. Transitions Put into a
+// snapshot are not written.
+func OpenLedgerSnapshot(dir string) (*Ledger, error) {
+	path := filepath.Join(dir, ledgerFile)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrLedger, err)
+	}
+	anchors, _, err := ParseLedger(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrLedger, path, err)
+	}
+	l := &Ledger{dir: dir, readOnly: true, byID: map[uint64]*Anchor{}, next: 1}
+	for _, a := range anchors {
+		l.byID[a.ID] = a
+		l.next = max(l.next, a.ID+1)
+	}
+	return l, nil
+}
+
+// ReadOnly reports whether the ledger is a snapshot.
+func (l *Ledger) ReadOnly() bool { return l.readOnly }
 
 // ParseLedger reads a ledger file's bytes: the latest state of every anchor,
 // in id order, and how many leading bytes are complete lines. Bytes after
@@ -276,6 +303,9 @@ func (l *Ledger) Dir() string { return l.dir }
 func (l *Ledger) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.readOnly {
+		return nil
+	}
 	err := l.f.Close()
 	return errors.Join(err, l.lock.Close())
 }
@@ -331,14 +361,18 @@ func (l *Ledger) Put(a Anchor) error {
 }
 
 func (l *Ledger) write(a *Anchor) error {
-	b, err := json.Marshal(a)
+	b, err := a.MarshalJSONLine()
 	if err != nil {
 		return err
 	}
-	if _, err := parseAnchor(b); err != nil {
+	if _, err := parseAnchor(b[:len(b)-1]); err != nil {
 		return fmt.Errorf("%w: refusing to record an invalid anchor: %v", ErrLedger, err)
 	}
-	b = append(b, '\n')
+	if l.readOnly {
+		c := a.clone()
+		l.byID[a.ID] = &c
+		return nil
+	}
 	if _, err := l.f.Write(b); err != nil {
 		return fmt.Errorf("%w: write: %v", ErrLedger, err)
 	}
