@@ -25,6 +25,8 @@ usage:
         the DAAL proof of one action: its inclusion in an anchored tree, and the anchor's transaction
   zt-audit daal verify PROOF --log-key KEY --chain-id ID --contract ADDR --sender ADDR [--receipt DUMP]
         verify a DAAL proof offline (optionally against a receipt dump you fetched yourself)
+  zt-audit daal evidence FILE --log-key KEY --chain-id ID --contract ADDR --sender ADDR
+        verify a split_view alert's evidence offline (the alert JSON line, or its evidence object)
   zt-audit daal dump   --rpc URL --tx HASH [--out FILE]
         write the receipt dump of a transaction (eth_getTransactionByHash + eth_getTransactionReceipt)
 `
@@ -46,6 +48,8 @@ func runDAAL(ctx context.Context, args []string) error {
 		return runDAALVerify(args[1:])
 	case "dump":
 		return runDAALDump(ctx, args[1:])
+	case "evidence":
+		return runDAALEvidence(args[1:])
 	}
 	return fmt.Errorf("unknown daal subcommand %q\n\n%s", args[0], daalUsage)
 }
@@ -227,43 +231,106 @@ func runDAALProve(ctx context.Context, args []string) error {
 	return os.WriteFile(*out, p.Marshal(), 0o644)
 }
 
-func runDAALVerify(args []string) error {
-	fs := flag.NewFlagSet("daal verify", flag.ContinueOnError)
-	logKey := fs.String("log-key", "", "the log's checkpoint verifier key, or a file holding it")
-	chainID := fs.Uint64("chain-id", 0, "the chain the anchor must be on")
-	contract := fs.String("contract", "", "the DAALog contract the anchor must be in")
-	sender := fs.String("sender", "", "the log's anchoring sender")
-	receipt := fs.String("receipt", "", "a receipt dump you fetched yourself (zt-audit daal dump), used instead of the proof's")
-	asJSON := fs.Bool("json", false, "print the verdict as JSON")
-	// The proof file may come before or after the flags.
+// trustFlags are what an auditor trusts: the log's key, the chain, the
+// contract and the anchoring sender.
+type trustFlags struct {
+	logKey, contract, sender *string
+	chainID                  *uint64
+}
+
+func (t *trustFlags) register(fs *flag.FlagSet) {
+	t.logKey = fs.String("log-key", "", "the log's checkpoint verifier key, or a file holding it")
+	t.chainID = fs.Uint64("chain-id", 0, "the chain the anchor must be on")
+	t.contract = fs.String("contract", "", "the DAALog contract the anchor must be in")
+	t.sender = fs.String("sender", "", "the log's anchoring sender")
+}
+
+func (t *trustFlags) trust() (daal.Trust, error) {
+	vkey, err := daal.LoadVerifierKey(*t.logKey)
+	if err != nil {
+		return daal.Trust{}, err
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return daal.Trust{}, err
+	}
+	if *t.chainID == 0 {
+		return daal.Trust{}, errors.New("--chain-id is required")
+	}
+	c, err := daal.ParseAddress("--contract", *t.contract)
+	if err != nil {
+		return daal.Trust{}, err
+	}
+	s, err := daal.ParseAddress("--sender", *t.sender)
+	if err != nil {
+		return daal.Trust{}, err
+	}
+	return daal.Trust{LogKey: v, ChainID: *t.chainID, Contract: c, Sender: s}, nil
+}
+
+// fileAndFlags parses flags with one file argument before or after them.
+func fileAndFlags(fs *flag.FlagSet, args []string, what string) (string, error) {
 	var file string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		file, args = args[0], args[1:]
 	}
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return "", err
 	}
 	if file == "" && fs.NArg() == 1 {
 		file = fs.Arg(0)
 	} else if fs.NArg() > 0 || file == "" {
-		return errors.New("verify takes one proof file")
+		return "", fmt.Errorf("%s takes one %s file", fs.Name(), what)
 	}
-	vkey, err := daal.LoadVerifierKey(*logKey)
+	return file, nil
+}
+
+func runDAALEvidence(args []string) error {
+	fs := flag.NewFlagSet("daal evidence", flag.ContinueOnError)
+	var tf trustFlags
+	tf.register(fs)
+	file, err := fileAndFlags(fs, args, "evidence")
 	if err != nil {
 		return err
 	}
-	v, err := note.NewVerifier(vkey)
+	trust, err := tf.trust()
 	if err != nil {
 		return err
 	}
-	if *chainID == 0 {
-		return errors.New("--chain-id is required")
-	}
-	c, err := daal.ParseAddress("--contract", *contract)
+	raw, err := os.ReadFile(file)
 	if err != nil {
 		return err
 	}
-	s, err := daal.ParseAddress("--sender", *sender)
+	var doc struct {
+		Kind     string          `json:"kind"`
+		Evidence json.RawMessage `json:"evidence"`
+	}
+	ev := new(daal.Evidence)
+	if err := json.Unmarshal(raw, &doc); err == nil && doc.Evidence != nil {
+		raw = doc.Evidence
+	}
+	if err := json.Unmarshal(raw, ev); err != nil {
+		return fmt.Errorf("%s: not DAAL split-view evidence: %v", file, err)
+	}
+	if err := daal.VerifyEvidence(ev, trust); err != nil {
+		return failedError{err}
+	}
+	fmt.Printf("PROVEN: %s, the anchoring sender of %s, put root %s for size %d on chain (tx %s),\nbut the log's signed tree has root %s at that size.\n",
+		trust.Sender.Hex(), trust.LogKey.Name(), ev.OnChainRoot, ev.OnChainSize, ev.Receipt.TxHash().Hex(), ev.LogRoot)
+	return nil
+}
+
+func runDAALVerify(args []string) error {
+	fs := flag.NewFlagSet("daal verify", flag.ContinueOnError)
+	var tf trustFlags
+	tf.register(fs)
+	receipt := fs.String("receipt", "", "a receipt dump you fetched yourself (zt-audit daal dump), used instead of the proof's")
+	asJSON := fs.Bool("json", false, "print the verdict as JSON")
+	file, err := fileAndFlags(fs, args, "proof")
+	if err != nil {
+		return err
+	}
+	trust, err := tf.trust()
 	if err != nil {
 		return err
 	}
@@ -285,7 +352,7 @@ func runDAALVerify(args []string) error {
 			return fmt.Errorf("%s: %v", *receipt, err)
 		}
 	}
-	verr := daal.VerifyProof(p, daal.Trust{LogKey: v, ChainID: *chainID, Contract: c, Sender: s}, dump)
+	verr := daal.VerifyProof(p, trust, dump)
 	if *asJSON {
 		out := map[string]any{"valid": verr == nil, "index": p.Index, "origin": p.Origin, "anchor": p.Anchor}
 		if verr != nil {

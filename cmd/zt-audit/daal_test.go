@@ -55,6 +55,30 @@ func TestDAALVerifyExitCodes(t *testing.T) {
 	if code, _ := run("daal", "verify", td+"proof-v1.json"); code != 2 {
 		t.Fatalf("no trust flags: exit %d", code)
 	}
+	// Split-view evidence from an alert.
+	ev := func(file string) (int, string) {
+		return run("daal", "evidence", file, "--log-key", trust.LogKey, "--chain-id", "1337", "--contract", trust.Contract, "--sender", trust.Sender)
+	}
+	// The golden alert was made with another trust (its own simulated chain).
+	raw, err = os.ReadFile(td + "split-view-alert-v1.trust.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(raw, &trust)
+	if code, out := ev(td + "split-view-alert-v1.json"); code != 0 || !strings.Contains(out, "PROVEN") {
+		t.Fatalf("evidence: exit %d\n%s", code, out)
+	}
+	var alert map[string]any
+	raw, _ = os.ReadFile(td + "split-view-alert-v1.json")
+	json.Unmarshal(raw, &alert)
+	e := alert["evidence"].(map[string]any)
+	e["log_root"] = e["on_chain_root"]
+	b, _ := json.Marshal(alert)
+	forged := filepath.Join(t.TempDir(), "forged.json")
+	os.WriteFile(forged, b, 0o644)
+	if code, out := ev(forged); code != 1 {
+		t.Fatalf("doctored evidence: exit %d\n%s", code, out)
+	}
 	if code, _ := run("nonsense"); code != 2 {
 		t.Fatalf("unknown command: exit %d", code)
 	}

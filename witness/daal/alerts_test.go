@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/zt-infra/ztlog/witness/daal/daalog"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // anchorOnce queues, submits, mines and confirms one anchor.
@@ -197,6 +200,30 @@ func TestForgedRootIsSplitView(t *testing.T) {
 	if bytes.Equal(logRoot, forged[:]) || ev.OnChainRoot != hexutil.Encode(forged[:]) || ev.Receipt.From() != e.signer.Address() {
 		t.Fatal("evidence does not show the contradiction")
 	}
+	// The same, with the package's verifier, after a JSON round trip (as an
+	// alert travels).
+	var back Evidence
+	b, _ := json.Marshal(ev)
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	tr := e.trustFile().trust(t)
+	if err := VerifyEvidence(&back, tr); err != nil {
+		t.Fatalf("evidence does not verify: %v", err)
+	}
+	if *update {
+		b, _ := json.MarshalIndent(sv[0], "", "  ")
+		os.WriteFile("testdata/split-view-alert-v1.json", append(b, '\n'), 0o644)
+		b, _ = json.MarshalIndent(e.trustFile(), "", "  ")
+		os.WriteFile("testdata/split-view-alert-v1.trust.json", append(b, '\n'), 0o644)
+	}
+	back.LogRoot = hexutil.Encode(forged[:])
+	if err := VerifyEvidence(&back, tr); err == nil {
+		t.Fatal("evidence with the log root replaced by the forged one verified")
+	}
+	if err := VerifyEvidence(sv[1].Evidence, tr); err == nil || !strings.Contains(err.Error(), "beyond") {
+		t.Fatalf("beyond-the-tree evidence: %v", err)
+	}
 	call, err := daalog.ParseCall(ev.Receipt.Input())
 	if err != nil || call.Hash != common.Hash(forged) || call.AgentID != testOrigin {
 		t.Fatalf("evidence receipt input: %+v %v", call, err)
@@ -293,4 +320,65 @@ func TestLegacyAnchorsMatched(t *testing.T) {
 	if al := alertsOf(rep, AlertLegacyTampered); len(al) != 1 || rep.Legacy.Tampered != 1 {
 		t.Fatalf("legacy %+v alerts %+v", rep.Legacy, rep.Alerts)
 	}
+}
+
+// TestEvidenceGolden verifies the committed split-view alert and refuses it
+// once any part of it is changed.
+func TestEvidenceGolden(t *testing.T) {
+	var tf trustFile
+	if err := json.Unmarshal(mustRead(t, "testdata/split-view-alert-v1.trust.json"), &tf); err != nil {
+		t.Fatal(err)
+	}
+	raw := mustRead(t, "testdata/split-view-alert-v1.json")
+	load := func() *Evidence {
+		var a Alert
+		if err := json.Unmarshal(raw, &a); err != nil || a.Kind != AlertSplitView || a.Evidence == nil {
+			t.Fatalf("golden alert: %v", err)
+		}
+		return a.Evidence
+	}
+	if err := VerifyEvidence(load(), tf.trust(t)); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range map[string]func(e *Evidence, tr *Trust){
+		"log root":      func(e *Evidence, _ *Trust) { e.LogRoot = e.OnChainRoot },
+		"on-chain size": func(e *Evidence, _ *Trust) { e.OnChainSize++ },
+		"consistency":   func(e *Evidence, _ *Trust) { e.Consistency[0][0] ^= 1 },
+		"checkpoint":    func(e *Evidence, _ *Trust) { e.Checkpoint = strings.Replace(e.Checkpoint, "\n", "x\n", 1) },
+		"sender":        func(_ *Evidence, tr *Trust) { tr.Sender = common.HexToAddress("0x01") },
+		"contract":      func(_ *Evidence, tr *Trust) { tr.Contract = common.HexToAddress("0x01") },
+		"no receipt":    func(e *Evidence, _ *Trust) { e.Receipt = nil },
+	} {
+		e, tr := load(), tf.trust(t)
+		f(e, &tr)
+		if err := VerifyEvidence(e, tr); err == nil {
+			t.Errorf("%s changed: evidence still verifies", name)
+		}
+	}
+}
+
+func FuzzVerifyEvidence(f *testing.F) {
+	if raw, err := os.ReadFile("testdata/split-view-alert-v1.json"); err == nil {
+		f.Add(raw)
+	}
+	f.Add([]byte(`{"kind":"split_view","evidence":{"receipt":null}}`))
+	var tf trustFile
+	json.Unmarshal(mustReadF(f, "testdata/split-view-alert-v1.trust.json"), &tf)
+	v, _ := note.NewVerifier(tf.LogKey)
+	tr := Trust{LogKey: v, ChainID: tf.ChainID, Contract: common.HexToAddress(tf.Contract), Sender: common.HexToAddress(tf.Sender)}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var a Alert
+		if json.Unmarshal(raw, &a) != nil || a.Evidence == nil {
+			return
+		}
+		VerifyEvidence(a.Evidence, tr) // must not panic
+	})
+}
+
+func mustReadF(f *testing.F, path string) []byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b
 }

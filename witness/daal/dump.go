@@ -82,12 +82,15 @@ func ParseReceiptDump(raw []byte) (*ReceiptDump, error) {
 	if len(raw) > maxDump {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrDump, len(raw), maxDump)
 	}
-	var d ReceiptDump
+	// plain has ReceiptDump's fields without its UnmarshalJSON.
+	type plain ReceiptDump
+	var p plain
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&d); err != nil {
+	if err := dec.Decode(&p); err != nil {
 		return nil, fmt.Errorf("%w: not a receipt dump object: %v", ErrDump, err)
 	}
+	d := ReceiptDump(p)
 	if d.V != DumpVersion {
 		return nil, fmt.Errorf("%w: version %d, want %d", ErrDump, d.V, DumpVersion)
 	}
@@ -157,6 +160,17 @@ func sameAddr(a *common.Address, b *common.Address) bool {
 		return a == nil && b == nil
 	}
 	return *a == *b
+}
+
+// UnmarshalJSON parses and checks a dump (ParseReceiptDump), so a dump
+// inside a report, alert or proof is usable once decoded.
+func (d *ReceiptDump) UnmarshalJSON(b []byte) error {
+	p, err := ParseReceiptDump(b)
+	if err != nil {
+		return err
+	}
+	*d = *p
+	return nil
 }
 
 // Marshal is the dump in its JSON form.

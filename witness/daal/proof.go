@@ -193,8 +193,8 @@ func VerifyProof(p *Proof, trust Trust, dump *ReceiptDump) error {
 		}
 		d = dump
 	}
-	if d == nil {
-		return fail("receipt: the proof has no receipt dump and none was given")
+	if d == nil || d.tx == nil {
+		return fail("receipt: the proof has no receipt dump and none was given (or one not read with ParseReceiptDump)")
 	}
 	if d.ChainIDValue().Cmp(new(big.Int).SetUint64(trust.ChainID)) != 0 || a.ChainID != trust.ChainID {
 		return fail("receipt: chain %s, the trusted chain is %d", d.ChainIDValue(), trust.ChainID)
