@@ -38,7 +38,7 @@ usage:
                              prove the saved checkpoint OLD is a prefix of NEW (- = current)
   zt-audit monitor --log URL|DIR --policy FILE --state DIR [--webhook URL] [--once]
                              follow the log; alerts as JSON lines on stdout
-  zt-audit daal SUBCOMMAND   DAAL anchors: check, prove, verify, dump (zt-audit daal -h)
+  zt-audit daal SUBCOMMAND   DAAL anchors: check, prove, verify, evidence, dump (zt-audit daal -h)
 
 exit status: 0 verified, 1 verification failed, 2 unusable input
 `
