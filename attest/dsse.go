@@ -1,0 +1,512 @@
+package attest
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	stdjson "encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/gowebpki/jcs"
+	ita "github.com/in-toto/attestation/go/v1"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// PayloadType is the DSSE payloadType of every ztlog attestation.
+const PayloadType = "application/vnd.in-toto+json"
+
+// SubjectName is the name of the one subject of every ztlog statement: the
+// action, identified by its action digest.
+const SubjectName = "ztlog-action"
+
+// Limits on what Verify reads.
+const (
+	// MaxEnvelope is the largest envelope, in bytes of JSON.
+	MaxEnvelope = 48 << 10
+	// MaxChain is the most certificates in a signer chain.
+	MaxChain = 4
+	// MaxCertificate is the largest certificate, in bytes of DER.
+	MaxCertificate = 8 << 10
+)
+
+// Signed is a signed attestation: the DSSE envelope exactly as produced and
+// the signer's X.509-SVID chain (DER, leaf first) that verifies it.
+type Signed struct {
+	Envelope []byte
+	Chain    [][]byte
+}
+
+// ChainBase64 is the chain as the contract carries it: standard base64 of
+// each certificate's DER, leaf first.
+func (s *Signed) ChainBase64() []string { return EncodeChain(s.Chain) }
+
+// EncodeChain encodes DER certificates as standard base64 strings.
+func EncodeChain(chain [][]byte) []string {
+	out := make([]string, len(chain))
+	for i, c := range chain {
+		out[i] = base64.StdEncoding.EncodeToString(c)
+	}
+	return out
+}
+
+// DecodeChain decodes a chain carried as standard base64 strings.
+func DecodeChain(chain []string) ([][]byte, error) {
+	if len(chain) == 0 || len(chain) > MaxChain {
+		return nil, fmt.Errorf("%w: chain: want 1 to %d certificates, got %d", ErrMalformed, MaxChain, len(chain))
+	}
+	out := make([][]byte, len(chain))
+	for i, c := range chain {
+		der, err := base64.StdEncoding.Strict().DecodeString(c)
+		if err != nil || len(der) == 0 {
+			return nil, fmt.Errorf("%w: chain[%d]: not standard base64 DER", ErrMalformed, i)
+		}
+		out[i] = der
+	}
+	return out, nil
+}
+
+// Digest is "sha256:" and the hex SHA-256 of b.
+func Digest(b []byte) string {
+	h := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(h[:])
+}
+
+// KeyID is the DSSE keyid of a signature made with the key of the
+// X.509-SVID whose leaf certificate is leaf: the Digest of the leaf's DER.
+func KeyID(leaf *x509.Certificate) string { return Digest(leaf.Raw) }
+
+// predicate is implemented by RuntimeContext and BrokerResult.
+type predicate interface{ Validate() error }
+
+// SignRuntimeContext signs a runtime-context statement about the action
+// with the given action digest, with svid's key.
+func SignRuntimeContext(ctx context.Context, svid *x509svid.SVID, actionDigest string, p *RuntimeContext) (*Signed, error) {
+	return sign(ctx, svid, RuntimeContextType, actionDigest, p)
+}
+
+// SignBrokerResult signs a broker-result statement about the action with
+// the given action digest, with svid's key.
+func SignBrokerResult(ctx context.Context, svid *x509svid.SVID, actionDigest string, p *BrokerResult) (*Signed, error) {
+	return sign(ctx, svid, BrokerResultType, actionDigest, p)
+}
+
+// Statement builds the in-toto Statement v1 of a predicate about an action.
+func Statement(predicateType, actionDigest string, p any) (*ita.Statement, error) {
+	if err := checkDigest("subject", actionDigest, true); err != nil {
+		return nil, err
+	}
+	raw, err := stdjson.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("attest: encode predicate: %w", err)
+	}
+	st := &structpb.Struct{}
+	if err := protojson.Unmarshal(raw, st); err != nil {
+		return nil, fmt.Errorf("attest: predicate as a protobuf Struct: %w", err)
+	}
+	s := &ita.Statement{
+		Type: ita.StatementTypeUri,
+		Subject: []*ita.ResourceDescriptor{{
+			Name:   SubjectName,
+			Digest: map[string]string{"sha256": strings.TrimPrefix(actionDigest, "sha256:")},
+		}},
+		PredicateType: predicateType,
+		Predicate:     st,
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("attest: statement: %w", err)
+	}
+	return s, nil
+}
+
+// Payload is the DSSE payload of a statement: its protojson serialization
+// in RFC 8785 (JCS) canonical form, so that the signed bytes are stable.
+func Payload(s *ita.Statement) ([]byte, error) {
+	b, err := protojson.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("attest: serialize statement: %w", err)
+	}
+	return jcs.Transform(b)
+}
+
+func sign(ctx context.Context, svid *x509svid.SVID, predicateType, actionDigest string, p predicate) (*Signed, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if svid == nil || len(svid.Certificates) == 0 || svid.PrivateKey == nil {
+		return nil, errors.New("attest: no X.509-SVID to sign with")
+	}
+	signer, err := newSVIDSigner(svid.PrivateKey, svid.Certificates[0])
+	if err != nil {
+		return nil, err
+	}
+	s, err := Statement(predicateType, actionDigest, p)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := Payload(s)
+	if err != nil {
+		return nil, err
+	}
+	es, err := dsse.NewEnvelopeSigner(signer)
+	if err != nil {
+		return nil, err
+	}
+	env, err := es.SignPayload(ctx, PayloadType, payload)
+	if err != nil {
+		return nil, fmt.Errorf("attest: sign: %w", err)
+	}
+	b, err := stdjson.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	chain := make([][]byte, len(svid.Certificates))
+	for i, c := range svid.Certificates {
+		chain[i] = c.Raw
+	}
+	return &Signed{Envelope: b, Chain: chain}, nil
+}
+
+// svidKey signs and verifies DSSE PAE bytes with an X.509-SVID key:
+// ECDSA (P-256 with SHA-256, P-384 with SHA-384, P-521 with SHA-512;
+// ASN.1 DER signatures) or Ed25519 (over the PAE itself).
+type svidKey struct {
+	priv  crypto.Signer
+	pub   crypto.PublicKey
+	keyID string
+}
+
+func newSVIDSigner(priv crypto.Signer, leaf *x509.Certificate) (*svidKey, error) {
+	k, err := newSVIDVerifier(leaf)
+	if err != nil {
+		return nil, err
+	}
+	k.priv = priv
+	return k, nil
+}
+
+func newSVIDVerifier(leaf *x509.Certificate) (*svidKey, error) {
+	switch pub := leaf.PublicKey.(type) {
+	case *ecdsa.PublicKey:
+		if _, err := ecdsaHash(pub.Curve); err != nil {
+			return nil, err
+		}
+	case ed25519.PublicKey:
+	default:
+		return nil, fmt.Errorf("%w: the signer's key is %T; attestations are signed with ECDSA or Ed25519 SVID keys", ErrChain, leaf.PublicKey)
+	}
+	return &svidKey{pub: leaf.PublicKey, keyID: KeyID(leaf)}, nil
+}
+
+func ecdsaHash(c elliptic.Curve) (crypto.Hash, error) {
+	switch c {
+	case elliptic.P256():
+		return crypto.SHA256, nil
+	case elliptic.P384():
+		return crypto.SHA384, nil
+	case elliptic.P521():
+		return crypto.SHA512, nil
+	}
+	return 0, fmt.Errorf("%w: unsupported ECDSA curve %s", ErrChain, c.Params().Name)
+}
+
+func (k *svidKey) KeyID() (string, error)   { return k.keyID, nil }
+func (k *svidKey) Public() crypto.PublicKey { return k.pub }
+
+func (k *svidKey) Sign(_ context.Context, data []byte) ([]byte, error) {
+	if k.priv == nil {
+		return nil, errors.New("attest: verifier cannot sign")
+	}
+	switch pub := k.pub.(type) {
+	case *ecdsa.PublicKey:
+		h, _ := ecdsaHash(pub.Curve)
+		d := h.New()
+		d.Write(data)
+		return k.priv.Sign(rand.Reader, d.Sum(nil), h)
+	default:
+		return k.priv.Sign(rand.Reader, data, crypto.Hash(0))
+	}
+}
+
+func (k *svidKey) Verify(_ context.Context, data, sig []byte) error {
+	switch pub := k.pub.(type) {
+	case *ecdsa.PublicKey:
+		h, _ := ecdsaHash(pub.Curve)
+		d := h.New()
+		d.Write(data)
+		if !ecdsa.VerifyASN1(pub, d.Sum(nil), sig) {
+			return ErrSignature
+		}
+	case ed25519.PublicKey:
+		if !ed25519.Verify(pub, data, sig) {
+			return ErrSignature
+		}
+	}
+	return nil
+}
+
+// Verified is an attestation whose signature and signer chain verified.
+type Verified struct {
+	// Signer is the SPIFFE ID of the X.509-SVID that signed.
+	Signer spiffeid.ID
+	// Chain is the verified chain, leaf first.
+	Chain []*x509.Certificate
+	// Statement is the signed statement.
+	Statement *ita.Statement
+	// Subject is the action digest the statement is about.
+	Subject string
+	// Predicate is the predicate's JSON exactly as in the payload.
+	Predicate []byte
+	// Payload is the signed payload, exactly as signed.
+	Payload []byte
+}
+
+// envelope is the DSSE envelope with exactly one signature.
+type envelope struct {
+	PayloadType string      `json:"payloadType"`
+	Payload     string      `json:"payload"`
+	Signatures  []signature `json:"signatures"`
+}
+
+type signature struct {
+	KeyID string `json:"keyid"`
+	Sig   string `json:"sig"`
+}
+
+// Verify checks a DSSE envelope of an in-toto Statement signed by an
+// X.509-SVID: the envelope's form and payloadType, the chain against
+// bundles at now (so an expired SVID fails), the signature over the
+// payload exactly as received, the statement's form, and that its
+// predicate type is predicateType. Signer identity, subject and the
+// predicate itself are the caller's (see VerifyRuntimeContext,
+// VerifyBrokerResult). Pure: no clock, no I/O.
+func Verify(ctx context.Context, rawEnvelope []byte, chain [][]byte, bundles x509bundle.Source, now time.Time, predicateType string) (*Verified, error) {
+	if len(rawEnvelope) > MaxEnvelope {
+		return nil, fmt.Errorf("%w: envelope is %d bytes, the limit is %d", ErrMalformed, len(rawEnvelope), MaxEnvelope)
+	}
+	if bundles == nil || now.IsZero() {
+		return nil, errors.New("attest: Verify needs trust bundles and a verification time")
+	}
+	var env envelope
+	if err := json.Unmarshal(rawEnvelope, &env, json.RejectUnknownMembers(true)); err != nil {
+		return nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
+	}
+	if env.PayloadType != PayloadType {
+		return nil, fmt.Errorf("%w: payloadType is %q, want %q", ErrMalformed, truncate(env.PayloadType, 80), PayloadType)
+	}
+	if len(env.Signatures) != 1 {
+		return nil, fmt.Errorf("%w: want exactly one signature, got %d", ErrMalformed, len(env.Signatures))
+	}
+	payload, err := base64.StdEncoding.Strict().DecodeString(env.Payload)
+	if err != nil || len(payload) == 0 {
+		return nil, fmt.Errorf("%w: payload is not standard base64", ErrMalformed)
+	}
+	if _, err := base64.StdEncoding.Strict().DecodeString(env.Signatures[0].Sig); err != nil {
+		return nil, fmt.Errorf("%w: signature is not standard base64", ErrMalformed)
+	}
+
+	if len(chain) == 0 || len(chain) > MaxChain {
+		return nil, fmt.Errorf("%w: want 1 to %d certificates in the signer chain, got %d", ErrMalformed, MaxChain, len(chain))
+	}
+	certs := make([]*x509.Certificate, len(chain))
+	for i, der := range chain {
+		if len(der) > MaxCertificate {
+			return nil, fmt.Errorf("%w: chain[%d] is %d bytes, the limit is %d", ErrMalformed, i, len(der), MaxCertificate)
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("%w: chain[%d]: %v", ErrChain, i, err)
+		}
+		certs[i] = c
+	}
+	id, verified, err := x509svid.Verify(certs, bundles, x509svid.WithTime(now))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrChain, err)
+	}
+	key, err := newSVIDVerifier(certs[0])
+	if err != nil {
+		return nil, err
+	}
+	if kid := env.Signatures[0].KeyID; kid != key.keyID {
+		return nil, fmt.Errorf("%w: keyid %q is not the signer certificate's %s", ErrSignature, truncate(kid, 80), key.keyID)
+	}
+	ev, err := dsse.NewEnvelopeVerifier(key)
+	if err != nil {
+		return nil, err
+	}
+	de := &dsse.Envelope{PayloadType: env.PayloadType, Payload: env.Payload,
+		Signatures: []dsse.Signature{{KeyID: env.Signatures[0].KeyID, Sig: env.Signatures[0].Sig}}}
+	if _, err := ev.Verify(ctx, de); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
+	}
+
+	st, pred, err := parseStatement(payload, predicateType)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verified{Signer: id, Statement: st, Predicate: pred, Payload: payload,
+		Subject: "sha256:" + st.Subject[0].Digest["sha256"]}
+	if len(verified) > 0 {
+		v.Chain = verified[0]
+	}
+	return v, nil
+}
+
+// parseStatement reads a signed payload: an in-toto Statement v1 with one
+// subject (SubjectName, a sha256 digest) and the given predicate type. It
+// returns the statement and the predicate's JSON as it appears in payload.
+func parseStatement(payload []byte, predicateType string) (*ita.Statement, []byte, error) {
+	var st ita.Statement
+	if err := protojson.Unmarshal(payload, &st); err != nil {
+		return nil, nil, fmt.Errorf("%w: statement: %v", ErrMalformed, err)
+	}
+	if st.GetType() != ita.StatementTypeUri {
+		return nil, nil, fmt.Errorf("%w: _type is %q, want %q", ErrMalformed, truncate(st.GetType(), 80), ita.StatementTypeUri)
+	}
+	if err := st.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("%w: statement: %v", ErrMalformed, err)
+	}
+	if st.GetPredicateType() != predicateType {
+		return nil, nil, fmt.Errorf("%w: predicateType is %q, want %q", ErrMalformed, truncate(st.GetPredicateType(), 120), predicateType)
+	}
+	if len(st.Subject) != 1 {
+		return nil, nil, fmt.Errorf("%w: want exactly one subject (the action), got %d", ErrMalformed, len(st.Subject))
+	}
+	sub := st.Subject[0]
+	if sub.GetName() != SubjectName || len(sub.GetDigest()) != 1 || !digestRE.MatchString("sha256:"+sub.GetDigest()["sha256"]) {
+		return nil, nil, fmt.Errorf("%w: the subject must be {name: %q, digest: {sha256: <hex>}}", ErrMalformed, SubjectName)
+	}
+	// The predicate's bytes as signed (protojson accepted the document,
+	// so there is exactly one "predicate" member).
+	var outer struct {
+		Predicate jsontext.Value `json:"predicate"`
+	}
+	if err := json.Unmarshal(payload, &outer); err != nil || len(outer.Predicate) == 0 {
+		return nil, nil, fmt.Errorf("%w: statement has no predicate object", ErrMalformed)
+	}
+	return &st, bytes.Clone(outer.Predicate), nil
+}
+
+// decodePredicate decodes a predicate strictly (no unknown or duplicate
+// members) and validates it.
+func decodePredicate(raw []byte, p predicate) error {
+	if err := json.Unmarshal(raw, p, json.RejectUnknownMembers(true)); err != nil {
+		return fmt.Errorf("%w: predicate: %v", ErrMalformed, err)
+	}
+	return p.Validate()
+}
+
+// ParseRuntimeContext decodes and validates a runtime-context predicate.
+func ParseRuntimeContext(raw []byte) (*RuntimeContext, error) {
+	var p RuntimeContext
+	if err := decodePredicate(raw, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// ParseBrokerResult decodes and validates a broker-result predicate.
+func ParseBrokerResult(raw []byte) (*BrokerResult, error) {
+	var p BrokerResult
+	if err := decodePredicate(raw, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Expect is what a verifier requires of an attestation besides a valid
+// signature and chain.
+type Expect struct {
+	// Now is the verification time (required; verification reads no clock).
+	Now time.Time
+	// Signer is the SPIFFE ID that must have signed (required).
+	Signer spiffeid.ID
+	// ActionDigest is the action the statement must be about (required).
+	ActionDigest string
+	// Skew is the clock skew tolerated on a runtime context's validity
+	// window (default 0).
+	Skew time.Duration
+}
+
+func (e Expect) check(v *Verified) error {
+	if v.Signer != e.Signer {
+		return fmt.Errorf("%w: signed by %s, want %s", ErrSigner, v.Signer, e.Signer)
+	}
+	if v.Subject != e.ActionDigest {
+		return fmt.Errorf("%w: the statement is about %s, this action is %s", ErrSubject, v.Subject, e.ActionDigest)
+	}
+	return nil
+}
+
+func (e Expect) valid() error {
+	if e.Now.IsZero() || e.Signer.IsZero() || e.ActionDigest == "" {
+		return errors.New("attest: Expect needs Now, Signer and ActionDigest")
+	}
+	return nil
+}
+
+// VerifyRuntimeContext verifies an agent's runtime-context attestation:
+// Verify, then the signer is want.Signer (the authenticated actor), the
+// subject is want.ActionDigest, and want.Now is inside the predicate's
+// validity window.
+func VerifyRuntimeContext(ctx context.Context, rawEnvelope []byte, chain [][]byte, bundles x509bundle.Source, want Expect) (*RuntimeContext, *Verified, error) {
+	if err := want.valid(); err != nil {
+		return nil, nil, err
+	}
+	v, err := Verify(ctx, rawEnvelope, chain, bundles, want.Now, RuntimeContextType)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := want.check(v); err != nil {
+		return nil, v, err
+	}
+	p, err := ParseRuntimeContext(v.Predicate)
+	if err != nil {
+		return nil, v, err
+	}
+	iat, exp, _ := p.window()
+	switch {
+	case want.Now.Add(want.Skew).Before(iat):
+		return nil, v, fmt.Errorf("%w: issued at %s, in the future", ErrExpired, p.IssuedAt)
+	case !want.Now.Before(exp.Add(want.Skew)):
+		return nil, v, fmt.Errorf("%w: expired at %s", ErrExpired, p.ExpiresAt)
+	}
+	return p, v, nil
+}
+
+// VerifyBrokerResult verifies a broker's result attestation: Verify, then
+// the signer is want.Signer and the subject is want.ActionDigest.
+func VerifyBrokerResult(ctx context.Context, rawEnvelope []byte, chain [][]byte, bundles x509bundle.Source, want Expect) (*BrokerResult, *Verified, error) {
+	if err := want.valid(); err != nil {
+		return nil, nil, err
+	}
+	v, err := Verify(ctx, rawEnvelope, chain, bundles, want.Now, BrokerResultType)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := want.check(v); err != nil {
+		return nil, v, err
+	}
+	p, err := ParseBrokerResult(v.Predicate)
+	if err != nil {
+		return nil, v, err
+	}
+	return p, v, nil
+}
