@@ -22,6 +22,9 @@ type Action struct {
 	ArgsDigest string
 	// Broker is the SPIFFE ID of the execution broker, or "".
 	Broker string
+	// CapabilitiesDigest is the digest of the capability manifest the work
+	// runs under (contract/capability), or "" when the request has none.
+	CapabilitiesDigest string
 }
 
 // ActionDigest returns the action digest of a: "sha256:" and the lowercase
@@ -30,7 +33,9 @@ type Action struct {
 //	{"action":A,"actor":X,"args_digest":D,"broker":B,"resource":R,"v":1}
 //
 // in which all six members are always present; an absent args digest or
-// broker is the empty string. See entry.md, "Action digest".
+// broker is the empty string. When the action names a capability manifest,
+// a seventh member "capabilities_digest" holds its digest (it is absent,
+// never "", otherwise). See entry.md, "Action digest".
 func ActionDigest(a Action) (string, error) {
 	if err := ValidSPIFFEID(a.Actor); err != nil {
 		return "", fieldErr("actor", "%v", err)
@@ -47,14 +52,21 @@ func ActionDigest(a Action) (string, error) {
 	if err := checkSPIFFEID("broker", a.Broker, false); err != nil {
 		return "", err
 	}
-	b, err := canonical(map[string]any{
+	if err := checkDigest("capabilities_digest", a.CapabilitiesDigest, false); err != nil {
+		return "", err
+	}
+	m := map[string]any{
 		"v":           1,
 		"actor":       a.Actor,
 		"action":      a.Action,
 		"resource":    a.Resource,
 		"args_digest": a.ArgsDigest,
 		"broker":      a.Broker,
-	})
+	}
+	if a.CapabilitiesDigest != "" {
+		m["capabilities_digest"] = a.CapabilitiesDigest
+	}
+	b, err := canonical(m)
 	if err != nil {
 		return "", fmt.Errorf("%w: action digest: %v", ErrMalformed, err)
 	}

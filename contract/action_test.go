@@ -20,6 +20,7 @@ type actionVector struct {
 	Resource  string `json:"resource"`
 	Args      string `json:"args_digest"`
 	Broker    string `json:"broker"`
+	Caps      string `json:"capabilities_digest,omitempty"`
 	Canonical string `json:"canonical"`
 	Digest    string `json:"digest"`
 }
@@ -29,13 +30,19 @@ var actionCases = []actionVector{
 		Args: "sha256:" + strings.Repeat("ab", 32), Broker: "spiffe://dev.ztlog.local/broker/demo"},
 	{Name: "no-args-no-broker", Actor: "spiffe://dev.ztlog.local/agent/demo", Action: "aws.ec2.terminate_instances", Resource: "i-demo"},
 	{Name: "escapes", Actor: "spiffe://dev.ztlog.local/agent/demo", Action: "demo.echo", Resource: "i-demo <&> \"quoted\" é \u2028"},
+	{Name: "capabilities", Actor: "spiffe://dev.ztlog.local/agent/demo", Action: "demo.echo", Resource: "demo://hello",
+		Args: "sha256:" + strings.Repeat("ab", 32), Broker: "spiffe://dev.ztlog.local/broker/demo", Caps: "sha256:" + strings.Repeat("0c", 32)},
 }
 
 func TestActionDigestVectors(t *testing.T) {
 	if *update {
 		var out []actionVector
 		for _, c := range actionCases {
-			b, err := canonical(map[string]any{"v": 1, "actor": c.Actor, "action": c.Action, "resource": c.Resource, "args_digest": c.Args, "broker": c.Broker})
+			m := map[string]any{"v": 1, "actor": c.Actor, "action": c.Action, "resource": c.Resource, "args_digest": c.Args, "broker": c.Broker}
+			if c.Caps != "" {
+				m["capabilities_digest"] = c.Caps
+			}
+			b, err := canonical(m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,7 +68,7 @@ func TestActionDigestVectors(t *testing.T) {
 		t.Fatalf("%d vectors, want %d (regenerate with -update)", len(vs), len(actionCases))
 	}
 	for _, v := range vs {
-		got, err := ActionDigest(Action{Actor: v.Actor, Action: v.Action, Resource: v.Resource, ArgsDigest: v.Args, Broker: v.Broker})
+		got, err := ActionDigest(Action{Actor: v.Actor, Action: v.Action, Resource: v.Resource, ArgsDigest: v.Args, Broker: v.Broker, CapabilitiesDigest: v.Caps})
 		if err != nil {
 			t.Fatalf("%s: %v", v.Name, err)
 		}
@@ -88,6 +95,7 @@ func TestActionDigestBindsEveryField(t *testing.T) {
 		"resource": func(a *Action) { a.Resource = "r2" },
 		"args":     func(a *Action) { a.ArgsDigest = "" },
 		"broker":   func(a *Action) { a.Broker = "" },
+		"caps":     func(a *Action) { a.CapabilitiesDigest = "sha256:" + strings.Repeat("0c", 32) },
 	} {
 		a := base
 		mod(&a)
@@ -100,10 +108,11 @@ func TestActionDigestBindsEveryField(t *testing.T) {
 		}
 	}
 	for name, a := range map[string]Action{
-		"actor":  {Actor: "agent", Action: "a", Resource: "r"},
-		"args":   {Actor: "spiffe://td/a", Action: "a", Resource: "r", ArgsDigest: "md5:00"},
-		"broker": {Actor: "spiffe://td/a", Action: "a", Resource: "r", Broker: "https://x"},
-		"action": {Actor: "spiffe://td/a", Resource: "r"},
+		"actor":               {Actor: "agent", Action: "a", Resource: "r"},
+		"args":                {Actor: "spiffe://td/a", Action: "a", Resource: "r", ArgsDigest: "md5:00"},
+		"broker":              {Actor: "spiffe://td/a", Action: "a", Resource: "r", Broker: "https://x"},
+		"action":              {Actor: "spiffe://td/a", Resource: "r"},
+		"capabilities_digest": {Actor: "spiffe://td/a", Action: "a", Resource: "r", CapabilitiesDigest: "sha256:00"},
 	} {
 		_, err := ActionDigest(a)
 		var fe *FieldError

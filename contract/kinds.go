@@ -51,6 +51,9 @@ type Decision struct {
 	ActionDigest string `json:"action_digest"`
 	// Broker is the SPIFFE ID of the execution broker the work is for.
 	Broker string `json:"broker,omitempty"`
+	// CapabilitiesDigest is the digest of the capability manifest the work
+	// is approved to run under (contract/capability); part of ActionDigest.
+	CapabilitiesDigest string `json:"capabilities_digest,omitempty"`
 	// User is the delegated user, when a user token was presented.
 	User *User `json:"user,omitempty"`
 	// Attestation is the agent's runtime attestation, when one was sent.
@@ -181,6 +184,9 @@ func (d *Decision) Validate() error {
 		return err
 	}
 	if err := checkSPIFFEID("broker", d.Broker, false); err != nil {
+		return err
+	}
+	if err := checkDigest("capabilities_digest", d.CapabilitiesDigest, false); err != nil {
 		return err
 	}
 	if u := d.User; u != nil {
