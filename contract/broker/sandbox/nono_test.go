@@ -68,8 +68,12 @@ func TestNonoFlags(t *testing.T) {
 			want: "--silent --no-diagnostics --profile always-further/claude --block-net --workdir /w --rollback --no-rollback-prompt --audit-integrity"},
 
 		{name: "blocked with domains", edit: func(m *capability.Manifest) { m.Network.Domains = []string{"a.example"} }, err: "blocked"},
-		{name: "port 0", edit: func(m *capability.Manifest) { m.Network = capability.Network{Mode: capability.NetAllow, Ports: []int{0}} }, err: "network.ports[0]"},
-		{name: "port 65536", edit: func(m *capability.Manifest) { m.Network = capability.Network{Mode: capability.NetAllow, Ports: []int{65536}} }, err: "network.ports[0]"},
+		{name: "port 0", edit: func(m *capability.Manifest) {
+			m.Network = capability.Network{Mode: capability.NetAllow, Ports: []int{0}}
+		}, err: "network.ports[0]"},
+		{name: "port 65536", edit: func(m *capability.Manifest) {
+			m.Network = capability.Network{Mode: capability.NetAllow, Ports: []int{65536}}
+		}, err: "network.ports[0]"},
 		{name: "domain with newline", edit: func(m *capability.Manifest) {
 			m.Network = capability.Network{Mode: capability.NetAllow, Domains: []string{"a.example\n--allow /"}}
 		}, err: "network.domains[0]"},
