@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/gowebpki/jcs"
 )
 
 // Version is the entry envelope version this package writes and reads.
@@ -101,7 +99,7 @@ func Marshal(e Entry) ([]byte, error) {
 	if err := enc.Encode(e); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	out, err := jcs.Transform(buf.Bytes())
+	out, err := Canonicalize(buf.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("%w: canonicalize: %v", ErrMalformed, err)
 	}
@@ -130,11 +128,13 @@ func parseExact(leaf []byte) Entry {
 	if len(leaf) > MaxEntrySize {
 		return nil
 	}
-	var h Header
-	if json.Unmarshal(leaf, &h) != nil || h.V != Version {
+	// Find the kind without decoding the whole entry twice; the decode
+	// below and the re-encoding check everything else, the version too.
+	kind, ok := topLevelString(leaf, "kind")
+	if !ok {
 		return nil
 	}
-	e := newEntry(h.Kind)
+	e := newEntry(Kind(kind))
 	if e == nil {
 		return nil
 	}
@@ -171,7 +171,7 @@ func parseStrict(leaf []byte) (Entry, error) {
 	if !utf8.Valid(leaf) {
 		return nil, fmt.Errorf("%w: not valid UTF-8", ErrMalformed)
 	}
-	canon, err := jcs.Transform(leaf)
+	canon, err := Canonicalize(leaf)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}

@@ -205,7 +205,7 @@ var invalidVectors = []struct {
 	{"bad-digest.json", ErrMalformed, `"action_digest"`},
 	{"bad-actor.json", ErrMalformed, `"actor": not a SPIFFE ID`},
 	{"bad-time.json", ErrMalformed, `"time": not in UTC`},
-	{"duplicate-key.json", ErrMalformed, "Duplicate key"},
+	{"duplicate-key.json", ErrMalformed, "duplicate member name"},
 	{"receipt-on-deny.json", ErrMalformed, `"receipt": only an allow carries a receipt`},
 	{"wrong-type.json", ErrMalformed, "cannot unmarshal"},
 }
