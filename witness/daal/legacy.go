@@ -1,138 +1,81 @@
 package daal
 
 import (
-	"bufio"
-	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/zt-infra/ztlog/verifier/legacy"
 )
 
-// LegacyRecord is one audit record of the earlier ZT system, as its
-// adapters answered a decision: {actor, action, resource, decision, reason,
-// audit: {timestamp, previous_hash, current_hash, ...}}. The earlier system
-// anchored each record's current_hash with logAction(actor, hash, metadata).
-type LegacyRecord struct {
-	Actor    string `json:"actor"`
-	Action   string `json:"action"`
-	Resource string `json:"resource"`
-	Decision string `json:"decision"`
-	Reason   string `json:"reason"`
-	Audit    struct {
-		Timestamp    string `json:"timestamp"`
-		PreviousHash string `json:"previous_hash"`
-		CurrentHash  string `json:"current_hash"`
-	} `json:"audit"`
+// Legacy records are the earlier ZT system's audit records
+// (verifier/legacy reads them and recomputes their hashes). That system
+// anchored each record's audit.current_hash with
+// logAction(actor, hash, metadata); reconciliation matches those anchors
+// to imported records.
+
+// ParseLegacyRecords reads legacy records (one JSON object, an array, or
+// JSON lines; see verifier/legacy) and requires each to state its
+// current_hash as 64 lowercase hex.
+func ParseLegacyRecords(raw []byte) ([]legacy.Record, error) {
+	recs, err := legacy.ReadRecords(raw)
+	if err != nil {
+		return nil, fmt.Errorf("legacy records: %v", err)
+	}
+	for i, r := range recs {
+		if _, ok := legacyStated(r); !ok {
+			return nil, fmt.Errorf("legacy record %d: audit.current_hash %q is not 64 lowercase hex", i+1, r.Audit.CurrentHash)
+		}
+	}
+	return recs, nil
 }
 
-// ParseLegacyRecords reads legacy records: one JSON object, a JSON array of
-// them, or JSON lines.
-func ParseLegacyRecords(raw []byte) ([]LegacyRecord, error) {
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 {
-		return nil, errors.New("legacy records: empty file")
-	}
-	var out []LegacyRecord
-	check := func(i int, r LegacyRecord) error {
-		h := r.Audit.CurrentHash
-		if len(h) != 64 || strings.ToLower(h) != h {
-			return fmt.Errorf("legacy record %d: audit.current_hash %q is not 64 lowercase hex", i+1, h)
-		}
-		if _, err := hex.DecodeString(h); err != nil {
-			return fmt.Errorf("legacy record %d: audit.current_hash %q is not 64 lowercase hex", i+1, h)
-		}
-		return nil
-	}
-	if trimmed[0] == '[' {
-		if err := json.Unmarshal(trimmed, &out); err != nil {
-			return nil, fmt.Errorf("legacy records: %v", err)
-		}
-	} else {
-		sc := bufio.NewScanner(bytes.NewReader(trimmed))
-		sc.Buffer(make([]byte, 64*1024), 1<<20)
-		var buf bytes.Buffer
-		// A single (possibly pretty-printed) object, or one object a line.
-		var one LegacyRecord
-		if err := json.Unmarshal(trimmed, &one); err == nil {
-			out = append(out, one)
-		} else {
-			for line := 1; sc.Scan(); line++ {
-				l := bytes.TrimSpace(sc.Bytes())
-				if len(l) == 0 {
-					continue
-				}
-				buf.Reset()
-				var r LegacyRecord
-				if err := json.Unmarshal(l, &r); err != nil {
-					return nil, fmt.Errorf("legacy records: line %d: %v", line, err)
-				}
-				out = append(out, r)
-			}
-			if err := sc.Err(); err != nil {
-				return nil, fmt.Errorf("legacy records: %v", err)
-			}
-		}
-	}
-	for i, r := range out {
-		if err := check(i, r); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// Hashes recomputes the record's hash in both field forms (see
-// shared/testdata/legacy/README.md): the starter-adapter form (keys actor,
-// action, resource, result, reason, timestamp, previousHash in that order)
-// and the control-plane form (action, actor, decision, previous_hash,
-// reason, resource, timestamp: sorted). Both are SHA-256 of compact JSON.
-func (r LegacyRecord) Hashes() (starter, controlPlane [32]byte) {
-	type kv struct{ k, v string }
-	enc := func(fields []kv) [32]byte {
-		var b bytes.Buffer
-		b.WriteByte('{')
-		for i, f := range fields {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.Write(jsonString(f.k))
-			b.WriteByte(':')
-			b.Write(jsonString(f.v))
-		}
-		b.WriteByte('}')
-		return sha256.Sum256(b.Bytes())
-	}
-	starter = enc([]kv{{"actor", r.Actor}, {"action", r.Action}, {"resource", r.Resource}, {"result", r.Decision},
-		{"reason", r.Reason}, {"timestamp", r.Audit.Timestamp}, {"previousHash", r.Audit.PreviousHash}})
-	controlPlane = enc([]kv{{"action", r.Action}, {"actor", r.Actor}, {"decision", r.Decision},
-		{"previous_hash", r.Audit.PreviousHash}, {"reason", r.Reason}, {"resource", r.Resource}, {"timestamp", r.Audit.Timestamp}})
-	return starter, controlPlane
-}
-
-// jsonString encodes s as JSON.stringify would for ordinary text (no HTML
-// escaping).
-func jsonString(s string) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
-}
-
-// StatedHash is the record's audit.current_hash.
-func (r LegacyRecord) StatedHash() [32]byte {
+// legacyStated is a record's audit.current_hash.
+func legacyStated(r legacy.Record) ([32]byte, bool) {
 	var h [32]byte
-	hex.Decode(h[:], []byte(r.Audit.CurrentHash))
-	return h
+	s := r.Audit.CurrentHash
+	if len(s) != 64 || strings.ToLower(s) != s {
+		return h, false
+	}
+	_, err := hex.Decode(h[:], []byte(s))
+	return h, err == nil
 }
 
-// Reproduces reports whether the record's content hashes to its stated
-// current_hash in either form.
-func (r LegacyRecord) Reproduces() bool {
-	s, c := r.Hashes()
-	st := r.StatedHash()
-	return s == st || c == st
+// legacyComputed are the hashes the record's content has in every field
+// form (starter-adapter, control-plane, control-plane with ASCII escapes).
+func legacyComputed(r legacy.Record) [][32]byte {
+	a, b, c := legacy.Digests(r)
+	var out [][32]byte
+	for _, s := range []string{a, b, c} {
+		var h [32]byte
+		if _, err := hex.Decode(h[:], []byte(s)); err == nil {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// legacyReproduces reports whether the record's content hashes to its
+// stated current_hash in some form.
+func legacyReproduces(r legacy.Record) bool {
+	st, ok := legacyStated(r)
+	if !ok {
+		return false
+	}
+	for _, h := range legacyComputed(r) {
+		if h == st {
+			return true
+		}
+	}
+	return false
+}
+
+// legacyText is a record's string field for messages.
+func legacyText(v json.RawMessage) string {
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	return string(v)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/zt-infra/ztlog/verifier/legacy"
 	"github.com/zt-infra/ztlog/witness/daal/daalog"
 )
 
@@ -74,7 +75,7 @@ type ReconcileConfig struct {
 	MaxGap     time.Duration
 	// Legacy are imported records of the earlier system; logAction events
 	// from LegacySenders are matched to them.
-	Legacy        []LegacyRecord
+	Legacy        []legacy.Record
 	LegacySenders []common.Address
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -617,9 +618,12 @@ func (r *reconciler) matchLegacy(anchors []ChainAnchor) {
 	byStated := map[common.Hash]int{}
 	byComputed := map[common.Hash]int{}
 	for i, rec := range r.cfg.Legacy {
-		byStated[rec.StatedHash()] = i
-		a, b := rec.Hashes()
-		byComputed[a], byComputed[b] = i, i
+		if h, ok := legacyStated(rec); ok {
+			byStated[h] = i
+		}
+		for _, h := range legacyComputed(rec) {
+			byComputed[h] = i
+		}
 	}
 	anchored := map[int]bool{}
 	for i := range anchors {
@@ -628,7 +632,7 @@ func (r *reconciler) matchLegacy(anchors []ChainAnchor) {
 		if idx, ok := byComputed[h]; ok {
 			s.Matched++
 			anchored[idx] = true
-			ca.Reason = fmt.Sprintf("matches legacy record %d (%s, %s)", idx+1, r.cfg.Legacy[idx].Actor, r.cfg.Legacy[idx].Audit.Timestamp)
+			ca.Reason = fmt.Sprintf("matches legacy record %d (%s, %s)", idx+1, legacyText(r.cfg.Legacy[idx].Actor), legacyText(r.cfg.Legacy[idx].Audit.Timestamp))
 			continue
 		}
 		if idx, ok := byStated[h]; ok {
@@ -636,7 +640,7 @@ func (r *reconciler) matchLegacy(anchors []ChainAnchor) {
 			anchored[idx] = true
 			rec := r.cfg.Legacy[idx]
 			ca.Reason = fmt.Sprintf("legacy record %d states this hash but its content no longer hashes to it", idx+1)
-			r.alert(Alert{Kind: AlertLegacyTampered, TxHash: ca.TxHash, Message: fmt.Sprintf("legacy record %d (%s, %s, %s) states current_hash %s, which is anchored in tx %s, but its content hashes to something else: the record was changed after it was anchored", idx+1, rec.Actor, rec.Action, rec.Audit.Timestamp, rec.Audit.CurrentHash, ca.TxHash)})
+			r.alert(Alert{Kind: AlertLegacyTampered, TxHash: ca.TxHash, Message: fmt.Sprintf("legacy record %d (%s, %s, %s) states current_hash %s, which is anchored in tx %s, but its content hashes to something else: the record was changed after it was anchored", idx+1, legacyText(rec.Actor), legacyText(rec.Action), legacyText(rec.Audit.Timestamp), rec.Audit.CurrentHash, ca.TxHash)})
 			continue
 		}
 		s.NoRecord++
