@@ -86,16 +86,18 @@ func Child() {
 	if os.Getenv(childEnv) == "" {
 		return
 	}
-	status := os.NewFile(statusFD, "status")
+	// The status pipe is written with raw system calls, never through an
+	// *os.File: its finalizer could close the descriptor under us.
 	fail := func(class, format string, a ...any) {
 		b, _ := json.Marshal(childError{Class: class, Message: fmt.Sprintf(format, a...)})
-		status.Write(append([]byte{statusError}, b...))
+		unix.Write(statusFD, append([]byte{statusError}, b...))
 		os.Exit(127)
 	}
 	syscall.CloseOnExec(statusFD)
 	planFile := os.NewFile(planFD, "plan")
 	raw, err := io.ReadAll(io.LimitReader(planFile, 1<<20))
 	planFile.Close()
+	runtime.KeepAlive(planFile)
 	if err != nil {
 		fail("sandbox_setup", "helper: reading the plan: %v", err)
 	}
