@@ -13,6 +13,8 @@ package api
 import (
 	_ "embed"
 	"encoding/json"
+
+	"github.com/zt-infra/ztlog/contract/capability"
 )
 
 // MaxBody is the largest request body accepted, in bytes (HTTP 413 above).
@@ -41,9 +43,23 @@ type ActionRequest struct {
 	Args json.RawMessage `json:"args,omitempty"`
 	// Broker is the SPIFFE ID of the execution broker the receipt is for.
 	Broker string `json:"broker,omitempty"`
-	// Attestation is an optional DSSE envelope (in-toto Statement) about the
-	// agent's runtime; committed with the decision.
+	// Attestation is an optional DSSE envelope of the agent's runtime-context
+	// statement (attest/attest.md); verified, then committed with the
+	// decision. One that does not verify is a committed deny.
 	Attestation *Envelope `json:"attestation,omitempty"`
+	// AttestationChain is the attestation signer's X.509-SVID chain:
+	// standard base64 DER, leaf first, 1 to 4 certificates. Without it, the
+	// caller's mutual-TLS chain is used; an attestation with neither is a
+	// committed deny.
+	AttestationChain []string `json:"attestation_chain,omitempty"`
+	// Capabilities is the capability manifest the work is to run under
+	// (contract/capability/manifest.md); its digest becomes part of the
+	// action digest, so the broker enforces exactly this manifest.
+	Capabilities json.RawMessage `json:"capabilities,omitempty"`
+	// Manifest and CapabilitiesDigest are Capabilities parsed and its
+	// digest, set by the decoder.
+	Manifest           *capability.Manifest `json:"-"`
+	CapabilitiesDigest string               `json:"-"`
 	// CorrelationID is optional; X-Correlation-ID, when sent, must match.
 	CorrelationID string `json:"correlation_id,omitempty"`
 }
@@ -191,6 +207,28 @@ type Agent struct {
 // AgentResponse answers POST /v1/agents once the change is committed.
 type AgentResponse struct {
 	Agent         Agent  `json:"agent"`
+	Log           LogRef `json:"log"`
+	CorrelationID string `json:"correlation_id"`
+}
+
+// ResultRequest is the body of POST /v1/results: a broker's signed
+// broker-result statement (attest/attest.md) and its X.509-SVID chain.
+type ResultRequest struct {
+	// Statement is the DSSE envelope, verified and committed exactly as
+	// received.
+	Statement *Envelope `json:"statement"`
+	// Chain is the signer's X.509-SVID chain: standard base64 DER, leaf
+	// first, 1 to 4 certificates.
+	Chain []string `json:"chain"`
+}
+
+// ResultResponse answers POST /v1/results once the result entry is
+// committed (or, for the same statement posted again, the entry committed
+// before).
+type ResultResponse struct {
+	DecisionIndex uint64 `json:"decision_index"`
+	Outcome       string `json:"outcome"`
+	// Log locates the result entry.
 	Log           LogRef `json:"log"`
 	CorrelationID string `json:"correlation_id"`
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/capability"
 )
 
 func schema(t testing.TB, name string) *jsonschema.Schema {
@@ -125,6 +126,24 @@ var actionCases = []string{
 	`{"action":"demo.echo","resource":"r","args":{"to":"bob@example.com","n":[1,2]}}`,
 	`{"action":"demo.echo","resource":"r","args":"x"}`,
 	`{"action":"demo.echo","resource":"r","args":[1]}`,
+	`{"action":"demo.echo","resource":"r","capabilities":` + manifest + `}`,
+	`{"action":"demo.echo","resource":"r","capabilities":"strict"}`,
+	`{"action":"demo.echo","resource":"r","capabilities":` + strings.Replace(manifest, `"commands":["echo"]`, `"outputs":[]`, 1) + `}`,
+	`{"action":"demo.echo","resource":"r","capabilities":` + strings.Replace(manifest, `{"mode":"blocked"}`, `{"mode":"allow","ports":[0]}`, 1) + `}`,
+	`{"action":"demo.echo","resource":"r","attestation":{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[` + sig + `]},"attestation_chain":["MIIB"]}`,
+	`{"action":"demo.echo","resource":"r","attestation":{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[` + sig + `]},"attestation_chain":["!!"]}`,
+	`{"action":"demo.echo","resource":"r","attestation":{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[` + sig + `]},"attestation_chain":["MIIB","MIIB","MIIB","MIIB","MIIB"]}`,
+}
+
+const manifest = `{"v":1,"profile":"strict","filesystem":{"read":["/usr"],"read_write":["/tmp/w"]},"network":{"mode":"blocked"},"workdir":"/tmp/w","limits":{"timeout_seconds":30,"memory_bytes":1048576,"processes":8},"commands":["echo"]}`
+
+var resultCases = []string{
+	`{"statement":{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[` + sig + `]},"chain":["MIIB"]}`,
+	`{"statement":{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[` + sig + `]}}`,
+	`{"chain":["MIIB"]}`,
+	`{"statement":{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[` + sig + `]},"chain":[]}`,
+	`{"statement":{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[` + sig + `]},"chain":["MIIB"],"extra":1}`,
+	`{"statement":"e30=","chain":["MIIB"]}`,
 }
 
 var agentCases = []string{
@@ -159,6 +178,7 @@ func TestSchemaAgreesWithDecoder(t *testing.T) {
 	}{
 		"ActionRequest": {actionCases, func(b []byte) *contract.Error { _, e := DecodeActionRequest(b); return e }},
 		"AgentRequest":  {agentCases, func(b []byte) *contract.Error { _, e := DecodeAgentRequest(b); return e }},
+		"ResultRequest": {resultCases, func(b []byte) *contract.Error { _, e := DecodeResultRequest(b); return e }},
 		"LegacyActionRequest": {legacyCases, func(b []byte) *contract.Error {
 			_, e := DecodeLegacyActionRequest(b)
 			return e
@@ -240,12 +260,12 @@ func TestOpenAPIDocument(t *testing.T) {
 	if doc.OpenAPI != "3.1.0" {
 		t.Fatalf("openapi %q", doc.OpenAPI)
 	}
-	for _, p := range []string{"/v1/actions", "/actions", "/v1/agents", "/v1/agents/{trust_domain}/{path}", "/v1/receipts/jwks.json", "/v1/openapi.json"} {
+	for _, p := range []string{"/v1/actions", "/v1/results", "/actions", "/v1/agents", "/v1/agents/{trust_domain}/{path}", "/v1/receipts/jwks.json", "/v1/openapi.json"} {
 		if _, ok := doc.Paths[p]; !ok {
 			t.Errorf("OpenAPI document lacks %s", p)
 		}
 	}
-	for _, name := range []string{"ActionResponse", "LegacyActionResponse", "AgentResponse", "Error"} {
+	for _, name := range []string{"ActionResponse", "LegacyActionResponse", "AgentResponse", "ResultResponse", "Error"} {
 		schema(t, name)
 	}
 }
@@ -286,4 +306,50 @@ func TestArgsDigest(t *testing.T) {
 	if _, e := DecodeActionRequest([]byte(`{"action":"a.b","resource":"r","args":{"a":"x"},"args_digest":"sha256:` + strings.Repeat("0", 64) + `"}`)); e == nil || e.Field != "args_digest" {
 		t.Fatalf("mismatched args digest: %v", e)
 	}
+}
+
+// TestCapabilitiesDigest: the decoder computes the manifest's digest, and
+// chains without attestations are refused.
+func TestCapabilitiesDigest(t *testing.T) {
+	req, e := DecodeActionRequest([]byte(`{"action":"demo.echo","resource":"r","capabilities":` + manifest + `}`))
+	if e != nil {
+		t.Fatal(e)
+	}
+	m, err := capability.Parse([]byte(manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := m.Digest()
+	if req.CapabilitiesDigest != want {
+		t.Fatalf("digest %s, want %s", req.CapabilitiesDigest, want)
+	}
+	if _, e := DecodeActionRequest([]byte(`{"action":"demo.echo","resource":"r","attestation_chain":["MIIB"]}`)); e == nil || e.Field != "attestation_chain" {
+		t.Fatalf("chain without attestation: %v", e)
+	}
+	if _, e := DecodeActionRequest([]byte(`{"action":"demo.echo","resource":"r","capabilities":` + strings.Replace(manifest, `{"mode":"blocked"}`, `{"mode":"blocked","domains":["a.example"]}`, 1) + `}`)); e == nil || e.Field != "capabilities.network" {
+		t.Fatalf("blocked with domains: %v", e)
+	}
+}
+
+func FuzzDecodeResultRequest(f *testing.F) {
+	for _, c := range resultCases {
+		f.Add([]byte(c))
+	}
+	s := schema(f, "ResultRequest")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		_, e := DecodeResultRequest(body)
+		if e != nil {
+			if e.Code == "" || e.Message == "" {
+				t.Fatalf("error without code or message: %+v", e)
+			}
+			return
+		}
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("decoder accepted non-JSON %q", body)
+		}
+		if err := s.Validate(inst); err != nil {
+			t.Fatalf("decoder accepted %q, schema rejects: %v", body, err)
+		}
+	})
 }

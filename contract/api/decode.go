@@ -16,6 +16,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gowebpki/jcs"
 	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/capability"
 )
 
 // Error codes of request decoding (contract.Error.Code).
@@ -247,6 +248,30 @@ func DecodeActionRequest(body []byte) (*ActionRequest, *contract.Error) {
 			return nil, e
 		}
 	}
+	if e := chain("attestation_chain", req.AttestationChain, false); e != nil {
+		return nil, e
+	}
+	if req.Attestation == nil && len(req.AttestationChain) > 0 {
+		return nil, invalid("attestation_chain", "a signer chain without an attestation")
+	}
+	if req.Capabilities != nil {
+		if t := strings.TrimLeft(string(req.Capabilities), " \t\r\n"); t == "" || t[0] != '{' {
+			return nil, &contract.Error{Code: CodeWrongType, Field: "capabilities", Message: "capabilities must be a capability manifest (an object)"}
+		}
+		m, err := capability.Parse(req.Capabilities)
+		if err != nil {
+			field := "capabilities"
+			var ce *capability.Error
+			if errors.As(err, &ce) && ce.Field != "manifest" {
+				field += "." + ce.Field
+			}
+			return nil, &contract.Error{Code: CodeInvalidField, Field: field, Message: err.Error()}
+		}
+		req.Manifest = m
+		if req.CapabilitiesDigest, err = m.Digest(); err != nil {
+			return nil, invalid("capabilities", "%v", err)
+		}
+	}
 	if req.Args != nil {
 		if t := strings.TrimLeft(string(req.Args), " \t\r\n"); t == "" || t[0] != '{' {
 			return nil, &contract.Error{Code: CodeWrongType, Field: "args", Message: "args must be an object of argument values"}
@@ -370,4 +395,54 @@ func DecodeAgentRequest(body []byte) (*AgentRequest, *contract.Error) {
 		return nil, invalid("op", "a revoke carries only the id")
 	}
 	return &req, nil
+}
+
+// Limits of POST /v1/results.
+const (
+	maxChain     = 4
+	maxCertChars = 12 << 10 // base64 of 8 KiB of DER, with room
+)
+
+// DecodeResultRequest decodes and validates a POST /v1/results body.
+func DecodeResultRequest(body []byte) (*ResultRequest, *contract.Error) {
+	var req ResultRequest
+	if e := decode(body, &req); e != nil {
+		return nil, e
+	}
+	if req.Statement == nil {
+		return nil, missing("statement")
+	}
+	if e := req.Statement.validate("statement"); e != nil {
+		return nil, e
+	}
+	if e := chain("chain", req.Chain, true); e != nil {
+		return nil, e
+	}
+	return &req, nil
+}
+
+// chain checks an X.509-SVID chain: 1 to 4 standard base64 strings.
+func chain(field string, c []string, required bool) *contract.Error {
+	if len(c) == 0 {
+		if required {
+			return missing(field)
+		}
+		return nil
+	}
+	if len(c) > maxChain {
+		return invalid(field, "more than %d certificates", maxChain)
+	}
+	for i, s := range c {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if s == "" {
+			return invalid(f, "empty certificate")
+		}
+		if len(s) > maxCertChars {
+			return invalid(f, "longer than %d characters", maxCertChars)
+		}
+		if _, err := base64.StdEncoding.Strict().DecodeString(s); err != nil {
+			return invalid(f, "not standard base64 DER")
+		}
+	}
+	return nil
 }

@@ -102,12 +102,22 @@ type Limits struct {
 	FileSizeBytes  int64 `json:"file_size_bytes,omitempty"`
 }
 
-// ErrInvalid: the manifest is malformed or inconsistent. Errors wrap it
-// with the field and the reason.
+// ErrInvalid: the manifest is malformed or inconsistent. Every error of
+// Parse and Validate is an *Error, which wraps it.
 var ErrInvalid = errors.New("capability manifest invalid")
 
+// Error names the field of the manifest that is wrong ("manifest" for the
+// document as a whole) and why.
+type Error struct {
+	Field  string
+	Reason string
+}
+
+func (e *Error) Error() string { return ErrInvalid.Error() + ": " + e.Field + ": " + e.Reason }
+func (e *Error) Unwrap() error { return ErrInvalid }
+
 func invalid(field, format string, a ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, a...))
+	return &Error{Field: field, Reason: fmt.Sprintf(format, a...)}
 }
 
 // Parse reads a manifest strictly (one JSON object, no unknown or duplicate

@@ -166,7 +166,7 @@ func (s *server) start(o options) {
 			t.Fatal(err)
 		}
 	}
-	g, err := gate.New(gate.Config{Log: svc.Log(), Auth: auth, PDP: s.pdp, Agents: reg, Keys: receipt.NewKeyset(rk),
+	g, err := gate.New(gate.Config{Log: svc.Log(), Auth: auth, PDP: s.pdp, Agents: reg, Keys: receipt.NewKeyset(rk), Bundles: s.src,
 		Admins: []spiffeid.ID{adminID}, DefaultBroker: brokerID.String(), DecisionTimeout: o.decisionTimeout,
 		CheckpointWait: 3 * time.Second, Logger: logger, Registerer: svc.Registry(), Users: o.users, Guardrails: scanner})
 	if err != nil {

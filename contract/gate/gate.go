@@ -37,10 +37,12 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/agents"
 	"github.com/zt-infra/ztlog/contract/api"
+	"github.com/zt-infra/ztlog/contract/capability"
 	"github.com/zt-infra/ztlog/contract/correlation"
 	"github.com/zt-infra/ztlog/contract/guardrail"
 	"github.com/zt-infra/ztlog/contract/identity"
@@ -79,6 +81,9 @@ type Config struct {
 	Policy *policy.Manager
 	Agents *agents.Registry
 	Keys   *receipt.Keyset
+	// Bundles verify the signer chains of agents' attestations; without
+	// them every attestation is a committed deny (attestation.invalid).
+	Bundles x509bundle.Source
 	// Users verifies delegated user tokens (X-ZT-User-Token); without it a
 	// request carrying one is a committed deny (user.unsupported).
 	Users *identity.UserVerifier
@@ -272,7 +277,14 @@ type request struct {
 	broker       string
 	attestation  *api.Envelope
 	rawEnvelope  []byte
-	legacy       bool
+	// attestationChain is the request's signer chain; peerChain the
+	// caller's mutual-TLS chain (DER, leaf first).
+	attestationChain []string
+	peerChain        [][]byte
+	// manifest and capabilitiesDigest: the capability manifest sent.
+	manifest           *capability.Manifest
+	capabilitiesDigest string
+	legacy             bool
 }
 
 // outcome is a committed decision.
@@ -308,7 +320,14 @@ func (g *Gate) decideV1(w http.ResponseWriter, r *http.Request) {
 		broker: req.Broker, attestation: req.Attestation, args: req.Args, userToken: r.Header.Get(identity.UserTokenHeader)}
 	if req.Attestation != nil {
 		in.rawEnvelope = rawMember(body, "attestation")
+		in.attestationChain = req.AttestationChain
+		if r.TLS != nil {
+			for _, c := range r.TLS.PeerCertificates {
+				in.peerChain = append(in.peerChain, c.Raw)
+			}
+		}
 	}
+	in.manifest, in.capabilitiesDigest = req.Manifest, req.CapabilitiesDigest
 	o := g.decide(r.Context(), caller, cid, in)
 	if o.err != nil {
 		g.commitFailed(w, r, o.entry.Effect, o.err)
@@ -409,13 +428,14 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 		Time: contract.FormatTime(now), CorrelationID: cid, Actor: actor,
 		Authn:  contract.Authn{Method: string(caller.Method), Serial: serialText(caller.Serial)},
 		Action: req.action, Resource: req.resource, ArgsDigest: req.argsDigest, Broker: broker,
-		Effect: contract.Deny,
+		CapabilitiesDigest: req.capabilitiesDigest, Effect: contract.Deny,
 	}
 	if !caller.Expires.IsZero() {
 		d.Authn.Expires = contract.FormatTime(caller.Expires.Truncate(time.Second))
 	}
 	o.entry = d
-	digest, err := contract.ActionDigest(contract.Action{Actor: actor, Action: req.action, Resource: req.resource, ArgsDigest: req.argsDigest, Broker: broker})
+	digest, err := contract.ActionDigest(contract.Action{Actor: actor, Action: req.action, Resource: req.resource,
+		ArgsDigest: req.argsDigest, Broker: broker, CapabilitiesDigest: req.capabilitiesDigest})
 	if err != nil {
 		o.err = fmt.Errorf("action digest: %w", err)
 		return o
@@ -470,6 +490,16 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 			}
 		}
 	}
+	// The runtime attestation: verified, or the reason it is not.
+	var att *attestation
+	if req.attestation != nil {
+		var reason *contract.Reason
+		if att, reason = g.checkAttestation(ctx, &req, caller, digest, broker, now); reason != nil {
+			reasons = append(reasons, *reason)
+		} else {
+			d.Attestation.Chain, d.Attestation.Claims = att.chain, att.claims
+		}
+	}
 	// Guardrails: findings over the argument values, never the values.
 	findings := []policy.Finding{}
 	if req.args != nil && g.cfg.Guardrails != nil {
@@ -495,8 +525,8 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 			Action: req.action, Resource: req.resource, ArgsDigest: req.argsDigest, Broker: broker,
 			Findings: findings, Time: d.Time, CorrelationID: cid,
 		}
-		if req.attestation != nil {
-			in.Attestation = &policy.Attestation{Verified: false}
+		if att != nil {
+			in.Attestation = att.input
 		}
 		dec, v, perr := g.cfg.PDP.Decide(ctx, in)
 		version = v
@@ -507,6 +537,11 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 		d.Reasons = committable(dec.Reasons)
 		if dec.Allow && perr == nil {
 			d.Effect = contract.Allow
+		}
+		if att != nil && att.policyHash != "" && att.policyHash != v.Hash {
+			d.Effect = contract.Deny
+			d.Reasons = []contract.Reason{{Code: ReasonPolicyMismatch,
+				Message: fmt.Sprintf("the agent attested that it expects policy %s; %s is in force", att.policyHash, v.Hash)}}
 		}
 	}
 	d.Policy = version.Ref()
