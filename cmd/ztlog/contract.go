@@ -19,6 +19,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/identity"
 	"github.com/zt-infra/ztlog/contract/policy"
 	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/contract/results"
 	"github.com/zt-infra/ztlog/contract/service"
 )
 
@@ -222,7 +223,7 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 		return nil, nil, fmt.Errorf("rebuild the agent registry from the log (within %s; are the witnesses reachable?): %w", registryRebuildTimeout, err)
 	}
 	g, err := gate.New(gate.Config{
-		Log: svc.Log(), Auth: auth, Policy: pm, Agents: reg, Keys: keys, Users: users, Guardrails: scanner,
+		Log: svc.Log(), Auth: auth, Policy: pm, Agents: reg, Keys: keys, Users: users, Guardrails: scanner, Bundles: src,
 		Admins: admins, DefaultBroker: f.defaultBroker, DecisionTimeout: f.decisionTimeout,
 		ReceiptTTL: f.receiptTTL, CheckpointWait: f.checkpointWait, Logger: logger, Registerer: svc.Registry(),
 	})
@@ -231,6 +232,13 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 	}
 	g.Register(svc.Router())
 	svc.SetReceiptJWKS(g.JWKS)
+	// Brokers report results (POST /v1/results); which decisions already
+	// have one is rebuilt from the log.
+	res, err := results.Rebuild(ctx, results.Config{Log: svc.Log(), Auth: auth, Bundles: src, Logger: logger, Registerer: svc.Registry()})
+	if err != nil {
+		return nil, nil, err
+	}
+	res.Register(svc.Router())
 	svc.AddReadinessCheck("identity", func(context.Context) error { return src.Check() })
 	v := pm.Status()
 	logger.Info("decision path ready", "identity", src.Describe(), "server_id", svid.ID.String(), "jwt_audience", aud,

@@ -1,0 +1,412 @@
+// Package results is POST /v1/results: a broker reports, with a signed
+// broker-result statement (attest/attest.md), what it ran for an allowed
+// decision, and the service commits it as a `result` entry linked to that
+// decision — once per decision.
+//
+// The statement is accepted only when
+//
+//   - the caller is authenticated (X.509-SVID or JWT-SVID) and is the
+//     statement's signer, whose X.509-SVID chain verifies against the trust
+//     bundle now;
+//   - the decision entry at the predicate's decision.index exists (a
+//     checkpoint covering it is awaited, bounded), has the predicate's leaf
+//     hash, is an allow, is about the statement's subject (the action
+//     digest), and carries a receipt whose audience is the signer and whose
+//     id is the predicate's receiptId;
+//   - no result was committed for that decision before. The set of decisions
+//     with a result is rebuilt from the log's result entries on start, so it
+//     survives restarts. Posting the very same statement again answers with
+//     the entry already committed; any other second result is 409.
+//
+// Anything else is refused with the contract's error shape and commits
+// nothing. The result entry is appended and durably sequenced before the
+// answer. One process appends results for a log (as for decisions).
+package results
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/zt-infra/ztlog/attest"
+	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/api"
+	"github.com/zt-infra/ztlog/contract/correlation"
+	"github.com/zt-infra/ztlog/contract/identity"
+	ztlog "github.com/zt-infra/ztlog/log"
+)
+
+// Defaults.
+const (
+	// DefaultCommitTimeout bounds the append of a result entry.
+	DefaultCommitTimeout = 2 * time.Second
+	// DefaultDecisionWait bounds the wait for a published checkpoint that
+	// covers the decision (a fast command can finish before one is out).
+	DefaultDecisionWait = 5 * time.Second
+	// MaxEnvelopeInEntry is the largest statement committed whole; above
+	// it the entry keeps its digest, chain and claims.
+	MaxEnvelopeInEntry = 32 << 10
+)
+
+// Error codes of POST /v1/results (besides the decoder's).
+const (
+	CodeStatementInvalid = "statement_invalid"  // does not verify (signature, chain, form)
+	CodeSignerNotCaller  = "signer_not_caller"  // signed by another identity than the caller's
+	CodeDecisionNotFound = "decision_not_found" // no entry at decision.index
+	CodeDecisionMismatch = "decision_mismatch"  // the entry is not the allow the statement claims
+	CodeNotAudience      = "not_receipt_audience"
+	CodeResultExists     = "result_exists"
+)
+
+// Config wires the handler. Log, Auth and Bundles are required.
+type Config struct {
+	Log  *ztlog.Log
+	Auth *identity.Authenticator
+	// Bundles verify the statement's signer chain.
+	Bundles       x509bundle.Source
+	CommitTimeout time.Duration
+	DecisionWait  time.Duration
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// committed is a result entry already in the log.
+type committed struct {
+	index     uint64
+	leafHash  string
+	statement string // digest of the envelope
+	outcome   string
+	cid       string
+}
+
+// Service accepts results. Safe for concurrent use.
+type Service struct {
+	cfg     Config
+	mu      sync.Mutex
+	done    map[uint64]committed // decision index -> its result
+	pending map[uint64]bool      // decision index -> a commit in flight
+	results *prometheus.CounterVec
+	refused *prometheus.CounterVec
+}
+
+// Rebuild reads every result entry in the log and returns a Service that
+// knows which decisions already have one. Like the agent registry, it first
+// waits (bounded by ctx) for a checkpoint covering every integrated entry.
+func Rebuild(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Log == nil || cfg.Auth == nil || cfg.Bundles == nil {
+		return nil, errors.New("results: Log, Auth and Bundles are required")
+	}
+	if cfg.CommitTimeout <= 0 {
+		cfg.CommitTimeout = DefaultCommitTimeout
+	}
+	if cfg.DecisionWait <= 0 {
+		cfg.DecisionWait = DefaultDecisionWait
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{cfg: cfg, done: map[uint64]committed{}, pending: map[uint64]bool{},
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ztlog_results_total", Help: "Result entries committed, by outcome."}, []string{"outcome"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ztlog_results_refused_total", Help: "Results refused, by error code."}, []string{"code"}),
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(s.results, s.refused)
+	}
+	n, err := cfg.Log.IntegratedSize(ctx)
+	if err != nil || n == 0 {
+		return s, err
+	}
+	if _, err := cfg.Log.Await(ctx, n-1); err != nil {
+		return nil, fmt.Errorf("results: waiting for a checkpoint covering the log (%d entries): %w", n, err)
+	}
+	err = cfg.Log.Scan(ctx, 0, n, func(i uint64, leaf []byte) error {
+		if !bytes.Contains(leaf, []byte(`"kind":"result"`)) {
+			return nil
+		}
+		e, err := contract.Parse(leaf)
+		if err != nil {
+			return fmt.Errorf("results: entry %d looks like a result but does not parse: %w", i, err)
+		}
+		if r, ok := e.(*contract.Result); ok {
+			s.done[r.DecisionIndex] = committed{index: i, leafHash: leafHash(leaf), statement: r.Statement.Digest, outcome: r.Outcome, cid: r.CorrelationID}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Len is the number of decisions with a committed result.
+func (s *Service) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.done)
+}
+
+// Register adds POST /v1/results to r.
+func (s *Service) Register(r *mux.Router) {
+	r.HandleFunc("/v1/results", s.post).Methods(http.MethodPost)
+}
+
+func (s *Service) refuse(w http.ResponseWriter, r *http.Request, status int, e *contract.Error) {
+	s.refused.WithLabelValues(e.Code).Inc()
+	correlation.Annotate(r.Context(), slog.String("refused", e.Code), slog.String("field", e.Field))
+	contract.WriteError(w, status, e)
+}
+
+func (s *Service) post(w http.ResponseWriter, r *http.Request) {
+	caller, err := s.cfg.Auth.Authenticate(r)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ztlog", error="invalid_token"`)
+		s.refuse(w, r, http.StatusUnauthorized, &contract.Error{Code: "unauthenticated", Field: "Authorization", Message: err.Error()})
+		return
+	}
+	correlation.Annotate(r.Context(), slog.String("caller", caller.ID.String()))
+	body, e, status := api.ReadBody(w, r)
+	if e != nil {
+		s.refuse(w, r, status, e)
+		return
+	}
+	req, e := api.DecodeResultRequest(body)
+	if e != nil {
+		s.refuse(w, r, http.StatusBadRequest, e)
+		return
+	}
+	raw := rawMember(body, "statement")
+	chain, err := attest.DecodeChain(req.Chain)
+	if err != nil {
+		s.refuse(w, r, http.StatusBadRequest, &contract.Error{Code: api.CodeInvalidField, Field: "chain", Message: err.Error()})
+		return
+	}
+	now := s.cfg.Now()
+	v, err := attest.Verify(r.Context(), raw, chain, s.cfg.Bundles, now, attest.BrokerResultType)
+	if err != nil {
+		s.refuse(w, r, http.StatusUnprocessableEntity, &contract.Error{Code: CodeStatementInvalid, Field: "statement", Message: err.Error()})
+		return
+	}
+	if v.Signer != caller.ID {
+		s.refuse(w, r, http.StatusForbidden, &contract.Error{Code: CodeSignerNotCaller, Field: "statement",
+			Message: fmt.Sprintf("the statement is signed by %s, the caller is %s; a broker reports its own results", v.Signer, caller.ID)})
+		return
+	}
+	p, err := attest.ParseBrokerResult(v.Predicate)
+	if err != nil {
+		s.refuse(w, r, http.StatusUnprocessableEntity, &contract.Error{Code: CodeStatementInvalid, Field: "statement", Message: err.Error()})
+		return
+	}
+	idx := p.Decision.Index
+	d, lh, status, e := s.decision(r.Context(), idx)
+	if e != nil {
+		s.refuse(w, r, status, e)
+		return
+	}
+	if e := check(d, lh, p, v); e != nil {
+		status := http.StatusUnprocessableEntity
+		if e.Code == CodeNotAudience {
+			status = http.StatusForbidden
+		}
+		s.refuse(w, r, status, e)
+		return
+	}
+
+	digest := attest.Digest(raw)
+	s.mu.Lock()
+	if prev, ok := s.done[idx]; ok {
+		s.mu.Unlock()
+		if prev.statement == digest {
+			// The same statement again (a retry whose answer was lost).
+			s.answer(w, idx, prev)
+			return
+		}
+		s.refuse(w, r, http.StatusConflict, &contract.Error{Code: CodeResultExists, Field: "statement",
+			Message: fmt.Sprintf("decision %d already has a result (log index %d); a decision gets one result", idx, prev.index)})
+		return
+	}
+	if s.pending[idx] {
+		s.mu.Unlock()
+		s.refuse(w, r, http.StatusConflict, &contract.Error{Code: CodeResultExists, Field: "statement",
+			Message: fmt.Sprintf("a result for decision %d is being committed right now", idx)})
+		return
+	}
+	s.pending[idx] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.pending, idx)
+		s.mu.Unlock()
+	}()
+
+	entry := resultEntry(now, d, p, v, raw, req.Chain, digest)
+	leaf, err := contract.Marshal(entry)
+	if errors.Is(err, contract.ErrTooLarge) {
+		entry.Statement.Envelope = nil
+		leaf, err = contract.Marshal(entry)
+	}
+	if err != nil {
+		s.refuse(w, r, http.StatusUnprocessableEntity, &contract.Error{Code: CodeStatementInvalid, Field: "statement", Message: "the result entry cannot be encoded: " + err.Error()})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.CommitTimeout)
+	defer cancel()
+	ri, err := s.cfg.Log.Append(ctx, leaf)
+	if err != nil {
+		s.refused.WithLabelValues("commit_failed").Inc()
+		s.cfg.Logger.Warn("result not committed", "error", err.Error(), "decision_index", idx)
+		contract.WriteError(w, http.StatusServiceUnavailable, &contract.Error{Code: "commit_failed",
+			Message: "the result could not be committed; post the same statement again: " + err.Error()})
+		return
+	}
+	c := committed{index: ri, leafHash: leafHash(leaf), statement: digest, outcome: p.Outcome, cid: d.CorrelationID}
+	s.mu.Lock()
+	s.done[idx] = c
+	s.mu.Unlock()
+	s.results.WithLabelValues(p.Outcome).Inc()
+	s.cfg.Logger.Info("result committed", "decision_index", idx, "result_index", ri, "outcome", p.Outcome, "broker", v.Signer.String(), "correlation_id", d.CorrelationID)
+	correlation.Annotate(r.Context(), slog.Uint64("decision_index", idx), slog.Uint64("result_index", ri))
+	s.answer(w, idx, c)
+}
+
+func (s *Service) answer(w http.ResponseWriter, idx uint64, c committed) {
+	w.Header().Set("Cache-Control", "no-store")
+	contract.WriteJSON(w, http.StatusOK, api.ResultResponse{DecisionIndex: idx, Outcome: c.outcome, CorrelationID: c.cid,
+		Log: api.LogRef{Origin: s.cfg.Log.Origin(), Index: c.index, LeafHash: c.leafHash, EntryURL: "/v1/entries/" + strconv.FormatUint(c.index, 10)}})
+}
+
+// decision reads the decision entry at idx, waiting (bounded) for a
+// published checkpoint that covers it.
+func (s *Service) decision(ctx context.Context, idx uint64) (*contract.Decision, string, int, *contract.Error) {
+	n, err := s.cfg.Log.IntegratedSize(ctx)
+	if err != nil {
+		return nil, "", http.StatusServiceUnavailable, &contract.Error{Code: "log_unavailable", Message: "cannot read the log: " + err.Error()}
+	}
+	if idx >= n {
+		return nil, "", http.StatusNotFound, &contract.Error{Code: CodeDecisionNotFound, Field: "statement",
+			Message: fmt.Sprintf("the statement names decision %d; the log has %d entries", idx, n)}
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.DecisionWait)
+	defer cancel()
+	if _, err := s.cfg.Log.Await(wctx, idx); err != nil {
+		return nil, "", http.StatusServiceUnavailable, &contract.Error{Code: "log_unavailable",
+			Message: fmt.Sprintf("no published checkpoint covers decision %d yet (%v); post again shortly", idx, err)}
+	}
+	leaf, _, err := s.cfg.Log.Entry(ctx, idx)
+	if err != nil {
+		return nil, "", http.StatusServiceUnavailable, &contract.Error{Code: "log_unavailable", Message: fmt.Sprintf("reading entry %d: %v", idx, err)}
+	}
+	e, err := contract.Parse(leaf)
+	if err != nil {
+		return nil, "", http.StatusUnprocessableEntity, &contract.Error{Code: CodeDecisionMismatch, Field: "statement",
+			Message: fmt.Sprintf("entry %d does not parse: %v", idx, err)}
+	}
+	d, ok := e.(*contract.Decision)
+	if !ok {
+		return nil, "", http.StatusUnprocessableEntity, &contract.Error{Code: CodeDecisionMismatch, Field: "statement",
+			Message: fmt.Sprintf("entry %d is a %s entry, not a decision", idx, e.EntryKind())}
+	}
+	return d, leafHash(leaf), 0, nil
+}
+
+// check: the decision is the allow the statement claims to report on.
+func check(d *contract.Decision, lh string, p *attest.BrokerResult, v *attest.Verified) *contract.Error {
+	mismatch := func(format string, a ...any) *contract.Error {
+		return &contract.Error{Code: CodeDecisionMismatch, Field: "statement", Message: fmt.Sprintf(format, a...)}
+	}
+	switch {
+	case lh != p.Decision.LeafHash:
+		return mismatch("decision %d has leaf hash %s, the statement says %s", p.Decision.Index, lh, p.Decision.LeafHash)
+	case d.Effect != contract.Allow:
+		return mismatch("decision %d is a deny; nothing may run for it", p.Decision.Index)
+	case d.ActionDigest != v.Subject:
+		return mismatch("decision %d is about action %s, the statement about %s", p.Decision.Index, d.ActionDigest, v.Subject)
+	case d.Receipt == nil:
+		return mismatch("decision %d issued no receipt, so no broker may have run it", p.Decision.Index)
+	case d.Receipt.Audience != v.Signer.String():
+		return &contract.Error{Code: CodeNotAudience, Field: "statement",
+			Message: fmt.Sprintf("the receipt of decision %d is for %s, not %s", p.Decision.Index, d.Receipt.Audience, v.Signer)}
+	case d.Receipt.ID != p.ReceiptID:
+		return mismatch("decision %d issued receipt %s, the statement names %s", p.Decision.Index, d.Receipt.ID, p.ReceiptID)
+	}
+	return nil
+}
+
+func resultEntry(now time.Time, d *contract.Decision, p *attest.BrokerResult, v *attest.Verified, raw []byte, chain []string, digest string) *contract.Result {
+	e := &contract.Result{
+		Time: contract.FormatTime(now), CorrelationID: d.CorrelationID,
+		DecisionIndex: p.Decision.Index, DecisionLeafHash: p.Decision.LeafHash, ActionDigest: d.ActionDigest,
+		Broker: v.Signer.String(), ReceiptID: p.ReceiptID, Outcome: p.Outcome,
+		Statement: contract.Attestation{Digest: digest, Chain: chain, Claims: claims(p, v)},
+	}
+	if p.Exit != nil && p.Exit.Status >= 0 {
+		st := p.Exit.Status
+		e.ExitStatus = &st
+	}
+	if len(raw) <= MaxEnvelopeInEntry {
+		e.Statement.Envelope = raw
+	}
+	return e
+}
+
+// claims flattens what auditors and policy read most into the entry.
+func claims(p *attest.BrokerResult, v *attest.Verified) map[string]string {
+	c := map[string]string{
+		"signer":               v.Signer.String(),
+		"started_at":           p.StartedAt,
+		"finished_at":          p.FinishedAt,
+		"stdout.digest":        p.Outputs.Stdout.Digest,
+		"stdout.size":          strconv.FormatInt(p.Outputs.Stdout.Size, 10),
+		"stderr.digest":        p.Outputs.Stderr.Digest,
+		"stderr.size":          strconv.FormatInt(p.Outputs.Stderr.Size, 10),
+		"sandbox.kind":         p.Sandbox.Kind,
+		"sandbox.capabilities": p.Sandbox.Capabilities,
+	}
+	if p.Sandbox.Version != "" {
+		c["sandbox.version"] = p.Sandbox.Version
+	}
+	if x := p.Exit; x != nil {
+		if x.Signal != "" {
+			c["exit.signal"] = x.Signal
+		}
+		if x.TimedOut {
+			c["exit.timed_out"] = "true"
+		}
+	}
+	if e := p.Error; e != nil {
+		c["error.class"] = e.Class
+		msg := e.Message
+		if len(msg) > 1024 {
+			msg = msg[:1024]
+		}
+		c["error.message"] = msg
+	}
+	return c
+}
+
+func leafHash(leaf []byte) string { return base64.StdEncoding.EncodeToString(ztlog.LeafHash(leaf)) }
+
+// rawMember returns the raw JSON of a top-level member of an object.
+func rawMember(body []byte, name string) []byte {
+	var m map[string]jsontext.Value
+	if json.Unmarshal(body, &m) != nil {
+		return nil
+	}
+	return []byte(m[name])
+}
