@@ -584,3 +584,34 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// Refused is the outcome of work that was refused before it was spawned:
+// not started, the refusal as the error, empty outputs, and the sandbox
+// the runner would have used.
+func (r *Runner) Refused(spec *Spec, ref *Refusal, now time.Time) *Outcome {
+	empty := attest.Output{Digest: "sha256:" + hex.EncodeToString(sha256.New().Sum(nil))}
+	o := &Outcome{StartedAt: now, FinishedAt: now, Stdout: empty, Stderr: empty,
+		Error: &attest.ErrorInfo{Class: ref.Class, Message: truncate(ref.Message, 1024)}}
+	o.Sandbox.Applied = []string{}
+	if spec.Manifest != nil {
+		o.Sandbox.Capabilities, _ = spec.Manifest.Digest()
+	}
+	if o.Sandbox.Capabilities == "" {
+		o.Sandbox.Capabilities = empty.Digest
+	}
+	switch r.cfg.Mode {
+	case ModeLocal:
+		o.Sandbox.Kind, o.Sandbox.Version = string(KindLandlock), fmt.Sprintf("landlock-abi-%d", r.abi)
+		if spec.Manifest != nil && spec.Manifest.Network.Mode == capability.NetBlocked {
+			o.Sandbox.Kind = string(KindLandlockNetns)
+			if r.bwrap != "" {
+				o.Sandbox.Kind, o.Sandbox.Version = string(KindLandlockBwrap), o.Sandbox.Version+" bubblewrap-"+r.bwrapVer
+			}
+		}
+	case ModeNono:
+		o.Sandbox.Kind, o.Sandbox.Version = string(KindNono), "nono-"+r.nonoVersion
+	default:
+		o.Sandbox.Kind = string(KindNone)
+	}
+	return o
+}

@@ -1,0 +1,230 @@
+package broker
+
+import (
+	"bufio"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ErrReplayed: the receipt's one-time id was honoured before.
+var ErrReplayed = errors.New("receipt already used")
+
+// Replay remembers the one-time ids (jti) of the receipts a broker has
+// honoured, in a file, so that a receipt is honoured at most once — across
+// restarts, and across broker processes sharing the file (an exclusive
+// flock on PATH.lock serializes every check-and-record and the compaction).
+//
+// The file is a sequence of lines "<base64url(jti)> <exp>\n" (exp in Unix
+// seconds), appended and fsynced before Claim returns, so a crash after
+// Claim never forgets a use. Ids are kept until their receipt expires plus
+// the leeway; OpenReplay rewrites the file without the expired ones
+// (atomically, by rename; other processes notice the new file and reread
+// it).
+type Replay struct {
+	path   string
+	leeway time.Duration
+	mu     sync.Mutex
+	lockF  *os.File
+	f      *os.File // the ids file, O_APPEND
+	ino    uint64   // its inode, to notice a compaction by another process
+	off    int64    // bytes of it read into seen
+	seen   map[string]int64
+}
+
+// OpenReplay opens (creating) the replay file at path. leeway is how long
+// past its expiry an id is kept (the clock skew brokers tolerate).
+func OpenReplay(path string, leeway time.Duration, now time.Time) (*Replay, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	lf, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("replay lock file: %w", err)
+	}
+	r := &Replay{path: path, leeway: leeway, lockF: lf, seen: map[string]int64{}}
+	if err := r.lock(); err != nil {
+		lf.Close()
+		return nil, err
+	}
+	defer r.unlock()
+	if err := r.compact(now); err != nil {
+		lf.Close()
+		return nil, err
+	}
+	if err := r.sync(); err != nil {
+		lf.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Replay) lock() error {
+	if err := syscall.Flock(int(r.lockF.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("replay file lock: %w", err)
+	}
+	return nil
+}
+
+func (r *Replay) unlock() { syscall.Flock(int(r.lockF.Fd()), syscall.LOCK_UN) }
+
+// compact rewrites the file without expired ids. Under the lock.
+func (r *Replay) compact(now time.Time) error {
+	keep := map[string]int64{}
+	if f, err := os.Open(r.path); err == nil {
+		_, err := readIDs(f, keep)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("replay file: %w", err)
+	}
+	cut := now.Add(-r.leeway).Unix()
+	var b strings.Builder
+	for id, exp := range keep {
+		if exp >= cut {
+			fmt.Fprintf(&b, "%s %d\n", id, exp)
+		}
+	}
+	tmp := r.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("replay file: %w", err)
+	}
+	_, err = f.WriteString(b.String())
+	if err == nil {
+		err = f.Sync()
+	}
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("replay file: %w", err)
+	}
+	if err := os.Rename(tmp, r.path); err != nil {
+		return fmt.Errorf("replay file: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(r.path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// readIDs reads lines into seen; it returns the bytes consumed (whole
+// lines only: a partial last line, from a crash mid-write, is ignored).
+func readIDs(rd io.Reader, seen map[string]int64) (int64, error) {
+	br := bufio.NewReader(rd)
+	var n int64
+	for {
+		line, err := br.ReadString('\n')
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		n += int64(len(line))
+		id, exp, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+		e, perr := strconv.ParseInt(exp, 10, 64)
+		if !ok || perr != nil || id == "" {
+			return n, fmt.Errorf("replay file: malformed line %q", strings.TrimSpace(line))
+		}
+		seen[id] = e
+	}
+}
+
+// sync brings seen up to date with the file: reopening it when another
+// process replaced it, then reading what was appended. Under the lock.
+func (r *Replay) sync() error {
+	st, err := os.Stat(r.path)
+	if err != nil {
+		return fmt.Errorf("replay file: %w", err)
+	}
+	ino := st.Sys().(*syscall.Stat_t).Ino
+	if r.f == nil || ino != r.ino {
+		if r.f != nil {
+			r.f.Close()
+		}
+		f, err := os.OpenFile(r.path, os.O_RDWR|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("replay file: %w", err)
+		}
+		r.f, r.ino, r.off, r.seen = f, ino, 0, map[string]int64{}
+	}
+	rd, err := os.Open(r.path)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	if _, err := rd.Seek(r.off, io.SeekStart); err != nil {
+		return err
+	}
+	n, err := readIDs(rd, r.seen)
+	r.off += n
+	return err
+}
+
+// Claim records the one-time id jti of a receipt expiring at exp, durably,
+// and returns nil — or ErrReplayed if it was claimed before. Call it after
+// every other check and right before running the work.
+func (r *Replay) Claim(jti string, exp time.Time) error {
+	if jti == "" {
+		return errors.New("replay: empty receipt id")
+	}
+	id := base64.RawURLEncoding.EncodeToString([]byte(jti))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lockF == nil {
+		return errors.New("replay: closed")
+	}
+	if err := r.lock(); err != nil {
+		return err
+	}
+	defer r.unlock()
+	if err := r.sync(); err != nil {
+		return err
+	}
+	if _, ok := r.seen[id]; ok {
+		return fmt.Errorf("%w: receipt id %q was honoured before", ErrReplayed, truncate(jti, 80))
+	}
+	line := fmt.Sprintf("%s %d\n", id, exp.Unix())
+	if _, err := r.f.WriteString(line); err != nil {
+		return fmt.Errorf("replay file: %w", err)
+	}
+	if err := r.f.Sync(); err != nil {
+		return fmt.Errorf("replay file: %w", err)
+	}
+	r.off += int64(len(line))
+	r.seen[id] = exp.Unix()
+	return nil
+}
+
+// Len is the number of ids remembered.
+func (r *Replay) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.seen)
+}
+
+// Close closes the files.
+func (r *Replay) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lockF == nil {
+		return nil
+	}
+	if r.f != nil {
+		r.f.Close()
+	}
+	err := r.lockF.Close()
+	r.lockF, r.f = nil, nil
+	return err
+}
