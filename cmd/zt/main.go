@@ -1,7 +1,8 @@
-// Command zt is the agent's (and later the broker's) side of the adapter
-// contract.
+// Command zt is the agent's and the broker's side of the adapter contract.
 //
 //	zt decide --server URL --svid PREFIX --action A --resource R [flags]
+//	zt run    --server URL --svid PREFIX --action A --resource R [flags] -- CMD ARGS...
+//	zt broker --server URL --svid PREFIX [--listen ADDR] [flags]
 //
 // decide asks the ztlog decision path whether the agent may run an action,
 // authenticating with the X.509-SVID in PREFIX.pem / PREFIX.key (mutual
@@ -9,9 +10,19 @@
 // hash and, for an allow, the receipt to hand to the broker. --json prints
 // the service's JSON answer unchanged.
 //
-// Exit status: 0 allow, 1 deny, 2 usage error, 3 no decision (the service
-// could not be reached, refused the request, or could not commit) — never
-// treat 3 as an allow.
+// Exit status of decide: 0 allow, 1 deny, 2 usage error, 3 no decision
+// (the service could not be reached, refused the request, or could not
+// commit) — never treat 3 as an allow.
+//
+// run decides (with a runtime attestation when --model is given, the
+// capability manifest, the command line's digest), hands the approved work
+// to the broker in this process (or to a zt broker at --broker-url), which
+// verifies the receipt and runs the command sandboxed, and reports the
+// committed result. It exits with the command's status, or 64 usage, 69 no
+// decision, 77 denied, 78 refused by the broker or did not start, 79 ran
+// but the result was not committed.
+//
+// broker serves the work API over mutual TLS (contract/broker/broker.md).
 package main
 
 import (
@@ -31,6 +42,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
+	"github.com/zt-infra/ztlog/contract/broker/sandbox"
 	"github.com/zt-infra/ztlog/contract/identity"
 )
 
@@ -39,9 +51,16 @@ const usage = `zt: the agent side of the ztlog adapter contract
 usage:
   zt decide --server URL --svid PREFIX --action A --resource R [flags]
                 ask for a decision; prints decision, log index and receipt
-                (zt decide -h for flags)
+  zt run --server URL --svid PREFIX --action A --resource R [flags] -- CMD ARGS...
+                decide, then run the command sandboxed through a broker and
+                commit its result
+  zt broker --server URL --svid PREFIX [--listen ADDR] [flags]
+                serve the work API: receipt-checked, sandboxed, reported
+  (zt <command> -h for flags)
 
-exit status: 0 allow, 1 deny, 2 usage error, 3 no decision (never an allow)
+exit status of decide: 0 allow, 1 deny, 2 usage error, 3 no decision (never an allow)
+exit status of run: the command's, or 64 usage, 69 no decision, 77 denied,
+  78 refused or did not start, 79 ran but the result was not committed
 `
 
 // Exit statuses.
@@ -53,6 +72,8 @@ const (
 )
 
 func main() {
+	// A sandbox helper re-executed by the broker never returns from here.
+	sandbox.Child()
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(exitUsage)
@@ -60,6 +81,10 @@ func main() {
 	switch os.Args[1] {
 	case "decide":
 		os.Exit(runDecide(os.Args[2:], os.Stdout, os.Stderr))
+	case "run":
+		os.Exit(runRun(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	case "broker":
+		os.Exit(runBroker(os.Args[2:], os.Stderr))
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

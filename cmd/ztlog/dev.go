@@ -141,6 +141,11 @@ Try (zt and ztlog are in ./bin after make build):
   zt decide --server %s --svid %s --action demo.echo --resource demo://hello
   zt decide --server %s --svid %s --action aws.ec2.terminate_instances --resource i-demo
   zt decide --server %s --svid %s --action search.deep --resource corpus://all --user-token %s
+  zt run --server %s --svid %s --model anthropic/claude-sonnet-4 \
+       --action demo.echo --resource demo://hello -- echo hi
+       (decides with a runtime attestation, runs it sandboxed in a local broker
+       with the SVID %s, commits the result; see contract/broker/broker.md)
+  zt broker --server %s --svid %s --listen 127.0.0.1:8444
   curl --cacert %s -H "Authorization: Bearer $(cat %s)" \
        -H 'Content-Type: application/json' https://%s/actions \
        -d '{"actor":"%s","action":"demo.echo","resource":"demo://hello"}'
@@ -156,6 +161,7 @@ Stop with Ctrl-C; the log is kept in %s and continues on the next start.
 `, cfg.Key.Origin(), cfg.Key.VerifierKey, logDir, f.keyFile, witnessed, devTrustDomain.Name(), devDir, f.contract.policyPath, devAgentID,
 			secure, filepath.Join(devDir, "agent"), secure, filepath.Join(devDir, "agent"),
 			secure, filepath.Join(devDir, "agent"), filepath.Join(devDir, "user.jwt"),
+			secure, filepath.Join(devDir, "agent"), filepath.Join(devDir, "broker"), secure, filepath.Join(devDir, "broker"),
 			filepath.Join(devDir, "bundle.pem"), filepath.Join(devDir, "agent.jwt"), addr, devAgentID,
 			base, base, base, base, base, trustPolicy, secure, logDir)
 		return nil

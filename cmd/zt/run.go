@@ -1,0 +1,464 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/zt-infra/ztlog/attest"
+	"github.com/zt-infra/ztlog/contract/broker"
+	"github.com/zt-infra/ztlog/contract/broker/sandbox"
+	"github.com/zt-infra/ztlog/contract/capability"
+	"github.com/zt-infra/ztlog/contract/client"
+	"github.com/zt-infra/ztlog/contract/identity"
+	"github.com/zt-infra/ztlog/verifier/policy"
+	"golang.org/x/sys/unix"
+)
+
+// Exit statuses of zt run when the command did not run to its own end.
+const (
+	exitRunUsage      = 64 // EX_USAGE
+	exitRunNoDecision = 69 // EX_UNAVAILABLE: no verified decision
+	exitRunDenied     = 77 // EX_NOPERM: a committed deny
+	exitRunRefused    = 78 // the broker refused the work, or it did not start
+	exitRunUnreported = 79 // the command ran; its result was not committed
+)
+
+const runUsage = `usage: zt run --server URL --svid PREFIX --action A --resource R [flags] -- CMD ARGS...
+
+Asks ztlog for a decision (with a runtime attestation, a capability manifest
+and the digest of the command line), hands the approved work to a broker —
+the local one in this process, or a zt broker at --broker-url — which runs
+it sandboxed, and reports the committed result.
+
+Exit status: the command's own (128+N when a signal N ended it), or
+  64 usage error
+  69 no decision (the service could not be reached or did not answer with
+     a verified decision; nothing ran)
+  77 denied (the deny is committed; nothing ran)
+  78 refused: the broker refused the work or it could not start
+  79 the command ran, but its result could not be committed
+
+flags:
+`
+
+// runFlags are the flags of zt run.
+type runFlags struct {
+	server, svid, bundle, serverID   string
+	action, resource                 string
+	manifest, workdir                string
+	brokerSVID, brokerURL, brokerID  string
+	sandboxMode                      string
+	unsafe                           bool
+	replay                           string
+	strict                           bool
+	trustPolicy                      string
+	model, modelDigest               string
+	tool, toolManifest               string
+	code                             string
+	noAttest, inspectArgs, quiet     bool
+	timeout                          time.Duration
+	report                           string
+	nonoProfile                      string
+	nonoRollback, nonoAuditIntegrity bool
+}
+
+func (f *runFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.server, "server", "", "ztlog base URL, https://host:port")
+	fs.StringVar(&f.svid, "svid", "", "path prefix of the agent's X.509-SVID: PREFIX.pem and PREFIX.key")
+	fs.StringVar(&f.bundle, "bundle", "", "trust bundle, PEM or SPIFFE bundle JSON (default: bundle.pem next to the SVID)")
+	fs.StringVar(&f.serverID, "server-id", "", "the server's SPIFFE ID (default: any member of the SVID's trust domain)")
+	fs.StringVar(&f.action, "action", "", "action name, e.g. demo.echo")
+	fs.StringVar(&f.resource, "resource", "", "resource the action acts on")
+	fs.StringVar(&f.manifest, "manifest", "", "capability manifest (JSON, contract/capability/manifest.md); default: strict, a fresh workdir, the command only")
+	fs.StringVar(&f.workdir, "workdir", "", "working directory of the default manifest (default: a new temporary directory)")
+	fs.StringVar(&f.brokerSVID, "broker-svid", "", "local broker: path prefix of its X.509-SVID (default: broker next to --svid)")
+	fs.StringVar(&f.brokerURL, "broker-url", "", "hand the work to a zt broker at this URL instead of running it here")
+	fs.StringVar(&f.brokerID, "broker", "", "with --broker-url: the broker's SPIFFE ID (the receipt audience)")
+	fs.StringVar(&f.sandboxMode, "sandbox", "local", "local broker's sandbox: local (Landlock + namespaces) or nono")
+	fs.BoolVar(&f.unsafe, "unsafe-no-sandbox", false, "local broker: run WITHOUT a sandbox (rlimits and timeout only); logged, and the result says so")
+	fs.StringVar(&f.replay, "replay", "", "local broker: file of honoured receipt ids (default: PREFIX.replay of the broker SVID)")
+	fs.BoolVar(&f.strict, "strict", false, "local broker: require the decision's inclusion proof under a checkpoint that satisfies --trust-policy")
+	fs.StringVar(&f.trustPolicy, "trust-policy", "", "trust policy file for --strict (default: trust.policy next to --svid)")
+	fs.StringVar(&f.model, "model", os.Getenv("ZT_MODEL"), "attested model: provider/name[@version] (env ZT_MODEL); without it no runtime attestation is sent")
+	fs.StringVar(&f.modelDigest, "model-digest", "", "attested model digest, sha256:<hex>")
+	fs.StringVar(&f.tool, "tool", "shell", "attested tool invoked: name[@version]")
+	fs.StringVar(&f.toolManifest, "tool-manifest", "", "file whose digest is the attested tool manifest (default: the digest of the command line)")
+	fs.StringVar(&f.code, "code", "", "file whose digest is the attested agent code (default: this zt executable)")
+	fs.BoolVar(&f.noAttest, "no-attest", false, "send no runtime attestation")
+	fs.BoolVar(&f.inspectArgs, "inspect-args", false, "send the command line for guardrail inspection (never stored; only its digest is logged)")
+	fs.BoolVar(&f.quiet, "quiet", false, "print nothing but the command's own output")
+	fs.DurationVar(&f.timeout, "timeout", 15*time.Second, "decision timeout")
+	fs.StringVar(&f.report, "report", "", "write a JSON report of the decision and result to this file")
+	fs.StringVar(&f.nonoProfile, "nono-profile", "", "nono sandbox: nono profile to start from")
+	fs.BoolVar(&f.nonoRollback, "nono-rollback", false, "nono sandbox: rollback snapshots")
+	fs.BoolVar(&f.nonoAuditIntegrity, "nono-audit-integrity", false, "nono sandbox: audit integrity")
+}
+
+// runReport is what --report writes.
+type runReport struct {
+	Decision      string            `json:"decision"`
+	Reasons       json.RawMessage   `json:"reasons,omitempty"`
+	DecisionIndex uint64            `json:"decision_index"`
+	ActionDigest  string            `json:"action_digest"`
+	CorrelationID string            `json:"correlation_id"`
+	Refused       *broker.Refused   `json:"refused,omitempty"`
+	Outcome       string            `json:"outcome,omitempty"`
+	Exit          *attest.Exit      `json:"exit,omitempty"`
+	Error         *attest.ErrorInfo `json:"error,omitempty"`
+	Sandbox       string            `json:"sandbox,omitempty"`
+	ResultIndex   *uint64           `json:"result_index,omitempty"`
+	ResultError   string            `json:"result_error,omitempty"`
+}
+
+func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
+	var f runFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitRunUsage
+	}
+	argv := fs.Args()
+	say := func(format string, a ...any) {
+		if !f.quiet {
+			fmt.Fprintf(stderr, "zt: "+format+"\n", a...)
+		}
+	}
+	fail := func(code int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "zt: "+format+"\n", a...)
+		return code
+	}
+	if f.server == "" || f.svid == "" || f.action == "" || f.resource == "" || len(argv) == 0 {
+		return fail(exitRunUsage, "run needs --server, --svid, --action, --resource and a command after --")
+	}
+	if f.bundle == "" {
+		f.bundle = filepath.Join(filepath.Dir(f.svid), "bundle.pem")
+	}
+	agentSrc, err := client.FromFiles(f.svid, f.bundle)
+	if err != nil {
+		return fail(exitRunUsage, "--svid %s: %v", f.svid, err)
+	}
+	defer agentSrc.Close()
+	agentSVID, _ := agentSrc.GetX509SVID()
+
+	// The broker: its identity is the receipt's audience.
+	var brokerSrc identity.Source
+	var brokerID spiffeid.ID
+	if f.brokerURL != "" {
+		if brokerID, err = spiffeid.FromString(f.brokerID); err != nil {
+			return fail(exitRunUsage, "--broker-url needs --broker, the broker's SPIFFE ID: %v", err)
+		}
+	} else {
+		if f.brokerSVID == "" {
+			f.brokerSVID = filepath.Join(filepath.Dir(f.svid), "broker")
+		}
+		if brokerSrc, err = identity.FromFiles(identity.Files{Cert: f.brokerSVID + ".pem", Key: f.brokerSVID + ".key", Bundle: f.bundle}); err != nil {
+			return fail(exitRunUsage, "--broker-svid %s: %v", f.brokerSVID, err)
+		}
+		defer brokerSrc.Close()
+		s, _ := brokerSrc.GetX509SVID()
+		brokerID = s.ID
+	}
+
+	// The capability manifest.
+	var m *capability.Manifest
+	if f.manifest != "" {
+		raw, err := os.ReadFile(f.manifest)
+		if err != nil {
+			return fail(exitRunUsage, "--manifest: %v", err)
+		}
+		if m, err = capability.Parse(raw); err != nil {
+			return fail(exitRunUsage, "--manifest %s: %v", f.manifest, err)
+		}
+	} else {
+		wd := f.workdir
+		if wd == "" {
+			if wd, err = os.MkdirTemp("", "zt-run-"); err != nil {
+				return fail(exitRunUsage, "workdir: %v", err)
+			}
+			defer os.RemoveAll(wd)
+		}
+		m = capability.Strict(wd, argv[0])
+	}
+
+	cfg := client.Config{URL: f.server, SVID: agentSrc, Bundles: agentSrc, Broker: brokerID.String(), Timeout: f.timeout}
+	if f.serverID != "" {
+		if cfg.ServerID, err = spiffeid.FromString(f.serverID); err != nil {
+			return fail(exitRunUsage, "--server-id: %v", err)
+		}
+	}
+	runtime, err := f.runtimeContext(argv)
+	if err != nil {
+		return fail(exitRunUsage, "%v", err)
+	}
+	if runtime == nil && !f.noAttest {
+		say("no --model given: sending no runtime attestation (policies may require one)")
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		return fail(exitRunUsage, "%v", err)
+	}
+	req := client.Request{Action: f.action, Resource: f.resource, Capabilities: m, Runtime: runtime}
+	if f.inspectArgs {
+		req.Args = broker.CommandArgs(argv)
+	} else if req.ArgsDigest, err = broker.ArgsDigest(argv); err != nil {
+		return fail(exitRunUsage, "command line: %v", err)
+	}
+	ctx := context.Background()
+	rep := runReport{}
+	defer func() { f.writeReport(&rep, stderr) }()
+
+	d, err := c.Decide(ctx, req)
+	if err != nil {
+		return fail(exitRunNoDecision, "no decision, nothing ran: %v", err)
+	}
+	rep.Decision, rep.DecisionIndex, rep.ActionDigest, rep.CorrelationID = d.Response.Decision, d.Response.Log.Index, d.ActionDigest, d.CorrelationID
+	rep.Reasons, _ = json.Marshal(d.Response.Reasons)
+	if !d.Allow {
+		fmt.Fprintf(stderr, "zt: DENY %s on %s (log index %d, correlation %s); nothing ran\n", f.action, f.resource, d.Response.Log.Index, d.CorrelationID)
+		for _, r := range d.Response.Reasons {
+			fmt.Fprintf(stderr, "zt:   %s: %s\n", r.Code, r.Message)
+		}
+		return exitRunDenied
+	}
+	say("ALLOW %s on %s (log index %d, correlation %s); handing to %s", f.action, f.resource, d.Response.Log.Index, d.CorrelationID, brokerID)
+	caps, _ := json.Marshal(m)
+
+	if f.brokerURL != "" {
+		return f.remote(ctx, agentSrc, brokerID, d, caps, argv, stdin, stdout, stderr, &rep)
+	}
+
+	issuer, err := c.Issuer(ctx)
+	if err != nil {
+		return fail(exitRunRefused, "receipt issuer: %v", err)
+	}
+	runner, err := f.runner()
+	if err != nil {
+		return fail(exitRunRefused, "%v", err)
+	}
+	replayPath := f.replay
+	if replayPath == "" {
+		replayPath = f.brokerSVID + ".replay"
+	}
+	replay, err := broker.OpenReplay(replayPath, 5*time.Second, time.Now())
+	if err != nil {
+		return fail(exitRunRefused, "replay file %s: %v", replayPath, err)
+	}
+	defer replay.Close()
+	brokerClient := brokerHTTPClient(brokerSrc, cfg.ServerID)
+	bcfg := broker.Config{SVID: brokerSrc, Issuer: issuer, Keys: c.Keys(), Replay: replay, Runner: runner,
+		Reporter: &broker.HTTPReporter{Client: brokerClient, BaseURL: f.server},
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if f.strict {
+		if bcfg.Strict, err = strictMode(f.trustPolicy, f.svid, f.server, brokerClient); err != nil {
+			return fail(exitRunUsage, "%v", err)
+		}
+	}
+	b, err := broker.New(bcfg)
+	if err != nil {
+		return fail(exitRunRefused, "%v", err)
+	}
+	report, err := b.Handle(ctx, &broker.Work{Receipt: d.Token, Action: f.action, Resource: f.resource, Argv: argv,
+		Capabilities: caps, Caller: agentSVID.ID.String(), Stdin: stdin, Stdout: stdout, Stderr: stderr})
+	if ref, ok := broker.AsRefused(err); ok {
+		rep.Refused = ref
+		return fail(exitRunRefused, "the broker refused the work (%s): %s; nothing ran", ref.Code, ref.Message)
+	}
+	if err != nil {
+		return fail(exitRunRefused, "%v", err)
+	}
+	var resultIndex *uint64
+	if report.Result != nil {
+		resultIndex = &report.Result.Log.Index
+	}
+	return f.finish(&rep, report.Predicate, resultIndex, report.ReportError, stderr)
+}
+
+// remote hands the work to a zt broker.
+func (f *runFlags) remote(ctx context.Context, agent identity.Source, brokerID spiffeid.ID, d *client.Decision, caps []byte, argv []string,
+	stdin io.Reader, stdout, stderr io.Writer, rep *runReport) int {
+	in, _ := io.ReadAll(io.LimitReader(stdin, broker.MaxWorkBody/2))
+	bc := &broker.Client{URL: f.brokerURL, HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: identity.ClientTLS(agent, agent, brokerID, brokerID.TrustDomain())}}}
+	resp, err := bc.Submit(ctx, &broker.WorkRequest{Receipt: d.Token, Action: f.action, Resource: f.resource, Argv: argv,
+		Capabilities: caps, Stdin: base64.StdEncoding.EncodeToString(in)})
+	if ref, ok := broker.AsRefused(err); ok {
+		rep.Refused = ref
+		fmt.Fprintf(stderr, "zt: the broker refused the work (%s): %s; nothing ran\n", ref.Code, ref.Message)
+		return exitRunRefused
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "zt: broker %s: %v (the work may have run; check the log for a result of decision %d)\n", f.brokerURL, err, d.Response.Log.Index)
+		return exitRunRefused
+	}
+	for _, o := range []struct {
+		b64 string
+		w   io.Writer
+	}{{resp.Stdout, stdout}, {resp.Stderr, stderr}} {
+		b, _ := base64.StdEncoding.DecodeString(o.b64)
+		o.w.Write(b)
+	}
+	p := &attest.BrokerResult{Outcome: resp.Outcome, Exit: resp.Exit, Error: resp.Error, Sandbox: resp.Sandbox}
+	var resultIndex *uint64
+	if resp.Result != nil {
+		resultIndex = &resp.Result.Log.Index
+	}
+	var reportErr error
+	if resp.ResultError != "" {
+		reportErr = errors.New(resp.ResultError)
+	}
+	return f.finish(rep, p, resultIndex, reportErr, stderr)
+}
+
+// finish reports how the work ended and picks the exit status.
+func (f *runFlags) finish(rep *runReport, p *attest.BrokerResult, resultIndex *uint64, reportErr error, stderr io.Writer) int {
+	rep.Outcome, rep.Exit, rep.Error, rep.Sandbox, rep.ResultIndex = p.Outcome, p.Exit, p.Error, p.Sandbox.Kind, resultIndex
+	status := 0
+	switch {
+	case p.Outcome == attest.OutcomeError:
+		fmt.Fprintf(stderr, "zt: the work did not start (%s): %s\n", p.Error.Class, p.Error.Message)
+		status = exitRunRefused
+	case p.Exit.Signal != "":
+		status = 128 + signalNumber(p.Exit.Signal)
+	default:
+		status = p.Exit.Status
+	}
+	if !f.quiet && p.Outcome != attest.OutcomeError {
+		how := fmt.Sprintf("exit status %d", p.Exit.Status)
+		if p.Exit.Signal != "" {
+			how = "killed by " + p.Exit.Signal
+		}
+		if p.Exit.TimedOut {
+			how += " at the time limit"
+		}
+		fmt.Fprintf(stderr, "zt: %s in %s: %s\n", p.Outcome, p.Sandbox.Kind, how)
+	}
+	if reportErr != nil {
+		rep.ResultError = reportErr.Error()
+		fmt.Fprintf(stderr, "zt: the result was NOT committed: %v\n", reportErr)
+		return exitRunUnreported
+	}
+	if resultIndex != nil && !f.quiet {
+		fmt.Fprintf(stderr, "zt: result committed at log index %d (decision %d)\n", *resultIndex, rep.DecisionIndex)
+	}
+	return status
+}
+
+func (f *runFlags) writeReport(rep *runReport, stderr io.Writer) {
+	if f.report == "" {
+		return
+	}
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	if err := os.WriteFile(f.report, append(b, '\n'), 0o644); err != nil {
+		fmt.Fprintf(stderr, "zt: --report: %v\n", err)
+	}
+}
+
+func (f *runFlags) runner() (*sandbox.Runner, error) {
+	mode := sandbox.Mode(f.sandboxMode)
+	if f.unsafe {
+		mode = sandbox.ModeUnsafe
+	}
+	return sandbox.New(sandbox.Config{Mode: mode, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		NonoOptions: sandbox.NonoOptions{Profile: f.nonoProfile, Rollback: f.nonoRollback, AuditIntegrity: f.nonoAuditIntegrity}})
+}
+
+// runtimeContext is the runtime context zt run attests (nil: none).
+func (f *runFlags) runtimeContext(argv []string) (*attest.RuntimeContext, error) {
+	if f.noAttest || f.model == "" {
+		return nil, nil
+	}
+	provider, rest, ok := strings.Cut(f.model, "/")
+	if !ok || provider == "" || rest == "" {
+		return nil, fmt.Errorf("--model %q: want provider/name[@version]", f.model)
+	}
+	name, version, _ := strings.Cut(rest, "@")
+	rc := &attest.RuntimeContext{Model: attest.Model{Provider: provider, Name: name, Version: version, Digest: f.modelDigest}}
+	toolName, toolVersion, _ := strings.Cut(f.tool, "@")
+	rc.Tool = &attest.Tool{Name: toolName, Version: toolVersion}
+	if f.toolManifest != "" {
+		d, err := fileDigest(f.toolManifest)
+		if err != nil {
+			return nil, fmt.Errorf("--tool-manifest: %v", err)
+		}
+		rc.Tool.ManifestDigest = d
+	} else {
+		d, err := broker.ArgsDigest(argv)
+		if err != nil {
+			return nil, err
+		}
+		rc.Tool.ManifestDigest = d
+	}
+	code := f.code
+	if code == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		code = exe
+	}
+	d, err := fileDigest(code)
+	if err != nil {
+		return nil, fmt.Errorf("--code: %v", err)
+	}
+	rc.Code = attest.Code{Digest: d, URI: "file://" + code}
+	// Validity and subject are filled per request by the SDK; validate the
+	// rest now for a clear usage error.
+	probe := *rc
+	probe.IssuedAt, probe.ExpiresAt = attest.FormatTime(time.Now()), attest.FormatTime(time.Now().Add(time.Minute))
+	if err := probe.Validate(); err != nil {
+		return nil, err
+	}
+	return rc, nil
+}
+
+func fileDigest(path string) (string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return "", err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// brokerHTTPClient is the broker's mutual-TLS client to the service.
+func brokerHTTPClient(src identity.Source, server spiffeid.ID) *http.Client {
+	svid, _ := src.GetX509SVID()
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: identity.ClientTLS(src, src, server, svid.ID.TrustDomain())}}
+}
+
+// strictMode reads the trust policy for --strict.
+func strictMode(path, svidPrefix, server string, hc *http.Client) (*broker.Strict, error) {
+	if path == "" {
+		path = filepath.Join(filepath.Dir(svidPrefix), "trust.policy")
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--trust-policy: %v", err)
+	}
+	pol, err := policy.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("--trust-policy %s: %v", path, err)
+	}
+	return &broker.Strict{Entries: &broker.HTTPEntries{Client: hc, BaseURL: server}, Policy: pol}, nil
+}
+
+func signalNumber(name string) int { return int(unix.SignalNum(name)) }
