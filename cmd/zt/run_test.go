@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -226,8 +227,8 @@ func TestBrokerProcess(t *testing.T) {
 	baddr := freeAddr(t)
 	startBroker := func() *exec.Cmd {
 		p := exec.Command(ztBin, "broker", "--server", d.url(), "--svid", d.svid("broker"), "--listen", baddr)
-		var stderr bytes.Buffer
-		p.Stderr = &stderr
+		stderr := &syncBuffer{}
+		p.Stderr = stderr
 		if err := p.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -303,4 +304,22 @@ func svidID(s string) spiffeid.ID { return spiffeid.RequireFromString(s) }
 func refusedWith(err error, code string) bool {
 	ref, ok := broker.AsRefused(err)
 	return ok && ref.Code == code
+}
+
+// syncBuffer is a bytes.Buffer a process may write while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -103,16 +103,9 @@ func (s *Server) work(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("work request larger than %d bytes or unreadable: %v", MaxWorkBody, err)})
 		return
 	}
-	var req WorkRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		contract.WriteError(w, http.StatusBadRequest, &contract.Error{Code: api.CodeMalformedJSON, Message: "work request: " + err.Error()})
-		return
-	}
-	stdin, err := base64.StdEncoding.DecodeString(req.Stdin)
-	if err != nil {
-		contract.WriteError(w, http.StatusBadRequest, &contract.Error{Code: api.CodeInvalidField, Field: "stdin", Message: "stdin: not standard base64"})
+	req, stdin, e := DecodeWorkRequest(body)
+	if e != nil {
+		contract.WriteError(w, http.StatusBadRequest, e)
 		return
 	}
 	select {
@@ -151,6 +144,43 @@ func (s *Server) work(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	contract.WriteJSON(w, http.StatusOK, resp)
+}
+
+// DecodeWorkRequest reads a POST /v1/work body: one JSON object, no
+// unknown members, a receipt, an action, a resource, a non-empty argv of
+// strings without NUL, a manifest object, stdin in standard base64. The
+// broker's checks (Broker.Check) judge the contents.
+func DecodeWorkRequest(body []byte) (*WorkRequest, []byte, *contract.Error) {
+	var req WorkRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return nil, nil, &contract.Error{Code: api.CodeMalformedJSON, Message: "work request: " + err.Error()}
+	}
+	if dec.More() {
+		return nil, nil, &contract.Error{Code: api.CodeMalformedJSON, Message: "work request: trailing data after the object"}
+	}
+	for _, f := range []struct{ name, v string }{{"receipt", req.Receipt}, {"action", req.Action}, {"resource", req.Resource}} {
+		if f.v == "" {
+			return nil, nil, &contract.Error{Code: api.CodeMissingField, Field: f.name, Message: f.name + " is required"}
+		}
+	}
+	if len(req.Argv) == 0 || len(req.Argv) > 4096 {
+		return nil, nil, &contract.Error{Code: api.CodeInvalidField, Field: "argv", Message: "argv: want 1 to 4096 arguments"}
+	}
+	for i, a := range req.Argv {
+		if strings.IndexByte(a, 0) >= 0 {
+			return nil, nil, &contract.Error{Code: api.CodeInvalidField, Field: fmt.Sprintf("argv[%d]", i), Message: "an argument contains NUL"}
+		}
+	}
+	if t := bytes.TrimSpace(req.Capabilities); len(t) == 0 || t[0] != '{' {
+		return nil, nil, &contract.Error{Code: api.CodeInvalidField, Field: "capabilities", Message: "capabilities: want the capability manifest (an object)"}
+	}
+	stdin, err := base64.StdEncoding.DecodeString(req.Stdin)
+	if err != nil {
+		return nil, nil, &contract.Error{Code: api.CodeInvalidField, Field: "stdin", Message: "stdin: not standard base64"}
+	}
+	return &req, stdin, nil
 }
 
 // capped keeps the first max bytes written.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/client"
 	"github.com/zt-infra/ztlog/contract/contracttest"
 	"github.com/zt-infra/ztlog/contract/identity"
+	"github.com/zt-infra/ztlog/contract/identity/workloadtest"
 	"github.com/zt-infra/ztlog/contract/receipt"
 )
 
@@ -292,5 +294,34 @@ func TestCircuitBreaker(t *testing.T) {
 	}
 	if _, err := c.Decide(context.Background(), req); !errors.Is(err, client.ErrCircuitOpen) {
 		t.Fatalf("after a failed trial: %v", err)
+	}
+}
+
+// TestWorkloadAPI: the agent's SVID and bundle come from the SPIFFE
+// Workload API (an in-test server speaking go-spiffe's public interface).
+func TestWorkloadAPI(t *testing.T) {
+	s := contracttest.Start(t, contracttest.Options{})
+	dir, err := os.MkdirTemp("", "wl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	wl, err := workloadtest.Start(dir, s.SVID(contracttest.AgentID), s.CA.X509Bundle(), s.CA.JWTBundle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wl.Stop()
+	src, err := client.FromWorkloadAPI(context.Background(), wl.Addr(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	c, err := client.New(client.Config{URL: s.URL, SVID: src, Bundles: src, ServerID: contracttest.ServerID, Broker: contracttest.BrokerID.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Decide(context.Background(), client.Request{Action: "demo.echo", Resource: "demo://hello"})
+	if err != nil || !d.Allow || d.Receipt.Subject != contracttest.AgentID.String() {
+		t.Fatalf("%v %+v", err, d)
 	}
 }
