@@ -41,6 +41,7 @@ func runBroker(args []string, stderr io.Writer) int {
 	var f runFlags
 	server := fs.String("server", "", "ztlog base URL, https://host:port (receipt keys, results)")
 	svid := fs.String("svid", "", "path prefix of the broker's X.509-SVID: PREFIX.pem and PREFIX.key")
+	workloadAPI := fs.String("workload-api", "", "take the broker's SVID and bundle from the SPIFFE Workload API at this address (unix:///path; \"env\" = $SPIFFE_ENDPOINT_SOCKET) instead of --svid")
 	bundle := fs.String("bundle", "", "trust bundle (default: bundle.pem next to the SVID)")
 	serverID := fs.String("server-id", "", "the server's SPIFFE ID (default: any member of the trust domain)")
 	listen := fs.String("listen", "127.0.0.1:8444", "address of the work API")
@@ -61,15 +62,29 @@ func runBroker(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zt broker: "+format+"\n", a...)
 		return exitUsage
 	}
-	if *server == "" || *svid == "" {
-		return fail("needs --server and --svid")
+	if *server == "" || (*svid == "") == (*workloadAPI == "") {
+		return fail("needs --server and one of --svid or --workload-api")
 	}
-	if *bundle == "" {
-		*bundle = filepath.Join(filepath.Dir(*svid), "bundle.pem")
-	}
-	src, err := identity.FromFiles(identity.Files{Cert: *svid + ".pem", Key: *svid + ".key", Bundle: *bundle})
-	if err != nil {
-		return fail("--svid %s: %v", *svid, err)
+	var src identity.Source
+	var err error
+	if *workloadAPI != "" {
+		addr := *workloadAPI
+		if addr == "env" {
+			addr = ""
+		}
+		if src, err = identity.FromWorkloadAPI(context.Background(), addr, 10*time.Second); err != nil {
+			return fail("%v", err)
+		}
+		if f.replay == "" && *svid == "" {
+			return fail("with --workload-api, name the replay file (--replay)")
+		}
+	} else {
+		if *bundle == "" {
+			*bundle = filepath.Join(filepath.Dir(*svid), "bundle.pem")
+		}
+		if src, err = identity.FromFiles(identity.Files{Cert: *svid + ".pem", Key: *svid + ".key", Bundle: *bundle}); err != nil {
+			return fail("--svid %s: %v", *svid, err)
+		}
 	}
 	defer src.Close()
 	self, _ := src.GetX509SVID()

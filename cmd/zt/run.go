@@ -58,6 +58,7 @@ flags:
 // runFlags are the flags of zt run.
 type runFlags struct {
 	server, svid, bundle, serverID   string
+	workloadAPI                      string
 	action, resource                 string
 	manifest, workdir                string
 	brokerSVID, brokerURL, brokerID  string
@@ -79,6 +80,7 @@ type runFlags struct {
 func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.server, "server", "", "ztlog base URL, https://host:port")
 	fs.StringVar(&f.svid, "svid", "", "path prefix of the agent's X.509-SVID: PREFIX.pem and PREFIX.key")
+	fs.StringVar(&f.workloadAPI, "workload-api", "", "take the agent's SVID and bundle from the SPIFFE Workload API at this address (unix:///path; \"env\" = $SPIFFE_ENDPOINT_SOCKET) instead of --svid; the local broker then needs --broker-svid and --bundle")
 	fs.StringVar(&f.bundle, "bundle", "", "trust bundle, PEM or SPIFFE bundle JSON (default: bundle.pem next to the SVID)")
 	fs.StringVar(&f.serverID, "server-id", "", "the server's SPIFFE ID (default: any member of the SVID's trust domain)")
 	fs.StringVar(&f.action, "action", "", "action name, e.g. demo.echo")
@@ -143,15 +145,29 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zt: "+format+"\n", a...)
 		return code
 	}
-	if f.server == "" || f.svid == "" || f.action == "" || f.resource == "" || len(argv) == 0 {
-		return fail(exitRunUsage, "run needs --server, --svid, --action, --resource and a command after --")
+	if f.server == "" || (f.svid == "") == (f.workloadAPI == "") || f.action == "" || f.resource == "" || len(argv) == 0 {
+		return fail(exitRunUsage, "run needs --server, one of --svid or --workload-api, --action, --resource and a command after --")
 	}
-	if f.bundle == "" {
-		f.bundle = filepath.Join(filepath.Dir(f.svid), "bundle.pem")
-	}
-	agentSrc, err := client.FromFiles(f.svid, f.bundle)
-	if err != nil {
-		return fail(exitRunUsage, "--svid %s: %v", f.svid, err)
+	var agentSrc identity.Source
+	var err error
+	if f.workloadAPI != "" {
+		addr := f.workloadAPI
+		if addr == "env" {
+			addr = ""
+		}
+		if f.brokerURL == "" && (f.brokerSVID == "" || f.bundle == "") {
+			return fail(exitRunUsage, "with --workload-api, the local broker needs --broker-svid and --bundle (or use --broker-url)")
+		}
+		if agentSrc, err = client.FromWorkloadAPI(context.Background(), addr, 10*time.Second); err != nil {
+			return fail(exitRunUsage, "%v", err)
+		}
+	} else {
+		if f.bundle == "" {
+			f.bundle = filepath.Join(filepath.Dir(f.svid), "bundle.pem")
+		}
+		if agentSrc, err = client.FromFiles(f.svid, f.bundle); err != nil {
+			return fail(exitRunUsage, "--svid %s: %v", f.svid, err)
+		}
 	}
 	defer agentSrc.Close()
 	agentSVID, _ := agentSrc.GetX509SVID()

@@ -18,12 +18,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/capability"
 	"github.com/zt-infra/ztlog/contract/client"
 	"github.com/zt-infra/ztlog/contract/identity"
+	"github.com/zt-infra/ztlog/contract/identity/workloadtest"
 )
 
 var ztBin, ztlogBin string
@@ -210,6 +213,31 @@ func TestRunEndToEnd(t *testing.T) {
 	r = ztRun(t, dead, []string{"--action", "demo.echo", "--resource", "demo://hello", "--timeout", "2s"}, "touch", marker)
 	if _, err := os.Stat(marker); r.code != exitRunNoDecision || err == nil {
 		t.Fatalf("no service: exit %d, stderr %s", r.code, r.stderr)
+	}
+
+	// The agent's identity from the SPIFFE Workload API.
+	agentSVID, err := x509svid.Load(d.svid("agent")+".pem", d.svid("agent")+".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := spiffebundle.Load(agentSVID.ID.TrustDomain(), filepath.Join(d.dir, "dev", "bundle.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wlDir, _ := os.MkdirTemp("", "wl")
+	defer os.RemoveAll(wlDir)
+	wl, err := workloadtest.Start(wlDir, agentSVID, sb.X509Bundle(), sb.JWTBundle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wl.Stop()
+	cmd := exec.Command(ztBin, "run", "--server", d.url(), "--workload-api", wl.Addr(), "--broker-svid", d.svid("broker"),
+		"--bundle", filepath.Join(d.dir, "dev", "bundle.pem"), "--model", "anthropic/claude-sonnet-4",
+		"--action", "demo.echo", "--resource", "demo://hello", "--", "echo", "workload")
+	var wlErr bytes.Buffer
+	cmd.Stderr = &wlErr
+	if out, err := cmd.Output(); err != nil || string(out) != "workload\n" {
+		t.Fatalf("zt run --workload-api: %v %q %s", err, out, wlErr.String())
 	}
 
 	// --unsafe-no-sandbox reads what the sandbox denied, and says so.
