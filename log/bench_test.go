@@ -13,6 +13,7 @@ import (
 
 	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/storage/posix"
+	"github.com/zt-infra/ztlog/log/logtest"
 )
 
 // benchEntrySize is about the size of a decision entry with a receipt.
@@ -244,7 +245,7 @@ func merge(runs []runStats) runStats {
 // configured checkpoint interval (the baseline: publication cannot be
 // promised sooner than one interval).
 func BenchmarkPublicationLatency(b *testing.B) {
-	l := openTestLog(b, b.TempDir(), testKey(b, testOrigin), func(o *Options) { o.CheckpointInterval = DefaultCheckpointInterval })
+	l := openTestLog(b, logtest.Dir(b), testKey(b, testOrigin), func(o *Options) { o.CheckpointInterval = DefaultCheckpointInterval })
 	defer closeLog(b, l)
 	ctx := context.Background()
 	var lat []time.Duration

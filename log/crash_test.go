@@ -21,6 +21,7 @@ import (
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/zt-infra/ztlog/log/logtest"
 	"github.com/zt-infra/ztlog/log/storage"
 )
 
@@ -81,7 +82,7 @@ func TestCrashDurability(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test starts and kills real processes; skipped with -short")
 	}
-	dir := t.TempDir()
+	dir := logtest.Dir(t)
 	skey, _, err := GenerateKey(testOrigin)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/zt-infra/ztlog/log/logtest"
 	"github.com/zt-infra/ztlog/log/storage"
 	"golang.org/x/mod/sumdb/note"
 	"k8s.io/klog/v2"
@@ -123,7 +124,7 @@ func appendAll(t *testing.T, l *Log, from, n, conc int) map[uint64][]byte {
 }
 
 func TestAppendAwaitAndProve(t *testing.T) {
-	dir := t.TempDir()
+	dir := logtest.Dir(t)
 	key := testKey(t, testOrigin)
 	l := openTestLog(t, dir, key, nil)
 	defer closeLog(t, l)
@@ -221,7 +222,7 @@ func merkleRoot(leaves [][]byte) []byte {
 }
 
 func TestReopenContinuesTheSameLog(t *testing.T) {
-	dir := t.TempDir()
+	dir := logtest.Dir(t)
 	key := testKey(t, testOrigin)
 	ctx := context.Background()
 
@@ -261,7 +262,7 @@ func TestReopenContinuesTheSameLog(t *testing.T) {
 }
 
 func TestReopenRefusesAnotherKeyOrOrigin(t *testing.T) {
-	dir := t.TempDir()
+	dir := logtest.Dir(t)
 	key := testKey(t, testOrigin)
 	l := openTestLog(t, dir, key, nil)
 	appendAll(t, l, 0, 10, 2)
@@ -301,7 +302,7 @@ func TestReopenRefusesAnotherKeyOrOrigin(t *testing.T) {
 }
 
 func TestAppendRefusals(t *testing.T) {
-	l := openTestLog(t, t.TempDir(), testKey(t, testOrigin), nil)
+	l := openTestLog(t, logtest.Dir(t), testKey(t, testOrigin), nil)
 	ctx := context.Background()
 	if _, err := l.Append(ctx, nil); !errors.Is(err, ErrEmptyEntry) {
 		t.Fatalf("empty: %v", err)
@@ -324,7 +325,7 @@ func TestAppendRefusals(t *testing.T) {
 }
 
 func TestCloseWaitsForPublication(t *testing.T) {
-	dir := t.TempDir()
+	dir := logtest.Dir(t)
 	l := openTestLog(t, dir, testKey(t, testOrigin), func(o *Options) { o.CheckpointInterval = time.Second })
 	got := appendAll(t, l, 0, 100, 10)
 	closeLog(t, l)
@@ -342,7 +343,7 @@ func TestCloseWaitsForPublication(t *testing.T) {
 }
 
 func TestPushbackLosesNothing(t *testing.T) {
-	l := openTestLog(t, t.TempDir(), testKey(t, testOrigin), func(o *Options) { o.MaxPending = 2 })
+	l := openTestLog(t, logtest.Dir(t), testKey(t, testOrigin), func(o *Options) { o.MaxPending = 2 })
 	defer closeLog(t, l)
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -403,7 +404,7 @@ func entryEventually(l *Log, idx uint64) ([]byte, *Checkpoint, error) {
 }
 
 func TestStorageFailureIsTypedAndRecovers(t *testing.T) {
-	dir := t.TempDir()
+	dir := logtest.Dir(t)
 	l := openTestLog(t, dir, testKey(t, testOrigin), nil)
 	defer closeLog(t, l)
 	ctx := context.Background()
@@ -440,7 +441,7 @@ func TestStorageFailureIsTypedAndRecovers(t *testing.T) {
 }
 
 func TestAwaitManyWaitersAndCancel(t *testing.T) {
-	l := openTestLog(t, t.TempDir(), testKey(t, testOrigin), nil)
+	l := openTestLog(t, logtest.Dir(t), testKey(t, testOrigin), nil)
 	defer closeLog(t, l)
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -504,7 +505,7 @@ func TestPublishedCheckpointsMustBeConsistent(t *testing.T) {
 		{"no extension", func([]byte) []byte { return sign(1, other) }, func(real []byte) []byte { return real }, "is not an extension of size 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := logtest.Dir(t)
 			l := openTestLog(t, dir, key, nil)
 			appendAll(t, l, 0, 5, 1)
 			closeLog(t, l)
@@ -542,7 +543,7 @@ func TestPublishedCheckpointsMustBeConsistent(t *testing.T) {
 }
 
 func TestScanAndIntegratedSize(t *testing.T) {
-	l := openTestLog(t, t.TempDir(), testKey(t, testOrigin), nil)
+	l := openTestLog(t, logtest.Dir(t), testKey(t, testOrigin), nil)
 	defer closeLog(t, l)
 	ctx := context.Background()
 	want := appendAll(t, l, 0, 600, 8)

@@ -19,6 +19,7 @@ import (
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/zt-infra/ztlog/contract"
 	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/logtest"
 	"github.com/zt-infra/ztlog/log/server"
 	"github.com/zt-infra/ztlog/log/storage"
 	"github.com/zt-infra/ztlog/verifier/audit"
@@ -165,7 +166,7 @@ func TestAuditCommand(t *testing.T) {
 func serveLog(t *testing.T, k logKey) (string, *ztlog.Log) {
 	t.Helper()
 	ctx := context.Background()
-	b, err := storage.New(ctx, storage.Config{Dir: t.TempDir()})
+	b, err := storage.New(ctx, storage.Config{Dir: logtest.Dir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/zt-infra/ztlog/contract"
 	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/logtest"
 	"github.com/zt-infra/ztlog/log/storage"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 	"github.com/zt-infra/ztlog/verifier/bundle"
@@ -29,7 +30,7 @@ func TestBundleEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, _ := ztlog.ParseKey(skey)
-	b, err := storage.New(ctx, storage.Config{Dir: t.TempDir()})
+	b, err := storage.New(ctx, storage.Config{Dir: logtest.Dir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

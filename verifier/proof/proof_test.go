@@ -12,6 +12,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
 	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/logtest"
 	"github.com/zt-infra/ztlog/log/storage"
 	"github.com/zt-infra/ztlog/verifier/policy"
 	"golang.org/x/mod/sumdb/note"
@@ -156,7 +157,7 @@ func TestAgainstTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend, err := storage.New(ctx, storage.Config{Dir: t.TempDir()})
+	backend, err := storage.New(ctx, storage.Config{Dir: logtest.Dir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/federation"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/logtest"
 	logserver "github.com/zt-infra/ztlog/log/server"
 	"github.com/zt-infra/ztlog/log/storage"
 	"github.com/zt-infra/ztlog/verifier/splitview"
@@ -124,7 +125,7 @@ func serveHTTP(t *testing.T, h http.Handler) string {
 func openLog(t *testing.T, key *ztlog.Key) *ztlog.Log {
 	t.Helper()
 	ctx := context.Background()
-	b, err := storage.New(ctx, storage.Config{Dir: t.TempDir()})
+	b, err := storage.New(ctx, storage.Config{Dir: logtest.Dir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/logtest"
 	"github.com/zt-infra/ztlog/log/storage"
 	"github.com/zt-infra/ztlog/verifier/policy"
 	"github.com/zt-infra/ztlog/witness/config"
@@ -92,7 +93,7 @@ func TestTwoOfThreeWithOneRefusingAndOneDown(t *testing.T) {
 		t.Fatalf("before any publication: %v", err)
 	}
 	ctx := context.Background()
-	b, err := storage.New(ctx, storage.Config{Dir: t.TempDir(), HTTPClient: c.HTTPClient()})
+	b, err := storage.New(ctx, storage.Config{Dir: logtest.Dir(t), HTTPClient: c.HTTPClient()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func TestFailOpenPublishesAndSaysSo(t *testing.T) {
 		t.Fatal("fail-open not announced")
 	}
 	ctx := context.Background()
-	b, _ := storage.New(ctx, storage.Config{Dir: t.TempDir(), HTTPClient: c.HTTPClient()})
+	b, _ := storage.New(ctx, storage.Config{Dir: logtest.Dir(t), HTTPClient: c.HTTPClient()})
 	l, err := ztlog.Open(ctx, ztlog.Options{Backend: b, Key: key, CheckpointInterval: 100 * time.Millisecond,
 		Witnesses: c.Group(), WitnessOptions: c.WitnessOptions(), Logger: quiet})
 	if err != nil {

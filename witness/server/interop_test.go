@@ -15,6 +15,7 @@ import (
 
 	"github.com/transparency-dev/tessera"
 	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/logtest"
 	"github.com/zt-infra/ztlog/log/storage"
 	"github.com/zt-infra/ztlog/witness/cosigner"
 	"golang.org/x/mod/sumdb/note"
@@ -40,7 +41,7 @@ func testTesseraInterop(t *testing.T, alg string) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	b, err := storage.New(ctx, storage.Config{Dir: t.TempDir()})
+	b, err := storage.New(ctx, storage.Config{Dir: logtest.Dir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
