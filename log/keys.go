@@ -6,12 +6,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/zt-infra/ztlog/log/keyfile"
 )
 
 // GenerateKey returns a new Ed25519 note signer key for the log with the
@@ -27,22 +28,7 @@ func GenerateKey(origin string) (skey, vkey string, err error) {
 // WriteKeyFile writes a signer key to path with mode 0600. It refuses to
 // overwrite an existing file: a log's key is its identity.
 func WriteKeyFile(path, skey string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%s already exists; a log key is never overwritten (move it away first if you really mean to replace the log's identity)", path)
-	}
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(skey + "\n"); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return keyfile.Write(path, []byte(skey+"\n"), "a log key")
 }
 
 // Key is the log's checkpoint signing key.

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/zt-infra/ztlog/log/keyfile"
 )
 
 // Key is a receipt signing key: a private JWK whose kid is its RFC 7638
@@ -160,15 +162,7 @@ func WriteKeyFile(path string, k *Key) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return keyfile.Write(path, append(b, '\n'), "a receipt signing key")
 }
 
 // Keyset is the issuer's keys: one current key that signs, and retired keys

@@ -19,13 +19,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 
 	"filippo.io/mldsa"
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/zt-infra/ztlog/log/keyfile"
 )
 
 // The signature algorithms a cosigner can use.
@@ -169,22 +170,7 @@ func Load(path string) (*Cosigner, error) {
 // WriteKeyFile writes a signer key to path with mode 0600 and refuses to
 // overwrite an existing file: a witness key is the witness's identity.
 func WriteKeyFile(path, skey string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%s already exists; a witness key is never overwritten (move it away first if you really mean to replace the witness's identity)", path)
-	}
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(skey + "\n"); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return keyfile.Write(path, []byte(skey+"\n"), "a witness key")
 }
 
 // NewVerifier parses a witness verifier key (type 0x04 Ed25519 or 0x06
