@@ -12,13 +12,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
+
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 )
 
 const usage = `zt-witness: a C2SP tlog-witness for ztlog and its federation partners
@@ -34,40 +33,17 @@ usage:
 `
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "keygen":
-		err = runKeygen(os.Args[2:])
-	case "serve":
-		err = runServe(ctx, os.Args[2:])
-	case "federate":
-		err = runFederate(ctx, os.Args[2:])
-	case "-h", "--help", "help":
-		fmt.Print(usage)
-		return
-	default:
-		fmt.Fprintf(os.Stderr, "zt-witness: unknown command %q\n\n%s", os.Args[1], usage)
-		os.Exit(2)
-	}
-	if err != nil {
-		var u usageError
-		if errors.As(err, &u) {
-			fmt.Fprintf(os.Stderr, "zt-witness: %v\n", err)
-			os.Exit(2)
-		}
-		fmt.Fprintf(os.Stderr, "zt-witness: error: %v\n", err)
-		os.Exit(1)
-	}
+	cli.Main("zt-witness", usage, map[string]cli.Command{
+		"keygen":   func(_ context.Context, args []string) error { return runKeygen(args) },
+		"serve":    runServe,
+		"federate": runFederate,
+	})
 }
 
 // usageError is a mistake in the command line: exit status 2.
 type usageError struct{ error }
+
+func (usageError) UsageError() bool { return true }
 
 // parseFlags parses args, then fills every flag not given from the
 // environment (ZTWITNESS_<NAME>).

@@ -14,11 +14,8 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 )
 
 const usage = `ztlog: the evidence service for AI-agent actions
@@ -35,41 +32,16 @@ usage:
 `
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "serve":
-		err = runServe(ctx, os.Args[2:])
-	case "dev":
-		err = runDev(ctx, os.Args[2:])
-	case "keygen":
-		err = runKeygen(os.Args[2:])
-	case "daal":
-		err = runDAAL(ctx, os.Args[2:])
-	case "receipt-keygen":
-		err = runReceiptKeygen(os.Args[2:])
-	case "-h", "--help", "help":
-		fmt.Print(usage)
-		return
-	default:
-		fmt.Fprintf(os.Stderr, "ztlog: unknown command %q\n\n%s", os.Args[1], usage)
-		os.Exit(2)
-	}
-	if err != nil {
-		var u usageError
-		if errors.As(err, &u) {
-			fmt.Fprintf(os.Stderr, "ztlog: %v\n", err)
-			os.Exit(2)
-		}
-		fmt.Fprintf(os.Stderr, "ztlog: error: %v\n", err)
-		os.Exit(1)
-	}
+	cli.Main("ztlog", usage, map[string]cli.Command{
+		"serve":          runServe,
+		"dev":            runDev,
+		"keygen":         func(_ context.Context, args []string) error { return runKeygen(args) },
+		"daal":           runDAAL,
+		"receipt-keygen": func(_ context.Context, args []string) error { return runReceiptKeygen(args) },
+	})
 }
 
 // usageError is a mistake in the command line: exit status 2.
 type usageError struct{ error }
+
+func (usageError) UsageError() bool { return true }

@@ -1,0 +1,59 @@
+// Package cli is the small part every ztlog command line shares: picking
+// the subcommand, a context cancelled by SIGINT/SIGTERM, and the exit
+// statuses (0 done, 1 failed, 2 the command line was wrong).
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// UsageError is a mistake in the command line: exit status 2. A command
+// marks its own error type with a UsageError method returning true.
+type UsageError interface {
+	error
+	UsageError() bool
+}
+
+// Command runs one subcommand with the arguments after its name.
+type Command func(ctx context.Context, args []string) error
+
+// Main runs the subcommand named by os.Args[1] and exits: 2 with the usage
+// text for a missing or unknown subcommand or a UsageError, 1 with the
+// error for any other failure, 0 otherwise.
+func Main(name, usage string, cmds map[string]Command) {
+	os.Exit(run(name, usage, cmds, os.Args[1:]))
+}
+
+func run(name, usage string, cmds map[string]Command, args []string) int {
+	if len(args) < 1 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return 0
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "%s: unknown command %q\n\n%s", name, args[0], usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := cmd(ctx, args[1:])
+	if err == nil {
+		return 0
+	}
+	if u, ok := errors.AsType[UsageError](err); ok && u.UsageError() {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	fmt.Fprintf(os.Stderr, "%s: error: %v\n", name, err)
+	return 1
+}
