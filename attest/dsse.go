@@ -298,28 +298,12 @@ type signature struct {
 // predicate itself are the caller's (see VerifyRuntimeContext,
 // VerifyBrokerResult). Pure: no clock, no I/O.
 func Verify(ctx context.Context, rawEnvelope []byte, chain [][]byte, bundles x509bundle.Source, now time.Time, predicateType string) (*Verified, error) {
-	if len(rawEnvelope) > MaxEnvelope {
-		return nil, fmt.Errorf("%w: envelope is %d bytes, the limit is %d", ErrMalformed, len(rawEnvelope), MaxEnvelope)
-	}
 	if bundles == nil || now.IsZero() {
 		return nil, errors.New("attest: Verify needs trust bundles and a verification time")
 	}
-	var env envelope
-	if err := json.Unmarshal(rawEnvelope, &env, json.RejectUnknownMembers(true)); err != nil {
-		return nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
-	}
-	if env.PayloadType != PayloadType {
-		return nil, fmt.Errorf("%w: payloadType is %q, want %q", ErrMalformed, truncate(env.PayloadType, 80), PayloadType)
-	}
-	if len(env.Signatures) != 1 {
-		return nil, fmt.Errorf("%w: want exactly one signature, got %d", ErrMalformed, len(env.Signatures))
-	}
-	payload, err := base64.StdEncoding.Strict().DecodeString(env.Payload)
-	if err != nil || len(payload) == 0 {
-		return nil, fmt.Errorf("%w: payload is not standard base64", ErrMalformed)
-	}
-	if _, err := base64.StdEncoding.Strict().DecodeString(env.Signatures[0].Sig); err != nil {
-		return nil, fmt.Errorf("%w: signature is not standard base64", ErrMalformed)
+	env, payload, err := decodeEnvelope(rawEnvelope)
+	if err != nil {
+		return nil, err
 	}
 
 	if len(chain) == 0 || len(chain) > MaxChain {
@@ -340,7 +324,54 @@ func Verify(ctx context.Context, rawEnvelope []byte, chain [][]byte, bundles x50
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrChain, err)
 	}
-	key, err := newSVIDVerifier(certs[0])
+	var path []*x509.Certificate
+	if len(verified) > 0 {
+		path = verified[0]
+	}
+	return verifySigned(ctx, env, payload, id, certs[0], path, predicateType)
+}
+
+// VerifyWithSigner is Verify for a signer chain the caller has already
+// verified (x509svid.Verify against the trust bundle at the time that
+// matters): id is the SPIFFE ID it proved and leaf its leaf certificate.
+// Everything else — the envelope's form, the keyid, the signature over
+// the payload as received, the statement — is checked as Verify does. It
+// lets a verifier of many entries signed with one SVID verify the chain
+// once (verifier/attestation caches it).
+func VerifyWithSigner(ctx context.Context, rawEnvelope []byte, id spiffeid.ID, leaf *x509.Certificate, predicateType string) (*Verified, error) {
+	env, payload, err := decodeEnvelope(rawEnvelope)
+	if err != nil {
+		return nil, err
+	}
+	return verifySigned(ctx, env, payload, id, leaf, []*x509.Certificate{leaf}, predicateType)
+}
+
+func decodeEnvelope(rawEnvelope []byte) (*envelope, []byte, error) {
+	if len(rawEnvelope) > MaxEnvelope {
+		return nil, nil, fmt.Errorf("%w: envelope is %d bytes, the limit is %d", ErrMalformed, len(rawEnvelope), MaxEnvelope)
+	}
+	var env envelope
+	if err := json.Unmarshal(rawEnvelope, &env, json.RejectUnknownMembers(true)); err != nil {
+		return nil, nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
+	}
+	if env.PayloadType != PayloadType {
+		return nil, nil, fmt.Errorf("%w: payloadType is %q, want %q", ErrMalformed, truncate(env.PayloadType, 80), PayloadType)
+	}
+	if len(env.Signatures) != 1 {
+		return nil, nil, fmt.Errorf("%w: want exactly one signature, got %d", ErrMalformed, len(env.Signatures))
+	}
+	payload, err := base64.StdEncoding.Strict().DecodeString(env.Payload)
+	if err != nil || len(payload) == 0 {
+		return nil, nil, fmt.Errorf("%w: payload is not standard base64", ErrMalformed)
+	}
+	if _, err := base64.StdEncoding.Strict().DecodeString(env.Signatures[0].Sig); err != nil {
+		return nil, nil, fmt.Errorf("%w: signature is not standard base64", ErrMalformed)
+	}
+	return &env, payload, nil
+}
+
+func verifySigned(ctx context.Context, env *envelope, payload []byte, id spiffeid.ID, leaf *x509.Certificate, path []*x509.Certificate, predicateType string) (*Verified, error) {
+	key, err := newSVIDVerifier(leaf)
 	if err != nil {
 		return nil, err
 	}
@@ -361,12 +392,8 @@ func Verify(ctx context.Context, rawEnvelope []byte, chain [][]byte, bundles x50
 	if err != nil {
 		return nil, err
 	}
-	v := &Verified{Signer: id, Statement: st, Predicate: pred, Payload: payload,
-		Subject: "sha256:" + st.Subject[0].Digest["sha256"]}
-	if len(verified) > 0 {
-		v.Chain = verified[0]
-	}
-	return v, nil
+	return &Verified{Signer: id, Statement: st, Predicate: pred, Payload: payload, Chain: path,
+		Subject: "sha256:" + st.Subject[0].Digest["sha256"]}, nil
 }
 
 // parseStatement reads a signed payload: an in-toto Statement v1 with one
@@ -474,21 +501,33 @@ func VerifyRuntimeContext(ctx context.Context, rawEnvelope []byte, chain [][]byt
 	if err != nil {
 		return nil, nil, err
 	}
+	p, err := CheckRuntimeContext(v, want)
+	return p, v, err
+}
+
+// CheckRuntimeContext is the part of VerifyRuntimeContext after the
+// signature: the signer, the subject, the predicate and its validity
+// window at want.Now. v must come from Verify or VerifyWithSigner with
+// RuntimeContextType.
+func CheckRuntimeContext(v *Verified, want Expect) (*RuntimeContext, error) {
+	if err := want.valid(); err != nil {
+		return nil, err
+	}
 	if err := want.check(v); err != nil {
-		return nil, v, err
+		return nil, err
 	}
 	p, err := ParseRuntimeContext(v.Predicate)
 	if err != nil {
-		return nil, v, err
+		return nil, err
 	}
 	iat, exp, _ := p.window()
 	switch {
 	case want.Now.Add(want.Skew).Before(iat):
-		return nil, v, fmt.Errorf("%w: issued at %s, in the future", ErrExpired, p.IssuedAt)
+		return nil, fmt.Errorf("%w: issued at %s, in the future", ErrExpired, p.IssuedAt)
 	case !want.Now.Before(exp.Add(want.Skew)):
-		return nil, v, fmt.Errorf("%w: expired at %s", ErrExpired, p.ExpiresAt)
+		return nil, fmt.Errorf("%w: expired at %s", ErrExpired, p.ExpiresAt)
 	}
-	return p, v, nil
+	return p, nil
 }
 
 // VerifyBrokerResult verifies a broker's result attestation: Verify, then
@@ -501,12 +540,19 @@ func VerifyBrokerResult(ctx context.Context, rawEnvelope []byte, chain [][]byte,
 	if err != nil {
 		return nil, nil, err
 	}
+	p, err := CheckBrokerResult(v, want)
+	return p, v, err
+}
+
+// CheckBrokerResult is the part of VerifyBrokerResult after the
+// signature: the signer, the subject and the predicate. v must come from
+// Verify or VerifyWithSigner with BrokerResultType.
+func CheckBrokerResult(v *Verified, want Expect) (*BrokerResult, error) {
+	if err := want.valid(); err != nil {
+		return nil, err
+	}
 	if err := want.check(v); err != nil {
-		return nil, v, err
+		return nil, err
 	}
-	p, err := ParseBrokerResult(v.Predicate)
-	if err != nil {
-		return nil, v, err
-	}
-	return p, v, nil
+	return ParseBrokerResult(v.Predicate)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/bundle"
 )
 
@@ -30,7 +31,8 @@ func runBundle(ctx context.Context, args []string) error {
 	logSpec := fs.String("log", "", "the log: its tlog-tiles URL (https://host/log/) or its directory")
 	policyFile := fs.String("policy", "", "trust policy (C2SP tlog-policy): the log's checkpoint must verify against it")
 	index := fs.Int64("index", -1, "the log index of the decision entry")
-	result := fs.Int64("result", -1, "the log index of its result entry, if any")
+	result := fs.Int64("result", -1, "the log index of its result entry (default: found in the log after the decision)")
+	spiffeBundle := fs.String("spiffe-bundle", "", "SPIFFE trust bundle ([TRUST_DOMAIN=]FILE, PEM or SPIFFE JSON) whose roots the attestation and the broker statement chain to; included in the bundle")
 	receiptFile := fs.String("receipt", "", "file holding the receipt (compact JWS) issued for the allow, if you have it")
 	jwksSpec := fs.String("jwks", "", "the log's receipt JWKS (file or URL; default: <server>/v1/receipts/jwks.json when --log is a URL)")
 	out := fs.String("out", "", "write the bundle here (default: stdout)")
@@ -48,10 +50,15 @@ func runBundle(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := bundle.BuildOptions{Now: time.Now()}
+	opts := bundle.BuildOptions{Now: time.Now(), FindResult: true}
 	if *result >= 0 {
 		r := uint64(*result)
 		opts.Result = &r
+	}
+	if *spiffeBundle != "" {
+		if opts.Roots, err = attestation.LoadRoots(*spiffeBundle); err != nil {
+			return err
+		}
 	}
 	if *receiptFile != "" {
 		tok, err := os.ReadFile(*receiptFile)
@@ -117,17 +124,26 @@ func loadJWKS(ctx context.Context, spec, logSpec string) (*jose.JSONWebKeySet, e
 	return &set, nil
 }
 
-// verifyBundle is `zt-audit verify BUNDLE --policy FILE`.
-func verifyBundle(w io.Writer, file string, raw []byte, policyFile string, policyHashes []string, asJSON bool) error {
+// verifyBundle is `zt-audit verify BUNDLE --policy FILE [--spiffe-bundle FILE]`.
+func verifyBundle(w io.Writer, file string, raw []byte, policyFile string, policyHashes []string, spiffeBundle string, asJSON bool) error {
 	pol, err := loadPolicy(policyFile)
 	if err != nil {
 		return err
 	}
+	opts := bundle.Options{PolicyHashes: policyHashes, Now: time.Now()}
+	if spiffeBundle != "" {
+		if opts.Roots, err = attestation.LoadRoots(spiffeBundle); err != nil {
+			return err
+		}
+	}
 	b, err := bundle.Parse(raw)
 	if err != nil {
+		if strings.Contains(err.Error(), bundle.FormatV1) {
+			return fmt.Errorf("%s: %v", file, err)
+		}
 		return failedError{fmt.Errorf("%s: %v", file, err)}
 	}
-	rep := bundle.Verify(b, pol, bundle.Options{PolicyHashes: policyHashes, Now: time.Now()})
+	rep := bundle.Verify(b, pol, opts)
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -163,6 +179,25 @@ func printBundleReport(w io.Writer, file string, r *bundle.Report) {
 	if res := r.Result; res != nil {
 		fmt.Fprintf(w, "result     %s from broker %s at %s\n", res.Outcome, res.Broker, res.Time)
 	}
+	if s := r.SPIFFE; s != nil {
+		how := "PINNED by you (--spiffe-bundle)"
+		if !s.Pinned {
+			how = "NOT pinned (taken from the bundle itself: signers are not proven; pass --spiffe-bundle FILE)"
+		}
+		fmt.Fprintf(w, "spiffe     roots of %s %s, %s\n", strings.Join(s.TrustDomains, ", "), s.Digest, how)
+	}
+	proven := func(role string, p *attestation.Proven) {
+		if p == nil {
+			return
+		}
+		state := "signed by"
+		if r.SPIFFE == nil || !r.SPIFFE.Pinned {
+			state = "signature verifies for (signer NOT proven: roots not pinned)"
+		}
+		fmt.Fprintf(w, "%-10s %s %s (SVID valid until %s), judged at %s\n", role, state, p.Signer, p.NotAfter.Format(time.RFC3339), p.At.Format(time.RFC3339Nano))
+	}
+	proven("agent", r.Attestation)
+	proven("broker", r.Statement)
 	fmt.Fprintln(w)
 	for _, c := range r.Checks {
 		fmt.Fprintf(w, "  %-22s %-13s %s\n", c.Name, strings.ToUpper(string(c.Verdict)), c.Detail)

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/audit"
 )
 
@@ -29,6 +30,7 @@ func runLogAudit(ctx context.Context, args []string) error {
 	maxLate := fs.Int("max-late", audit.DefaultMaxLate, "most late results linked after the pass")
 	examples := fs.Int("examples", audit.DefaultMaxExamples, "findings listed per check")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	spiffeBundle := fs.String("spiffe-bundle", "", "SPIFFE trust bundle you trust ([TRUST_DOMAIN=]FILE, PEM or SPIFFE JSON): verify every committed attestation and broker statement against it (without it, entry signatures are NOT checked)")
 	progress := fs.String("progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -49,6 +51,17 @@ func runLogAudit(ctx context.Context, args []string) error {
 		if opts.Now, err = time.Parse(time.RFC3339Nano, *now); err != nil {
 			return fmt.Errorf("--now %q: want an RFC 3339 time such as 2026-11-21T10:00:00Z", *now)
 		}
+	}
+	if *spiffeBundle != "" {
+		roots, err := attestation.LoadRoots(*spiffeBundle)
+		if err != nil {
+			return err
+		}
+		set, err := roots.Set()
+		if err != nil {
+			return err
+		}
+		opts.Verifiers = []audit.EntryVerifier{attestation.EntryCheck{V: attestation.NewVerifier(set)}}
 	}
 	var bar *progressBar
 	switch *progress {
@@ -127,6 +140,10 @@ func printAuditReport(w io.Writer, r *audit.Report) {
 		warned += int(c.Warned)
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintf(w, "entry signatures (agents' attestations, brokers' statements): %s\n", r.EntrySignatures)
+	if strings.HasPrefix(r.EntrySignatures, "NOT") {
+		fmt.Fprintln(w, "  (pass --spiffe-bundle FILE to verify them against the SPIFFE roots you trust; VALID below does not cover them)")
+	}
 	switch {
 	case !r.Valid:
 		fmt.Fprintf(w, "INVALID: first failing check %s: %s\n", r.First.Check, r.First.Message)

@@ -26,13 +26,13 @@ const usage = `zt-audit: verify ztlog evidence offline
 usage:
   zt-audit verify FILE [--policy FILE] [--json]
                              verify split-view evidence: did the log sign two views?
-  zt-audit verify BUNDLE --policy FILE [--policy-hash H]... [--json]
+  zt-audit verify BUNDLE --policy FILE [--spiffe-bundle FILE] [--policy-hash H]... [--json]
                              verify one action's evidence bundle offline
-  zt-audit bundle --log URL|DIR --policy FILE --index N [--result M] [--receipt FILE] [--out FILE]
+  zt-audit bundle --log URL|DIR --policy FILE --index N [--spiffe-bundle FILE] [--result M] [--receipt FILE] [--out FILE]
                              assemble the evidence bundle of the decision at N
   zt-audit verify --legacy FILE [--kms-key PEM] [--hash-only] [--json]
                              the earlier ZT adapter's hash-chained audit records
-  zt-audit audit --log URL|DIR --policy FILE [--window D] [--merkle-only] [--json]
+  zt-audit audit --log URL|DIR --policy FILE [--spiffe-bundle FILE] [--window D] [--merkle-only] [--json]
                              audit the whole log: tree, tiles, entries, completeness
   zt-audit consistency OLD NEW --log URL|DIR --policy FILE [--json]
                              prove the saved checkpoint OLD is a prefix of NEW (- = current)

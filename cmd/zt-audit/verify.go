@@ -22,6 +22,7 @@ func runVerify(ctx context.Context, args []string) error {
 	legacyFile := fs.String("legacy", "", "verify the earlier ZT adapter's hash-chained audit records in this file")
 	kmsKey := fs.String("kms-key", "", "with --legacy: the KMS key's public key (PEM) to verify kms_signature")
 	hashOnly := fs.Bool("hash-only", false, "with --legacy: check hashes and chain only; signatures are reported as skipped")
+	spiffeBundle := fs.String("spiffe-bundle", "", "for a bundle: the SPIFFE trust bundle you trust ([TRUST_DOMAIN=]FILE, PEM or SPIFFE JSON); pins the roots the attestations must chain to")
 	var policyHashes stringList
 	fs.Var(&policyHashes, "policy-hash", "for a bundle: a policy hash (sha256:...) you accept; repeat for several (default: any)")
 	// The file may come before, between or after the flags.
@@ -51,7 +52,7 @@ func runVerify(ctx context.Context, args []string) error {
 		return err
 	}
 	if bundle.IsBundle(raw) {
-		return verifyBundle(os.Stdout, file, raw, *policyFile, policyHashes, *asJSON)
+		return verifyBundle(os.Stdout, file, raw, *policyFile, policyHashes, *spiffeBundle, *asJSON)
 	}
 	if splitview.IsEvidence(raw) {
 		return verifySplitView(os.Stdout, file, raw, *policyFile, *asJSON)

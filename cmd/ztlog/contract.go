@@ -21,6 +21,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/receipt"
 	"github.com/zt-infra/ztlog/contract/results"
 	"github.com/zt-infra/ztlog/contract/service"
+	"github.com/zt-infra/ztlog/log/server"
 )
 
 // contractFlags configure the decision path (the adapter contract). Without
@@ -239,6 +240,7 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 		return nil, nil, err
 	}
 	res.Register(svc.Router())
+	svc.SetBundleSources(server.BundleSources{Result: res.ResultOf, Roots: src})
 	svc.AddReadinessCheck("identity", func(context.Context) error { return src.Check() })
 	v := pm.Status()
 	logger.Info("decision path ready", "identity", src.Describe(), "server_id", svid.ID.String(), "jwt_audience", aud,

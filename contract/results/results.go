@@ -162,6 +162,15 @@ func (s *Service) Len() int {
 	return len(s.done)
 }
 
+// ResultOf returns the index of the result entry committed for the
+// decision at index, if there is one.
+func (s *Service) ResultOf(decision uint64) (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.done[decision]
+	return c.index, ok
+}
+
 // Register adds POST /v1/results to r.
 func (s *Service) Register(r *mux.Router) {
 	r.HandleFunc("/v1/results", s.post).Methods(http.MethodPost)

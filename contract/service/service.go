@@ -80,6 +80,7 @@ type Service struct {
 	router   *mux.Router
 	registry *prometheus.Registry
 	logger   *slog.Logger
+	read     *server.Handler
 	started  time.Time
 
 	mu          sync.Mutex
@@ -135,7 +136,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		details:  map[string]func(context.Context) any{},
 	}
 	s.AddReadinessCheck("log", l.Healthy)
-	server.Register(s.router, l)
+	s.read = server.Register(s.router, l)
 	s.router.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
 	s.router.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
 	s.router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})).Methods(http.MethodGet)
@@ -150,6 +151,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	})
 	return s, nil
 }
+
+// SetBundleSources makes GET /v1/bundles include each decision's result
+// and the SPIFFE roots of the statements' signers.
+func (s *Service) SetBundleSources(bs server.BundleSources) { s.read.SetBundleSources(bs) }
 
 // Log is the service's evidence log.
 func (s *Service) Log() *ztlog.Log { return s.log }

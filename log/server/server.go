@@ -23,17 +23,43 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gorilla/mux"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/zt-infra/ztlog/contract"
 	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/bundle"
 	"github.com/zt-infra/ztlog/verifier/tlogproof"
 )
 
+// BundleSources is what GET /v1/bundles includes beyond the log's own
+// entries and proofs, from services the log server does not have.
+type BundleSources struct {
+	// Result returns the index of the result entry committed for the
+	// decision at index, if there is one (contract/results).
+	Result func(decision uint64) (uint64, bool)
+	// Roots is the service's SPIFFE trust bundle: the authorities of the
+	// statements' signers' trust domains are included.
+	Roots x509bundle.Source
+}
+
+// Handler serves the read routes.
+type Handler = handler
+
+// SetBundleSources makes bundles include the decision's result and the
+// SPIFFE roots (call before serving).
+func (h *handler) SetBundleSources(bs BundleSources) {
+	h.mu.Lock()
+	h.bs = bs
+	h.mu.Unlock()
+}
+
 // Register adds the log's read routes to r.
-func Register(r *mux.Router, l *ztlog.Log) {
+func Register(r *mux.Router, l *ztlog.Log) *Handler {
 	h := &handler{l: l}
 	r.HandleFunc("/log/checkpoint", h.checkpoint).Methods(http.MethodGet, http.MethodHead)
 	r.PathPrefix("/log/tile/entries/").HandlerFunc(h.entryBundle).Methods(http.MethodGet, http.MethodHead)
@@ -41,9 +67,14 @@ func Register(r *mux.Router, l *ztlog.Log) {
 	r.HandleFunc("/v1/entries/{index}", h.entry).Methods(http.MethodGet)
 	r.HandleFunc("/v1/proofs/consistency", h.consistency).Methods(http.MethodGet)
 	r.HandleFunc("/v1/bundles/{index}", h.bundle).Methods(http.MethodGet)
+	return h
 }
 
-type handler struct{ l *ztlog.Log }
+type handler struct {
+	l  *ztlog.Log
+	mu sync.Mutex
+	bs BundleSources
+}
 
 const (
 	immutable = "public, max-age=31536000, immutable"
@@ -300,11 +331,21 @@ func (h *handler) bundle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b := &bundle.Bundle{Format: bundle.Format, Origin: cp.Origin, Decision: *d}
-	if q := r.URL.Query(); q.Has("result") {
-		ri, ok := parseUint(w, "result", q.Get("result"))
-		if !ok {
+	h.mu.Lock()
+	bs := h.bs
+	h.mu.Unlock()
+	q := r.URL.Query()
+	ri, found := uint64(0), false
+	if q.Has("result") {
+		if ri, ok = parseUint(w, "result", q.Get("result")); !ok {
 			return
 		}
+		found = true
+	} else if bs.Result != nil {
+		ri, found = bs.Result(index)
+		found = found && ri < cp.Size
+	}
+	if found {
 		re, e, ok := entry("result", ri, contract.KindResult)
 		if !ok {
 			return
@@ -315,6 +356,18 @@ func (h *handler) bundle(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		b.Result = re
+	}
+	if bs.Roots != nil {
+		tds, err := bundle.SignerTrustDomains(b)
+		if err == nil && len(tds) > 0 {
+			var ids []spiffeid.TrustDomain
+			for _, td := range tds {
+				if id, err := spiffeid.TrustDomainFromString(td); err == nil {
+					ids = append(ids, id)
+				}
+			}
+			b.SPIFFE = attestation.FromSource(bs.Roots, ids...).Domains
+		}
 	}
 	out, err := bundle.Marshal(b)
 	if err != nil {

@@ -32,6 +32,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -283,6 +284,16 @@ func (a *Auditor) Report(d time.Duration) *Report {
 	}
 	r.First = a.f.first
 	r.Valid = r.First == nil
+	r.EntrySignatures = "NOT checked: no entry signature checks were given"
+	if a.opts.MerkleOnly {
+		r.EntrySignatures = "NOT checked: Merkle-only replay"
+	} else if len(a.opts.Verifiers) > 0 {
+		var names []string
+		for _, v := range a.opts.Verifiers {
+			names = append(names, "signature."+v.Name())
+		}
+		r.EntrySignatures = "checked (" + strings.Join(names, ", ") + ")"
+	}
 	if d > 0 {
 		r.EntriesPerSec = float64(a.entries) / d.Seconds()
 	}

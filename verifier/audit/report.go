@@ -91,6 +91,10 @@ type Report struct {
 	Kinds   map[string]uint64 `json:"kinds,omitempty"`
 	// Checks, in the order they are listed above.
 	Checks []*CheckResult `json:"checks"`
+	// EntrySignatures says whether entry signatures were checked: "checked
+	// (signature.<name>, ...)" or "NOT checked" when no EntryVerifier was
+	// given (zt-audit audit without --spiffe-bundle).
+	EntrySignatures string `json:"entry_signatures"`
 	// Valid is true when no check failed.
 	Valid bool `json:"valid"`
 	// First is the first failing finding, nil when Valid.

@@ -1,16 +1,23 @@
 package bundle
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
+	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/policy"
 	"github.com/zt-infra/ztlog/verifier/proof"
 	"github.com/zt-infra/ztlog/verifier/tlogproof"
@@ -32,6 +39,14 @@ type BuildOptions struct {
 	// JWKS is the log's receipt key set, to take the signing key from.
 	Receipt string
 	JWKS    *jose.JSONWebKeySet
+	// FindResult, when Result is nil, looks for the decision's result entry
+	// in the log after it (reading every entry bundle from the decision's
+	// to the checkpoint's end) and includes it when there is one.
+	FindResult bool
+	// Roots is SPIFFE trust bundle material to include: the authorities of
+	// the trust domains of the attestation's and the statement's signers
+	// are taken from it. Build fails when one is missing.
+	Roots *attestation.Roots
 	// Now is the clock for the checkpoint's cosignature timestamps.
 	Now time.Time
 }
@@ -80,12 +95,30 @@ func Build(ctx context.Context, src Source, pol *policy.Policy, index uint64, op
 	if b.Decision, err = entry(index); err != nil {
 		return nil, err
 	}
+	if opts.Result == nil && opts.FindResult {
+		if opts.Result, err = FindResult(ctx, src, cp.Size, index); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Result != nil {
 		r, err := entry(*opts.Result)
 		if err != nil {
 			return nil, err
 		}
 		b.Result = &r
+	}
+	if opts.Roots != nil {
+		tds, err := SignerTrustDomains(b)
+		if err != nil {
+			return nil, err
+		}
+		sel := opts.Roots.Select(tds...)
+		if len(sel.Domains) != len(tds) {
+			return nil, fmt.Errorf("the SPIFFE bundle given has roots for %s; the bundle's signers are of %s", strings.Join(opts.Roots.TrustDomains(), ", "), strings.Join(tds, ", "))
+		}
+		if len(tds) > 0 {
+			b.SPIFFE = sel.Domains
+		}
 	}
 	if opts.Receipt != "" {
 		rc, err := receipt.Parse(opts.Receipt)
@@ -106,4 +139,73 @@ func Build(ctx context.Context, src Source, pol *policy.Policy, index uint64, op
 		b.Receipt, b.ReceiptKey = opts.Receipt, k
 	}
 	return b, nil
+}
+
+// SignerTrustDomains lists the trust domains of the bundle's signed
+// statements' signers: the decision's actor when its attestation is
+// embedded with a chain, the result's broker when there is a result.
+func SignerTrustDomains(b *Bundle) ([]string, error) {
+	var tds []string
+	add := func(id string) error {
+		sid, err := spiffeid.FromString(id)
+		if err != nil {
+			return fmt.Errorf("signer %q is not a SPIFFE ID: %v", id, err)
+		}
+		if !slices.Contains(tds, sid.TrustDomain().Name()) {
+			tds = append(tds, sid.TrustDomain().Name())
+		}
+		return nil
+	}
+	e, err := contract.Parse(b.Decision.Leaf)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := e.(*contract.Decision); ok && d.Attestation != nil && len(d.Attestation.Envelope) > 0 && len(d.Attestation.Chain) > 0 {
+		if err := add(d.Actor); err != nil {
+			return nil, err
+		}
+	}
+	if b.Result != nil {
+		e, err := contract.Parse(b.Result.Leaf)
+		if err != nil {
+			return nil, err
+		}
+		if r, ok := e.(*contract.Result); ok && len(r.Statement.Envelope) > 0 {
+			if err := add(r.Broker); err != nil {
+				return nil, err
+			}
+		}
+	}
+	slices.Sort(tds)
+	return tds, nil
+}
+
+// FindResult looks for the result entry of the decision at index among
+// the entries after it in the tree of the given size, reading the log's
+// entry bundles one at a time. It returns nil when there is none.
+func FindResult(ctx context.Context, src Source, size, index uint64) (*uint64, error) {
+	want := []byte(`"decision_index":` + strconv.FormatUint(index, 10) + `,`)
+	for ri := range layout.Range(index+1, size-min(size, index+1), size) {
+		raw, err := src.ReadEntryBundle(ctx, ri.Index, ri.Partial)
+		if err != nil {
+			return nil, fmt.Errorf("read entry bundle %d while looking for the result of entry %d: %v", ri.Index, index, err)
+		}
+		var eb api.EntryBundle
+		if err := eb.UnmarshalText(raw); err != nil {
+			return nil, fmt.Errorf("entry bundle %d is malformed: %v", ri.Index, err)
+		}
+		for k := uint64(ri.First); k < uint64(ri.First)+uint64(ri.N) && k < uint64(len(eb.Entries)); k++ {
+			leaf := eb.Entries[k]
+			if !bytes.Contains(leaf, want) || !bytes.Contains(leaf, []byte(`"kind":"result"`)) {
+				continue
+			}
+			if e, err := contract.Parse(leaf); err == nil {
+				if r, ok := e.(*contract.Result); ok && r.DecisionIndex == index {
+					i := ri.Index*layout.EntryBundleWidth + k
+					return &i, nil
+				}
+			}
+		}
+	}
+	return nil, nil
 }

@@ -2,7 +2,8 @@
 // auditor needs to verify one action offline with only a trust policy —
 // the decision entry, the linked result entry when there is one, a C2SP
 // tlog-proof for each into one cosigned checkpoint, and the receipt issued
-// for the allow with the key that signed it. The format is specified in
+// for the allow with the key that signed it, and the SPIFFE trust bundle
+// roots the agent's attestation and the broker's statement chain to. The format is specified in
 // bundle.md next to this file; vectors are in testdata/bundles.
 //
 // A bundle has exactly one encoding (Marshal's), so that every byte of it
@@ -14,10 +15,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/zt-infra/ztlog/verifier/attestation"
 )
 
 // Format is the bundle format this package reads and writes.
-const Format = "ztlog-evidence-bundle/v1"
+const Format = "ztlog-evidence-bundle/v2"
+
+// FormatV1 is the first format, without SPIFFE trust bundle material.
+// Parse refuses it (see bundle.md, "Versions").
+const FormatV1 = "ztlog-evidence-bundle/v1"
 
 // MaxSize is the largest bundle Parse reads.
 const MaxSize = 1 << 20
@@ -39,6 +46,11 @@ type Bundle struct {
 	// the log's receipt JWKS. Its kid is its RFC 7638 thumbprint, which the
 	// decision entry commits to, so the log vouches for it.
 	ReceiptKey json.RawMessage `json:"receipt_key,omitempty"`
+	// SPIFFE is the SPIFFE trust bundle material (X.509 authorities of the
+	// signers' trust domains) that the attestation and the broker
+	// statement chain to. It is evidence only when the auditor pins it
+	// (bundle.md, "Trusting the SPIFFE roots").
+	SPIFFE []attestation.Domain `json:"spiffe_bundle,omitempty"`
 }
 
 // Entry is one log entry with its proof.
@@ -78,6 +90,9 @@ func Parse(raw []byte) (*Bundle, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if b.Format == FormatV1 {
+		return nil, fmt.Errorf("%w: format %q: version 1 bundles carry no SPIFFE trust bundle, so their attestations cannot be verified; this verifier reads %q: make the bundle again with zt-audit bundle or GET /v1/bundles/{index}", ErrMalformed, b.Format, Format)
 	}
 	if b.Format != Format {
 		return nil, fmt.Errorf("%w: format %q, this verifier reads %q", ErrMalformed, b.Format, Format)

@@ -21,6 +21,7 @@ import (
 	"github.com/transparency-dev/tessera/client"
 	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 	"github.com/zt-infra/ztlog/verifier/policy"
 	"github.com/zt-infra/ztlog/verifier/tlogproof"
@@ -98,6 +99,7 @@ func receiptKey(t testing.TB) *receipt.Key {
 }
 
 type vectorLog struct {
+	pki     *testPKI
 	dir     string
 	allow   uint64
 	deny    uint64
@@ -121,10 +123,14 @@ func buildVectorLog(t testing.TB) *vectorLog {
 	add(audittest.Register(t0, agent))
 	allow := audittest.Allow(t0.Add(time.Second), 1, agent)
 	allow.Receipt = &contract.ReceiptRef{ID: "rcpt-vector-1", KeyID: rk.ID(), Audience: broker, Expires: contract.FormatTime(t0.Add(time.Second + 5*time.Minute))}
-	v := &vectorLog{}
+	pki := vectorPKI(t)
+	allow.Attestation = pki.runtimeContext(t, allow, t0)
+	v := &vectorLog{pki: pki}
 	v.allow = add(allow)
 	v.deny = add(audittest.Deny(t0.Add(2*time.Second), 2, agent))
-	v.result = add(audittest.ResultFor(t0.Add(3*time.Second), v.allow, entries[v.allow], allow))
+	res := audittest.ResultFor(t0.Add(3*time.Second), v.allow, entries[v.allow], allow)
+	res.Statement = pki.brokerResult(t, res, t0.Add(2*time.Second))
+	v.result = add(res)
 	tok, err := rk.Sign(receipt.Claims{
 		Issuer: origin, Subject: agent, Audience: broker, IssuedAt: t0.Add(time.Second).Unix(), Expiry: t0.Add(time.Second + 5*time.Minute).Unix(),
 		ID: "rcpt-vector-1", ActionDigest: allow.ActionDigest, Decision: "allow", LogIndex: v.allow,
@@ -197,13 +203,21 @@ func TestVectors(t *testing.T) {
 	ctx := context.Background()
 	made := map[string]*Bundle{}
 	var err error
-	if made["allow-result-receipt.bundle"], err = Build(ctx, src, pol, v.allow, BuildOptions{Result: &v.result, Receipt: v.receipt, JWKS: v.jwks}); err != nil {
+	pinned, err := attestation.ParseRoots(vectorFile(t, "spiffe-bundle.pem", v.pki.pem()), "")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if made["allow.bundle"], err = Build(ctx, src, pol, v.allow, BuildOptions{}); err != nil {
+	roots := v.pki.roots()
+	if made["allow-result-receipt.bundle"], err = Build(ctx, src, pol, v.allow, BuildOptions{FindResult: true, Roots: roots, Receipt: v.receipt, JWKS: v.jwks}); err != nil {
 		t.Fatal(err)
 	}
-	if made["deny.bundle"], err = Build(ctx, src, pol, v.deny, BuildOptions{}); err != nil {
+	if made["allow-result-receipt.bundle"].Result == nil || made["allow-result-receipt.bundle"].Result.Index != v.result {
+		t.Fatal("Build did not find the allow's result")
+	}
+	if made["allow.bundle"], err = Build(ctx, src, pol, v.allow, BuildOptions{Roots: roots}); err != nil {
+		t.Fatal(err)
+	}
+	if made["deny.bundle"], err = Build(ctx, src, pol, v.deny, BuildOptions{FindResult: true, Roots: roots}); err != nil {
 		t.Fatal(err)
 	}
 	var manifest []vector
@@ -220,7 +234,7 @@ func TestVectors(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		r := Verify(b, pol, Options{Now: time.Unix(cosignTime+60, 0)})
+		r := Verify(b, pol, Options{Now: time.Unix(cosignTime+60, 0), Roots: pinned})
 		manifest = append(manifest, vector{File: name, Valid: r.Valid, Checks: summary(r), NotVerified: r.NotVerified})
 		if !r.Valid {
 			t.Errorf("%s: %+v", name, r.FirstFailure)
@@ -235,7 +249,7 @@ func TestVectors(t *testing.T) {
 		t.Errorf("vectors.json says\n%v\nverifying gives\n%v", recorded, manifest)
 	}
 	full := manifest[0]
-	if want := "checkpoint=pass decision.inclusion=pass decision.entry=pass receipt.key=pass receipt.signature=pass receipt.binding=pass result.inclusion=pass result.entry=pass result.link=pass result.statement=not verified"; strings.Join(full.Checks, " ") != want {
+	if want := "checkpoint=pass decision.inclusion=pass decision.entry=pass spiffe.bundle=pass decision.attestation=pass decision.attestation.digest=pass receipt.key=pass receipt.signature=pass receipt.binding=pass result.inclusion=pass result.entry=pass result.link=pass result.statement=pass result.statement.digest=pass"; strings.Join(full.Checks, " ") != want {
 		t.Errorf("full bundle checks:\n%s\nwant\n%s", strings.Join(full.Checks, " "), want)
 	}
 }
@@ -248,6 +262,7 @@ func TestEveryByteMatters(t *testing.T) {
 		t.Fatal(err)
 	}
 	pol := mustPolicy(t, trustPolicy())
+	pinned := vectorPKI(t).roots()
 	failed := map[string]int{}
 	for i := range raw {
 		for _, bit := range []byte{0x01, 0x10} {
@@ -258,7 +273,7 @@ func TestEveryByteMatters(t *testing.T) {
 				failed["parse"]++
 				continue
 			}
-			r := Verify(b, pol, Options{})
+			r := Verify(b, pol, Options{Roots: pinned})
 			if r.Valid {
 				t.Fatalf("byte %d ^ %#x still verifies:\n%s", i, bit, c)
 			}
@@ -266,7 +281,7 @@ func TestEveryByteMatters(t *testing.T) {
 		}
 	}
 	t.Logf("failures by first failing check: %v", failed)
-	for _, name := range []string{"parse", CheckCheckpoint, CheckDecision, CheckReceipt, CheckResult} {
+	for _, name := range []string{"parse", CheckCheckpoint, CheckDecision, CheckReceipt, CheckResult, CheckSPIFFE} {
 		if failed[name] == 0 {
 			t.Errorf("no flip failed at %s", name)
 		}
@@ -408,4 +423,55 @@ func (c earlyCosigner) Sign(msg []byte) ([]byte, error) {
 	const early = cosignTime - 86400
 	sig := binary.BigEndian.AppendUint64(nil, early)
 	return append(sig, ed25519.Sign(c.key, []byte(fmt.Sprintf("cosignature/v1\ntime %d\n%s", early, msg)))...), nil
+}
+
+// Who trusts the SPIFFE roots: pinned roots make the statements proven;
+// without them they are "not verified"; other pinned roots fail.
+func TestSPIFFERoots(t *testing.T) {
+	v := buildVectorLog(t)
+	pol := mustPolicy(t, trustPolicy())
+	src := client.FileFetcher{Root: v.dir}
+	good, err := Build(context.Background(), src, pol, v.allow, BuildOptions{FindResult: true, Roots: v.pki.roots()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Verify(good, pol, Options{})
+	if !r.Valid || strings.Join(r.NotVerified, " ") != "spiffe.bundle decision.attestation result.statement" || r.SPIFFE.Pinned {
+		t.Fatalf("unpinned: valid %v, not verified %v", r.Valid, r.NotVerified)
+	}
+	if r.Attestation == nil || r.Attestation.Signer != audittest.Agent(1) || r.Statement == nil || r.Statement.Signer != audittest.Broker {
+		t.Fatalf("signers not reported: %+v %+v", r.Attestation, r.Statement)
+	}
+	other := vectorPKI(t)
+	other.ca.Raw = append([]byte(nil), other.ca.Raw...)
+	other.ca.Raw[len(other.ca.Raw)-1] ^= 1 // another root of the same trust domain
+	r = Verify(good, pol, Options{Roots: other.roots()})
+	if r.Valid || r.FirstFailure.Name != CheckSPIFFE {
+		t.Fatalf("foreign pinned roots: %+v", r.FirstFailure)
+	}
+	bare := *good
+	bare.SPIFFE = nil
+	r = Verify(&bare, pol, Options{Roots: v.pki.roots()})
+	if !r.Valid || len(r.NotVerified) != 0 {
+		t.Fatalf("roots only pinned: valid %v, not verified %v, %+v", r.Valid, r.NotVerified, r.FirstFailure)
+	}
+	r = Verify(&bare, pol, Options{})
+	if !r.Valid || strings.Join(r.NotVerified, " ") != "decision.attestation result.statement" {
+		t.Fatalf("no roots at all: valid %v, not verified %v", r.Valid, r.NotVerified)
+	}
+	if _, err := Build(context.Background(), src, pol, v.allow, BuildOptions{Roots: &attestation.Roots{Domains: []attestation.Domain{{TrustDomain: "other.example", Authorities: [][]byte{v.pki.ca.Raw}}}}}); err == nil {
+		t.Fatal("built a bundle with roots for the wrong trust domain")
+	}
+	v1 := bytes.Replace(mustMarshal(t, &bare), []byte(Format), []byte(FormatV1), 1)
+	if _, err := Parse(v1); err == nil || !strings.Contains(err.Error(), "version 1 bundles carry no SPIFFE trust bundle") {
+		t.Fatalf("v1: %v", err)
+	}
+}
+
+func mustMarshal(t *testing.T, b *Bundle) []byte {
+	enc, err := Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enc
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/policy"
 	"github.com/zt-infra/ztlog/verifier/proof"
 	"github.com/zt-infra/ztlog/verifier/tlogproof"
@@ -35,7 +37,9 @@ const (
 	CheckDecision    = "decision.inclusion"
 	CheckEntry       = "decision.entry"
 	CheckPolicyHash  = "decision.policy_hash"
+	CheckSPIFFE      = "spiffe.bundle"
 	CheckAttestation = "decision.attestation"
+	CheckAttDigest   = "decision.attestation.digest"
 	CheckReceiptKey  = "receipt.key"
 	CheckReceipt     = "receipt.signature"
 	CheckBinding     = "receipt.binding"
@@ -43,6 +47,7 @@ const (
 	CheckResultEntry = "result.entry"
 	CheckResultLink  = "result.link"
 	CheckStatement   = "result.statement"
+	CheckStmtDigest  = "result.statement.digest"
 	CheckTimes       = "times"
 )
 
@@ -64,13 +69,33 @@ type Report struct {
 	Result   *contract.Result   `json:"result,omitempty"`
 	// Receipt is the verified receipt's claims.
 	Receipt *receipt.Claims `json:"receipt,omitempty"`
-	Checks  []Check         `json:"checks"`
+	// SPIFFE describes the SPIFFE roots the statements were checked
+	// against, and whether the caller pinned them.
+	SPIFFE *SPIFFEInfo `json:"spiffe_bundle,omitempty"`
+	// Attestation is what the agent's verified runtime-context attestation
+	// proves (who signed, when, the predicate); Statement the same for the
+	// broker's result statement. Set when the signature verified, whether
+	// or not the roots were pinned (see SPIFFE.Pinned).
+	Attestation *attestation.Proven `json:"attestation,omitempty"`
+	Statement   *attestation.Proven `json:"statement,omitempty"`
+	Checks      []Check             `json:"checks"`
 	// Valid is true when no check failed.
 	Valid bool `json:"valid"`
 	// FirstFailure is the first failing check, nil when Valid.
 	FirstFailure *Check `json:"first_failure,omitempty"`
 	// NotVerified lists what is in the bundle but was not verified.
 	NotVerified []string `json:"not_verified,omitempty"`
+}
+
+// SPIFFEInfo describes the SPIFFE roots used.
+type SPIFFEInfo struct {
+	// Digest names the roots the bundle carries (attestation.Roots.Digest),
+	// empty when it carries none.
+	Digest       string   `json:"digest,omitempty"`
+	TrustDomains []string `json:"trust_domains,omitempty"`
+	// Pinned is true when the caller gave the roots it trusts
+	// (Options.Roots) and the bundle's are among them.
+	Pinned bool `json:"pinned"`
 }
 
 // CheckpointInfo describes the verified checkpoint.
@@ -98,6 +123,11 @@ type Options struct {
 	// Skew is the clock difference tolerated between the log's entry times
 	// and the receipt's issue time (default 1 minute).
 	Skew time.Duration
+	// Roots are the SPIFFE trust bundle roots the caller trusts
+	// (zt-audit verify --spiffe-bundle). The bundle's own roots must be
+	// among them; without them, the bundle's roots are used but not
+	// trusted, and the statements are reported "not verified".
+	Roots *attestation.Roots
 }
 
 type run struct {
@@ -197,8 +227,12 @@ func Verify(b *Bundle, pol *policy.Policy, opts Options) *Report {
 			r.add(CheckPolicyHash, Fail, "decided by policy %s, not one you accept (%s)", d.Policy.Hash, strings.Join(opts.PolicyHashes, ", "))
 		}
 	}
+	sv, pinned, ok := r.spiffe(b, opts.Roots, d.Attestation != nil || b.Result != nil)
+	if !ok {
+		return r.rep
+	}
 	if d.Attestation != nil {
-		r.add(CheckAttestation, NotVerified, "the agent's attestation (digest %s) is committed with the decision, but this build does not verify DSSE attestations and their SPIFFE chains yet", d.Attestation.Digest)
+		r.verifyAttestation(sv, pinned, d)
 	}
 
 	decisionTime, _ := contract.ParseTime(d.Time)
@@ -207,7 +241,7 @@ func Verify(b *Bundle, pol *policy.Policy, opts Options) *Report {
 	}
 	r.verifyReceipt(b, d, dp.Index, leafHash, decisionTime, opts)
 	if b.Result != nil {
-		r.verifyResult(b, cp, rp, d, dp.Index, leafHash, decisionTime, opts.Skew)
+		r.verifyResult(b, cp, rp, d, dp.Index, leafHash, decisionTime, opts.Skew, sv, pinned)
 	}
 	return r.rep
 }
@@ -312,7 +346,7 @@ func (r *run) verifyReceipt(b *Bundle, d *contract.Decision, index uint64, leafH
 	}
 }
 
-func (r *run) verifyResult(b *Bundle, cp *policy.Checkpoint, rp *tlogproof.Proof, d *contract.Decision, index uint64, decisionLeaf []byte, decided time.Time, skew time.Duration) {
+func (r *run) verifyResult(b *Bundle, cp *policy.Checkpoint, rp *tlogproof.Proof, d *contract.Decision, index uint64, decisionLeaf []byte, decided time.Time, skew time.Duration, sv *attestation.Verifier, pinned bool) {
 	res := b.Result
 	if rp.Index != res.Index {
 		r.add(CheckResult, Fail, "the bundle says index %d, the result's tlog-proof is for index %d", res.Index, rp.Index)
@@ -355,12 +389,113 @@ func (r *run) verifyResult(b *Bundle, cp *policy.Checkpoint, rp *tlogproof.Proof
 		r.add(CheckResultLink, Fail, "the result is from broker %s, the allow is for %s", rs.Broker, d.Broker)
 	case d.Receipt != nil && rs.ReceiptID != d.Receipt.ID:
 		r.add(CheckResultLink, Fail, "the result honoured receipt %s, the allow issued %s", rs.ReceiptID, d.Receipt.ID)
+	case d.Receipt != nil && rs.Broker != d.Receipt.Audience:
+		r.add(CheckResultLink, Fail, "the result is from broker %s, the allow's receipt is for %s", rs.Broker, d.Receipt.Audience)
 	case resultTime.Before(decided):
 		r.add(CheckTimes, Fail, "the result (%s) is older than its decision (%s)", rs.Time, d.Time)
 	default:
 		r.add(CheckResultLink, Pass, "links to the allow at entry %d: same leaf hash, action, broker and receipt; %s after it", index, resultTime.Sub(decided).Round(time.Millisecond))
 	}
-	r.add(CheckStatement, NotVerified, "the broker's signed statement (digest %s) is committed with the result, but this build does not verify DSSE statements and their SPIFFE chains yet", rs.Statement.Digest)
+	if r.rep.FirstFailure != nil {
+		return
+	}
+	r.verified(CheckStatement, CheckStmtDigest, sv, pinned, &rs.Statement, "the broker's result statement", func() (*attestation.Proven, error) { return sv.Result(rs) },
+		func(p *attestation.Proven) string {
+			br := p.BrokerResult
+			exit := ""
+			if br.Exit != nil {
+				exit = fmt.Sprintf(", exit status %d", br.Exit.Status)
+			}
+			return fmt.Sprintf("%s ran it for decision %d (receipt %s): outcome %s%s, from %s to %s, sandbox %s", p.Signer, br.Decision.Index, br.ReceiptID, br.Outcome, exit, br.StartedAt, br.FinishedAt, br.Sandbox.Kind)
+		}, func(p *attestation.Proven) { r.rep.Statement = p })
+}
+
+// spiffe checks the bundle's SPIFFE roots: well formed, and among the
+// caller's pinned roots when it pinned some. It returns the verifier of
+// statements (nil when there are no roots at all) and whether its roots
+// are trusted.
+func (r *run) spiffe(b *Bundle, pinnedRoots *attestation.Roots, signed bool) (*attestation.Verifier, bool, bool) {
+	var own *attestation.Roots
+	if len(b.SPIFFE) > 0 {
+		own = &attestation.Roots{Domains: b.SPIFFE}
+		if err := own.Validate(); err != nil {
+			return nil, false, r.add(CheckSPIFFE, Fail, "%v", err)
+		}
+		r.rep.SPIFFE = &SPIFFEInfo{Digest: own.Digest(), TrustDomains: own.TrustDomains()}
+	}
+	use := own
+	switch {
+	case own == nil && !signed:
+		return nil, false, true
+	case own == nil && pinnedRoots == nil:
+		r.add(CheckSPIFFE, Absent, "the bundle carries no SPIFFE roots and you pinned none: signed statements cannot be checked")
+		return nil, false, true
+	case own == nil:
+		use = pinnedRoots
+		r.rep.SPIFFE = &SPIFFEInfo{Pinned: true, TrustDomains: pinnedRoots.TrustDomains()}
+		r.add(CheckSPIFFE, Pass, "the bundle carries no SPIFFE roots; your pinned roots (%s, %s) are used", strings.Join(pinnedRoots.TrustDomains(), ", "), pinnedRoots.Digest())
+	case pinnedRoots == nil:
+		r.add(CheckSPIFFE, NotVerified, "the bundle carries SPIFFE roots %s (trust domains %s) but you pinned none (--spiffe-bundle FILE): statements are checked against them, but who signed is not proven, since whoever made the bundle chose them", own.Digest(), strings.Join(own.TrustDomains(), ", "))
+	default:
+		if err := own.Within(pinnedRoots); err != nil {
+			return nil, false, r.add(CheckSPIFFE, Fail, "the bundle's SPIFFE roots are not the ones you pinned: %v", err)
+		}
+		r.rep.SPIFFE.Pinned = true
+		r.add(CheckSPIFFE, Pass, "the bundle's SPIFFE roots %s (trust domains %s) are among those you pinned", own.Digest(), strings.Join(own.TrustDomains(), ", "))
+	}
+	set, err := use.Set()
+	if err != nil {
+		return nil, false, r.add(CheckSPIFFE, Fail, "%v", err)
+	}
+	return attestation.NewVerifier(set), r.rep.SPIFFE.Pinned, true
+}
+
+func (r *run) verifyAttestation(sv *attestation.Verifier, pinned bool, d *contract.Decision) {
+	r.verified(CheckAttestation, CheckAttDigest, sv, pinned, d.Attestation, "the agent's runtime attestation", func() (*attestation.Proven, error) { return sv.Decision(d) },
+		func(p *attestation.Proven) string {
+			rc := p.RuntimeContext
+			what := fmt.Sprintf("%s attested at %s: model %s/%s, code %s", p.Signer, p.At.Format(time.RFC3339), rc.Model.Provider, rc.Model.Name, rc.Code.Digest)
+			if rc.Sandbox != nil {
+				what += ", sandbox " + rc.Sandbox.Profile
+			}
+			return what + ", valid " + rc.IssuedAt + " to " + rc.ExpiresAt
+		}, func(p *attestation.Proven) { r.rep.Attestation = p })
+}
+
+// verified runs one statement's check and its digest check.
+func (r *run) verified(check, digestCheck string, sv *attestation.Verifier, pinned bool, a *contract.Attestation, what string, verify func() (*attestation.Proven, error), describe func(*attestation.Proven) string, keep func(*attestation.Proven)) {
+	if len(a.Envelope) == 0 {
+		r.add(check, NotVerified, "%s: only its digest %s is committed (the envelope was above the size limit), so its signature cannot be checked from the log", what, a.Digest)
+		return
+	}
+	if sv == nil {
+		r.add(check, NotVerified, "%s (digest %s) is committed, but there are no SPIFFE roots to check its chain against: pass --spiffe-bundle FILE", what, a.Digest)
+		return
+	}
+	p, err := verify()
+	var ae *attestation.Error
+	switch {
+	case errors.As(err, &ae) && ae.Step == attestation.StepRefused && r.rep.Decision != nil && r.rep.Decision.Effect == contract.Deny && check == CheckAttestation:
+		r.add(check, NotVerified, "%s was refused by the service (committed without a signer chain) and the decision is a deny: it proves nothing", what)
+		return
+	case err != nil:
+		r.add(check, Fail, "%v", err)
+		return
+	}
+	keep(p)
+	if pinned {
+		r.add(check, Pass, "%s", describe(p))
+	} else {
+		r.add(check, NotVerified, "the signature verifies with a chain to the bundle's own SPIFFE roots, which you did not pin, so the signer is not proven: %s", describe(p))
+	}
+	switch p.Digest {
+	case attestation.DigestOfEmbedded:
+		r.add(digestCheck, Pass, "the committed digest %s is of the embedded envelope", a.Digest)
+	case attestation.DigestOfSentForm:
+		r.add(digestCheck, Pass, "the committed digest %s is of the embedded envelope in the form ztlog's clients send (the entry embeds it in canonical form)", a.Digest)
+	default:
+		r.add(digestCheck, NotVerified, "the committed digest %s is of the envelope as its signer sent it, in an encoding the entry does not keep; the envelope's signature is what was checked", a.Digest)
+	}
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -1,0 +1,374 @@
+// Package attestation verifies the signed statements committed in log
+// entries: a decision's runtime-context attestation (the agent's) and a
+// result's broker-result statement (the broker's), each a DSSE envelope
+// with the signer's X.509-SVID chain (attest/attest.md), against SPIFFE
+// trust bundle roots at the time the entry was made. Evidence bundles
+// (verifier/bundle) and the whole-log audit (verifier/audit, through
+// EntryCheck) use it. Pure: entries and roots in, verdict out.
+//
+// What an entry lets a verifier check, and what it does not, is written
+// down in verifier/bundle/bundle.md ("Attestations in entries").
+package attestation
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"github.com/zt-infra/ztlog/attest"
+	"github.com/zt-infra/ztlog/contract"
+)
+
+// Skew is the clock skew tolerated on a runtime context's validity window
+// at the decision's time (the decision path's).
+const Skew = 30 * time.Second
+
+// Steps name what failed, in the order they are checked.
+const (
+	StepNotEmbedded = "not embedded" // the entry keeps only the digest (envelope above the size limit)
+	StepRefused     = "refused"      // committed without a chain: the service did not accept it
+	StepEnvelope    = "envelope"     // DSSE form, payloadType, base64
+	StepChain       = "chain"        // the X.509-SVID chain to the SPIFFE roots at the entry's time
+	StepSignature   = "signature"    // keyid and the DSSE signature over the payload as received
+	StepStatement   = "statement"    // in-toto Statement v1, predicate type, subject form, predicate
+	StepSigner      = "signer"       // the SPIFFE ID that signed is the one the entry names
+	StepSubject     = "subject"      // the statement is about the entry's action digest
+	StepWindow      = "window"       // a runtime context valid at the decision's time
+	StepEntry       = "entry"        // the predicate agrees with the entry's fields
+)
+
+// Error says which step failed.
+type Error struct {
+	Step string
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Step + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+func fail(step string, format string, args ...any) *Error {
+	return &Error{Step: step, Err: fmt.Errorf(format, args...)}
+}
+
+func classify(err error) *Error {
+	step := StepStatement
+	switch {
+	case errors.Is(err, attest.ErrChain):
+		step = StepChain
+	case errors.Is(err, attest.ErrSignature):
+		step = StepSignature
+	case errors.Is(err, attest.ErrSigner):
+		step = StepSigner
+	case errors.Is(err, attest.ErrSubject):
+		step = StepSubject
+	case errors.Is(err, attest.ErrExpired):
+		step = StepWindow
+	}
+	return &Error{Step: step, Err: err}
+}
+
+// Digest says how the entry's committed digest was checked. The decision
+// path and POST /v1/results digest the envelope bytes as the agent or
+// broker sent them, while the entry embeds the envelope in canonical
+// (JCS) form; the sent bytes are not kept.
+type Digest string
+
+const (
+	// DigestOfEmbedded: the digest is of the embedded envelope's bytes
+	// (the sender sent it in canonical form).
+	DigestOfEmbedded Digest = "embedded"
+	// DigestOfSentForm: the digest is of the embedded envelope re-encoded
+	// the way ztlog's clients send it (attest's encoding: payloadType,
+	// payload, signatures[keyid, sig]) — the same envelope, byte for byte
+	// as sent.
+	DigestOfSentForm Digest = "ztlog form"
+	// DigestUnchecked: the digest matches neither; the sender used another
+	// encoding, which the entry does not keep, so the digest cannot be
+	// checked (the envelope's signature still is).
+	DigestUnchecked Digest = "unchecked"
+)
+
+// Proven is what a verified statement proves.
+type Proven struct {
+	// Signer is the SPIFFE ID that signed, its keyid and its chain's
+	// validity.
+	Signer   string    `json:"signer"`
+	KeyID    string    `json:"keyid"`
+	NotAfter time.Time `json:"svid_not_after"`
+	// At is the time the chain and the statement were judged at: the
+	// entry's time.
+	At time.Time `json:"at"`
+	// Digest says how the committed digest was checked.
+	Digest Digest `json:"digest_check"`
+	// RuntimeContext or BrokerResult is the verified predicate.
+	RuntimeContext *attest.RuntimeContext `json:"runtime_context,omitempty"`
+	BrokerResult   *attest.BrokerResult   `json:"broker_result,omitempty"`
+}
+
+// Verifier verifies committed statements against SPIFFE roots. It caches
+// verified signer chains (an SVID signs many entries), so it is meant to
+// live for one bundle or one audit. Safe for concurrent use.
+type Verifier struct {
+	roots x509bundle.Source
+	mu    sync.Mutex
+	cache map[[32]byte]*chainEntry
+}
+
+// maxCachedChains bounds the chain cache (SVIDs rotate hourly: a log of a
+// thousand agents over a day has a few tens of thousands).
+const maxCachedChains = 4096
+
+type chainEntry struct {
+	id                  spiffeid.ID
+	leaf                *x509.Certificate
+	notBefore, notAfter time.Time
+}
+
+// NewVerifier verifies against roots.
+func NewVerifier(roots x509bundle.Source) *Verifier {
+	return &Verifier{roots: roots, cache: map[[32]byte]*chainEntry{}}
+}
+
+// chain verifies a committed chain at t, from the cache when a chain of
+// the same bytes verified before and t is within every certificate's
+// validity on the path that verified (path building depends on nothing
+// else but the roots, fixed for the Verifier).
+func (v *Verifier) chain(b64 []string, t time.Time) (*chainEntry, *Error) {
+	h := sha256.New()
+	for _, c := range b64 {
+		h.Write([]byte(c))
+		h.Write([]byte{0})
+	}
+	var key [32]byte
+	h.Sum(key[:0])
+	v.mu.Lock()
+	ce := v.cache[key]
+	v.mu.Unlock()
+	if ce != nil && !t.Before(ce.notBefore) && !t.After(ce.notAfter) {
+		return ce, nil
+	}
+	ders, err := attest.DecodeChain(b64)
+	if err != nil {
+		return nil, &Error{Step: StepChain, Err: err}
+	}
+	certs := make([]*x509.Certificate, len(ders))
+	for i, der := range ders {
+		if len(der) > attest.MaxCertificate {
+			return nil, fail(StepChain, "chain[%d] is %d bytes, the limit is %d", i, len(der), attest.MaxCertificate)
+		}
+		if certs[i], err = x509.ParseCertificate(der); err != nil {
+			return nil, fail(StepChain, "chain[%d]: %v", i, err)
+		}
+	}
+	id, paths, err := x509svid.Verify(certs, v.roots, x509svid.WithTime(t))
+	if err != nil {
+		return nil, fail(StepChain, "%v", err)
+	}
+	ce = &chainEntry{id: id, leaf: certs[0], notBefore: certs[0].NotBefore, notAfter: certs[0].NotAfter}
+	if len(paths) > 0 {
+		for _, c := range paths[0] {
+			if c.NotBefore.After(ce.notBefore) {
+				ce.notBefore = c.NotBefore
+			}
+			if c.NotAfter.Before(ce.notAfter) {
+				ce.notAfter = c.NotAfter
+			}
+		}
+	}
+	v.mu.Lock()
+	if len(v.cache) >= maxCachedChains {
+		clear(v.cache)
+	}
+	v.cache[key] = ce
+	v.mu.Unlock()
+	return ce, nil
+}
+
+// statement checks the parts common to both kinds: embedded, chained,
+// signed, of the right type.
+func (v *Verifier) statement(a *contract.Attestation, t time.Time, predicateType string) (*attest.Verified, *chainEntry, *Error) {
+	if len(a.Envelope) == 0 {
+		return nil, nil, fail(StepNotEmbedded, "the entry keeps only the statement's digest %s (the envelope was above the size limit), so its signature cannot be checked from the log", a.Digest)
+	}
+	if len(a.Chain) == 0 {
+		return nil, nil, fail(StepRefused, "committed without a signer chain: the service did not accept this statement")
+	}
+	ce, e := v.chain(a.Chain, t)
+	if e != nil {
+		return nil, nil, e
+	}
+	ver, err := attest.VerifyWithSigner(context.Background(), a.Envelope, ce.id, ce.leaf, predicateType)
+	if err != nil {
+		e := classify(err)
+		if e.Step == StepStatement && !envelopeParses(a.Envelope) {
+			// attest reports envelope and statement form errors alike.
+			e.Step = StepEnvelope
+		}
+		return nil, nil, e
+	}
+	return ver, ce, nil
+}
+
+func envelopeParses(raw []byte) bool {
+	var env dsse.Envelope
+	return json.Unmarshal(raw, &env) == nil && env.PayloadType == attest.PayloadType && len(env.Signatures) == 1
+}
+
+// digest checks the committed digest against the embedded envelope, in
+// the two forms it can have been sent in.
+func digest(a *contract.Attestation) Digest {
+	if contract.Digest(a.Envelope) == a.Digest {
+		return DigestOfEmbedded
+	}
+	var env dsse.Envelope
+	if err := json.Unmarshal(a.Envelope, &env); err != nil {
+		return DigestUnchecked
+	}
+	sent, err := json.Marshal(&env)
+	if err == nil && contract.Digest(sent) == a.Digest {
+		return DigestOfSentForm
+	}
+	return DigestUnchecked
+}
+
+func proven(ver *attest.Verified, ce *chainEntry, t time.Time, a *contract.Attestation) *Proven {
+	return &Proven{Signer: ver.Signer.String(), KeyID: attest.KeyID(ce.leaf), NotAfter: ce.notAfter.UTC(), At: t.UTC(), Digest: digest(a)}
+}
+
+// Decision verifies a decision's runtime-context attestation, if it has
+// one (nil, nil when not): the envelope, the chain to the roots at the
+// decision's time, the signature, a runtime-context statement signed by
+// the decision's actor about its action digest and valid at its time
+// (Skew tolerated), naming the decision's broker and capability manifest
+// when it names them, and, for an allow, the policy version that decided.
+func (v *Verifier) Decision(d *contract.Decision) (*Proven, error) {
+	a := d.Attestation
+	if a == nil {
+		return nil, nil
+	}
+	t, err := contract.ParseTime(d.Time)
+	if err != nil {
+		return nil, fail(StepEntry, "decision time %q: %v", d.Time, err)
+	}
+	ver, ce, e := v.statement(a, t, attest.RuntimeContextType)
+	if e != nil {
+		return nil, e
+	}
+	signer, err := spiffeid.FromString(d.Actor)
+	if err != nil {
+		return nil, fail(StepSigner, "the decision's actor %q is not a SPIFFE ID", d.Actor)
+	}
+	p, err := attest.CheckRuntimeContext(ver, attest.Expect{Now: t, Signer: signer, ActionDigest: d.ActionDigest, Skew: Skew})
+	if err != nil {
+		return nil, classify(err)
+	}
+	switch {
+	case p.Broker != "" && p.Broker != d.Broker:
+		return nil, fail(StepEntry, "the attestation names broker %s, the decision %s", p.Broker, d.Broker)
+	case p.Sandbox != nil && p.Sandbox.Capabilities != d.CapabilitiesDigest:
+		return nil, fail(StepEntry, "the attestation names capability manifest %s, the decision %q", p.Sandbox.Capabilities, d.CapabilitiesDigest)
+	case p.PolicyHash != "" && d.Effect == contract.Allow && p.PolicyHash != d.Policy.Hash:
+		return nil, fail(StepEntry, "the agent expected policy %s; an allow by policy %s is not one it accepted", p.PolicyHash, d.Policy.Hash)
+	}
+	out := proven(ver, ce, t, a)
+	out.RuntimeContext = p
+	return out, nil
+}
+
+// Result verifies a result's broker-result statement: the envelope, the
+// chain to the roots at the result's time, the signature, a broker-result
+// statement signed by the result's broker about its action digest, whose
+// predicate names the result's decision (index, leaf hash), receipt id,
+// correlation id, outcome and exit status.
+func (v *Verifier) Result(r *contract.Result) (*Proven, error) {
+	a := &r.Statement
+	t, err := contract.ParseTime(r.Time)
+	if err != nil {
+		return nil, fail(StepEntry, "result time %q: %v", r.Time, err)
+	}
+	ver, ce, e := v.statement(a, t, attest.BrokerResultType)
+	if e != nil {
+		return nil, e
+	}
+	signer, err := spiffeid.FromString(r.Broker)
+	if err != nil {
+		return nil, fail(StepSigner, "the result's broker %q is not a SPIFFE ID", r.Broker)
+	}
+	p, err := attest.CheckBrokerResult(ver, attest.Expect{Now: t, Signer: signer, ActionDigest: r.ActionDigest})
+	if err != nil {
+		return nil, classify(err)
+	}
+	exit := -1
+	if p.Exit != nil {
+		exit = p.Exit.Status
+	}
+	committed := -1
+	if r.ExitStatus != nil {
+		committed = *r.ExitStatus
+	}
+	switch {
+	case p.Decision.Index != r.DecisionIndex:
+		return nil, fail(StepEntry, "the statement is about decision %d, the result links %d", p.Decision.Index, r.DecisionIndex)
+	case p.Decision.LeafHash != r.DecisionLeafHash:
+		return nil, fail(StepEntry, "the statement names decision leaf hash %s, the result %s", p.Decision.LeafHash, r.DecisionLeafHash)
+	case p.ReceiptID != r.ReceiptID:
+		return nil, fail(StepEntry, "the statement honoured receipt %s, the result names %s", p.ReceiptID, r.ReceiptID)
+	case p.CorrelationID != r.CorrelationID:
+		return nil, fail(StepEntry, "the statement's correlation id is %q, the result's %q", p.CorrelationID, r.CorrelationID)
+	case p.Outcome != r.Outcome:
+		return nil, fail(StepEntry, "the statement's outcome is %s, the result's %s", p.Outcome, r.Outcome)
+	case exit != committed:
+		return nil, fail(StepEntry, "the statement's exit status is %d, the result's %d", exit, committed)
+	}
+	out := proven(ver, ce, t, a)
+	out.BrokerResult = p
+	return out, nil
+}
+
+// EntryCheck is the whole-log audit's check of committed statements
+// (it satisfies verifier/audit's EntryVerifier): every decision
+// attestation and result statement the log accepted is verified as
+// Decision and Result do. Statements the entry does not embed (above the
+// size limit) and attestations a deny records as refused are not
+// checkable, and not counted.
+type EntryCheck struct{ V *Verifier }
+
+// Name is "attestation": the audit reports "signature.attestation".
+func (EntryCheck) Name() string { return "attestation" }
+
+// Applies reports whether the entry carries a statement this check
+// verifies.
+func (EntryCheck) Applies(e contract.Entry) bool {
+	switch x := e.(type) {
+	case *contract.Decision:
+		a := x.Attestation
+		return a != nil && len(a.Envelope) > 0 && (len(a.Chain) > 0 || x.Effect == contract.Allow)
+	case *contract.Result:
+		return len(x.Statement.Envelope) > 0
+	}
+	return false
+}
+
+// VerifyEntry verifies the entry's statement.
+func (c EntryCheck) VerifyEntry(_ uint64, _ []byte, e contract.Entry) error {
+	var err error
+	switch x := e.(type) {
+	case *contract.Decision:
+		if x.Attestation != nil && len(x.Attestation.Chain) == 0 && x.Effect == contract.Allow {
+			return fail(StepRefused, "an allow whose attestation was committed without a signer chain (not verified by the service)")
+		}
+		_, err = c.V.Decision(x)
+	case *contract.Result:
+		_, err = c.V.Result(x)
+	}
+	return err
+}

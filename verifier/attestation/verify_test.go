@@ -1,0 +1,252 @@
+package attestation
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"github.com/zt-infra/ztlog/attest"
+	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/identity/devca"
+)
+
+var (
+	agentID  = spiffeid.RequireFromString("spiffe://test.example/agent/a")
+	brokerID = spiffeid.RequireFromString("spiffe://test.example/broker/b")
+	t0       = time.Now().UTC().Add(time.Minute).Truncate(time.Second) // devca.New makes a CA valid from now
+)
+
+type fixture struct {
+	ca            *devca.CA
+	agent, broker *x509svid.SVID
+	roots         *Roots
+}
+
+func newFixture(t testing.TB) *fixture {
+	ca, err := devca.New(spiffeid.RequireTrustDomainFromString("test.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{ca: ca}
+	for _, x := range []struct {
+		id  spiffeid.ID
+		out **x509svid.SVID
+	}{{agentID, &f.agent}, {brokerID, &f.broker}} {
+		if *x.out, err = ca.IssueX509SVID(x.id, devca.SVIDOptions{NotBefore: t0.Add(-time.Minute), TTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.roots = FromSource(ca.X509Bundle(), ca.TrustDomain)
+	return f
+}
+
+// decision is an allow with an attestation committed as the decision path
+// does: digest of the bytes as sent, the envelope (canonical once
+// marshaled), the chain.
+func (f *fixture) decision(t testing.TB) *contract.Decision {
+	d := &contract.Decision{Time: contract.FormatTime(t0), CorrelationID: "c-1", Actor: agentID.String(),
+		Authn: contract.Authn{Method: "x509-svid"}, Action: "demo.echo", Resource: "demo://x",
+		ActionDigest: contract.Digest([]byte("action")), Broker: brokerID.String(), Effect: contract.Allow,
+		Policy:  contract.PolicyRef{Hash: contract.Digest([]byte("policy")), Engine: "opa"},
+		Receipt: &contract.ReceiptRef{ID: "r-1", KeyID: "k", Audience: brokerID.String(), Expires: contract.FormatTime(t0.Add(5 * time.Minute))}}
+	s, err := attest.SignRuntimeContext(context.Background(), f.agent, d.ActionDigest, &attest.RuntimeContext{
+		Model: attest.Model{Provider: "anthropic", Name: "claude-sonnet-4"}, Broker: d.Broker,
+		Code: attest.Code{Digest: contract.Digest([]byte("code"))}, IssuedAt: contract.FormatTime(t0), ExpiresAt: contract.FormatTime(t0.Add(5 * time.Minute))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Attestation = &contract.Attestation{Digest: contract.Digest(s.Envelope), Envelope: s.Envelope, Chain: s.ChainBase64()}
+	return roundTrip(t, d).(*contract.Decision)
+}
+
+func (f *fixture) result(t testing.TB, d *contract.Decision) *contract.Result {
+	st := 0
+	r := &contract.Result{Time: contract.FormatTime(t0.Add(time.Second)), CorrelationID: d.CorrelationID, DecisionIndex: 7,
+		DecisionLeafHash: base64.StdEncoding.EncodeToString(make([]byte, 32)), ActionDigest: d.ActionDigest, Broker: brokerID.String(),
+		ReceiptID: d.Receipt.ID, Outcome: "ok", ExitStatus: &st}
+	s, err := attest.SignBrokerResult(context.Background(), f.broker, r.ActionDigest, &attest.BrokerResult{
+		Decision: attest.DecisionRef{Index: 7, LeafHash: r.DecisionLeafHash}, ReceiptID: r.ReceiptID, CorrelationID: r.CorrelationID,
+		Outcome: "ok", Exit: &attest.Exit{Status: 0}, StartedAt: contract.FormatTime(t0), FinishedAt: contract.FormatTime(t0.Add(time.Second)),
+		Outputs: attest.Outputs{Stdout: attest.Output{Digest: contract.Digest(nil)}, Stderr: attest.Output{Digest: contract.Digest(nil)}},
+		Sandbox: attest.SandboxApplied{Kind: "landlock", Version: "landlock-abi-7", Capabilities: contract.Digest([]byte("m")), Applied: []string{"fs.read /usr"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Statement = contract.Attestation{Digest: contract.Digest(s.Envelope), Envelope: s.Envelope, Chain: s.ChainBase64()}
+	return roundTrip(t, r).(*contract.Result)
+}
+
+// roundTrip commits and parses an entry, as an auditor reads it.
+func roundTrip(t testing.TB, e contract.Entry) contract.Entry {
+	b, err := contract.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := contract.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestVerifyCommitted(t *testing.T) {
+	f := newFixture(t)
+	set, _ := f.roots.Set()
+	v := NewVerifier(set)
+	d := f.decision(t)
+	p, err := v.Decision(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Signer != agentID.String() || p.RuntimeContext.Model.Name != "claude-sonnet-4" || p.Digest != DigestOfSentForm {
+		t.Fatalf("%+v", p)
+	}
+	r := f.result(t, d)
+	q, err := v.Result(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Signer != brokerID.String() || q.BrokerResult.Outcome != "ok" {
+		t.Fatalf("%+v", q)
+	}
+	// Again, from the chain cache.
+	if _, err := v.Decision(d); err != nil {
+		t.Fatal(err)
+	}
+
+	foreign := newFixture(t)
+	fset, _ := foreign.roots.Set()
+	edit := func(e func(m map[string]any)) *contract.Decision {
+		c := *d
+		a := *d.Attestation
+		var m map[string]any
+		json.Unmarshal(a.Envelope, &m)
+		e(m)
+		a.Envelope, _ = json.Marshal(m)
+		c.Attestation = &a
+		return &c
+	}
+	for _, c := range []struct {
+		name string
+		v    *Verifier
+		d    *contract.Decision
+		step string
+	}{
+		{"foreign roots", NewVerifier(fset), d, StepChain},
+		{"signature flipped", v, edit(func(m map[string]any) {
+			sig := m["signatures"].([]any)[0].(map[string]any)
+			b, _ := base64.StdEncoding.DecodeString(sig["sig"].(string))
+			b[len(b)-1] ^= 1
+			sig["sig"] = base64.StdEncoding.EncodeToString(b)
+		}), StepSignature},
+		{"payloadType", v, edit(func(m map[string]any) { m["payloadType"] = "text/plain" }), StepEnvelope},
+		{"keyid", v, edit(func(m map[string]any) { m["signatures"].([]any)[0].(map[string]any)["keyid"] = "sha256:00" }), StepSignature},
+		{"another actor", v, func() *contract.Decision { c := *d; c.Actor = brokerID.String(); return &c }(), StepSigner},
+		{"another action", v, func() *contract.Decision { c := *d; c.ActionDigest = contract.Digest([]byte("x")); return &c }(), StepSubject},
+		{"another broker", v, func() *contract.Decision { c := *d; c.Broker = "spiffe://test.example/broker/z"; return &c }(), StepEntry},
+		{"after the SVID expired", v, func() *contract.Decision { c := *d; c.Time = contract.FormatTime(t0.Add(2 * time.Hour)); return &c }(), StepChain},
+		{"outside the window", v, func() *contract.Decision { c := *d; c.Time = contract.FormatTime(t0.Add(10 * time.Minute)); return &c }(), StepWindow},
+		{"no chain", v, func() *contract.Decision { c := *d; a := *d.Attestation; a.Chain = nil; c.Attestation = &a; return &c }(), StepRefused},
+		{"not embedded", v, func() *contract.Decision {
+			c := *d
+			a := *d.Attestation
+			a.Envelope = nil
+			c.Attestation = &a
+			return &c
+		}(), StepNotEmbedded},
+	} {
+		_, err := c.v.Decision(c.d)
+		var ae *Error
+		if !errors.As(err, &ae) || ae.Step != c.step {
+			t.Errorf("%s: %v, want step %s", c.name, err, c.step)
+		}
+	}
+	for name, edit := range map[string]func(r *contract.Result){
+		"receipt":  func(r *contract.Result) { r.ReceiptID = "r-2" },
+		"decision": func(r *contract.Result) { r.DecisionIndex = 8 },
+		"outcome":  func(r *contract.Result) { r.Outcome = "failed" },
+		"exit":     func(r *contract.Result) { s := 3; r.ExitStatus = &s },
+	} {
+		c := *r
+		edit(&c)
+		if _, err := v.Result(&c); err == nil || !strings.HasPrefix(err.Error(), StepEntry) {
+			t.Errorf("result %s: %v", name, err)
+		}
+	}
+	c := *r
+	c.Broker = agentID.String()
+	if _, err := v.Result(&c); err == nil || !strings.HasPrefix(err.Error(), StepSigner) {
+		t.Errorf("result from another broker: %v", err)
+	}
+
+	// The audit's check.
+	chk := EntryCheck{V: v}
+	if !chk.Applies(d) || !chk.Applies(r) || chk.VerifyEntry(0, nil, d) != nil || chk.VerifyEntry(0, nil, r) != nil {
+		t.Fatal("EntryCheck refuses valid entries")
+	}
+	deny := *d
+	deny.Effect, deny.Receipt = contract.Deny, nil
+	deny.Attestation = &contract.Attestation{Digest: d.Attestation.Digest, Envelope: d.Attestation.Envelope}
+	if chk.Applies(&deny) {
+		t.Fatal("a deny recording a refused attestation is not checkable")
+	}
+	allow := deny
+	allow.Effect = contract.Allow
+	if !chk.Applies(&allow) || chk.VerifyEntry(0, nil, &allow) == nil {
+		t.Fatal("an allow with an unverified attestation passes")
+	}
+}
+
+func TestRoots(t *testing.T) {
+	f := newFixture(t)
+	pemRoots, err := ParseRoots(pemOf(f.ca), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := f.ca.Bundle().Marshal()
+	jsRoots, err := ParseRoots(js, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pemRoots.Digest() != f.roots.Digest() || jsRoots.Digest() != f.roots.Digest() || f.roots.Validate() != nil {
+		t.Fatal("PEM, SPIFFE bundle and source roots differ")
+	}
+	if err := f.roots.Within(newFixture(t).roots); err == nil {
+		t.Fatal("foreign roots accepted as pinned")
+	}
+	if _, err := ParseRoots([]byte("not a bundle"), ""); err == nil {
+		t.Fatal("parsed garbage")
+	}
+	if _, err := ParseRoots(pemOf(f.ca), "Not A Domain"); err == nil {
+		t.Fatal("accepted a bad trust domain name")
+	}
+}
+
+func pemOf(ca *devca.CA) []byte {
+	return []byte("-----BEGIN CERTIFICATE-----\n" + base64.StdEncoding.EncodeToString(ca.Certificate().Raw) + "\n-----END CERTIFICATE-----\n")
+}
+
+// FuzzParseRoots: arbitrary bytes never panic ParseRoots; what it accepts
+// is valid and canonical.
+func FuzzParseRoots(f *testing.F) {
+	fx := newFixture(f)
+	js, _ := fx.ca.Bundle().Marshal()
+	f.Add(pemOf(fx.ca), "")
+	f.Add(js, "")
+	f.Add(pemOf(fx.ca), "example.org")
+	f.Fuzz(func(t *testing.T, raw []byte, td string) {
+		r, err := ParseRoots(raw, td)
+		if err != nil {
+			return
+		}
+		if err := r.Validate(); err != nil {
+			t.Fatalf("ParseRoots returned invalid roots: %v", err)
+		}
+	})
+}
