@@ -145,6 +145,7 @@ type started struct {
 // path), applies setup (nil entries skipped), listens, calls ready (if any)
 // once listening, and serves until ctx ends.
 func serve(ctx context.Context, cfg service.Config, cf *contractFlags, logger *slog.Logger, ready func(started) error, setup ...func(*service.Service)) error {
+	service.TuneGC(logger)
 	src, err := cf.openIdentity(ctx)
 	if err != nil {
 		return err

@@ -7,15 +7,19 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/storage/posix"
+	"github.com/zt-infra/ztlog/contract/service"
 	ztlog "github.com/zt-infra/ztlog/log"
 )
 
@@ -36,6 +40,9 @@ const decisionEntrySize = 800
 type stats struct {
 	rate float64
 	lat  []time.Duration
+	// cpu is the process's CPU time (user+system) per operation: server
+	// and benchmark clients together, since both run in this process.
+	cpu time.Duration
 	// unavailable counts operations that failed closed (HTTP 503), which
 	// an overloaded decision path answers by design.
 	unavailable int
@@ -57,6 +64,7 @@ func closed(b *testing.B, n, conc int, op func(i int) error) stats {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var failed, unavailable atomic.Int64
+	cpu0 := processCPU()
 	start := time.Now()
 	for range conc {
 		wg.Add(1)
@@ -85,9 +93,28 @@ func closed(b *testing.B, n, conc int, op func(i int) error) stats {
 	}
 	wg.Wait()
 	el := time.Since(start)
+	cpu := processCPU() - cpu0
 	slices.Sort(lat)
 	u := int(unavailable.Load())
-	return stats{rate: float64(n-u) / el.Seconds(), lat: lat, unavailable: u}
+	return stats{rate: float64(n-u) / el.Seconds(), lat: lat, unavailable: u, cpu: cpu / time.Duration(n)}
+}
+
+// benchGC runs the benchmark under the garbage collector setting ztlog
+// serve ships with (service.TuneGC), restoring the previous one after.
+func benchGC(b *testing.B) {
+	prev := debug.SetGCPercent(100)
+	debug.SetGCPercent(prev)
+	service.TuneGC(nil)
+	b.Cleanup(func() { debug.SetGCPercent(prev) })
+}
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // open issues operations at a fixed rate for d, whatever the latency.
@@ -189,9 +216,12 @@ func decider(s *server, conc int) func(i int) error {
 // keep-alive from many concurrent clients (example OPA policy, Tessera
 // POSIX log, Ed25519 receipts), and measures bare Tessera append
 // throughput at the same concurrency in the same run. Metrics:
-// decisions/s, tessera-appends/s, their ratio, latency p50/p99/p999 (ms).
+// decisions/s, tessera-appends/s, their ratio, latency p50/p99/p999 (ms),
+// CPU time per decision and per bare append (clients included), and the
+// decisions/s the machine's cores could carry at that CPU cost.
 // Run with -benchtime=1x.
 func BenchmarkDecisions(b *testing.B) {
+	benchGC(b)
 	for _, conc := range []int{64, 256, 1024} {
 		b.Run(fmt.Sprintf("clients=%d", conc), func(b *testing.B) {
 			n := 10000
@@ -215,6 +245,13 @@ func BenchmarkDecisions(b *testing.B) {
 			b.ReportMetric(d.pct(.99), "p99-ms")
 			b.ReportMetric(d.pct(.999), "p999-ms")
 			b.ReportMetric(float64(d.unavailable), "failed-closed-503s")
+			// CPU per operation, and the rate the machine's cores could
+			// carry at that cost: the ceiling no tuning of waits can pass.
+			b.ReportMetric(float64(d.cpu.Microseconds()), "cpu-us/decision")
+			b.ReportMetric(float64(t.cpu.Microseconds()), "cpu-us/tessera-append")
+			if d.cpu > 0 {
+				b.ReportMetric(float64(runtime.NumCPU())*float64(time.Second)/float64(d.cpu), "cpu-bound-decisions/s")
+			}
 			b.ReportMetric(0, "ns/op")
 		})
 	}
@@ -223,6 +260,7 @@ func BenchmarkDecisions(b *testing.B) {
 // BenchmarkDecisionLatencyAt2000 sends 2,000 decisions/s open-loop for 4
 // seconds and reports latency p50/p99/p999 in ms.
 func BenchmarkDecisionLatencyAt2000(b *testing.B) {
+	benchGC(b)
 	var runs []stats
 	for range b.N {
 		s := newServer(b, options{decisionTimeout: benchDecisionTimeout})
@@ -245,6 +283,7 @@ func merge(runs []stats) stats {
 	var out stats
 	for _, r := range runs {
 		out.rate += r.rate / float64(len(runs))
+		out.cpu += r.cpu / time.Duration(len(runs))
 		out.lat = append(out.lat, r.lat...)
 		out.unavailable += r.unavailable
 	}
@@ -257,6 +296,7 @@ func merge(runs []stats) stats {
 // example policies, alternating engines. Metrics: decisions/s per engine
 // and their ratio. Run with -benchtime=1x.
 func BenchmarkDecisionsByEngine(b *testing.B) {
+	benchGC(b)
 	const conc, n = 256, 8000
 	runs := map[string][]stats{}
 	for range b.N {
