@@ -153,28 +153,6 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 	if err := pm.Watch(ctx, 0); err != nil {
 		logger.Warn("policy files are not watched; reload with SIGHUP", "error", err.Error())
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				pm.Reload(ctx, "sighup")
-				// A file identity is re-read too (the Workload API rotates by itself).
-				if r, ok := src.(interface{ Reload() error }); ok {
-					if err := r.Reload(); err != nil {
-						logger.Error("identity files reload failed; the previous SVID and bundle stay in use", "error", err.Error())
-					} else {
-						logger.Info("identity files reloaded", "identity", src.Describe())
-					}
-				}
-			}
-		}
-	}()
-	svc.AddReadinessDetail("policy", func(context.Context) any { return pm.Status() })
 	var users *identity.UserVerifier
 	if f.userIssuer != "" || f.userJWKS != "" {
 		if f.userIssuer == "" || f.userJWKS == "" {
@@ -192,6 +170,36 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 			return nil, nil, err
 		}
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				pm.Reload(ctx, "sighup")
+				// The user token issuer may have rotated its keys.
+				if users != nil {
+					if err := reloadUserJWKS(users, f.userJWKS); err != nil {
+						logger.Error("user JWKS reload failed; the previous keys stay in use", "file", f.userJWKS, "error", err.Error())
+					} else {
+						logger.Info("user JWKS reloaded", "file", f.userJWKS)
+					}
+				}
+				// A file identity is re-read too (the Workload API rotates by itself).
+				if r, ok := src.(interface{ Reload() error }); ok {
+					if err := r.Reload(); err != nil {
+						logger.Error("identity files reload failed; the previous SVID and bundle stay in use", "error", err.Error())
+					} else {
+						logger.Info("identity files reloaded", "identity", src.Describe())
+					}
+				}
+			}
+		}
+	}()
+	svc.AddReadinessDetail("policy", func(context.Context) any { return pm.Status() })
 	var scanner *guardrail.Scanner
 	if f.guardrails {
 		if scanner, err = guardrail.New(); err != nil {
@@ -262,3 +270,13 @@ func splitList(s string) []string {
 }
 
 func envSet(name string) bool { return os.Getenv(name) != "" }
+
+// reloadUserJWKS re-reads the user token issuer's JWKS file into users; on
+// any error the keys in use stay.
+func reloadUserJWKS(users *identity.UserVerifier, path string) error {
+	jwks, err := identity.LoadJWKS(path)
+	if err != nil {
+		return err
+	}
+	return users.SetKeys(jwks)
+}

@@ -3,6 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/policy"
@@ -199,5 +203,58 @@ func TestCedarEngineByConfiguration(t *testing.T) {
 	d = decide(t, addr, dir, "demo.echo", "--args", `{"cmd":"export AWS_ACCESS_KEY_ID=AKIAZ7QW3RTY5UIOP2LK"}`)
 	if d.Decision != "deny" || d.Reasons[0].Code != "guardrail.finding" || len(d.Findings) != 1 || d.Findings[0].Type != "cloud_access_key" || d.Findings[0].Arg != "cmd" {
 		t.Fatalf("guardrail: %+v", d)
+	}
+}
+
+// The user token issuer rotates its keys: SIGHUP re-reads --user-jwks, a
+// token of a key no longer published is a committed deny, and a JWKS that
+// does not parse keeps the keys in use.
+func TestUserJWKSReloadOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	p, addr, _ := startDev(t, dir)
+	userJWT := filepath.Join(dir, "dev", "user.jwt")
+	jwksFile := filepath.Join(dir, "dev", "user-issuer.jwks")
+	if d := decide(t, addr, dir, "search.deep", "--user-token", userJWT); d.Decision != "allow" {
+		t.Fatalf("alice before rotation: %+v", d)
+	}
+	published, err := os.ReadFile(jwksFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A broken JWKS: refused, the published key stays in use.
+	os.WriteFile(jwksFile, []byte("{not json"), 0o644)
+	p.Process.Signal(syscall.SIGHUP)
+	time.Sleep(300 * time.Millisecond)
+	if d := decide(t, addr, dir, "search.deep", "--user-token", userJWT); d.Decision != "allow" {
+		t.Fatalf("a broken JWKS replaced the keys in use: %+v", d)
+	}
+	// Rotation to a new key: alice's token, signed by the old one, is denied.
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	next, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: "rotated", Algorithm: "ES256", Use: "sig"}}})
+	os.WriteFile(jwksFile, next, 0o644)
+	p.Process.Signal(syscall.SIGHUP)
+	d := waitDecision(t, addr, dir, "deny", "search.deep", "--user-token", userJWT)
+	if d.Reasons[0].Code != "user.invalid" {
+		t.Fatalf("token of a rotated-out key: %+v", d)
+	}
+	// Back to the published key.
+	os.WriteFile(jwksFile, published, 0o644)
+	p.Process.Signal(syscall.SIGHUP)
+	waitDecision(t, addr, dir, "allow", "search.deep", "--user-token", userJWT)
+}
+
+// waitDecision decides until the decision is want (a reload is asynchronous).
+func waitDecision(t *testing.T, addr, dir, want, action string, extra ...string) api.ActionResponse {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d := decide(t, addr, dir, action, extra...)
+		if d.Decision == want {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never became %s: %+v", action, want, d)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -61,34 +62,56 @@ type UserConfig struct {
 //	 "act": {"sub": "spiffe://td/agent/a"}}    (RFC 8693 actor claim)
 type UserVerifier struct {
 	cfg  UserConfig
+	keys atomic.Pointer[userKeys]
+}
+
+// userKeys is one version of the issuer's JWKS and the algorithms it allows.
+type userKeys struct {
+	set  *jose.JSONWebKeySet
 	algs []jose.SignatureAlgorithm
 }
 
 // NewUserVerifier checks cfg. The accepted algorithms are exactly those of
 // the JWKS's keys (RS256, PS256, ES256, ES384, EdDSA).
 func NewUserVerifier(cfg UserConfig) (*UserVerifier, error) {
-	if cfg.Issuer == "" || cfg.Audience == "" || cfg.Keys == nil || len(cfg.Keys.Keys) == 0 {
+	if cfg.Issuer == "" || cfg.Audience == "" {
 		return nil, errors.New("identity: a user token verifier needs an issuer, an audience and the issuer's JWKS")
 	}
 	if cfg.Leeway == 0 {
 		cfg.Leeway = 30 * time.Second
 	}
+	v := &UserVerifier{cfg: cfg}
+	if err := v.SetKeys(cfg.Keys); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// SetKeys replaces the issuer's JWKS (the issuer rotated its keys): tokens
+// verify against the new set from the next call on. A set that is empty,
+// holds a private key or a key of an unaccepted algorithm is refused and the
+// keys in use stay.
+func (v *UserVerifier) SetKeys(set *jose.JSONWebKeySet) error {
+	if set == nil || len(set.Keys) == 0 {
+		return errors.New("identity: the user token issuer's JWKS has no keys")
+	}
 	seen := map[jose.SignatureAlgorithm]bool{}
 	var algs []jose.SignatureAlgorithm
-	for i, k := range cfg.Keys.Keys {
+	for i, k := range set.Keys {
 		if !k.IsPublic() {
-			return nil, fmt.Errorf("identity: user JWKS key %d (%s) is private; publish public keys only", i, k.KeyID)
+			return fmt.Errorf("identity: user JWKS key %d (%s) is private; publish public keys only", i, k.KeyID)
 		}
 		alg, err := keyAlgorithm(k)
 		if err != nil {
-			return nil, fmt.Errorf("identity: user JWKS key %d (%s): %v", i, k.KeyID, err)
+			return fmt.Errorf("identity: user JWKS key %d (%s): %v", i, k.KeyID, err)
 		}
 		if !seen[alg] {
 			seen[alg] = true
 			algs = append(algs, alg)
 		}
 	}
-	return &UserVerifier{cfg: cfg, algs: algs}, nil
+	v.keys.Store(&userKeys{set: set, algs: algs})
+	return nil
 }
 
 func keyAlgorithm(k jose.JSONWebKey) (jose.SignatureAlgorithm, error) {
@@ -140,7 +163,8 @@ func (v *UserVerifier) Verify(token string, agent spiffeid.ID, now time.Time) (*
 	if len(token) > 16<<10 {
 		return nil, userErr("user.invalid", "the user token is longer than 16 KiB")
 	}
-	tok, err := jwt.ParseSigned(token, v.algs)
+	uk := v.keys.Load()
+	tok, err := jwt.ParseSigned(token, uk.algs)
 	if err != nil {
 		return nil, userErr("user.invalid", "the user token is not a JWT signed with an accepted algorithm: %v", err)
 	}
@@ -150,9 +174,9 @@ func (v *UserVerifier) Verify(token string, agent spiffeid.ID, now time.Time) (*
 	kid := tok.Headers[0].KeyID
 	var keys []jose.JSONWebKey
 	if kid != "" {
-		keys = v.cfg.Keys.Key(kid)
-	} else if len(v.cfg.Keys.Keys) == 1 {
-		keys = v.cfg.Keys.Keys
+		keys = uk.set.Key(kid)
+	} else if len(uk.set.Keys) == 1 {
+		keys = uk.set.Keys
 	}
 	if len(keys) != 1 {
 		return nil, userErr("user.invalid", "no single key of the issuer's JWKS matches kid %q", kid)

@@ -87,3 +87,42 @@ func with(m map[string]any, k string, v any) map[string]any {
 	}
 	return m
 }
+
+// The issuer rotates its signing key: tokens of the new key verify once the
+// new JWKS is set, the old key's stop; a bad JWKS is refused and the keys in
+// use stay.
+func TestUserKeyRotation(t *testing.T) {
+	old := newUserIssuer()
+	v, err := identity.NewUserVerifier(identity.UserConfig{Issuer: "https://idp.example", Keys: old.jwks(), Audience: serverID.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	claims := map[string]any{"iss": "https://idp.example", "sub": "alice", "aud": serverID.String(), "exp": now.Add(time.Minute).Unix(),
+		"act": map[string]any{"sub": agentID.String()}}
+	next := newUserIssuer()
+	next.kid = "user-k2"
+	if _, err := v.Verify(next.token(t, claims), agentID, now); err == nil {
+		t.Fatal("a token of a key not yet published verified")
+	}
+
+	priv := &jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: next.key, KeyID: next.kid, Algorithm: "ES256"}}}
+	for name, bad := range map[string]*jose.JSONWebKeySet{"empty": {}, "nil": nil, "private key": priv} {
+		if err := v.SetKeys(bad); err == nil {
+			t.Errorf("%s JWKS accepted", name)
+		}
+	}
+	if _, err := v.Verify(old.token(t, claims), agentID, now); err != nil {
+		t.Fatalf("after refused JWKS updates the old key no longer verifies: %v", err)
+	}
+
+	if err := v.SetKeys(next.jwks()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(next.token(t, claims), agentID, now); err != nil {
+		t.Fatalf("new key after rotation: %v", err)
+	}
+	if _, err := v.Verify(old.token(t, claims), agentID, now); err == nil {
+		t.Fatal("the rotated-out key still verifies")
+	}
+}
