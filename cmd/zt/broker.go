@@ -49,6 +49,8 @@ func runBroker(args []string, stderr io.Writer) int {
 	fs.StringVar(&f.sandboxMode, "sandbox", "local", "sandbox: local (Landlock + namespaces) or nono")
 	fs.BoolVar(&f.unsafe, "unsafe-no-sandbox", false, "run WITHOUT a sandbox (rlimits and timeout only); logged, and every result says so")
 	fs.StringVar(&f.replay, "replay", "", "file of honoured receipt ids (default: PREFIX.replay)")
+	fs.StringVar(&f.outbox, "outbox", "", "directory keeping signed results until the log commits them (default: PREFIX.outbox)")
+	flushEvery := fs.Duration("outbox-interval", 30*time.Second, "how often to retry results waiting in the outbox")
 	fs.BoolVar(&f.strict, "strict", false, "require each decision's inclusion proof under a checkpoint that satisfies --trust-policy")
 	fs.StringVar(&f.trustPolicy, "trust-policy", "", "trust policy for --strict (default: trust.policy next to the SVID)")
 	fs.StringVar(&f.nonoProfile, "nono-profile", "", "nono sandbox: nono profile to start from")
@@ -75,8 +77,8 @@ func runBroker(args []string, stderr io.Writer) int {
 		if src, err = identity.FromWorkloadAPI(context.Background(), addr, 10*time.Second); err != nil {
 			return fail("%v", err)
 		}
-		if f.replay == "" && *svid == "" {
-			return fail("with --workload-api, name the replay file (--replay)")
+		if (f.replay == "" || f.outbox == "") && *svid == "" {
+			return fail("with --workload-api, name the replay file (--replay) and the outbox directory (--outbox)")
 		}
 	} else {
 		if *bundle == "" {
@@ -114,8 +116,17 @@ func runBroker(args []string, stderr io.Writer) int {
 		return fail("replay file %s: %v", f.replay, err)
 	}
 	defer replay.Close()
+	if f.outbox == "" {
+		f.outbox = *svid + ".outbox"
+	}
+	outbox, err := broker.OpenOutbox(f.outbox, logger)
+	if err != nil {
+		return fail("%v", err)
+	}
+	reporter := &broker.HTTPReporter{Client: hc, BaseURL: *server}
+	go flushOutbox(ctx, outbox, reporter, *flushEvery, logger)
 	cfg := broker.Config{SVID: src, Issuer: issuer, Keys: &broker.HTTPKeys{Client: hc, URL: *server + "/v1/receipts/jwks.json"},
-		Replay: replay, Runner: runner, Reporter: &broker.HTTPReporter{Client: hc, BaseURL: *server}, Logger: logger}
+		Replay: replay, Runner: runner, Reporter: outbox.Reporter(reporter), Logger: logger}
 	if f.strict {
 		if cfg.Strict, err = strictMode(f.trustPolicy, *svid, *server, hc); err != nil {
 			return fail("%v", err)
@@ -131,7 +142,7 @@ func runBroker(args []string, stderr io.Writer) int {
 	}
 	srv := &http.Server{Handler: (&broker.Server{Broker: b, MaxConcurrent: *maxConcurrent}).Handler(), ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("broker ready", "id", self.ID.String(), "listen", ln.Addr().String(), "issuer", issuer, "sandbox", runner.Describe(),
-		"replay", f.replay, "strict", f.strict, "server", *server)
+		"replay", f.replay, "outbox", f.outbox, "strict", f.strict, "server", *server)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(tls.NewListener(ln, broker.ServerTLS(src, src, self.ID.TrustDomain()))) }()
 	select {
@@ -167,4 +178,21 @@ func wellKnownOrigin(ctx context.Context, hc *http.Client, server string) (strin
 		return "", fmt.Errorf("reading the log origin from %s: HTTP %d %v", server, resp.StatusCode, err)
 	}
 	return wk.Origin, nil
+}
+
+// flushOutbox commits results waiting in the outbox now and then every
+// interval, until ctx ends.
+func flushOutbox(ctx context.Context, o *broker.Outbox, r *broker.HTTPReporter, every time.Duration, logger *slog.Logger) {
+	for {
+		if n, err := o.Flush(ctx, r); err != nil {
+			logger.Warn("results still wait in the outbox", "outbox", o.Dir(), "error", err.Error())
+		} else if n > 0 {
+			logger.Info("committed results from the outbox", "outbox", o.Dir(), "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
 }

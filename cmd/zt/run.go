@@ -50,7 +50,9 @@ Exit status: the command's own (128+N when a signal N ended it), or
      a verified decision; nothing ran)
   77 denied (the deny is committed; nothing ran)
   78 refused: the broker refused the work or it could not start
-  79 the command ran, but its result could not be committed
+  79 the command ran, but its result could not be committed yet: the signed
+     result waits in the outbox (--outbox) and the next zt run or zt broker
+     with the same outbox commits it
 
 flags:
 `
@@ -65,6 +67,7 @@ type runFlags struct {
 	sandboxMode                      string
 	unsafe                           bool
 	replay                           string
+	outbox                           string
 	strict                           bool
 	trustPolicy                      string
 	model, modelDigest               string
@@ -93,6 +96,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.sandboxMode, "sandbox", "local", "local broker's sandbox: local (Landlock + namespaces) or nono")
 	fs.BoolVar(&f.unsafe, "unsafe-no-sandbox", false, "local broker: run WITHOUT a sandbox (rlimits and timeout only); logged, and the result says so")
 	fs.StringVar(&f.replay, "replay", "", "local broker: file of honoured receipt ids (default: PREFIX.replay of the broker SVID)")
+	fs.StringVar(&f.outbox, "outbox", "", "local broker: directory keeping signed results until the log commits them (default: PREFIX.outbox of the broker SVID)")
 	fs.BoolVar(&f.strict, "strict", false, "local broker: require the decision's inclusion proof under a checkpoint that satisfies --trust-policy")
 	fs.StringVar(&f.trustPolicy, "trust-policy", "", "trust policy file for --strict (default: trust.policy next to --svid)")
 	fs.StringVar(&f.model, "model", os.Getenv("ZT_MODEL"), "attested model: provider/name[@version] (env ZT_MODEL); without it no runtime attestation is sent")
@@ -277,9 +281,24 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer replay.Close()
 	brokerClient := brokerHTTPClient(brokerSrc, cfg.ServerID)
+	outboxDir := f.outbox
+	if outboxDir == "" {
+		outboxDir = f.brokerSVID + ".outbox"
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	outbox, err := broker.OpenOutbox(outboxDir, quiet)
+	if err != nil {
+		return fail(exitRunRefused, "%v", err)
+	}
+	reporter := &broker.HTTPReporter{Client: brokerClient, BaseURL: f.server}
+	// Results an earlier run could not commit go first.
+	if n, err := outbox.Flush(ctx, reporter); err != nil {
+		say("%d earlier result(s) still wait in %s: %v", pendingCount(outbox), outboxDir, err)
+	} else if n > 0 {
+		say("committed %d earlier result(s) from %s", n, outboxDir)
+	}
 	bcfg := broker.Config{SVID: brokerSrc, Issuer: issuer, Keys: c.Keys(), Replay: replay, Runner: runner,
-		Reporter: &broker.HTTPReporter{Client: brokerClient, BaseURL: f.server},
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Reporter: outbox.Reporter(reporter), Logger: quiet}
 	if f.strict {
 		if bcfg.Strict, err = strictMode(f.trustPolicy, f.svid, f.server, brokerClient); err != nil {
 			return fail(exitRunUsage, "%v", err)
@@ -478,3 +497,12 @@ func strictMode(path, svidPrefix, server string, hc *http.Client) (*broker.Stric
 }
 
 func signalNumber(name string) int { return int(unix.SignalNum(name)) }
+
+// pendingCount is how many results wait in the outbox (-1 if unreadable).
+func pendingCount(o *broker.Outbox) int {
+	p, err := o.Pending()
+	if err != nil {
+		return -1
+	}
+	return len(p)
+}

@@ -47,31 +47,39 @@ func ResultBody(s *attest.Signed) []byte {
 
 // Report posts s and returns the committed result entry.
 func (h *HTTPReporter) Report(ctx context.Context, s *attest.Signed) (*api.ResultResponse, error) {
+	res, _, err := h.commit(ctx, ResultBody(s))
+	return res, err
+}
+
+// commit posts a result body, retrying what may succeed later; retryable
+// says whether the last failure was of that kind.
+func (h *HTTPReporter) commit(ctx context.Context, body []byte) (res *api.ResultResponse, retryable bool, err error) {
 	attempts := h.Attempts
 	if attempts <= 0 {
 		attempts = 5
 	}
 	url := strings.TrimSuffix(h.BaseURL, "/") + "/v1/results"
-	body := ResultBody(s)
 	var last error
 	for i, delay := 0, 200*time.Millisecond; i < attempts; i, delay = i+1, delay*2 {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
-				return nil, fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+				return nil, true, fmt.Errorf("%w (last: %v)", ctx.Err(), last)
 			case <-time.After(delay):
 			}
 		}
 		res, retry, err := h.post(ctx, url, body)
 		if err == nil {
-			return res, nil
+			return res, false, nil
 		}
 		last = err
 		if !retry {
-			return nil, err
+			// Given up because the caller stopped waiting: that may still
+			// succeed later. Otherwise the server refused it for good.
+			return nil, ctx.Err() != nil, err
 		}
 	}
-	return nil, fmt.Errorf("result not committed after %d attempts: %w", attempts, last)
+	return nil, true, fmt.Errorf("result not committed after %d attempts: %w", attempts, last)
 }
 
 func (h *HTTPReporter) post(ctx context.Context, url string, body []byte) (*api.ResultResponse, bool, error) {
@@ -97,7 +105,8 @@ func (h *HTTPReporter) post(ctx context.Context, url string, body []byte) (*api.
 	}
 	var res api.ResultResponse
 	if err := json.Unmarshal(raw, &res); err != nil || res.Log.LeafHash == "" {
-		return nil, false, fmt.Errorf("POST /v1/results: the answer is not a committed result: %s", truncate(string(raw), 200))
+		// Not the server's answer (a proxy's?): posting again is safe.
+		return nil, true, fmt.Errorf("POST /v1/results: the answer is not a committed result: %s", truncate(string(raw), 200))
 	}
 	return &res, false, nil
 }
