@@ -1,6 +1,7 @@
 package attest
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,9 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	ita "github.com/in-toto/attestation/go/v1"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/zt-infra/ztlog/contract/identity/devca"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // TestSignVerifyDevCA signs with an SVID from the dev CA (ECDSA P-256, as
@@ -157,5 +162,38 @@ func TestVectorsDeterministic(t *testing.T) {
 	}
 	if !strings.Contains(string(want), `"payloadType":"application/vnd.in-toto+json"`) {
 		t.Fatal("vector has the wrong payloadType")
+	}
+}
+
+// The fast statement reader agrees with protojson on ztlog's one form and
+// leaves every other form to it.
+func TestParseStatementFast(t *testing.T) {
+	action := Digest([]byte("action"))
+	payload := statementPayload(t, BrokerResultType, action, vectorBrokerResult())
+	fst, fpred, ok := parseStatementFast(payload, BrokerResultType)
+	if !ok {
+		t.Fatal("the one form was not read by the fast path")
+	}
+	var st ita.Statement
+	if err := protojson.Unmarshal(payload, &st); err != nil {
+		t.Fatal(err)
+	}
+	var outer struct {
+		Predicate jsontext.Value `json:"predicate"`
+	}
+	json.Unmarshal(payload, &outer)
+	if fst.GetType() != st.GetType() || fst.GetPredicateType() != st.GetPredicateType() || fst.Subject[0].GetName() != st.Subject[0].GetName() ||
+		fst.Subject[0].GetDigest()["sha256"] != st.Subject[0].GetDigest()["sha256"] || !bytes.Equal(fpred, outer.Predicate) {
+		t.Fatalf("fast %v %s\nprotojson %v %s", fst, fpred, &st, outer.Predicate)
+	}
+	for name, edit := range map[string]func(string) string{
+		"another spelling": func(s string) string { return strings.Replace(s, `"predicateType"`, `"predicate_type"`, 1) },
+		"subject uri":      func(s string) string { return strings.Replace(s, `"name":`, `"uri":"x","name":`, 1) },
+		"other type":       func(s string) string { return strings.Replace(s, BrokerResultType, RuntimeContextType, 1) },
+		"duplicate member": func(s string) string { return strings.Replace(s, `{"_type"`, `{"predicateType":"x","_type"`, 1) },
+	} {
+		if _, _, ok := parseStatementFast([]byte(edit(string(payload))), BrokerResultType); ok {
+			t.Errorf("%s: read by the fast path", name)
+		}
 	}
 }

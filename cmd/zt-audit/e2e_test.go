@@ -1,11 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
-	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zt-infra/ztlog/cmd/internal/devproc"
 	"github.com/zt-infra/ztlog/verifier/bundle"
 )
 
@@ -42,25 +43,8 @@ func TestDevBundleEndToEnd(t *testing.T) {
 	bins := t.TempDir()
 	ztlogBin, ztBin, audit := buildBin(t, bins, "../ztlog"), buildBin(t, bins, "../zt"), auditBinary(t)
 
-	data := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	p := exec.Command(ztlogBin, "dev", "--data-dir", data, "--listen", addr, "--checkpoint-interval", "100ms")
-	out, _ := p.StdoutPipe()
-	var stderr bytes.Buffer
-	p.Stderr = &stderr
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Process.Kill(); p.Wait() })
-	sc := bufio.NewScanner(out)
-	for sc.Scan() && !strings.HasPrefix(sc.Text(), "Stop with") {
-	}
-	go io.Copy(io.Discard, out)
+	d := devproc.Start(t, ztlogBin, t.TempDir())
+	data, addr, stderr := d.Dir, d.Addr, d.Stderr
 	devDir := filepath.Join(data, "dev")
 	policy, spiffe := filepath.Join(devDir, "trust.policy"), filepath.Join(devDir, "bundle.pem")
 
@@ -117,12 +101,30 @@ func TestDevBundleEndToEnd(t *testing.T) {
 		!strings.Contains(o, "VALID: every check passed") {
 		t.Fatalf("verify with pinned roots: exit %d\n%s", code, o)
 	}
+	t.Logf("zt-audit verify %s --policy trust.policy --spiffe-bundle bundle.pem:\n%s", filepath.Base(bfile), o)
 	o, code = verify(bfile, "--json", "--spiffe-bundle", spiffe)
 	var jr bundle.Report
 	if err := json.Unmarshal([]byte(o[:strings.LastIndex(o, "}")+1]), &jr); code != 0 || err != nil || jr.Attestation == nil || jr.Statement == nil ||
 		jr.Attestation.Signer != "spiffe://dev.ztlog.local/agent/demo" || jr.Statement.Signer != "spiffe://dev.ztlog.local/broker/demo" || !jr.SPIFFE.Pinned {
 		t.Fatalf("verify --json: exit %d, %v\n%s", code, err, o)
 	}
+	// The server's bundle: the result and the SPIFFE roots come without asking.
+	resp, err := http.Get(fmt.Sprintf("http://%s/v1/bundles/%d", addr, rep.DecisionIndex))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	sb, err := bundle.Parse(served)
+	if err != nil || sb.Result == nil || sb.Result.Index != *rep.ResultIndex || len(sb.SPIFFE) != 1 {
+		t.Fatalf("GET /v1/bundles/%d: %v\n%s", rep.DecisionIndex, err, served)
+	}
+	sfile := filepath.Join(t.TempDir(), "served.bundle")
+	os.WriteFile(sfile, served, 0o644)
+	if o, code := verify(sfile, "--spiffe-bundle", spiffe); code != 0 || !strings.Contains(o, "VALID: every check passed") {
+		t.Fatalf("verify the served bundle: exit %d\n%s", code, o)
+	}
+
 	// Unpinned: valid for what was checked, the signers not proven.
 	if o, code = verify(bfile); code != 0 || !strings.Contains(o, "NOT pinned") || !strings.Contains(o, "NOT VERIFIED") {
 		t.Fatalf("verify without pinned roots: exit %d\n%s", code, o)

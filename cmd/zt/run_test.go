@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +19,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"github.com/zt-infra/ztlog/cmd/internal/devproc"
 	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/capability"
@@ -68,28 +67,8 @@ func (d *dev) svid(n string) string { return filepath.Join(d.dir, "dev", n) }
 
 func startDev(t *testing.T) *dev {
 	t.Helper()
-	d := &dev{dir: t.TempDir(), addr: freeAddr(t)}
-	p := exec.Command(ztlogBin, "dev", "--data-dir", d.dir, "--listen", d.addr, "--checkpoint-interval", "100ms")
-	out, _ := p.StdoutPipe()
-	var stderr bytes.Buffer
-	p.Stderr = &stderr
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Process.Kill(); p.Wait() })
-	sc := bufio.NewScanner(out)
-	ready := false
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "Stop with") {
-			ready = true
-			break
-		}
-	}
-	if !ready {
-		t.Fatalf("ztlog dev did not start:\n%s", stderr.String())
-	}
-	go io.Copy(io.Discard, out)
-	return d
+	p := devproc.Start(t, ztlogBin, t.TempDir())
+	return &dev{dir: p.Dir, addr: p.Addr}
 }
 
 type run struct {

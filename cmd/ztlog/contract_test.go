@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +23,7 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/client"
+	"github.com/zt-infra/ztlog/cmd/internal/devproc"
 	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/identity"
@@ -39,29 +38,17 @@ import (
 // the verifier key.
 func TestDevDecisionsEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	p := exec.Command(ztlogBin, "dev", "--data-dir", dir, "--listen", addr, "--checkpoint-interval", "100ms", "--decision-timeout", "15s")
-	out, _ := p.StdoutPipe()
-	var stderr bytes.Buffer
-	p.Stderr = &stderr
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Process.Kill(); p.Wait() })
+	d := devproc.Start(t, ztlogBin, dir, "--decision-timeout", "15s")
+	addr := d.Addr
 	var vkey string
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "verifier key  "); ok {
+	for _, line := range d.Banner {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "verifier key  "); ok {
 			vkey = v
-		}
-		if strings.HasPrefix(sc.Text(), "Stop with") {
-			break
 		}
 	}
 	if vkey == "" {
-		t.Fatalf("no verifier key in the banner; stderr:\n%s", stderr.String())
+		t.Fatalf("no verifier key in the banner; stderr:\n%s", d.Stderr.String())
 	}
-	go io.Copy(io.Discard, out)
 	waitReady(t, "http://"+addr)
 	devDir := filepath.Join(dir, "dev")
 	for _, f := range []string{"bundle.pem", "server.pem", "server.key", "agent.pem", "agent.key", "broker.pem", "broker.key", "admin.pem", "admin.key", "agent.jwt", "policy/opa/authz.rego"} {

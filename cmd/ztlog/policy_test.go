@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/zt-infra/ztlog/cmd/internal/devproc"
 	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/policy"
@@ -27,24 +26,9 @@ import (
 // startDev runs `ztlog dev` and returns its address once ready.
 func startDev(t *testing.T, dir string, args ...string) (*exec.Cmd, string, *bytes.Buffer) {
 	t.Helper()
-	addr := freeAddr(t)
-	p := exec.Command(ztlogBin, append([]string{"dev", "--data-dir", dir, "--listen", addr, "--checkpoint-interval", "100ms", "--decision-timeout", "15s"}, args...)...)
-	out, _ := p.StdoutPipe()
-	var stderr bytes.Buffer
-	p.Stderr = &stderr
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Process.Kill(); p.Wait() })
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "Stop with") {
-			break
-		}
-	}
-	go io.Copy(io.Discard, out)
-	waitReady(t, "http://"+addr)
-	return p, addr, &stderr
+	d := devproc.Start(t, ztlogBin, dir, append([]string{"--decision-timeout", "15s"}, args...)...)
+	waitReady(t, "http://"+d.Addr)
+	return d.Cmd, d.Addr, d.Stderr
 }
 
 func decide(t *testing.T, addr, dir, action string, extra ...string) api.ActionResponse {

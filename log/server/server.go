@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
@@ -69,6 +70,10 @@ func Register(r *mux.Router, l *ztlog.Log) *Handler {
 	r.HandleFunc("/v1/bundles/{index}", h.bundle).Methods(http.MethodGet)
 	return h
 }
+
+// bundleResultWait bounds the wait for a checkpoint covering a decision's
+// result, when GET /v1/bundles includes it.
+const bundleResultWait = 3 * time.Second
 
 type handler struct {
 	l  *ztlog.Log
@@ -302,6 +307,23 @@ func (h *handler) bundle(w http.ResponseWriter, r *http.Request) {
 		writeLogError(w, err, "")
 		return
 	}
+	h.mu.Lock()
+	bs := h.bs
+	h.mu.Unlock()
+	q := r.URL.Query()
+	ri, found := uint64(0), false
+	if !q.Has("result") && bs.Result != nil {
+		// The decision's result, proven into a checkpoint that covers it:
+		// this process's view may not have caught up with it yet.
+		if ri, found = bs.Result(index); found && ri >= cp.Size {
+			actx, cancel := context.WithTimeout(ctx, bundleResultWait)
+			c, err := h.l.Await(actx, ri)
+			cancel()
+			if found = err == nil; found {
+				cp = c
+			}
+		}
+	}
 	entry := func(field string, i uint64, want contract.Kind) (*bundle.Entry, contract.Entry, bool) {
 		if i >= cp.Size {
 			contract.WriteError(w, http.StatusNotFound, &contract.Error{Code: "not_found", Field: field,
@@ -331,19 +353,11 @@ func (h *handler) bundle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b := &bundle.Bundle{Format: bundle.Format, Origin: cp.Origin, Decision: *d}
-	h.mu.Lock()
-	bs := h.bs
-	h.mu.Unlock()
-	q := r.URL.Query()
-	ri, found := uint64(0), false
 	if q.Has("result") {
 		if ri, ok = parseUint(w, "result", q.Get("result")); !ok {
 			return
 		}
 		found = true
-	} else if bs.Result != nil {
-		ri, found = bs.Result(index)
-		found = found && ri < cp.Size
 	}
 	if found {
 		re, e, ok := entry("result", ri, contract.KindResult)

@@ -107,8 +107,9 @@ type Proven struct {
 	// At is the time the chain and the statement were judged at: the
 	// entry's time.
 	At time.Time `json:"at"`
-	// Digest says how the committed digest was checked.
-	Digest Digest `json:"digest_check"`
+	// Digest says how the committed digest was checked (filled by the
+	// caller with CheckDigest).
+	Digest Digest `json:"digest_check,omitempty"`
 	// RuntimeContext or BrokerResult is the verified predicate.
 	RuntimeContext *attest.RuntimeContext `json:"runtime_context,omitempty"`
 	BrokerResult   *attest.BrokerResult   `json:"broker_result,omitempty"`
@@ -123,9 +124,10 @@ type Verifier struct {
 	cache map[[32]byte]*chainEntry
 }
 
-// maxCachedChains bounds the chain cache (SVIDs rotate hourly: a log of a
-// thousand agents over a day has a few tens of thousands).
-const maxCachedChains = 4096
+// maxCachedChains bounds the chain cache (a few KiB each; when full it is
+// emptied and refilled, so a log of more live SVIDs than this costs more
+// chain verifications, never more memory).
+const maxCachedChains = 1024
 
 type chainEntry struct {
 	id                  spiffeid.ID
@@ -223,9 +225,10 @@ func envelopeParses(raw []byte) bool {
 	return json.Unmarshal(raw, &env) == nil && env.PayloadType == attest.PayloadType && len(env.Signatures) == 1
 }
 
-// digest checks the committed digest against the embedded envelope, in
-// the two forms it can have been sent in.
-func digest(a *contract.Attestation) Digest {
+// CheckDigest checks a committed digest against the embedded envelope, in
+// the two forms it can have been sent in (Decision and Result leave it to
+// the caller: the whole-log audit has no use for it).
+func CheckDigest(a *contract.Attestation) Digest {
 	if contract.Digest(a.Envelope) == a.Digest {
 		return DigestOfEmbedded
 	}
@@ -240,8 +243,26 @@ func digest(a *contract.Attestation) Digest {
 	return DigestUnchecked
 }
 
-func proven(ver *attest.Verified, ce *chainEntry, t time.Time, a *contract.Attestation) *Proven {
-	return &Proven{Signer: ver.Signer.String(), KeyID: attest.KeyID(ce.leaf), NotAfter: ce.notAfter.UTC(), At: t.UTC(), Digest: digest(a)}
+func proven(ver *attest.Verified, ce *chainEntry, t time.Time) *Proven {
+	return &Proven{Signer: ver.Signer.String(), KeyID: attest.KeyID(ce.leaf), NotAfter: ce.notAfter.UTC(), At: t.UTC()}
+}
+
+// begin reads the entry's time and the SPIFFE ID that must have signed
+// (who, the entry's role), and checks the statement up to its signature.
+func (v *Verifier) begin(a *contract.Attestation, when, who, role, predicateType string) (*attest.Verified, *chainEntry, time.Time, spiffeid.ID, error) {
+	t, err := contract.ParseTime(when)
+	if err != nil {
+		return nil, nil, t, spiffeid.ID{}, fail(StepEntry, "entry time %q: %v", when, err)
+	}
+	ver, ce, e := v.statement(a, t, predicateType)
+	if e != nil {
+		return nil, nil, t, spiffeid.ID{}, e
+	}
+	signer, err := spiffeid.FromString(who)
+	if err != nil {
+		return nil, nil, t, spiffeid.ID{}, fail(StepSigner, "the %s %q is not a SPIFFE ID", role, who)
+	}
+	return ver, ce, t, signer, nil
 }
 
 // Decision verifies a decision's runtime-context attestation, if it has
@@ -255,17 +276,9 @@ func (v *Verifier) Decision(d *contract.Decision) (*Proven, error) {
 	if a == nil {
 		return nil, nil
 	}
-	t, err := contract.ParseTime(d.Time)
+	ver, ce, t, signer, err := v.begin(a, d.Time, d.Actor, "decision's actor", attest.RuntimeContextType)
 	if err != nil {
-		return nil, fail(StepEntry, "decision time %q: %v", d.Time, err)
-	}
-	ver, ce, e := v.statement(a, t, attest.RuntimeContextType)
-	if e != nil {
-		return nil, e
-	}
-	signer, err := spiffeid.FromString(d.Actor)
-	if err != nil {
-		return nil, fail(StepSigner, "the decision's actor %q is not a SPIFFE ID", d.Actor)
+		return nil, err
 	}
 	p, err := attest.CheckRuntimeContext(ver, attest.Expect{Now: t, Signer: signer, ActionDigest: d.ActionDigest, Skew: Skew})
 	if err != nil {
@@ -279,7 +292,7 @@ func (v *Verifier) Decision(d *contract.Decision) (*Proven, error) {
 	case p.PolicyHash != "" && d.Effect == contract.Allow && p.PolicyHash != d.Policy.Hash:
 		return nil, fail(StepEntry, "the agent expected policy %s; an allow by policy %s is not one it accepted", p.PolicyHash, d.Policy.Hash)
 	}
-	out := proven(ver, ce, t, a)
+	out := proven(ver, ce, t)
 	out.RuntimeContext = p
 	return out, nil
 }
@@ -291,17 +304,9 @@ func (v *Verifier) Decision(d *contract.Decision) (*Proven, error) {
 // correlation id, outcome and exit status.
 func (v *Verifier) Result(r *contract.Result) (*Proven, error) {
 	a := &r.Statement
-	t, err := contract.ParseTime(r.Time)
+	ver, ce, t, signer, err := v.begin(a, r.Time, r.Broker, "result's broker", attest.BrokerResultType)
 	if err != nil {
-		return nil, fail(StepEntry, "result time %q: %v", r.Time, err)
-	}
-	ver, ce, e := v.statement(a, t, attest.BrokerResultType)
-	if e != nil {
-		return nil, e
-	}
-	signer, err := spiffeid.FromString(r.Broker)
-	if err != nil {
-		return nil, fail(StepSigner, "the result's broker %q is not a SPIFFE ID", r.Broker)
+		return nil, err
 	}
 	p, err := attest.CheckBrokerResult(ver, attest.Expect{Now: t, Signer: signer, ActionDigest: r.ActionDigest})
 	if err != nil {
@@ -329,7 +334,7 @@ func (v *Verifier) Result(r *contract.Result) (*Proven, error) {
 	case exit != committed:
 		return nil, fail(StepEntry, "the statement's exit status is %d, the result's %d", exit, committed)
 	}
-	out := proven(ver, ce, t, a)
+	out := proven(ver, ce, t)
 	out.BrokerResult = p
 	return out, nil
 }

@@ -104,7 +104,7 @@ func TestVerifyCommitted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Signer != agentID.String() || p.RuntimeContext.Model.Name != "claude-sonnet-4" || p.Digest != DigestOfSentForm {
+	if p.Signer != agentID.String() || p.RuntimeContext.Model.Name != "claude-sonnet-4" || CheckDigest(d.Attestation) != DigestOfSentForm {
 		t.Fatalf("%+v", p)
 	}
 	r := f.result(t, d)

@@ -482,6 +482,7 @@ func (r *run) verified(check, digestCheck string, sv *attestation.Verifier, pinn
 		r.add(check, Fail, "%v", err)
 		return
 	}
+	p.Digest = attestation.CheckDigest(a)
 	keep(p)
 	if pinned {
 		r.add(check, Pass, "%s", describe(p))

@@ -1,0 +1,73 @@
+// Package devproc runs `ztlog dev` as a real process, for the end-to-end
+// tests of the commands: a data directory, a free 127.0.0.1 port, the
+// banner read up to "Stop with", the process killed (SIGKILL) when the
+// test ends.
+package devproc
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Dev is a running `ztlog dev`.
+type Dev struct {
+	// Dir is its --data-dir; Addr its --listen address.
+	Dir, Addr string
+	// Banner is what it printed on stdout before "Stop with".
+	Banner []string
+	// Stderr collects its logs.
+	Stderr *bytes.Buffer
+	Cmd    *exec.Cmd
+}
+
+// URL is the server's https URL.
+func (d *Dev) URL() string { return "https://" + d.Addr }
+
+// DevFile is the path of a file `ztlog dev` wrote under <data-dir>/dev.
+func (d *Dev) DevFile(name string) string { return filepath.Join(d.Dir, "dev", name) }
+
+// FreeAddr is a 127.0.0.1 address with a port free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Start runs bin (a built ztlog) as `ztlog dev --data-dir dir --listen
+// <free> --checkpoint-interval 100ms` with args added, and returns once it
+// has printed its banner.
+func Start(t testing.TB, bin, dir string, args ...string) *Dev {
+	t.Helper()
+	d := &Dev{Dir: dir, Addr: FreeAddr(t), Stderr: &bytes.Buffer{}}
+	d.Cmd = exec.Command(bin, append([]string{"dev", "--data-dir", dir, "--listen", d.Addr, "--checkpoint-interval", "100ms"}, args...)...)
+	out, _ := d.Cmd.StdoutPipe()
+	d.Cmd.Stderr = d.Stderr
+	if err := d.Cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Cmd.Process.Kill(); d.Cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	ready := false
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "Stop with") {
+			ready = true
+			break
+		}
+		d.Banner = append(d.Banner, sc.Text())
+	}
+	if !ready {
+		t.Fatalf("ztlog dev did not start:\n%s", d.Stderr.String())
+	}
+	go io.Copy(io.Discard, out)
+	return d
+}
