@@ -174,6 +174,11 @@ func TestDevBundleEndToEnd(t *testing.T) {
 	if !signed {
 		t.Fatalf("audit checked no attestation and statement:\n%s", o2)
 	}
+	// The monitor checks them too: one poll, no alert.
+	mon := exec.Command(audit, "monitor", "--log", filepath.Join(data, "log"), "--policy", policy, "--state", t.TempDir(), "--spiffe-bundle", spiffe, "--once", "--window", "1000h")
+	if o, err := mon.CombinedOutput(); err != nil || bytes.Contains(o, []byte(`"severity":"fail"`)) {
+		t.Fatalf("monitor --once: %v\n%s", err, o)
+	}
 	// Without the SPIFFE bundle the summary says signatures were not checked.
 	o3, _ := exec.Command(audit, "audit", "--log", filepath.Join(data, "log"), "--policy", policy, "--progress", "never").Output()
 	if !strings.Contains(string(o3), "NOT checked") {

@@ -52,16 +52,8 @@ func runLogAudit(ctx context.Context, args []string) error {
 			return fmt.Errorf("--now %q: want an RFC 3339 time such as 2026-11-21T10:00:00Z", *now)
 		}
 	}
-	if *spiffeBundle != "" {
-		roots, err := attestation.LoadRoots(*spiffeBundle)
-		if err != nil {
-			return err
-		}
-		set, err := roots.Set()
-		if err != nil {
-			return err
-		}
-		opts.Verifiers = []audit.EntryVerifier{attestation.EntryCheck{V: attestation.NewVerifier(set)}}
+	if opts.Verifiers, err = entryChecks(*spiffeBundle); err != nil {
+		return err
 	}
 	var bar *progressBar
 	switch *progress {
@@ -192,4 +184,22 @@ func (p *progressBar) done() {
 	if p.drawn {
 		fmt.Fprintln(p.w)
 	}
+}
+
+// entryChecks are the entry signature checks of an audit or a monitor:
+// with the SPIFFE roots the auditor trusts (--spiffe-bundle), every
+// committed attestation and broker statement; none without.
+func entryChecks(spiffeBundle string) ([]audit.EntryVerifier, error) {
+	if spiffeBundle == "" {
+		return nil, nil
+	}
+	roots, err := attestation.LoadRoots(spiffeBundle)
+	if err != nil {
+		return nil, err
+	}
+	set, err := roots.Set()
+	if err != nil {
+		return nil, err
+	}
+	return []audit.EntryVerifier{attestation.EntryCheck{V: attestation.NewVerifier(set)}}, nil
 }

@@ -36,7 +36,7 @@ usage:
                              audit the whole log: tree, tiles, entries, completeness
   zt-audit consistency OLD NEW --log URL|DIR --policy FILE [--json]
                              prove the saved checkpoint OLD is a prefix of NEW (- = current)
-  zt-audit monitor --log URL|DIR --policy FILE --state DIR [--webhook URL] [--once]
+  zt-audit monitor --log URL|DIR --policy FILE --state DIR [--spiffe-bundle FILE] [--webhook URL] [--once]
                              follow the log; alerts as JSON lines on stdout
   zt-audit daal SUBCOMMAND   DAAL anchors: check, prove, verify, evidence, dump (zt-audit daal -h)
 

@@ -26,6 +26,7 @@ func runMonitor(ctx context.Context, args []string) error {
 	once := fs.Bool("once", false, "poll once and exit: status 1 if a failure was alerted")
 	window := fs.Duration("window", audit.DefaultWindow, "alert on allows older than this without a result")
 	merkleOnly := fs.Bool("merkle-only", false, "replay the tree and check tiles only; do not read entries")
+	spiffeBundle := fs.String("spiffe-bundle", "", "SPIFFE trust bundle you trust ([TRUST_DOMAIN=]FILE): alert on committed attestations and broker statements that do not verify against it (without it they are not checked)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -46,11 +47,15 @@ func runMonitor(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	checks, err := entryChecks(*spiffeBundle)
+	if err != nil {
+		return err
+	}
 	out := json.NewEncoder(os.Stdout)
 	hook := &http.Client{Timeout: 10 * time.Second}
 	failed := 0
 	m, err := monitor.Open(*stateDir, pol, monitor.Options{
-		Audit: audit.Options{Window: *window, MerkleOnly: *merkleOnly},
+		Audit: audit.Options{Window: *window, MerkleOnly: *merkleOnly, Verifiers: checks},
 		Alert: func(a monitor.Alert) {
 			if a.Severity == audit.Fail {
 				failed++
