@@ -18,10 +18,10 @@ import (
 // were not checked.
 func TestAuditEntrySignatures(t *testing.T) {
 	pki := newSignedPKI(t)
-	entries := audittest.Slice(signedScenario(40, pki.start, pki.agents, pki.broker))
+	entries := audittest.Slice(pki.Entries(40))
 	k := newKey(t)
 	ctx := context.Background()
-	r, err := Run(ctx, client.FileFetcher{Root: writeLog(t, k, entries)}, k.policy, Options{Verifiers: []EntryVerifier{pki.check(t)}})
+	r, err := Run(ctx, client.FileFetcher{Root: writeLog(t, k, entries)}, k.policy, Options{Verifiers: []EntryVerifier{signatureCheck(t, pki)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestAuditEntrySignatures(t *testing.T) {
 		bad = i
 		break
 	}
-	r, err = Run(ctx, client.FileFetcher{Root: writeLog(t, k, entries)}, k.policy, Options{Verifiers: []EntryVerifier{pki.check(t)}})
+	r, err = Run(ctx, client.FileFetcher{Root: writeLog(t, k, entries)}, k.policy, Options{Verifiers: []EntryVerifier{signatureCheck(t, pki)}})
 	if err != nil {
 		t.Fatal(err)
 	}
