@@ -80,35 +80,12 @@ func (g *Gate) checkAttestation(ctx context.Context, req *request, caller *ident
 	}
 	a := &attestation{policyHash: p.PolicyHash, chain: attest.EncodeChain(chain),
 		input: &policy.Attestation{Verified: true, Model: p.Model.Name, Broker: p.Broker, PolicyHash: p.PolicyHash, CodeDigest: p.Code.Digest}}
-	c := map[string]string{
-		"signer":         caller.ID.String(),
-		"model.provider": p.Model.Provider,
-		"model.name":     p.Model.Name,
-		"code.digest":    p.Code.Digest,
-		"issuedAt":       p.IssuedAt,
-		"expiresAt":      p.ExpiresAt,
-	}
-	put := func(k, v string) {
-		if v != "" {
-			c[k] = v
-		}
-	}
-	put("model.version", p.Model.Version)
-	put("model.digest", p.Model.Digest)
-	put("code.uri", p.Code.URI)
-	put("broker", p.Broker)
-	put("policyHash", p.PolicyHash)
 	if t := p.Tool; t != nil {
 		a.input.ToolManifest = t.ManifestDigest
-		put("tool.manifestDigest", t.ManifestDigest)
-		put("tool.name", t.Name)
-		put("tool.version", t.Version)
 	}
 	if s := p.Sandbox; s != nil {
 		a.input.SandboxProfile = s.Profile
-		put("sandbox.profile", s.Profile)
-		put("sandbox.capabilities", s.Capabilities)
 	}
-	a.claims = c
+	a.claims = attest.RuntimeContextClaims(caller.ID, p)
 	return a, nil
 }

@@ -362,7 +362,7 @@ func resultEntry(now time.Time, d *contract.Decision, p *attest.BrokerResult, v 
 		Time: contract.FormatTime(now), CorrelationID: d.CorrelationID,
 		DecisionIndex: p.Decision.Index, DecisionLeafHash: p.Decision.LeafHash, ActionDigest: d.ActionDigest,
 		Broker: v.Signer.String(), ReceiptID: p.ReceiptID, Outcome: p.Outcome,
-		Statement: contract.Attestation{Digest: digest, Chain: chain, Claims: claims(p, v)},
+		Statement: contract.Attestation{Digest: digest, Chain: chain, Claims: attest.BrokerResultClaims(v.Signer, p)},
 	}
 	if p.Exit != nil && p.Exit.Status >= 0 {
 		st := p.Exit.Status
@@ -372,41 +372,6 @@ func resultEntry(now time.Time, d *contract.Decision, p *attest.BrokerResult, v 
 		e.Statement.Envelope = raw
 	}
 	return e
-}
-
-// claims flattens what auditors and policy read most into the entry.
-func claims(p *attest.BrokerResult, v *attest.Verified) map[string]string {
-	c := map[string]string{
-		"signer":               v.Signer.String(),
-		"started_at":           p.StartedAt,
-		"finished_at":          p.FinishedAt,
-		"stdout.digest":        p.Outputs.Stdout.Digest,
-		"stdout.size":          strconv.FormatInt(p.Outputs.Stdout.Size, 10),
-		"stderr.digest":        p.Outputs.Stderr.Digest,
-		"stderr.size":          strconv.FormatInt(p.Outputs.Stderr.Size, 10),
-		"sandbox.kind":         p.Sandbox.Kind,
-		"sandbox.capabilities": p.Sandbox.Capabilities,
-	}
-	if p.Sandbox.Version != "" {
-		c["sandbox.version"] = p.Sandbox.Version
-	}
-	if x := p.Exit; x != nil {
-		if x.Signal != "" {
-			c["exit.signal"] = x.Signal
-		}
-		if x.TimedOut {
-			c["exit.timed_out"] = "true"
-		}
-	}
-	if e := p.Error; e != nil {
-		c["error.class"] = e.Class
-		msg := e.Message
-		if len(msg) > 1024 {
-			msg = msg[:1024]
-		}
-		c["error.message"] = msg
-	}
-	return c
 }
 
 func leafHash(leaf []byte) string { return base64.StdEncoding.EncodeToString(ztlog.LeafHash(leaf)) }

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,6 +45,7 @@ const (
 	StepSubject     = "subject"      // the statement is about the entry's action digest
 	StepWindow      = "window"       // a runtime context valid at the decision's time
 	StepEntry       = "entry"        // the predicate agrees with the entry's fields
+	StepClaims      = "claims"       // the committed claims are the ones the signed predicate gives (attest.md)
 )
 
 // Error says which step failed.
@@ -292,6 +294,9 @@ func (v *Verifier) Decision(d *contract.Decision) (*Proven, error) {
 	case p.PolicyHash != "" && d.Effect == contract.Allow && p.PolicyHash != d.Policy.Hash:
 		return nil, fail(StepEntry, "the agent expected policy %s; an allow by policy %s is not one it accepted", p.PolicyHash, d.Policy.Hash)
 	}
+	if err := sameClaims(a.Claims, attest.RuntimeContextClaims(ver.Signer, p)); err != nil {
+		return nil, err
+	}
 	out := proven(ver, ce, t)
 	out.RuntimeContext = p
 	return out, nil
@@ -334,9 +339,51 @@ func (v *Verifier) Result(r *contract.Result) (*Proven, error) {
 	case exit != committed:
 		return nil, fail(StepEntry, "the statement's exit status is %d, the result's %d", exit, committed)
 	}
+	if err := sameClaims(a.Claims, attest.BrokerResultClaims(ver.Signer, p)); err != nil {
+		return nil, err
+	}
 	out := proven(ver, ce, t)
 	out.BrokerResult = p
 	return out, nil
+}
+
+// sameClaims checks the claims an entry commits against those derived from
+// the signed predicate: the same keys, the same values. An entry that
+// commits no claims has nothing to contradict.
+func sameClaims(committed, signed map[string]string) *Error {
+	if len(committed) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(committed)+len(signed))
+	for k := range committed {
+		keys = append(keys, k)
+	}
+	for k := range signed {
+		if _, ok := committed[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		c, inEntry := committed[k]
+		sv, inSigned := signed[k]
+		switch {
+		case !inSigned:
+			return fail(StepClaims, "the entry commits claim %q = %q, which the signed statement does not give", k, truncate(c))
+		case !inEntry:
+			return fail(StepClaims, "the signed statement gives claim %q = %q, which the entry does not commit", k, truncate(sv))
+		case c != sv:
+			return fail(StepClaims, "the entry commits claim %q = %q, the signed statement gives %q", k, truncate(c), truncate(sv))
+		}
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > 120 {
+		return s[:120] + "…"
+	}
+	return s
 }
 
 // EntryCheck is the whole-log audit's check of committed statements

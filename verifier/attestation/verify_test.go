@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -249,4 +250,62 @@ func FuzzParseRoots(f *testing.F) {
 			t.Fatalf("ParseRoots returned invalid roots: %v", err)
 		}
 	})
+}
+
+// The claims an entry commits (what policy evaluated, what readers see)
+// must be exactly those the signed predicate gives.
+func TestCommittedClaims(t *testing.T) {
+	f := newFixture(t)
+	set, _ := f.roots.Set()
+	v := NewVerifier(set)
+	d := f.decision(t)
+	p, err := v.Decision(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.result(t, d)
+	q, err := v.Result(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withClaims := func(c map[string]string) *contract.Decision {
+		x := *d
+		a := *d.Attestation
+		a.Claims = c
+		x.Attestation = &a
+		return &x
+	}
+	good := attest.RuntimeContextClaims(agentID, p.RuntimeContext)
+	if _, err := v.Decision(withClaims(good)); err != nil {
+		t.Fatalf("the derived claims: %v", err)
+	}
+	changed := func(edit func(m map[string]string)) map[string]string {
+		m := maps.Clone(good)
+		edit(m)
+		return m
+	}
+	for name, c := range map[string]map[string]string{
+		"another model":  changed(func(m map[string]string) { m["model.name"] = "gpt-x" }),
+		"a claim added":  changed(func(m map[string]string) { m["sandbox.profile"] = "strict" }),
+		"a claim gone":   changed(func(m map[string]string) { delete(m, "code.digest") }),
+		"another signer": changed(func(m map[string]string) { m["signer"] = brokerID.String() }),
+	} {
+		_, err := v.Decision(withClaims(c))
+		var ae *Error
+		if !errors.As(err, &ae) || ae.Step != StepClaims {
+			t.Errorf("decision, %s: %v, want step %s", name, err, StepClaims)
+		}
+	}
+
+	rgood := attest.BrokerResultClaims(brokerID, q.BrokerResult)
+	rc := *r
+	rc.Statement.Claims = rgood
+	if _, err := v.Result(&rc); err != nil {
+		t.Fatalf("the derived result claims: %v", err)
+	}
+	rc.Statement.Claims = maps.Clone(rgood)
+	rc.Statement.Claims["stdout.digest"] = contract.Digest([]byte("forged output"))
+	if _, err := v.Result(&rc); err == nil || !strings.HasPrefix(err.Error(), StepClaims) {
+		t.Errorf("result with a forged stdout digest claim: %v", err)
+	}
 }

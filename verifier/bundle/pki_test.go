@@ -84,7 +84,7 @@ func (p *testPKI) runtimeContext(t testing.TB, d *contract.Decision, at time.Tim
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := committed(s, map[string]string{"signer": d.Actor, "model.provider": "anthropic", "model.name": "claude-sonnet-4", "code.digest": rc.Code.Digest})
+	a := committed(s, attest.RuntimeContextClaims(p.agent.ID, rc))
 	return &a
 }
 
@@ -101,5 +101,5 @@ func (p *testPKI) brokerResult(t testing.TB, r *contract.Result, started time.Ti
 	if err != nil {
 		t.Fatal(err)
 	}
-	return committed(s, map[string]string{"signer": r.Broker, "sandbox.kind": "landlock+bwrap"})
+	return committed(s, attest.BrokerResultClaims(p.broker.ID, br))
 }

@@ -98,17 +98,18 @@ func (p *PKI) Entries(n uint64) iter.Seq[[]byte] {
 				p := queue[0]
 				queue = queue[1:]
 				r := ResultFor(t, p.index, p.leaf, p.d)
-				s, err := attest.SignBrokerResult(ctx, broker, r.ActionDigest, &attest.BrokerResult{
+				br := &attest.BrokerResult{
 					Decision: attest.DecisionRef{Index: r.DecisionIndex, LeafHash: r.DecisionLeafHash}, ReceiptID: r.ReceiptID, CorrelationID: r.CorrelationID,
 					Outcome: "ok", Exit: &attest.Exit{Status: 0}, StartedAt: contract.FormatTime(t.Add(-2 * time.Millisecond)), FinishedAt: contract.FormatTime(t),
 					Outputs: attest.Outputs{Stdout: attest.Output{Digest: contract.Digest([]byte("hi\n")), Size: 3}, Stderr: attest.Output{Digest: contract.Digest(nil)}},
 					Sandbox: attest.SandboxApplied{Kind: "landlock+bwrap", Version: "landlock-abi-7 bubblewrap-0.8.0", Capabilities: contract.Digest([]byte("manifest")),
-						Applied: []string{"fs.read /usr", "fs.read_write /tmp/work", "net.blocked namespace", "limit.timeout 30s", "command /usr/bin/echo"}}})
+						Applied: []string{"fs.read /usr", "fs.read_write /tmp/work", "net.blocked namespace", "limit.timeout 30s", "command /usr/bin/echo"}}}
+				s, err := attest.SignBrokerResult(ctx, broker, r.ActionDigest, br)
 				if err != nil {
 					panic(err)
 				}
 				r.Statement = contract.Attestation{Digest: contract.Digest(s.Envelope), Envelope: s.Envelope, Chain: s.ChainBase64(),
-					Claims: map[string]string{"signer": broker.ID.String(), "sandbox.kind": "landlock+bwrap", "stdout.digest": contract.Digest([]byte("hi\n"))}}
+					Claims: attest.BrokerResultClaims(broker.ID, br)}
 				if !emit(r) {
 					return
 				}
@@ -131,7 +132,7 @@ func (p *PKI) Entries(n uint64) iter.Seq[[]byte] {
 				panic(err)
 			}
 			d.Attestation = &contract.Attestation{Digest: contract.Digest(s.Envelope), Envelope: s.Envelope, Chain: s.ChainBase64(),
-				Claims: map[string]string{"signer": d.Actor, "model.provider": "anthropic", "model.name": "claude-sonnet-4", "code.digest": rc.Code.Digest}}
+				Claims: attest.RuntimeContextClaims(agent.ID, rc)}
 			index := i
 			b, err := contract.Marshal(d)
 			if err != nil {
