@@ -13,12 +13,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 )
 
 const usage = `zt-audit: verify ztlog evidence offline
@@ -45,7 +44,7 @@ exit status: 0 verified, 1 verification failed, 2 unusable input
 
 // commands maps each subcommand to its function; each lives in its own
 // file.
-var commands = map[string]func(ctx context.Context, args []string) error{
+var commands = map[string]cli.Command{
 	"daal":        runDAAL,
 	"verify":      runVerify,
 	"audit":       runLogAudit,
@@ -54,23 +53,7 @@ var commands = map[string]func(ctx context.Context, args []string) error{
 	"monitor":     runMonitor,
 }
 
-func main() {
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
-		fmt.Fprint(os.Stderr, usage)
-		if len(os.Args) < 2 {
-			os.Exit(2)
-		}
-		return
-	}
-	run, ok := commands[os.Args[1]]
-	if !ok {
-		fmt.Fprintf(os.Stderr, "zt-audit: unknown command %q\n\n%s", os.Args[1], usage)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(exitCode(run(ctx, os.Args[2:])))
-}
+func main() { cli.MainExit("zt-audit", usage, commands, exitCode) }
 
 // failedError is a verification that failed: exit status 1. Any other
 // error means the input was unusable or could not be read: exit status 2.

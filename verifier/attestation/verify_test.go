@@ -96,8 +96,10 @@ func roundTrip(t testing.TB, e contract.Entry) contract.Entry {
 	return out
 }
 
-func TestVerifyCommitted(t *testing.T) {
-	f := newFixture(t)
+// verified is a verifier over the fixture's roots, a decision it verifies
+// and what it proved.
+func (f *fixture) verified(t *testing.T) (*Verifier, *contract.Decision, *Proven) {
+	t.Helper()
 	set, _ := f.roots.Set()
 	v := NewVerifier(set)
 	d := f.decision(t)
@@ -105,6 +107,12 @@ func TestVerifyCommitted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return v, d, p
+}
+
+func TestVerifyCommitted(t *testing.T) {
+	f := newFixture(t)
+	v, d, p := f.verified(t)
 	if p.Signer != agentID.String() || p.RuntimeContext.Model.Name != "claude-sonnet-4" || CheckDigest(d.Attestation) != DigestOfSentForm {
 		t.Fatalf("%+v", p)
 	}
@@ -256,13 +264,7 @@ func FuzzParseRoots(f *testing.F) {
 // must be exactly those the signed predicate gives.
 func TestCommittedClaims(t *testing.T) {
 	f := newFixture(t)
-	set, _ := f.roots.Set()
-	v := NewVerifier(set)
-	d := f.decision(t)
-	p, err := v.Decision(d)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, d, p := f.verified(t)
 	r := f.result(t, d)
 	q, err := v.Result(r)
 	if err != nil {

@@ -26,10 +26,17 @@ type Command func(ctx context.Context, args []string) error
 // text for a missing or unknown subcommand or a UsageError, 1 with the
 // error for any other failure, 0 otherwise.
 func Main(name, usage string, cmds map[string]Command) {
-	os.Exit(run(name, usage, cmds, os.Args[1:]))
+	os.Exit(run(name, usage, cmds, os.Args[1:], nil))
 }
 
-func run(name, usage string, cmds map[string]Command, args []string) int {
+// MainExit is Main for a command whose exit statuses are its own: exit
+// reports the subcommand's error (nil included) and returns the status. A
+// missing or unknown subcommand still exits 2 with the usage text.
+func MainExit(name, usage string, cmds map[string]Command, exit func(error) int) {
+	os.Exit(run(name, usage, cmds, os.Args[1:], exit))
+}
+
+func run(name, usage string, cmds map[string]Command, args []string, exit func(error) int) int {
 	if len(args) < 1 {
 		fmt.Fprint(os.Stderr, usage)
 		return 2
@@ -47,6 +54,9 @@ func run(name, usage string, cmds map[string]Command, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := cmd(ctx, args[1:])
+	if exit != nil {
+		return exit(err)
+	}
 	if err == nil {
 		return 0
 	}

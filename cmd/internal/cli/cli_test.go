@@ -33,11 +33,23 @@ func TestRunExitStatuses(t *testing.T) {
 		{[]string{"fail"}, 1},
 		{[]string{"usage"}, 2},
 	} {
-		if st := run("t", "usage\n", cmds, c.args); st != c.want {
+		if st := run("t", "usage\n", cmds, c.args, nil); st != c.want {
 			t.Errorf("run(%q) = %d, want %d", c.args, st, c.want)
 		}
 	}
 	if len(got) != 2 || got[0] != "a" || got[1] != "b" {
 		t.Errorf("ok got args %q, want [a b]", got)
+	}
+}
+
+func TestRunOwnExitStatuses(t *testing.T) {
+	cmds := map[string]Command{"check": func(context.Context, []string) error { return errors.New("mismatch") }}
+	var got error
+	exit := func(err error) int { got = err; return 7 }
+	if st := run("t", "usage\n", cmds, []string{"check"}, exit); st != 7 || got == nil || got.Error() != "mismatch" {
+		t.Errorf("own exit: status %d, error %v", st, got)
+	}
+	if st := run("t", "usage\n", cmds, []string{"nope"}, exit); st != 2 {
+		t.Errorf("unknown subcommand with own exit: %d, want 2", st)
 	}
 }
