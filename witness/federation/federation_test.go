@@ -248,6 +248,19 @@ const (
 // configuration authorizes.
 func newFixture(t *testing.T, serverIDInConfig string) *fixture {
 	t.Helper()
+	return newFixtureAuth(t, serverIDInConfig, "")
+}
+
+// bundleEndpointID is the SPIFFE ID the partner's bundle endpoint serves
+// with in SPIFFE-authenticated mode.
+const bundleEndpointID = "spiffe://" + trustDomain + "/spire/server"
+
+// newFixtureAuth is newFixture with the bundle endpoint authenticated by
+// SPIFFE (the endpoint serves with an X.509-SVID; the witness trusts it by
+// the configured endpoint ID and a bootstrap bundle) when endpointIDInConfig
+// is set, and by a web CA otherwise.
+func newFixtureAuth(t *testing.T, serverIDInConfig, endpointIDInConfig string) *fixture {
+	t.Helper()
 	dir := t.TempDir()
 	skey, _, _ := ztlog.GenerateKey("partner.example/ztlog")
 	key, _ := ztlog.ParseKey(skey)
@@ -265,19 +278,28 @@ func newFixture(t *testing.T, serverIDInConfig string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bundleURL := serveTLS(t, bh, webCA.issue(t, ""))
 	caFile := filepath.Join(dir, "web-ca.pem")
 	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: webCA.cert.Raw}), 0o644)
+	var bundleURL, endpointAuth string
+	if endpointIDInConfig == "" {
+		bundleURL = serveTLS(t, bh, webCA.issue(t, ""))
+		endpointAuth = fmt.Sprintf(`"bundle_endpoint_ca": %q`, caFile)
+	} else {
+		bundleURL = serveTLS(t, bh, spiffeCA.issue(t, bundleEndpointID))
+		bootstrap := filepath.Join(dir, "bootstrap-bundle.pem")
+		os.WriteFile(bootstrap, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: spiffeCA.cert.Raw}), 0o644)
+		endpointAuth = fmt.Sprintf(`"bundle_endpoint_spiffe_id": %q, "bootstrap_bundle": %q`, endpointIDInConfig, bootstrap)
+	}
 
 	logs := fmt.Sprintf(`{"logs":[{"origin":%q,"verifier_key":%q}]}`, key.Origin(), key.VerifierKey)
 	f.local = startWitness(t, "witness.example/local", logs)
 	f.peer = startWitness(t, "witness.partner.example/peer", logs)
 	raw := fmt.Sprintf(`{
   "logs": [{"origin": %q, "verifier_key": %q, "url": %q, "witness": true,
-            "federation": {"trust_domain": %q, "bundle_endpoint": %q, "bundle_endpoint_ca": %q, "server_spiffe_id": %q}}],
+            "federation": {"trust_domain": %q, "bundle_endpoint": %q, %s, "server_spiffe_id": %q}}],
   "peers": [{"name": "peer", "verifier_key": %q, "url": %q}],
   "federate": {"witness_url": %q, "witness_key": %q, "interval": "1s"}
-}`, key.Origin(), key.VerifierKey, f.logURL, trustDomain, bundleURL+"/", caFile, serverIDInConfig,
+}`, key.Origin(), key.VerifierKey, f.logURL, trustDomain, bundleURL+"/", endpointAuth, serverIDInConfig,
 		f.peer.c.VerifierKey, f.peer.url, f.local.url, f.local.c.VerifierKey)
 	f.cfg, err = config.Parse("federation test", []byte(raw))
 	if err != nil {
@@ -376,6 +398,31 @@ func TestServerOutsideTheExpectedIdentityIsRefused(t *testing.T) {
 	}
 	if seen, _ := f.seen.Load(f.key.Origin()); seen != nil {
 		t.Fatal("a checkpoint from an unauthenticated server was remembered")
+	}
+}
+
+// The partner's bundle endpoint authenticated by SPIFFE (its X.509-SVID,
+// trusted through a bootstrap bundle and the configured endpoint ID) rather
+// than a web CA; an endpoint serving another SPIFFE ID is refused.
+func TestSPIFFEAuthenticatedBundleEndpoint(t *testing.T) {
+	f := newFixtureAuth(t, serverID, bundleEndpointID)
+	grow(t, f.honest, 4, "h")
+	res := f.fed.Check(context.Background(), f.cfg.Logs[0])
+	if len(res.Errors) != 0 || !res.Cosigned || res.Size != 4 {
+		t.Fatalf("SPIFFE-authenticated bundle endpoint: %+v", res)
+	}
+
+	g := newFixtureAuth(t, serverID, "spiffe://"+trustDomain+"/not-the-endpoint")
+	grow(t, g.honest, 4, "h")
+	res = g.fed.Check(context.Background(), g.cfg.Logs[0])
+	if len(res.Errors) == 0 || res.Cosigned || res.Size != 0 {
+		t.Fatalf("accepted a bundle endpoint serving another SPIFFE ID: %+v", res)
+	}
+	if !strings.Contains(res.Errors[0].Error(), "trust bundle of "+trustDomain) {
+		t.Fatalf("error does not say the bundle fetch failed: %v", res.Errors[0])
+	}
+	if seen, _ := g.seen.Load(g.key.Origin()); seen != nil {
+		t.Fatal("a checkpoint was remembered without a verified trust bundle")
 	}
 }
 
