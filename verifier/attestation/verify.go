@@ -390,8 +390,9 @@ func truncate(s string) string {
 // (it satisfies verifier/audit's EntryVerifier): every decision
 // attestation and result statement the log accepted is verified as
 // Decision and Result do. Statements the entry does not embed (above the
-// size limit) and attestations a deny records as refused are not
-// checkable, and not counted.
+// size limit) cannot be checked from the log: the audit reports each as a
+// warning (Unverifiable). Attestations a deny records as refused (the
+// service did not accept them) are not checked.
 type EntryCheck struct{ V *Verifier }
 
 // Name is "attestation": the audit reports "signature.attestation".
@@ -408,6 +409,21 @@ func (EntryCheck) Applies(e contract.Entry) bool {
 		return len(x.Statement.Envelope) > 0
 	}
 	return false
+}
+
+// Unverifiable reports a statement the entry keeps only the digest of.
+func (EntryCheck) Unverifiable(e contract.Entry) (string, bool) {
+	switch x := e.(type) {
+	case *contract.Decision:
+		if a := x.Attestation; a != nil && len(a.Envelope) == 0 && (len(a.Chain) > 0 || x.Effect == contract.Allow) {
+			return fmt.Sprintf("the decision keeps only its attestation's digest %s (the envelope was above the size limit)", a.Digest), true
+		}
+	case *contract.Result:
+		if len(x.Statement.Envelope) == 0 {
+			return fmt.Sprintf("the result keeps only its statement's digest %s (the envelope was above the size limit)", x.Statement.Digest), true
+		}
+	}
+	return "", false
 }
 
 // VerifyEntry verifies the entry's statement.

@@ -67,6 +67,14 @@ type EntryVerifier interface {
 	Applies(e contract.Entry) bool
 }
 
+// Unverifiable is implemented by an EntryVerifier that can tell when an
+// entry carries a signature it cannot check (e.g. a statement the entry
+// keeps only the digest of): the audit reports each such entry as a warning
+// of the check, so "checked" never silently means "some of them".
+type Unverifiable interface {
+	Unverifiable(e contract.Entry) (why string, ok bool)
+}
+
 // Defaults of Options.
 const (
 	DefaultWindow      = time.Hour
@@ -524,10 +532,15 @@ func (a *Auditor) parse(p *parsed) {
 		}
 		p.entries[k] = e
 		for _, v := range a.opts.Verifiers {
+			id := "signature." + v.Name()
 			if !v.Applies(e) {
+				if u, ok := v.(Unverifiable); ok {
+					if why, yes := u.Unverifiable(e); yes {
+						a.f.add(id, Warn, idx(i), fmt.Sprintf("entry %d: not verifiable: %s", i, why))
+					}
+				}
 				continue
 			}
-			id := "signature." + v.Name()
 			a.f.checked(id, 1)
 			if err := v.VerifyEntry(i, leaf, e); err != nil {
 				a.f.add(id, Fail, idx(i), fmt.Sprintf("entry %d: %v", i, err))

@@ -61,3 +61,39 @@ func TestAuditEntrySignatures(t *testing.T) {
 		t.Fatalf("without the check: %v, valid %v, %q", err, r.Valid, r.EntrySignatures)
 	}
 }
+
+// A statement the entry keeps only the digest of (its envelope was above
+// the size limit) cannot be verified from the log: each is a warning of
+// the signature check, never silently left out, and the log stays valid.
+func TestAuditReportsUnverifiableStatements(t *testing.T) {
+	pki := newSignedPKI(t)
+	entries := audittest.Slice(pki.Entries(40))
+	k := newKey(t)
+	stripped := -1
+	for i, leaf := range entries {
+		e, _ := contract.Parse(leaf)
+		r, ok := e.(*contract.Result)
+		if !ok || len(r.Statement.Envelope) == 0 {
+			continue
+		}
+		r.Statement.Envelope = nil
+		b, err := contract.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries[i], stripped = b, i
+		break
+	}
+	if stripped < 0 {
+		t.Fatal("test log has no result with a statement")
+	}
+	r, err := Run(context.Background(), client.FileFetcher{Root: writeLog(t, k, entries)}, k.policy, Options{Verifiers: []EntryVerifier{signatureCheck(t, pki)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.Check("signature.attestation")
+	if !r.Valid || c == nil || c.Failed != 0 || c.Warned != 1 || len(c.Examples) != 1 || c.Examples[0].Index == nil || *c.Examples[0].Index != uint64(stripped) ||
+		!strings.Contains(c.Examples[0].Message, "not verifiable") {
+		t.Fatalf("stripped statement at %d: valid %v, %+v", stripped, r.Valid, c)
+	}
+}
