@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +20,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/zt-infra/ztlog/witness/daal"
 	"github.com/zt-infra/ztlog/witness/daal/daalog"
 )
@@ -239,6 +243,7 @@ func runDAALAnchor(ctx context.Context, args []string) error {
 	gasLimit := fs.Uint64("gas-limit", 0, "gas limit of an anchor transaction (default: estimated)")
 	maxFee := fs.Float64("max-fee-gwei", 0, "most fee per gas to pay, in gwei (default: no limit)")
 	reconcileEvery := fs.Duration("reconcile-interval", 10*time.Minute, "reconcile on this schedule, alerts as JSON lines on stdout (0: never)")
+	metricsListen := fs.String("metrics-listen", "", "serve Prometheus metrics (GET /metrics) on this address, e.g. 127.0.0.1:9464 (default: none)")
 	if err := f.parse(fs, args); err != nil {
 		return err
 	}
@@ -295,8 +300,28 @@ func runDAALAnchor(ctx context.Context, args []string) error {
 	if *once {
 		return a.Step(ctx)
 	}
+	var metrics *daal.Metrics
+	if *metricsListen != "" {
+		reg := prometheus.NewRegistry()
+		if metrics, err = daal.NewMetrics(ledger, reg); err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", *metricsListen)
+		if err != nil {
+			return usageError{fmt.Errorf("--metrics-listen %s: %v", *metricsListen, err)}
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		logger.Info("metrics", "addr", ln.Addr().String())
+	}
 	if *reconcileEvery > 0 {
 		a.SetReconcile(rcfg, *reconcileEvery, func(rep *daal.Report) {
+			if metrics != nil {
+				metrics.ObserveReport(rep, time.Now())
+			}
 			enc := json.NewEncoder(os.Stdout)
 			for _, al := range rep.Alerts {
 				enc.Encode(al)

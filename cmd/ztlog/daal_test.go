@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/big"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -185,9 +186,10 @@ func TestDAALAnchorSurvivesSIGKILL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The last run: anchors until the final checkpoint is confirmed, then
-	// stops on SIGTERM.
-	p := startDAAL(t, w.anchorArgs()...)
+	// The last run: anchors until the final checkpoint is confirmed (its
+	// metrics say so too), then stops on SIGTERM.
+	metricsAddr := freeAddr(t)
+	p := startDAAL(t, append(w.anchorArgs(), "--metrics-listen", metricsAddr)...)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		as := w.ledger(t)
@@ -199,6 +201,15 @@ func TestDAALAnchorSurvivesSIGKILL(t *testing.T) {
 			t.Fatalf("final checkpoint (size %d) not anchored; ledger %s\nstderr: %s", final.Size, b, p.output())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := fmt.Sprintf("ztlog_daal_anchored_size{state=\"confirmed\"} %d\n", final.Size); !strings.Contains(string(metrics), want) {
+		t.Fatalf("/metrics lacks %q:\n%s", want, metrics)
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if err := p.cmd.Wait(); err != nil {
