@@ -153,7 +153,10 @@ Try (zt and ztlog are in ./bin after make build):
   curl %s/.well-known/ztlog
   curl %s/readyz
   curl %s/v1/entries/0
-  zt-audit audit --log %s/log/ --policy %s
+  zt-audit audit --log %s/log/ --policy %s --spiffe-bundle %s
+  zt-audit bundle --log %s/log/ --policy %s --spiffe-bundle %s --index N --out action.bundle
+  zt-audit verify action.bundle --policy %s --spiffe-bundle %s
+       (N: the decision's log index, as zt decide / zt run print it)
 
 The contract (POST /v1/actions, /actions, /v1/agents) is served over HTTPS
 (%s); the public read-only log API over plain HTTP on the same port.
@@ -163,7 +166,8 @@ Stop with Ctrl-C; the log is kept in %s and continues on the next start.
 			secure, filepath.Join(devDir, "agent"), filepath.Join(devDir, "user.jwt"),
 			secure, filepath.Join(devDir, "agent"), filepath.Join(devDir, "broker"), secure, filepath.Join(devDir, "broker"),
 			filepath.Join(devDir, "bundle.pem"), filepath.Join(devDir, "agent.jwt"), addr, devAgentID,
-			base, base, base, base, base, trustPolicy, secure, logDir)
+			base, base, base, base, base, trustPolicy, filepath.Join(devDir, "bundle.pem"),
+			base, trustPolicy, filepath.Join(devDir, "bundle.pem"), trustPolicy, filepath.Join(devDir, "bundle.pem"), secure, logDir)
 		return nil
 	}, setup)
 }
