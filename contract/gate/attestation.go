@@ -79,9 +79,10 @@ func (g *Gate) checkAttestation(ctx context.Context, req *request, caller *ident
 		}
 	}
 	a := &attestation{policyHash: p.PolicyHash, chain: attest.EncodeChain(chain),
-		input: &policy.Attestation{Verified: true, Model: p.Model.Name, Broker: p.Broker, PolicyHash: p.PolicyHash, CodeDigest: p.Code.Digest}}
+		input: &policy.Attestation{Verified: true, Model: p.Model.Name, ModelProvider: p.Model.Provider, ModelVersion: p.Model.Version,
+			Broker: p.Broker, PolicyHash: p.PolicyHash, CodeDigest: p.Code.Digest}}
 	if t := p.Tool; t != nil {
-		a.input.ToolManifest = t.ManifestDigest
+		a.input.ToolManifest, a.input.ToolName = t.ManifestDigest, t.Name
 	}
 	if s := p.Sandbox; s != nil {
 		a.input.SandboxProfile = s.Profile

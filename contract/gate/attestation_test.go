@@ -3,6 +3,8 @@ package gate_test
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +225,32 @@ func TestExpectedPolicyHash(t *testing.T) {
 	p.PolicyHash = s.pdp.Current().Version().Hash
 	if status, resp, _ := a.decide(a.body("demo.echo", p, a.svid, "", true)); status != 200 {
 		t.Fatalf("policy in force: %d %+v", status, resp.Reasons)
+	}
+}
+
+// The attested model's provider and version and the tool's name reach
+// policy from a real, verified attestation (a policy that requires them).
+func TestAttestedModelProviderVersionAndToolReachPolicy(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.rego"), []byte(`package ztlog.authz
+import rego.v1
+default allow := false
+allow if {
+	input.attestation.verified
+	input.attestation.model_provider == "anthropic"
+	input.attestation.model_version == "2025-05-14"
+	input.attestation.tool_name == "shell"
+}
+`), 0o644)
+	s := newServer(t, options{policyDir: dir})
+	s.register(agentID, `,"brokers":["`+brokerID.String()+`"]`)
+	a := newAttested(t, s, capability.Strict(t.TempDir(), "echo"))
+	if status, resp, d := a.decide(a.body("demo.echo", a.runtime(time.Now()), a.svid, "", true)); status != 200 || d.Effect != contract.Allow {
+		t.Fatalf("attested anthropic/2025-05-14 with tool shell: %d %+v", status, resp.Reasons)
+	}
+	p := a.runtime(time.Now())
+	p.Model.Version = "2024-01-01"
+	if _, resp, d := a.decide(a.body("demo.echo", p, a.svid, "", true)); d.Effect != contract.Deny {
+		t.Fatalf("another model version allowed: %+v", resp.Reasons)
 	}
 }

@@ -243,7 +243,8 @@ func (in *Input) CedarRequest() (types.Request, types.Entity) {
 		"has_user": types.Boolean(in.User != nil), "user": types.NewRecord(user),
 		"attestation": types.NewRecord(types.RecordMap{
 			"present": types.Boolean(in.Attestation != nil), "verified": types.Boolean(att.Verified), "model": str(att.Model),
-			"tool_manifest": str(att.ToolManifest), "sandbox_profile": str(att.SandboxProfile), "broker": str(att.Broker),
+			"model_provider": str(att.ModelProvider), "model_version": str(att.ModelVersion),
+			"tool_manifest": str(att.ToolManifest), "tool_name": str(att.ToolName), "sandbox_profile": str(att.SandboxProfile), "broker": str(att.Broker),
 			"policy_hash": str(att.PolicyHash), "code_digest": str(att.CodeDigest),
 		}),
 		"time": str(in.Time), "correlation_id": str(in.CorrelationID),

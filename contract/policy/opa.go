@@ -282,7 +282,8 @@ func (in *Input) document() map[string]any {
 	}
 	if a := in.Attestation; a != nil {
 		att := map[string]any{"verified": a.Verified}
-		for k, v := range map[string]string{"model": a.Model, "tool_manifest": a.ToolManifest, "sandbox_profile": a.SandboxProfile,
+		for k, v := range map[string]string{"model": a.Model, "model_provider": a.ModelProvider, "model_version": a.ModelVersion,
+			"tool_manifest": a.ToolManifest, "tool_name": a.ToolName, "sandbox_profile": a.SandboxProfile,
 			"broker": a.Broker, "policy_hash": a.PolicyHash, "code_digest": a.CodeDigest} {
 			if v != "" {
 				att[k] = v

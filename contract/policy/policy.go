@@ -69,7 +69,10 @@ type Finding struct {
 type Attestation struct {
 	Verified       bool   `json:"verified"`
 	Model          string `json:"model,omitempty"`
+	ModelProvider  string `json:"model_provider,omitempty"`
+	ModelVersion   string `json:"model_version,omitempty"`
 	ToolManifest   string `json:"tool_manifest,omitempty"`
+	ToolName       string `json:"tool_name,omitempty"`
 	SandboxProfile string `json:"sandbox_profile,omitempty"`
 	Broker         string `json:"broker,omitempty"`
 	PolicyHash     string `json:"policy_hash,omitempty"`

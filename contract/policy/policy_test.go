@@ -240,7 +240,7 @@ func TestDocumentIsTheJSONEncoding(t *testing.T) {
 	in := demoInput("demo.echo")
 	in.User = &User{Issuer: "https://idp", Subject: "alice", Scopes: []string{"a"}}
 	in.Findings = []Finding{{Type: "email", Arg: "body", Offset: 3, Length: 9}}
-	in.Attestation = &Attestation{Verified: true, Model: "m", SandboxProfile: "strict"}
+	in.Attestation = &Attestation{Verified: true, Model: "m", ModelProvider: "p", ModelVersion: "v", ToolName: "shell", SandboxProfile: "strict"}
 	in.Broker = "spiffe://dev.ztlog.local/broker/demo"
 	in.Actor.Labels = map[string]string{"tier": "dev"}
 	viaJSON, _ := json.Marshal(in)
@@ -395,5 +395,54 @@ func TestOPABundle(t *testing.T) {
 	dec, _, err := NewPDP(p, time.Second).Decide(ctx, demoInput("demo.echo"))
 	if err != nil || !dec.Allow {
 		t.Fatalf("bundle decision %+v %v", dec, err)
+	}
+}
+
+// Both engines see the attested model's provider and version and the tool's
+// name: a rule over them decides the same way in OPA and Cedar.
+func TestAttestedModelAndToolReachBothEngines(t *testing.T) {
+	ctx := context.Background()
+	opaDir, cedarDir := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(opaDir, "p.rego"), []byte(`package ztlog.authz
+import rego.v1
+default allow := false
+allow if {
+	input.attestation.model_provider == "anthropic"
+	input.attestation.model_version == "2025-05-14"
+	input.attestation.tool_name == "shell"
+}
+`), 0o644)
+	os.WriteFile(filepath.Join(cedarDir, "p.cedar"), []byte(`permit (principal, action, resource) when {
+	context.attestation.model_provider == "anthropic" &&
+	context.attestation.model_version == "2025-05-14" &&
+	context.attestation.tool_name == "shell"
+};
+`), 0o644)
+	o, err := LoadOPA(ctx, opaDir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadCedar(ctx, cedarDir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		att  *Attestation
+		want bool
+	}{
+		"matching":       {&Attestation{Verified: true, Model: "claude-sonnet-4", ModelProvider: "anthropic", ModelVersion: "2025-05-14", ToolName: "shell"}, true},
+		"other provider": {&Attestation{Verified: true, Model: "claude-sonnet-4", ModelProvider: "other", ModelVersion: "2025-05-14", ToolName: "shell"}, false},
+		"other version":  {&Attestation{Verified: true, Model: "claude-sonnet-4", ModelProvider: "anthropic", ModelVersion: "2024-01-01", ToolName: "shell"}, false},
+		"no tool":        {&Attestation{Verified: true, Model: "claude-sonnet-4", ModelProvider: "anthropic", ModelVersion: "2025-05-14"}, false},
+		"no attestation": {nil, false},
+	} {
+		in := demoInput("demo.echo")
+		in.Attestation = tc.att
+		for engine, p := range map[string]Policy{"opa": o, "cedar": c} {
+			d, _, _ := NewPDP(p, time.Second).Decide(ctx, in)
+			if d.Allow != tc.want {
+				t.Errorf("%s, %s: allow %v, want %v (%+v)", name, engine, d.Allow, tc.want, d.Reasons)
+			}
+		}
 	}
 }
