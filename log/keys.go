@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	fnote "github.com/transparency-dev/formats/note"
@@ -48,16 +47,9 @@ func (k *Key) Origin() string { return k.Signer.Name() }
 // LoadKey reads a signer key file written by WriteKeyFile. It refuses a file
 // that others can read.
 func LoadKey(path string) (*Key, error) {
-	st, err := os.Stat(path)
+	raw, err := keyfile.Read(path, "log key", "`ztlog keygen`")
 	if err != nil {
-		return nil, fmt.Errorf("log key: %v (create one with `ztlog keygen`)", err)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("log key %s is readable by others (mode %v); chmod 600 it", path, st.Mode().Perm())
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("log key: %v", err)
+		return nil, err
 	}
 	k, err := ParseKey(strings.TrimSpace(string(raw)))
 	if err != nil {

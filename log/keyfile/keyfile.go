@@ -11,6 +11,23 @@ import (
 	"os"
 )
 
+// Read reads a key file, refusing one that others can read. name says
+// whose key it is in errors (e.g. "log key") and create how to make one.
+func Read(path, name, create string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v (create one with %s)", name, err, create)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s %s is readable by others (mode %v); chmod 600 it", name, path, st.Mode().Perm())
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	return raw, nil
+}
+
 // Write creates path with mode 0600 and writes data to it, synced. If path
 // already exists it is left untouched and the error says whose identity the
 // file holds (owner, e.g. "a log key") and what to do.

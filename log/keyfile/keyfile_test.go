@@ -37,3 +37,20 @@ func TestWriteNeverOverwrites(t *testing.T) {
 		t.Errorf("existing file changed to %q", b)
 	}
 }
+
+func TestReadRefusesAKeyOthersCanRead(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "k")
+	if err := os.WriteFile(p, []byte("secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read(p, "log key", "`ztlog keygen`"); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("world-readable key: %v", err)
+	}
+	os.Chmod(p, 0o600)
+	if b, err := Read(p, "log key", "`ztlog keygen`"); err != nil || string(b) != "secret" {
+		t.Fatalf("0600 key: %q %v", b, err)
+	}
+	if _, err := Read(p+"x", "log key", "`ztlog keygen`"); err == nil || !strings.Contains(err.Error(), "ztlog keygen") {
+		t.Fatalf("missing key: %v", err)
+	}
+}

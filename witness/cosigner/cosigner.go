@@ -19,7 +19,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"filippo.io/mldsa"
@@ -149,16 +148,9 @@ func Parse(skey string) (*Cosigner, error) {
 
 // Load reads a signer key file. It refuses a file others can read.
 func Load(path string) (*Cosigner, error) {
-	st, err := os.Stat(path)
+	raw, err := keyfile.Read(path, "witness key", "`zt-witness keygen`")
 	if err != nil {
-		return nil, fmt.Errorf("witness key: %v (create one with `zt-witness keygen`)", err)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("witness key %s is readable by others (mode %v); chmod 600 it", path, st.Mode().Perm())
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("witness key: %v", err)
+		return nil, err
 	}
 	c, err := Parse(strings.TrimSpace(string(raw)))
 	if err != nil {
