@@ -29,14 +29,8 @@ func (g *Gate) changeAgent(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("%s is not an administrator of this service (--admin)", caller.ID)})
 		return
 	}
-	body, e, status := api.ReadBody(w, r)
-	if e != nil {
-		g.refuse(w, r, status, e)
-		return
-	}
-	req, e := api.DecodeAgentRequest(body)
-	if e != nil {
-		g.refuse(w, r, http.StatusBadRequest, e)
+	req, _, ok := readRequest(g, w, r, api.DecodeAgentRequest)
+	if !ok {
 		return
 	}
 	cid, ok := correlationID(w, r, "")

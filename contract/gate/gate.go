@@ -302,14 +302,8 @@ func (g *Gate) decideV1(w http.ResponseWriter, r *http.Request) {
 	if caller == nil {
 		return
 	}
-	body, e, status := api.ReadBody(w, r)
-	if e != nil {
-		g.refuse(w, r, status, e)
-		return
-	}
-	req, e := api.DecodeActionRequest(body)
-	if e != nil {
-		g.refuse(w, r, http.StatusBadRequest, e)
+	req, body, ok := readRequest(g, w, r, api.DecodeActionRequest)
+	if !ok {
 		return
 	}
 	cid, ok := correlationID(w, r, req.CorrelationID)
@@ -348,7 +342,7 @@ func (g *Gate) decideV1(w http.ResponseWriter, r *http.Request) {
 	if o.receipt != "" {
 		resp.ReceiptExpires = o.receiptUntil.UTC().Format(time.RFC3339)
 	}
-	status = http.StatusForbidden
+	status := http.StatusForbidden
 	if d.Effect == contract.Allow {
 		status = http.StatusOK
 	}
@@ -361,14 +355,8 @@ func (g *Gate) decideLegacy(w http.ResponseWriter, r *http.Request) {
 	if caller == nil {
 		return
 	}
-	body, e, status := api.ReadBody(w, r)
-	if e != nil {
-		g.refuse(w, r, status, e)
-		return
-	}
-	req, e := api.DecodeLegacyActionRequest(body)
-	if e != nil {
-		g.refuse(w, r, http.StatusBadRequest, e)
+	req, _, ok := readRequest(g, w, r, api.DecodeLegacyActionRequest)
+	if !ok {
 		return
 	}
 	cid, ok := correlationID(w, r, "")
@@ -398,12 +386,27 @@ func (g *Gate) decideLegacy(w http.ResponseWriter, r *http.Request) {
 	cancel()
 	resp := api.LegacyActionResponse{OK: d.Effect == contract.Allow, Actor: req.Actor, Action: d.Action, Resource: d.Resource,
 		Decision: string(d.Effect), Reason: reason, Audit: audit}
-	status = http.StatusForbidden
+	status := http.StatusForbidden
 	if d.Effect == contract.Allow {
 		status = http.StatusOK
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	contract.WriteJSON(w, status, resp)
+}
+
+// readRequest reads the body and decodes it strictly with decode; on any
+// failure the refusal is written (and counted) and ok is false.
+func readRequest[T any](g *Gate, w http.ResponseWriter, r *http.Request, decode func([]byte) (T, *contract.Error)) (req T, body []byte, ok bool) {
+	body, e, status := api.ReadBody(w, r)
+	if e != nil {
+		g.refuse(w, r, status, e)
+		return req, nil, false
+	}
+	if req, e = decode(body); e != nil {
+		g.refuse(w, r, http.StatusBadRequest, e)
+		return req, nil, false
+	}
+	return req, body, true
 }
 
 func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, status int, e *contract.Error) {
