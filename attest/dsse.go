@@ -20,12 +20,12 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
-	"github.com/gowebpki/jcs"
 	ita "github.com/in-toto/attestation/go/v1"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"github.com/zt-infra/ztlog/contract"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -143,7 +143,7 @@ func Payload(s *ita.Statement) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("attest: serialize statement: %w", err)
 	}
-	return jcs.Transform(b)
+	return contract.Canonicalize(b)
 }
 
 func sign(ctx context.Context, svid *x509svid.SVID, predicateType, actionDigest string, p predicate) (*Signed, error) {

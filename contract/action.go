@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-
-	"github.com/gowebpki/jcs"
 )
 
 // Action names one requested action: who asks to do what, on what, with
@@ -81,5 +79,5 @@ func canonical(v any) ([]byte, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return jcs.Transform(buf.Bytes())
+	return Canonicalize(buf.Bytes())
 }

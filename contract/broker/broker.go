@@ -25,7 +25,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/gowebpki/jcs"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/zt-infra/ztlog/attest"
@@ -338,7 +337,7 @@ func jsonMarshal(v any) ([]byte, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return jcs.Transform(buf.Bytes())
+	return contract.Canonicalize(buf.Bytes())
 }
 
 func truncate(s string, n int) string {

@@ -26,7 +26,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
-	"github.com/gowebpki/jcs"
+	"github.com/zt-infra/ztlog/contract"
 )
 
 // Version is the manifest version this package reads and writes.
@@ -402,7 +402,7 @@ func (m *Manifest) Canonical() ([]byte, error) {
 	if err := enc.Encode(&c); err != nil {
 		return nil, err
 	}
-	return jcs.Transform(buf.Bytes())
+	return contract.Canonicalize(buf.Bytes())
 }
 
 // Digest is "sha256:" and the hex SHA-256 of the canonical form.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
-	"github.com/gowebpki/jcs"
 	"github.com/zt-infra/ztlog/contract"
 )
 
@@ -144,7 +143,7 @@ func cedarHash(texts []string, entities types.EntityMap) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c, err := jcs.Transform(js)
+	c, err := contract.Canonicalize(js)
 	if err != nil {
 		return "", err
 	}

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gowebpki/jcs"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/format"
 	"github.com/open-policy-agent/opa/v1/loader"
@@ -134,7 +133,7 @@ func sourceDigest(raw map[string][]byte) string {
 		m[filepath.ToSlash(name)] = contract.Digest(b)
 	}
 	js, _ := json.Marshal(m)
-	c, _ := jcs.Transform(js)
+	c, _ := contract.Canonicalize(js)
 	return contract.Digest(c)
 }
 
@@ -165,7 +164,7 @@ func opaHash(modules map[string]*ast.Module, data map[string]any) (string, error
 	if err != nil {
 		return "", err
 	}
-	c, err := jcs.Transform(js)
+	c, err := contract.Canonicalize(js)
 	if err != nil {
 		return "", err
 	}
