@@ -139,15 +139,7 @@ func cedarHash(texts []string, entities types.EntityMap) (string, error) {
 			return bytes.Compare(a, b) < 0
 		})
 	}
-	js, err := json.Marshal(map[string]any{"engine": "cedar", "policies": texts, "entities": ev})
-	if err != nil {
-		return "", err
-	}
-	c, err := contract.Canonicalize(js)
-	if err != nil {
-		return "", err
-	}
-	return contract.Digest(c), nil
+	return jcsDigest(map[string]any{"engine": "cedar", "policies": texts, "entities": ev})
 }
 
 func (p *cedarPolicy) Version() Version { return p.version }

@@ -132,9 +132,21 @@ func sourceDigest(raw map[string][]byte) string {
 	for name, b := range raw {
 		m[filepath.ToSlash(name)] = contract.Digest(b)
 	}
-	js, _ := json.Marshal(m)
-	c, _ := contract.Canonicalize(js)
-	return contract.Digest(c)
+	d, _ := jcsDigest(m) // a map of strings always encodes
+	return d
+}
+
+// jcsDigest is the digest of v's RFC 8785 (JCS) serialization.
+func jcsDigest(v any) (string, error) {
+	js, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	c, err := contract.Canonicalize(js)
+	if err != nil {
+		return "", err
+	}
+	return contract.Digest(c), nil
 }
 
 // opaHash is the OPA policy hash: the digest of the JCS object
@@ -160,15 +172,7 @@ func opaHash(modules map[string]*ast.Module, data map[string]any) (string, error
 	if data == nil {
 		data = map[string]any{}
 	}
-	js, err := json.Marshal(map[string]any{"engine": "opa", "modules": texts, "data": data})
-	if err != nil {
-		return "", err
-	}
-	c, err := contract.Canonicalize(js)
-	if err != nil {
-		return "", err
-	}
-	return contract.Digest(c), nil
+	return jcsDigest(map[string]any{"engine": "opa", "modules": texts, "data": data})
 }
 
 func (p *opaPolicy) Version() Version { return p.version }
