@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -351,9 +352,10 @@ func (v *Verifier) Result(r *contract.Result) (*Proven, error) {
 // the signed predicate: the same keys, the same values. An entry that
 // commits no claims has nothing to contradict.
 func sameClaims(committed, signed map[string]string) *Error {
-	if len(committed) == 0 {
+	if len(committed) == 0 || maps.Equal(committed, signed) {
 		return nil
 	}
+	// They differ: name the first differing claim, in key order.
 	keys := make([]string, 0, len(committed)+len(signed))
 	for k := range committed {
 		keys = append(keys, k)
