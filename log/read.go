@@ -231,3 +231,19 @@ func (l *Log) Scan(ctx context.Context, start, end uint64, fn func(index uint64,
 	}
 	return nil
 }
+
+// Replay calls fn for every entry integrated when it is called, in index
+// order, once a published checkpoint covers them all (bounded by ctx): the
+// way state kept beside the log (the agent registry, which decisions have a
+// result) is rebuilt at start. Several such states are rebuilt in one pass
+// by one fn.
+func (l *Log) Replay(ctx context.Context, fn func(index uint64, leaf []byte) error) error {
+	n, err := l.IntegratedSize(ctx)
+	if err != nil || n == 0 {
+		return err
+	}
+	if _, err := l.Await(ctx, n-1); err != nil {
+		return fmt.Errorf("waiting for a checkpoint covering the log (%d entries): %w", n, err)
+	}
+	return l.Scan(ctx, 0, n, fn)
+}

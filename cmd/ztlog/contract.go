@@ -223,13 +223,25 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 		// expired once receipt-ttl has passed.
 		keys.Retire(old.Public(), time.Now().Add(f.receiptTTL+time.Minute))
 	}
-	// The registry is replayed from the log; that needs a published
-	// checkpoint covering every entry, which (with witnesses) needs them.
+	// The agent registry, and which decisions already have a result
+	// (POST /v1/results), are replayed from the log in one pass; that needs
+	// a published checkpoint covering every entry, which (with witnesses)
+	// needs them.
+	reg := agents.New(svc.Log())
+	res, err := results.New(results.Config{Log: svc.Log(), Auth: auth, Bundles: src, Logger: logger, Registerer: svc.Registry()})
+	if err != nil {
+		return nil, nil, err
+	}
 	rctx, cancel := context.WithTimeout(ctx, registryRebuildTimeout)
-	reg, err := agents.Rebuild(rctx, svc.Log())
+	err = svc.Log().Replay(rctx, func(i uint64, leaf []byte) error {
+		if err := reg.Replay(i, leaf); err != nil {
+			return err
+		}
+		return res.Replay(i, leaf)
+	})
 	cancel()
 	if err != nil {
-		return nil, nil, fmt.Errorf("rebuild the agent registry from the log (within %s; are the witnesses reachable?): %w", registryRebuildTimeout, err)
+		return nil, nil, fmt.Errorf("rebuild the agent registry and results from the log (within %s; are the witnesses reachable?): %w", registryRebuildTimeout, err)
 	}
 	g, err := gate.New(gate.Config{
 		Log: svc.Log(), Auth: auth, Policy: pm, Agents: reg, Keys: keys, Users: users, Guardrails: scanner, Bundles: src,
@@ -241,12 +253,7 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 	}
 	g.Register(svc.Router())
 	svc.SetReceiptJWKS(g.JWKS)
-	// Brokers report results (POST /v1/results); which decisions already
-	// have one is rebuilt from the log.
-	res, err := results.Rebuild(ctx, results.Config{Log: svc.Log(), Auth: auth, Bundles: src, Logger: logger, Registerer: svc.Registry()})
-	if err != nil {
-		return nil, nil, err
-	}
+	// Brokers report results (POST /v1/results).
 	res.Register(svc.Router())
 	svc.SetBundleSources(server.BundleSources{Result: res.ResultOf, Roots: src})
 	svc.AddReadinessCheck("identity", func(context.Context) error { return src.Check() })

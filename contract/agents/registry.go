@@ -43,34 +43,31 @@ type Registry struct {
 // published checkpoint covers every integrated entry, so that changes
 // committed just before a crash are not missed.
 func Rebuild(ctx context.Context, l *ztlog.Log) (*Registry, error) {
-	r := &Registry{log: l, agents: map[string]api.Agent{}}
-	n, err := l.IntegratedSize(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if n == 0 {
-		return r, nil
-	}
-	if _, err := l.Await(ctx, n-1); err != nil {
-		return nil, fmt.Errorf("agents: waiting for a checkpoint covering the log (%d entries): %w", n, err)
-	}
-	err = l.Scan(ctx, 0, n, func(i uint64, leaf []byte) error {
-		if !isAgentEntry(leaf) {
-			return nil
-		}
-		e, err := contract.Parse(leaf)
-		if err != nil {
-			return fmt.Errorf("agents: entry %d looks like an agent entry but does not parse: %w", i, err)
-		}
-		if a, ok := e.(*contract.Agent); ok {
-			r.apply(a, i)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	r := New(l)
+	if err := l.Replay(ctx, r.Replay); err != nil {
+		return nil, fmt.Errorf("agents: %w", err)
 	}
 	return r, nil
+}
+
+// New returns an empty registry over l; Replay fills it from the log's
+// entries (Rebuild does both).
+func New(l *ztlog.Log) *Registry { return &Registry{log: l, agents: map[string]api.Agent{}} }
+
+// Replay applies the log entry at index if it is an agent entry. Entries
+// must come in index order.
+func (r *Registry) Replay(index uint64, leaf []byte) error {
+	if !isAgentEntry(leaf) {
+		return nil
+	}
+	e, err := contract.Parse(leaf)
+	if err != nil {
+		return fmt.Errorf("agents: entry %d looks like an agent entry but does not parse: %w", index, err)
+	}
+	if a, ok := e.(*contract.Agent); ok {
+		r.apply(a, index)
+	}
+	return nil
 }
 
 // isAgentEntry is a cheap filter before the full parse (most entries are

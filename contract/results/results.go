@@ -107,6 +107,19 @@ type Service struct {
 // knows which decisions already have one. Like the agent registry, it first
 // waits (bounded by ctx) for a checkpoint covering every integrated entry.
 func Rebuild(ctx context.Context, cfg Config) (*Service, error) {
+	s, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Log.Replay(ctx, s.Replay); err != nil {
+		return nil, fmt.Errorf("results: %w", err)
+	}
+	return s, nil
+}
+
+// New returns a Service that knows of no result yet; Replay tells it the
+// log's entries (Rebuild does both).
+func New(cfg Config) (*Service, error) {
 	if cfg.Log == nil || cfg.Auth == nil || cfg.Bundles == nil {
 		return nil, errors.New("results: Log, Auth and Bundles are required")
 	}
@@ -129,30 +142,24 @@ func Rebuild(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(s.results, s.refused)
 	}
-	n, err := cfg.Log.IntegratedSize(ctx)
-	if err != nil || n == 0 {
-		return s, err
-	}
-	if _, err := cfg.Log.Await(ctx, n-1); err != nil {
-		return nil, fmt.Errorf("results: waiting for a checkpoint covering the log (%d entries): %w", n, err)
-	}
-	err = cfg.Log.Scan(ctx, 0, n, func(i uint64, leaf []byte) error {
-		if !bytes.Contains(leaf, []byte(`"kind":"result"`)) {
-			return nil
-		}
-		e, err := contract.Parse(leaf)
-		if err != nil {
-			return fmt.Errorf("results: entry %d looks like a result but does not parse: %w", i, err)
-		}
-		if r, ok := e.(*contract.Result); ok {
-			s.done[r.DecisionIndex] = committed{index: i, leafHash: leafHash(leaf), statement: r.Statement.Digest, outcome: r.Outcome, cid: r.CorrelationID}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
 	return s, nil
+}
+
+// Replay records the log entry at index if it is a result entry.
+func (s *Service) Replay(index uint64, leaf []byte) error {
+	if !bytes.Contains(leaf, []byte(`"kind":"result"`)) {
+		return nil
+	}
+	e, err := contract.Parse(leaf)
+	if err != nil {
+		return fmt.Errorf("results: entry %d looks like a result but does not parse: %w", index, err)
+	}
+	if r, ok := e.(*contract.Result); ok {
+		s.mu.Lock()
+		s.done[r.DecisionIndex] = committed{index: index, leafHash: leafHash(leaf), statement: r.Statement.Digest, outcome: r.Outcome, cid: r.CorrelationID}
+		s.mu.Unlock()
+	}
+	return nil
 }
 
 // Len is the number of decisions with a committed result.
