@@ -9,9 +9,15 @@
 //     resources in an S3-compatible object store (Tessera's AWS driver).
 //     Config.DSN, Config.Bucket and, for a store that is not AWS S3,
 //     Config.S3Endpoint.
+//   - "gcp": sequencing in a Spanner database and the log's static resources
+//     in a GCS bucket (Tessera's GCP driver). Config.Spanner, Config.Bucket
+//     and, for a store that is not Google's (an emulator), Config.GCSEndpoint.
+//     Credentials are Google's Application Default Credentials; the
+//     SPANNER_EMULATOR_HOST environment variable points every Spanner client
+//     (Tessera opens its own to create its tables) at an emulator.
 //
-// A further driver (GCP: Spanner plus GCS) is one more case in New and one
-// more file here; nothing that calls New changes.
+// Another driver is one more case in New and one more file here; nothing
+// that calls New changes.
 package storage
 
 import (
@@ -30,19 +36,27 @@ import (
 
 // Config selects and configures a driver.
 type Config struct {
-	// Kind is "posix" (default) or "aws".
+	// Kind is "posix" (default), "aws" or "gcp".
 	Kind string
 	// Dir is the POSIX log directory.
 	Dir string
 	// DSN is the MySQL-compatible database DSN (aws), e.g.
 	// "user:pass@tcp(127.0.0.1:3306)/ztlog".
 	DSN string
+	// Spanner is the Spanner database (gcp):
+	// "projects/P/instances/I/databases/D".
+	Spanner string
 	// Bucket, BucketPrefix and S3Endpoint locate the object store (aws).
 	// S3Endpoint is empty for AWS S3 itself; set it (with path-style
 	// addressing) for another S3-compatible store.
 	Bucket       string
 	BucketPrefix string
 	S3Endpoint   string
+	// GCSEndpoint is empty for Google Cloud Storage itself (gcp); set it to
+	// the base URL of a GCS-compatible store (an emulator such as
+	// fake-gcs-server), which is then used without Google credentials.
+	// Bucket and BucketPrefix name the GCS bucket and prefix.
+	GCSEndpoint string
 	// HTTPClient is used for outgoing requests (witnesses). Default: a
 	// client with timeouts.
 	HTTPClient *http.Client
@@ -62,7 +76,7 @@ type Backend struct {
 	// Close releases what New opened (database handles). It may be nil.
 	Close func() error
 	// MinCheckpointInterval is the shortest checkpoint interval the driver
-	// accepts (Tessera's POSIX driver: 100ms; AWS: 1s).
+	// accepts (Tessera's POSIX driver: 100ms; AWS: 1s; GCP: 1.2s).
 	MinCheckpointInterval time.Duration
 }
 
@@ -76,8 +90,10 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		return newPOSIX(ctx, cfg)
 	case "aws":
 		return newAWS(ctx, cfg)
+	case "gcp":
+		return newGCP(ctx, cfg)
 	default:
-		return nil, fmt.Errorf("storage: unknown driver %q (want posix or aws)", cfg.Kind)
+		return nil, fmt.Errorf("storage: unknown driver %q (want posix, aws or gcp)", cfg.Kind)
 	}
 }
 
