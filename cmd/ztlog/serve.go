@@ -28,6 +28,8 @@ type serveFlags struct {
 	bucket             string
 	bucketPrefix       string
 	s3Endpoint         string
+	spanner            string
+	gcsEndpoint        string
 	keyFile            string
 	origin             string
 	batchMaxSize       uint
@@ -43,12 +45,14 @@ type serveFlags struct {
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.config, "config", "", "JSON file of settings (keys are flag names)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8443", "address to serve on")
-	fs.StringVar(&f.storageKind, "storage", "posix", "storage driver: posix or aws")
+	fs.StringVar(&f.storageKind, "storage", "posix", "storage driver: posix, aws or gcp")
 	fs.StringVar(&f.dataDir, "data-dir", "", "log directory (posix)")
 	fs.StringVar(&f.dbDSN, "db-dsn", "", "MySQL-compatible database DSN (aws)")
-	fs.StringVar(&f.bucket, "bucket", "", "S3 bucket (aws)")
-	fs.StringVar(&f.bucketPrefix, "bucket-prefix", "", "prefix of the log's objects in the bucket (aws)")
+	fs.StringVar(&f.bucket, "bucket", "", "S3 bucket (aws) or GCS bucket (gcp)")
+	fs.StringVar(&f.bucketPrefix, "bucket-prefix", "", "prefix of the log's objects in the bucket (aws, gcp)")
 	fs.StringVar(&f.s3Endpoint, "s3-endpoint", "", "endpoint of an S3-compatible store that is not AWS S3 (aws)")
+	fs.StringVar(&f.spanner, "spanner", "", "Spanner database projects/P/instances/I/databases/D (gcp; SPANNER_EMULATOR_HOST selects an emulator)")
+	fs.StringVar(&f.gcsEndpoint, "gcs-endpoint", "", "base URL of a GCS-compatible store that is not Google's, used without credentials (gcp)")
 	fs.StringVar(&f.keyFile, "key", "", "checkpoint signer key file, from `ztlog keygen`")
 	fs.StringVar(&f.origin, "origin", "", "log origin; must match the key's name (default: the key's name)")
 	fs.UintVar(&f.batchMaxSize, "batch-max-size", ztlog.DefaultBatchMaxSize, "most entries sequenced in one storage write")
@@ -94,6 +98,8 @@ func (f *serveFlags) serviceConfig(logger *slog.Logger) (service.Config, error) 
 			Bucket:       f.bucket,
 			BucketPrefix: f.bucketPrefix,
 			S3Endpoint:   f.s3Endpoint,
+			Spanner:      f.spanner,
+			GCSEndpoint:  f.gcsEndpoint,
 		},
 		Key:                key,
 		BatchMaxSize:       f.batchMaxSize,
