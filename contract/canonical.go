@@ -2,6 +2,7 @@ package contract
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -205,6 +206,7 @@ func (c *canonicalizer) str() ([]byte, error) {
 	c.pos++ // opening quote
 	start := c.pos
 	// Fast path: no escapes.
+	c.pos += plainPrefix(c.in[c.pos:])
 	for c.pos < len(c.in) {
 		b := c.in[c.pos]
 		if b == '"' {
@@ -357,7 +359,7 @@ func appendString(dst []byte, s []byte) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
-	for i := 0; i < len(s); i++ {
+	for i := plainPrefix(s); i < len(s); i++ {
 		b := s[i]
 		if b >= 0x20 && b != '"' && b != '\\' {
 			continue
@@ -422,80 +424,30 @@ func utf16Key(r rune) rune {
 	return r
 }
 
-// topLevelString returns the value of the string member name of the JSON
-// object in b, without decoding the rest; ok is false when b is not an
-// object, the member is missing, or its value is not a plain string.
-func topLevelString(b []byte, name string) (value string, ok bool) {
-	c := canonicalizer{in: b}
-	c.skipSpace()
-	if c.pos >= len(b) || b[c.pos] != '{' {
-		return "", false
+// plainPrefix returns the length of the longest prefix of s with no '"',
+// no '\\' and no control character: the bytes a JSON string holds as they
+// are. It tests eight bytes at a time (entries are mostly long base64 and
+// hex strings).
+func plainPrefix(s []byte) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := binary.LittleEndian.Uint64(s[i:])
+		q := w ^ (ones * '"')
+		bs := w ^ (ones * '\\')
+		// A byte below 0x20, or equal to '"' or '\\', sets its high bit
+		// here (the classic has-less / has-zero tests, exact per word).
+		if ((w-ones*0x20)&^w|(q-ones)&^q|(bs-ones)&^bs)&highs != 0 {
+			break
+		}
 	}
-	c.pos++
-	for {
-		c.skipSpace()
-		if c.pos >= len(b) || b[c.pos] != '"' {
-			return "", false
+	for ; i < len(s); i++ {
+		if b := s[i]; b < 0x20 || b == '"' || b == '\\' {
+			return i
 		}
-		key, err := c.str()
-		if err != nil {
-			return "", false
-		}
-		c.skipSpace()
-		if c.pos >= len(b) || b[c.pos] != ':' {
-			return "", false
-		}
-		c.pos++
-		c.skipSpace()
-		if string(key) == name {
-			if c.pos >= len(b) || b[c.pos] != '"' {
-				return "", false
-			}
-			v, err := c.str()
-			return string(v), err == nil
-		}
-		if !c.skipValue() {
-			return "", false
-		}
-		c.skipSpace()
-		if c.pos >= len(b) || b[c.pos] != ',' {
-			return "", false
-		}
-		c.pos++
 	}
-}
-
-// skipValue moves past one JSON value, checking only its bracket structure
-// and strings; callers decode it properly afterwards.
-func (c *canonicalizer) skipValue() bool {
-	depth := 0
-	for c.pos < len(c.in) {
-		switch c.in[c.pos] {
-		case '"':
-			if _, err := c.str(); err != nil {
-				return false
-			}
-			if depth == 0 {
-				return true
-			}
-			continue
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return true // the end of the enclosing object
-			}
-			depth--
-			if depth == 0 {
-				c.pos++
-				return true
-			}
-		case ',':
-			if depth == 0 {
-				return true
-			}
-		}
-		c.pos++
-	}
-	return depth == 0
+	return i
 }

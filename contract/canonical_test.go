@@ -115,21 +115,3 @@ func BenchmarkCanonicalize(b *testing.B) {
 		b.Logf("speedup over gowebpki/jcs: %.1fx", ns[1]/ns[0])
 	}
 }
-
-func TestTopLevelString(t *testing.T) {
-	for in, want := range map[string]string{
-		`{"a":{"kind":"nested"},"b":[1,{"kind":"x"}],"c":"s\"","kind":"decision","v":1}`: "decision",
-		`{"n":12,"kind":"agent"}`: "agent",
-		`{"kind":"policy"}`:       "policy",
-		` { "kind" : "result" } `: "result",
-	} {
-		if got, ok := topLevelString([]byte(in), "kind"); !ok || got != want {
-			t.Errorf("%s: %q %v, want %q", in, got, ok, want)
-		}
-	}
-	for _, in := range []string{`{"a":{"kind":"nested"}}`, `{"kind":1}`, `[]`, `{"a":1}`, `{"a"`} {
-		if got, ok := topLevelString([]byte(in), "kind"); ok {
-			t.Errorf("%s: found %q", in, got)
-		}
-	}
-}

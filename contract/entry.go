@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // Version is the entry envelope version this package writes and reads.
@@ -84,7 +87,10 @@ func fieldErr(field, format string, args ...any) error {
 
 // Marshal validates e and returns its canonical encoding: the RFC 8785 (JCS)
 // serialization of the envelope, which is the exact leaf committed to the log.
-func Marshal(e Entry) ([]byte, error) {
+func Marshal(e Entry) ([]byte, error) { return marshal(e, 1024) }
+
+// marshal is Marshal writing into a buffer of capacity size.
+func marshal(e Entry, size int) ([]byte, error) {
 	h := e.header()
 	h.V, h.Kind = Version, e.EntryKind()
 	if n, ok := e.(interface{ normalize() }); ok {
@@ -93,6 +99,22 @@ func Marshal(e Entry) ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
+	out, err := appendCanonical(make([]byte, 0, size), e)
+	if err != nil {
+		if out, err = marshalReference(e); err != nil {
+			return nil, err
+		}
+	}
+	if len(out) > MaxEntrySize {
+		return nil, fmt.Errorf("%w: %d bytes encoded, the limit is %d (C2SP tlog-tiles); send digests instead of contents", ErrTooLarge, len(out), MaxEntrySize)
+	}
+	return out, nil
+}
+
+// marshalReference is the definition of an entry's encoding: encoding/json
+// (HTML escaping off), then RFC 8785 canonicalization. appendCanonical
+// writes the same bytes directly for every value it accepts.
+func marshalReference(e Entry) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -102,9 +124,6 @@ func Marshal(e Entry) ([]byte, error) {
 	out, err := Canonicalize(buf.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("%w: canonicalize: %v", ErrMalformed, err)
-	}
-	if len(out) > MaxEntrySize {
-		return nil, fmt.Errorf("%w: %d bytes encoded, the limit is %d (C2SP tlog-tiles); send digests instead of contents", ErrTooLarge, len(out), MaxEntrySize)
 	}
 	return out, nil
 }
@@ -128,26 +147,54 @@ func parseExact(leaf []byte) Entry {
 	if len(leaf) > MaxEntrySize {
 		return nil
 	}
-	// Find the kind without decoding the whole entry twice; the decode
-	// below and the re-encoding check everything else, the version too.
-	kind, ok := topLevelString(leaf, "kind")
-	if !ok {
-		return nil
+	// Find the kind without decoding the whole entry twice: try the known
+	// kinds named by "kind" members, first one first (usually the
+	// top-level one). A nested member naming another kind costs one more
+	// attempt: the round trip writes the type's own kind at the top, so
+	// only the right guess can pass it.
+	var tried [4]Kind
+	n := 0
+	for rest := leaf; ; {
+		i := bytes.Index(rest, kindMember)
+		if i < 0 {
+			return nil
+		}
+		rest = rest[i+len(kindMember):]
+		j := bytes.IndexByte(rest, '"')
+		if j < 0 {
+			return nil
+		}
+		k := Kind(rest[:j])
+		if slices.Contains(tried[:n], k) {
+			continue
+		}
+		e := newEntry(k)
+		if e == nil {
+			continue
+		}
+		tried[n] = k
+		n++
+		if roundTrips(leaf, e) {
+			return e
+		}
+		if n == len(tried) {
+			return nil
+		}
 	}
-	e := newEntry(Kind(kind))
-	if e == nil {
-		return nil
+}
+
+var kindMember = []byte(`"kind":"`)
+
+// roundTrips decodes leaf into e and reports whether Marshal writes leaf
+// back exactly.
+func roundTrips(leaf []byte, e Entry) bool {
+	// encoding/json/v2 semantics: member names match exactly, duplicates
+	// and invalid UTF-8 are refused; the round trip decides the rest.
+	if jsonv2.Unmarshal(leaf, e, jsonv2.RejectUnknownMembers(true)) != nil {
+		return false
 	}
-	dec := json.NewDecoder(bytes.NewReader(leaf))
-	dec.DisallowUnknownFields()
-	if dec.Decode(e) != nil || e.Validate() != nil {
-		return nil
-	}
-	again, err := Marshal(e)
-	if err != nil || !bytes.Equal(again, leaf) {
-		return nil
-	}
-	return e
+	again, err := marshal(e, len(leaf))
+	return err == nil && bytes.Equal(again, leaf)
 }
 
 func newEntry(k Kind) Entry {
