@@ -12,13 +12,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
-	"github.com/transparency-dev/merkle/proof"
-	"github.com/transparency-dev/merkle/rfc6962"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage"
 	"k8s.io/klog/v2"
@@ -166,42 +163,7 @@ func TestAWSDriver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var entries [][]byte
-	for i := range 300 {
-		e := []byte(fmt.Sprintf(`{"aws":%d,"pad":%q}`, i, strings.Repeat("p", i%40)))
-		idx, err := l.Append(ctx, e)
-		if err != nil {
-			t.Fatalf("append %d: %v", i, err)
-		}
-		if idx != uint64(i) {
-			t.Fatalf("append %d got index %d", i, idx)
-		}
-		entries = append(entries, e)
-	}
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	cp, err := l.Await(wctx, 299)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, i := range []uint64{0, 255, 256, 299} {
-		leaf, _, err := l.Entry(ctx, i)
-		if err != nil || !bytes.Equal(leaf, entries[i]) {
-			t.Fatalf("entry %d: %q %v", i, leaf, err)
-		}
-		p, err := l.InclusionProof(ctx, i, cp.Size)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, i, cp.Size, ztlog.LeafHash(leaf), p, cp.Hash); err != nil {
-			t.Fatalf("inclusion %d: %v", i, err)
-		}
-	}
-	cctx, ccancel := context.WithTimeout(ctx, 60*time.Second)
-	defer ccancel()
-	if err := l.Close(cctx); err != nil {
-		t.Fatal(err)
-	}
+	entries, cp := appendAndProve(t, l, "aws", 60*time.Second)
 
 	other, _, _ := ztlog.GenerateKey("test.example/aws")
 	otherKey, _ := ztlog.ParseKey(other)
@@ -214,8 +176,5 @@ func TestAWSDriver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close(context.Background())
-	idx, err := l.Append(ctx, []byte("after reopen"))
-	if err != nil || idx != 300 {
-		t.Fatalf("append after reopen: %d %v", idx, err)
-	}
+	continuesAfterReopen(t, l, entries, cp, 60*time.Second)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -13,8 +12,6 @@ import (
 
 	gcs "cloud.google.com/go/storage"
 	flog "github.com/transparency-dev/formats/log"
-	"github.com/transparency-dev/merkle/proof"
-	"github.com/transparency-dev/merkle/rfc6962"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage"
 	"github.com/zt-infra/ztlog/log/storage/gcptest"
@@ -70,42 +67,7 @@ func TestGCPDriver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var entries [][]byte
-	for i := range 300 {
-		e := []byte(fmt.Sprintf(`{"gcp":%d,"pad":%q}`, i, strings.Repeat("p", i%40)))
-		idx, err := l.Append(ctx, e)
-		if err != nil {
-			t.Fatalf("append %d: %v", i, err)
-		}
-		if idx != uint64(i) {
-			t.Fatalf("append %d got index %d", i, idx)
-		}
-		entries = append(entries, e)
-	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	cp, err := l.Await(wctx, 299)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, i := range []uint64{0, 255, 256, 299} {
-		leaf, _, err := l.Entry(ctx, i)
-		if err != nil || !bytes.Equal(leaf, entries[i]) {
-			t.Fatalf("entry %d: %q %v", i, leaf, err)
-		}
-		p, err := l.InclusionProof(ctx, i, cp.Size)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, i, cp.Size, ztlog.LeafHash(leaf), p, cp.Hash); err != nil {
-			t.Fatalf("inclusion %d: %v", i, err)
-		}
-	}
-	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
-	defer ccancel()
-	if err := l.Close(cctx); err != nil {
-		t.Fatal(err)
-	}
+	entries, cp := appendAndProve(t, l, "gcp", 30*time.Second)
 
 	// The object in the bucket is the signed checkpoint, read without an
 	// appender.
@@ -151,30 +113,7 @@ func TestGCPDriver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close(context.Background())
-	idx, err := l.Append(ctx, []byte("after reopen"))
-	if err != nil || idx != 300 {
-		t.Fatalf("append after reopen: %d %v", idx, err)
-	}
-	cp2, err := l.Await(wctx, 300)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cp2.Size <= cp.Size {
-		t.Fatalf("size after reopen %d, before %d", cp2.Size, cp.Size)
-	}
-	cons, err := l.ConsistencyProof(ctx, cp.Size, cp2.Size)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, cp.Size, cp2.Size, cons, cp.Hash, cp2.Hash); err != nil {
-		t.Fatalf("checkpoint after reopen is not consistent with the one before: %v", err)
-	}
-	for _, i := range []uint64{0, 299} {
-		leaf, _, err := l.Entry(ctx, i)
-		if err != nil || !bytes.Equal(leaf, entries[i]) {
-			t.Fatalf("entry %d after reopen: %q %v", i, leaf, err)
-		}
-	}
+	continuesAfterReopen(t, l, entries, cp, 30*time.Second)
 }
 
 // TestGCPConfigErrors: missing or malformed settings are refused before
