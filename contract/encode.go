@@ -75,83 +75,89 @@ func buildEncoder(t reflect.Type, depth int) (encodeFunc, error) {
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		return encodeUint, nil
 	case reflect.Pointer:
-		elem, err := buildEncoder(t.Elem(), depth+1)
-		if err != nil {
-			return nil, err
-		}
-		return func(dst []byte, v reflect.Value) ([]byte, error) {
-			if v.IsNil() {
-				return append(dst, "null"...), nil
-			}
-			return elem(dst, v.Elem())
-		}, nil
+		return withElem(t, depth, pointerEncoder)
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 {
 			return nil, fmt.Errorf("byte slice %s", t) // base64 in encoding/json
 		}
-		elem, err := buildEncoder(t.Elem(), depth+1)
-		if err != nil {
-			return nil, err
-		}
-		return func(dst []byte, v reflect.Value) ([]byte, error) {
-			if v.IsNil() {
-				return append(dst, "null"...), nil
-			}
-			dst = append(dst, '[')
-			var err error
-			for i := range v.Len() {
-				if i > 0 {
-					dst = append(dst, ',')
-				}
-				if dst, err = elem(dst, v.Index(i)); err != nil {
-					return nil, err
-				}
-			}
-			return append(dst, ']'), nil
-		}, nil
+		return withElem(t, depth, sliceEncoder)
 	case reflect.Map:
 		if t.Key().Kind() != reflect.String {
 			return nil, fmt.Errorf("map key type %s", t.Key())
 		}
-		elem, err := buildEncoder(t.Elem(), depth+1)
-		if err != nil {
-			return nil, err
-		}
-		return func(dst []byte, v reflect.Value) ([]byte, error) {
-			if v.IsNil() {
-				return append(dst, "null"...), nil
-			}
-			type pair struct {
-				k string
-				v reflect.Value
-			}
-			pairs := make([]pair, 0, v.Len())
-			for it := v.MapRange(); it.Next(); {
-				k := it.Key().String()
-				if !utf8.ValidString(k) {
-					return nil, errSlowPath
-				}
-				pairs = append(pairs, pair{k, it.Value()})
-			}
-			slices.SortFunc(pairs, func(a, b pair) int { return compareUTF16([]byte(a.k), []byte(b.k)) })
-			dst = append(dst, '{')
-			var err error
-			for i, p := range pairs {
-				if i > 0 {
-					dst = append(dst, ',')
-				}
-				dst = appendString(dst, []byte(p.k))
-				dst = append(dst, ':')
-				if dst, err = elem(dst, p.v); err != nil {
-					return nil, err
-				}
-			}
-			return append(dst, '}'), nil
-		}, nil
+		return withElem(t, depth, mapEncoder)
 	case reflect.Struct:
 		return buildStructEncoder(t, depth)
 	}
 	return nil, fmt.Errorf("type %s (%s)", t, t.Kind())
+}
+
+// withElem builds the encoder of t's element type and wraps it: nil is
+// written as null (as encoding/json writes a nil pointer, slice or map),
+// anything else by the wrapped encoder.
+func withElem(t reflect.Type, depth int, wrap func(elem encodeFunc) encodeFunc) (encodeFunc, error) {
+	elem, err := buildEncoder(t.Elem(), depth+1)
+	if err != nil {
+		return nil, err
+	}
+	enc := wrap(elem)
+	return func(dst []byte, v reflect.Value) ([]byte, error) {
+		if v.IsNil() {
+			return append(dst, "null"...), nil
+		}
+		return enc(dst, v)
+	}, nil
+}
+
+func pointerEncoder(elem encodeFunc) encodeFunc {
+	return func(dst []byte, v reflect.Value) ([]byte, error) { return elem(dst, v.Elem()) }
+}
+
+func sliceEncoder(elem encodeFunc) encodeFunc {
+	return func(dst []byte, v reflect.Value) ([]byte, error) {
+		dst = append(dst, '[')
+		var err error
+		for i := range v.Len() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			if dst, err = elem(dst, v.Index(i)); err != nil {
+				return nil, err
+			}
+		}
+		return append(dst, ']'), nil
+	}
+}
+
+func mapEncoder(elem encodeFunc) encodeFunc {
+	return func(dst []byte, v reflect.Value) ([]byte, error) {
+		type pair struct {
+			k string
+			v reflect.Value
+		}
+		pairs := make([]pair, 0, v.Len())
+		for it := v.MapRange(); it.Next(); {
+			k := it.Key().String()
+			if !utf8.ValidString(k) {
+				return nil, errSlowPath
+			}
+			pairs = append(pairs, pair{k, it.Value()})
+		}
+		slices.SortFunc(pairs, func(a, b pair) int { return compareUTF16([]byte(a.k), []byte(b.k)) })
+		dst = append(dst, '{')
+		var err error
+		for i, p := range pairs {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, []byte(p.k))
+			dst = append(dst, ':')
+			if dst, err = elem(dst, p.v); err != nil {
+				return nil, err
+			}
+		}
+		return append(dst, '}'), nil
+	}
 }
 
 type fieldEncoder struct {

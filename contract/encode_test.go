@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -132,14 +130,7 @@ func TestParseFastPathNestedKind(t *testing.T) {
 // encoder writes the reference bytes or hands the value to the reference
 // path.
 func FuzzDirectEncoder(f *testing.F) {
-	for _, dir := range []string{vectorDir, filepath.Join(vectorDir, "invalid")} {
-		files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-		for _, file := range files {
-			if b, err := os.ReadFile(file); err == nil {
-				f.Add(b)
-			}
-		}
-	}
+	addVectors(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, k := range []Kind{KindDecision, KindResult, KindAgent, KindPolicy} {
 			e := newEntry(k)

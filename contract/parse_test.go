@@ -7,9 +7,8 @@ import (
 	"testing"
 )
 
-// FuzzParseFastPath: whatever Parse's fast path accepts, the full
-// (specification) path accepts too, as the same entry.
-func FuzzParseFastPath(f *testing.F) {
+// addVectors seeds f with every entry vector, valid and invalid.
+func addVectors(f *testing.F) {
 	for _, dir := range []string{vectorDir, filepath.Join(vectorDir, "invalid")} {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 		for _, file := range files {
@@ -18,6 +17,12 @@ func FuzzParseFastPath(f *testing.F) {
 			}
 		}
 	}
+}
+
+// FuzzParseFastPath: whatever Parse's fast path accepts, the full
+// (specification) path accepts too, as the same entry.
+func FuzzParseFastPath(f *testing.F) {
+	addVectors(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e := parseExact(b)
 		if e == nil {
