@@ -36,6 +36,8 @@ type serveFlags struct {
 	batchMaxAge        time.Duration
 	checkpointInterval time.Duration
 	maxPending         int
+	commitDelay        time.Duration
+	commitSiblings     int
 	shutdownTimeout    time.Duration
 	logLevel           string
 	witness            witnessFlags
@@ -59,6 +61,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.batchMaxAge, "batch-max-age", ztlog.DefaultBatchMaxAge, "how long a batch waits for more entries once started")
 	fs.DurationVar(&f.checkpointInterval, "checkpoint-interval", ztlog.DefaultCheckpointInterval, "how often a new checkpoint is published while the log grows (at least 100ms)")
 	fs.IntVar(&f.maxPending, "max-pending", ztlog.DefaultMaxPending, "entries waiting to be sequenced before appends are pushed back")
+	fs.DurationVar(&f.commitDelay, "commit-delay", 0, "under load, how long a batch may wait to grow (0: off; at most 100ms); see --commit-siblings")
+	fs.IntVar(&f.commitSiblings, "commit-siblings", ztlog.DefaultCommitSiblings, "entries that must be waiting before --commit-delay applies")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown may take")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.witness.register(fs)
@@ -106,6 +110,8 @@ func (f *serveFlags) serviceConfig(logger *slog.Logger) (service.Config, error) 
 		BatchMaxAge:        f.batchMaxAge,
 		CheckpointInterval: f.checkpointInterval,
 		MaxPending:         f.maxPending,
+		CommitDelay:        f.commitDelay,
+		CommitSiblings:     f.commitSiblings,
 		ShutdownTimeout:    f.shutdownTimeout,
 		Logger:             logger,
 	}, nil

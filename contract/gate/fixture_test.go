@@ -68,6 +68,7 @@ type server struct {
 type options struct {
 	maxPending      int
 	batchMaxAge     time.Duration
+	commitDelay     time.Duration
 	decisionTimeout time.Duration
 	policyDir       string
 	policyEngine    string
@@ -135,7 +136,7 @@ func (s *server) start(o options) {
 	ctx := context.Background()
 	svc, err := service.New(ctx, service.Config{
 		Storage: storage.Config{Dir: filepath.Join(s.dir, "log")}, Key: s.key, Logger: logger,
-		CheckpointInterval: 100 * time.Millisecond, MaxPending: o.maxPending, BatchMaxAge: o.batchMaxAge,
+		CheckpointInterval: 100 * time.Millisecond, MaxPending: o.maxPending, BatchMaxAge: o.batchMaxAge, CommitDelay: o.commitDelay,
 		TLS: identity.ServerTLS(s.src), PlainHTTPReads: true,
 	})
 	if err != nil {

@@ -45,12 +45,15 @@ type Config struct {
 	Storage storage.Config
 	// Key is the log's checkpoint signing key.
 	Key *ztlog.Key
-	// BatchMaxSize, BatchMaxAge, CheckpointInterval and MaxPending tune the
-	// log (zero: the log package's defaults).
+	// BatchMaxSize, BatchMaxAge, CheckpointInterval, MaxPending,
+	// CommitDelay and CommitSiblings tune the log (zero: the log package's
+	// defaults).
 	BatchMaxSize       uint
 	BatchMaxAge        time.Duration
 	CheckpointInterval time.Duration
 	MaxPending         int
+	CommitDelay        time.Duration
+	CommitSiblings     int
 	// Witnesses, when set, must cosign each checkpoint before it is
 	// published (see log.Options.Witnesses); WitnessOptions tune that.
 	Witnesses      *tessera.WitnessGroup
@@ -117,6 +120,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		BatchMaxAge:        cfg.BatchMaxAge,
 		CheckpointInterval: cfg.CheckpointInterval,
 		MaxPending:         cfg.MaxPending,
+		CommitDelay:        cfg.CommitDelay,
+		CommitSiblings:     cfg.CommitSiblings,
 		Witnesses:          cfg.Witnesses,
 		WitnessOptions:     cfg.WitnessOptions,
 		Logger:             cfg.Logger,

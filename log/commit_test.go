@@ -1,0 +1,124 @@
+package log
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zt-infra/ztlog/log/storage"
+)
+
+// batches returns how many batches the log has handed to storage and how
+// many entries they held, from its ztlog_log_batch_entries histogram.
+func batches(t *testing.T, reg *prometheus.Registry) (count uint64, entries float64) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "ztlog_log_batch_entries" {
+			h := mf.GetMetric()[0].GetHistogram()
+			return h.GetSampleCount(), h.GetSampleSum()
+		}
+	}
+	t.Fatal("no ztlog_log_batch_entries metric")
+	return 0, 0
+}
+
+// With a commit delay, entries that trickle in while the first one waits
+// join its batch; the batch goes out as soon as it is full, not after the
+// delay (an hour here: the test would time out).
+func TestCommitDelayGrowsTheBatch(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	l := openTestLog(t, t.TempDir(), testKey(t, testOrigin), func(o *Options) {
+		o.CommitDelay, o.CommitSiblings, o.BatchMaxSize, o.Registerer = MaxCommitDelay, 1, 8, reg
+	})
+	defer closeLog(t, l)
+	l.mu.Lock()
+	l.commitDelay = time.Hour
+	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	add := func(i int) {
+		defer wg.Done()
+		if _, err := l.Append(ctx, fmt.Appendf(nil, "entry %d", i)); err != nil {
+			errs <- err
+		}
+	}
+	wg.Add(1)
+	go add(0)
+	// Let the committer take up the first entry and start waiting; the
+	// others arrive during its delay.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		l.mu.Lock()
+		n := len(l.pending)
+		l.mu.Unlock()
+		if n == 1 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for i := 1; i < 8; i++ {
+		wg.Add(1)
+		go add(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n, e := batches(t, reg); n != 1 || e != 8 {
+		t.Fatalf("%d batches holding %v entries, want one batch of 8", n, e)
+	}
+}
+
+// Fewer waiting entries than CommitSiblings are not delayed: a lone entry
+// is sequenced alone, not after the delay (an hour here: the test would
+// time out).
+func TestCommitDelaySparesALoneEntry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	l := openTestLog(t, t.TempDir(), testKey(t, testOrigin), func(o *Options) {
+		o.CommitDelay, o.CommitSiblings, o.Registerer = MaxCommitDelay, 2, reg
+	})
+	defer closeLog(t, l)
+	l.mu.Lock()
+	l.commitDelay = time.Hour
+	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range 3 {
+		if _, err := l.Append(ctx, fmt.Appendf(nil, "lone %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, e := batches(t, reg); n != 3 || e != 3 {
+		t.Fatalf("%d batches holding %v entries, want three batches of one", n, e)
+	}
+}
+
+func TestCommitDelayRange(t *testing.T) {
+	for _, c := range []struct {
+		delay    time.Duration
+		siblings int
+		want     string
+	}{
+		{-time.Millisecond, 0, "commit delay -1ms out of range"},
+		{time.Second, 0, "commit delay 1s out of range (0 to 100ms)"},
+		{time.Millisecond, -1, "commit siblings -1 is negative"},
+	} {
+		b, err := storage.New(context.Background(), storage.Config{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Open(context.Background(), Options{Backend: b, Key: testKey(t, testOrigin), CommitDelay: c.delay, CommitSiblings: c.siblings, Logger: quietLogger})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("delay %s siblings %d: %v, want %q", c.delay, c.siblings, err, c.want)
+		}
+	}
+}
