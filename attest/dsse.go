@@ -422,7 +422,7 @@ func parseStatement(payload []byte, predicateType string) (*ita.Statement, []byt
 		return nil, nil, fmt.Errorf("%w: want exactly one subject (the action), got %d", ErrMalformed, len(st.Subject))
 	}
 	sub := st.Subject[0]
-	if sub.GetName() != SubjectName || len(sub.GetDigest()) != 1 || !digestRE.MatchString("sha256:"+sub.GetDigest()["sha256"]) {
+	if sub.GetName() != SubjectName || len(sub.GetDigest()) != 1 || !isSHA256Hex(sub.GetDigest()["sha256"]) {
 		return nil, nil, fmt.Errorf("%w: the subject must be {name: %q, digest: {sha256: <hex>}}", ErrMalformed, SubjectName)
 	}
 	// The predicate's bytes as signed (protojson accepted the document,
@@ -461,7 +461,7 @@ func parseStatementFast(payload []byte, predicateType string) (*ita.Statement, [
 		return nil, nil, false
 	}
 	if f.Type != ita.StatementTypeUri || f.PredicateType != predicateType || len(f.Subject) != 1 ||
-		f.Subject[0].Name != SubjectName || len(f.Subject[0].Digest) != 1 || !digestRE.MatchString("sha256:"+f.Subject[0].Digest["sha256"]) ||
+		f.Subject[0].Name != SubjectName || len(f.Subject[0].Digest) != 1 || !isSHA256Hex(f.Subject[0].Digest["sha256"]) ||
 		f.Predicate.Kind() != '{' {
 		return nil, nil, false
 	}

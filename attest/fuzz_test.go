@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -26,7 +28,7 @@ func FuzzVerify(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if v.Signer != vectorAgent || v.Statement.GetPredicateType() != RuntimeContextType || !digestRE.MatchString(v.Subject) {
+		if v.Signer != vectorAgent || v.Statement.GetPredicateType() != RuntimeContextType || !digestPattern.MatchString(v.Subject) {
 			t.Fatalf("accepted %s about %s of type %s", v.Signer, v.Subject, v.Statement.GetPredicateType())
 		}
 	})
@@ -52,6 +54,23 @@ func FuzzParsePredicates(f *testing.F) {
 			if err := p.Validate(); err != nil {
 				t.Fatalf("accepted an invalid broker result: %v", err)
 			}
+		}
+	})
+}
+
+// digestPattern is the digest form, as a regular expression: the oracle
+// for isDigest.
+var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// FuzzIsDigest: isDigest agrees with the regular expression.
+func FuzzIsDigest(f *testing.F) {
+	for _, s := range []string{"sha256:" + strings.Repeat("0a", 32), "sha256:" + strings.Repeat("0A", 32), "sha256:" + strings.Repeat("a", 63),
+		"sha512:" + strings.Repeat("a", 64), "sha256:" + strings.Repeat("g", 64), "sha256:" + strings.Repeat("f", 64) + "\n", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := isDigest(s), digestPattern.MatchString(s); got != want {
+			t.Fatalf("isDigest(%q) = %v, the pattern says %v", s, got, want)
 		}
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -195,7 +194,24 @@ func bad(field, format string, a ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrMalformed, field, fmt.Sprintf(format, a...))
 }
 
-var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+// isDigest reports whether s is "sha256:" and 64 lowercase hex digits.
+func isDigest(s string) bool {
+	hexPart, ok := strings.CutPrefix(s, "sha256:")
+	return ok && isSHA256Hex(hexPart)
+}
+
+// isSHA256Hex reports whether s is 64 lowercase hex digits.
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 const (
 	maxName = 256
@@ -227,7 +243,7 @@ func checkDigest(field, s string, required bool) error {
 	if s == "" && !required {
 		return nil
 	}
-	if !digestRE.MatchString(s) {
+	if !isDigest(s) {
 		return bad(field, "want sha256:<64 lowercase hex digits>, got %q", truncate(s, 80))
 	}
 	return nil
