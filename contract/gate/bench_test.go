@@ -286,7 +286,7 @@ func BenchmarkDecisions(b *testing.B) {
 			var dec, bare, echo []stats
 			for range b.N {
 				for range 2 { // alternate, to share the machine's noise
-					s := newServer(b, options{decisionTimeout: benchDecisionTimeout, commitDelay: c.delay})
+					s := newServer(b, options{decisionTimeout: benchDecisionTimeout, checkpointInterval: ztlog.DefaultCheckpointInterval, commitDelay: c.delay})
 					s.register(agentID, "")
 					op := decider(s, conc)
 					closed(b, 2000, conc, op) // warm up connections and JIT-ish caches
@@ -327,7 +327,7 @@ func BenchmarkDecisionLatencyAt2000(b *testing.B) {
 		b.Run(fmt.Sprintf("commit-delay=%s", delay), func(b *testing.B) {
 			var runs []stats
 			for range b.N {
-				s := newServer(b, options{decisionTimeout: benchDecisionTimeout, commitDelay: delay})
+				s := newServer(b, options{decisionTimeout: benchDecisionTimeout, checkpointInterval: ztlog.DefaultCheckpointInterval, commitDelay: delay})
 				s.register(agentID, "")
 				op := decider(s, 512)
 				closed(b, 2000, 64, op)
@@ -373,7 +373,7 @@ func BenchmarkDecisionsByEngine(b *testing.B) {
 	for range b.N {
 		for range 2 {
 			for _, engine := range []string{"opa", "cedar"} {
-				s := newServer(b, options{policyEngine: engine, decisionTimeout: benchDecisionTimeout})
+				s := newServer(b, options{policyEngine: engine, decisionTimeout: benchDecisionTimeout, checkpointInterval: ztlog.DefaultCheckpointInterval})
 				s.register(agentID, "")
 				op := decider(s, conc)
 				closed(b, 1000, conc, op)

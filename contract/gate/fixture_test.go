@@ -66,14 +66,17 @@ type server struct {
 }
 
 type options struct {
-	maxPending      int
-	batchMaxAge     time.Duration
-	commitDelay     time.Duration
-	decisionTimeout time.Duration
-	policyDir       string
-	policyEngine    string
-	users           *identity.UserVerifier
-	guardrails      bool
+	maxPending  int
+	batchMaxAge time.Duration
+	commitDelay time.Duration
+	// checkpointInterval defaults to 100ms, to keep tests short; the
+	// benchmarks use ztlog serve's default.
+	checkpointInterval time.Duration
+	decisionTimeout    time.Duration
+	policyDir          string
+	policyEngine       string
+	users              *identity.UserVerifier
+	guardrails         bool
 }
 
 type syncBuffer struct {
@@ -134,9 +137,13 @@ func (s *server) start(o options) {
 	s.logs = &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(s.logs, nil))
 	ctx := context.Background()
+	cpInterval := o.checkpointInterval
+	if cpInterval == 0 {
+		cpInterval = 100 * time.Millisecond
+	}
 	svc, err := service.New(ctx, service.Config{
 		Storage: storage.Config{Dir: filepath.Join(s.dir, "log")}, Key: s.key, Logger: logger,
-		CheckpointInterval: 100 * time.Millisecond, MaxPending: o.maxPending, BatchMaxAge: o.batchMaxAge, CommitDelay: o.commitDelay,
+		CheckpointInterval: cpInterval, MaxPending: o.maxPending, BatchMaxAge: o.batchMaxAge, CommitDelay: o.commitDelay,
 		TLS: identity.ServerTLS(s.src), PlainHTTPReads: true,
 	})
 	if err != nil {
