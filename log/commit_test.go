@@ -30,18 +30,27 @@ func batches(t *testing.T, reg *prometheus.Registry) (count uint64, entries floa
 	return 0, 0
 }
 
+// openDelayedLog opens a log with the given commit siblings and batch size
+// (0: default) whose commit delay is an hour: a test that waited for it
+// would time out.
+func openDelayedLog(t *testing.T, siblings int, maxBatch uint) (*Log, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	l := openTestLog(t, t.TempDir(), testKey(t, testOrigin), func(o *Options) {
+		o.CommitDelay, o.CommitSiblings, o.BatchMaxSize, o.Registerer = MaxCommitDelay, siblings, maxBatch, reg
+	})
+	l.mu.Lock()
+	l.commitDelay = time.Hour
+	l.mu.Unlock()
+	return l, reg
+}
+
 // With a commit delay, entries that trickle in while the first one waits
 // join its batch; the batch goes out as soon as it is full, not after the
 // delay (an hour here: the test would time out).
 func TestCommitDelayGrowsTheBatch(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	l := openTestLog(t, t.TempDir(), testKey(t, testOrigin), func(o *Options) {
-		o.CommitDelay, o.CommitSiblings, o.BatchMaxSize, o.Registerer = MaxCommitDelay, 1, 8, reg
-	})
+	l, reg := openDelayedLog(t, 1, 8)
 	defer closeLog(t, l)
-	l.mu.Lock()
-	l.commitDelay = time.Hour
-	l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -82,14 +91,8 @@ func TestCommitDelayGrowsTheBatch(t *testing.T) {
 // is sequenced alone, not after the delay (an hour here: the test would
 // time out).
 func TestCommitDelaySparesALoneEntry(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	l := openTestLog(t, t.TempDir(), testKey(t, testOrigin), func(o *Options) {
-		o.CommitDelay, o.CommitSiblings, o.Registerer = MaxCommitDelay, 2, reg
-	})
+	l, reg := openDelayedLog(t, 2, 0)
 	defer closeLog(t, l)
-	l.mu.Lock()
-	l.commitDelay = time.Hour
-	l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for i := range 3 {
