@@ -175,18 +175,33 @@ func TestKeygenServeAndRestart(t *testing.T) {
 	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(msg), "does not match the key") {
 		t.Fatalf("mismatched --origin: exit %d\n%s", cmd.ProcessState.ExitCode(), msg)
 	}
-	// The environment and a config file supply flags too.
+	// A commit delay out of range is refused, naming the range.
+	cmd = exec.Command(ztlogBin, "serve", "--key", keyFile, "--data-dir", data, "--listen", freeAddr(t), "--commit-delay", "1s")
+	msg, _ = cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() == 0 || !strings.Contains(string(msg), "commit delay 1s out of range (0 to 100ms)") {
+		t.Fatalf("--commit-delay 1s: exit %d\n%s", cmd.ProcessState.ExitCode(), msg)
+	}
+	// The environment and a config file supply flags too (a commit delay
+	// among them).
 	cfg := filepath.Join(dir, "cfg.json")
 	addr2 := freeAddr(t)
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`{"listen":%q,"data-dir":%q}`, addr2, data)), 0o644)
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`{"listen":%q,"data-dir":%q,"commit-delay":"2ms","commit-siblings":4}`, addr2, data)), 0o644)
 	c := exec.Command(ztlogBin, "serve", "--config", cfg)
 	c.Env = append(os.Environ(), "ZTLOG_KEY="+keyFile)
-	c.Stderr = io.Discard
+	stderr, err := os.Create(filepath.Join(dir, "serve.stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	c.Stderr = stderr
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
 	waitReady(t, "http://"+addr2)
+	if logs, _ := os.ReadFile(stderr.Name()); !bytes.Contains(logs, []byte(`"commit_delay":"2ms","commit_siblings":4`)) {
+		t.Fatalf("the log did not open with the configured commit delay:\n%s", logs)
+	}
 }
 
 func mustURL(s string) *url.URL {
