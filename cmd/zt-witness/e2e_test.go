@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zt-infra/ztlog/cmd/internal/devproc"
 	"github.com/zt-infra/ztlog/contract/service"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage"
@@ -77,7 +78,7 @@ func (ws *witnessSet) policy(logVKey string, k int) string {
 type runningLog struct {
 	svc    *service.Service
 	base   string
-	logs   *syncBuffer
+	logs   *devproc.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -86,7 +87,7 @@ type runningLog struct {
 // (without witnesses when policyText is empty).
 func startLog(t *testing.T, key *ztlog.Key, dataDir, policyText string) *runningLog {
 	t.Helper()
-	r := &runningLog{logs: &syncBuffer{}, done: make(chan error, 1)}
+	r := &runningLog{logs: &devproc.SyncBuffer{}, done: make(chan error, 1)}
 	logger := slog.New(slog.NewJSONHandler(r.logs, nil))
 	cfg := service.Config{
 		Storage: storage.Config{Dir: dataDir}, Key: key, CheckpointInterval: 200 * time.Millisecond,
@@ -249,7 +250,7 @@ func waitUntil(t *testing.T, cond func() bool) {
 }
 
 // klogSink receives Tessera's klog output (set once in TestMain).
-var klogSink = &syncBuffer{}
+var klogSink = &devproc.SyncBuffer{}
 
 // metric reads one counter value from a witness's /metrics.
 func metric(t *testing.T, base, series string) float64 {

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,16 +44,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // dev is a running `ztlog dev`.
@@ -188,7 +177,7 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 
 	// No service: 69, nothing ran.
-	dead := &dev{dir: d.dir, addr: freeAddr(t)}
+	dead := &dev{dir: d.dir, addr: devproc.FreeAddr(t)}
 	r = ztRun(t, dead, []string{"--action", "demo.echo", "--resource", "demo://hello", "--timeout", "2s"}, "touch", marker)
 	if _, err := os.Stat(marker); r.code != exitRunNoDecision || err == nil {
 		t.Fatalf("no service: exit %d, stderr %s", r.code, r.stderr)
@@ -231,10 +220,10 @@ func TestRunEndToEnd(t *testing.T) {
 // restarted; a tampered receipt is refused; nothing of those runs.
 func TestBrokerProcess(t *testing.T) {
 	d := startDev(t)
-	baddr := freeAddr(t)
+	baddr := devproc.FreeAddr(t)
 	startBroker := func() *exec.Cmd {
 		p := exec.Command(ztBin, "broker", "--server", d.url(), "--svid", d.svid("broker"), "--listen", baddr)
-		stderr := &syncBuffer{}
+		stderr := &devproc.SyncBuffer{}
 		p.Stderr = stderr
 		if err := p.Start(); err != nil {
 			t.Fatal(err)
@@ -311,22 +300,4 @@ func svidID(s string) spiffeid.ID { return spiffeid.RequireFromString(s) }
 func refusedWith(err error, code string) bool {
 	ref, ok := broker.AsRefused(err)
 	return ok && ref.Code == code
-}
-
-// syncBuffer is a bytes.Buffer a process may write while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

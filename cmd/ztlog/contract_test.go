@@ -248,7 +248,7 @@ func TestDecisionCrashDurability(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	var answered []servedDecision
 	for round := range 3 {
-		addr := freeAddr(t)
+		addr := devproc.FreeAddr(t)
 		p := start(t, "serve", "--key", keyFile, "--data-dir", data, "--listen", addr, "--checkpoint-interval", "100ms",
 			"--svid-cert", filepath.Join(dir, "server.pem"), "--svid-key", filepath.Join(dir, "server.key"), "--bundle", filepath.Join(dir, "bundle.json"),
 			"--admin", adminID.String(), "--policy", policyDir, "--receipt-key", filepath.Join(dir, "receipt.jwk"),

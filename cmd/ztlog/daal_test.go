@@ -24,6 +24,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 	"github.com/ethereum/go-ethereum/node"
 	"github.com/ethereum/go-ethereum/params"
+	"github.com/zt-infra/ztlog/cmd/internal/devproc"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage"
 	"github.com/zt-infra/ztlog/witness/daal"
@@ -188,7 +189,7 @@ func TestDAALAnchorSurvivesSIGKILL(t *testing.T) {
 	}
 	// The last run: anchors until the final checkpoint is confirmed (its
 	// metrics say so too), then stops on SIGTERM.
-	metricsAddr := freeAddr(t)
+	metricsAddr := devproc.FreeAddr(t)
 	p := startDAAL(t, append(w.anchorArgs(), "--metrics-listen", metricsAddr)...)
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -19,6 +19,7 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/client"
+	"github.com/zt-infra/ztlog/cmd/internal/devproc"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage"
 	"github.com/zt-infra/ztlog/log/storage/gcptest"
@@ -45,7 +46,7 @@ func TestServeGCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	serve := func(extraEnv []string, args ...string) (*exec.Cmd, *bytes.Buffer, string) {
-		addr := freeAddr(t)
+		addr := devproc.FreeAddr(t)
 		cmd := exec.Command(ztlogBin, append([]string{"serve", "--storage", "gcp", "--key", keyFile, "--listen", addr}, args...)...)
 		cmd.Env = append(os.Environ(), extraEnv...)
 		var stderr bytes.Buffer
@@ -154,13 +155,13 @@ func TestServeGCP(t *testing.T) {
 	if err := exec.Command(ztlogBin, "keygen", "--origin", "example.com/gcp", "--out", other).Run(); err != nil {
 		t.Fatal(err)
 	}
-	c := exec.Command(ztlogBin, "serve", "--storage", "gcp", "--key", other, "--config", cfg, "--gcs-endpoint", emu.GCSURL, "--listen", freeAddr(t))
+	c := exec.Command(ztlogBin, "serve", "--storage", "gcp", "--key", other, "--config", cfg, "--gcs-endpoint", emu.GCSURL, "--listen", devproc.FreeAddr(t))
 	msg, err := c.CombinedOutput()
 	if err == nil || !strings.Contains(string(msg), "not signed by the key") {
 		t.Fatalf("serve with another key: %v\n%s", err, msg)
 	}
 	// A missing setting names its flag.
-	c = exec.Command(ztlogBin, "serve", "--storage", "gcp", "--key", keyFile, "--bucket", gcptest.Bucket, "--listen", freeAddr(t))
+	c = exec.Command(ztlogBin, "serve", "--storage", "gcp", "--key", keyFile, "--bucket", gcptest.Bucket, "--listen", devproc.FreeAddr(t))
 	msg, err = c.CombinedOutput()
 	if err == nil || !strings.Contains(string(msg), "--spanner") {
 		t.Fatalf("serve without --spanner: %v\n%s", err, msg)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/transparency-dev/tessera/client"
+	"github.com/zt-infra/ztlog/cmd/internal/devproc"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -43,16 +43,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 type proc struct {
@@ -108,7 +98,7 @@ func TestKeygenServeAndRestart(t *testing.T) {
 		t.Fatal("keygen overwrote an existing key")
 	}
 
-	addr := freeAddr(t)
+	addr := devproc.FreeAddr(t)
 	data := filepath.Join(dir, "data")
 	p := start(t, "serve", "--key", keyFile, "--data-dir", data, "--listen", addr)
 	base := "http://" + addr
@@ -164,7 +154,7 @@ func TestKeygenServeAndRestart(t *testing.T) {
 	if err := exec.Command(ztlogBin, "keygen", "--origin", "example.com/test", "--out", other).Run(); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(ztlogBin, "serve", "--key", other, "--data-dir", data, "--listen", freeAddr(t))
+	cmd := exec.Command(ztlogBin, "serve", "--key", other, "--data-dir", data, "--listen", devproc.FreeAddr(t))
 	msg, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(msg), "not signed by the key") {
 		t.Fatalf("serve with another key: %v\n%s", err, msg)
@@ -176,7 +166,7 @@ func TestKeygenServeAndRestart(t *testing.T) {
 		t.Fatalf("mismatched --origin: exit %d\n%s", cmd.ProcessState.ExitCode(), msg)
 	}
 	// A commit delay out of range is refused, naming the range.
-	cmd = exec.Command(ztlogBin, "serve", "--key", keyFile, "--data-dir", data, "--listen", freeAddr(t), "--commit-delay", "1s")
+	cmd = exec.Command(ztlogBin, "serve", "--key", keyFile, "--data-dir", data, "--listen", devproc.FreeAddr(t), "--commit-delay", "1s")
 	msg, _ = cmd.CombinedOutput()
 	if cmd.ProcessState.ExitCode() == 0 || !strings.Contains(string(msg), "commit delay 1s out of range (0 to 100ms)") {
 		t.Fatalf("--commit-delay 1s: exit %d\n%s", cmd.ProcessState.ExitCode(), msg)
@@ -184,22 +174,18 @@ func TestKeygenServeAndRestart(t *testing.T) {
 	// The environment and a config file supply flags too (a commit delay
 	// among them).
 	cfg := filepath.Join(dir, "cfg.json")
-	addr2 := freeAddr(t)
+	addr2 := devproc.FreeAddr(t)
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`{"listen":%q,"data-dir":%q,"commit-delay":"2ms","commit-siblings":4}`, addr2, data)), 0o644)
 	c := exec.Command(ztlogBin, "serve", "--config", cfg)
 	c.Env = append(os.Environ(), "ZTLOG_KEY="+keyFile)
-	stderr, err := os.Create(filepath.Join(dir, "serve.stderr"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stderr.Close()
-	c.Stderr = stderr
+	logs := &devproc.SyncBuffer{}
+	c.Stderr = logs
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
 	waitReady(t, "http://"+addr2)
-	if logs, _ := os.ReadFile(stderr.Name()); !bytes.Contains(logs, []byte(`"commit_delay":"2ms","commit_siblings":4`)) {
+	if !strings.Contains(logs.String(), `"commit_delay":"2ms","commit_siblings":4`) {
 		t.Fatalf("the log did not open with the configured commit delay:\n%s", logs)
 	}
 }
@@ -214,7 +200,7 @@ func mustURL(s string) *url.URL {
 
 func TestDevPrintsNextSteps(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := devproc.FreeAddr(t)
 	p := exec.Command(ztlogBin, "dev", "--data-dir", dir, "--listen", addr)
 	out, _ := p.StdoutPipe()
 	p.Stderr = io.Discard

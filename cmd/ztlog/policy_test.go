@@ -24,7 +24,7 @@ import (
 )
 
 // startDev runs `ztlog dev` and returns its address once ready.
-func startDev(t *testing.T, dir string, args ...string) (*exec.Cmd, string, *bytes.Buffer) {
+func startDev(t *testing.T, dir string, args ...string) (*exec.Cmd, string, *devproc.SyncBuffer) {
 	t.Helper()
 	d := devproc.Start(t, ztlogBin, dir, append([]string{"--decision-timeout", "15s"}, args...)...)
 	waitReady(t, "http://"+d.Addr)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zt-infra/ztlog/cmd/internal/devproc"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/verifier/policy"
 )
@@ -21,7 +22,7 @@ import (
 // dev log committed.
 func TestDevTrustPolicyAudits(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := devproc.FreeAddr(t)
 	p := exec.Command(ztlogBin, "dev", "--data-dir", dir, "--listen", addr, "--checkpoint-interval", "100ms")
 	p.Stdout, p.Stderr = io.Discard, io.Discard
 	if err := p.Start(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zt-infra/ztlog/cmd/internal/devproc"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/verifier/policy"
 	"github.com/zt-infra/ztlog/witness/cosigner"
@@ -26,7 +27,7 @@ import (
 // reports the witness.
 func TestDevIsWitnessed(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := devproc.FreeAddr(t)
 	p := exec.Command(ztlogBin, "dev", "--data-dir", dir, "--listen", addr)
 	p.Stdout, p.Stderr = io.Discard, io.Discard
 	if err := p.Start(); err != nil {
@@ -91,12 +92,12 @@ func TestServeWitnessPolicyFlags(t *testing.T) {
 	vkey := strings.TrimSpace(string(out))
 	_, wvkey, _ := cosigner.Generate("witness.example/w1", cosigner.Ed25519)
 	// A witness nobody answers at.
-	dead := "http://" + freeAddr(t) + "/"
+	dead := "http://" + devproc.FreeAddr(t) + "/"
 	policyFile := filepath.Join(dir, "trust.policy")
 	os.WriteFile(policyFile, []byte(fmt.Sprintf("log %s\nwitness w1 %s %s\nquorum w1\n", vkey, wvkey, dead)), 0o644)
 
 	// Fail closed: a new log cannot even publish its first checkpoint.
-	cmd := exec.Command(ztlogBin, "serve", "--key", keyFile, "--data-dir", filepath.Join(dir, "data"), "--listen", freeAddr(t),
+	cmd := exec.Command(ztlogBin, "serve", "--key", keyFile, "--data-dir", filepath.Join(dir, "data"), "--listen", devproc.FreeAddr(t),
 		"--witness-policy", policyFile, "--witness-timeout", "500ms")
 	msg, _ := cmd.CombinedOutput()
 	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(msg), "witness policy was not satisfied") {
@@ -104,7 +105,7 @@ func TestServeWitnessPolicyFlags(t *testing.T) {
 	}
 
 	// Fail open: it starts, publishes, and says so loudly.
-	addr := freeAddr(t)
+	addr := devproc.FreeAddr(t)
 	logs := &lockedBuffer{}
 	p := exec.Command(ztlogBin, "serve", "--key", keyFile, "--data-dir", filepath.Join(dir, "data2"), "--listen", addr,
 		"--witness-policy", policyFile, "--witness-timeout", "500ms", "--witness-fail-open")
@@ -253,7 +254,7 @@ func TestDevTwoOfThreeRealWitnesses(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	addr := freeAddr(t)
+	addr := devproc.FreeAddr(t)
 	logs := &lockedBuffer{}
 	p := exec.Command(ztlogBin, "dev", "--data-dir", dir, "--listen", addr, "--checkpoint-interval", "100ms",
 		"--witness-policy", policyFile, "--witness-timeout", "1s", "--checkpoint-wait", "300ms")

@@ -1,7 +1,8 @@
 // Package devproc runs `ztlog dev` as a real process, for the end-to-end
 // tests of the commands: a data directory, a free 127.0.0.1 port, the
 // banner read up to "Stop with", the process killed (SIGKILL) when the
-// test ends.
+// test ends. FreeAddr and SyncBuffer serve the commands' other process
+// tests too.
 package devproc
 
 import (
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -21,8 +23,8 @@ type Dev struct {
 	Dir, Addr string
 	// Banner is what it printed on stdout before "Stop with".
 	Banner []string
-	// Stderr collects its logs.
-	Stderr *bytes.Buffer
+	// Stderr collects its logs (readable while it runs).
+	Stderr *SyncBuffer
 	Cmd    *exec.Cmd
 }
 
@@ -31,6 +33,24 @@ func (d *Dev) URL() string { return "https://" + d.Addr }
 
 // DevFile is the path of a file `ztlog dev` wrote under <data-dir>/dev.
 func (d *Dev) DevFile(name string) string { return filepath.Join(d.Dir, "dev", name) }
+
+// SyncBuffer is a bytes.Buffer a process may write while the test reads.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 // FreeAddr is a 127.0.0.1 address with a port free a moment ago.
 func FreeAddr(t testing.TB) string {
@@ -48,7 +68,7 @@ func FreeAddr(t testing.TB) string {
 // has printed its banner.
 func Start(t testing.TB, bin, dir string, args ...string) *Dev {
 	t.Helper()
-	d := &Dev{Dir: dir, Addr: FreeAddr(t), Stderr: &bytes.Buffer{}}
+	d := &Dev{Dir: dir, Addr: FreeAddr(t), Stderr: &SyncBuffer{}}
 	d.Cmd = exec.Command(bin, append([]string{"dev", "--data-dir", dir, "--listen", d.Addr, "--checkpoint-interval", "100ms"}, args...)...)
 	out, _ := d.Cmd.StdoutPipe()
 	d.Cmd.Stderr = d.Stderr
