@@ -24,9 +24,14 @@ import (
 // fuzz one against the other), several times faster: every entry written
 // or read goes through it.
 func Canonicalize(in []byte) ([]byte, error) {
+	return appendCanonicalJSON(make([]byte, 0, len(in)), in)
+}
+
+// appendCanonicalJSON appends the RFC 8785 form of the JSON value in to dst.
+func appendCanonicalJSON(dst, in []byte) ([]byte, error) {
 	c := canonicalizer{in: in}
 	c.skipSpace()
-	out, err := c.value(make([]byte, 0, len(in)), 0)
+	out, err := c.value(dst, 0)
 	if err != nil {
 		return nil, err
 	}

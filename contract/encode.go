@@ -29,9 +29,17 @@ type encodeFunc func(dst []byte, v reflect.Value) ([]byte, error)
 const maxExactInt = 1 << 53
 
 var (
-	encoders    sync.Map // reflect.Type -> encodeFunc
+	encoders    sync.Map // reflect.Type -> builtEncoder
 	rawJSONType = reflect.TypeFor[json.RawMessage]()
 )
+
+// builtEncoder is a type's encoder, or why the type has none (kept too, so
+// that a type the direct encoder cannot take costs one build, not one per
+// Marshal).
+type builtEncoder struct {
+	enc encodeFunc
+	err error
+}
 
 // appendCanonical appends the JCS encoding of v, or returns errSlowPath.
 func appendCanonical(dst []byte, v any) ([]byte, error) {
@@ -44,15 +52,12 @@ func appendCanonical(dst []byte, v any) ([]byte, error) {
 }
 
 func encoderFor(t reflect.Type) (encodeFunc, error) {
-	if f, ok := encoders.Load(t); ok {
-		return f.(encodeFunc), nil
+	b, ok := encoders.Load(t)
+	if !ok {
+		enc, err := buildEncoder(t, 0)
+		b, _ = encoders.LoadOrStore(t, builtEncoder{enc, err})
 	}
-	f, err := buildEncoder(t, 0)
-	if err != nil {
-		return nil, err
-	}
-	encoders.Store(t, f)
-	return f, nil
+	return b.(builtEncoder).enc, b.(builtEncoder).err
 }
 
 func buildEncoder(t reflect.Type, depth int) (encodeFunc, error) {
@@ -303,15 +308,9 @@ func encodeRawJSON(dst []byte, v reflect.Value) ([]byte, error) {
 	if raw == nil {
 		return append(dst, "null"...), nil
 	}
-	c := canonicalizer{in: raw}
-	c.skipSpace()
-	out, err := c.value(dst, 0)
+	out, err := appendCanonicalJSON(dst, raw)
 	if err != nil {
-		return nil, errSlowPath
-	}
-	c.skipSpace()
-	if c.pos != len(raw) {
-		return nil, errSlowPath
+		return nil, errSlowPath // the reference path says what is wrong
 	}
 	return out, nil
 }
