@@ -195,10 +195,16 @@ func bareTessera(b *testing.B, n, conc int) stats {
 
 // decider posts allow-eligible decisions over mTLS with keep-alive.
 func decider(s *server, conc int) func(i int) error {
+	return poster(s, conc, s.url+"/v1/actions")
+}
+
+// poster posts an allow-eligible action request to url from the agent's
+// mTLS client, keeping up to conc connections alive. A 503 is
+// errUnavailable; any other status but 200 an error.
+func poster(s *server, conc int, url string) func(i int) error {
 	c := s.mtls(agentID)
 	c.http.Transport.(*http.Transport).MaxIdleConnsPerHost = conc
 	c.http.Transport.(*http.Transport).MaxConnsPerHost = conc
-	url := s.url + "/v1/actions"
 	return func(i int) error {
 		resp, err := c.http.Post(url, "application/json", strings.NewReader(fmt.Sprintf(`{"action":"demo.echo","resource":"demo://bench/%d"}`, i)))
 		if err != nil {
@@ -210,7 +216,7 @@ func decider(s *server, conc int) func(i int) error {
 			return errUnavailable
 		}
 		if resp.StatusCode != 200 {
-			return fmt.Errorf("decision %d: HTTP %d", i, resp.StatusCode)
+			return fmt.Errorf("request %d to %s: HTTP %d", i, url, resp.StatusCode)
 		}
 		return nil
 	}
@@ -240,22 +246,7 @@ func mtlsEcho(b *testing.B, s *server, n, conc int) stats {
 		})}
 	go srv.Serve(tls.NewListener(ln, srv.TLSConfig))
 	defer srv.Close()
-	c := s.mtls(agentID)
-	c.http.Transport.(*http.Transport).MaxIdleConnsPerHost = conc
-	c.http.Transport.(*http.Transport).MaxConnsPerHost = conc
-	url := "https://" + ln.Addr().String() + "/v1/actions"
-	op := func(i int) error {
-		resp, err := c.http.Post(url, "application/json", strings.NewReader(fmt.Sprintf(`{"action":"demo.echo","resource":"demo://bench/%d"}`, i)))
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("echo %d: HTTP %d", i, resp.StatusCode)
-		}
-		return nil
-	}
+	op := poster(s, conc, "https://"+ln.Addr().String()+"/v1/actions")
 	closed(b, 2000, conc, op)
 	return closed(b, n, conc, op)
 }
