@@ -14,6 +14,7 @@ import (
 
 	"github.com/zt-infra/ztlog/attest"
 	"github.com/zt-infra/ztlog/contract/api"
+	"github.com/zt-infra/ztlog/witness/state"
 )
 
 // Outbox keeps signed results on disk until the log has committed them, so
@@ -144,33 +145,10 @@ func (o *Outbox) send(ctx context.Context, r *HTTPReporter, path string, body []
 // the same result: kept as is).
 func (o *Outbox) put(body []byte) (string, error) {
 	sum := sha256.Sum256(body)
-	path := filepath.Join(o.dir, "result-"+hex.EncodeToString(sum[:])+".json")
+	name := "result-" + hex.EncodeToString(sum[:]) + ".json"
+	path := filepath.Join(o.dir, name)
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	tmp, err := os.CreateTemp(o.dir, ".tmp-result-")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(body); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", err
-	}
-	d, err := os.Open(o.dir)
-	if err != nil {
-		return "", err
-	}
-	defer d.Close()
-	return path, d.Sync()
+	return path, state.WriteFileAtomic(o.dir, name, body)
 }
