@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	ita "github.com/in-toto/attestation/go/v1"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/zt-infra/ztlog/contract/identity/devca"
@@ -194,6 +196,34 @@ func TestParseStatementFast(t *testing.T) {
 	} {
 		if _, _, ok := parseStatementFast([]byte(edit(string(payload))), BrokerResultType); ok {
 			t.Errorf("%s: read by the fast path", name)
+		}
+	}
+}
+
+// The streamed pre-authentication encoding is dsse.PAE's: a signature over
+// dsse.PAE verifies through verifyPAE, and one over anything else does not.
+func TestVerifyPAEIsDSSEPAE(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &svidKey{pub: &key.PublicKey}
+	for _, payload := range [][]byte{[]byte("{}"), bytes.Repeat([]byte("x"), 1234), {}} {
+		for _, typ := range []string{PayloadType, "", "t"} {
+			h := sha256.Sum256(dsse.PAE(typ, payload))
+			sig, err := ecdsa.SignASN1(rand.Reader, key, h[:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := k.verifyPAE(typ, payload, sig); err != nil {
+				t.Errorf("type %q, %d-byte payload: a signature over dsse.PAE does not verify: %v", typ, len(payload), err)
+			}
+			if err := k.verifyPAE(typ+"x", payload, sig); !errors.Is(err, ErrSignature) {
+				t.Errorf("type %q: another type verifies (%v)", typ, err)
+			}
+			if err := k.verifyPAE(typ, append(bytes.Clone(payload), 'x'), sig); !errors.Is(err, ErrSignature) {
+				t.Errorf("type %q: another payload verifies (%v)", typ, err)
+			}
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -262,6 +263,34 @@ func (k *svidKey) Verify(_ context.Context, data, sig []byte) error {
 	return nil
 }
 
+// verifyPAE is Verify over dsse.PAE(payloadType, payload). For ECDSA the
+// encoding is hashed as it is written ("DSSEv1", the type's length, the
+// type, the payload's length, the payload, separated by spaces) instead of
+// being built first: a whole-log audit verifies one per entry.
+func (k *svidKey) verifyPAE(payloadType string, payload, sig []byte) error {
+	pub, ok := k.pub.(*ecdsa.PublicKey)
+	if !ok {
+		return k.Verify(context.Background(), dsse.PAE(payloadType, payload), sig)
+	}
+	h, _ := ecdsaHash(pub.Curve)
+	d := h.New()
+	var head [96]byte
+	b := append(head[:0], "DSSEv1 "...)
+	b = strconv.AppendInt(b, int64(len(payloadType)), 10)
+	b = append(b, ' ')
+	b = append(b, payloadType...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(len(payload)), 10)
+	b = append(b, ' ')
+	d.Write(b)
+	d.Write(payload)
+	var sum [64]byte
+	if !ecdsa.VerifyASN1(pub, d.Sum(sum[:0]), sig) {
+		return ErrSignature
+	}
+	return nil
+}
+
 // Verified is an attestation whose signature and signer chain verified.
 type Verified struct {
 	// Signer is the SPIFFE ID of the X.509-SVID that signed.
@@ -303,7 +332,7 @@ func Verify(ctx context.Context, rawEnvelope []byte, chain [][]byte, bundles x50
 	if bundles == nil || now.IsZero() {
 		return nil, errors.New("attest: Verify needs trust bundles and a verification time")
 	}
-	env, payload, err := decodeEnvelope(rawEnvelope)
+	d, err := decodeEnvelope(rawEnvelope)
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +359,7 @@ func Verify(ctx context.Context, rawEnvelope []byte, chain [][]byte, bundles x50
 	if len(verified) > 0 {
 		path = verified[0]
 	}
-	return verifySigned(ctx, env, payload, id, certs[0], path, predicateType)
+	return verifySigned(ctx, d, id, certs[0], path, predicateType)
 }
 
 // VerifyWithSigner is Verify for a signer chain the caller has already
@@ -341,60 +370,69 @@ func Verify(ctx context.Context, rawEnvelope []byte, chain [][]byte, bundles x50
 // lets a verifier of many entries signed with one SVID verify the chain
 // once (verifier/attestation caches it).
 func VerifyWithSigner(ctx context.Context, rawEnvelope []byte, id spiffeid.ID, leaf *x509.Certificate, predicateType string) (*Verified, error) {
-	env, payload, err := decodeEnvelope(rawEnvelope)
+	d, err := decodeEnvelope(rawEnvelope)
 	if err != nil {
 		return nil, err
 	}
-	return verifySigned(ctx, env, payload, id, leaf, []*x509.Certificate{leaf}, predicateType)
+	return verifySigned(ctx, d, id, leaf, []*x509.Certificate{leaf}, predicateType)
 }
 
-func decodeEnvelope(rawEnvelope []byte) (*envelope, []byte, error) {
+// decoded is an envelope in the one form this package accepts, with its
+// payload and signature decoded.
+type decoded struct {
+	env     envelope
+	payload []byte
+	sig     []byte
+}
+
+func decodeEnvelope(rawEnvelope []byte) (*decoded, error) {
 	if len(rawEnvelope) > MaxEnvelope {
-		return nil, nil, fmt.Errorf("%w: envelope is %d bytes, the limit is %d", ErrMalformed, len(rawEnvelope), MaxEnvelope)
+		return nil, fmt.Errorf("%w: envelope is %d bytes, the limit is %d", ErrMalformed, len(rawEnvelope), MaxEnvelope)
 	}
-	var env envelope
-	if err := json.Unmarshal(rawEnvelope, &env, json.RejectUnknownMembers(true)); err != nil {
-		return nil, nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
+	d := new(decoded)
+	env := &d.env
+	if err := json.Unmarshal(rawEnvelope, env, json.RejectUnknownMembers(true)); err != nil {
+		return nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
 	}
 	if env.PayloadType != PayloadType {
-		return nil, nil, fmt.Errorf("%w: payloadType is %q, want %q", ErrMalformed, truncate(env.PayloadType, 80), PayloadType)
+		return nil, fmt.Errorf("%w: payloadType is %q, want %q", ErrMalformed, truncate(env.PayloadType, 80), PayloadType)
 	}
 	if len(env.Signatures) != 1 {
-		return nil, nil, fmt.Errorf("%w: want exactly one signature, got %d", ErrMalformed, len(env.Signatures))
+		return nil, fmt.Errorf("%w: want exactly one signature, got %d", ErrMalformed, len(env.Signatures))
 	}
-	payload, err := base64.StdEncoding.Strict().DecodeString(env.Payload)
-	if err != nil || len(payload) == 0 {
-		return nil, nil, fmt.Errorf("%w: payload is not standard base64", ErrMalformed)
+	var err error
+	if d.payload, err = base64.StdEncoding.Strict().DecodeString(env.Payload); err != nil || len(d.payload) == 0 {
+		return nil, fmt.Errorf("%w: payload is not standard base64", ErrMalformed)
 	}
-	if _, err := base64.StdEncoding.Strict().DecodeString(env.Signatures[0].Sig); err != nil {
-		return nil, nil, fmt.Errorf("%w: signature is not standard base64", ErrMalformed)
+	if d.sig, err = base64.StdEncoding.Strict().DecodeString(env.Signatures[0].Sig); err != nil {
+		return nil, fmt.Errorf("%w: signature is not standard base64", ErrMalformed)
 	}
-	return &env, payload, nil
+	return d, nil
 }
 
-func verifySigned(ctx context.Context, env *envelope, payload []byte, id spiffeid.ID, leaf *x509.Certificate, path []*x509.Certificate, predicateType string) (*Verified, error) {
+// verifySigned checks the keyid and the one signature over DSSE's
+// pre-authentication encoding of the payload as received (dsse.PAE, the
+// bytes dsse's signer signed), then reads the statement. The envelope was
+// decoded strictly (standard base64 only, one signature), so the
+// signature is verified here directly rather than through dsse's
+// EnvelopeVerifier, which would decode both again and accepts URL-safe
+// base64 too.
+func verifySigned(ctx context.Context, d *decoded, id spiffeid.ID, leaf *x509.Certificate, path []*x509.Certificate, predicateType string) (*Verified, error) {
 	key, err := newSVIDVerifier(leaf)
 	if err != nil {
 		return nil, err
 	}
-	if kid := env.Signatures[0].KeyID; kid != key.keyID {
+	if kid := d.env.Signatures[0].KeyID; kid != key.keyID {
 		return nil, fmt.Errorf("%w: keyid %q is not the signer certificate's %s", ErrSignature, truncate(kid, 80), key.keyID)
 	}
-	ev, err := dsse.NewEnvelopeVerifier(key)
+	if err := key.verifyPAE(d.env.PayloadType, d.payload, d.sig); err != nil {
+		return nil, fmt.Errorf("%w with the key of signer certificate %s", err, key.keyID)
+	}
+	st, pred, err := parseStatement(d.payload, predicateType)
 	if err != nil {
 		return nil, err
 	}
-	de := &dsse.Envelope{PayloadType: env.PayloadType, Payload: env.Payload,
-		Signatures: []dsse.Signature{{KeyID: env.Signatures[0].KeyID, Sig: env.Signatures[0].Sig}}}
-	if _, err := ev.Verify(ctx, de); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
-	}
-
-	st, pred, err := parseStatement(payload, predicateType)
-	if err != nil {
-		return nil, err
-	}
-	return &Verified{Signer: id, Statement: st, Predicate: pred, Payload: payload, Chain: path,
+	return &Verified{Signer: id, Statement: st, Predicate: pred, Payload: d.payload, Chain: path,
 		Subject: "sha256:" + st.Subject[0].Digest["sha256"]}, nil
 }
 

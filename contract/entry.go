@@ -3,14 +3,17 @@ package contract
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	jsonv2 "github.com/go-json-experiment/json"
 )
@@ -87,10 +90,10 @@ func fieldErr(field, format string, args ...any) error {
 
 // Marshal validates e and returns its canonical encoding: the RFC 8785 (JCS)
 // serialization of the envelope, which is the exact leaf committed to the log.
-func Marshal(e Entry) ([]byte, error) { return marshal(e, 1024) }
+func Marshal(e Entry) ([]byte, error) { return marshal(e, make([]byte, 0, 1024)) }
 
-// marshal is Marshal writing into a buffer of capacity size.
-func marshal(e Entry, size int) ([]byte, error) {
+// marshal is Marshal appending to dst (empty; its capacity is reused).
+func marshal(e Entry, dst []byte) ([]byte, error) {
 	h := e.header()
 	h.V, h.Kind = Version, e.EntryKind()
 	if n, ok := e.(interface{ normalize() }); ok {
@@ -99,7 +102,7 @@ func marshal(e Entry, size int) ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	out, err := appendCanonical(make([]byte, 0, size), e)
+	out, err := appendCanonical(dst, e)
 	if err != nil {
 		if out, err = marshalReference(e); err != nil {
 			return nil, err
@@ -193,9 +196,20 @@ func roundTrips(leaf []byte, e Entry) bool {
 	if jsonv2.Unmarshal(leaf, e, jsonv2.RejectUnknownMembers(true)) != nil {
 		return false
 	}
-	again, err := marshal(e, len(leaf))
-	return err == nil && bytes.Equal(again, leaf)
+	bp := roundTripBuffers.Get().(*[]byte)
+	again, err := marshal(e, (*bp)[:0])
+	ok := err == nil && bytes.Equal(again, leaf)
+	if again != nil && cap(again) <= MaxEntrySize {
+		*bp = again
+	}
+	roundTripBuffers.Put(bp)
+	return ok
 }
+
+// roundTripBuffers hold the re-encodings roundTrips compares and drops (a
+// whole-log audit parses every entry: one less allocation of the entry's
+// size each).
+var roundTripBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 func newEntry(k Kind) Entry {
 	switch k {
@@ -299,13 +313,46 @@ func checkDigest(field, s string, required bool) error {
 		return nil
 	}
 	hexPart, ok := strings.CutPrefix(s, "sha256:")
-	if !ok || len(hexPart) != 64 || strings.ToLower(hexPart) != hexPart {
-		return fieldErr(field, "want sha256:<64 lowercase hex digits>")
-	}
-	if _, err := hex.DecodeString(hexPart); err != nil {
+	if !ok || !isLowerHex(hexPart, 64) {
 		return fieldErr(field, "want sha256:<64 lowercase hex digits>")
 	}
 	return nil
+}
+
+// isLowerHex reports whether s is n lowercase hex digits.
+func isLowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// isBase64 reports whether s decodes as standard base64 (as
+// base64.StdEncoding.DecodeString would), without keeping the bytes, and
+// how many bytes it decodes to.
+func isBase64(s string) (int, bool) {
+	var scratch [2048]byte
+	buf := scratch[:]
+	if n := base64.StdEncoding.DecodedLen(len(s)); n > len(buf) {
+		buf = make([]byte, n)
+	}
+	n, err := base64.StdEncoding.Decode(buf, unsafe.Slice(unsafe.StringData(s), len(s)))
+	return n, err == nil
+}
+
+// under names the field err is about: prefix, then the FieldError's own
+// field (checks on the fast path pass only the last part, so the full
+// name is built only when something is wrong).
+func under(prefix string, err error) error {
+	if fe, ok := err.(*FieldError); ok {
+		fe.Field = prefix + fe.Field
+	}
+	return err
 }
 
 func checkSPIFFEID(field, s string, required bool) error {

@@ -262,6 +262,11 @@ func TestMarshalRefusesOversize(t *testing.T) {
 	}
 }
 
+// attested is an attestation with a valid digest and the given parts.
+func attested(env string, chain []string, claims map[string]string) *Attestation {
+	return &Attestation{Digest: "sha256:" + strings.Repeat("ab", 32), Envelope: json.RawMessage(env), Chain: chain, Claims: claims}
+}
+
 func TestValidationNamesTheField(t *testing.T) {
 	base := func() *Decision { d := *goldenEntries[0].entry.(*Decision); return &d }
 	cases := []struct {
@@ -279,6 +284,14 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"policy.hash", func(d *Decision) { d.Policy.Hash = "" }},
 		{"receipt.audience", func(d *Decision) { d.Receipt.Audience = "" }},
 		{"user.subject", func(d *Decision) { d.User.Subject = "" }},
+		{"policy.engine", func(d *Decision) { d.Policy.Engine = "" }},
+		{"attestation.digest", func(d *Decision) { d.Attestation = &Attestation{Digest: "sha256:AB"} }},
+		{"attestation.envelope", func(d *Decision) { d.Attestation = attested(`{"payload":`, nil, nil) }},
+		{"attestation.envelope", func(d *Decision) { d.Attestation = attested(`{"a":1,"a":2}`, nil, nil) }},
+		{"attestation.chain[1]", func(d *Decision) { d.Attestation = attested(`{}`, []string{"AAAA", "AA=A"}, nil) }},
+		{"attestation.chain[0]", func(d *Decision) { d.Attestation = attested(`{}`, []string{""}, nil) }},
+		{"attestation.claims key", func(d *Decision) { d.Attestation = attested(`{}`, nil, map[string]string{"": "x"}) }},
+		{"attestation.claims[model]", func(d *Decision) { d.Attestation = attested(`{}`, nil, map[string]string{"model": "a\x00b"}) }},
 	}
 	for _, c := range cases {
 		d := base()
@@ -318,4 +331,29 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse/Marshal not identity:\n%q\n%q", b, again)
 		}
 	})
+}
+
+func TestResultLeafHashIsA32ByteHash(t *testing.T) {
+	var base *Result
+	for _, g := range goldenEntries {
+		if r, ok := g.entry.(*Result); ok {
+			base = r
+			break
+		}
+	}
+	if base == nil {
+		t.Fatal("no result among the golden entries")
+	}
+	if _, err := Marshal(base); err != nil {
+		t.Fatalf("golden result: %v", err)
+	}
+	for _, h := range []string{"", "AAAA", base64.StdEncoding.EncodeToString(make([]byte, 31)), base64.StdEncoding.EncodeToString(make([]byte, 33)), strings.Repeat("A", 42) + "=!"} {
+		r := *base
+		r.DecisionLeafHash = h
+		_, err := Marshal(&r)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "decision_leaf_hash" {
+			t.Errorf("decision_leaf_hash %q: Marshal = %v, want a FieldError naming it", h, err)
+		}
+	}
 }

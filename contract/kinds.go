@@ -1,10 +1,10 @@
 package contract
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
@@ -265,26 +265,32 @@ func (d *Decision) Validate() error {
 
 // validate checks the reference; prefix is prepended to field names.
 func (p PolicyRef) validate(prefix string) error {
-	if err := checkDigest(prefix+"hash", p.Hash, true); err != nil {
-		return err
+	if err := checkDigest("hash", p.Hash, true); err != nil {
+		return under(prefix, err)
 	}
-	if err := checkText(prefix+"engine", p.Engine, maxName); err != nil {
-		return err
+	if err := checkText("engine", p.Engine, maxName); err != nil {
+		return under(prefix, err)
 	}
-	return checkOptionalText(prefix+"revision", p.Revision, maxName)
+	if err := checkOptionalText("revision", p.Revision, maxName); err != nil {
+		return under(prefix, err)
+	}
+	return nil
 }
 
 func (a *Attestation) validate(field string) error {
-	if err := checkDigest(field+".digest", a.Digest, true); err != nil {
-		return err
+	if err := checkDigest(".digest", a.Digest, true); err != nil {
+		return under(field, err)
 	}
 	if len(a.Envelope) > 0 {
-		if !json.Valid(a.Envelope) || a.Envelope[0] != '{' {
+		// jsontext's check is twice as fast as encoding/json's and
+		// stricter (duplicate names, invalid UTF-8), which the encoder's
+		// canonicalization refuses anyway; here the field is named.
+		if a.Envelope[0] != '{' || !jsontext.Value(a.Envelope).IsValid() {
 			return fieldErr(field+".envelope", "not a JSON object")
 		}
 	}
 	for i, c := range a.Chain {
-		if _, err := base64.StdEncoding.DecodeString(c); err != nil || c == "" {
+		if _, ok := isBase64(c); !ok || c == "" {
 			return fieldErr(fmt.Sprintf("%s.chain[%d]", field, i), "not standard base64 DER")
 		}
 	}
@@ -292,11 +298,11 @@ func (a *Attestation) validate(field string) error {
 		return fieldErr(field+".claims", "more than %d claims", maxLabels)
 	}
 	for k, v := range a.Claims {
-		if err := checkText(field+".claims key", k, maxName); err != nil {
-			return err
+		if err := checkText(".claims key", k, maxName); err != nil {
+			return under(field, err)
 		}
-		if err := checkOptionalText(field+".claims["+k+"]", v, maxText); err != nil {
-			return err
+		if err := checkOptionalText("", v, maxText); err != nil {
+			return under(field+".claims["+k+"]", err)
 		}
 	}
 	return nil
@@ -340,7 +346,7 @@ func (r *Result) Validate() error {
 	if r.DecisionIndex > 1<<53-1 {
 		return fieldErr("decision_index", "larger than 2^53-1")
 	}
-	if h, err := base64.StdEncoding.DecodeString(r.DecisionLeafHash); err != nil || len(h) != 32 {
+	if n, ok := isBase64(r.DecisionLeafHash); !ok || n != 32 {
 		return fieldErr("decision_leaf_hash", "want the base64 of a 32-byte hash")
 	}
 	if err := checkDigest("action_digest", r.ActionDigest, true); err != nil {

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"sync"
@@ -150,7 +151,7 @@ func NewVerifier(roots x509bundle.Source) *Verifier {
 func (v *Verifier) chain(b64 []string, t time.Time) (*chainEntry, *Error) {
 	h := sha256.New()
 	for _, c := range b64 {
-		h.Write([]byte(c))
+		io.WriteString(h, c)
 		h.Write([]byte{0})
 	}
 	var key [32]byte

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 )
@@ -88,7 +89,8 @@ var signedBenchPKI *audittest.PKI
 
 // ecdsaRate measures, in this run, the raw ECDSA P-256 verify rate across
 // all cores (SHA-256 of a statement-sized message, then the verification:
-// what one DSSE statement costs).
+// what one DSSE statement costs). It is the best of three rounds: the
+// machine is noisy, and the highest rate is the hardest to come near.
 func ecdsaRate(b *testing.B) float64 {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	msg := make([]byte, 1200)
@@ -97,20 +99,80 @@ func ecdsaRate(b *testing.B) float64 {
 	sig, _ := ecdsa.SignASN1(rand.Reader, key, h[:])
 	procs := runtime.GOMAXPROCS(0)
 	const n = 20_000
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range n / procs {
-				h := sha256.Sum256(msg)
-				if !ecdsa.VerifyASN1(&key.PublicKey, h[:], sig) {
-					panic("ecdsa verify")
+	var best float64
+	for range 3 {
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range procs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range n / procs {
+					h := sha256.Sum256(msg)
+					if !ecdsa.VerifyASN1(&key.PublicKey, h[:], sig) {
+						panic("ecdsa verify")
+					}
 				}
-			}
-		}()
+			}()
+		}
+		wg.Wait()
+		best = max(best, float64(n/procs*procs)/time.Since(start).Seconds())
 	}
-	wg.Wait()
-	return float64(n/procs*procs) / time.Since(start).Seconds()
+	return best
+}
+
+// BenchmarkSignedEntry splits what the "signatures" audit spends on one
+// signed entry (a decision with a runtime-context attestation or a result
+// with a broker-result statement, about 3 KB): "parse" is contract.Parse
+// (strict: decode, validate, byte-exact round trip), "verify" the entry
+// signature check (envelope, cached chain, ECDSA P-256 signature over the
+// DSSE PAE, statement, predicate, claims), and "ecdsa" the raw
+// verification alone (SHA-256 of a 1,200-byte message and VerifyASN1), the
+// floor "verify" cannot go below.
+func BenchmarkSignedEntry(b *testing.B) {
+	pki := newSignedPKI(b)
+	var leaves [][]byte
+	for e := range pki.Entries(400) {
+		if len(e) > 1500 {
+			leaves = append(leaves, e)
+		}
+	}
+	chk := signatureCheck(b, pki)
+	if len(leaves) == 0 {
+		b.Fatal("no signed entries")
+	}
+	b.Run("parse", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := range b.N {
+			if _, err := contract.Parse(leaves[i%len(leaves)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	es := make([]contract.Entry, len(leaves))
+	for i, l := range leaves {
+		es[i], _ = contract.Parse(l)
+	}
+	b.Run("verify", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := range b.N {
+			k := i % len(leaves)
+			if err := chk.VerifyEntry(uint64(k), leaves[k], es[k]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ecdsa", func(b *testing.B) {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		msg := make([]byte, 1200)
+		h := sha256.Sum256(msg)
+		sig, _ := ecdsa.SignASN1(rand.Reader, key, h[:])
+		b.ReportAllocs()
+		for range b.N {
+			h := sha256.Sum256(msg)
+			if !ecdsa.VerifyASN1(&key.PublicKey, h[:], sig) {
+				b.Fatal("ecdsa verify")
+			}
+		}
+	})
 }
