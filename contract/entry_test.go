@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -356,4 +357,27 @@ func TestResultLeafHashIsA32ByteHash(t *testing.T) {
 			t.Errorf("decision_leaf_hash %q: Marshal = %v, want a FieldError naming it", h, err)
 		}
 	}
+}
+
+// The allocation-free checks accept exactly what the decoding ones they
+// replaced accept: isBase64 what base64.StdEncoding.DecodeString decodes
+// (and to as many bytes), checkDigest what sha256: plus 64 lowercase
+// characters that hex.DecodeString reads.
+func FuzzFieldChecks(f *testing.F) {
+	for _, s := range []string{"", "AAAA", "AA==", "AA=A", "A\nAAA", "sha256:" + strings.Repeat("0f", 32), "sha256:" + strings.Repeat("0F", 32), strings.Repeat("QUJD", 700)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		dec, err := base64.StdEncoding.DecodeString(s)
+		n, ok := isBase64(s)
+		if ok != (err == nil) || (ok && n != len(dec)) {
+			t.Fatalf("isBase64(%q) = %d, %v; DecodeString: %d bytes, %v", s, n, ok, len(dec), err)
+		}
+		hexPart, prefixed := strings.CutPrefix(s, "sha256:")
+		_, herr := hex.DecodeString(hexPart)
+		want := prefixed && len(hexPart) == 64 && strings.ToLower(hexPart) == hexPart && herr == nil
+		if got := checkDigest("f", s, false) == nil; s != "" && got != want {
+			t.Fatalf("checkDigest(%q) accepts: %v, want %v", s, got, want)
+		}
+	})
 }
