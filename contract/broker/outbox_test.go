@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -124,4 +127,44 @@ func tamperSignature(t *testing.T, body []byte) []byte {
 	b.Statement.Signatures[0].Sig = string(sig)
 	out, _ := json.Marshal(b)
 	return out
+}
+
+// Which answers set a result aside: only a 4xx other than 408 and 429 is
+// the log refusing it for good. A 5xx (the log's storage_error, a proxy's
+// 502 or 504), 408 or 429 may succeed later, so the result stays pending
+// for the next flush; losing it would lose the evidence of work that ran.
+func TestOutboxSetsAsideOnlyRefusals(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		kept   bool
+	}{
+		{http.StatusInternalServerError, true}, {http.StatusBadGateway, true}, {http.StatusServiceUnavailable, true},
+		{http.StatusGatewayTimeout, true}, {http.StatusRequestTimeout, true}, {http.StatusTooManyRequests, true},
+		{http.StatusBadRequest, false}, {http.StatusForbidden, false}, {http.StatusConflict, false},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(c.status)
+			w.Write([]byte(`{"code":"storage_error","message":"the answer under test"}`))
+		}))
+		dir := t.TempDir()
+		ob, err := broker.OpenOutbox(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "result-"+strings.Repeat("0", 64)+".json")
+		if err := os.WriteFile(path, []byte(`{"statement":{},"chain":[]}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ob.Flush(context.Background(), &broker.HTTPReporter{Client: srv.Client(), BaseURL: srv.URL, Attempts: 1})
+		srv.Close()
+		pending, _ := ob.Pending()
+		_, rerr := os.Stat(path + ".rejected")
+		switch {
+		case c.kept && (len(pending) != 1 || rerr == nil):
+			t.Errorf("HTTP %d: %d pending, set aside %v; want the result kept for the next flush", c.status, len(pending), rerr == nil)
+		case !c.kept && (len(pending) != 0 || rerr != nil):
+			t.Errorf("HTTP %d: %d pending, set aside %v; want it set aside as .rejected", c.status, len(pending), rerr == nil)
+		}
+	}
 }

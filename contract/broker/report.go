@@ -101,7 +101,7 @@ func (h *HTTPReporter) post(ctx context.Context, url string, body []byte) (*api.
 		var e contract.Error
 		json.Unmarshal(raw, &e)
 		err := fmt.Errorf("POST /v1/results: HTTP %d %s: %s", resp.StatusCode, e.Code, e.Message)
-		return nil, resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests, err
+		return nil, transientStatus(resp.StatusCode), err
 	}
 	var res api.ResultResponse
 	if err := json.Unmarshal(raw, &res); err != nil || res.Log.LeafHash == "" {
@@ -109,6 +109,13 @@ func (h *HTTPReporter) post(ctx context.Context, url string, body []byte) (*api.
 		return nil, true, fmt.Errorf("POST /v1/results: the answer is not a committed result: %s", truncate(string(raw), 200))
 	}
 	return &res, false, nil
+}
+
+// transientStatus reports whether an HTTP failure may succeed later: any
+// 5xx (the log's storage_error or busy, a proxy's 502 or 504), 408 and
+// 429. Only the other 4xx are the log refusing the result for good.
+func transientStatus(code int) bool {
+	return code >= 500 || code == http.StatusRequestTimeout || code == http.StatusTooManyRequests
 }
 
 func leafHash(leaf []byte) []byte {
