@@ -383,3 +383,31 @@ func mustReadF(f *testing.F, path string) []byte {
 	}
 	return b
 }
+
+// An anchor verified by an earlier reconciliation that fails now raises
+// anchor_failed: its "verified" from the earlier run does not count as
+// the newest good anchor that supersedes failures.
+func TestPreviouslyVerifiedAnchorFailingIsAlerted(t *testing.T) {
+	e := newEnv(t)
+	e.grow(3)
+	a := e.anchorer(nil)
+	an := e.anchorOnce(a)
+	if rep := e.reconcile(nil); len(rep.Alerts) != 0 || e.only(an.ID).Attestation != Verified {
+		t.Fatalf("first reconcile: alerts %+v, attestation %s", rep.Alerts, e.only(an.ID).Attestation)
+	}
+	// The ledger's record of the anchor no longer matches the chain (its
+	// metadata changed), so the anchor fails verification now.
+	got := e.only(an.ID)
+	got.Metadata = strings.Replace(got.Metadata, `"v":1`, `"v":1 `, 1)
+	if err := e.ledger.Put(got); err != nil {
+		t.Fatal(err)
+	}
+	rep := e.reconcile(nil)
+	if att := e.only(an.ID).Attestation; att != AttestFailed {
+		t.Fatalf("setup: the anchor's attestation is %s, want failed", att)
+	}
+	if al := alertsOf(rep, AlertFailed); len(al) != 1 || al[0].Anchor != an.ID {
+		t.Fatalf("anchor %d fails verification now (%q) but reconcile raised %+v, want one anchor_failed for it",
+			an.ID, e.only(an.ID).Reason, rep.Alerts)
+	}
+}

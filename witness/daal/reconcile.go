@@ -437,12 +437,11 @@ func (r *reconciler) checkChainAnchor(ctx context.Context, ca *ChainAnchor, ev *
 func (r *reconciler) ledger(ctx context.Context) error {
 	now := r.cfg.Now()
 	anchors := r.cfg.Ledger.Anchors()
+	// lastGood is the newest anchor verified by this run's checks (not by
+	// the ledger's record from an earlier run: an anchor verified then
+	// that fails now must raise its own alert). Failures before it are
+	// superseded: the log's history since then is anchored and verified.
 	var lastGood uint64
-	for _, an := range anchors {
-		if an.Attestation == Verified && an.State == Confirmed {
-			lastGood = an.ID
-		}
-	}
 	for _, an := range anchors {
 		switch an.State {
 		case Confirmed:
