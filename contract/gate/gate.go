@@ -113,6 +113,9 @@ type Gate struct {
 	metrics *metrics
 }
 
+// errReceipt is an allow committed whose receipt could not be signed.
+var errReceipt = errors.New("no receipt")
+
 // New checks cfg and builds the gate.
 func New(cfg Config) (*Gate, error) {
 	if cfg.PDP == nil && cfg.Policy != nil {
@@ -124,8 +127,14 @@ func New(cfg Config) (*Gate, error) {
 	if cfg.DecisionTimeout <= 0 {
 		cfg.DecisionTimeout = DefaultDecisionTimeout
 	}
-	if cfg.ReceiptTTL <= 0 {
+	if cfg.ReceiptTTL == 0 {
 		cfg.ReceiptTTL = DefaultReceiptTTL
+	}
+	if cfg.ReceiptTTL < time.Second {
+		// A receipt's expiry is in whole seconds: under a second it could
+		// equal its issue time, and every allow would be committed
+		// without a receipt.
+		return nil, fmt.Errorf("gate: receipt lifetime %s: at least 1s", cfg.ReceiptTTL)
 	}
 	if cfg.CheckpointWait <= 0 {
 		cfg.CheckpointWait = DefaultCheckpointWait
@@ -235,6 +244,8 @@ func (g *Gate) commitFailed(w http.ResponseWriter, r *http.Request, effect contr
 		code, msg, retry = "shutting_down", "the service is shutting down; the decision was not committed — retry on another instance", 1
 	case errors.Is(err, ztlog.ErrStorage):
 		code, msg, retry = "log_storage_error", "the log's storage failed; the decision was not committed, so nothing is allowed — retry later", 5
+	case errors.Is(err, errReceipt):
+		code, msg = "receipt_failed", err.Error()+"; nothing is allowed (the committed allow has no receipt, so no broker runs it) — retry"
 	default:
 		code, msg = "commit_failed", "the decision could not be committed; nothing is allowed: "+err.Error()
 	}
@@ -468,8 +479,14 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 		reasons = append(reasons, contract.Reason{Code: ReasonRevoked, Message: fmt.Sprintf("%s was revoked (log index %d)", actor, rec.Index)})
 	default:
 		status = agents.Registered
-		if req.broker != "" && len(rec.Brokers) > 0 && !contains(rec.Brokers, req.broker) {
-			reasons = append(reasons, contract.Reason{Code: ReasonBroker, Message: fmt.Sprintf("%s may not hand work to %s (registered brokers: %s)", actor, req.broker, strings.Join(rec.Brokers, ", "))})
+		// The broker the work would go to, named or the default: an
+		// agent registered with brokers may hand work to those only.
+		if broker != "" && len(rec.Brokers) > 0 && !contains(rec.Brokers, broker) {
+			named := ""
+			if req.broker == "" {
+				named = " (the default broker: name one of the registered brokers in the request)"
+			}
+			reasons = append(reasons, contract.Reason{Code: ReasonBroker, Message: fmt.Sprintf("%s may not hand work to %s%s; registered brokers: %s", actor, broker, named, strings.Join(rec.Brokers, ", "))})
 		}
 	}
 
@@ -519,7 +536,11 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 	var version policy.Version
 	if len(reasons) > 0 {
 		version = g.cfg.PDP.Current().Version()
-		d.Reasons = reasons
+		// Cut and cleaned like the policy's reasons: they quote what the
+		// caller sent (a token's header, a body's actor, broker lists),
+		// and a reason the entry cannot hold would turn a committed deny
+		// into a 503 that leaves no record.
+		d.Reasons = committable(reasons)
 	} else {
 		in := &policy.Input{
 			Actor: policy.Actor{ID: actor, TrustDomain: caller.ID.TrustDomain().Name(), Path: caller.ID.Path(), Status: status,
@@ -550,10 +571,12 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 	d.Policy = version.Ref()
 
 	var receiptID string
+	var rkey *receipt.Key // the key the entry names is the key that signs
 	if d.Effect == contract.Allow && broker != "" {
 		receiptID = newReceiptID()
 		o.receiptUntil = now.Add(g.cfg.ReceiptTTL).Truncate(time.Second)
 		key := g.cfg.Keys.Current()
+		rkey = key
 		d.Receipt = &contract.ReceiptRef{ID: receiptID, KeyID: key.ID(), Audience: broker, Expires: contract.FormatTime(o.receiptUntil)}
 	}
 	leaf, err := contract.Marshal(d)
@@ -569,7 +592,7 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 	o.index = idx
 	o.leafHash = base64.StdEncoding.EncodeToString(ztlog.LeafHash(leaf))
 	if d.Receipt != nil {
-		tok, err := g.cfg.Keys.Current().Sign(receipt.Claims{
+		tok, err := rkey.Sign(receipt.Claims{
 			Issuer: g.cfg.Log.Origin(), Subject: actor, Audience: broker,
 			IssuedAt: now.Unix(), Expiry: o.receiptUntil.Unix(), ID: receiptID,
 			ActionDigest: digest, Decision: string(contract.Allow), LogIndex: idx, LeafHash: o.leafHash,
@@ -577,7 +600,7 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 		})
 		if err != nil {
 			// Committed but not honourable: the caller gets no allow.
-			o.err = fmt.Errorf("sign receipt for committed index %d: %w", idx, err)
+			o.err = fmt.Errorf("%w: the allow is committed at index %d, but %v", errReceipt, idx, err)
 			return o
 		}
 		o.receipt = tok
@@ -708,9 +731,14 @@ func serialText(s string) string {
 	return contract.Digest([]byte(s))
 }
 
+// truncate cuts s to at most n bytes on a character boundary, marking the
+// cut.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }
