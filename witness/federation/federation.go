@@ -220,8 +220,10 @@ func (f *Federator) Check(ctx context.Context, l *config.Log) Result {
 			last = nil
 		}
 	}
+	consistent := true
 	if current != nil && last != nil {
-		if f.crossCheck(ctx, l, last, current, fetcher, "log", &res) && current.cp.Size > last.cp.Size {
+		consistent = f.crossCheck(ctx, l, last, current, fetcher, "log", &res)
+		if consistent && current.cp.Size > last.cp.Size {
 			last = nil // replace below
 		}
 	}
@@ -240,7 +242,9 @@ func (f *Federator) Check(ctx context.Context, l *config.Log) Result {
 
 	// 3. Cosign through the local witness.
 	fc := f.opts.Config().Federate
-	if fc != nil && l.Witnessed() && current != nil && len(res.SplitViews) == 0 {
+	// Only a checkpoint consistent with the last one seen: the cross-check
+	// can fail without filing evidence (the evidence store is broken).
+	if fc != nil && l.Witnessed() && current != nil && consistent && len(res.SplitViews) == 0 {
 		ok, err := f.submit(ctx, l, fc, current, fetcher)
 		switch {
 		case err != nil:
@@ -327,11 +331,13 @@ func (f *Federator) crossCheck(ctx context.Context, l *config.Log, a, b *view, f
 	}
 	if err != nil {
 		f.logger.Error("checkpoints disagree but do not make valid evidence", "origin", l.Origin, "error", err)
+		res.Errors = append(res.Errors, fmt.Errorf("%s: checkpoints of sizes %d and %d (%s, %s) are not consistent, and they do not make valid split-view evidence: %w", l.Origin, small.cp.Size, large.cp.Size, a.source, b.source, err))
 		return false
 	}
 	path, _, err := f.opts.Evidence.Report(e, raw)
 	if err != nil {
 		f.logger.Error("could not file split-view evidence", "origin", l.Origin, "error", err)
+		res.Errors = append(res.Errors, fmt.Errorf("%s: checkpoints of sizes %d and %d (%s, %s) are not consistent, and the split-view evidence could not be filed: %w", l.Origin, small.cp.Size, large.cp.Size, a.source, b.source, err))
 		return false
 	}
 	res.SplitViews = append(res.SplitViews, path)
