@@ -23,7 +23,7 @@ func runMonitor(ctx context.Context, args []string) error {
 	stateDir := fs.String("state", "", "directory for the monitor's state (the last accepted checkpoint and the audit position)")
 	interval := fs.Duration("interval", 10*time.Second, "how often to read the log's checkpoint")
 	webhook := fs.String("webhook", "", "also POST each alert as JSON to this URL")
-	once := fs.Bool("once", false, "poll once and exit: status 1 if a failure was alerted")
+	once := fs.Bool("once", false, "poll once and exit: status 1 if a failure was alerted, 2 if the log could not be read")
 	window := fs.Duration("window", audit.DefaultWindow, "alert on allows older than this without a result")
 	merkleOnly := fs.Bool("merkle-only", false, "replay the tree and check tiles only; do not read entries")
 	spiffeBundle := fs.String("spiffe-bundle", "", "SPIFFE trust bundle you trust ([TRUST_DOMAIN=]FILE): alert on committed attestations and broker statements that do not verify against it (without it they are not checked)")
@@ -79,6 +79,10 @@ func runMonitor(ctx context.Context, args []string) error {
 		if *once {
 			if failed > 0 {
 				return failedError{fmt.Errorf("%d failure alert(s)", failed)}
+			}
+			if m.Unreachable() {
+				// Nothing was verified: not a valid log, an unusable one.
+				return fmt.Errorf("the log could not be read (see the %s alert); nothing was verified", monitor.KindUnreachable)
 			}
 			return nil
 		}

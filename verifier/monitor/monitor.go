@@ -216,6 +216,11 @@ func (m *Monitor) Poll(ctx context.Context, src audit.Source) error {
 	return err
 }
 
+// Unreachable reports whether the last Poll could not read the log (its
+// checkpoint, or the tiles and bundles up to it): nothing new was
+// verified, and a log.unreachable warning was alerted when it started.
+func (m *Monitor) Unreachable() bool { return m.unreachable }
+
 // expire reports allows whose window passed without a result.
 func (m *Monitor) expire() {
 	if m.lastCP != nil && !m.opts.Audit.MerkleOnly {
@@ -243,6 +248,15 @@ func (m *Monitor) step(ctx context.Context, src audit.Source, raw []byte) (refus
 		default:
 			a.Kind = KindBadSignature
 		}
+		m.alert(a)
+		return true, nil
+	}
+	// Another log's checkpoint, validly signed by a log the policy names,
+	// where the followed log was: the log was replaced, not unreachable.
+	if prev := m.lastCP; prev != nil && cp.Origin != prev.Origin {
+		a := evidence
+		a.Kind, a.Severity, a.Previous = KindInconsistent, audit.Fail, string(m.last)
+		a.Message = fmt.Sprintf("the log now serves a checkpoint of origin %q; the log followed is %q (last accepted size %d)", cp.Origin, prev.Origin, prev.Size)
 		m.alert(a)
 		return true, nil
 	}
