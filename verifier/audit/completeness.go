@@ -108,6 +108,8 @@ func (c *completeness) entry(i uint64, leaf []byte, e contract.Entry) {
 		c.queue = append(c.queue, i)
 		if len(c.open) > c.maxOpen {
 			c.evictOldest()
+		} else if len(c.queue) > 2*len(c.open)+1024 {
+			c.compact()
 		}
 	case *contract.Result:
 		c.kinds["result"]++
@@ -139,6 +141,10 @@ func (c *completeness) evictOldest() {
 	delete(c.open, h)
 	c.evicted.set(h)
 	c.capacityEvicted++
+	if c.capacityEvicted == 1 {
+		// Said now as well as in the summary: a monitor never finishes.
+		c.f.add(CheckCapacity, Warn, idx(h), fmt.Sprintf("more than %d allows are open at once: the oldest (entry %d) and others after it leave tracking inside their window, and a missing result for them is not reported (raise --max-open)", c.maxOpen, h))
+	}
 }
 
 // compact drops closed allows from the head of the queue and releases the
@@ -150,7 +156,18 @@ func (c *completeness) compact() {
 		}
 		c.queue = c.queue[1:]
 	}
-	if cap(c.queue) > 1024 && len(c.queue) < cap(c.queue)/4 {
+	if len(c.queue) > 2*len(c.open)+1024 {
+		// Allows closed behind an open one at the head: keep the queue
+		// within twice the open set (memory bounded by MaxOpen, not by
+		// the log).
+		kept := make([]uint64, 0, 2*len(c.open)+16)
+		for _, h := range c.queue {
+			if _, ok := c.open[h]; ok {
+				kept = append(kept, h)
+			}
+		}
+		c.queue = kept
+	} else if cap(c.queue) > 1024 && len(c.queue) < cap(c.queue)/4 {
 		c.queue = append(make([]uint64, 0, 2*len(c.queue)), c.queue...)
 	}
 }
@@ -203,6 +220,8 @@ func (c *completeness) result(i uint64, t int64, r *contract.Result) {
 		c.closed.set(d)
 		if len(c.late) >= c.maxLate {
 			c.lateDropped++
+			// Said now as well as in the summary: a monitor never finishes.
+			c.f.add(CheckCapacity, Fail, idx(i), fmt.Sprintf("result at entry %d links to entry %d, which left tracking, and more than %d such late results are waiting: it is not checked (raise --max-late)", i, d, c.maxLate))
 			return
 		}
 		c.late = append(c.late, lateResult{Index: i, Decision: d, Time: t, Leaf: leaf, Action: action, Broker: r.Broker})
