@@ -25,6 +25,10 @@ var (
 	// ErrInconsistent: the published checkpoint went backwards or forked.
 	// The log refuses to serve Await until an operator looks.
 	ErrInconsistent = errors.New("log: published checkpoints are inconsistent")
+	// ErrAbandoned: the caller's context ended before the entry was
+	// sequenced; it may still be sequenced later (AppendThen reports when).
+	// The error also wraps the context's.
+	ErrAbandoned = errors.New("log: append abandoned before it was sequenced")
 	// ErrWrongLog: the storage holds a log with another origin or key.
 	ErrWrongLog = errors.New("log: storage holds a different log")
 )

@@ -263,6 +263,19 @@ func (l *Log) Key() *Key { return l.key }
 // still be sequenced later, so the caller must treat it as uncommitted and
 // never as a success.
 func (l *Log) Append(ctx context.Context, entry []byte) (uint64, error) {
+	return l.AppendThen(ctx, entry, nil)
+}
+
+// AppendThen is Append for a caller that must learn the fate of an entry
+// it stopped waiting for: when ctx ends before the entry is sequenced, it
+// returns ctx's error as Append does, and later calls late once (from
+// another goroutine) with the entry's index, or the error that kept it out
+// of the log. late is not called when AppendThen returns the outcome
+// itself. A service that promises one entry per request (one result per
+// decision) or keeps state that mirrors the log (the agent registry) uses
+// it so that an abandoned entry sequenced later is not appended twice or
+// left unapplied.
+func (l *Log) AppendThen(ctx context.Context, entry []byte, late func(index uint64, err error)) (uint64, error) {
 	switch {
 	case len(entry) == 0:
 		l.metrics.appends.WithLabelValues("invalid").Inc()
@@ -294,7 +307,13 @@ func (l *Log) Append(ctx context.Context, entry []byte) (uint64, error) {
 		return r.index, r.err
 	case <-ctx.Done():
 		l.metrics.appends.WithLabelValues("abandoned").Inc()
-		return 0, fmt.Errorf("log: append abandoned before it was sequenced: %w", ctx.Err())
+		if late != nil {
+			go func() {
+				r := <-p.done
+				late(r.index, r.err)
+			}()
+		}
+		return 0, fmt.Errorf("%w: %w", ErrAbandoned, ctx.Err())
 	}
 }
 

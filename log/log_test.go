@@ -571,3 +571,35 @@ func TestScanAndIntegratedSize(t *testing.T) {
 		t.Fatalf("scan beyond the tree: %v", err)
 	}
 }
+
+// An append whose caller stops waiting may still be sequenced: Append says
+// so (ErrAbandoned, wrapping the context's error), and AppendThen reports
+// the entry's index once it is, so the caller can record it.
+func TestAppendThenReportsAnAbandonedEntry(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), testKey(t, "example.com/abandoned"), func(o *Options) {
+		o.CommitDelay, o.CommitSiblings = 100*time.Millisecond, 1 // every batch waits: the caller gives up first
+	})
+	defer closeLog(t, l)
+	leaf := entryN(1)
+	late := make(chan uint64, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	_, err := l.AppendThen(ctx, leaf, func(idx uint64, err error) {
+		if err != nil {
+			t.Errorf("the abandoned entry was refused: %v", err)
+		}
+		late <- idx
+	})
+	if !errors.Is(err, ErrAbandoned) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("AppendThen with a 1ms deadline and a 100ms commit delay = %v, want ErrAbandoned wrapping the deadline", err)
+	}
+	select {
+	case idx := <-late:
+		got, _, err := entryEventually(l, idx)
+		if err != nil || !bytes.Equal(got, leaf) {
+			t.Fatalf("entry %d reported late: %q, %v; want the abandoned entry", idx, got, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the abandoned entry's fate was never reported")
+	}
+}

@@ -33,7 +33,7 @@ const (
 type Registry struct {
 	log *ztlog.Log
 
-	change sync.Mutex // serializes commits, so the log order is the apply order
+	change sync.Mutex // serializes commits, so the log order is the apply order (apply also skips a change older than the agent's record)
 	mu     sync.RWMutex
 	agents map[string]api.Agent
 }
@@ -77,6 +77,11 @@ func isAgentEntry(leaf []byte) bool { return bytes.Contains(leaf, []byte(`"kind"
 func (r *Registry) apply(a *contract.Agent, index uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if prev, ok := r.agents[a.ID]; ok && prev.Index > index {
+		// A change sequenced before one already applied (an abandoned
+		// Commit whose entry was sequenced later): the newer one stands.
+		return
+	}
 	rec := api.Agent{ID: a.ID, Updated: a.Time, By: a.By, Index: index}
 	if a.Op == contract.AgentRevoke {
 		prev := r.agents[a.ID]
@@ -137,7 +142,14 @@ func (r *Registry) Commit(ctx context.Context, req *api.AgentRequest, by, correl
 	if err != nil {
 		return api.Agent{}, 0, nil, err
 	}
-	idx, err := r.log.Append(ctx, leaf)
+	// An append whose ctx ends may still be sequenced: it is applied
+	// then, so the registry never falls behind the log (a revoke in the
+	// log while the gate still allows).
+	idx, err := r.log.AppendThen(ctx, leaf, func(idx uint64, err error) {
+		if err == nil {
+			r.apply(e, idx)
+		}
+	})
 	if err != nil {
 		return api.Agent{}, 0, nil, err
 	}

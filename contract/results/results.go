@@ -259,17 +259,24 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.pending[idx] {
 		s.mu.Unlock()
-		s.refuse(w, r, http.StatusConflict, &contract.Error{Code: CodeResultExists, Field: "statement",
-			Message: fmt.Sprintf("a result for decision %d is being committed right now", idx)})
+		// Not a refusal: it may be this very statement, still being
+		// sequenced after an earlier attempt gave up waiting.
+		s.refused.WithLabelValues("busy").Inc()
+		w.Header().Set("Retry-After", "1")
+		contract.WriteError(w, http.StatusServiceUnavailable, &contract.Error{Code: "busy", Field: "statement",
+			Message: fmt.Sprintf("a result for decision %d is being committed right now; post the same statement again in a moment", idx)})
 		return
 	}
 	s.pending[idx] = true
 	s.mu.Unlock()
-	defer func() {
+	// The mark stays until the entry's fate is known: an append that
+	// ends waiting may still be sequenced, and a retry meanwhile must not
+	// append the result a second time.
+	release := func() {
 		s.mu.Lock()
 		delete(s.pending, idx)
 		s.mu.Unlock()
-	}()
+	}
 
 	entry := resultEntry(now, d, p, v, raw, req.Chain, digest)
 	leaf, err := contract.Marshal(entry)
@@ -278,23 +285,41 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request) {
 		leaf, err = contract.Marshal(entry)
 	}
 	if err != nil {
+		release()
 		s.refuse(w, r, http.StatusUnprocessableEntity, &contract.Error{Code: CodeStatementInvalid, Field: "statement", Message: "the result entry cannot be encoded: " + err.Error()})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.CommitTimeout)
 	defer cancel()
-	ri, err := s.cfg.Log.Append(ctx, leaf)
+	resultLeafHash := leafHash(leaf)
+	record := func(ri uint64) committed {
+		c := committed{index: ri, leafHash: resultLeafHash, statement: digest, outcome: p.Outcome, cid: d.CorrelationID}
+		s.mu.Lock()
+		s.done[idx] = c
+		delete(s.pending, idx)
+		s.mu.Unlock()
+		return c
+	}
+	ri, err := s.cfg.Log.AppendThen(ctx, leaf, func(ri uint64, err error) {
+		if err != nil {
+			release()
+			return
+		}
+		record(ri)
+		s.results.WithLabelValues(p.Outcome).Inc()
+		s.cfg.Logger.Info("result committed after its request stopped waiting", "decision_index", idx, "result_index", ri, "outcome", p.Outcome, "correlation_id", d.CorrelationID)
+	})
 	if err != nil {
+		if !errors.Is(err, ztlog.ErrAbandoned) {
+			release() // the log answered: nothing is in flight
+		}
 		s.refused.WithLabelValues("commit_failed").Inc()
 		s.cfg.Logger.Warn("result not committed", "error", err.Error(), "decision_index", idx)
 		contract.WriteError(w, http.StatusServiceUnavailable, &contract.Error{Code: "commit_failed",
 			Message: "the result could not be committed; post the same statement again: " + err.Error()})
 		return
 	}
-	c := committed{index: ri, leafHash: leafHash(leaf), statement: digest, outcome: p.Outcome, cid: d.CorrelationID}
-	s.mu.Lock()
-	s.done[idx] = c
-	s.mu.Unlock()
+	c := record(ri)
 	s.results.WithLabelValues(p.Outcome).Inc()
 	s.cfg.Logger.Info("result committed", "decision_index", idx, "result_index", ri, "outcome", p.Outcome, "broker", v.Signer.String(), "correlation_id", d.CorrelationID)
 	correlation.Annotate(r.Context(), slog.Uint64("decision_index", idx), slog.Uint64("result_index", ri))
