@@ -239,7 +239,7 @@ func (g *Gate) commitFailed(w http.ResponseWriter, r *http.Request, effect contr
 	case errors.Is(err, ztlog.ErrPushback):
 		code, msg, retry = "log_pushback", "the log has too many entries waiting to be sequenced; the decision was not committed, so nothing is allowed — retry later", 1
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-		code, msg, retry = "commit_timeout", fmt.Sprintf("the decision was not committed within %s; nothing is allowed — retry", g.cfg.DecisionTimeout), 1
+		code, msg, retry = "commit_timeout", fmt.Sprintf("the decision was not committed within %s; nothing is allowed (it may still appear in the log later, without a receipt) — retry", g.cfg.DecisionTimeout), 1
 	case errors.Is(err, ztlog.ErrClosed):
 		code, msg, retry = "shutting_down", "the service is shutting down; the decision was not committed — retry on another instance", 1
 	case errors.Is(err, ztlog.ErrStorage):
