@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -221,9 +222,14 @@ func (v *UserVerifier) Verify(token string, agent spiffeid.ID, now time.Time) (*
 	return &User{Issuer: std.Issuer, Subject: std.Subject, Scopes: scopes}, nil
 }
 
+// truncateText cuts s to at most n bytes on a character boundary, marking
+// the cut (it is quoted in reasons the log commits).
 func truncateText(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }
