@@ -236,6 +236,11 @@ func Parse(text []byte) (*Policy, error) {
 					return nil, syntaxErr(n, "log key %q is the same public key as the log on line %d; list each log once", l.VKey, o.Line)
 				}
 			}
+			for _, o := range p.Witnesses {
+				if bytes.Equal(o.key, l.key) {
+					return nil, syntaxErr(n, "log key %q is the public key of witness %q (line %d): a log cannot witness itself", l.VKey, o.Name, o.Line)
+				}
+			}
 			p.Logs = append(p.Logs, l)
 		case "witness":
 			if len(f) < 3 || len(f) > 4 {
@@ -254,6 +259,11 @@ func Parse(text []byte) (*Policy, error) {
 			for _, o := range p.Witnesses {
 				if bytes.Equal(o.key, w.key) {
 					return nil, syntaxErr(n, "witness %q has the same public key as witness %q (line %d); a witness is listed once", w.Name, o.Name, o.Line)
+				}
+			}
+			for _, o := range p.Logs {
+				if bytes.Equal(o.key, w.key) {
+					return nil, syntaxErr(n, "witness %q has the public key of the log on line %d: a log cannot witness itself", w.Name, o.Line)
 				}
 			}
 			p.Witnesses = append(p.Witnesses, w)

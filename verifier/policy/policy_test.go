@@ -74,6 +74,8 @@ func policies(t testing.TB) map[string]string {
 		"invalid/witness-key-twice.policy":    "witness X1 " + w["X1"] + "\nwitness X1b " + renameKey(t, w["dupX1"]) + "\nquorum X1\n",
 		"invalid/witness-no-key.policy":       "witness X1\nquorum X1\n",
 		"invalid/quorum-two-names.policy":     "witness X1 " + w["X1"] + "\nquorum X1 X1\n",
+		"invalid/witness-is-the-log.policy":   "log " + logV + "\nwitness L " + logV + "\nquorum L\n",
+		"invalid/log-is-a-witness.policy":     "witness L " + logV + "\nlog " + logV + "\nquorum L\n",
 	}
 }
 
@@ -144,6 +146,8 @@ var invalidWant = map[string]invalidVector{
 	"witness-key-twice.policy":    {Line: 2, Contains: `same public key as witness "X1"`},
 	"witness-no-key.policy":       {Line: 1, Contains: `want "witness <name> <vkey> [<url>]"`},
 	"quorum-two-names.policy":     {Line: 2, Contains: `want "quorum <name>"`},
+	"witness-is-the-log.policy":   {Line: 2, Contains: "a log cannot witness itself"},
+	"log-is-a-witness.policy":     {Line: 2, Contains: "a log cannot witness itself"},
 }
 
 type validVector struct {
