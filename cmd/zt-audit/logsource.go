@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -27,7 +28,7 @@ func openLog(ctx context.Context, spec string) (audit.Source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--log %q: %v", spec, err)
 		}
-		hc := &http.Client{Timeout: 30 * time.Second}
+		hc := &http.Client{Timeout: 30 * time.Second, Transport: boundedTransport{http.DefaultTransport}}
 		f, err := client.NewHTTPFetcher(u, hc)
 		if err != nil {
 			return nil, fmt.Errorf("--log %q: %v", spec, err)
@@ -74,3 +75,51 @@ func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
+
+// maxLogResponse bounds one response from a log: the largest tlog-tiles
+// resource is a full entry bundle, 256 entries of at most 65,535 bytes
+// each with a 2-byte length. A hostile server cannot make the auditor
+// buffer more than this per request.
+const maxLogResponse = 256 * (2 + 65535)
+
+// boundedTransport fails a response whose body is longer than
+// maxLogResponse, instead of reading it whole.
+type boundedTransport struct{ next http.RoundTripper }
+
+func (t boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.ContentLength > maxLogResponse {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: the response is %d bytes, more than any tlog-tiles resource (%d)", req.URL, resp.ContentLength, maxLogResponse)
+	}
+	resp.Body = &boundedBody{rc: resp.Body, left: maxLogResponse, url: req.URL.String()}
+	return resp, nil
+}
+
+type boundedBody struct {
+	rc   io.ReadCloser
+	left int64
+	url  string
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// Probe for one more byte: exactly the limit is allowed.
+		var one [1]byte
+		if n, _ := b.rc.Read(one[:]); n > 0 {
+			return 0, fmt.Errorf("%s: the response is longer than any tlog-tiles resource (%d bytes)", b.url, maxLogResponse)
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *boundedBody) Close() error { return b.rc.Close() }
