@@ -120,6 +120,11 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 	if *server == "" || *svidPrefix == "" || *action == "" || *resource == "" {
 		return fail(exitUsage, "decide needs --server, --svid, --action and --resource")
 	}
+	if !strings.HasPrefix(*server, "https://") {
+		// Over plain HTTP the answer would come from whoever answers at
+		// that address, with nothing to verify it by.
+		return fail(exitUsage, "--server %q: the service must be reached over https:// (mutual TLS with its X.509-SVID)", *server)
+	}
 	if *argsFile != "" {
 		if *argsDigest != "" {
 			return fail(exitUsage, "give --args-digest or --args-file, not both")
@@ -210,6 +215,8 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 		return fail(exitNoDecision, "no decision: HTTP 403 but decision %q", ar.Decision)
 	case ar.Log.LeafHash == "":
 		return fail(exitNoDecision, "no decision: the answer has no log evidence")
+	case ar.Action != *action || ar.Resource != *resource:
+		return fail(exitNoDecision, "no decision: the answer is about %q on %q, not %q on %q", truncate(ar.Action, 100), truncate(ar.Resource, 200), *action, *resource)
 	}
 	if *asJSON {
 		stdout.Write(raw)

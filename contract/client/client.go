@@ -192,6 +192,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.URL == "" || cfg.SVID == nil || cfg.Bundles == nil {
 		return nil, errors.New("client: URL, SVID and Bundles are required")
 	}
+	if !strings.HasPrefix(cfg.URL, "https://") {
+		// Over plain HTTP nothing is authenticated: the answer, the
+		// issuer and the receipt keys would all come from whoever
+		// answers at that address.
+		return nil, fmt.Errorf("client: URL %q: the service must be reached over https:// (mutual TLS with its X.509-SVID)", cfg.URL)
+	}
 	svid, err := cfg.SVID.GetX509SVID()
 	if err != nil {
 		return nil, fmt.Errorf("client: SVID: %v", err)
