@@ -62,7 +62,7 @@ deny contains {"code": "attestation.required", "message": "shell actions need a 
 deny contains {"code": "sandbox.not_strict", "message": "shell actions need the strict sandbox profile"} if {
 	startswith(input.action, "shell.")
 	input.attestation.verified
-	input.attestation.sandbox_profile != "strict"
+	not input.attestation.sandbox_profile == "strict" # also when absent: "!=" would be undefined, not true
 }
 
 # Guardrails: any finding in the inspected arguments is a deny.
