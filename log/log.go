@@ -25,6 +25,7 @@
 package log
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -284,7 +285,10 @@ func (l *Log) AppendThen(ctx context.Context, entry []byte, late func(index uint
 		l.metrics.appends.WithLabelValues("too_large").Inc()
 		return 0, fmt.Errorf("%w: %d bytes, the limit is %d (C2SP tlog-tiles)", ErrEntryTooLarge, len(entry), tessera.DefaultEntrySizeLimit)
 	}
-	p := &pendingEntry{entry: tessera.NewEntry(entry), start: time.Now(), done: make(chan appendResult, 1)}
+	// Tessera hashes the entry now and writes its bytes when the batch is
+	// sequenced: it gets its own copy, so a caller that stops waiting may
+	// reuse its buffer without changing what the log stores.
+	p := &pendingEntry{entry: tessera.NewEntry(bytes.Clone(entry)), start: time.Now(), done: make(chan appendResult, 1)}
 	l.mu.Lock()
 	switch {
 	case l.closed:
@@ -337,10 +341,35 @@ func (l *Log) commit(ctx context.Context) {
 			if closed {
 				return
 			}
-			<-l.wake
+			select {
+			case <-l.wake:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			// The log was torn down (Close ran out of time): what is
+			// left is answered at once instead of waiting forever.
+			for _, p := range batch {
+				p.answer(appendResult{err: errTornDown})
+			}
 			continue
 		}
 		l.sequence(ctx, batch)
+	}
+}
+
+// errTornDown answers entries still pending when Close ran out of time.
+// Their fate is unknown: Tessera may have sequenced some of them.
+var errTornDown = fmt.Errorf("%w: the log was closed before the entry's sequencing was confirmed (it may still be in the log)", ErrClosed)
+
+// answer gives the entry's outcome to its caller; only the first counts
+// (a batch abandoned by a torn-down log is answered once, whatever its
+// futures do later).
+func (p *pendingEntry) answer(r appendResult) {
+	select {
+	case p.done <- r:
+	default:
 	}
 }
 
@@ -377,6 +406,24 @@ func (l *Log) sequence(ctx context.Context, batch []*pendingEntry) {
 		futures[i] = l.appender.Add(ctx, p.entry)
 	}
 	l.metrics.batchSize.Observe(float64(len(batch)))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.resolve(batch, futures)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		// Tessera stops with the log's context and its futures may never
+		// resolve: answer the batch now.
+		for _, p := range batch {
+			p.answer(appendResult{err: errTornDown})
+		}
+	}
+}
+
+// resolve waits for a batch's futures and answers each entry.
+func (l *Log) resolve(batch []*pendingEntry, futures []tessera.IndexFuture) {
 	var highest uint64
 	for i, f := range futures {
 		idx, err := f()
@@ -389,13 +436,13 @@ func (l *Log) sequence(ctx context.Context, batch []*pendingEntry) {
 			}
 			l.metrics.appends.WithLabelValues(label).Inc()
 			l.logger.Error("append failed", "error", err)
-			p.done <- appendResult{err: fmt.Errorf("%w: %v", kind, err)}
+			p.answer(appendResult{err: fmt.Errorf("%w: %v", kind, err)})
 			continue
 		}
 		l.metrics.appends.WithLabelValues("ok").Inc()
 		l.metrics.sequencing.Observe(time.Since(p.start).Seconds())
 		highest = max(highest, idx.Index+1)
-		p.done <- appendResult{index: idx.Index}
+		p.answer(appendResult{index: idx.Index})
 	}
 	l.metrics.setIntegrated(highest)
 }
@@ -421,6 +468,10 @@ func (l *Log) Close(ctx context.Context) error {
 		err = l.shutdown(ctx)
 	case <-ctx.Done():
 		err = ctx.Err()
+		// Out of time: tear down, and let the committer answer every
+		// entry still pending (errTornDown) before returning.
+		l.cancel()
+		<-l.stopped
 	}
 	l.watcher.stop()
 	l.cancel()
