@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -88,15 +89,48 @@ const (
 	mutable = "no-cache"
 )
 
+// checkpoint serves the checkpoint the log has verified (signature, and
+// consistency with every one before it), the one the proof and entry
+// endpoints answer for: never the storage's file unchecked, which could be
+// a fork the log refuses or a size the proofs do not reach yet.
 func (h *handler) checkpoint(w http.ResponseWriter, r *http.Request) {
-	raw, err := h.l.ReadCheckpoint(r.Context())
+	cp, err := h.l.Checkpoint()
 	if err != nil {
 		writeLogError(w, err, "")
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", mutable)
-	w.Write(raw)
+	w.Write(cp.Note)
+}
+
+// published checks that the tile of level level, index n and width p (0:
+// full) lies within the verified checkpoint's tree: tiles and bundles
+// beyond it may still change (written before their batch was integrated,
+// or by a batch that failed) and are not served, least of all as
+// immutable.
+func (h *handler) published(w http.ResponseWriter, path string, level, n uint64, p uint8) bool {
+	cp, err := h.l.Checkpoint()
+	if err != nil {
+		writeLogError(w, err, "path")
+		return false
+	}
+	nodes := cp.Size
+	if level < 8 {
+		nodes >>= 8 * level
+	} else {
+		nodes = 0
+	}
+	width := uint64(p)
+	if width == 0 {
+		width = layout.TileWidth
+	}
+	if n > (math.MaxUint64-width)/layout.TileWidth || n*layout.TileWidth+width > nodes {
+		contract.WriteError(w, http.StatusNotFound, &contract.Error{Code: "not_found", Field: "path",
+			Message: fmt.Sprintf("%s is beyond the published tree (size %d); only resources of published tree sizes are served", path, cp.Size)})
+		return false
+	}
+	return true
 }
 
 func (h *handler) tile(w http.ResponseWriter, r *http.Request) {
@@ -109,6 +143,9 @@ func (h *handler) tile(w http.ResponseWriter, r *http.Request) {
 	l, n, p, err := layout.ParseTileLevelIndexPartial(level, index)
 	if err != nil || "/log/"+layout.TilePath(l, n, p) != r.URL.Path {
 		badTilePath(w, r.URL.Path)
+		return
+	}
+	if !h.published(w, r.URL.Path, l, n, p) {
 		return
 	}
 	t, err := h.l.ReadTile(r.Context(), l, n, p)
@@ -126,6 +163,9 @@ func (h *handler) entryBundle(w http.ResponseWriter, r *http.Request) {
 	n, p, err := layout.ParseTileIndexPartial(index)
 	if err != nil || "/log/"+layout.EntriesPath(n, p) != r.URL.Path {
 		badTilePath(w, r.URL.Path)
+		return
+	}
+	if !h.published(w, r.URL.Path, 0, n, p) {
 		return
 	}
 	b, err := h.l.ReadEntryBundle(r.Context(), n, p)
@@ -149,7 +189,23 @@ func (h *handler) entryBundle(w http.ResponseWriter, r *http.Request) {
 func acceptsGzip(r *http.Request) bool {
 	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
 		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(coding), "gzip") && strings.ReplaceAll(params, " ", "") != "q=0" {
+		if strings.EqualFold(strings.TrimSpace(coding), "gzip") && !qZero(params) {
+			return true
+		}
+	}
+	return false
+}
+
+// qZero reports whether Accept-Encoding parameters give q=0 in any of its
+// spellings (RFC 9110: "q=0", "Q=0.0", "q=0.000").
+func qZero(params string) bool {
+	for _, kv := range strings.Split(params, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if v == "0" || (strings.HasPrefix(v, "0.") && strings.Trim(v[2:], "0") == "") {
 			return true
 		}
 	}
