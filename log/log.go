@@ -145,6 +145,17 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		return nil, errors.New("log: Open needs a backend and a key")
 	}
 	o := opts
+	switch {
+	case o.BatchMaxAge < 0:
+		return nil, fmt.Errorf("log: batch max age %s is negative (0 takes the default, %s)", o.BatchMaxAge, DefaultBatchMaxAge)
+	case o.CheckpointInterval < 0:
+		return nil, fmt.Errorf("log: checkpoint interval %s is negative (0 takes the default, %s)", o.CheckpointInterval, DefaultCheckpointInterval)
+	case o.MaxPending < 0:
+		// Every append would be pushed back while the service looks ready.
+		return nil, fmt.Errorf("log: max pending %d is negative (0 takes the default, %d)", o.MaxPending, DefaultMaxPending)
+	case o.AwaitPoll < 0:
+		return nil, fmt.Errorf("log: await poll %s is negative", o.AwaitPoll)
+	}
 	if o.BatchMaxSize == 0 {
 		o.BatchMaxSize = DefaultBatchMaxSize
 	}

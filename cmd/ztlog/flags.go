@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -13,14 +15,23 @@ import (
 func applyEnvAndConfig(fs *flag.FlagSet, configPath string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if v, ok := os.LookupEnv("ZTLOG_CONFIG"); ok && !set["config"] && fs.Lookup("config") != nil {
+		// The config file itself can be named in the environment too.
+		configPath = v
+	}
 	var file map[string]any
 	if configPath != "" {
 		raw, err := os.ReadFile(configPath)
 		if err != nil {
 			return usageError{fmt.Errorf("config: %v", err)}
 		}
-		if err := json.Unmarshal(raw, &file); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber() // 1000000 stays "1000000", not "1e+06"
+		if err := dec.Decode(&file); err != nil {
 			return usageError{fmt.Errorf("config %s: not a JSON object: %v", configPath, err)}
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return usageError{fmt.Errorf("config %s: not a JSON object: data after the object", configPath)}
 		}
 		for k := range file {
 			if fs.Lookup(k) == nil {

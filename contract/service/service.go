@@ -104,6 +104,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
+	if cfg.ShutdownTimeout < 0 {
+		// Serve would return at once on shutdown, dropping in-flight
+		// decisions without an answer.
+		return nil, fmt.Errorf("service: shutdown timeout %s is negative (0 takes the default, 30s)", cfg.ShutdownTimeout)
+	}
 	if cfg.HTTPClient != nil {
 		cfg.Storage.HTTPClient = cfg.HTTPClient
 	}
