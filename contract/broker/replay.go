@@ -195,8 +195,17 @@ func (r *Replay) Claim(jti string, exp time.Time) error {
 	if _, ok := r.seen[id]; ok {
 		return fmt.Errorf("%w: receipt id %q was honoured before", ErrReplayed, truncate(jti, 80))
 	}
+	// Bytes after the last whole line are a write that never completed (a
+	// broker killed mid-append, or a full disk): every writer holds the
+	// lock while it writes, so nobody is still writing them. Appending
+	// after them would merge our line into theirs, and the id claimed
+	// would not be found again.
+	if err := r.dropTornTail(); err != nil {
+		return err
+	}
 	line := fmt.Sprintf("%s %d\n", id, exp.Unix())
 	if _, err := r.f.WriteString(line); err != nil {
+		r.dropTornTail()
 		return fmt.Errorf("replay file: %w", err)
 	}
 	if err := r.f.Sync(); err != nil {
@@ -204,6 +213,21 @@ func (r *Replay) Claim(jti string, exp time.Time) error {
 	}
 	r.off += int64(len(line))
 	r.seen[id] = exp.Unix()
+	return nil
+}
+
+// dropTornTail truncates the file to its whole lines (r.off, as sync
+// read them). Under the lock.
+func (r *Replay) dropTornTail() error {
+	st, err := r.f.Stat()
+	if err != nil {
+		return fmt.Errorf("replay file: %w", err)
+	}
+	if st.Size() > r.off {
+		if err := r.f.Truncate(r.off); err != nil {
+			return fmt.Errorf("replay file: drop an incomplete line: %w", err)
+		}
+	}
 	return nil
 }
 
