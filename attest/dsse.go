@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/text"
+
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	ita "github.com/in-toto/attestation/go/v1"
@@ -395,7 +397,7 @@ func decodeEnvelope(rawEnvelope []byte) (*decoded, error) {
 		return nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
 	}
 	if env.PayloadType != PayloadType {
-		return nil, fmt.Errorf("%w: payloadType is %q, want %q", ErrMalformed, truncate(env.PayloadType, 80), PayloadType)
+		return nil, fmt.Errorf("%w: payloadType is %q, want %q", ErrMalformed, text.Cut(env.PayloadType, 80), PayloadType)
 	}
 	if len(env.Signatures) != 1 {
 		return nil, fmt.Errorf("%w: want exactly one signature, got %d", ErrMalformed, len(env.Signatures))
@@ -423,7 +425,7 @@ func verifySigned(ctx context.Context, d *decoded, id spiffeid.ID, leaf *x509.Ce
 		return nil, err
 	}
 	if kid := d.env.Signatures[0].KeyID; kid != key.keyID {
-		return nil, fmt.Errorf("%w: keyid %q is not the signer certificate's %s", ErrSignature, truncate(kid, 80), key.keyID)
+		return nil, fmt.Errorf("%w: keyid %q is not the signer certificate's %s", ErrSignature, text.Cut(kid, 80), key.keyID)
 	}
 	if err := key.verifyPAE(d.env.PayloadType, d.payload, d.sig); err != nil {
 		return nil, fmt.Errorf("%w with the key of signer certificate %s", err, key.keyID)
@@ -448,13 +450,13 @@ func parseStatement(payload []byte, predicateType string) (*ita.Statement, []byt
 		return nil, nil, fmt.Errorf("%w: statement: %v", ErrMalformed, err)
 	}
 	if st.GetType() != ita.StatementTypeUri {
-		return nil, nil, fmt.Errorf("%w: _type is %q, want %q", ErrMalformed, truncate(st.GetType(), 80), ita.StatementTypeUri)
+		return nil, nil, fmt.Errorf("%w: _type is %q, want %q", ErrMalformed, text.Cut(st.GetType(), 80), ita.StatementTypeUri)
 	}
 	if err := st.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("%w: statement: %v", ErrMalformed, err)
 	}
 	if st.GetPredicateType() != predicateType {
-		return nil, nil, fmt.Errorf("%w: predicateType is %q, want %q", ErrMalformed, truncate(st.GetPredicateType(), 120), predicateType)
+		return nil, nil, fmt.Errorf("%w: predicateType is %q, want %q", ErrMalformed, text.Cut(st.GetPredicateType(), 120), predicateType)
 	}
 	if len(st.Subject) != 1 {
 		return nil, nil, fmt.Errorf("%w: want exactly one subject (the action), got %d", ErrMalformed, len(st.Subject))

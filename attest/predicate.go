@@ -9,6 +9,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/zt-infra/ztlog/internal/text"
+
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
@@ -244,7 +246,7 @@ func checkDigest(field, s string, required bool) error {
 		return nil
 	}
 	if !isDigest(s) {
-		return bad(field, "want sha256:<64 lowercase hex digits>, got %q", truncate(s, 80))
+		return bad(field, "want sha256:<64 lowercase hex digits>, got %q", text.Cut(s, 80))
 	}
 	return nil
 }
@@ -262,11 +264,11 @@ func checkSPIFFEID(field, s string, required bool) error {
 // parseTime reads an RFC 3339 time in UTC ("Z").
 func parseTime(field, s string) (time.Time, error) {
 	if !strings.HasSuffix(s, "Z") {
-		return time.Time{}, bad(field, "want an RFC 3339 time in UTC (ending in Z), got %q", truncate(s, 64))
+		return time.Time{}, bad(field, "want an RFC 3339 time in UTC (ending in Z), got %q", text.Cut(s, 64))
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, bad(field, "not an RFC 3339 time: %q", truncate(s, 64))
+		return time.Time{}, bad(field, "not an RFC 3339 time: %q", text.Cut(s, 64))
 	}
 	return t, nil
 }
@@ -381,7 +383,7 @@ func (p *BrokerResult) Validate() error {
 			return bad("error", "an error outcome says why the work did not start")
 		}
 	default:
-		return bad("outcome", "want ok, failed or error, got %q", truncate(p.Outcome, 64))
+		return bad("outcome", "want ok, failed or error, got %q", text.Cut(p.Outcome, 64))
 	}
 	if p.Outcome != OutcomeError && p.Error != nil {
 		return bad("error", "only an error outcome carries an error")
@@ -401,7 +403,7 @@ func (p *BrokerResult) Validate() error {
 		switch e.Class {
 		case ErrorCommandNotAllowed, ErrorCommandNotFound, ErrorSandboxSetup, ErrorSpawn:
 		default:
-			return bad("error.class", "unknown class %q", truncate(e.Class, 64))
+			return bad("error.class", "unknown class %q", text.Cut(e.Class, 64))
 		}
 		if err := checkText("error.message", e.Message, maxText, true); err != nil {
 			return err
@@ -445,7 +447,7 @@ func (p *BrokerResult) Validate() error {
 	switch s.Kind {
 	case "landlock+bwrap", "landlock+netns", "landlock", "nono", "none":
 	default:
-		return bad("sandbox.kind", "unknown kind %q", truncate(s.Kind, 64))
+		return bad("sandbox.kind", "unknown kind %q", text.Cut(s.Kind, 64))
 	}
 	if err := checkText("sandbox.version", s.Version, maxName, s.Kind != "none"); err != nil {
 		return err
@@ -469,11 +471,4 @@ func checkLeafHash(field, s string) error {
 		return bad(field, "want standard base64 of 32 bytes")
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -38,6 +38,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/text"
+
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/zt-infra/ztlog/contract"
@@ -200,7 +202,7 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 			}
 			return fail(exitNoDecision, "no decision: %d %s%s: %s", resp.StatusCode, e.Code, where, e.Message)
 		}
-		return fail(exitNoDecision, "no decision: HTTP %d: %s", resp.StatusCode, truncate(string(raw), 300))
+		return fail(exitNoDecision, "no decision: HTTP %d: %s", resp.StatusCode, text.Cut(string(raw), 300))
 	}
 	var ar api.ActionResponse
 	if err := json.Unmarshal(raw, &ar); err != nil {
@@ -216,7 +218,7 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 	case ar.Log.LeafHash == "":
 		return fail(exitNoDecision, "no decision: the answer has no log evidence")
 	case ar.Action != *action || ar.Resource != *resource:
-		return fail(exitNoDecision, "no decision: the answer is about %q on %q, not %q on %q", truncate(ar.Action, 100), truncate(ar.Resource, 200), *action, *resource)
+		return fail(exitNoDecision, "no decision: the answer is about %q on %q, not %q on %q", text.Cut(ar.Action, 100), text.Cut(ar.Resource, 200), *action, *resource)
 	}
 	if *asJSON {
 		stdout.Write(raw)
@@ -249,11 +251,4 @@ func printDecision(w io.Writer, ar *api.ActionResponse) {
 	if ar.Receipt != "" {
 		fmt.Fprintf(w, "  receipt       (expires %s)\n%s\n", ar.ReceiptExpires, ar.Receipt)
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

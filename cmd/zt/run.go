@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/text"
+
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/zt-infra/ztlog/attest"
 	"github.com/zt-infra/ztlog/contract/broker"
@@ -348,15 +350,42 @@ func (f *runFlags) remote(ctx context.Context, agent identity.Source, brokerID s
 		o.w.Write(b)
 	}
 	p := &attest.BrokerResult{Outcome: resp.Outcome, Exit: resp.Exit, Error: resp.Error, Sandbox: resp.Sandbox}
+	if why := incompleteOutcome(p); why != "" {
+		fmt.Fprintf(stderr, "zt: broker %s answered %s (the work may have run; check the log for a result of decision %d)\n", f.brokerURL, why, d.Response.Log.Index)
+		return exitRunRefused
+	}
 	var resultIndex *uint64
 	if resp.Result != nil {
 		resultIndex = &resp.Result.Log.Index
 	}
 	var reportErr error
-	if resp.ResultError != "" {
+	switch {
+	case resp.ResultError != "":
 		reportErr = errors.New(resp.ResultError)
+	case resp.Result == nil && p.Outcome != attest.OutcomeError:
+		// The work ran and nothing says its result is in the log.
+		reportErr = errors.New("the broker reported no committed result and no reason")
 	}
 	return f.finish(rep, p, resultIndex, reportErr, stderr)
+}
+
+// incompleteOutcome says what is missing from a broker's answer for its
+// outcome (as attest.BrokerResult.Validate requires of the signed one), or
+// "" when it is whole.
+func incompleteOutcome(p *attest.BrokerResult) string {
+	switch p.Outcome {
+	case attest.OutcomeOK, attest.OutcomeFailed:
+		if p.Exit == nil {
+			return fmt.Sprintf("outcome %q without an exit status", p.Outcome)
+		}
+	case attest.OutcomeError:
+		if p.Error == nil {
+			return "outcome \"error\" without saying why the work did not start"
+		}
+	default:
+		return fmt.Sprintf("an unknown outcome %q", text.Cut(p.Outcome, 64))
+	}
+	return ""
 }
 
 // finish reports how the work ended and picks the exit status.

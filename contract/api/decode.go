@@ -17,6 +17,7 @@ import (
 	"github.com/gowebpki/jcs"
 	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/capability"
+	ztext "github.com/zt-infra/ztlog/internal/text"
 )
 
 // Error codes of request decoding (contract.Error.Code).
@@ -186,7 +187,7 @@ func pattern(field, s string, re *regexp.Regexp, max int, required bool, what st
 		return invalid(field, "longer than %d characters", max)
 	}
 	if !re.MatchString(s) {
-		return invalid(field, "%q is not %s", truncate(s, 80), what)
+		return invalid(field, "%q is not %s", ztext.Cut(s, 80), what)
 	}
 	return nil
 }
@@ -201,16 +202,6 @@ func spiffeID(field, s string, required bool) *contract.Error {
 		}
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // present reports whether the top-level member name appears in body (to
@@ -364,7 +355,7 @@ func DecodeAgentRequest(body []byte) (*AgentRequest, *contract.Error) {
 		return nil, missing("op")
 	case contract.AgentRegister, contract.AgentRevoke:
 	default:
-		return nil, invalid("op", "want register or revoke, got %q", truncate(req.Op, 40))
+		return nil, invalid("op", "want register or revoke, got %q", ztext.Cut(req.Op, 40))
 	}
 	if e := spiffeID("id", req.ID, true); e != nil {
 		return nil, e

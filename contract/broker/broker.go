@@ -25,6 +25,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/text"
+
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/zt-infra/ztlog/attest"
@@ -236,7 +238,7 @@ func (b *Broker) Check(ctx context.Context, w *Work) (*receipt.Claims, string, *
 	}
 	if digest != c.ActionDigest {
 		return nil, "", nil, refused(RefuseWork, "the work handed (action %q on %q, command %q, manifest %s) has action digest %s; the receipt approves %s",
-			truncate(w.Action, 80), truncate(w.Resource, 80), truncate(fmt.Sprint(w.Argv), 120), caps, digest, c.ActionDigest)
+			text.Cut(w.Action, 80), text.Cut(w.Resource, 80), text.Cut(fmt.Sprint(w.Argv), 120), caps, digest, c.ActionDigest)
 	}
 	if b.cfg.Strict != nil {
 		if err := b.cfg.Strict.prove(ctx, c, b.cfg.Now()); err != nil {
@@ -338,11 +340,4 @@ func jsonMarshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	return contract.Canonicalize(buf.Bytes())
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

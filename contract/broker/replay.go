@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/zt-infra/ztlog/internal/text"
 )
 
 // ErrReplayed: the receipt's one-time id was honoured before.
@@ -193,7 +195,7 @@ func (r *Replay) Claim(jti string, exp time.Time) error {
 		return err
 	}
 	if _, ok := r.seen[id]; ok {
-		return fmt.Errorf("%w: receipt id %q was honoured before", ErrReplayed, truncate(jti, 80))
+		return fmt.Errorf("%w: receipt id %q was honoured before", ErrReplayed, text.Cut(jti, 80))
 	}
 	// Bytes after the last whole line are a write that never completed (a
 	// broker killed mid-append, or a full disk): every writer holds the

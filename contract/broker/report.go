@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/text"
+
 	"github.com/zt-infra/ztlog/attest"
 	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
@@ -106,7 +108,7 @@ func (h *HTTPReporter) post(ctx context.Context, url string, body []byte) (*api.
 	var res api.ResultResponse
 	if err := json.Unmarshal(raw, &res); err != nil || res.Log.LeafHash == "" {
 		// Not the server's answer (a proxy's?): posting again is safe.
-		return nil, true, fmt.Errorf("POST /v1/results: the answer is not a committed result: %s", truncate(string(raw), 200))
+		return nil, true, fmt.Errorf("POST /v1/results: the answer is not a committed result: %s", text.Cut(string(raw), 200))
 	}
 	return &res, false, nil
 }

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/zt-infra/ztlog/internal/text"
+
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
@@ -236,7 +238,7 @@ func (c *Client) Submit(ctx context.Context, req *WorkRequest) (*WorkResponse, e
 			}
 			return nil, fmt.Errorf("broker: HTTP %d %s: %s", resp.StatusCode, e.Code, e.Message)
 		}
-		return nil, fmt.Errorf("broker: HTTP %d: %s", resp.StatusCode, truncate(string(raw), 200))
+		return nil, fmt.Errorf("broker: HTTP %d: %s", resp.StatusCode, text.Cut(string(raw), 200))
 	}
 	var wr WorkResponse
 	if err := json.Unmarshal(raw, &wr); err != nil {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/text"
+
 	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/receipt"
 	"github.com/zt-infra/ztlog/verifier/policy"
@@ -124,7 +126,7 @@ func (h *HTTPEntries) Entry(ctx context.Context, index uint64) ([]byte, []byte, 
 	case http.StatusNotFound, http.StatusServiceUnavailable:
 		return nil, nil, ErrNotCovered
 	default:
-		return nil, nil, fmt.Errorf("GET %s: HTTP %d: %s", url, resp.StatusCode, truncate(string(bytes.TrimSpace(body)), 200))
+		return nil, nil, fmt.Errorf("GET %s: HTTP %d: %s", url, resp.StatusCode, text.Cut(string(bytes.TrimSpace(body)), 200))
 	}
 	var e struct {
 		Leaf      string `json:"leaf"`

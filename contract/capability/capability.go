@@ -25,6 +25,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/zt-infra/ztlog/internal/text"
+
 	"github.com/go-json-experiment/json"
 	"github.com/zt-infra/ztlog/contract"
 )
@@ -204,7 +206,7 @@ func (m *Manifest) Validate() error {
 		return invalid("v", "version %d, this reader knows %d", m.V, Version)
 	}
 	if len(m.Profile) > maxName || !profileRE.MatchString(m.Profile) {
-		return invalid("profile", "want 1 to %d of a-z 0-9 . _ - (starting with a letter or digit), got %q", maxName, truncate(m.Profile, 80))
+		return invalid("profile", "want 1 to %d of a-z 0-9 . _ - (starting with a letter or digit), got %q", maxName, text.Cut(m.Profile, 80))
 	}
 	seen := map[string]string{}
 	for _, l := range []struct {
@@ -234,7 +236,7 @@ func (m *Manifest) Validate() error {
 	envSeen := map[string]bool{}
 	for i, e := range m.Env {
 		if len(e) > 256 || !envRE.MatchString(e) {
-			return invalid(fmt.Sprintf("env[%d]", i), "%q is not a variable name ([A-Za-z_][A-Za-z0-9_]*)", truncate(e, 80))
+			return invalid(fmt.Sprintf("env[%d]", i), "%q is not a variable name ([A-Za-z_][A-Za-z0-9_]*)", text.Cut(e, 80))
 		}
 		if envSeen[e] {
 			return invalid(fmt.Sprintf("env[%d]", i), "%s is listed twice", e)
@@ -261,7 +263,7 @@ func (m *Manifest) Validate() error {
 				return invalid(f, "%v (a command is a bare name or an absolute path)", err)
 			}
 		} else if c == "" || len(c) > 256 || c == "." || c == ".." || strings.IndexFunc(c, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) >= 0 || !utf8.ValidString(c) {
-			return invalid(f, "%q is not a command name", truncate(c, 80))
+			return invalid(f, "%q is not a command name", text.Cut(c, 80))
 		}
 		if cmdSeen[c] {
 			return invalid(f, "%q is listed twice", c)
@@ -275,7 +277,7 @@ func (m *Manifest) Validate() error {
 	for i, o := range m.Outputs {
 		f := fmt.Sprintf("outputs[%d]", i)
 		if err := CheckPath("/" + o); err != nil || o == "" || strings.HasPrefix(o, "/") || o == ".." || strings.HasPrefix(o, "../") {
-			return invalid(f, "%q: want a clean path relative to workdir, inside it", truncate(o, 80))
+			return invalid(f, "%q: want a clean path relative to workdir, inside it", text.Cut(o, 80))
 		}
 		if outSeen[o] {
 			return invalid(f, "%q is listed twice", o)
@@ -299,7 +301,7 @@ func (n *Network) validate() error {
 		return nil
 	case NetAllow:
 	default:
-		return invalid("network.mode", "want blocked, allow or unrestricted, got %q", truncate(n.Mode, 40))
+		return invalid("network.mode", "want blocked, allow or unrestricted, got %q", text.Cut(n.Mode, 40))
 	}
 	if len(n.Domains) == 0 && len(n.Ports) == 0 {
 		return invalid("network", "mode allow needs at least one domain or port")
@@ -442,11 +444,4 @@ func Strict(workdir string, commands ...string) *Manifest {
 		Limits:     Limits{TimeoutSeconds: 30, MemoryBytes: 512 << 20, Processes: 64, OpenFiles: 256},
 		Commands:   commands,
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

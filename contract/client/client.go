@@ -47,6 +47,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/text"
+
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
@@ -522,7 +524,7 @@ func (c *Client) attempt(ctx context.Context, body []byte, cid, userToken string
 		if json.Unmarshal(raw, &e) == nil && e.Code != "" {
 			return nil, &failure{err: fmt.Errorf("HTTP %d %s (%s): %s", resp.StatusCode, e.Code, e.Field, e.Message)}
 		}
-		return nil, &failure{err: fmt.Errorf("HTTP %d: %s", resp.StatusCode, truncate(string(raw), 200))}
+		return nil, &failure{err: fmt.Errorf("HTTP %d: %s", resp.StatusCode, text.Cut(string(raw), 200))}
 	}
 	d := &Decision{}
 	if err := json.Unmarshal(raw, &d.Response); err != nil {
@@ -627,10 +629,3 @@ func (c *Client) HTTPClient() *http.Client { return c.http }
 
 // Keys is the issuer's JWKS source the SDK verifies receipts with.
 func (c *Client) Keys() broker.KeySource { return c.keys }
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}

@@ -35,6 +35,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/zt-infra/ztlog/internal/text"
+
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
@@ -467,7 +469,7 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 	if req.claimedActor != "" && req.claimedActor != actor {
 		d.ClaimedActor = req.claimedActor
 		reasons = append(reasons, contract.Reason{Code: ReasonActorMismatch,
-			Message: fmt.Sprintf("the body's actor %q is not the authenticated SPIFFE ID %s", truncate(req.claimedActor, 200), actor)})
+			Message: fmt.Sprintf("the body's actor %q is not the authenticated SPIFFE ID %s", text.Cut(req.claimedActor, 200), actor)})
 	}
 	rec, registered := g.cfg.Agents.Lookup(actor)
 	status := agents.Unregistered
@@ -729,16 +731,4 @@ func serialText(s string) string {
 		return s
 	}
 	return contract.Digest([]byte(s))
-}
-
-// truncate cuts s to at most n bytes on a character boundary, marking the
-// cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

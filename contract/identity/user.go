@@ -11,7 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
+
+	"github.com/zt-infra/ztlog/internal/text"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -210,7 +211,7 @@ func (v *UserVerifier) Verify(token string, agent spiffeid.ID, now time.Time) (*
 		return nil, userErr("user.delegation", "the user token has no delegation claim (act.sub naming the agent)")
 	}
 	if extra.Act.Sub != agent.String() {
-		return nil, userErr("user.delegation", "the user token is delegated to %s, not to the calling agent %s", truncateText(extra.Act.Sub, 200), agent)
+		return nil, userErr("user.delegation", "the user token is delegated to %s, not to the calling agent %s", text.Cut(extra.Act.Sub, 200), agent)
 	}
 	scopes := extra.Scp
 	if extra.Scope != "" {
@@ -220,16 +221,4 @@ func (v *UserVerifier) Verify(token string, agent spiffeid.ID, now time.Time) (*
 		scopes = []string{}
 	}
 	return &User{Issuer: std.Issuer, Subject: std.Subject, Scopes: scopes}, nil
-}
-
-// truncateText cuts s to at most n bytes on a character boundary, marking
-// the cut (it is quoted in reasons the log commits).
-func truncateText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

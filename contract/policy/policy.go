@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/text"
+
 	"github.com/zt-infra/ztlog/contract"
 )
 
@@ -168,7 +170,7 @@ func (d *PDP) Decide(ctx context.Context, in *Input) (dec Decision, v Version, e
 	case errors.Is(err, ErrUndefined):
 		return Decision{Reasons: []contract.Reason{{Code: ReasonUndefined, Message: err.Error()}}}, v, err
 	case err != nil:
-		return Decision{Reasons: []contract.Reason{{Code: ReasonError, Message: fmt.Sprintf("policy engine %s failed: %v", v.Engine, truncate(err.Error(), 512))}}}, v, err
+		return Decision{Reasons: []contract.Reason{{Code: ReasonError, Message: fmt.Sprintf("policy engine %s failed: %v", v.Engine, text.Cut(err.Error(), 512))}}}, v, err
 	}
 	if !dec.Allow && len(dec.Reasons) == 0 {
 		dec.Reasons = []contract.Reason{{Code: ReasonDefault, Message: "no policy rule allows this action"}}
@@ -178,13 +180,6 @@ func (d *PDP) Decide(ctx context.Context, in *Input) (dec Decision, v Version, e
 
 // ErrUndefined: the policy produced no decision for the input.
 var ErrUndefined = errors.New("policy: undefined")
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
 
 // Engines maps an engine name to its loader; adding an engine is adding a
 // line here (and its file).

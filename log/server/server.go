@@ -27,6 +27,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/text"
+
 	"github.com/gorilla/mux"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -457,18 +459,11 @@ func parseUint(w http.ResponseWriter, field, s string) (uint64, bool) {
 		contract.WriteError(w, http.StatusBadRequest, &contract.Error{
 			Code:    "bad_" + field,
 			Field:   field,
-			Message: fmt.Sprintf("%s %q is not a decimal integer (digits only, no sign or leading zeros)", field, truncate(s, 40)),
+			Message: fmt.Sprintf("%s %q is not a decimal integer (digits only, no sign or leading zeros)", field, text.Cut(s, 40)),
 		})
 		return 0, false
 	}
 	return n, true
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
 }
 
 func b64all(hs [][]byte) []string {

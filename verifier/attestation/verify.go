@@ -23,6 +23,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/text"
+
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -372,21 +374,14 @@ func sameClaims(committed, signed map[string]string) *Error {
 		sv, inSigned := signed[k]
 		switch {
 		case !inSigned:
-			return fail(StepClaims, "the entry commits claim %q = %q, which the signed statement does not give", k, truncate(c))
+			return fail(StepClaims, "the entry commits claim %q = %q, which the signed statement does not give", k, text.Cut(c, 120))
 		case !inEntry:
-			return fail(StepClaims, "the signed statement gives claim %q = %q, which the entry does not commit", k, truncate(sv))
+			return fail(StepClaims, "the signed statement gives claim %q = %q, which the entry does not commit", k, text.Cut(sv, 120))
 		case c != sv:
-			return fail(StepClaims, "the entry commits claim %q = %q, the signed statement gives %q", k, truncate(c), truncate(sv))
+			return fail(StepClaims, "the entry commits claim %q = %q, the signed statement gives %q", k, text.Cut(c, 120), text.Cut(sv, 120))
 		}
 	}
 	return nil
-}
-
-func truncate(s string) string {
-	if len(s) > 120 {
-		return s[:120] + "…"
-	}
-	return s
 }
 
 // EntryCheck is the whole-log audit's check of committed statements

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/text"
+
 	"github.com/zt-infra/ztlog/attest"
 	"github.com/zt-infra/ztlog/contract/capability"
 	"golang.org/x/sys/unix"
@@ -578,11 +580,7 @@ var (
 )
 
 func truncate(s string, n int) string {
-	s = controlRE.ReplaceAllString(s, "?")
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
+	return text.Cut(controlRE.ReplaceAllString(s, "?"), n)
 }
 
 // Refused is the outcome of work that was refused before it was spawned:
