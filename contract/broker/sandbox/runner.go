@@ -310,6 +310,15 @@ func (r *Runner) prepareLocal(m *capability.Manifest, p *prepared) error {
 	if r.abi >= 6 {
 		p.applied = append(p.applied, "scope signals and abstract unix sockets (landlock)")
 	}
+	if len(p.wrapper) == 0 && r.bwrap != "" {
+		// A process the command detaches (setsid, a double fork) leaves
+		// the process group the time limit kills, and would run on after
+		// the result says the work was stopped: in bubblewrap's PID
+		// namespace it dies with the run.
+		p.version += " bubblewrap-" + r.bwrapVer
+		p.wrapper = []string{r.bwrap, "--dev-bind", "/", "/", "--unshare-pid", "--die-with-parent", "--"}
+		p.applied = append(p.applied, "pid namespace (bubblewrap --unshare-pid)")
+	}
 	p.plan.Landlock = lp
 	return nil
 }
