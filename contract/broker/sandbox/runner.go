@@ -269,6 +269,15 @@ func (r *Runner) prepareLocal(m *capability.Manifest, p *prepared) error {
 			if err != nil {
 				return refuse(attest.ErrorSandboxSetup, "%s %s: %v", l.name, path, err)
 			}
+			if l.name != "fs.read" {
+				// Landlock grants what the path resolves to. A symbolic link
+				// on a writable path (one an earlier run could plant in its
+				// workdir) would carry write access somewhere the manifest,
+				// and the strict check of it, never named.
+				if real, err := filepath.EvalSymlinks(path); err != nil || real != path {
+					return refuse(attest.ErrorSandboxSetup, "%s %s resolves through a symbolic link (to %s): write access is granted only to paths that are what they name", l.name, path, real)
+				}
+			}
 			*l.into = append(*l.into, fsPath{Path: path, Dir: st.IsDir()})
 			p.applied = append(p.applied, l.name+" "+path)
 		}
