@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/big"
 	"regexp"
 	"sort"
 	"strconv"
@@ -104,11 +105,18 @@ func (s *Scanner) ScanJSON(args []byte) ([]Finding, error) {
 		return nil, err
 	}
 	var out []Finding
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
+	var walk func(path string, v any, depth int)
+	walk = func(path string, v any, depth int) {
 		switch x := v.(type) {
 		case string:
 			out = append(out, s.Scan(path, x)...)
+			// A JSON document sent as a string is read as JSON too: its
+			// escapes (\u0040) would otherwise hide what it holds.
+			if depth < maxNested {
+				if inner, ok := nestedJSON(x); ok {
+					walk(path+"(json)", inner, depth+1)
+				}
+			}
 		case map[string]any:
 			keys := make([]string, 0, len(x))
 			for k := range x {
@@ -120,21 +128,58 @@ func (s *Scanner) ScanJSON(args []byte) ([]Finding, error) {
 				if path != "" {
 					p = path + "." + k
 				}
-				walk(p, x[k])
+				// Member names carry data too ({"bob@example.com": true}).
+				out = append(out, s.Scan(p+"(name)", k)...)
+				walk(p, x[k], depth)
 			}
 		case []any:
 			for i, e := range x {
-				walk(path+"["+strconv.Itoa(i)+"]", e)
+				walk(path+"["+strconv.Itoa(i)+"]", e, depth)
 			}
 		case json.Number:
 			out = append(out, s.Scan(path, x.String())...) // card numbers sent as numbers
+			if digits, ok := integerDigits(x); ok && digits != x.String() {
+				out = append(out, s.Scan(path, digits)...) // and in exponent form
+			}
 		}
 	}
-	walk("", v)
+	walk("", v, 0)
 	if len(out) > MaxFindings {
 		out = out[:MaxFindings]
 	}
 	return out, nil
+}
+
+// maxNested bounds how deep JSON documents sent as strings are read.
+const maxNested = 4
+
+// nestedJSON decodes s when it is a JSON object or array.
+func nestedJSON(s string) (any, bool) {
+	t := strings.TrimSpace(s)
+	if len(t) < 2 || (t[0] != '{' && t[0] != '[') {
+		return nil, false
+	}
+	dec := json.NewDecoder(strings.NewReader(t))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil || dec.More() {
+		return nil, false
+	}
+	return v, true
+}
+
+// integerDigits writes an integral number given with a fraction or an
+// exponent (4.111111111111111e15) in plain digits, up to 32 of them.
+func integerDigits(n json.Number) (string, bool) {
+	if !strings.ContainsAny(string(n), ".eE") {
+		return "", false
+	}
+	f, _, err := big.ParseFloat(string(n), 10, 256, big.ToNearestEven)
+	if err != nil || !f.IsInt() || f.MantExp(nil) > 107 { // 2^107 > 10^32
+		return "", false
+	}
+	i, _ := f.Int(nil)
+	return i.String(), true
 }
 
 var (
