@@ -158,6 +158,7 @@ func jcsDigest(v any) (string, error) {
 // hash, and any change to a rule or to data changes it.
 func opaHash(modules map[string]*ast.Module, data map[string]any) (string, error) {
 	texts := make([]string, 0, len(modules))
+	var annotations []string
 	for _, m := range modules {
 		c := m.Copy()
 		c.Comments = nil
@@ -167,12 +168,32 @@ func opaHash(modules map[string]*ast.Module, data map[string]any) (string, error
 			return "", err
 		}
 		texts = append(texts, string(b))
+		// METADATA annotations are comments to the formatter, yet a rule
+		// can read them (rego.metadata.rule()): each one is hashed with
+		// the path it annotates, without its location.
+		for _, a := range m.Annotations {
+			ac := *a
+			ac.Location = nil
+			j, err := json.Marshal(struct {
+				Target string           `json:"target"`
+				A      *ast.Annotations `json:"annotation"`
+			}{a.GetTargetPath().String(), &ac})
+			if err != nil {
+				return "", err
+			}
+			annotations = append(annotations, string(j))
+		}
 	}
 	sort.Strings(texts)
 	if data == nil {
 		data = map[string]any{}
 	}
-	return jcsDigest(map[string]any{"engine": "opa", "modules": texts, "data": data})
+	obj := map[string]any{"engine": "opa", "modules": texts, "data": data}
+	if len(annotations) > 0 {
+		sort.Strings(annotations)
+		obj["annotations"] = annotations
+	}
+	return jcsDigest(obj)
 }
 
 func (p *opaPolicy) Version() Version { return p.version }
