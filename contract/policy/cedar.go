@@ -152,7 +152,14 @@ type requestEntities struct {
 
 func (r requestEntities) Get(uid types.EntityUID) (types.Entity, bool) {
 	if uid == r.principal.UID {
-		return r.principal, true
+		// The request's attributes are authoritative; the groups an
+		// entities file puts the agent in still hold (a forbid on
+		// principal in ZT::Group::"quarantined" must fire).
+		p := r.principal
+		if st, ok := r.static.Get(uid); ok {
+			p.Parents = st.Parents
+		}
+		return p, true
 	}
 	return r.static.Get(uid)
 }
