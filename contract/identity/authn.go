@@ -56,6 +56,10 @@ func ServerTLS(src Source) *tls.Config {
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: tlsconfig.GetCertificate(src),
 		ClientAuth:     tls.RequestClientCert,
+		// A resumed session skips VerifyPeerCertificate: a client would
+		// keep its identity after its CA left the trust bundle. Every
+		// connection verifies its SVID (keep-alive keeps the cost low).
+		SessionTicketsDisabled: true,
 		VerifyPeerCertificate: func(raw [][]byte, chains [][]*x509.Certificate) error {
 			if len(raw) == 0 {
 				return nil

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -267,5 +268,38 @@ func TestFileSourceReload(t *testing.T) {
 	}
 	if got, _ := src.GetX509SVID(); got.Certificates[0].SerialNumber.Cmp(second.Certificates[0].SerialNumber) != 0 {
 		t.Fatal("a failed reload replaced the SVID")
+	}
+}
+
+// No TLS session is resumed: a resumed session skips the verification of
+// the client's SVID against the bundle, so a client would keep its
+// identity after its CA left the bundle. Each new connection does a full
+// handshake, verified.
+func TestNoSessionResumption(t *testing.T) {
+	ca, err := devca.New(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := fileSource(t, ca)
+	f := newFixture(t, src, ca)
+	svid, err := ca.IssueX509SVID(agentID, devca.SVIDOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := identity.ClientTLS(svid, f.src, serverID, td)
+	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+	for i := range 3 {
+		conn, err := tls.Dial("tcp", strings.TrimPrefix(f.url, "https://"), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// TLS 1.3 tickets arrive after the handshake: read to take them.
+		conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+		io.Copy(io.Discard, conn)
+		resumed := conn.ConnectionState().DidResume
+		conn.Close()
+		if resumed {
+			t.Fatalf("connection %d resumed a TLS session: its client SVID was not verified again", i+1)
+		}
 	}
 }
