@@ -133,6 +133,11 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Caller, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: JWT-SVID: %v", ErrInvalid, err)
 		}
+		// go-jose tolerates a minute past exp; an expired token is refused
+		// here at once, by the same clock as X.509-SVIDs.
+		if now := a.now(); !now.Before(svid.Expiry) {
+			return nil, fmt.Errorf("%w: JWT-SVID expired at %s; fetch a fresh one", ErrInvalid, svid.Expiry.UTC().Format(time.RFC3339))
+		}
 		jti, _ := svid.Claims["jti"].(string)
 		fromToken = &Caller{ID: svid.ID, Method: JWTSVID, Serial: jti, Expires: svid.Expiry}
 	}

@@ -303,3 +303,26 @@ func TestNoSessionResumption(t *testing.T) {
 		}
 	}
 }
+
+// A JWT-SVID is refused from its expiry on: go-jose's minute of leeway
+// does not let a token expired 30 s ago in.
+func TestExpiredJWTSVIDRefusedAtOnce(t *testing.T) {
+	ca, err := devca.New(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, fileSource(t, ca), ca)
+	for _, c := range []struct {
+		ttl  time.Duration
+		code int
+	}{{-30 * time.Second, 401}, {time.Minute, 200}} {
+		tok, err := ca.IssueJWTSVID(agentID, []string{serverID.String()}, c.ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, out, err := f.call(t, nil, tok)
+		if err != nil || code != c.code {
+			t.Errorf("JWT-SVID with ttl %s: %d %v %v, want %d", c.ttl, code, out, err, c.code)
+		}
+	}
+}
