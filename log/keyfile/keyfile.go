@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // Read reads a key file, refusing one that others can read. name says
@@ -49,5 +50,15 @@ func Write(path string, data []byte, owner string) error {
 		os.Remove(path)
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	// The new name must survive a crash too: a log that signed with a key
+	// whose file then vanished could never be opened again.
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
