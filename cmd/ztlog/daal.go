@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/big"
 	"net"
 	"net/http"
@@ -274,6 +275,9 @@ func runDAALAnchor(ctx context.Context, args []string) error {
 	defer ledger.Close()
 	cfg := daal.AnchorConfig{Tree: tree, Chain: chain, Signer: s, Ledger: ledger, Interval: *interval, Poll: *poll,
 		MinNewEntries: *minNew, Confirmations: *confs, ResubmitAfter: *resubmit, GasLimit: *gasLimit, Logger: logger}
+	if err := validMaxFee(*maxFee); err != nil {
+		return usageError{err}
+	}
 	if *maxFee > 0 {
 		wei, _ := new(big.Float).Mul(big.NewFloat(*maxFee), big.NewFloat(params.GWei)).Int(nil)
 		cfg.MaxFeeCap = wei
@@ -508,4 +512,17 @@ func runDAALStatus(args []string) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\n", a.ID, a.State, a.Attestation, a.Size, a.QueuedAt.UTC().Format(time.RFC3339), a.Block, a.RecordID, tx, a.Reason)
 	}
 	return tw.Flush()
+}
+
+// validMaxFee checks --max-fee-gwei: 0 (no limit) or a fee of at least one
+// wei per gas. A negative or NaN value must not pass for "no limit", and
+// a fraction of a wei would cap the fee at 0.
+func validMaxFee(gwei float64) error {
+	switch {
+	case math.IsNaN(gwei) || math.IsInf(gwei, 0) || gwei < 0:
+		return fmt.Errorf("--max-fee-gwei %v: want a number of gwei of at least 0.000000001, or 0 for no limit", gwei)
+	case gwei > 0 && gwei*params.GWei < 1:
+		return fmt.Errorf("--max-fee-gwei %v is less than one wei per gas; want at least 0.000000001, or 0 for no limit", gwei)
+	}
+	return nil
 }
