@@ -534,7 +534,63 @@ func ParseBrokerResult(raw []byte) (*BrokerResult, error) {
 	if err := decodePredicate(raw, &p); err != nil {
 		return nil, err
 	}
+	if err := brokerResultPresent(raw); err != nil {
+		return nil, err
+	}
 	return &p, nil
+}
+
+// brokerResultPresent checks the required members whose zero value is a
+// valid value (a number, the applied list): decoding leaves a missing one
+// at zero, and Validate cannot tell it from a zero that was signed. The
+// schema (schema/broker-result.v1.schema.json) requires them.
+func brokerResultPresent(raw []byte) error {
+	type output struct {
+		Size *int64 `json:"size"`
+	}
+	var q struct {
+		Decision struct {
+			Index *uint64 `json:"index"`
+		} `json:"decision"`
+		Exit *struct {
+			Status *int `json:"status"`
+		} `json:"exit"`
+		Outputs struct {
+			Stdout output `json:"stdout"`
+			Stderr output `json:"stderr"`
+			Files  []struct {
+				Size *int64 `json:"size"`
+			} `json:"files"`
+		} `json:"outputs"`
+		Sandbox struct {
+			Applied *[]string `json:"applied"`
+		} `json:"sandbox"`
+	}
+	if err := json.Unmarshal(raw, &q); err != nil {
+		return fmt.Errorf("%w: predicate: %v", ErrMalformed, err)
+	}
+	missing := ""
+	switch {
+	case q.Decision.Index == nil:
+		missing = "decision.index"
+	case q.Exit != nil && q.Exit.Status == nil:
+		missing = "exit.status"
+	case q.Outputs.Stdout.Size == nil:
+		missing = "outputs.stdout.size"
+	case q.Outputs.Stderr.Size == nil:
+		missing = "outputs.stderr.size"
+	case q.Sandbox.Applied == nil:
+		missing = "sandbox.applied"
+	}
+	for i, f := range q.Outputs.Files {
+		if missing == "" && f.Size == nil {
+			missing = fmt.Sprintf("outputs.files[%d].size", i)
+		}
+	}
+	if missing != "" {
+		return fmt.Errorf("%w: predicate: %s is required", ErrMalformed, missing)
+	}
+	return nil
 }
 
 // Expect is what a verifier requires of an attestation besides a valid

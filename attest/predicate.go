@@ -266,6 +266,10 @@ func parseTime(field, s string) (time.Time, error) {
 	if !strings.HasSuffix(s, "Z") {
 		return time.Time{}, bad(field, "want an RFC 3339 time in UTC (ending in Z), got %q", text.Cut(s, 64))
 	}
+	if strings.Contains(s, ",") {
+		// time.Parse takes a comma before the fraction; RFC 3339 does not.
+		return time.Time{}, bad(field, "not an RFC 3339 time (the fraction follows a '.'): %q", text.Cut(s, 64))
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, bad(field, "not an RFC 3339 time: %q", text.Cut(s, 64))

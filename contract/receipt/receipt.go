@@ -191,7 +191,9 @@ func (c *Claims) validate() error {
 	if _, err := spiffeid.FromString(c.Audience); err != nil {
 		return bad("aud", "not a SPIFFE ID: %v", err)
 	}
-	if h, err := base64.StdEncoding.DecodeString(c.LeafHash); err != nil || len(h) != 32 {
+	// One spelling only: DecodeString also takes embedded newlines and
+	// non-zero padding bits, and a broker compares leaf hashes as text.
+	if h, err := base64.StdEncoding.DecodeString(c.LeafHash); err != nil || len(h) != 32 || base64.StdEncoding.EncodeToString(h) != c.LeafHash {
 		return bad("leaf_hash", "want standard base64 of 32 bytes")
 	}
 	for claim, d := range map[string]string{"action_digest": c.ActionDigest, "policy_hash": c.PolicyHash} {

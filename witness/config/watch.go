@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -31,6 +32,9 @@ type Watcher struct {
 func Watch(ctx context.Context, path string, poll time.Duration, logger *slog.Logger) (*Watcher, error) {
 	if poll == 0 {
 		poll = DefaultPoll
+	}
+	if poll < 0 {
+		return nil, fmt.Errorf("config poll interval %s is negative (0 takes the default, %s)", poll, DefaultPoll)
 	}
 	if logger == nil {
 		logger = slog.Default()
