@@ -2,9 +2,9 @@ package attest
 
 import (
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/zt-infra/ztlog/internal/text"
 )
 
 // The claims of a committed statement (contract.Attestation.Claims) are a
@@ -77,21 +77,7 @@ func BrokerResultClaims(signer spiffeid.ID, p *BrokerResult) map[string]string {
 	}
 	if e := p.Error; e != nil {
 		c["error.class"] = e.Class
-		c["error.message"] = truncateUTF8(e.Message, MaxClaimMessage)
+		c["error.message"] = text.Prefix(e.Message, MaxClaimMessage)
 	}
 	return c
-}
-
-// truncateUTF8 cuts s to at most max bytes without splitting a character:
-// a claim cut inside one would not be valid UTF-8, and the entry would
-// commit it with U+FFFD where the auditor's recomputation keeps the bytes.
-func truncateUTF8(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
 }

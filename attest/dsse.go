@@ -462,7 +462,7 @@ func parseStatement(payload []byte, predicateType string) (*ita.Statement, []byt
 		return nil, nil, fmt.Errorf("%w: want exactly one subject (the action), got %d", ErrMalformed, len(st.Subject))
 	}
 	sub := st.Subject[0]
-	if sub.GetName() != SubjectName || len(sub.GetDigest()) != 1 || !isSHA256Hex(sub.GetDigest()["sha256"]) {
+	if sub.GetName() != SubjectName || len(sub.GetDigest()) != 1 || !text.IsLowerHex(sub.GetDigest()["sha256"], 64) {
 		return nil, nil, fmt.Errorf("%w: the subject must be {name: %q, digest: {sha256: <hex>}}", ErrMalformed, SubjectName)
 	}
 	// The predicate's bytes as signed (protojson accepted the document,
@@ -501,7 +501,7 @@ func parseStatementFast(payload []byte, predicateType string) (*ita.Statement, [
 		return nil, nil, false
 	}
 	if f.Type != ita.StatementTypeUri || f.PredicateType != predicateType || len(f.Subject) != 1 ||
-		f.Subject[0].Name != SubjectName || len(f.Subject[0].Digest) != 1 || !isSHA256Hex(f.Subject[0].Digest["sha256"]) ||
+		f.Subject[0].Name != SubjectName || len(f.Subject[0].Digest) != 1 || !text.IsLowerHex(f.Subject[0].Digest["sha256"], 64) ||
 		f.Predicate.Kind() != '{' {
 		return nil, nil, false
 	}
@@ -556,11 +556,9 @@ func brokerResultPresent(raw []byte) error {
 			Status *int `json:"status"`
 		} `json:"exit"`
 		Outputs struct {
-			Stdout output `json:"stdout"`
-			Stderr output `json:"stderr"`
-			Files  []struct {
-				Size *int64 `json:"size"`
-			} `json:"files"`
+			Stdout output   `json:"stdout"`
+			Stderr output   `json:"stderr"`
+			Files  []output `json:"files"`
 		} `json:"outputs"`
 		Sandbox struct {
 			Applied *[]string `json:"applied"`

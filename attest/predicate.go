@@ -199,20 +199,7 @@ func bad(field, format string, a ...any) error {
 // isDigest reports whether s is "sha256:" and 64 lowercase hex digits.
 func isDigest(s string) bool {
 	hexPart, ok := strings.CutPrefix(s, "sha256:")
-	return ok && isSHA256Hex(hexPart)
-}
-
-// isSHA256Hex reports whether s is 64 lowercase hex digits.
-func isSHA256Hex(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := range len(s) {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
+	return ok && text.IsLowerHex(hexPart, 64)
 }
 
 const (

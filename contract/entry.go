@@ -16,6 +16,7 @@ import (
 	"unsafe"
 
 	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/zt-infra/ztlog/internal/text"
 )
 
 // Version is the entry envelope version this package writes and reads.
@@ -313,23 +314,10 @@ func checkDigest(field, s string, required bool) error {
 		return nil
 	}
 	hexPart, ok := strings.CutPrefix(s, "sha256:")
-	if !ok || !isLowerHex(hexPart, 64) {
+	if !ok || !text.IsLowerHex(hexPart, 64) {
 		return fieldErr(field, "want sha256:<64 lowercase hex digits>")
 	}
 	return nil
-}
-
-// isLowerHex reports whether s is n lowercase hex digits.
-func isLowerHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // isBase64 reports whether s decodes as standard base64 (as

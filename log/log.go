@@ -361,9 +361,7 @@ func (l *Log) commit(ctx context.Context) {
 		if ctx.Err() != nil {
 			// The log was torn down (Close ran out of time): what is
 			// left is answered at once instead of waiting forever.
-			for _, p := range batch {
-				p.answer(appendResult{err: errTornDown})
-			}
+			tornDown(batch)
 			continue
 		}
 		l.sequence(ctx, batch)
@@ -373,6 +371,13 @@ func (l *Log) commit(ctx context.Context) {
 // errTornDown answers entries still pending when Close ran out of time.
 // Their fate is unknown: Tessera may have sequenced some of them.
 var errTornDown = fmt.Errorf("%w: the log was closed before the entry's sequencing was confirmed (it may still be in the log)", ErrClosed)
+
+// tornDown answers every entry of batch with errTornDown.
+func tornDown(batch []*pendingEntry) {
+	for _, p := range batch {
+		p.answer(appendResult{err: errTornDown})
+	}
+}
 
 // answer gives the entry's outcome to its caller; only the first counts
 // (a batch abandoned by a torn-down log is answered once, whatever its
@@ -427,9 +432,7 @@ func (l *Log) sequence(ctx context.Context, batch []*pendingEntry) {
 	case <-ctx.Done():
 		// Tessera stops with the log's context and its futures may never
 		// resolve: answer the batch now.
-		for _, p := range batch {
-			p.answer(appendResult{err: errTornDown})
-		}
+		tornDown(batch)
 	}
 }
 

@@ -33,7 +33,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/zt-infra/ztlog/internal/text"
 
@@ -701,13 +700,7 @@ func clean(s string, max int) string {
 		}
 		return r
 	}, strings.ToValidUTF8(s, "\uFFFD"))
-	if len(s) <= max {
-		return s
-	}
-	for max > 0 && !utf8.RuneStart(s[max]) {
-		max--
-	}
-	return s[:max]
+	return text.Prefix(s, max)
 }
 
 // committableScopes keeps at most 32 scopes, each cut to size.

@@ -298,6 +298,7 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request) {
 		s.done[idx] = c
 		delete(s.pending, idx)
 		s.mu.Unlock()
+		s.results.WithLabelValues(p.Outcome).Inc()
 		return c
 	}
 	ri, err := s.cfg.Log.AppendThen(ctx, leaf, func(ri uint64, err error) {
@@ -306,7 +307,6 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		record(ri)
-		s.results.WithLabelValues(p.Outcome).Inc()
 		s.cfg.Logger.Info("result committed after its request stopped waiting", "decision_index", idx, "result_index", ri, "outcome", p.Outcome, "correlation_id", d.CorrelationID)
 	})
 	if err != nil {
@@ -320,7 +320,6 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := record(ri)
-	s.results.WithLabelValues(p.Outcome).Inc()
 	s.cfg.Logger.Info("result committed", "decision_index", idx, "result_index", ri, "outcome", p.Outcome, "broker", v.Signer.String(), "correlation_id", d.CorrelationID)
 	correlation.Annotate(r.Context(), slog.Uint64("decision_index", idx), slog.Uint64("result_index", ri))
 	s.answer(w, idx, c)

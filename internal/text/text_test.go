@@ -45,3 +45,21 @@ func FuzzCut(f *testing.F) {
 		}
 	})
 }
+
+func TestPrefixAndIsLowerHex(t *testing.T) {
+	if got := Prefix("a€b", 2); got != "a" {
+		t.Errorf(`Prefix("a€b", 2) = %q, want "a"`, got)
+	}
+	if got := Prefix("short", 10); got != "short" {
+		t.Errorf("Prefix changed a short string: %q", got)
+	}
+	for _, c := range []struct {
+		s  string
+		n  int
+		ok bool
+	}{{"0af9", 4, true}, {"0aF9", 4, false}, {"0ag9", 4, false}, {"0af", 4, false}, {"", 0, true}} {
+		if IsLowerHex(c.s, c.n) != c.ok {
+			t.Errorf("IsLowerHex(%q, %d) = %v", c.s, c.n, !c.ok)
+		}
+	}
+}
