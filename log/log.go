@@ -37,6 +37,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/tessera"
+
 	"github.com/zt-infra/ztlog/log/storage"
 )
 

@@ -19,13 +19,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zt-infra/ztlog/cmd/internal/devproc"
-	"github.com/zt-infra/ztlog/contract/service"
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
+	"github.com/zt-infra/ztlog/contract/server"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage"
 	"github.com/zt-infra/ztlog/verifier/policy"
 	"github.com/zt-infra/ztlog/verifier/splitview"
-	"github.com/zt-infra/ztlog/witness/quorum"
+	"github.com/zt-infra/ztlog/log/witnessing"
 )
 
 type witnessSet struct {
@@ -76,7 +76,7 @@ func (ws *witnessSet) policy(logVKey string, k int) string {
 }
 
 type runningLog struct {
-	svc    *service.Service
+	svc    *server.Service
 	base   string
 	logs   *devproc.SyncBuffer
 	cancel context.CancelFunc
@@ -89,17 +89,17 @@ func startLog(t *testing.T, key *ztlog.Key, dataDir, policyText string) *running
 	t.Helper()
 	r := &runningLog{logs: &devproc.SyncBuffer{}, done: make(chan error, 1)}
 	logger := slog.New(slog.NewJSONHandler(r.logs, nil))
-	cfg := service.Config{
+	cfg := server.Config{
 		Storage: storage.Config{Dir: dataDir}, Key: key, CheckpointInterval: 200 * time.Millisecond,
 		ShutdownTimeout: 3 * time.Second, Logger: logger,
 	}
-	var c *quorum.Collector
+	var c *witnessing.Collector
 	if policyText != "" {
 		p, err := policy.Parse([]byte(policyText))
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err = quorum.New(p, quorum.Options{Origin: key.Origin(), Timeout: 2 * time.Second, Logger: logger})
+		c, err = witnessing.New(p, witnessing.Options{Origin: key.Origin(), Timeout: 2 * time.Second, Logger: logger})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +107,7 @@ func startLog(t *testing.T, key *ztlog.Key, dataDir, policyText string) *running
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	svc, err := service.New(ctx, cfg)
+	svc, err := server.New(ctx, cfg)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -205,7 +205,7 @@ func TestWitnessedLogTwoOfThree(t *testing.T) {
 		t.Fatalf("published checkpoint changed to size %d (from %d) without quorum: %v", nowCP.Size, beforeCP.Size, err)
 	}
 	status, body := r.get(t, "/readyz")
-	var ready service.Readiness
+	var ready server.Readiness
 	json.Unmarshal(body, &ready)
 	msg := ready.Checks["witnesses"]
 	if status != 503 || ready.Ready {

@@ -38,14 +38,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/httperr"
 	"github.com/zt-infra/ztlog/internal/text"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
-	"github.com/zt-infra/ztlog/contract"
+
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/broker/sandbox"
-	"github.com/zt-infra/ztlog/contract/identity"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
 )
 
 const usage = `zt: the agent side of the ztlog adapter contract
@@ -135,7 +137,7 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(exitUsage, "--args-file: %v", err)
 		}
-		*argsDigest = contract.Digest(b)
+		*argsDigest = entry.Digest(b)
 	}
 	svid, err := x509svid.Load(*svidPrefix+".pem", *svidPrefix+".key")
 	if err != nil {
@@ -191,7 +193,7 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 		return fail(exitNoDecision, "no decision: reading the answer: %v", err)
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusForbidden {
-		var e contract.Error
+		var e httperr.Error
 		if json.Unmarshal(raw, &e) == nil && e.Code != "" {
 			where := ""
 			if e.Field != "" {

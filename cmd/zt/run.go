@@ -25,7 +25,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/broker/sandbox"
 	"github.com/zt-infra/ztlog/contract/capability"
 	"github.com/zt-infra/ztlog/contract/client"
-	"github.com/zt-infra/ztlog/contract/identity"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/verifier/policy"
 	"golang.org/x/sys/unix"
 )

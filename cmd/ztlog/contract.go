@@ -13,15 +13,15 @@ import (
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"github.com/zt-infra/ztlog/contract/agents"
+	"github.com/zt-infra/ztlog/contract/gate/agents"
 	"github.com/zt-infra/ztlog/contract/gate"
-	"github.com/zt-infra/ztlog/contract/guardrail"
-	"github.com/zt-infra/ztlog/contract/identity"
-	"github.com/zt-infra/ztlog/contract/policy"
+	"github.com/zt-infra/ztlog/contract/gate/guardrail"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/contract/gate/pdp"
 	"github.com/zt-infra/ztlog/contract/receipt"
-	"github.com/zt-infra/ztlog/contract/results"
-	"github.com/zt-infra/ztlog/contract/service"
-	"github.com/zt-infra/ztlog/log/server"
+	"github.com/zt-infra/ztlog/contract/gate/results"
+	service "github.com/zt-infra/ztlog/contract/server"
+	"github.com/zt-infra/ztlog/log/httpread"
 )
 
 // contractFlags configure the decision path (the adapter contract). Without
@@ -140,12 +140,12 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 	if f.policyPath == "" {
 		return nil, nil, usageError{errors.New("--policy is required with an identity source (a directory of .rego files, or an OPA bundle)")}
 	}
-	if _, ok := policy.Engines[f.policyEngine]; !ok {
+	if _, ok := pdp.Engines[f.policyEngine]; !ok {
 		return nil, nil, usageError{fmt.Errorf("--policy-engine %q: want opa or cedar", f.policyEngine)}
 	}
 	// The version in force is committed as a policy entry before any
 	// decision carries its hash.
-	pm, err := policy.NewManager(ctx, policy.ManagerConfig{Engine: f.policyEngine, Path: f.policyPath, Revision: f.policyRevision,
+	pm, err := pdp.NewManager(ctx, pdp.ManagerConfig{Engine: f.policyEngine, Path: f.policyPath, Revision: f.policyRevision,
 		Timeout: f.policyTimeout, Commit: gate.PolicyCommitter(svc.Log(), f.decisionTimeout), Logger: logger})
 	if err != nil {
 		return nil, nil, err
@@ -255,7 +255,7 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 	svc.SetReceiptJWKS(g.JWKS)
 	// Brokers report results (POST /v1/results).
 	res.Register(svc.Router())
-	svc.SetBundleSources(server.BundleSources{Result: res.ResultOf, Roots: src})
+	svc.SetBundleSources(httpread.BundleSources{Result: res.ResultOf, Roots: src})
 	svc.AddReadinessCheck("identity", func(context.Context) error { return src.Check() })
 	v := pm.Status()
 	logger.Info("decision path ready", "identity", src.Describe(), "server_id", svid.ID.String(), "jwt_audience", aud,

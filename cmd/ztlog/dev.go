@@ -20,10 +20,11 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"github.com/zt-infra/ztlog/contract"
+
 	"github.com/zt-infra/ztlog/contract/api"
-	"github.com/zt-infra/ztlog/contract/identity/devca"
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/internal/devca"
 	ztlog "github.com/zt-infra/ztlog/log"
 )
 
@@ -114,7 +115,7 @@ func runDev(ctx context.Context, args []string) error {
 		if rec, ok := st.agents.Lookup(devAgentID.String()); !ok || rec.Status != "registered" {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
-			if _, _, _, err := st.agents.Commit(cctx, &api.AgentRequest{Op: contract.AgentRegister, ID: devAgentID.String(),
+			if _, _, _, err := st.agents.Commit(cctx, &api.AgentRequest{Op: entry.AgentRegister, ID: devAgentID.String(),
 				Owner: "ztlog dev", Brokers: []string{devBrokerID.String()}, Labels: map[string]string{"env": "dev"}},
 				devAdminID.String(), "ztlog-dev-setup", time.Now()); err != nil {
 				return fmt.Errorf("register the demo agent: %w", err)

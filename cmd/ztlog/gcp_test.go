@@ -19,10 +19,10 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/client"
-	"github.com/zt-infra/ztlog/cmd/internal/devproc"
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage"
-	"github.com/zt-infra/ztlog/log/storage/gcptest"
+	"github.com/zt-infra/ztlog/internal/testutil/gcptest"
 	"golang.org/x/mod/sumdb/note"
 )
 

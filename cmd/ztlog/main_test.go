@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/transparency-dev/tessera/client"
-	"github.com/zt-infra/ztlog/cmd/internal/devproc"
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 	"golang.org/x/mod/sumdb/note"
 )
 

@@ -10,9 +10,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/zt-infra/ztlog/contract/agents"
-	"github.com/zt-infra/ztlog/contract/identity"
-	"github.com/zt-infra/ztlog/contract/service"
+	"github.com/zt-infra/ztlog/contract/gate/agents"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/contract/server"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage"
 	"k8s.io/klog/v2"
@@ -82,18 +82,18 @@ func (f *serveFlags) logger() (*slog.Logger, error) {
 
 // serviceConfig turns the flags into a service configuration, loading the
 // key and checking the origin against it.
-func (f *serveFlags) serviceConfig(logger *slog.Logger) (service.Config, error) {
+func (f *serveFlags) serviceConfig(logger *slog.Logger) (server.Config, error) {
 	if f.keyFile == "" {
-		return service.Config{}, usageError{errors.New("--key is required (create one with `ztlog keygen --origin O --out FILE`)")}
+		return server.Config{}, usageError{errors.New("--key is required (create one with `ztlog keygen --origin O --out FILE`)")}
 	}
 	key, err := ztlog.LoadKey(f.keyFile)
 	if err != nil {
-		return service.Config{}, err
+		return server.Config{}, err
 	}
 	if f.origin != "" && f.origin != key.Origin() {
-		return service.Config{}, usageError{fmt.Errorf("--origin %q does not match the key, which signs for %q", f.origin, key.Origin())}
+		return server.Config{}, usageError{fmt.Errorf("--origin %q does not match the key, which signs for %q", f.origin, key.Origin())}
 	}
-	return service.Config{
+	return server.Config{
 		Listen: f.listen,
 		Storage: storage.Config{
 			Kind:         f.storageKind,
@@ -149,15 +149,15 @@ func runServe(ctx context.Context, args []string) error {
 type started struct {
 	addr   string
 	tls    bool
-	svc    *service.Service
+	svc    *server.Service
 	agents *agents.Registry
 }
 
 // serve opens the service (and, with an identity source, the decision
 // path), applies setup (nil entries skipped), listens, calls ready (if any)
 // once listening, and serves until ctx ends.
-func serve(ctx context.Context, cfg service.Config, cf *contractFlags, logger *slog.Logger, ready func(started) error, setup ...func(*service.Service)) error {
-	service.TuneGC(logger)
+func serve(ctx context.Context, cfg server.Config, cf *contractFlags, logger *slog.Logger, ready func(started) error, setup ...func(*server.Service)) error {
+	server.TuneGC(logger)
 	src, err := cf.openIdentity(ctx)
 	if err != nil {
 		return err
@@ -167,7 +167,7 @@ func serve(ctx context.Context, cfg service.Config, cf *contractFlags, logger *s
 		cfg.TLS = identity.ServerTLS(src)
 		cfg.PlainHTTPReads = cf.plainHTTPReads
 	}
-	svc, err := service.New(ctx, cfg)
+	svc, err := server.New(ctx, cfg)
 	if err != nil {
 		return err
 	}

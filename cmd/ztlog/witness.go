@@ -10,12 +10,12 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/zt-infra/ztlog/contract/service"
+	service "github.com/zt-infra/ztlog/contract/server"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/verifier/policy"
 	"github.com/zt-infra/ztlog/witness/config"
 	"github.com/zt-infra/ztlog/witness/cosigner"
-	"github.com/zt-infra/ztlog/witness/quorum"
+	"github.com/zt-infra/ztlog/log/witnessing"
 	"github.com/zt-infra/ztlog/witness/server"
 	"github.com/zt-infra/ztlog/witness/state"
 )
@@ -54,7 +54,7 @@ func applyPolicy(cfg *service.Config, text []byte, name string, timeout time.Dur
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--witness-policy %s: %v", name, err)}
 	}
-	c, err := quorum.New(p, quorum.Options{Origin: cfg.Key.Origin(), Timeout: timeout, FailOpen: failOpen, Logger: logger})
+	c, err := witnessing.New(p, witnessing.Options{Origin: cfg.Key.Origin(), Timeout: timeout, FailOpen: failOpen, Logger: logger})
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--witness-policy %s: %v", name, err)}
 	}

@@ -12,8 +12,10 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
-	"github.com/zt-infra/ztlog/contract"
+
 	"github.com/zt-infra/ztlog/contract/capability"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/internal/httperr"
 )
 
 func schema(t testing.TB, name string) *jsonschema.Schema {
@@ -174,12 +176,12 @@ var legacyCases = []string{
 func TestSchemaAgreesWithDecoder(t *testing.T) {
 	for name, tc := range map[string]struct {
 		cases  []string
-		decode func([]byte) *contract.Error
+		decode func([]byte) *httperr.Error
 	}{
-		"ActionRequest": {actionCases, func(b []byte) *contract.Error { _, e := DecodeActionRequest(b); return e }},
-		"AgentRequest":  {agentCases, func(b []byte) *contract.Error { _, e := DecodeAgentRequest(b); return e }},
-		"ResultRequest": {resultCases, func(b []byte) *contract.Error { _, e := DecodeResultRequest(b); return e }},
-		"LegacyActionRequest": {legacyCases, func(b []byte) *contract.Error {
+		"ActionRequest": {actionCases, func(b []byte) *httperr.Error { _, e := DecodeActionRequest(b); return e }},
+		"AgentRequest":  {agentCases, func(b []byte) *httperr.Error { _, e := DecodeAgentRequest(b); return e }},
+		"ResultRequest": {resultCases, func(b []byte) *httperr.Error { _, e := DecodeResultRequest(b); return e }},
+		"LegacyActionRequest": {legacyCases, func(b []byte) *httperr.Error {
 			_, e := DecodeLegacyActionRequest(b)
 			return e
 		}},
@@ -299,7 +301,7 @@ func TestArgsDigest(t *testing.T) {
 	if e != nil {
 		t.Fatal(e)
 	}
-	want := contract.Digest([]byte(`{"a":"x","b":1}`))
+	want := entry.Digest([]byte(`{"a":"x","b":1}`))
 	if req.ArgsDigest != want {
 		t.Fatalf("args digest %s, want the JCS digest %s", req.ArgsDigest, want)
 	}

@@ -25,15 +25,17 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/jcs"
 	"github.com/zt-infra/ztlog/internal/text"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/broker/sandbox"
 	"github.com/zt-infra/ztlog/contract/capability"
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
 )
 
@@ -231,7 +233,7 @@ func (b *Broker) Check(ctx context.Context, w *Work) (*receipt.Claims, string, *
 	if w.Caller != "" && w.Caller != c.Subject {
 		return nil, "", nil, refused(RefuseCaller, "the receipt was issued to %s, the work was handed by %s", c.Subject, w.Caller)
 	}
-	digest, err := contract.ActionDigest(contract.Action{Actor: c.Subject, Action: w.Action, Resource: w.Resource,
+	digest, err := entry.ActionDigest(entry.Action{Actor: c.Subject, Action: w.Action, Resource: w.Resource,
 		ArgsDigest: argsDigest, Broker: self.String(), CapabilitiesDigest: caps})
 	if err != nil {
 		return nil, "", nil, refused(RefuseWork, "%v", err)
@@ -339,5 +341,5 @@ func jsonMarshal(v any) ([]byte, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return contract.Canonicalize(buf.Bytes())
+	return jcs.Canonicalize(buf.Bytes())
 }

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/capability"
 	"github.com/zt-infra/ztlog/contract/contracttest"
+	"github.com/zt-infra/ztlog/contract/entry"
 )
 
 // deadURL is an https URL nobody listens at.
@@ -78,11 +78,11 @@ func TestOutboxKeepsResultsUntilCommitted(t *testing.T) {
 	if f.s.Size() != size+1 {
 		t.Fatalf("log size %d after the flush, want %d", f.s.Size(), size+1)
 	}
-	e, err := contract.Parse(f.s.Entry(size))
+	e, err := entry.Parse(f.s.Entry(size))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, ok := e.(*contract.Result)
+	r, ok := e.(*entry.Result)
 	if !ok || r.DecisionIndex != ar.Log.Index || r.Outcome != "ok" {
 		t.Fatalf("entry %d is %+v, want the result of decision %d", size, e, ar.Log.Index)
 	}

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/httperr"
 	"github.com/zt-infra/ztlog/internal/text"
 
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
 )
 
@@ -100,7 +100,7 @@ func (h *HTTPReporter) post(ctx context.Context, url string, body []byte) (*api.
 		return nil, true, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e contract.Error
+		var e httperr.Error
 		json.Unmarshal(raw, &e)
 		err := fmt.Errorf("POST /v1/results: HTTP %d %s: %s", resp.StatusCode, e.Code, e.Message)
 		return nil, transientStatus(resp.StatusCode), err

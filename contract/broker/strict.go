@@ -15,7 +15,7 @@ import (
 
 	"github.com/zt-infra/ztlog/internal/text"
 
-	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
 	"github.com/zt-infra/ztlog/verifier/policy"
 	"github.com/zt-infra/ztlog/verifier/tlogproof"
@@ -80,15 +80,15 @@ func (s *Strict) prove(ctx context.Context, c *receipt.Claims, now time.Time) er
 	if lh := base64.StdEncoding.EncodeToString(leafHash(leaf)); lh != c.LeafHash {
 		return fmt.Errorf("the entry at %d has leaf hash %s, the receipt says %s", c.LogIndex, lh, c.LeafHash)
 	}
-	e, err := contract.Parse(leaf)
+	e, err := entry.Parse(leaf)
 	if err != nil {
 		return fmt.Errorf("entry %d: %v", c.LogIndex, err)
 	}
-	d, ok := e.(*contract.Decision)
+	d, ok := e.(*entry.Decision)
 	switch {
 	case !ok:
 		return fmt.Errorf("entry %d is not a decision", c.LogIndex)
-	case d.Effect != contract.Allow:
+	case d.Effect != entry.Allow:
 		return fmt.Errorf("entry %d is a deny", c.LogIndex)
 	case d.ActionDigest != c.ActionDigest:
 		return fmt.Errorf("entry %d is about action %s, the receipt %s", c.LogIndex, d.ActionDigest, c.ActionDigest)

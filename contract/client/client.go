@@ -47,19 +47,21 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/httperr"
 	"github.com/zt-infra/ztlog/internal/text"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/capability"
-	"github.com/zt-infra/ztlog/contract/correlation"
-	"github.com/zt-infra/ztlog/contract/identity"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/gate/correlation"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/contract/receipt"
 )
 
@@ -436,7 +438,7 @@ func (c *Client) body(ctx context.Context, req Request, self spiffeid.ID, cid st
 		}
 		ar.Capabilities = raw
 	}
-	digest, err := contract.ActionDigest(contract.Action{Actor: self.String(), Action: req.Action, Resource: req.Resource,
+	digest, err := entry.ActionDigest(entry.Action{Actor: self.String(), Action: req.Action, Resource: req.Resource,
 		ArgsDigest: ar.ArgsDigest, Broker: brokerID, CapabilitiesDigest: caps})
 	if err != nil {
 		return nil, "", "", err
@@ -512,7 +514,7 @@ func (c *Client) attempt(ctx context.Context, body []byte, cid, userToken string
 	switch resp.StatusCode {
 	case http.StatusOK, http.StatusForbidden:
 	case http.StatusServiceUnavailable:
-		var e contract.Error
+		var e httperr.Error
 		json.Unmarshal(raw, &e)
 		err := fmt.Errorf("503 %s: %s", e.Code, e.Message)
 		if e.Code == "log_pushback" || e.Code == "shutting_down" {
@@ -520,7 +522,7 @@ func (c *Client) attempt(ctx context.Context, body []byte, cid, userToken string
 		}
 		return nil, &failure{err: err, ambig: true}
 	default:
-		var e contract.Error
+		var e httperr.Error
 		if json.Unmarshal(raw, &e) == nil && e.Code != "" {
 			return nil, &failure{err: fmt.Errorf("HTTP %d %s (%s): %s", resp.StatusCode, e.Code, e.Field, e.Message)}
 		}

@@ -23,15 +23,15 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
-	"github.com/zt-infra/ztlog/contract/agents"
+	"github.com/zt-infra/ztlog/contract/gate/agents"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/gate"
-	"github.com/zt-infra/ztlog/contract/identity"
-	"github.com/zt-infra/ztlog/contract/identity/devca"
-	"github.com/zt-infra/ztlog/contract/policy"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/internal/devca"
+	"github.com/zt-infra/ztlog/contract/gate/pdp"
 	"github.com/zt-infra/ztlog/contract/receipt"
-	"github.com/zt-infra/ztlog/contract/results"
-	"github.com/zt-infra/ztlog/contract/service"
+	"github.com/zt-infra/ztlog/contract/gate/results"
+	"github.com/zt-infra/ztlog/contract/server"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage"
 	"k8s.io/klog/v2"
@@ -71,7 +71,7 @@ type Server struct {
 	Src identity.Source
 	// Key is the log's checkpoint key.
 	Key     *ztlog.Key
-	Svc     *service.Service
+	Svc     *server.Service
 	Gate    *gate.Gate
 	Results *results.Service
 	rk      *receipt.Key
@@ -118,7 +118,7 @@ func (s *Server) start() {
 	t := s.t
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := service.New(ctx, service.Config{
+	svc, err := server.New(ctx, server.Config{
 		Storage: storage.Config{Dir: filepath.Join(s.dir, "log")}, Key: s.Key, Logger: logger,
 		CheckpointInterval: 100 * time.Millisecond, TLS: identity.ServerTLS(s.Src), PlainHTTPReads: true,
 	})
@@ -134,11 +134,11 @@ func (s *Server) start() {
 	if dir == "" {
 		dir = repoPath("testdata/policies/opa")
 	}
-	p, err := policy.Load(ctx, "opa", dir, "test")
+	p, err := pdp.Load(ctx, "opa", dir, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gate.New(gate.Config{Log: svc.Log(), Auth: auth, PDP: policy.NewPDP(p, 5*time.Second), Agents: reg,
+	g, err := gate.New(gate.Config{Log: svc.Log(), Auth: auth, PDP: pdp.NewPDP(p, 5*time.Second), Agents: reg,
 		Keys: receipt.NewKeyset(s.rk), Bundles: s.Src, Admins: []spiffeid.ID{AdminID}, DefaultBroker: BrokerID.String(),
 		ReceiptTTL: s.opts.ReceiptTTL, CheckpointWait: 3 * time.Second, Logger: logger})
 	if err != nil {

@@ -19,14 +19,14 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
-	"github.com/zt-infra/ztlog/contract/agents"
+	"github.com/zt-infra/ztlog/contract/gate/agents"
 	"github.com/zt-infra/ztlog/contract/gate"
-	"github.com/zt-infra/ztlog/contract/guardrail"
-	"github.com/zt-infra/ztlog/contract/identity"
-	"github.com/zt-infra/ztlog/contract/identity/devca"
-	"github.com/zt-infra/ztlog/contract/policy"
+	"github.com/zt-infra/ztlog/contract/gate/guardrail"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/internal/devca"
+	"github.com/zt-infra/ztlog/contract/gate/pdp"
 	"github.com/zt-infra/ztlog/contract/receipt"
-	"github.com/zt-infra/ztlog/contract/service"
+	service "github.com/zt-infra/ztlog/contract/server"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage"
 	"k8s.io/klog/v2"
@@ -58,7 +58,7 @@ type server struct {
 	src    identity.Source
 	svc    *service.Service
 	gate   *gate.Gate
-	pdp    *policy.PDP
+	pdp    *pdp.PDP
 	url    string
 	logs   *syncBuffer
 	cancel context.CancelFunc
@@ -162,11 +162,11 @@ func (s *server) start(o options) {
 	if pdir == "" {
 		pdir = "../../testdata/policies/" + engine
 	}
-	p, err := policy.Load(ctx, engine, pdir, "test")
+	p, err := pdp.Load(ctx, engine, pdir, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.pdp = policy.NewPDP(p, 5*time.Second)
+	s.pdp = pdp.NewPDP(p, 5*time.Second)
 	rk, _ := receipt.GenerateKey("")
 	var scanner *guardrail.Scanner
 	if o.guardrails {

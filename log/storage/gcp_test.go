@@ -14,7 +14,7 @@ import (
 	flog "github.com/transparency-dev/formats/log"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage"
-	"github.com/zt-infra/ztlog/log/storage/gcptest"
+	"github.com/zt-infra/ztlog/internal/testutil/gcptest"
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"

@@ -39,7 +39,8 @@ import (
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
-	"github.com/zt-infra/ztlog/contract"
+
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/verifier/policy"
 	"github.com/zt-infra/ztlog/verifier/proof"
 )
@@ -61,10 +62,10 @@ type EntryVerifier interface {
 	Name() string
 	// VerifyEntry returns nil when every signature it checks verifies or
 	// the entry carries none it knows, and otherwise says what failed.
-	VerifyEntry(index uint64, leaf []byte, e contract.Entry) error
+	VerifyEntry(index uint64, leaf []byte, e entry.Entry) error
 	// Applies reports whether the entry carries a signature it checks (for
 	// the count of entries checked).
-	Applies(e contract.Entry) bool
+	Applies(e entry.Entry) bool
 }
 
 // Unverifiable is implemented by an EntryVerifier that can tell when an
@@ -72,7 +73,7 @@ type EntryVerifier interface {
 // keeps only the digest of): the audit reports each such entry as a warning
 // of the check, so "checked" never silently means "some of them".
 type Unverifiable interface {
-	Unverifiable(e contract.Entry) (why string, ok bool)
+	Unverifiable(e entry.Entry) (why string, ok bool)
 }
 
 // Defaults of Options.
@@ -402,7 +403,7 @@ type parsed struct {
 	first   uint64
 	leaves  [][]byte
 	hashes  []byte
-	entries []contract.Entry
+	entries []entry.Entry
 	done    chan struct{}
 }
 
@@ -521,11 +522,11 @@ func (a *Auditor) stream(ctx context.Context, src Source, from, to uint64) error
 
 // parse parses and verifies one bundle's entries (in a worker).
 func (a *Auditor) parse(p *parsed) {
-	p.entries = make([]contract.Entry, len(p.leaves))
+	p.entries = make([]entry.Entry, len(p.leaves))
 	a.f.checked(CheckParse, uint64(len(p.leaves)))
 	for k, leaf := range p.leaves {
 		i := p.first + uint64(k)
-		e, err := contract.Parse(leaf)
+		e, err := entry.Parse(leaf)
 		if err != nil {
 			a.f.add(CheckParse, Fail, idx(i), fmt.Sprintf("entry %d is not a valid contract entry: %v", i, err))
 			continue
@@ -594,9 +595,9 @@ func (a *Auditor) checkLate(ctx context.Context, src Source, cp *policy.Checkpoi
 			a.f.add(CheckResultLink, Fail, idx(l.Index), fmt.Sprintf("result at entry %d: its allow at entry %d, read again, is not proven in the tree: %v", l.Index, d, err))
 			continue
 		}
-		e, err := contract.Parse(leaf)
-		dec, ok := e.(*contract.Decision)
-		if err != nil || !ok || dec.Effect != contract.Allow {
+		e, err := entry.Parse(leaf)
+		dec, ok := e.(*entry.Decision)
+		if err != nil || !ok || dec.Effect != entry.Allow {
 			a.f.add(CheckResultLink, Fail, idx(l.Index), fmt.Sprintf("result at entry %d: entry %d, read again, is not an allow decision", l.Index, d))
 			continue
 		}

@@ -15,7 +15,8 @@ import (
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
-	"github.com/zt-infra/ztlog/contract"
+
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
 	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/policy"
@@ -156,21 +157,21 @@ func SignerTrustDomains(b *Bundle) ([]string, error) {
 		}
 		return nil
 	}
-	e, err := contract.Parse(b.Decision.Leaf)
+	e, err := entry.Parse(b.Decision.Leaf)
 	if err != nil {
 		return nil, err
 	}
-	if d, ok := e.(*contract.Decision); ok && d.Attestation != nil && len(d.Attestation.Envelope) > 0 && len(d.Attestation.Chain) > 0 {
+	if d, ok := e.(*entry.Decision); ok && d.Attestation != nil && len(d.Attestation.Envelope) > 0 && len(d.Attestation.Chain) > 0 {
 		if err := add(d.Actor); err != nil {
 			return nil, err
 		}
 	}
 	if b.Result != nil {
-		e, err := contract.Parse(b.Result.Leaf)
+		e, err := entry.Parse(b.Result.Leaf)
 		if err != nil {
 			return nil, err
 		}
-		if r, ok := e.(*contract.Result); ok && len(r.Statement.Envelope) > 0 {
+		if r, ok := e.(*entry.Result); ok && len(r.Statement.Envelope) > 0 {
 			if err := add(r.Broker); err != nil {
 				return nil, err
 			}
@@ -199,8 +200,8 @@ func FindResult(ctx context.Context, src Source, size, index uint64) (*uint64, e
 			if !bytes.Contains(leaf, want) || !bytes.Contains(leaf, []byte(`"kind":"result"`)) {
 				continue
 			}
-			if e, err := contract.Parse(leaf); err == nil {
-				if r, ok := e.(*contract.Result); ok && r.DecisionIndex == index {
+			if e, err := entry.Parse(leaf); err == nil {
+				if r, ok := e.(*entry.Result); ok && r.DecisionIndex == index {
 					i := ri.Index*layout.EntryBundleWidth + k
 					return &i, nil
 				}

@@ -29,7 +29,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/logtest"
-	logserver "github.com/zt-infra/ztlog/log/server"
+	logserver "github.com/zt-infra/ztlog/log/httpread"
 	"github.com/zt-infra/ztlog/log/storage"
 	"github.com/zt-infra/ztlog/verifier/splitview"
 	"github.com/zt-infra/ztlog/witness/config"
