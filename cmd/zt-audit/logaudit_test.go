@@ -24,7 +24,7 @@ import (
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/httpread"
 	"github.com/zt-infra/ztlog/log/logtest"
-	"github.com/zt-infra/ztlog/log/storage"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/verifier/audit"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 	"github.com/zt-infra/ztlog/verifier/monitor"
@@ -167,7 +167,7 @@ func TestAuditCommand(t *testing.T) {
 func serveLog(t *testing.T, k logKey) (string, *ztlog.Log) {
 	t.Helper()
 	ctx := context.Background()
-	b, err := storage.New(ctx, storage.Config{Dir: logtest.Dir(t)})
+	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,13 +19,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 	"github.com/zt-infra/ztlog/contract/server"
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
+	"github.com/zt-infra/ztlog/log/storage/posix"
+	"github.com/zt-infra/ztlog/log/witnessing"
 	"github.com/zt-infra/ztlog/verifier/policy"
 	"github.com/zt-infra/ztlog/verifier/splitview"
-	"github.com/zt-infra/ztlog/log/witnessing"
 )
 
 type witnessSet struct {
@@ -90,7 +90,7 @@ func startLog(t *testing.T, key *ztlog.Key, dataDir, policyText string) *running
 	r := &runningLog{logs: &devproc.SyncBuffer{}, done: make(chan error, 1)}
 	logger := slog.New(slog.NewJSONHandler(r.logs, nil))
 	cfg := server.Config{
-		Storage: storage.Config{Dir: dataDir}, Key: key, CheckpointInterval: 200 * time.Millisecond,
+		Storage: posix.Opener(posix.Config{Dir: dataDir}), Key: key, CheckpointInterval: 200 * time.Millisecond,
 		ShutdownTimeout: 3 * time.Second, Logger: logger,
 	}
 	var c *witnessing.Collector

@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"github.com/zt-infra/ztlog/contract/gate/agents"
+
 	"github.com/zt-infra/ztlog/contract/gate"
+	"github.com/zt-infra/ztlog/contract/gate/agents"
 	"github.com/zt-infra/ztlog/contract/gate/guardrail"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/contract/gate/pdp"
-	"github.com/zt-infra/ztlog/contract/receipt"
 	"github.com/zt-infra/ztlog/contract/gate/results"
+	"github.com/zt-infra/ztlog/contract/receipt"
 	service "github.com/zt-infra/ztlog/contract/server"
 	"github.com/zt-infra/ztlog/log/httpread"
 )

@@ -24,9 +24,10 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 	"github.com/ethereum/go-ethereum/node"
 	"github.com/ethereum/go-ethereum/params"
+
 	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/witness/daal"
 )
 
@@ -108,7 +109,7 @@ func newDAALWorld(t *testing.T) *daalWorld {
 	skey, vkey, _ := ztlog.GenerateKey("daal.test/log")
 	k, _ := ztlog.ParseKey(skey)
 	w.vkey = vkey
-	b, err := storage.New(ctx, storage.Config{Dir: w.logDir})
+	b, err := posix.Open(ctx, posix.Config{Dir: w.logDir})
 	if err != nil {
 		t.Fatal(err)
 	}

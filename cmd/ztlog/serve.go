@@ -10,12 +10,12 @@ import (
 	"os"
 	"time"
 
+	"k8s.io/klog/v2"
+
 	"github.com/zt-infra/ztlog/contract/gate/agents"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/contract/server"
 	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
-	"k8s.io/klog/v2"
 )
 
 // serveFlags are the flags of `ztlog serve`, shared with `ztlog dev`.
@@ -93,18 +93,13 @@ func (f *serveFlags) serviceConfig(logger *slog.Logger) (server.Config, error) {
 	if f.origin != "" && f.origin != key.Origin() {
 		return server.Config{}, usageError{fmt.Errorf("--origin %q does not match the key, which signs for %q", f.origin, key.Origin())}
 	}
+	open, err := f.storage()
+	if err != nil {
+		return server.Config{}, err
+	}
 	return server.Config{
-		Listen: f.listen,
-		Storage: storage.Config{
-			Kind:         f.storageKind,
-			Dir:          f.dataDir,
-			DSN:          f.dbDSN,
-			Bucket:       f.bucket,
-			BucketPrefix: f.bucketPrefix,
-			S3Endpoint:   f.s3Endpoint,
-			Spanner:      f.spanner,
-			GCSEndpoint:  f.gcsEndpoint,
-		},
+		Listen:             f.listen,
+		Storage:            open,
 		Key:                key,
 		BatchMaxSize:       f.batchMaxSize,
 		BatchMaxAge:        f.batchMaxAge,

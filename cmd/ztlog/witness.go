@@ -12,10 +12,10 @@ import (
 
 	service "github.com/zt-infra/ztlog/contract/server"
 	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/witnessing"
 	"github.com/zt-infra/ztlog/verifier/policy"
 	"github.com/zt-infra/ztlog/witness/config"
 	"github.com/zt-infra/ztlog/witness/cosigner"
-	"github.com/zt-infra/ztlog/log/witnessing"
 	"github.com/zt-infra/ztlog/witness/server"
 	"github.com/zt-infra/ztlog/witness/state"
 )

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 	"github.com/zt-infra/ztlog/contract/api"
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 	"github.com/zt-infra/ztlog/verifier/policy"
 	"github.com/zt-infra/ztlog/witness/cosigner"
 )

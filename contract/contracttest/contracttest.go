@@ -23,18 +23,19 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
-	"github.com/zt-infra/ztlog/contract/gate/agents"
+	"k8s.io/klog/v2"
+
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/gate"
+	"github.com/zt-infra/ztlog/contract/gate/agents"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
-	"github.com/zt-infra/ztlog/internal/devca"
 	"github.com/zt-infra/ztlog/contract/gate/pdp"
-	"github.com/zt-infra/ztlog/contract/receipt"
 	"github.com/zt-infra/ztlog/contract/gate/results"
+	"github.com/zt-infra/ztlog/contract/receipt"
 	"github.com/zt-infra/ztlog/contract/server"
+	"github.com/zt-infra/ztlog/internal/devca"
 	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
-	"k8s.io/klog/v2"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 )
 
 // The test trust domain and its identities.
@@ -119,7 +120,7 @@ func (s *Server) start() {
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc, err := server.New(ctx, server.Config{
-		Storage: storage.Config{Dir: filepath.Join(s.dir, "log")}, Key: s.Key, Logger: logger,
+		Storage: posix.Opener(posix.Config{Dir: filepath.Join(s.dir, "log")}), Key: s.Key, Logger: logger,
 		CheckpointInterval: 100 * time.Millisecond, TLS: identity.ServerTLS(s.Src), PlainHTTPReads: true,
 	})
 	if err != nil {

@@ -19,17 +19,18 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
-	"github.com/zt-infra/ztlog/contract/gate/agents"
+	"k8s.io/klog/v2"
+
 	"github.com/zt-infra/ztlog/contract/gate"
+	"github.com/zt-infra/ztlog/contract/gate/agents"
 	"github.com/zt-infra/ztlog/contract/gate/guardrail"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
-	"github.com/zt-infra/ztlog/internal/devca"
 	"github.com/zt-infra/ztlog/contract/gate/pdp"
 	"github.com/zt-infra/ztlog/contract/receipt"
 	service "github.com/zt-infra/ztlog/contract/server"
+	"github.com/zt-infra/ztlog/internal/devca"
 	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
-	"k8s.io/klog/v2"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 )
 
 func TestMain(m *testing.M) {
@@ -142,7 +143,7 @@ func (s *server) start(o options) {
 		cpInterval = 100 * time.Millisecond
 	}
 	svc, err := service.New(ctx, service.Config{
-		Storage: storage.Config{Dir: filepath.Join(s.dir, "log")}, Key: s.key, Logger: logger,
+		Storage: posix.Opener(posix.Config{Dir: filepath.Join(s.dir, "log")}), Key: s.key, Logger: logger,
 		CheckpointInterval: cpInterval, MaxPending: o.maxPending, BatchMaxAge: o.batchMaxAge, CommitDelay: o.commitDelay,
 		TLS: identity.ServerTLS(s.src), PlainHTTPReads: true,
 	})

@@ -3,8 +3,8 @@ package gate_test
 import (
 	"context"
 
-	"github.com/zt-infra/ztlog/internal/devca"
 	"github.com/zt-infra/ztlog/contract/gate/pdp"
+	"github.com/zt-infra/ztlog/internal/devca"
 )
 
 func devca0() devca.SVIDOptions { return devca.SVIDOptions{} }

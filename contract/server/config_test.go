@@ -9,7 +9,7 @@ import (
 
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/logtest"
-	"github.com/zt-infra/ztlog/log/storage"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 )
 
 // Negative settings are refused, naming the setting, instead of running a
@@ -34,7 +34,7 @@ func TestNegativeSettingsRefused(t *testing.T) {
 		{"batch max age", func(c *Config) { c.BatchMaxAge = -time.Millisecond }},
 		{"checkpoint interval", func(c *Config) { c.CheckpointInterval = -time.Second }},
 	} {
-		cfg := Config{Storage: storage.Config{Dir: filepath.Join(logtest.Dir(t), "log")}, Key: key}
+		cfg := Config{Storage: posix.Opener(posix.Config{Dir: filepath.Join(logtest.Dir(t), "log")}), Key: key}
 		c.mod(&cfg)
 		svc, err := New(context.Background(), cfg)
 		if err == nil {

@@ -42,8 +42,9 @@ import (
 type Config struct {
 	// Listen is the address to serve on (host:port).
 	Listen string
-	// Storage selects the log's storage driver.
-	Storage storage.Config
+	// Storage opens the log's storage driver (posix.Opener, aws.Opener,
+	// gcp.Opener from log/storage/...).
+	Storage storage.Opener
 	// Key is the log's checkpoint signing key.
 	Key *ztlog.Key
 	// BatchMaxSize, BatchMaxAge, CheckpointInterval, MaxPending,
@@ -110,10 +111,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		// decisions without an answer.
 		return nil, fmt.Errorf("service: shutdown timeout %s is negative (0 takes the default, 30s)", cfg.ShutdownTimeout)
 	}
-	if cfg.HTTPClient != nil {
-		cfg.Storage.HTTPClient = cfg.HTTPClient
+	if cfg.Storage == nil {
+		return nil, errors.New("service: no storage: Config.Storage is nil")
 	}
-	backend, err := storage.New(ctx, cfg.Storage)
+	backend, err := cfg.Storage(ctx, cfg.HTTPClient)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/zt-infra/ztlog/internal/httperr"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/logtest"
-	"github.com/zt-infra/ztlog/log/storage"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 	"github.com/zt-infra/ztlog/verifier/bundle"
 	"github.com/zt-infra/ztlog/verifier/policy"
@@ -32,7 +32,7 @@ func TestBundleEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, _ := ztlog.ParseKey(skey)
-	b, err := storage.New(ctx, storage.Config{Dir: logtest.Dir(t)})
+	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ import (
 
 	"github.com/zt-infra/ztlog/internal/httperr"
 	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/verifier/tlogproof"
 )
 
@@ -61,7 +61,7 @@ func newFixture(t *testing.T, n int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := storage.New(ctx, storage.Config{Dir: dir})
+	b, err := posix.Open(ctx, posix.Config{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,16 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+	"k8s.io/klog/v2"
+
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/logtest"
-	"github.com/zt-infra/ztlog/log/storage"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/verifier/policy"
 	"github.com/zt-infra/ztlog/witness/config"
 	"github.com/zt-infra/ztlog/witness/cosigner"
 	"github.com/zt-infra/ztlog/witness/server"
 	"github.com/zt-infra/ztlog/witness/state"
-	"golang.org/x/mod/sumdb/note"
-	"k8s.io/klog/v2"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -93,7 +94,7 @@ func TestTwoOfThreeWithOneRefusingAndOneDown(t *testing.T) {
 		t.Fatalf("before any publication: %v", err)
 	}
 	ctx := context.Background()
-	b, err := storage.New(ctx, storage.Config{Dir: logtest.Dir(t), HTTPClient: c.HTTPClient()})
+	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t), HTTPClient: c.HTTPClient()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +179,7 @@ func TestFailOpenPublishesAndSaysSo(t *testing.T) {
 		t.Fatal("fail-open not announced")
 	}
 	ctx := context.Background()
-	b, _ := storage.New(ctx, storage.Config{Dir: logtest.Dir(t), HTTPClient: c.HTTPClient()})
+	b, _ := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t), HTTPClient: c.HTTPClient()})
 	l, err := ztlog.Open(ctx, ztlog.Options{Backend: b, Key: key, CheckpointInterval: 100 * time.Millisecond,
 		Witnesses: c.Group(), WitnessOptions: c.WitnessOptions(), Logger: quiet})
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/logtest"
-	"github.com/zt-infra/ztlog/log/storage"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/verifier/policy"
 )
 
@@ -158,7 +158,7 @@ func TestAgainstTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend, err := storage.New(ctx, storage.Config{Dir: logtest.Dir(t)})
+	backend, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

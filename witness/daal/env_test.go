@@ -22,11 +22,12 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
 	flog "github.com/transparency-dev/formats/log"
-	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
-	"github.com/zt-infra/ztlog/witness/daal/daalog"
 	"golang.org/x/mod/sumdb/note"
 	"k8s.io/klog/v2"
+
+	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/storage/posix"
+	"github.com/zt-infra/ztlog/witness/daal/daalog"
 )
 
 const testOrigin = "test.example/daal"
@@ -119,7 +120,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := storage.New(ctx, storage.Config{Dir: e.logDir})
+	b, err := posix.Open(ctx, posix.Config{Dir: e.logDir})
 	if err != nil {
 		t.Fatal(err)
 	}

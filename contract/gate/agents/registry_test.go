@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"github.com/zt-infra/ztlog/contract/gate/agents"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/contracttest"
+	"github.com/zt-infra/ztlog/contract/gate/agents"
 )
 
 // A revoke whose append is abandoned (POST /v1/agents runs it under the

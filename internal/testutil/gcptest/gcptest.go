@@ -12,7 +12,8 @@ import (
 
 	"cloud.google.com/go/spanner/spannertest"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
-	"github.com/zt-infra/ztlog/log/storage"
+
+	"github.com/zt-infra/ztlog/log/storage/gcp"
 )
 
 // Database is the Spanner database name the tests use; spannertest serves
@@ -26,7 +27,7 @@ const Bucket = "ztlog"
 type Emulators struct {
 	// SpannerAddr is host:port for SPANNER_EMULATOR_HOST (the front).
 	SpannerAddr string
-	// GCSURL is the base URL for storage.Config.GCSEndpoint / --gcs-endpoint.
+	// GCSURL is the base URL for gcp.Config.GCSEndpoint / --gcs-endpoint.
 	GCSURL string
 	// GCS is the fake GCS server, for looking at stored objects directly.
 	GCS *fakestorage.Server
@@ -62,8 +63,8 @@ func Start(t testing.TB) *Emulators {
 
 // Config is a gcp storage configuration for these emulators, the log's
 // objects under prefix.
-func (e *Emulators) Config(prefix string) storage.Config {
-	return storage.Config{Kind: "gcp", Spanner: Database, Bucket: Bucket, BucketPrefix: prefix, GCSEndpoint: e.GCSURL}
+func (e *Emulators) Config(prefix string) gcp.Config {
+	return gcp.Config{Spanner: Database, Bucket: Bucket, BucketPrefix: prefix, GCSEndpoint: e.GCSURL}
 }
 
 // String is for test logs.

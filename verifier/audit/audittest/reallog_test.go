@@ -8,8 +8,9 @@ import (
 	"time"
 
 	"github.com/transparency-dev/tessera/client"
+
 	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/verifier/audit"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 	"github.com/zt-infra/ztlog/verifier/policy"
@@ -33,7 +34,7 @@ func TestAuditRealLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	backend, err := storage.New(ctx, storage.Config{Dir: dir})
+	backend, err := posix.Open(ctx, posix.Config{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,5 @@
-package storage_test
+// Package storagetest holds what every storage driver test asks of a log.
+package storagetest
 
 import (
 	"bytes"
@@ -10,15 +11,16 @@ import (
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+
 	ztlog "github.com/zt-infra/ztlog/log"
 )
 
-// appendAndProve is what every driver test asks of a new log first: 300
+// AppendAndProve is what every driver test asks of a new log first: 300
 // appends get indices 0..299, a checkpoint covering them is published
 // within wait, entries 0, 255, 256 and 299 (both sides of a bundle edge)
 // read back as written and are proven included, and the log closes
 // cleanly. It returns the entries and that checkpoint.
-func appendAndProve(t *testing.T, l *ztlog.Log, tag string, wait time.Duration) ([][]byte, *ztlog.Checkpoint) {
+func AppendAndProve(t testing.TB, l *ztlog.Log, tag string, wait time.Duration) ([][]byte, *ztlog.Checkpoint) {
 	t.Helper()
 	ctx := context.Background()
 	var entries [][]byte
@@ -58,10 +60,10 @@ func appendAndProve(t *testing.T, l *ztlog.Log, tag string, wait time.Duration) 
 	return entries, cp
 }
 
-// continuesAfterReopen checks that l, the log reopened on the storage
-// appendAndProve filled, continues it: the next append gets index 300, the
+// ContinuesAfterReopen checks that l, the log reopened on the storage
+// AppendAndProve filled, continues it: the next append gets index 300, the
 // new checkpoint is consistent with cp, and old entries are unchanged.
-func continuesAfterReopen(t *testing.T, l *ztlog.Log, entries [][]byte, cp *ztlog.Checkpoint, wait time.Duration) {
+func ContinuesAfterReopen(t testing.TB, l *ztlog.Log, entries [][]byte, cp *ztlog.Checkpoint, wait time.Duration) {
 	t.Helper()
 	ctx := context.Background()
 	idx, err := l.Append(ctx, []byte("after reopen"))

@@ -1,10 +1,13 @@
-package storage
+// Package gcp opens Tessera's GCP driver for the evidence log: a Spanner
+// database sequences, a GCS bucket holds tiles, bundles and the checkpoint.
+package gcp
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path"
@@ -14,8 +17,10 @@ import (
 	"cloud.google.com/go/spanner"
 	gcs "cloud.google.com/go/storage"
 	"github.com/transparency-dev/tessera/api/layout"
-	"github.com/transparency-dev/tessera/storage/gcp"
+	tgcp "github.com/transparency-dev/tessera/storage/gcp"
 	"google.golang.org/api/option"
+
+	"github.com/zt-infra/ztlog/log/storage"
 )
 
 // gcpMinCheckpointInterval is Tessera's GCP driver minimum
@@ -26,21 +31,51 @@ const gcpMinCheckpointInterval = 1200 * time.Millisecond
 // spannerDatabase is the shape of a Spanner database resource name.
 var spannerDatabase = regexp.MustCompile(`^projects/[^/]+/instances/[^/]+/databases/[^/]+$`)
 
-// newGCP opens Tessera's GCP driver: a Spanner database sequences, a GCS
+// Config locates the log.
+type Config struct {
+	// Spanner is the Spanner database: "projects/P/instances/I/databases/D".
+	Spanner string
+	// Bucket and BucketPrefix locate the log's objects in GCS.
+	Bucket       string
+	BucketPrefix string
+	// GCSEndpoint is empty for Google Cloud Storage itself; set it to the
+	// base URL of a GCS-compatible store (an emulator such as
+	// fake-gcs-server), which is then used without Google credentials.
+	GCSEndpoint string
+	// HTTPClient is used for outgoing requests (witnesses). Default:
+	// storage.DefaultHTTPClient.
+	HTTPClient *http.Client
+}
+
+// Opener returns a storage.Opener for cfg.
+func Opener(cfg Config) storage.Opener {
+	return func(ctx context.Context, hc *http.Client) (*storage.Backend, error) {
+		if cfg.HTTPClient == nil {
+			cfg.HTTPClient = hc
+		}
+		return Open(ctx, cfg)
+	}
+}
+
+// Open opens Tessera's GCP driver: a Spanner database sequences, a GCS
 // bucket holds tiles, bundles and the checkpoint. Credentials come from
 // Google's Application Default Credentials. SPANNER_EMULATOR_HOST points the
 // Spanner clients (ours and the ones Tessera opens itself to create its
 // tables) at an emulator; Config.GCSEndpoint (or STORAGE_EMULATOR_HOST)
 // points GCS at a store that is not Google's.
-func newGCP(ctx context.Context, cfg Config) (*Backend, error) {
+func Open(ctx context.Context, cfg Config) (*storage.Backend, error) {
+	const want = "a Spanner database, projects/P/instances/I/databases/D"
 	if cfg.Spanner == "" {
-		return nil, errors.New("storage: gcp needs a Spanner database (--spanner projects/P/instances/I/databases/D)")
+		return nil, &storage.ConfigError{Driver: "gcp", Field: "Spanner", Want: want}
 	}
 	if !spannerDatabase.MatchString(cfg.Spanner) {
-		return nil, fmt.Errorf("storage: gcp: --spanner %q is not a Spanner database name; want projects/P/instances/I/databases/D", cfg.Spanner)
+		return nil, &storage.ConfigError{Driver: "gcp", Field: "Spanner", Value: cfg.Spanner, Want: want}
 	}
 	if cfg.Bucket == "" {
-		return nil, errors.New("storage: gcp needs a GCS bucket (--bucket)")
+		return nil, &storage.ConfigError{Driver: "gcp", Field: "Bucket", Want: "a GCS bucket"}
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = storage.DefaultHTTPClient()
 	}
 	gcsOpts := []option.ClientOption{gcs.WithJSONReads()}
 	if cfg.GCSEndpoint != "" {
@@ -54,14 +89,14 @@ func newGCP(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	gcsClient, err := gcs.NewClient(ctx, gcsOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("storage: gcp: GCS client: %v", err)
+		return nil, fmt.Errorf("storage: gcp: GCS client: %w", err)
 	}
 	spannerClient, err := spanner.NewClient(ctx, cfg.Spanner)
 	if err != nil {
 		gcsClient.Close()
-		return nil, fmt.Errorf("storage: gcp: Spanner client for %s: %v", cfg.Spanner, err)
+		return nil, fmt.Errorf("storage: gcp: Spanner client for %s: %w", cfg.Spanner, err)
 	}
-	d, err := gcp.New(ctx, gcp.Config{
+	d, err := tgcp.New(ctx, tgcp.Config{
 		GCSClient:     gcsClient,
 		SpannerClient: spannerClient,
 		HTTPClient:    cfg.HTTPClient,
@@ -72,14 +107,14 @@ func newGCP(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		spannerClient.Close()
 		gcsClient.Close()
-		return nil, fmt.Errorf("storage: gcp: %v", err)
+		return nil, fmt.Errorf("storage: gcp: %w", err)
 	}
 	// Tessera joins BucketPrefix with filepath.Join; path.Join is the same
 	// on the platforms ztlog runs on.
 	key := path.Join(cfg.BucketPrefix, layout.CheckpointPath)
 	where := fmt.Sprintf("gs://%s/%s", cfg.Bucket, key)
 	bucket := gcsClient.Bucket(cfg.Bucket)
-	return &Backend{
+	return &storage.Backend{
 		Driver: d,
 		ReadCheckpoint: func(ctx context.Context) ([]byte, error) {
 			r, err := bucket.Object(key).NewReader(ctx)
@@ -92,12 +127,12 @@ func newGCP(ctx context.Context, cfg Config) (*Backend, error) {
 				return nil, fmt.Errorf("%s: %w", where, os.ErrNotExist)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("%s: %v", where, err)
+				return nil, fmt.Errorf("%s: %w", where, err)
 			}
 			defer r.Close()
 			b, err := io.ReadAll(r)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %v", where, err)
+				return nil, fmt.Errorf("%s: %w", where, err)
 			}
 			return b, nil
 		},
@@ -110,13 +145,13 @@ func newGCP(ctx context.Context, cfg Config) (*Backend, error) {
 	}, nil
 }
 
-// gcsEndpoint turns --gcs-endpoint into the JSON API endpoint the GCS client
+// gcsEndpoint turns Config.GCSEndpoint into the JSON API endpoint the GCS client
 // wants: a bare "http://host:port" gets the API path "/storage/v1/", as
 // STORAGE_EMULATOR_HOST does; a URL with a path is used as given.
 func gcsEndpoint(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("storage: gcp: --gcs-endpoint %q: want an http or https URL such as http://127.0.0.1:4443", raw)
+		return "", &storage.ConfigError{Driver: "gcp", Field: "GCSEndpoint", Value: raw, Want: "an http or https URL such as http://127.0.0.1:4443"}
 	}
 	if u.Path == "" || u.Path == "/" {
 		u.Path = "/storage/v1/"

@@ -1,9 +1,11 @@
-package storage_test
+package gcp_test
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -12,13 +14,26 @@ import (
 
 	gcs "cloud.google.com/go/storage"
 	flog "github.com/transparency-dev/formats/log"
-	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
-	"github.com/zt-infra/ztlog/internal/testutil/gcptest"
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
+	"k8s.io/klog/v2"
+
+	"github.com/zt-infra/ztlog/internal/testutil/gcptest"
+	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/storage"
+	"github.com/zt-infra/ztlog/log/storage/gcp"
+	"github.com/zt-infra/ztlog/log/storage/storagetest"
 )
+
+// quiet discards the log's own log lines (and klog's, which the Spanner
+// client writes through).
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestMain(m *testing.M) {
+	klog.SetSlogLogger(quiet)
+	os.Exit(m.Run())
+}
 
 // TestGCPDriver runs the log on Tessera's GCP driver against spannertest
 // and fake-gcs-server: entries get indices and are provable against a
@@ -39,7 +54,7 @@ func TestGCPDriver(t *testing.T) {
 		t.Fatal(err)
 	}
 	backend := func() *storage.Backend {
-		b, err := storage.New(ctx, cfg)
+		b, err := gcp.Open(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +82,7 @@ func TestGCPDriver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, cp := appendAndProve(t, l, "gcp", 30*time.Second)
+	entries, cp := storagetest.AppendAndProve(t, l, "gcp", 30*time.Second)
 
 	// The object in the bucket is the signed checkpoint, read without an
 	// appender.
@@ -113,26 +128,35 @@ func TestGCPDriver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close(context.Background())
-	continuesAfterReopen(t, l, entries, cp, 30*time.Second)
+	storagetest.ContinuesAfterReopen(t, l, entries, cp, 30*time.Second)
 }
 
 // TestGCPConfigErrors: missing or malformed settings are refused before
-// anything is dialled, naming the flag.
+// anything is dialled, naming the Config field (a command maps it to its
+// flag).
 func TestGCPConfigErrors(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct {
-		cfg  storage.Config
-		want string
+		cfg       gcp.Config
+		field     string
+		malformed bool
 	}{
-		{storage.Config{Kind: "gcp", Bucket: "b"}, "--spanner"},
-		{storage.Config{Kind: "gcp", Spanner: "mydb", Bucket: "b"}, "--spanner \"mydb\" is not a Spanner database name"},
-		{storage.Config{Kind: "gcp", Spanner: "projects/p/instances/i/databases/d"}, "--bucket"},
-		{storage.Config{Kind: "gcp", Spanner: "projects/p/instances/i/databases/d", Bucket: "b", GCSEndpoint: "127.0.0.1:4443"}, "--gcs-endpoint"},
-		{storage.Config{Kind: "gcs"}, "want posix, aws or gcp"},
+		{gcp.Config{Bucket: "b"}, "Spanner", false},
+		{gcp.Config{Spanner: "mydb", Bucket: "b"}, "Spanner", true},
+		{gcp.Config{Spanner: "projects/p/instances/i/databases/d"}, "Bucket", false},
+		{gcp.Config{Spanner: "projects/p/instances/i/databases/d", Bucket: "b", GCSEndpoint: "127.0.0.1:4443"}, "GCSEndpoint", true},
 	} {
-		_, err := storage.New(ctx, c.cfg)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%+v: %v, want an error containing %q", c.cfg, err, c.want)
+		_, err := gcp.Open(ctx, c.cfg)
+		var ce *storage.ConfigError
+		if !errors.As(err, &ce) {
+			t.Errorf("%+v: %v, want a *storage.ConfigError", c.cfg, err)
+			continue
+		}
+		if ce.Field != c.field {
+			t.Errorf("%+v: error names field %q, want %q", c.cfg, ce.Field, c.field)
+		}
+		if got := ce.Value != ""; got != c.malformed {
+			t.Errorf("%+v: error carries value %q; malformed = %v", c.cfg, ce.Value, c.malformed)
 		}
 	}
 }
@@ -143,7 +167,7 @@ func TestGCPMissingBucket(t *testing.T) {
 	emu := gcptest.Start(t)
 	cfg := emu.Config("")
 	cfg.Bucket = "no-such-bucket"
-	b, err := storage.New(context.Background(), cfg)
+	b, err := gcp.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package storage_test
+package aws_test
 
 import (
 	"bytes"
@@ -16,9 +16,11 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
-	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
 	"k8s.io/klog/v2"
+
+	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/storage/aws"
+	"github.com/zt-infra/ztlog/log/storage/storagetest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -142,7 +144,7 @@ func TestAWSDriver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts MariaDB and s3rver; skipped with -short")
 	}
-	cfg := storage.Config{Kind: "aws", DSN: startMariaDB(t), Bucket: "ztlog", BucketPrefix: "logs/a", S3Endpoint: startS3(t)}
+	cfg := aws.Config{DSN: startMariaDB(t), Bucket: "ztlog", BucketPrefix: "logs/a", S3Endpoint: startS3(t)}
 	ctx := context.Background()
 	skey, _, err := ztlog.GenerateKey("test.example/aws")
 	if err != nil {
@@ -150,7 +152,7 @@ func TestAWSDriver(t *testing.T) {
 	}
 	key, _ := ztlog.ParseKey(skey)
 	open := func(k *ztlog.Key) (*ztlog.Log, error) {
-		b, err := storage.New(ctx, cfg)
+		b, err := aws.Open(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +165,7 @@ func TestAWSDriver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, cp := appendAndProve(t, l, "aws", 60*time.Second)
+	entries, cp := storagetest.AppendAndProve(t, l, "aws", 60*time.Second)
 
 	other, _, _ := ztlog.GenerateKey("test.example/aws")
 	otherKey, _ := ztlog.ParseKey(other)
@@ -176,5 +178,5 @@ func TestAWSDriver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close(context.Background())
-	continuesAfterReopen(t, l, entries, cp, 60*time.Second)
+	storagetest.ContinuesAfterReopen(t, l, entries, cp, 60*time.Second)
 }
