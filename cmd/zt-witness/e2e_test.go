@@ -24,7 +24,7 @@ import (
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/log/witnessing"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/splitview"
 )
 
@@ -95,7 +95,7 @@ func startLog(t *testing.T, key *ztlog.Key, dataDir, policyText string) *running
 	}
 	var c *witnessing.Collector
 	if policyText != "" {
-		p, err := policy.Parse([]byte(policyText))
+		p, err := trustpolicy.Parse([]byte(policyText))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +162,7 @@ func TestWitnessedLogTwoOfThree(t *testing.T) {
 	key, _ := ztlog.ParseKey(skey)
 	ws := startWitnesses(t, 3, key.Origin(), vkey)
 	text := ws.policy(vkey, 2)
-	trust, _ := policy.Parse([]byte(text))
+	trust, _ := trustpolicy.Parse([]byte(text))
 	r := startLog(t, key, t.TempDir(), text)
 
 	// Published checkpoints carry at least two verifying cosignatures.
@@ -175,7 +175,7 @@ func TestWitnessedLogTwoOfThree(t *testing.T) {
 			t.Fatalf("round %d: %v\n%s", round, err, r.logs)
 		}
 		status, raw := r.get(t, "/log/checkpoint")
-		cp, err := trust.VerifyCheckpoint(raw, policy.VerifyOptions{Now: time.Now()})
+		cp, err := trust.VerifyCheckpoint(raw, trustpolicy.VerifyOptions{Now: time.Now()})
 		if status != 200 || err != nil {
 			t.Fatalf("round %d: published checkpoint does not meet the 2-of-3 policy: %v\n%s", round, err, raw)
 		}
@@ -187,7 +187,7 @@ func TestWitnessedLogTwoOfThree(t *testing.T) {
 		t.Fatalf("readyz %d %s", status, body)
 	}
 	_, before := r.get(t, "/log/checkpoint")
-	beforeCP, _ := trust.VerifyCheckpoint(before, policy.VerifyOptions{})
+	beforeCP, _ := trust.VerifyCheckpoint(before, trustpolicy.VerifyOptions{})
 
 	// Two witnesses down: nothing new is published, and the log says why.
 	ws.procs[1].kill()
@@ -200,7 +200,7 @@ func TestWitnessedLogTwoOfThree(t *testing.T) {
 		t.Fatal("a checkpoint covering new entries was published with two of three witnesses down")
 	}
 	_, now := r.get(t, "/log/checkpoint")
-	nowCP, err := trust.VerifyCheckpoint(now, policy.VerifyOptions{})
+	nowCP, err := trust.VerifyCheckpoint(now, trustpolicy.VerifyOptions{})
 	if err != nil || nowCP.Size != beforeCP.Size {
 		t.Fatalf("published checkpoint changed to size %d (from %d) without quorum: %v", nowCP.Size, beforeCP.Size, err)
 	}

@@ -26,7 +26,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/capability"
 	"github.com/zt-infra/ztlog/contract/client"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"golang.org/x/sys/unix"
 )
 
@@ -518,7 +518,7 @@ func strictMode(path, svidPrefix, server string, hc *http.Client) (*broker.Stric
 	if err != nil {
 		return nil, fmt.Errorf("--trust-policy: %v", err)
 	}
-	pol, err := policy.Parse(raw)
+	pol, err := trustpolicy.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("--trust-policy %s: %v", path, err)
 	}

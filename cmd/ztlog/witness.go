@@ -13,7 +13,7 @@ import (
 	service "github.com/zt-infra/ztlog/contract/server"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/witnessing"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/witness/config"
 	"github.com/zt-infra/ztlog/witness/cosigner"
 	"github.com/zt-infra/ztlog/witness/server"
@@ -50,7 +50,7 @@ func (w *witnessFlags) apply(cfg *service.Config, logger *slog.Logger) (func(*se
 }
 
 func applyPolicy(cfg *service.Config, text []byte, name string, timeout time.Duration, failOpen bool, logger *slog.Logger) (func(*service.Service), error) {
-	p, err := policy.Parse(text)
+	p, err := trustpolicy.Parse(text)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--witness-policy %s: %v", name, err)}
 	}

@@ -29,7 +29,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/contract/receipt"
 	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 )
 
 func TestMain(m *testing.M) {
@@ -293,7 +293,7 @@ func tlsListener(ln net.Listener, cfg *tls.Config) net.Listener { return tls.New
 // in the log before it runs; under a policy for another log it refuses.
 func TestStrictMode(t *testing.T) {
 	f := newFixture(t)
-	pol, err := policy.Parse([]byte(f.s.TrustPolicy()))
+	pol, err := trustpolicy.Parse([]byte(f.s.TrustPolicy()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +309,7 @@ func TestStrictMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherPol, err := policy.Parse([]byte("log " + otherKey + "\nquorum none\n"))
+	otherPol, err := trustpolicy.Parse([]byte("log " + otherKey + "\nquorum none\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/tlogproof"
 )
 
@@ -29,8 +29,8 @@ import (
 type Strict struct {
 	// Entries fetches an entry and its tlog-proof.
 	Entries EntrySource
-	// Policy is the trust policy (verifier/policy).
-	Policy *policy.Policy
+	// Policy is the trust policy (internal/trustpolicy).
+	Policy *trustpolicy.Policy
 	// Wait bounds how long a broker waits for a checkpoint that covers
 	// the decision (default 10s).
 	Wait time.Duration
@@ -74,7 +74,7 @@ func (s *Strict) prove(ctx context.Context, c *receipt.Claims, now time.Time) er
 	if p.Index != c.LogIndex {
 		return fmt.Errorf("the tlog-proof is for index %d, the receipt names %d", p.Index, c.LogIndex)
 	}
-	if _, err := tlogproof.Verify(p, leaf, s.Policy, policy.VerifyOptions{Now: now}); err != nil {
+	if _, err := tlogproof.Verify(p, leaf, s.Policy, trustpolicy.VerifyOptions{Now: now}); err != nil {
 		return fmt.Errorf("decision %d: %v", c.LogIndex, err)
 	}
 	if lh := base64.StdEncoding.EncodeToString(leafHash(leaf)); lh != c.LeafHash {

@@ -230,7 +230,7 @@ func (s *Server) TLS(svid *x509svid.SVID) *tls.Config {
 // JWKS is the receipt key set published now.
 func (s *Server) JWKS() *jose.JSONWebKeySet { return s.Gate.JWKS().(*jose.JSONWebKeySet) }
 
-// TrustPolicy is a trust policy (verifier/policy) for this log with no
+// TrustPolicy is a trust policy (internal/trustpolicy) for this log with no
 // witnesses.
 func (s *Server) TrustPolicy() string {
 	return fmt.Sprintf("log %s\nquorum none\n", s.Key.VerifierKey)

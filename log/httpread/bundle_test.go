@@ -20,7 +20,7 @@ import (
 	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 	"github.com/zt-infra/ztlog/verifier/bundle"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 )
 
 // GET /v1/bundles/{index}: the bundle the server serves verifies offline
@@ -55,7 +55,7 @@ func TestBundleEndpoint(t *testing.T) {
 	Register(r, l)
 	srv := httptest.NewServer(r)
 	defer srv.Close()
-	pol, _ := policy.Parse([]byte("log " + vkey + "\nquorum none\n"))
+	pol, _ := trustpolicy.Parse([]byte("log " + vkey + "\nquorum none\n"))
 
 	// Find an allow, its result, and a deny.
 	allow, result, deny := -1, -1, -1

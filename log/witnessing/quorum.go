@@ -1,5 +1,5 @@
 // Package quorum is the log's side of witnessing: it turns a trust policy
-// (verifier/policy, C2SP tlog-policy) into the witness group Tessera
+// (internal/trustpolicy, C2SP tlog-policy) into the witness group Tessera
 // collects cosignatures with before it publishes a checkpoint, and keeps
 // track of how each witness answered so that operators can see why
 // checkpoints are (not) being published.
@@ -26,7 +26,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/transparency-dev/tessera"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 )
 
 // Options configure New.
@@ -53,7 +53,7 @@ type Options struct {
 // Collector is a policy ready for Tessera, and the record of each
 // witness's last answer.
 type Collector struct {
-	policy   *policy.Policy
+	policy   *trustpolicy.Policy
 	group    tessera.WitnessGroup
 	opts     Options
 	client   *http.Client
@@ -63,7 +63,7 @@ type Collector struct {
 }
 
 type witnessState struct {
-	witness *policy.Witness
+	witness *trustpolicy.Witness
 	url     string
 
 	mu        sync.Mutex
@@ -74,7 +74,7 @@ type witnessState struct {
 }
 
 // New builds the collector for a parsed policy.
-func New(p *policy.Policy, opts Options) (*Collector, error) {
+func New(p *trustpolicy.Policy, opts Options) (*Collector, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -88,7 +88,7 @@ func New(p *policy.Policy, opts Options) (*Collector, error) {
 		return nil, fmt.Errorf("witness policy lists logs, but not this one (%s); add \"log <this log's verifier key>\" or remove the log lines", opts.Origin)
 	}
 	c := &Collector{policy: p, opts: opts, byURL: map[string]*witnessState{}}
-	built := map[policy.Member]any{}
+	built := map[trustpolicy.Member]any{}
 	for _, w := range p.Witnesses {
 		if w.URL == "" {
 			return nil, fmt.Errorf("witness policy: witness %q (line %d) has no URL; the log needs each witness's tlog-witness submission prefix (witness <name> <vkey> <url>)", w.Name, w.Line)
@@ -161,12 +161,12 @@ func (c *Collector) WitnessOptions() *tessera.WitnessOptions {
 func (c *Collector) HTTPClient() *http.Client { return c.client }
 
 // Policy is the policy the collector was built from.
-func (c *Collector) Policy() *policy.Policy { return c.policy }
+func (c *Collector) Policy() *trustpolicy.Policy { return c.policy }
 
 // QuorumName is the policy's quorum ("none" when no cosignature is needed).
 func (c *Collector) QuorumName() string {
 	if c.policy.Quorum == nil {
-		return policy.None
+		return trustpolicy.None
 	}
 	return c.policy.Quorum.MemberName()
 }
@@ -288,7 +288,7 @@ func (c *Collector) Report(context.Context) any {
 // evaluate says whether the witnesses that last answered with a
 // cosignature meet the quorum, and why (not).
 func (c *Collector) evaluate() (bool, string) {
-	ok := map[*policy.Witness]bool{}
+	ok := map[*trustpolicy.Witness]bool{}
 	anyAttempt := false
 	for _, s := range c.states {
 		s.mu.Lock()
@@ -296,7 +296,7 @@ func (c *Collector) evaluate() (bool, string) {
 		anyAttempt = anyAttempt || !s.attempted.IsZero()
 		s.mu.Unlock()
 	}
-	cosigned := func(w *policy.Witness) bool { return ok[w] }
+	cosigned := func(w *trustpolicy.Witness) bool { return ok[w] }
 	met := c.policy.Satisfied(cosigned)
 	if !anyAttempt && c.policy.Quorum != nil {
 		return true, "no witness contacted since start; the log asks them when it publishes a checkpoint"

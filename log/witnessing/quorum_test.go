@@ -19,7 +19,7 @@ import (
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/logtest"
 	"github.com/zt-infra/ztlog/log/storage/posix"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/witness/config"
 	"github.com/zt-infra/ztlog/witness/cosigner"
 	"github.com/zt-infra/ztlog/witness/server"
@@ -82,7 +82,7 @@ func TestTwoOfThreeWithOneRefusingAndOneDown(t *testing.T) {
 	w3 := startWitness(t, "w3", `{"logs":[]}`) // does not know the log: 404
 	text := fmt.Sprintf("log %s\nwitness w1 %s %s\nwitness w2 %s %s\nwitness w3 %s %s\ngroup all3 2 w1 w2 w3\nquorum all3\n",
 		vkey, w1.c.VerifierKey, w1.url, w2.c.VerifierKey, w2.url, w3.c.VerifierKey, w3.url)
-	p, err := policy.Parse([]byte(text))
+	p, err := trustpolicy.Parse([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestFailOpenPublishesAndSaysSo(t *testing.T) {
 	skey, vkey, _ := ztlog.GenerateKey("open.example/log")
 	key, _ := ztlog.ParseKey(skey)
 	w1 := startWitness(t, "w1", `{"logs":[]}`) // refuses everything
-	p, _ := policy.Parse([]byte(fmt.Sprintf("witness w1 %s %s\nquorum w1\n", w1.c.VerifierKey, w1.url)))
+	p, _ := trustpolicy.Parse([]byte(fmt.Sprintf("witness w1 %s %s\nquorum w1\n", w1.c.VerifierKey, w1.url)))
 	var logs strings.Builder
 	sw := &syncWriter{w: &logs}
 	logger := slog.New(slog.NewTextHandler(sw, nil))
@@ -211,7 +211,7 @@ func TestNewRefuses(t *testing.T) {
 		"not this log": {fmt.Sprintf("log %s\nwitness w1 %s http://x/\nquorum w1\n", other, c.VerifierKey), "not this one"},
 		"ftp url":      {fmt.Sprintf("witness w1 %s ftp://x/\nquorum w1\n", c.VerifierKey), "not http(s)"},
 	} {
-		p, err := policy.Parse([]byte(tc.text))
+		p, err := trustpolicy.Parse([]byte(tc.text))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -221,7 +221,7 @@ func TestNewRefuses(t *testing.T) {
 	}
 	_ = vkey
 	// quorum none: a group that needs nothing.
-	p, _ := policy.Parse([]byte("quorum none\n"))
+	p, _ := trustpolicy.Parse([]byte("quorum none\n"))
 	q, err := New(p, Options{Logger: quiet})
 	if err != nil || q.Group().N != 0 || q.QuorumName() != "none" {
 		t.Fatalf("quorum none: %v %+v", err, q.Group())

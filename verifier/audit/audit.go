@@ -41,7 +41,7 @@ import (
 	"github.com/transparency-dev/tessera/client"
 
 	"github.com/zt-infra/ztlog/contract/entry"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/proof"
 )
 
@@ -151,7 +151,7 @@ type Auditor struct {
 	tree   *tree
 	comp   *completeness
 	origin string
-	cp     *policy.Checkpoint
+	cp     *trustpolicy.Checkpoint
 	// curTile0 is the level-0 tile read with the bundle being hashed.
 	curTile0 []byte
 	curErr   error
@@ -182,7 +182,7 @@ var ErrUnusable = errors.New("audit could not complete")
 // whole log up to it. The error is non-nil only when no verdict could be
 // reached (ErrUnusable); a log that fails a check gives a Report with
 // Valid false.
-func Run(ctx context.Context, src Source, pol *policy.Policy, opts Options) (*Report, error) {
+func Run(ctx context.Context, src Source, pol *trustpolicy.Policy, opts Options) (*Report, error) {
 	a := NewAuditor(opts)
 	start := time.Now()
 	raw, err := src.ReadCheckpoint(ctx)
@@ -207,9 +207,9 @@ var errStop = errors.New("audit stopped at a failed check")
 
 // VerifyCheckpoint verifies a checkpoint against the policy and records
 // the result in the checkpoint check. On failure the error wraps errStop.
-func (a *Auditor) VerifyCheckpoint(raw []byte, pol *policy.Policy) (*policy.Checkpoint, error) {
+func (a *Auditor) VerifyCheckpoint(raw []byte, pol *trustpolicy.Policy) (*trustpolicy.Checkpoint, error) {
 	a.f.checked(CheckCheckpoint, 1)
-	cp, err := pol.VerifyCheckpoint(raw, policy.VerifyOptions{Now: a.opts.Now, MaxSkew: a.opts.MaxSkew})
+	cp, err := pol.VerifyCheckpoint(raw, trustpolicy.VerifyOptions{Now: a.opts.Now, MaxSkew: a.opts.MaxSkew})
 	if err != nil {
 		a.f.add(CheckCheckpoint, Fail, nil, err.Error())
 		return nil, fmt.Errorf("%w: %v", errStop, err)
@@ -221,7 +221,7 @@ func (a *Auditor) VerifyCheckpoint(raw []byte, pol *policy.Policy) (*policy.Chec
 func (a *Auditor) Size() uint64 { return a.tree.size() }
 
 // Checkpoint is the last checkpoint Advance reached.
-func (a *Auditor) Checkpoint() *policy.Checkpoint { return a.cp }
+func (a *Auditor) Checkpoint() *trustpolicy.Checkpoint { return a.cp }
 
 // Failed reports whether any check has failed.
 func (a *Auditor) Failed() bool { return a.f.failed() }
@@ -230,7 +230,7 @@ func (a *Auditor) Failed() bool { return a.f.failed() }
 // already be verified) and checks the recomputed root against cp. A failed
 // check that makes the rest meaningless (a missing or malformed bundle, a
 // root mismatch) returns an error wrapping errStop; IsFailure reports it.
-func (a *Auditor) Advance(ctx context.Context, src Source, cp *policy.Checkpoint) error {
+func (a *Auditor) Advance(ctx context.Context, src Source, cp *trustpolicy.Checkpoint) error {
 	if a.origin != "" && cp.Origin != a.origin {
 		return fmt.Errorf("%w: checkpoint is for %q, this audit is of %q", ErrUnusable, cp.Origin, a.origin)
 	}
@@ -552,7 +552,7 @@ func (a *Auditor) parse(p *parsed) {
 
 // checkLate links the results whose allow had left the open set, against
 // the now verified tree: each allow is read again and proven included.
-func (a *Auditor) checkLate(ctx context.Context, src Source, cp *policy.Checkpoint) {
+func (a *Auditor) checkLate(ctx context.Context, src Source, cp *trustpolicy.Checkpoint) {
 	late := a.comp.late
 	a.comp.late = nil
 	if len(late) == 0 {

@@ -21,7 +21,7 @@ import (
 
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 )
 
 func init() { klog.SetSlogLogger(slog.New(slog.NewTextHandler(io.Discard, nil))) }
@@ -30,7 +30,7 @@ const origin = "example.com/audit-test"
 
 type testKey struct {
 	signer note.Signer
-	policy *policy.Policy
+	policy *trustpolicy.Policy
 	skey   string
 	vkey   string
 }
@@ -45,7 +45,7 @@ func newKey(t testing.TB) testKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := policy.Parse([]byte("log " + vkey + "\nquorum none\n"))
+	p, err := trustpolicy.Parse([]byte("log " + vkey + "\nquorum none\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
 	"github.com/zt-infra/ztlog/verifier/attestation"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/proof"
 	"github.com/zt-infra/ztlog/verifier/tlogproof"
 )
@@ -56,12 +56,12 @@ type BuildOptions struct {
 // log's current checkpoint (which must verify against pol, so that the
 // bundle will), the entries and their inclusion proofs built from the
 // log's tiles, and the receipt with its key.
-func Build(ctx context.Context, src Source, pol *policy.Policy, index uint64, opts BuildOptions) (*Bundle, error) {
+func Build(ctx context.Context, src Source, pol *trustpolicy.Policy, index uint64, opts BuildOptions) (*Bundle, error) {
 	raw, err := src.ReadCheckpoint(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the log's checkpoint: %v", err)
 	}
-	cp, err := pol.VerifyCheckpoint(raw, policy.VerifyOptions{Now: opts.Now})
+	cp, err := pol.VerifyCheckpoint(raw, trustpolicy.VerifyOptions{Now: opts.Now})
 	if err != nil {
 		return nil, fmt.Errorf("the log's checkpoint does not verify against the policy: %w", err)
 	}

@@ -25,7 +25,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/receipt"
 	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/tlogproof"
 )
 
@@ -158,8 +158,8 @@ func buildVectorLog(t testing.TB) *vectorLog {
 	return v
 }
 
-func mustPolicy(t testing.TB, text string) *policy.Policy {
-	p, err := policy.Parse([]byte(text))
+func mustPolicy(t testing.TB, text string) *trustpolicy.Policy {
+	p, err := trustpolicy.Parse([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
 	"github.com/zt-infra/ztlog/verifier/attestation"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/proof"
 	"github.com/zt-infra/ztlog/verifier/tlogproof"
 )
@@ -151,7 +151,7 @@ func (r *run) add(name string, v Verdict, format string, args ...any) bool {
 
 // Verify checks everything in the bundle against the trust policy and
 // says what it proves. It reads no clock (opts.Now) and does no I/O.
-func Verify(b *Bundle, pol *policy.Policy, opts Options) *Report {
+func Verify(b *Bundle, pol *trustpolicy.Policy, opts Options) *Report {
 	if opts.Skew == 0 {
 		opts.Skew = time.Minute
 	}
@@ -176,7 +176,7 @@ func Verify(b *Bundle, pol *policy.Policy, opts Options) *Report {
 			return r.rep
 		}
 	}
-	cp, err := pol.VerifyCheckpoint(dp.Checkpoint, policy.VerifyOptions{Now: opts.Now})
+	cp, err := pol.VerifyCheckpoint(dp.Checkpoint, trustpolicy.VerifyOptions{Now: opts.Now})
 	if err != nil {
 		r.add(CheckCheckpoint, Fail, "%v", err)
 		return r.rep
@@ -249,7 +249,7 @@ func Verify(b *Bundle, pol *policy.Policy, opts Options) *Report {
 
 // cosignedAfter checks that no witness cosigned the checkpoint before an
 // entry it covers was made: a witness cannot have seen the future.
-func (r *run) cosignedAfter(cp *policy.Checkpoint, what string, made time.Time, skew time.Duration) bool {
+func (r *run) cosignedAfter(cp *trustpolicy.Checkpoint, what string, made time.Time, skew time.Duration) bool {
 	for _, c := range cp.Cosignatures {
 		if c.Time.Before(made.Add(-skew).Truncate(time.Second)) {
 			return r.add(CheckTimes, Fail, "witness %s cosigned the checkpoint at %s, before the %s it covers was made (%s)", c.Witness.Name, c.Time.Format(time.RFC3339), what, made.UTC().Format(time.RFC3339Nano))
@@ -347,7 +347,7 @@ func (r *run) verifyReceipt(b *Bundle, d *entry.Decision, index uint64, leafHash
 	}
 }
 
-func (r *run) verifyResult(b *Bundle, cp *policy.Checkpoint, rp *tlogproof.Proof, d *entry.Decision, index uint64, decisionLeaf []byte, decided time.Time, skew time.Duration, sv *attestation.Verifier, pinned bool) {
+func (r *run) verifyResult(b *Bundle, cp *trustpolicy.Checkpoint, rp *tlogproof.Proof, d *entry.Decision, index uint64, decisionLeaf []byte, decided time.Time, skew time.Duration, sv *attestation.Verifier, pinned bool) {
 	res := b.Result
 	if rp.Index != res.Index {
 		r.add(CheckResult, Fail, "the bundle says index %d, the result's tlog-proof is for index %d", res.Index, rp.Index)

@@ -27,7 +27,7 @@ import (
 	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/verifier/audit"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -142,7 +142,7 @@ func kinds(as []Alert) string {
 
 type fixture struct {
 	key    *ztlog.Key
-	policy *policy.Policy
+	policy *trustpolicy.Policy
 	now    time.Time
 	state  string
 	al     *alerts
@@ -157,7 +157,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := policy.Parse([]byte("log " + vkey + "\nquorum none\n"))
+	p, err := trustpolicy.Parse([]byte("log " + vkey + "\nquorum none\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,7 @@ package tlogproof
 import (
 	"fmt"
 
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/proof"
 )
 
@@ -11,8 +11,8 @@ import (
 // verifies against pol (the log's signature and the witness quorum) and the
 // inclusion path leads from entry's RFC 6962 leaf hash to the checkpoint's
 // root. It returns the verified checkpoint. Errors wrap the policy's
-// (policy.ErrQuorum, ...) or proof.ErrInclusion / proof.ErrRange.
-func Verify(p *Proof, entry []byte, pol *policy.Policy, opts policy.VerifyOptions) (*policy.Checkpoint, error) {
+// (trustpolicy.ErrQuorum, ...) or proof.ErrInclusion / proof.ErrRange.
+func Verify(p *Proof, entry []byte, pol *trustpolicy.Policy, opts trustpolicy.VerifyOptions) (*trustpolicy.Checkpoint, error) {
 	cp, err := pol.VerifyCheckpoint(p.Checkpoint, opts)
 	if err != nil {
 		return nil, fmt.Errorf("tlog-proof checkpoint: %w", err)

@@ -16,7 +16,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
 
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/proof"
 )
 
@@ -128,7 +128,7 @@ func TestZtlogVectors(t *testing.T) {
 	}
 	text := fmt.Sprintf("%s\n%d\n%s\n", vectorOrigin, tree.Size(), base64.StdEncoding.EncodeToString(tree.Hash()))
 	signed, polText := vectorCheckpoint(t, text)
-	pol, err := policy.Parse(vectorFiles(t, "trust.policy", []byte(polText)))
+	pol, err := trustpolicy.Parse(vectorFiles(t, "trust.policy", []byte(polText)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestZtlogVectors(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		cp, err := Verify(p, entries[i], pol, policy.VerifyOptions{})
+		cp, err := Verify(p, entries[i], pol, trustpolicy.VerifyOptions{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -153,7 +153,7 @@ func TestZtlogVectors(t *testing.T) {
 			t.Fatalf("%s: cosignatures %+v", name, cp.Cosignatures)
 		}
 		// Another entry is not at this index.
-		if _, err := Verify(p, entries[(i+1)%len(entries)], pol, policy.VerifyOptions{}); !errors.Is(err, proof.ErrInclusion) {
+		if _, err := Verify(p, entries[(i+1)%len(entries)], pol, trustpolicy.VerifyOptions{}); !errors.Is(err, proof.ErrInclusion) {
 			t.Fatalf("%s: another entry verified: %v", name, err)
 		}
 		// Flipping any bit of any byte of the proof makes it fail.
@@ -165,7 +165,7 @@ func TestZtlogVectors(t *testing.T) {
 				if err != nil {
 					continue
 				}
-				if _, err := Verify(q, entries[i], pol, policy.VerifyOptions{}); err == nil {
+				if _, err := Verify(q, entries[i], pol, trustpolicy.VerifyOptions{}); err == nil {
 					t.Fatalf("%s: byte %d ^ %#x still verifies:\n%s", name, j, bit, c)
 				}
 			}
@@ -188,7 +188,7 @@ func FuzzVerify(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	p, err := policy.Parse(pol)
+	p, err := trustpolicy.Parse(pol)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func FuzzVerify(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := Verify(q, []byte("not an entry in the vector log"), p, policy.VerifyOptions{}); err == nil {
+		if _, err := Verify(q, []byte("not an entry in the vector log"), p, trustpolicy.VerifyOptions{}); err == nil {
 			t.Fatal("a proof verified an entry that is not in the log")
 		}
 	})

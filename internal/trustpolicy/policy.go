@@ -18,7 +18,7 @@
 // (the log and witnesses), or Satisfied with a set of cosigners.
 //
 // Verification is pure: bytes and a time in, a verdict out.
-package policy
+package trustpolicy
 
 import (
 	"bytes"

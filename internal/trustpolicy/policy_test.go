@@ -1,4 +1,4 @@
-package policy
+package trustpolicy
 
 import (
 	"bytes"
@@ -171,7 +171,7 @@ func writeOrRead(t *testing.T, rel string, content []byte) []byte {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./verifier/policy -update to create the vectors)", err)
+		t.Fatalf("%v (run go test ./internal/trustpolicy -update to create the vectors)", err)
 	}
 	return b
 }
@@ -180,7 +180,7 @@ func readVector(t *testing.T, rel string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(vectorDir, rel))
 	if err != nil {
-		t.Fatalf("%v (run go test ./verifier/policy -update to create the vectors)", err)
+		t.Fatalf("%v (run go test ./internal/trustpolicy -update to create the vectors)", err)
 	}
 	return b
 }
