@@ -14,11 +14,12 @@ import (
 	"time"
 
 	"github.com/zt-infra/ztlog/internal/text"
+	"github.com/zt-infra/ztlog/verifier/proof"
 
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/internal/tlogproof"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
-	"github.com/zt-infra/ztlog/verifier/tlogproof"
 )
 
 // Strict makes a broker prove, before it runs anything, that the decision
@@ -51,10 +52,10 @@ func (s *Strict) prove(ctx context.Context, c *receipt.Claims, now time.Time) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	var leaf, proof []byte
+	var leaf, proofText []byte
 	var err error
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, time.Second) {
-		leaf, proof, err = s.Entries.Entry(ctx, c.LogIndex)
+		leaf, proofText, err = s.Entries.Entry(ctx, c.LogIndex)
 		if !errors.Is(err, ErrNotCovered) {
 			break
 		}
@@ -67,14 +68,14 @@ func (s *Strict) prove(ctx context.Context, c *receipt.Claims, now time.Time) er
 	if err != nil {
 		return fmt.Errorf("decision %d: %v", c.LogIndex, err)
 	}
-	p, err := tlogproof.Parse(proof)
+	p, err := tlogproof.Parse(proofText)
 	if err != nil {
 		return fmt.Errorf("decision %d: tlog-proof: %v", c.LogIndex, err)
 	}
 	if p.Index != c.LogIndex {
 		return fmt.Errorf("the tlog-proof is for index %d, the receipt names %d", p.Index, c.LogIndex)
 	}
-	if _, err := tlogproof.Verify(p, leaf, s.Policy, trustpolicy.VerifyOptions{Now: now}); err != nil {
+	if _, err := proof.VerifyTLogProof(p, leaf, s.Policy, trustpolicy.VerifyOptions{Now: now}); err != nil {
 		return fmt.Errorf("decision %d: %v", c.LogIndex, err)
 	}
 	if lh := base64.StdEncoding.EncodeToString(leafHash(leaf)); lh != c.LeafHash {

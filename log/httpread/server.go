@@ -39,7 +39,7 @@ import (
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/bundle"
-	"github.com/zt-infra/ztlog/verifier/tlogproof"
+	"github.com/zt-infra/ztlog/internal/tlogproof"
 )
 
 // BundleSources is what GET /v1/bundles includes beyond the log's own

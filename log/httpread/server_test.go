@@ -30,7 +30,7 @@ import (
 	"github.com/zt-infra/ztlog/internal/httperr"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage/posix"
-	"github.com/zt-infra/ztlog/verifier/tlogproof"
+	"github.com/zt-infra/ztlog/internal/tlogproof"
 )
 
 const origin = "test.example/ztlog-server"

@@ -21,7 +21,7 @@ import (
 	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/proof"
-	"github.com/zt-infra/ztlog/verifier/tlogproof"
+	"github.com/zt-infra/ztlog/internal/tlogproof"
 )
 
 // Source reads a tlog-tiles log (tessera's client.HTTPFetcher and

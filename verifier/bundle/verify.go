@@ -17,7 +17,7 @@ import (
 	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/proof"
-	"github.com/zt-infra/ztlog/verifier/tlogproof"
+	"github.com/zt-infra/ztlog/internal/tlogproof"
 )
 
 // Verdict is the outcome of one check.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
 )
 

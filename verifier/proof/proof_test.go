@@ -14,10 +14,10 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"k8s.io/klog/v2"
 
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/logtest"
 	"github.com/zt-infra/ztlog/log/storage/posix"
-	"github.com/zt-infra/ztlog/internal/trustpolicy"
 )
 
 func init() { klog.SetSlogLogger(slog.New(slog.NewTextHandler(io.Discard, nil))) }

@@ -1,4 +1,4 @@
-package tlogproof
+package proof_test
 
 import (
 	"crypto/ed25519"
@@ -16,6 +16,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
 
+	"github.com/zt-infra/ztlog/internal/tlogproof"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/proof"
 )
@@ -139,13 +140,13 @@ func TestZtlogVectors(t *testing.T) {
 			t.Fatal(err)
 		}
 		name := fmt.Sprintf("entry-%d.tlog-proof", i)
-		b := vectorFiles(t, name, Format(&Proof{Index: uint64(i), Hashes: path, Checkpoint: signed}))
+		b := vectorFiles(t, name, tlogproof.Format(&tlogproof.Proof{Index: uint64(i), Hashes: path, Checkpoint: signed}))
 		manifest = append(manifest, entryVector{Entry: g.File, Proof: name, Index: uint64(i)})
-		p, err := Parse(b)
+		p, err := tlogproof.Parse(b)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		cp, err := Verify(p, entries[i], pol, trustpolicy.VerifyOptions{})
+		cp, err := proof.VerifyTLogProof(p, entries[i], pol, trustpolicy.VerifyOptions{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -153,7 +154,7 @@ func TestZtlogVectors(t *testing.T) {
 			t.Fatalf("%s: cosignatures %+v", name, cp.Cosignatures)
 		}
 		// Another entry is not at this index.
-		if _, err := Verify(p, entries[(i+1)%len(entries)], pol, trustpolicy.VerifyOptions{}); !errors.Is(err, proof.ErrInclusion) {
+		if _, err := proof.VerifyTLogProof(p, entries[(i+1)%len(entries)], pol, trustpolicy.VerifyOptions{}); !errors.Is(err, proof.ErrInclusion) {
 			t.Fatalf("%s: another entry verified: %v", name, err)
 		}
 		// Flipping any bit of any byte of the proof makes it fail.
@@ -161,11 +162,11 @@ func TestZtlogVectors(t *testing.T) {
 			for _, bit := range []byte{0x01, 0x20} {
 				c := append([]byte(nil), b...)
 				c[j] ^= bit
-				q, err := Parse(c)
+				q, err := tlogproof.Parse(c)
 				if err != nil {
 					continue
 				}
-				if _, err := Verify(q, entries[i], pol, trustpolicy.VerifyOptions{}); err == nil {
+				if _, err := proof.VerifyTLogProof(q, entries[i], pol, trustpolicy.VerifyOptions{}); err == nil {
 					t.Fatalf("%s: byte %d ^ %#x still verifies:\n%s", name, j, bit, c)
 				}
 			}
@@ -198,11 +199,11 @@ func FuzzVerify(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		q, err := Parse(b)
+		q, err := tlogproof.Parse(b)
 		if err != nil {
 			return
 		}
-		if _, err := Verify(q, []byte("not an entry in the vector log"), p, trustpolicy.VerifyOptions{}); err == nil {
+		if _, err := proof.VerifyTLogProof(q, []byte("not an entry in the vector log"), p, trustpolicy.VerifyOptions{}); err == nil {
 			t.Fatal("a proof verified an entry that is not in the log")
 		}
 	})
