@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/transparency-dev/tessera/client"
-	"github.com/zt-infra/ztlog/verifier/audit"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
+	"github.com/zt-infra/ztlog/verifier/audit"
 )
 
 // openLog returns the log named by --log: an http(s) URL of its

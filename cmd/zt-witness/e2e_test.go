@@ -21,10 +21,10 @@ import (
 
 	"github.com/zt-infra/ztlog/contract/server"
 	"github.com/zt-infra/ztlog/internal/testutil/devproc"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/log/witnessing"
-	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/splitview"
 )
 

@@ -5,8 +5,8 @@ import (
 	"os"
 	"path/filepath"
 
-	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
+	ztlog "github.com/zt-infra/ztlog/log"
 )
 
 // writeTrustPolicy writes the trust policy an auditor of this log needs

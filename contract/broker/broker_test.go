@@ -28,8 +28,8 @@ import (
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/contract/receipt"
-	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
+	ztlog "github.com/zt-infra/ztlog/log"
 )
 
 func TestMain(m *testing.M) {

@@ -15,12 +15,12 @@ import (
 
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/internal/httperr"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/logtest"
 	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 	"github.com/zt-infra/ztlog/verifier/bundle"
-	"github.com/zt-infra/ztlog/internal/trustpolicy"
 )
 
 // GET /v1/bundles/{index}: the bundle the server serves verifies offline

@@ -36,10 +36,10 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/transparency-dev/tessera/api/layout"
 
+	"github.com/zt-infra/ztlog/internal/tlogproof"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/bundle"
-	"github.com/zt-infra/ztlog/internal/tlogproof"
 )
 
 // BundleSources is what GET /v1/bundles includes beyond the log's own

@@ -28,9 +28,9 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/zt-infra/ztlog/internal/httperr"
+	"github.com/zt-infra/ztlog/internal/tlogproof"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage/posix"
-	"github.com/zt-infra/ztlog/internal/tlogproof"
 )
 
 const origin = "test.example/ztlog-server"

@@ -20,8 +20,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/zt-infra/ztlog/contract/entry"
-	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
+	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 )
 
 func init() { klog.SetSlogLogger(slog.New(slog.NewTextHandler(io.Discard, nil))) }

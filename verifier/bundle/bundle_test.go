@@ -23,10 +23,10 @@ import (
 
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/internal/tlogproof"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
-	"github.com/zt-infra/ztlog/internal/trustpolicy"
-	"github.com/zt-infra/ztlog/internal/tlogproof"
 )
 
 var update = flag.Bool("update", false, "rewrite the vectors in testdata/bundles")

@@ -14,10 +14,10 @@ import (
 
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
-	"github.com/zt-infra/ztlog/verifier/attestation"
-	"github.com/zt-infra/ztlog/internal/trustpolicy"
-	"github.com/zt-infra/ztlog/verifier/proof"
 	"github.com/zt-infra/ztlog/internal/tlogproof"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
+	"github.com/zt-infra/ztlog/verifier/attestation"
+	"github.com/zt-infra/ztlog/verifier/proof"
 )
 
 // Verdict is the outcome of one check.

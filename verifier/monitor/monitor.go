@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/transparency-dev/tessera/client"
-	"github.com/zt-infra/ztlog/verifier/audit"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
+	"github.com/zt-infra/ztlog/verifier/audit"
 	"github.com/zt-infra/ztlog/verifier/proof"
 )
 

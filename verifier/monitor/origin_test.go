@@ -3,10 +3,10 @@ package monitor
 import (
 	"testing"
 
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/verifier/audit"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
-	"github.com/zt-infra/ztlog/internal/trustpolicy"
 )
 
 // A policy naming two logs; the monitor follows log A, then the URL serves

@@ -9,11 +9,11 @@ import (
 
 	"github.com/transparency-dev/tessera/client"
 
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/verifier/audit"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
-	"github.com/zt-infra/ztlog/internal/trustpolicy"
 )
 
 // A log written by the real log package (Tessera POSIX) audits clean, and
