@@ -22,7 +22,6 @@ import (
 	"github.com/zt-infra/ztlog/contract/gate/results"
 	"github.com/zt-infra/ztlog/contract/receipt"
 	service "github.com/zt-infra/ztlog/contract/server"
-	"github.com/zt-infra/ztlog/log/httpread"
 )
 
 // contractFlags configure the decision path (the adapter contract). Without
@@ -256,7 +255,7 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 	svc.SetReceiptJWKS(g.JWKS)
 	// Brokers report results (POST /v1/results).
 	res.Register(svc.Router())
-	svc.SetBundleSources(httpread.BundleSources{Result: res.ResultOf, Roots: src})
+	svc.SetBundleSources(res.ResultOf, src)
 	svc.AddReadinessCheck("identity", func(context.Context) error { return src.Check() })
 	v := pm.Status()
 	logger.Info("decision path ready", "identity", src.Describe(), "server_id", svid.ID.String(), "jwt_audience", aud,

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/transparency-dev/tessera"
 
 	"github.com/zt-infra/ztlog/contract/gate/correlation"
@@ -85,7 +86,7 @@ type Service struct {
 	router   *mux.Router
 	registry *prometheus.Registry
 	logger   *slog.Logger
-	read     *httpread.Handler
+	bundles  *bundles
 	started  time.Time
 
 	mu          sync.Mutex
@@ -148,7 +149,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		details:  map[string]func(context.Context) any{},
 	}
 	s.AddReadinessCheck("log", l.Healthy)
-	s.read = httpread.Register(s.router, l)
+	httpread.Register(s.router, l)
+	s.bundles = &bundles{l: l}
+	s.router.HandleFunc("/v1/bundles/{index}", s.bundles.serve).Methods(http.MethodGet)
 	s.router.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
 	s.router.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
 	s.router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})).Methods(http.MethodGet)
@@ -165,8 +168,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 }
 
 // SetBundleSources makes GET /v1/bundles include each decision's result
-// and the SPIFFE roots of the statements' signers.
-func (s *Service) SetBundleSources(bs httpread.BundleSources) { s.read.SetBundleSources(bs) }
+// (result) and the SPIFFE roots of its signers (call before serving).
+func (s *Service) SetBundleSources(result func(decision uint64) (uint64, bool), roots x509bundle.Source) {
+	s.bundles.result, s.bundles.roots = result, roots
+}
 
 // Log is the service's evidence log.
 func (s *Service) Log() *ztlog.Log { return s.log }

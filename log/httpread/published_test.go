@@ -13,8 +13,9 @@ import (
 
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/rfc6962"
-	ztlog "github.com/zt-infra/ztlog/log"
 	"golang.org/x/mod/sumdb/note"
+
+	ztlog "github.com/zt-infra/ztlog/log"
 )
 
 func fetch(t *testing.T, u string) (int, http.Header, []byte) {

@@ -1,11 +1,10 @@
-// Package server is the HTTP read surface of the evidence log:
+// Package httpread is the HTTP read surface of the evidence log:
 //
 //	GET /log/checkpoint                   C2SP tlog-tiles checkpoint
 //	GET /log/tile/<L>/<N>[.p/<W>]         C2SP tlog-tiles Merkle tiles
 //	GET /log/tile/entries/<N>[.p/<W>]     C2SP tlog-tiles entry bundles
 //	GET /v1/entries/{index}[?size=N]      an entry with its inclusion proof
 //	GET /v1/proofs/consistency?old=&new=  a consistency proof
-//	GET /v1/bundles/{index}[?result=M]    the evidence bundle of a decision
 //
 // The tlog-tiles resources are served byte for byte as stored, so any
 // tlog-tiles client given the URL prefix <base>/log and the verifier key can
@@ -24,45 +23,19 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
-	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/internal/httperr"
 	"github.com/zt-infra/ztlog/internal/text"
 
 	"github.com/gorilla/mux"
-	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/transparency-dev/tessera/api/layout"
 
 	"github.com/zt-infra/ztlog/internal/tlogproof"
 	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/verifier/attestation"
-	"github.com/zt-infra/ztlog/verifier/bundle"
 )
-
-// BundleSources is what GET /v1/bundles includes beyond the log's own
-// entries and proofs, from services the log server does not have.
-type BundleSources struct {
-	// Result returns the index of the result entry committed for the
-	// decision at index, if there is one (contract/results).
-	Result func(decision uint64) (uint64, bool)
-	// Roots is the service's SPIFFE trust bundle: the authorities of the
-	// statements' signers' trust domains are included.
-	Roots x509bundle.Source
-}
 
 // Handler serves the read routes.
 type Handler = handler
-
-// SetBundleSources makes bundles include the decision's result and the
-// SPIFFE roots (call before serving).
-func (h *handler) SetBundleSources(bs BundleSources) {
-	h.mu.Lock()
-	h.bs = bs
-	h.mu.Unlock()
-}
 
 // Register adds the log's read routes to r.
 func Register(r *mux.Router, l *ztlog.Log) *Handler {
@@ -72,18 +45,11 @@ func Register(r *mux.Router, l *ztlog.Log) *Handler {
 	r.PathPrefix("/log/tile/").HandlerFunc(h.tile).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/entries/{index}", h.entry).Methods(http.MethodGet)
 	r.HandleFunc("/v1/proofs/consistency", h.consistency).Methods(http.MethodGet)
-	r.HandleFunc("/v1/bundles/{index}", h.bundle).Methods(http.MethodGet)
 	return h
 }
 
-// bundleResultWait bounds the wait for a checkpoint covering a decision's
-// result, when GET /v1/bundles includes it.
-const bundleResultWait = 3 * time.Second
-
 type handler struct {
-	l  *ztlog.Log
-	mu sync.Mutex
-	bs BundleSources
+	l *ztlog.Log
 }
 
 const (
@@ -100,7 +66,7 @@ const (
 func (h *handler) checkpoint(w http.ResponseWriter, r *http.Request) {
 	cp, err := h.l.Checkpoint()
 	if err != nil {
-		writeLogError(w, err, "")
+		WriteLogError(w, err, "")
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -116,7 +82,7 @@ func (h *handler) checkpoint(w http.ResponseWriter, r *http.Request) {
 func (h *handler) published(w http.ResponseWriter, path string, level, n uint64, p uint8) bool {
 	cp, err := h.l.Checkpoint()
 	if err != nil {
-		writeLogError(w, err, "path")
+		WriteLogError(w, err, "path")
 		return false
 	}
 	nodes := cp.Size
@@ -249,18 +215,18 @@ type EntryResponse struct {
 
 func (h *handler) entry(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	index, ok := parseUint(w, "index", mux.Vars(r)["index"])
+	index, ok := ParseUint(w, "index", mux.Vars(r)["index"])
 	if !ok {
 		return
 	}
 	leaf, cp, err := h.l.Entry(ctx, index)
 	if err != nil {
-		writeLogError(w, err, "index")
+		WriteLogError(w, err, "index")
 		return
 	}
 	size := cp.Size
 	if s := r.URL.Query().Get("size"); s != "" {
-		if size, ok = parseUint(w, "size", s); !ok {
+		if size, ok = ParseUint(w, "size", s); !ok {
 			return
 		}
 		if size > cp.Size {
@@ -276,7 +242,7 @@ func (h *handler) entry(w http.ResponseWriter, r *http.Request) {
 	}
 	proof, err := h.l.InclusionProof(ctx, index, size)
 	if err != nil {
-		writeLogError(w, err, "size")
+		WriteLogError(w, err, "size")
 		return
 	}
 	resp := EntryResponse{
@@ -314,18 +280,18 @@ func (h *handler) consistency(w http.ResponseWriter, r *http.Request) {
 			Message: "give the older tree size as ?old=N"})
 		return
 	}
-	old, ok := parseUint(w, "old", q.Get("old"))
+	old, ok := ParseUint(w, "old", q.Get("old"))
 	if !ok {
 		return
 	}
 	cp, err := h.l.Checkpoint()
 	if err != nil {
-		writeLogError(w, err, "")
+		WriteLogError(w, err, "")
 		return
 	}
 	newSize := cp.Size
 	if q.Has("new") {
-		if newSize, ok = parseUint(w, "new", q.Get("new")); !ok {
+		if newSize, ok = ParseUint(w, "new", q.Get("new")); !ok {
 			return
 		}
 	}
@@ -341,7 +307,7 @@ func (h *handler) consistency(w http.ResponseWriter, r *http.Request) {
 	}
 	proof, err := h.l.ConsistencyProof(r.Context(), old, newSize)
 	if err != nil {
-		writeLogError(w, err, "new")
+		WriteLogError(w, err, "new")
 		return
 	}
 	resp := ConsistencyResponse{Old: old, New: newSize, Proof: b64all(proof)}
@@ -352,110 +318,9 @@ func (h *handler) consistency(w http.ResponseWriter, r *http.Request) {
 	httperr.WriteJSON(w, http.StatusOK, resp)
 }
 
-// bundle serves the log's part of an evidence bundle (verifier/bundle): the
-// decision entry at index and, with ?result=M, its result entry, each with
-// a tlog-proof into the latest checkpoint. Receipts are not kept by the
-// log; their holder adds them (zt-audit bundle --receipt).
-func (h *handler) bundle(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	index, ok := parseUint(w, "index", mux.Vars(r)["index"])
-	if !ok {
-		return
-	}
-	cp, err := h.l.Checkpoint()
-	if err != nil {
-		writeLogError(w, err, "")
-		return
-	}
-	h.mu.Lock()
-	bs := h.bs
-	h.mu.Unlock()
-	q := r.URL.Query()
-	ri, found := uint64(0), false
-	if !q.Has("result") && bs.Result != nil {
-		// The decision's result, proven into a checkpoint that covers it:
-		// this process's view may not have caught up with it yet.
-		if ri, found = bs.Result(index); found && ri >= cp.Size {
-			actx, cancel := context.WithTimeout(ctx, bundleResultWait)
-			c, err := h.l.Await(actx, ri)
-			cancel()
-			if found = err == nil; found {
-				cp = c
-			}
-		}
-	}
-	bundled := func(field string, i uint64, want entry.Kind) (*bundle.Entry, entry.Entry, bool) {
-		if i >= cp.Size {
-			httperr.WriteError(w, http.StatusNotFound, &httperr.Error{Code: "not_found", Field: field,
-				Message: fmt.Sprintf("entry %d is beyond the published tree size %d", i, cp.Size)})
-			return nil, nil, false
-		}
-		leaf, _, err := h.l.Entry(ctx, i)
-		if err != nil {
-			writeLogError(w, err, field)
-			return nil, nil, false
-		}
-		e, err := entry.Parse(leaf)
-		if err != nil || e.EntryKind() != want {
-			httperr.WriteError(w, http.StatusBadRequest, &httperr.Error{Code: "not_a_" + string(want), Field: field,
-				Message: fmt.Sprintf("entry %d is not a %s entry; a bundle is of a decision and its result", i, want)})
-			return nil, nil, false
-		}
-		proof, err := h.l.InclusionProof(ctx, i, cp.Size)
-		if err != nil {
-			writeLogError(w, err, field)
-			return nil, nil, false
-		}
-		return &bundle.Entry{Index: i, Leaf: leaf, Proof: string(tlogproof.Format(&tlogproof.Proof{Index: i, Hashes: proof, Checkpoint: cp.Note}))}, e, true
-	}
-	d, _, ok := bundled("index", index, entry.KindDecision)
-	if !ok {
-		return
-	}
-	b := &bundle.Bundle{Format: bundle.Format, Origin: cp.Origin, Decision: *d}
-	if q.Has("result") {
-		if ri, ok = parseUint(w, "result", q.Get("result")); !ok {
-			return
-		}
-		found = true
-	}
-	if found {
-		re, e, ok := bundled("result", ri, entry.KindResult)
-		if !ok {
-			return
-		}
-		if e.(*entry.Result).DecisionIndex != index {
-			httperr.WriteError(w, http.StatusBadRequest, &httperr.Error{Code: "bad_result", Field: "result",
-				Message: fmt.Sprintf("entry %d is the result of entry %d, not of %d", ri, e.(*entry.Result).DecisionIndex, index)})
-			return
-		}
-		b.Result = re
-	}
-	if bs.Roots != nil {
-		tds, err := bundle.SignerTrustDomains(b)
-		if err == nil && len(tds) > 0 {
-			var ids []spiffeid.TrustDomain
-			for _, td := range tds {
-				if id, err := spiffeid.TrustDomainFromString(td); err == nil {
-					ids = append(ids, id)
-				}
-			}
-			b.SPIFFE = attestation.FromSource(bs.Roots, ids...).Domains
-		}
-	}
-	out, err := bundle.Marshal(b)
-	if err != nil {
-		httperr.WriteError(w, http.StatusInternalServerError, &httperr.Error{Code: "internal", Message: err.Error()})
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Write(out)
-}
-
-// parseUint reads a decimal tree index or size: digits only, no sign, no
+// ParseUint reads a decimal tree index or size: digits only, no sign, no
 // leading zeros. It writes the 400 itself when the value is malformed.
-func parseUint(w http.ResponseWriter, field, s string) (uint64, bool) {
+func ParseUint(w http.ResponseWriter, field, s string) (uint64, bool) {
 	n, err := strconv.ParseUint(s, 10, 64)
 	if err != nil || strconv.FormatUint(n, 10) != s {
 		httperr.WriteError(w, http.StatusBadRequest, &httperr.Error{
@@ -484,11 +349,11 @@ func writeResourceError(w http.ResponseWriter, err error, path string) {
 			Message: fmt.Sprintf("%s does not exist; only resources of published tree sizes are served", path)})
 		return
 	}
-	writeLogError(w, err, "path")
+	WriteLogError(w, err, "path")
 }
 
-// writeLogError maps a log error to its status and JSON error.
-func writeLogError(w http.ResponseWriter, err error, field string) {
+// WriteLogError maps a log error to its status and JSON error.
+func WriteLogError(w http.ResponseWriter, err error, field string) {
 	switch {
 	case errors.Is(err, ztlog.ErrNotFound):
 		httperr.WriteError(w, http.StatusNotFound, &httperr.Error{Code: "not_found", Field: field, Message: err.Error()})

@@ -1,4 +1,4 @@
-package httpread
+package server
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/zt-infra/ztlog/internal/httperr"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/httpread"
 	"github.com/zt-infra/ztlog/log/logtest"
 	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
@@ -27,7 +28,7 @@ import (
 // with only the log's key.
 func TestBundleEndpoint(t *testing.T) {
 	ctx := context.Background()
-	skey, vkey, err := ztlog.GenerateKey(origin)
+	skey, vkey, err := ztlog.GenerateKey("test.example/ztlog-server")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,8 @@ func TestBundleEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := mux.NewRouter()
-	Register(r, l)
+	httpread.Register(r, l)
+	r.HandleFunc("/v1/bundles/{index}", (&bundles{l: l}).serve)
 	srv := httptest.NewServer(r)
 	defer srv.Close()
 	pol, _ := trustpolicy.Parse([]byte("log " + vkey + "\nquorum none\n"))
