@@ -42,7 +42,7 @@ func crashChild() {
 		os.Exit(3)
 	}
 	ctx := context.Background()
-	b, err := posix.Open(ctx, posix.Config{Dir: dir})
+	b, err := posix.Open(ctx, posix.Config{Dir: dir}, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)

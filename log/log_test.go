@@ -55,7 +55,7 @@ func testKey(t testing.TB, origin string) *Key {
 func openTestLog(t testing.TB, dir string, key *Key, mod func(*Options)) *Log {
 	t.Helper()
 	ctx := context.Background()
-	b, err := posix.Open(ctx, posix.Config{Dir: dir})
+	b, err := posix.Open(ctx, posix.Config{Dir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestReopenRefusesAnotherKeyOrOrigin(t *testing.T) {
 		{"other origin", testKey(t, "other.example/log"), `holds the log "test.example/ztlog"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := posix.Open(context.Background(), posix.Config{Dir: dir})
+			b, err := posix.Open(context.Background(), posix.Config{Dir: dir}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

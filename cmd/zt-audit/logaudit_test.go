@@ -167,7 +167,7 @@ func TestAuditCommand(t *testing.T) {
 func serveLog(t *testing.T, k logKey) (string, *ztlog.Log) {
 	t.Helper()
 	ctx := context.Background()
-	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)})
+	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func startLog(t *testing.T, key *ztlog.Key, dataDir, policyText string) *running
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.Witnesses, cfg.WitnessOptions, cfg.HTTPClient = c.Group(), c.WitnessOptions(), c.HTTPClient()
+		cfg.Witnessing = c
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -111,11 +111,6 @@ func startLog(t *testing.T, key *ztlog.Key, dataDir, policyText string) *running
 	if err != nil {
 		cancel()
 		t.Fatal(err)
-	}
-	if c != nil {
-		svc.Registry().MustRegister(c.Metrics())
-		svc.AddReadinessCheck("witnesses", c.Check)
-		svc.AddReadinessDetail("witnesses", c.Report)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/zt-infra/ztlog/witness/daal"
 	"github.com/zt-infra/ztlog/witness/daal/daalog"
 )

@@ -109,7 +109,7 @@ func newDAALWorld(t *testing.T) *daalWorld {
 	skey, vkey, _ := ztlog.GenerateKey("daal.test/log")
 	k, _ := ztlog.ParseKey(skey)
 	w.vkey = vkey
-	b, err := posix.Open(ctx, posix.Config{Dir: w.logDir})
+	b, err := posix.Open(ctx, posix.Config{Dir: w.logDir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,8 +103,7 @@ func runDev(ctx context.Context, args []string) error {
 		f.witness.policy = filepath.Join(devDir, "witness.policy")
 		witnessed = f.witness.policy + " (local witness " + devWitnessName + ")"
 	}
-	setup, err := f.witness.apply(&cfg, logger)
-	if err != nil {
+	if err := f.witness.apply(&cfg, logger); err != nil {
 		return err
 	}
 	trustPolicy := filepath.Join(devDir, "trust.policy")
@@ -112,10 +111,11 @@ func runDev(ctx context.Context, args []string) error {
 		return fmt.Errorf("trust policy for auditors: %v", err)
 	}
 	return serve(ctx, cfg, &f.contract, logger, func(st started) error {
-		if rec, ok := st.agents.Lookup(devAgentID.String()); !ok || rec.Status != "registered" {
+		reg := st.svc.Agents()
+		if rec, ok := reg.Lookup(devAgentID.String()); !ok || rec.Status != "registered" {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
-			if _, _, _, err := st.agents.Commit(cctx, &api.AgentRequest{Op: entry.AgentRegister, ID: devAgentID.String(),
+			if _, _, _, err := reg.Commit(cctx, &api.AgentRequest{Op: entry.AgentRegister, ID: devAgentID.String(),
 				Owner: "ztlog dev", Brokers: []string{devBrokerID.String()}, Labels: map[string]string{"env": "dev"}},
 				devAdminID.String(), "ztlog-dev-setup", time.Now()); err != nil {
 				return fmt.Errorf("register the demo agent: %w", err)
@@ -170,7 +170,7 @@ Stop with Ctrl-C; the log is kept in %s and continues on the next start.
 			base, base, base, base, base, trustPolicy, filepath.Join(devDir, "bundle.pem"),
 			base, trustPolicy, filepath.Join(devDir, "bundle.pem"), trustPolicy, filepath.Join(devDir, "bundle.pem"), secure, logDir)
 		return nil
-	}, setup)
+	})
 }
 
 // devIdentity creates (once) the dev CA, receipt key and example policy

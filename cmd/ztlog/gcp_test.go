@@ -172,7 +172,7 @@ func TestServeGCP(t *testing.T) {
 // openGCP opens the log on the emulators' database and bucket, in this
 // process.
 func openGCP(ctx context.Context, emu *gcptest.Emulators, prefix string, key *ztlog.Key) (*ztlog.Log, error) {
-	b, err := gcp.Open(ctx, emu.Config(prefix))
+	b, err := gcp.Open(ctx, emu.Config(prefix), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"k8s.io/klog/v2"
 
-	"github.com/zt-infra/ztlog/contract/gate/agents"
-	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/contract/server"
 	ztlog "github.com/zt-infra/ztlog/log"
 )
@@ -133,25 +133,23 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	setup, err := f.witness.apply(&cfg, logger)
-	if err != nil {
+	if err := f.witness.apply(&cfg, logger); err != nil {
 		return err
 	}
-	return serve(ctx, cfg, &f.contract, logger, nil, setup)
+	return serve(ctx, cfg, &f.contract, logger, nil)
 }
 
 // started is what serve hands its caller once listening.
 type started struct {
-	addr   string
-	tls    bool
-	svc    *server.Service
-	agents *agents.Registry
+	addr string
+	tls  bool
+	svc  *server.Service
 }
 
 // serve opens the service (and, with an identity source, the decision
-// path), applies setup (nil entries skipped), listens, calls ready (if any)
-// once listening, and serves until ctx ends.
-func serve(ctx context.Context, cfg server.Config, cf *contractFlags, logger *slog.Logger, ready func(started) error, setup ...func(*server.Service)) error {
+// path), listens, calls ready (if any) once listening, and serves until ctx
+// ends. SIGHUP reloads the policy, user keys and identity files.
+func serve(ctx context.Context, cfg server.Config, cf *contractFlags, logger *slog.Logger, ready func(started) error) error {
 	server.TuneGC(logger)
 	src, err := cf.openIdentity(ctx)
 	if err != nil {
@@ -159,37 +157,46 @@ func serve(ctx context.Context, cfg server.Config, cf *contractFlags, logger *sl
 	}
 	if src != nil {
 		defer src.Close()
-		cfg.TLS = identity.ServerTLS(src)
+		if cfg.Decision, err = cf.decision(src); err != nil {
+			return err
+		}
 		cfg.PlainHTTPReads = cf.plainHTTPReads
 	}
 	svc, err := server.New(ctx, cfg)
 	if err != nil {
+		if errors.Is(err, server.ErrUserTokens) {
+			return usageError{errors.New("delegated users need both --user-issuer and --user-jwks")}
+		}
 		return err
 	}
 	closeLog := func() { svc.Log().Close(context.Background()) }
-	for _, f := range setup {
-		if f != nil {
-			f(svc)
-		}
-	}
-	var reg *agents.Registry
-	if src != nil {
-		if _, reg, err = cf.mount(ctx, svc, src, logger); err != nil {
-			closeLog()
-			return err
-		}
-	}
+	go reloadOnHUP(ctx, svc)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		closeLog()
-		return fmt.Errorf("listen on %s: %v", cfg.Listen, err)
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	if ready != nil {
-		if err := ready(started{addr: ln.Addr().String(), tls: src != nil, svc: svc, agents: reg}); err != nil {
+		if err := ready(started{addr: ln.Addr().String(), tls: src != nil, svc: svc}); err != nil {
 			ln.Close()
 			closeLog()
 			return err
 		}
 	}
 	return svc.Serve(ctx, ln)
+}
+
+// reloadOnHUP calls svc.Reload on each SIGHUP until ctx ends.
+func reloadOnHUP(ctx context.Context, svc *server.Service) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			svc.Reload(ctx, "sighup")
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/zt-infra/ztlog/internal/httperr"
+	"github.com/zt-infra/ztlog/internal/jsonx"
 	"github.com/zt-infra/ztlog/internal/text"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
@@ -155,13 +156,8 @@ func (s *Server) work(w http.ResponseWriter, r *http.Request) {
 // broker's checks (Broker.Check) judge the contents.
 func DecodeWorkRequest(body []byte) (*WorkRequest, []byte, *httperr.Error) {
 	var req WorkRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := jsonx.DecodeStrict(body, &req); err != nil {
 		return nil, nil, &httperr.Error{Code: api.CodeMalformedJSON, Message: "work request: " + err.Error()}
-	}
-	if dec.More() {
-		return nil, nil, &httperr.Error{Code: api.CodeMalformedJSON, Message: "work request: trailing data after the object"}
 	}
 	for _, f := range []struct{ name, v string }{{"receipt", req.Receipt}, {"action", req.Action}, {"resource", req.Resource}} {
 		if f.v == "" {

@@ -119,18 +119,6 @@ func (s *Server) start() {
 	t := s.t
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := server.New(ctx, server.Config{
-		Storage: posix.Opener(posix.Config{Dir: filepath.Join(s.dir, "log")}), Key: s.Key, Logger: logger,
-		CheckpointInterval: 100 * time.Millisecond, TLS: identity.ServerTLS(s.Src), PlainHTTPReads: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, _ := identity.NewAuthenticator(s.Src, []string{ServerID.String()})
-	reg, err := agents.Rebuild(ctx, svc.Log())
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := s.opts.PolicyDir
 	if dir == "" {
 		dir = repoPath("testdata/policies/opa")
@@ -139,19 +127,17 @@ func (s *Server) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gate.New(gate.Config{Log: svc.Log(), Auth: auth, PDP: pdp.NewPDP(p, 5*time.Second), Agents: reg,
-		Keys: receipt.NewKeyset(s.rk), Bundles: s.Src, Admins: []spiffeid.ID{AdminID}, DefaultBroker: BrokerID.String(),
-		ReceiptTTL: s.opts.ReceiptTTL, CheckpointWait: 3 * time.Second, Logger: logger})
+	svc, err := server.New(ctx, server.Config{
+		Storage: posix.Opener(posix.Config{Dir: filepath.Join(s.dir, "log")}), Key: s.Key, Logger: logger,
+		CheckpointInterval: 100 * time.Millisecond, PlainHTTPReads: true,
+		Decision: &server.Decision{Identity: s.Src, PDP: pdp.NewPDP(p, 5*time.Second), Receipts: receipt.NewKeyset(s.rk),
+			Admins: []spiffeid.ID{AdminID}, DefaultBroker: BrokerID.String(), ReceiptTTL: s.opts.ReceiptTTL,
+			CheckpointWait: 3 * time.Second},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.Register(svc.Router())
-	svc.SetReceiptJWKS(g.JWKS)
-	res, err := results.Rebuild(ctx, results.Config{Log: svc.Log(), Auth: auth, Bundles: s.Src, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Register(svc.Router())
+	g, res, reg := svc.Gate(), svc.Results(), svc.Agents()
 	s.Svc, s.Gate, s.Results, s.reg = svc, g, res, reg
 	addr := "127.0.0.1:0"
 	if s.URL != "" {

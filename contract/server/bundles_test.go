@@ -33,7 +33,7 @@ func TestBundleEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, _ := ztlog.ParseKey(skey)
-	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)})
+	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,14 +29,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/transparency-dev/tessera"
 
 	"github.com/zt-infra/ztlog/contract/gate/correlation"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/internal/httperr"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/httpread"
 	"github.com/zt-infra/ztlog/log/storage"
+	"github.com/zt-infra/ztlog/log/witnessing"
 )
 
 // Config is everything `ztlog serve` is told.
@@ -77,6 +78,13 @@ type Config struct {
 	// same port, for the public read-only endpoints only (PublicPath): a
 	// tlog-tiles client needs nothing but the URL and the verifier key.
 	PlainHTTPReads bool
+	// Decision, when set, mounts the decision path (see Decision); TLS
+	// then defaults to the identity's mutual TLS. Nil: a read-only log.
+	Decision *Decision
+	// Witnessing, when set, collects the witnesses' cosignatures before a
+	// checkpoint is published: it supplies Witnesses, WitnessOptions and
+	// HTTPClient, a "witnesses" /readyz check and report, and its metrics.
+	Witnessing *witnessing.Collector
 }
 
 // Service is a running ztlog server.
@@ -88,6 +96,7 @@ type Service struct {
 	logger   *slog.Logger
 	bundles  *bundles
 	started  time.Time
+	decision *decisionPath // nil for a read-only log
 
 	mu          sync.Mutex
 	checks      map[string]func(context.Context) error
@@ -98,6 +107,12 @@ type Service struct {
 // New opens the log and builds the HTTP routes. It does not listen; see
 // Serve.
 func New(ctx context.Context, cfg Config) (*Service, error) {
+	if c := cfg.Witnessing; c != nil {
+		cfg.Witnesses, cfg.WitnessOptions, cfg.HTTPClient = c.Group(), c.WitnessOptions(), c.HTTPClient()
+	}
+	if cfg.Decision != nil && cfg.TLS == nil && cfg.Decision.Identity != nil {
+		cfg.TLS = identity.ServerTLS(cfg.Decision.Identity)
+	}
 	if cfg.Key == nil {
 		return nil, errors.New("service: a log key is required")
 	}
@@ -148,7 +163,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		checks:   map[string]func(context.Context) error{},
 		details:  map[string]func(context.Context) any{},
 	}
-	s.AddReadinessCheck("log", l.Healthy)
+	s.addCheck("log", l.Healthy)
+	if c := cfg.Witnessing; c != nil {
+		reg.MustRegister(c.Metrics())
+		s.addCheck("witnesses", c.Check)
+		s.addDetail("witnesses", c.Report)
+	}
 	httpread.Register(s.router, l)
 	s.bundles = &bundles{l: l}
 	s.router.HandleFunc("/v1/bundles/{index}", s.bundles.serve).Methods(http.MethodGet)
@@ -164,13 +184,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		httperr.WriteError(w, http.StatusMethodNotAllowed, &httperr.Error{Code: "method_not_allowed",
 			Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)})
 	})
+	if cfg.Decision != nil {
+		if err := s.mountDecision(ctx, cfg.Decision); err != nil {
+			l.Close(context.Background())
+			return nil, err
+		}
+	}
 	return s, nil
-}
-
-// SetBundleSources makes GET /v1/bundles include each decision's result
-// (result) and the SPIFFE roots of its signers (call before serving).
-func (s *Service) SetBundleSources(result func(decision uint64) (uint64, bool), roots x509bundle.Source) {
-	s.bundles.result, s.bundles.roots = result, roots
 }
 
 // Log is the service's evidence log.
@@ -182,28 +202,20 @@ func (s *Service) Router() *mux.Router { return s.router }
 // Registry is the service's Prometheus registry.
 func (s *Service) Registry() *prometheus.Registry { return s.registry }
 
-// AddReadinessCheck adds a named check to /readyz.
-func (s *Service) AddReadinessCheck(name string, check func(context.Context) error) {
+// addCheck adds a named check to /readyz.
+func (s *Service) addCheck(name string, check func(context.Context) error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.checks[name] = check
 }
 
-// AddReadinessDetail adds named information to the /readyz body (under
+// addDetail adds named information to the /readyz body (under
 // "details"), shown whether or not the checks pass, e.g. each witness's
 // state.
-func (s *Service) AddReadinessDetail(name string, detail func(context.Context) any) {
+func (s *Service) addDetail(name string, detail func(context.Context) any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.details[name] = detail
-}
-
-// SetReceiptJWKS makes /.well-known/ztlog publish the receipt JWKS that jwks
-// returns.
-func (s *Service) SetReceiptJWKS(jwks func() any) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.receiptJWKS = jwks
 }
 
 // Handler is the service's HTTP handler, with request logging.

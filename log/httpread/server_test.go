@@ -61,7 +61,7 @@ func newFixture(t *testing.T, n int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := posix.Open(ctx, posix.Config{Dir: dir})
+	b, err := posix.Open(ctx, posix.Config{Dir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

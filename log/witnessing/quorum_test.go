@@ -94,7 +94,7 @@ func TestTwoOfThreeWithOneRefusingAndOneDown(t *testing.T) {
 		t.Fatalf("before any publication: %v", err)
 	}
 	ctx := context.Background()
-	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t), HTTPClient: c.HTTPClient()})
+	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)}, c.HTTPClient())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestFailOpenPublishesAndSaysSo(t *testing.T) {
 		t.Fatal("fail-open not announced")
 	}
 	ctx := context.Background()
-	b, _ := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t), HTTPClient: c.HTTPClient()})
+	b, _ := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)}, c.HTTPClient())
 	l, err := ztlog.Open(ctx, ztlog.Options{Backend: b, Key: key, CheckpointInterval: 100 * time.Millisecond,
 		Witnesses: c.Group(), WitnessOptions: c.WitnessOptions(), Logger: quiet})
 	if err != nil {

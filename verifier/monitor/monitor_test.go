@@ -52,7 +52,7 @@ func newLog(t *testing.T, key *ztlog.Key) *testLog {
 func (l *testLog) append(entries [][]byte) {
 	t := l.t
 	ctx := context.Background()
-	b, err := posix.Open(ctx, posix.Config{Dir: l.dir})
+	b, err := posix.Open(ctx, posix.Config{Dir: l.dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

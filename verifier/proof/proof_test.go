@@ -158,7 +158,7 @@ func TestAgainstTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)})
+	backend, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

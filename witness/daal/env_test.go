@@ -120,7 +120,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := posix.Open(ctx, posix.Config{Dir: e.logDir})
+	b, err := posix.Open(ctx, posix.Config{Dir: e.logDir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,7 +126,7 @@ func serveHTTP(t *testing.T, h http.Handler) string {
 func openLog(t *testing.T, key *ztlog.Key) *ztlog.Log {
 	t.Helper()
 	ctx := context.Background()
-	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)})
+	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func testTesseraInterop(t *testing.T, alg string) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)})
+	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,34 +35,26 @@ type Config struct {
 	Bucket       string
 	BucketPrefix string
 	S3Endpoint   string
-	// HTTPClient is used for outgoing requests (witnesses). Default:
-	// storage.DefaultHTTPClient.
-	HTTPClient *http.Client
 }
 
 // Opener returns a storage.Opener for cfg.
 func Opener(cfg Config) storage.Opener {
-	return func(ctx context.Context, hc *http.Client) (*storage.Backend, error) {
-		if cfg.HTTPClient == nil {
-			cfg.HTTPClient = hc
-		}
-		return Open(ctx, cfg)
-	}
+	return func(ctx context.Context, hc *http.Client) (*storage.Backend, error) { return Open(ctx, cfg, hc) }
 }
 
 // Open opens Tessera's AWS driver: a MySQL-compatible database sequences,
 // an S3-compatible store holds tiles, bundles and the checkpoint. Credentials
 // and region come from the AWS SDK's usual sources (environment, shared
 // config, instance role).
-func Open(ctx context.Context, cfg Config) (*storage.Backend, error) {
+func Open(ctx context.Context, cfg Config, hc *http.Client) (*storage.Backend, error) {
 	if cfg.DSN == "" {
 		return nil, &storage.ConfigError{Driver: "aws", Field: "DSN", Want: "a MySQL-compatible database DSN"}
 	}
 	if cfg.Bucket == "" {
 		return nil, &storage.ConfigError{Driver: "aws", Field: "Bucket", Want: "an S3 bucket"}
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = storage.DefaultHTTPClient()
+	if hc == nil {
+		hc = storage.DefaultHTTPClient()
 	}
 	// Validate response checksums only where S3 requires them: not every
 	// S3-compatible store sends them, and the SDK logs each one it misses.
@@ -82,7 +74,7 @@ func Open(ctx context.Context, cfg Config) (*storage.Backend, error) {
 		Bucket:       cfg.Bucket,
 		BucketPrefix: cfg.BucketPrefix,
 		DSN:          cfg.DSN,
-		HTTPClient:   cfg.HTTPClient,
+		HTTPClient:   hc,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: aws: %w", err)

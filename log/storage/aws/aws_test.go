@@ -152,7 +152,7 @@ func TestAWSDriver(t *testing.T) {
 	}
 	key, _ := ztlog.ParseKey(skey)
 	open := func(k *ztlog.Key) (*ztlog.Log, error) {
-		b, err := aws.Open(ctx, cfg)
+		b, err := aws.Open(ctx, cfg, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -42,19 +42,11 @@ type Config struct {
 	// base URL of a GCS-compatible store (an emulator such as
 	// fake-gcs-server), which is then used without Google credentials.
 	GCSEndpoint string
-	// HTTPClient is used for outgoing requests (witnesses). Default:
-	// storage.DefaultHTTPClient.
-	HTTPClient *http.Client
 }
 
 // Opener returns a storage.Opener for cfg.
 func Opener(cfg Config) storage.Opener {
-	return func(ctx context.Context, hc *http.Client) (*storage.Backend, error) {
-		if cfg.HTTPClient == nil {
-			cfg.HTTPClient = hc
-		}
-		return Open(ctx, cfg)
-	}
+	return func(ctx context.Context, hc *http.Client) (*storage.Backend, error) { return Open(ctx, cfg, hc) }
 }
 
 // Open opens Tessera's GCP driver: a Spanner database sequences, a GCS
@@ -63,7 +55,7 @@ func Opener(cfg Config) storage.Opener {
 // Spanner clients (ours and the ones Tessera opens itself to create its
 // tables) at an emulator; Config.GCSEndpoint (or STORAGE_EMULATOR_HOST)
 // points GCS at a store that is not Google's.
-func Open(ctx context.Context, cfg Config) (*storage.Backend, error) {
+func Open(ctx context.Context, cfg Config, hc *http.Client) (*storage.Backend, error) {
 	const want = "a Spanner database, projects/P/instances/I/databases/D"
 	if cfg.Spanner == "" {
 		return nil, &storage.ConfigError{Driver: "gcp", Field: "Spanner", Want: want}
@@ -74,8 +66,8 @@ func Open(ctx context.Context, cfg Config) (*storage.Backend, error) {
 	if cfg.Bucket == "" {
 		return nil, &storage.ConfigError{Driver: "gcp", Field: "Bucket", Want: "a GCS bucket"}
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = storage.DefaultHTTPClient()
+	if hc == nil {
+		hc = storage.DefaultHTTPClient()
 	}
 	gcsOpts := []option.ClientOption{gcs.WithJSONReads()}
 	if cfg.GCSEndpoint != "" {
@@ -99,7 +91,7 @@ func Open(ctx context.Context, cfg Config) (*storage.Backend, error) {
 	d, err := tgcp.New(ctx, tgcp.Config{
 		GCSClient:     gcsClient,
 		SpannerClient: spannerClient,
-		HTTPClient:    cfg.HTTPClient,
+		HTTPClient:    hc,
 		Bucket:        cfg.Bucket,
 		BucketPrefix:  cfg.BucketPrefix,
 		Spanner:       cfg.Spanner,

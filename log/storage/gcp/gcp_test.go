@@ -54,7 +54,7 @@ func TestGCPDriver(t *testing.T) {
 		t.Fatal(err)
 	}
 	backend := func() *storage.Backend {
-		b, err := gcp.Open(ctx, cfg)
+		b, err := gcp.Open(ctx, cfg, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +146,7 @@ func TestGCPConfigErrors(t *testing.T) {
 		{gcp.Config{Spanner: "projects/p/instances/i/databases/d"}, "Bucket", false},
 		{gcp.Config{Spanner: "projects/p/instances/i/databases/d", Bucket: "b", GCSEndpoint: "127.0.0.1:4443"}, "GCSEndpoint", true},
 	} {
-		_, err := gcp.Open(ctx, c.cfg)
+		_, err := gcp.Open(ctx, c.cfg, nil)
 		var ce *storage.ConfigError
 		if !errors.As(err, &ce) {
 			t.Errorf("%+v: %v, want a *storage.ConfigError", c.cfg, err)
@@ -167,7 +167,7 @@ func TestGCPMissingBucket(t *testing.T) {
 	emu := gcptest.Start(t)
 	cfg := emu.Config("")
 	cfg.Bucket = "no-such-bucket"
-	b, err := gcp.Open(context.Background(), cfg)
+	b, err := gcp.Open(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,28 +21,21 @@ import (
 type Config struct {
 	// Dir is the log directory; it is created if missing.
 	Dir string
-	// HTTPClient is used for outgoing requests (witnesses). Default:
-	// storage.DefaultHTTPClient.
-	HTTPClient *http.Client
 }
 
 // Opener returns a storage.Opener for cfg.
 func Opener(cfg Config) storage.Opener {
-	return func(ctx context.Context, hc *http.Client) (*storage.Backend, error) {
-		if cfg.HTTPClient == nil {
-			cfg.HTTPClient = hc
-		}
-		return Open(ctx, cfg)
-	}
+	return func(ctx context.Context, hc *http.Client) (*storage.Backend, error) { return Open(ctx, cfg, hc) }
 }
 
-// Open opens (or creates) the POSIX log under cfg.Dir.
-func Open(ctx context.Context, cfg Config) (*storage.Backend, error) {
+// Open opens (or creates) the POSIX log under cfg.Dir; hc carries the
+// log's outgoing requests (to witnesses), nil for storage.DefaultHTTPClient.
+func Open(ctx context.Context, cfg Config, hc *http.Client) (*storage.Backend, error) {
 	if cfg.Dir == "" {
 		return nil, &storage.ConfigError{Driver: "posix", Field: "Dir", Want: "a data directory"}
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = storage.DefaultHTTPClient()
+	if hc == nil {
+		hc = storage.DefaultHTTPClient()
 	}
 	dir, err := filepath.Abs(cfg.Dir)
 	if err != nil {
@@ -51,7 +44,7 @@ func Open(ctx context.Context, cfg Config) (*storage.Backend, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("storage: create data directory: %w", err)
 	}
-	d, err := tposix.New(ctx, tposix.Config{Path: dir, HTTPClient: cfg.HTTPClient})
+	d, err := tposix.New(ctx, tposix.Config{Path: dir, HTTPClient: hc})
 	if err != nil {
 		return nil, fmt.Errorf("storage: posix: %w", err)
 	}

@@ -34,7 +34,7 @@ func TestAuditRealLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	backend, err := posix.Open(ctx, posix.Config{Dir: dir})
+	backend, err := posix.Open(ctx, posix.Config{Dir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
