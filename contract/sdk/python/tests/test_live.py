@@ -38,15 +38,16 @@ def free_port():
 @pytest.fixture(scope="session")
 def dev():
     """A running `ztlog dev`: yields (url, dev dir)."""
-    tmp = tempfile.mkdtemp(prefix="ztlog-sdk-python-")
     binary = os.environ.get("ZTLOG_BIN")
+    go = shutil.which("go")
+    if not binary and not go:
+        pytest.skip("go is not installed (needed to build ztlog for the live tests; or set ZTLOG_BIN)")
+    tmp = tempfile.mkdtemp(prefix="ztlog-sdk-python-")
     if not binary:
-        go = shutil.which("go")
-        if not go:
-            pytest.skip("go is not installed (needed to build ztlog for the live tests; or set ZTLOG_BIN)")
         binary = os.path.join(tmp, "ztlog")
         b = subprocess.run([go, "build", "-o", binary, "./cmd/ztlog"], cwd=REPO, capture_output=True, text=True)
         if b.returncode != 0:
+            shutil.rmtree(tmp, ignore_errors=True)
             pytest.fail(f"go build ./cmd/ztlog failed:\n{b.stderr}")
     data = os.path.join(tmp, "data")
     port = free_port()
