@@ -55,3 +55,14 @@ daal-contract:
 
 clean:
 	rm -rf $(BIN)
+
+## test-sdk-python: the Python SDK (contract/sdk/python) on the shared SDK vectors and a real `ztlog dev`
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+.PHONY: test-sdk-python
+test-sdk-python:
+	@if ! command -v $(PYTHON) >/dev/null 2>&1; then echo "test-sdk-python: SKIP: python3 is not installed (.ci/deps.d/python.sh)"; exit 0; fi; \
+	for m in pytest:python3-pytest cryptography:python3-cryptography; do \
+		if ! $(PYTHON) -c "import $${m%%:*}" 2>/dev/null; then echo "test-sdk-python: SKIP: $${m#*:} is not installed for $(PYTHON) (.ci/deps.d/python.sh)"; exit 0; fi; \
+	done; \
+	tmp=$$(mktemp -d) && $(GO) build -o $$tmp/ztlog ./cmd/ztlog && \
+	ZTLOG_BIN=$$tmp/ztlog $(PYTHON) -B -m pytest -q -p no:cacheprovider contract/sdk/python/tests; rc=$$?; rm -rf $$tmp; exit $$rc

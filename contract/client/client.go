@@ -47,13 +47,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zt-infra/ztlog/internal/httperr"
-	"github.com/zt-infra/ztlog/internal/text"
-
+	"github.com/go-jose/go-jose/v4"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
+	"github.com/zt-infra/ztlog/internal/httperr"
 
 	"github.com/zt-infra/ztlog/attest"
 	"github.com/zt-infra/ztlog/contract/api"
@@ -374,7 +374,7 @@ func (c *Client) decide(ctx context.Context, req Request) (*Decision, error) {
 		d, f := c.attempt(ctx, body, cid, req.UserToken)
 		if f == nil {
 			if err := c.verify(ctx, d, digest, brokerID, cid); err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrNoDecision, err)
+				return nil, fmt.Errorf("%w: %w", ErrNoDecision, err)
 			}
 			return d, nil
 		}
@@ -512,7 +512,6 @@ func (c *Client) attempt(ctx context.Context, body []byte, cid, userToken string
 		return nil, &failure{err: fmt.Errorf("reading the answer: %v", err), ambig: true}
 	}
 	switch resp.StatusCode {
-	case http.StatusOK, http.StatusForbidden:
 	case http.StatusServiceUnavailable:
 		var e httperr.Error
 		json.Unmarshal(raw, &e)
@@ -521,80 +520,41 @@ func (c *Client) attempt(ctx context.Context, body []byte, cid, userToken string
 			return nil, &failure{err: err, retry: true}
 		}
 		return nil, &failure{err: err, ambig: true}
-	default:
-		var e httperr.Error
-		if json.Unmarshal(raw, &e) == nil && e.Code != "" {
-			return nil, &failure{err: fmt.Errorf("HTTP %d %s (%s): %s", resp.StatusCode, e.Code, e.Field, e.Message)}
-		}
-		return nil, &failure{err: fmt.Errorf("HTTP %d: %s", resp.StatusCode, text.Cut(string(raw), 200))}
 	}
-	d := &Decision{}
-	if err := json.Unmarshal(raw, &d.Response); err != nil {
-		return nil, &failure{err: fmt.Errorf("the answer is not a decision: %v", err), ambig: true}
+	d, err := ParseAnswer(resp.StatusCode, raw)
+	if err != nil {
+		// A body that is not a decision may hide a committed one.
+		return nil, &failure{err: err, ambig: errors.Is(err, errNotJSON)}
 	}
-	ar := &d.Response
-	switch {
-	case resp.StatusCode == http.StatusOK && ar.Decision != "allow":
-		return nil, &failure{err: fmt.Errorf("HTTP 200 but decision %q", ar.Decision)}
-	case resp.StatusCode == http.StatusForbidden && ar.Decision != "deny":
-		return nil, &failure{err: fmt.Errorf("HTTP 403 but decision %q", ar.Decision)}
-	case ar.Log.LeafHash == "":
-		return nil, &failure{err: errors.New("the answer carries no log evidence")}
-	}
-	d.Allow = ar.Decision == "allow"
-	d.CorrelationID = ar.CorrelationID
 	return d, nil
 }
 
 // verify checks an answer against what was asked: the action digest, and
 // for an allow the receipt against the issuer's JWKS.
 func (c *Client) verify(ctx context.Context, d *Decision, digest, brokerID, cid string) error {
-	ar := &d.Response
-	if ar.ActionDigest != digest {
-		return fmt.Errorf("the answer is about action %s, the SDK asked for %s", ar.ActionDigest, digest)
-	}
-	if ar.CorrelationID != cid {
-		return fmt.Errorf("the answer's correlation id %q is not the request's %q", ar.CorrelationID, cid)
-	}
-	d.ActionDigest = digest
-	if !d.Allow {
-		return nil
-	}
-	if ar.Receipt == "" {
-		return errors.New("an allow without a receipt")
-	}
-	issuer, err := c.issuerOf(ctx)
-	if err != nil {
-		return err
-	}
-	aud := brokerID
-	if aud == "" {
-		r, err := receipt.Parse(ar.Receipt)
+	want := Expect{Actor: c.ID().String(), Broker: brokerID, ActionDigest: digest, CorrelationID: cid,
+		Now: c.cfg.Now(), Leeway: Leeway}
+	if d.Allow {
+		issuer, err := c.issuerOf(ctx)
 		if err != nil {
 			return err
 		}
-		aud = r.Claims.Audience
+		want.Issuer = issuer
 	}
-	keys, err := c.keys.Keys(ctx, false)
-	if err != nil {
-		return err
-	}
-	want := receipt.Expect{Issuer: issuer, Audience: aud, ActionDigest: digest, Now: c.cfg.Now(), Leeway: 5 * time.Second}
-	claims, err := receipt.Verify(ar.Receipt, keys, want)
-	if errors.Is(err, receipt.ErrUnknownKey) {
-		if keys, kerr := c.keys.Keys(ctx, true); kerr == nil {
-			claims, err = receipt.Verify(ar.Receipt, keys, want)
+	var keys *jose.JSONWebKeySet
+	if d.Allow {
+		var err error
+		if keys, err = c.keys.Keys(ctx, false); err != nil {
+			return err
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("the receipt does not verify: %v", err)
+	err := CheckAnswer(d, keys, want)
+	if errors.Is(err, receipt.ErrUnknownKey) {
+		if fresh, kerr := c.keys.Keys(ctx, true); kerr == nil {
+			err = CheckAnswer(d, fresh, want)
+		}
 	}
-	if claims.LogIndex != ar.Log.Index || claims.LeafHash != ar.Log.LeafHash || claims.Subject != c.ID().String() {
-		return fmt.Errorf("the receipt (index %d, leaf %s, subject %s) does not match the answer (index %d, leaf %s)",
-			claims.LogIndex, claims.LeafHash, claims.Subject, ar.Log.Index, ar.Log.LeafHash)
-	}
-	d.Receipt, d.Token = claims, ar.Receipt
-	return nil
+	return err
 }
 
 // Issuer is the receipt issuer (log origin) the client trusts.
