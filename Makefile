@@ -55,3 +55,14 @@ daal-contract:
 
 clean:
 	rm -rf $(BIN)
+
+.PHONY: test-sdk-typescript
+
+## test-sdk-typescript: the TypeScript SDK (contract/sdk/typescript): npm ci, tsc, node --test against the shared vectors and a real ztlog dev
+test-sdk-typescript:
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		echo "test-sdk-typescript: skipped: node and npm are not installed (.ci/deps.d/nodejs.sh installs them)"; exit 0; fi; \
+	if [ "$$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then \
+		echo "test-sdk-typescript: skipped: node $$(node --version) is older than 20"; exit 0; fi; \
+	set -e; mkdir -p $(BIN); $(GO) build -o $(BIN)/ztlog ./cmd/ztlog; \
+	cd contract/sdk/typescript && npm ci --no-audit --no-fund && ZTLOG_BIN=$(CURDIR)/$(BIN)/ztlog npm test
