@@ -10,7 +10,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 
 import { actionDigest, Ambiguous, argsDigest, CircuitOpen, Client, Denied, NoDecision, type ClientOptions } from "../src/index.js";
-import { DEMO_AGENT, DEMO_BROKER, freePort, startDev, ztlogBinary, type Dev } from "./dev.js";
+import { DEMO_AGENT, DEMO_BROKER, freePort, startDev, testdata, ztlogBinary, type Dev } from "./dev.js";
 
 const { bin, skip } = ztlogBinary();
 
@@ -176,6 +176,13 @@ describe("against a real ztlog dev", { skip }, () => {
     const c = newClient({ serverId: "spiffe://dev.ztlog.local/not-ztlog", retry: { attempts: 1 } });
     let runs = 0;
     await assert.rejects(c.guardedCall({ action: "demo.echo", resource: "demo://hello" }, () => runs++), (e: unknown) => e instanceof NoDecision && /not-ztlog/.test(e.message));
+    assert.equal(runs, 0);
+  });
+
+  test("a server whose SVID does not chain to the trust bundle: no decision, fn never runs", async () => {
+    const c = newClient({ ca: join(testdata, "attestations", "bundle.pem"), retry: { attempts: 1 } });
+    let runs = 0;
+    await assert.rejects(c.guardedCall({ action: "demo.echo", resource: "demo://hello" }, () => runs++), (e: unknown) => e instanceof NoDecision && /verify the first certificate/.test(e.message));
     assert.equal(runs, 0);
   });
 
