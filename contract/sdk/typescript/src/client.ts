@@ -19,6 +19,11 @@
 // decision may be in the log: the SDK throws Ambiguous and does not ask
 // again, unless retry.ambiguous is set.
 //
+// No broker named. The service puts its default broker into the action
+// digest; for an allow the SDK takes it from the signed receipt's aud and
+// checks everything against that. A deny carries no receipt, so its digest
+// cannot be checked then; it is reported as the deny it is.
+//
 // Circuit breaker. After breaker.failures consecutive calls without a
 // decision the breaker opens for breaker.cooldownMs: calls throw
 // CircuitOpen at once (no allow). Then one call is let through; a decision

@@ -158,6 +158,16 @@ describe("against a real ztlog dev", { skip }, () => {
     assert.equal(d.claims?.aud, DEMO_BROKER);
   });
 
+  test("no broker named: a deny is still reported as the committed deny it is", async () => {
+    const c = newClient({ broker: undefined });
+    let runs = 0;
+    await assert.rejects(
+      c.guardedCall({ action: "aws.ec2.terminate_instances", resource: "i-demo" }, () => runs++),
+      (e: unknown) => e instanceof Denied && e.reasons[0]?.code === "action.forbidden",
+    );
+    assert.equal(runs, 0);
+  });
+
   test("JWT-SVID bearer (and a SPIFFE bundle JSON): allow", async () => {
     const c = newClient({ svid: undefined, jwt: readFileSync(join(dev.devDir, "agent.jwt"), "utf8"), ca: join(dev.devDir, "bundle.json") });
     let runs = 0;
