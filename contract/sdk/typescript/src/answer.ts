@@ -114,8 +114,10 @@ export function parseAnswer(status: number, body: string): ActionResponse {
   } catch (e) {
     throw new Inconsistent(`the answer is not a decision: ${(e as Error).message}`, { unparsable: true });
   }
-  if (!isObj(v)) throw new Inconsistent("the answer is not a decision: not a JSON object");
-  const bad = (field: string, want: string) => new Inconsistent(`the answer is not a decision: ${field}: want ${want}`);
+  // As the Go SDK: a body that does not decode as a decision may be an
+  // answer cut short, so its outcome is unknown (unparsable).
+  if (!isObj(v)) throw new Inconsistent("the answer is not a decision: not a JSON object", { unparsable: true });
+  const bad = (field: string, want: string) => new Inconsistent(`the answer is not a decision: ${field}: want ${want}`, { unparsable: true });
   const optStr = (o: Record<string, unknown>, k: string, path = k) => {
     if (o[k] !== undefined && o[k] !== null && typeof o[k] !== "string") throw bad(path, "a string");
     return (o[k] as string | undefined | null) ?? "";
