@@ -29,7 +29,7 @@
 // CircuitOpen at once (no allow). Then one call is let through; a decision
 // closes the breaker, another failure opens it again.
 
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { X509Certificate, randomInt, randomUUID } from "node:crypto";
 import type { PeerCertificate, TLSSocket } from "node:tls";
@@ -70,7 +70,7 @@ export interface ClientOptions {
   svid?: string;
   /** The trust bundle: a PEM file of CA certificates, or a SPIFFE bundle JSON file. */
   ca: string;
-  /** A JWT-SVID (the compact token itself), sent as a bearer token instead of a client certificate. */
+  /** A JWT-SVID (the token, or a file holding it), sent as a bearer token instead of a client certificate. */
   jwt?: string;
   /** Bound on one attempt, milliseconds (default 10000). */
   timeout?: number;
@@ -185,10 +185,21 @@ function spiffeIdOfCertificate(pem: string, what: string): string {
   return uris[0]!;
 }
 
+/** readJwt takes a JWT-SVID, or the name of a file holding one. */
+function readJwt(jwt: string): string {
+  let isFile = false;
+  try {
+    isFile = statSync(jwt).isFile();
+  } catch {
+    // not a file name: the token itself
+  }
+  return (isFile ? readFile(jwt, "jwt") : jwt).trim();
+}
+
 /** spiffeIdOfJwt is the subject of a JWT-SVID (the agent's own credential; the service verifies it). */
 function spiffeIdOfJwt(token: string): string {
   const parts = token.split(".");
-  if (parts.length !== 3) throw new TypeError("ztlog: jwt: not a compact JWT (header.payload.signature); pass the token, not a file name");
+  if (parts.length !== 3) throw new TypeError("ztlog: jwt: not a compact JWT (header.payload.signature), nor a file holding one");
   let sub: unknown;
   try {
     sub = (JSON.parse(Buffer.from(parts[1]!, "base64url").toString("utf8")) as { sub?: unknown }).sub;
@@ -252,7 +263,7 @@ export class Client {
       if (chain.length === 0) throw new TypeError(`ztlog: svid certificate ${opts.svid}.pem: no PEM CERTIFICATE blocks`);
       this.id = spiffeIdOfCertificate(chain[0]!, `svid certificate ${opts.svid}.pem`);
     } else {
-      this.jwt = opts.jwt!.trim();
+      this.jwt = readJwt(opts.jwt!);
       this.id = spiffeIdOfJwt(this.jwt);
     }
     if (opts.serverId !== undefined && !isSpiffeId(opts.serverId)) throw new TypeError(`ztlog: serverId ${JSON.stringify(opts.serverId)} is not a SPIFFE ID`);

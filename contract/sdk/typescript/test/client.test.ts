@@ -175,8 +175,8 @@ describe("against a real ztlog dev", { skip }, () => {
     assert.equal(runs, 1);
   });
 
-  test("JWT-SVID bearer: deny", async () => {
-    const c = newClient({ svid: undefined, jwt: readFileSync(join(dev.devDir, "agent.jwt"), "utf8") });
+  test("JWT-SVID bearer from a file: deny", async () => {
+    const c = newClient({ svid: undefined, jwt: join(dev.devDir, "agent.jwt") }); // a file holding the token
     let runs = 0;
     await assert.rejects(c.guardedCall({ action: "aws.ec2.terminate_instances", resource: "i-demo" }, () => runs++), Denied);
     assert.equal(runs, 0);
