@@ -25,9 +25,11 @@ run: build
 deps:
 	@for s in .ci/deps.d/*.sh; do [ -e "$$s" ] || continue; echo "deps: $$s"; bash "$$s" || echo "deps: $$s could not install; tests needing it will skip"; done
 
-## test: lint, then every test with the race detector
+## test: lint, then every Go test with the race detector, then the Python and TypeScript SDKs' suites
 test: deps lint
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(MAKE) --no-print-directory test-sdk-python
+	$(MAKE) --no-print-directory test-sdk-typescript
 
 ## bench: the benchmarks, each a comparison against a baseline in the same run
 bench:
@@ -66,3 +68,14 @@ test-sdk-python:
 	done; \
 	tmp=$$(mktemp -d) && $(GO) build -o $$tmp/ztlog ./cmd/ztlog && \
 	ZTLOG_BIN=$$tmp/ztlog $(PYTHON) -B -m pytest -q -p no:cacheprovider contract/sdk/python/tests; rc=$$?; rm -rf $$tmp; exit $$rc
+
+.PHONY: test-sdk-typescript
+
+## test-sdk-typescript: the TypeScript SDK (contract/sdk/typescript): npm ci, tsc, node --test against the shared vectors and a real ztlog dev
+test-sdk-typescript:
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		echo "test-sdk-typescript: skipped: node and npm are not installed (.ci/deps.d/nodejs.sh installs them)"; exit 0; fi; \
+	if [ "$$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then \
+		echo "test-sdk-typescript: skipped: node $$(node --version) is older than 20"; exit 0; fi; \
+	set -e; mkdir -p $(BIN); $(GO) build -o $(BIN)/ztlog ./cmd/ztlog; \
+	cd contract/sdk/typescript && npm ci --no-audit --no-fund && ZTLOG_BIN=$(CURDIR)/$(BIN)/ztlog npm test
