@@ -186,6 +186,7 @@ type Client struct {
 
 	mu       sync.Mutex
 	issuer   string
+	info     *serviceInfo // /.well-known/ztlog, once read
 	failures int
 	openTill time.Time
 	trial    bool
@@ -412,6 +413,15 @@ func (c *Client) body(ctx context.Context, req Request, self spiffeid.ID, cid st
 	if brokerID == "" {
 		brokerID = c.cfg.Broker
 	}
+	if brokerID == "" {
+		// The service decides for its default broker; name it, so that the
+		// action digest the SDK checks is the one the service commits.
+		wk, err := c.wellKnown(ctx)
+		if err != nil {
+			return nil, "", "", err
+		}
+		brokerID = wk.DefaultBroker
+	}
 	ar := api.ActionRequest{Action: req.Action, Resource: req.Resource, ArgsDigest: req.ArgsDigest, Broker: brokerID, CorrelationID: cid}
 	if req.Args != nil {
 		raw, err := json.Marshal(req.Args)
@@ -562,27 +572,52 @@ func (c *Client) Issuer(ctx context.Context) (string, error) { return c.issuerOf
 
 func (c *Client) issuerOf(ctx context.Context) (string, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.issuer != "" {
-		return c.issuer, nil
+	issuer := c.issuer
+	c.mu.Unlock()
+	if issuer != "" {
+		return issuer, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.URL+"/.well-known/ztlog", nil)
+	wk, err := c.wellKnown(ctx)
 	if err != nil {
 		return "", err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.issuer == "" {
+		c.issuer = wk.Origin
+	}
+	return c.issuer, nil
+}
+
+// serviceInfo is what the SDK reads from /.well-known/ztlog.
+type serviceInfo struct {
+	Origin        string `json:"origin"`
+	DefaultBroker string `json:"default_broker"`
+}
+
+// wellKnown reads /.well-known/ztlog over the authenticated connection,
+// once.
+func (c *Client) wellKnown(ctx context.Context) (*serviceInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.info != nil {
+		return c.info, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.URL+"/.well-known/ztlog", nil)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("reading the issuer from /.well-known/ztlog: %v", err)
+		return nil, fmt.Errorf("reading /.well-known/ztlog: %w", err)
 	}
 	defer resp.Body.Close()
-	var wk struct {
-		Origin string `json:"origin"`
-	}
+	var wk serviceInfo
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&wk); err != nil || wk.Origin == "" {
-		return "", fmt.Errorf("reading the issuer from /.well-known/ztlog: HTTP %d %v", resp.StatusCode, err)
+		return nil, fmt.Errorf("reading /.well-known/ztlog: HTTP %d, no origin (%v)", resp.StatusCode, err)
 	}
-	c.issuer = wk.Origin
-	return c.issuer, nil
+	c.info = &wk
+	return c.info, nil
 }
 
 // HTTPClient is the mutual-TLS client the SDK uses (for brokers' reports

@@ -326,3 +326,31 @@ func TestWorkloadAPI(t *testing.T) {
 		t.Fatalf("%v %+v", err, d)
 	}
 }
+
+// TestDefaultBroker: a request that names no broker is decided for the
+// service's default broker (published at /.well-known/ztlog); the SDK
+// names it too, so the allow verifies and the deny's digest matches.
+func TestDefaultBroker(t *testing.T) {
+	s := contracttest.Start(t, contracttest.Options{})
+	c := newClient(t, s, s.URL, func(cfg *client.Config) { cfg.Broker = "" })
+	allow, err := c.Decide(context.Background(), client.Request{Action: "demo.echo", Resource: "demo://hello"})
+	if err != nil {
+		t.Fatalf("allow without a named broker: %v", err)
+	}
+	if !allow.Allow {
+		t.Fatalf("demo.echo was denied: %+v", allow.Response.Reasons)
+	}
+	if got := allow.Receipt.Audience; got != contracttest.BrokerID.String() {
+		t.Errorf("receipt audience %q, want the default broker %q", got, contracttest.BrokerID)
+	}
+	if got := decisionAt(t, s, allow.Response.Log.Index).Broker; got != contracttest.BrokerID.String() {
+		t.Errorf("committed broker %q, want the default broker %q", got, contracttest.BrokerID)
+	}
+	deny, err := c.Decide(context.Background(), client.Request{Action: "aws.ec2.terminate_instances", Resource: "i-demo"})
+	if err != nil {
+		t.Fatalf("deny without a named broker: %v", err)
+	}
+	if deny.Allow {
+		t.Fatal("aws.ec2.terminate_instances was allowed")
+	}
+}

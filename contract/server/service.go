@@ -345,6 +345,10 @@ type WellKnown struct {
 	// WitnessPolicy is the trust policy (C2SP tlog-policy text) whose
 	// quorum every published checkpoint meets; absent when unwitnessed.
 	WitnessPolicy string `json:"witness_policy,omitempty"`
+	// DefaultBroker is the broker (receipt audience, and part of the
+	// action digest) a request that names none is decided for; absent
+	// when requests must name one.
+	DefaultBroker string `json:"default_broker,omitempty"`
 }
 
 func (s *Service) wellKnown(w http.ResponseWriter, r *http.Request) {
@@ -360,6 +364,9 @@ func (s *Service) wellKnown(w http.ResponseWriter, r *http.Request) {
 	}
 	if jwks != nil {
 		wk.ReceiptJWKS = jwks()
+	}
+	if s.decision != nil {
+		wk.DefaultBroker = s.decision.cfg.DefaultBroker
 	}
 	httperr.WriteJSON(w, http.StatusOK, wk)
 }
