@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/zt-infra/ztlog/witness/daal/daalog"
+	"github.com/zt-infra/ztlog/log/anchor/daal/daalog"
 )
 
 func main() {
