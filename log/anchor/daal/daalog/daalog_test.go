@@ -96,7 +96,7 @@ func TestABIIsVerifiers(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.String() != want.String() {
-		t.Fatalf("verifier/daal/DAALog.abi.json is not the \"abi\" of DAALog.json; copy it over (make daal-contract does not)")
+		t.Fatalf("verifier/daal/DAALog.abi.json is not the \"abi\" of DAALog.json; run `make daal-contract`, which writes both")
 	}
 }
 
