@@ -62,7 +62,7 @@ func Dial(ctx context.Context, endpoint string, contract common.Address) (*Reade
 		r.ipc = true
 	}
 	if contract == (common.Address{}) {
-		return nil, errors.New("no DAALog contract address given (--contract 0x...)")
+		return nil, errors.New("no DAALog contract address given")
 	}
 	var id hexutil.Big
 	if err := r.call(ctx, &id, "eth_chainId"); err != nil {
@@ -149,7 +149,7 @@ func (r *Reader) postHTTP(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	if len(raw) > maxResponse {
-		return nil, fmt.Errorf("answer larger than %d bytes (lower --block-step)", maxResponse)
+		return nil, fmt.Errorf("answer larger than %d bytes (query fewer blocks at a time)", maxResponse)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("HTTP %s: %s", resp.Status, bytes.TrimSpace(raw[:min(len(raw), 200)]))
