@@ -51,9 +51,9 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-## daal-contract: recompile witness/daal/daalog/DAALog.sol with the pinned solc (npm) and rewrite DAALog.json
+## daal-contract: recompile log/anchor/daal/daalog/DAALog.sol with the pinned solc (npm) and rewrite DAALog.json and verifier/daal/DAALog.abi.json
 daal-contract:
-	cd witness/daal/daalog && $(GO) run gen_artifact.go
+	cd log/anchor/daal/daalog && $(GO) run gen_artifact.go
 
 clean:
 	rm -rf $(BIN)

@@ -7,11 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/zt-infra/ztlog/witness/daal"
+	"github.com/zt-infra/ztlog/verifier/daal/ethrpc"
+	"github.com/zt-infra/ztlog/log/anchor/daal/daalog"
+	daal "github.com/zt-infra/ztlog/verifier/daal"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -78,7 +81,7 @@ func (f *chainFlags) config(ctx context.Context) (daal.ReconcileConfig, error) {
 	if err != nil {
 		return cfg, err
 	}
-	src, err := daal.OpenSource(f.logLoc)
+	src, err := openLog(ctx, f.logLoc)
 	if err != nil {
 		return cfg, err
 	}
@@ -99,11 +102,12 @@ func (f *chainFlags) config(ctx context.Context) (daal.ReconcileConfig, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	chain, err := daal.Dial(dctx, f.rpc, contract)
+	chain, err := ethrpc.Dial(dctx, f.rpc, contract)
 	if err != nil {
 		return cfg, err
 	}
-	return daal.ReconcileConfig{Tree: tree, Chain: chain, Sender: sender, FromBlock: f.fromBlock, BlockStep: f.blockStep}, nil
+	return daal.ReconcileConfig{Tree: tree, Chain: chain, Sender: sender, FromBlock: f.fromBlock, BlockStep: f.blockStep,
+		ExpectedCodeHash: daalog.RuntimeCodeHash, Now: time.Now}, nil
 }
 
 func parseFlags(fs *flag.FlagSet, args []string) error {
@@ -213,12 +217,15 @@ func runDAALProve(ctx context.Context, args []string) error {
 		return err
 	}
 	if *ledger != "" {
-		l, err := daal.OpenLedger(*ledger)
+		raw, err := os.ReadFile(filepath.Join(*ledger, daal.LedgerFile))
 		if err != nil {
-			return err
+			return fmt.Errorf("--ledger: %w", err)
 		}
-		defer l.Close()
-		cfg.Ledger = l
+		anchors, _, err := daal.ParseLedger(raw)
+		if err != nil {
+			return fmt.Errorf("--ledger %s: %w", *ledger, err)
+		}
+		cfg.Ledger = ledgerSnapshot(anchors)
 	}
 	p, err := daal.Prove(ctx, cfg, uint64(*index))
 	if err != nil {
@@ -392,7 +399,7 @@ func runDAALDump(ctx context.Context, args []string) error {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	// Any address will do: the dump does not look at the contract.
-	chain, err := daal.Dial(dctx, *rpcURL, common.HexToAddress("0x0000000000000000000000000000000000000001"))
+	chain, err := ethrpc.Dial(dctx, *rpcURL, common.HexToAddress("0x0000000000000000000000000000000000000001"))
 	if err != nil {
 		return err
 	}
@@ -405,4 +412,21 @@ func runDAALDump(ctx context.Context, args []string) error {
 		return err
 	}
 	return os.WriteFile(*out, d.Marshal(), 0o644)
+}
+
+// ledgerSnapshot is an anchor ledger as read from its file (the operator's
+// DATA_DIR/daal), without taking it: Prove only looks up the checkpoint
+// an anchor recorded.
+type ledgerSnapshot []*daal.Anchor
+
+func (l ledgerSnapshot) Anchors() []daal.Anchor {
+	out := make([]daal.Anchor, len(l))
+	for i, a := range l {
+		out[i] = a.Clone()
+	}
+	return out
+}
+
+func (l ledgerSnapshot) Put(daal.Anchor) error {
+	return errors.New("the anchor ledger is read only here")
 }

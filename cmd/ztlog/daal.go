@@ -24,8 +24,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/zt-infra/ztlog/witness/daal"
-	"github.com/zt-infra/ztlog/witness/daal/daalog"
+	"github.com/zt-infra/ztlog/log/anchor/daal"
+	"github.com/zt-infra/ztlog/log/anchor/daal/daalog"
+	vdaal "github.com/zt-infra/ztlog/verifier/daal"
 )
 
 const daalUsage = `ztlog daal: anchor the log's checkpoints on the DAAL contract (see DAAL.md)
@@ -94,8 +95,8 @@ func (f *daalFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logKey, "log-key", "", "the log's checkpoint verifier key, or a file holding it")
 	fs.Uint64Var(&f.fromBlock, "from-block", 0, "first block to scan for the contract's events (its deployment block)")
 	fs.Uint64Var(&f.blockStep, "block-step", 10_000, "most blocks per event query (public endpoints cap it)")
-	fs.DurationVar(&f.stuckAfter, "stuck-after", daal.DefaultStuckAfter, "alert when an anchor is pending longer than this")
-	fs.DurationVar(&f.maxGap, "max-gap", daal.DefaultMaxGap, "alert when the log grew and no anchor is newer than this")
+	fs.DurationVar(&f.stuckAfter, "stuck-after", vdaal.DefaultStuckAfter, "alert when an anchor is pending longer than this")
+	fs.DurationVar(&f.maxGap, "max-gap", vdaal.DefaultMaxGap, "alert when the log grew and no anchor is newer than this")
 	fs.StringVar(&f.expectCode, "expect-code-hash", "", "expected contract runtime code hash (default: ztlog's compiled DAALog)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 }
@@ -128,7 +129,7 @@ func (f *daalFlags) ledgerDir() (string, error) {
 // tree opens the log: --log, or the data dir's log (DIR itself when it
 // holds a checkpoint, as `ztlog serve --data-dir DIR` writes it; DIR/log
 // as `ztlog dev` does).
-func (f *daalFlags) tree() (*daal.Tree, error) {
+func (f *daalFlags) tree() (*vdaal.Tree, error) {
 	loc := f.logLoc
 	if loc == "" && f.dataDir != "" {
 		loc = filepath.Join(f.dataDir, "log")
@@ -139,7 +140,7 @@ func (f *daalFlags) tree() (*daal.Tree, error) {
 	if loc == "" {
 		return nil, usageError{errors.New("--log (or --data-dir) is required")}
 	}
-	vkey, err := daal.LoadVerifierKey(f.logKey)
+	vkey, err := vdaal.LoadVerifierKey(f.logKey)
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -147,14 +148,14 @@ func (f *daalFlags) tree() (*daal.Tree, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
-	return daal.NewTree(src, vkey)
+	return vdaal.NewTree(src, vkey)
 }
 
 func (f *daalFlags) chain(ctx context.Context) (*daal.Chain, error) {
 	if f.rpc == "" {
 		return nil, usageError{errors.New("--rpc is required: the chain's JSON-RPC endpoint")}
 	}
-	addr, err := daal.ParseAddress("--contract", f.contract)
+	addr, err := vdaal.ParseAddress("--contract", f.contract)
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -170,9 +171,12 @@ func (f *daalFlags) signer() (*daal.KeySigner, error) {
 	return daal.LoadKeystore(f.keystore, f.passphraseFile)
 }
 
-func (f *daalFlags) reconcileConfig(tree *daal.Tree, chain *daal.Chain, sender common.Address, ledger *daal.Ledger) (daal.ReconcileConfig, error) {
-	cfg := daal.ReconcileConfig{Tree: tree, Chain: chain, Sender: sender, Ledger: ledger, FromBlock: f.fromBlock,
-		BlockStep: f.blockStep, StuckAfter: f.stuckAfter, MaxGap: f.maxGap}
+func (f *daalFlags) reconcileConfig(tree *vdaal.Tree, chain *daal.Chain, sender common.Address, ledger *daal.Ledger) (vdaal.ReconcileConfig, error) {
+	cfg := vdaal.ReconcileConfig{Tree: tree, Chain: chain, Sender: sender, FromBlock: f.fromBlock,
+		BlockStep: f.blockStep, StuckAfter: f.stuckAfter, MaxGap: f.maxGap, ExpectedCodeHash: daalog.RuntimeCodeHash, Now: time.Now}
+	if ledger != nil {
+		cfg.Ledger = ledger
+	}
 	if f.expectCode != "" {
 		h := common.FromHex(f.expectCode)
 		if len(h) != 32 {
@@ -294,9 +298,6 @@ func runDAALAnchor(ctx context.Context, args []string) error {
 	// Anchors in a contract that is not ztlog's DAALog prove nothing an
 	// auditor accepts: refuse to start rather than spend gas on them.
 	want := rcfg.ExpectedCodeHash
-	if want == (common.Hash{}) {
-		want = daalog.RuntimeCodeHash
-	}
 	if got, n, err := chain.CodeHash(ctx); err != nil {
 		return err
 	} else if n == 0 || got != want {
@@ -323,7 +324,7 @@ func runDAALAnchor(ctx context.Context, args []string) error {
 		logger.Info("metrics", "addr", ln.Addr().String())
 	}
 	if *reconcileEvery > 0 {
-		a.SetReconcile(rcfg, *reconcileEvery, func(rep *daal.Report) {
+		a.SetReconcile(rcfg, *reconcileEvery, func(rep *vdaal.Report) {
 			if metrics != nil {
 				metrics.ObserveReport(rep, time.Now())
 			}
@@ -361,7 +362,7 @@ func runDAALReconcile(ctx context.Context, args []string) error {
 	var from common.Address
 	switch {
 	case *sender != "":
-		if from, err = daal.ParseAddress("--sender", *sender); err != nil {
+		if from, err = vdaal.ParseAddress("--sender", *sender); err != nil {
 			return usageError{err}
 		}
 	case f.keystore != "":
@@ -403,20 +404,20 @@ func runDAALReconcile(ctx context.Context, args []string) error {
 		if err != nil {
 			return usageError{err}
 		}
-		if cfg.Legacy, err = daal.ParseLegacyRecords(raw); err != nil {
+		if cfg.Legacy, err = vdaal.ParseLegacyRecords(raw); err != nil {
 			return usageError{err}
 		}
 	}
 	for _, s := range strings.Split(*legacySenders, ",") {
 		if s = strings.TrimSpace(s); s != "" {
-			a, err := daal.ParseAddress("--legacy-sender", s)
+			a, err := vdaal.ParseAddress("--legacy-sender", s)
 			if err != nil {
 				return usageError{err}
 			}
 			cfg.LegacySenders = append(cfg.LegacySenders, a)
 		}
 	}
-	rep, err := daal.Reconcile(ctx, cfg)
+	rep, err := vdaal.Reconcile(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -434,7 +435,7 @@ func runDAALReconcile(ctx context.Context, args []string) error {
 }
 
 // printReport writes a reconciliation report for a person.
-func printReport(w io.Writer, rep *daal.Report) {
+func printReport(w io.Writer, rep *vdaal.Report) {
 	fmt.Fprintf(w, "log       %s  size %d  root %s\n", rep.Origin, rep.Checkpoint.Size, rep.Checkpoint.Root)
 	fmt.Fprintf(w, "contract  %s on chain %d (head block %d), code hash ", rep.Contract, rep.ChainID, rep.Head)
 	if rep.Code.OK {
@@ -494,7 +495,7 @@ func runDAALStatus(args []string) error {
 	if err != nil {
 		return fmt.Errorf("no anchor ledger in %s: %v", dir, err)
 	}
-	anchors, _, err := daal.ParseLedger(raw)
+	anchors, _, err := vdaal.ParseLedger(raw)
 	if err != nil {
 		return err
 	}

@@ -83,7 +83,7 @@ var layerRules = []struct {
 	denied func(to string) bool
 }{
 	{
-		"log/... imports nothing from contract/, witness/ or verifier/",
+		"log/... imports nothing from contract/, witness/ or verifier/ (but the DAAL anchorer may write verifier/daal's formats)",
 		func(from string) bool { return under(from, "log") },
 		func(to string) bool { return under(to, "contract", "witness", "verifier") },
 	},
@@ -127,6 +127,15 @@ var layerRules = []struct {
 	},
 }
 
+// allowed are the arrows the rules would refuse but ARCHITECTURE.md names
+// as exceptions, each with its reason.
+var allowed = map[[2]string]bool{
+	// An anchor is written in the format the offline verifier reads: the
+	// formats and the pure reconciliation live in verifier/daal so that
+	// zt-audit links only them, and the operator's anchorer reuses them.
+	{"log/anchor/daal", "verifier/daal"}: true,
+}
+
 // TestLayers: every import inside the module points down the layers.
 func TestLayers(t *testing.T) {
 	for _, p := range list(t, "./...") {
@@ -137,7 +146,7 @@ func TestLayers(t *testing.T) {
 				continue
 			}
 			for _, r := range layerRules {
-				if r.applet(from) && r.denied(to) {
+				if r.applet(from) && r.denied(to) && !allowed[[2]string{from, to}] {
 					t.Errorf("%s imports %s: breaks %q", from, to, r.name)
 				}
 			}

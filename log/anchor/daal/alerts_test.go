@@ -4,30 +4,32 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	vdaal "github.com/zt-infra/ztlog/verifier/daal"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
-	"github.com/zt-infra/ztlog/witness/daal/daalog"
-	"golang.org/x/mod/sumdb/note"
+	"github.com/zt-infra/ztlog/log/anchor/daal/daalog"
 )
 
 // anchorOnce queues, submits, mines and confirms one anchor.
-func (e *env) anchorOnce(a *Anchorer) Anchor {
+func (e *env) anchorOnce(a *Anchorer) vdaal.Anchor {
 	e.t.Helper()
 	e.step(a)
 	e.sim.Commit()
 	e.step(a)
 	as := e.ledger.Anchors()
 	an := as[len(as)-1]
-	if an.State != Confirmed {
+	if an.State != vdaal.Confirmed {
 		e.t.Fatalf("anchor %d is %s: %s", an.ID, an.State, an.Reason)
 	}
 	return an
@@ -43,11 +45,11 @@ func TestFailedTransactionAlert(t *testing.T) {
 	e.sim.Commit()
 	e.step(a)
 	an := e.only(1)
-	if an.State != Failed || an.Attestation != AttestFailed || !strings.Contains(an.Reason, "status 0") {
+	if an.State != vdaal.Failed || an.Attestation != vdaal.AttestFailed || !strings.Contains(an.Reason, "status 0") {
 		t.Fatalf("reverted anchor: %+v", an)
 	}
 	rep := e.reconcile(nil)
-	if al := alertsOf(rep, AlertFailed); len(al) != 1 || al[0].Anchor != 1 {
+	if al := alertsOf(rep, vdaal.AlertFailed); len(al) != 1 || al[0].Anchor != 1 {
 		t.Fatalf("alerts %+v", rep.Alerts)
 	}
 	// The next anchor (enough gas) anchors the same checkpoint again and,
@@ -68,8 +70,8 @@ func TestStuckAnchorAlertAndFeeReplacement(t *testing.T) {
 	e.grow(2)
 	a := e.anchorer(func(c *AnchorConfig) { c.ResubmitAfter = 5 * time.Minute })
 	e.step(a) // submitted; no block is ever produced for it yet
-	rep := e.reconcile(func(c *ReconcileConfig) { c.StuckAfter = 10 * time.Minute })
-	if len(alertsOf(rep, AlertStuck)) != 0 {
+	rep := e.reconcile(func(c *vdaal.ReconcileConfig) { c.StuckAfter = 10 * time.Minute })
+	if len(alertsOf(rep, vdaal.AlertStuck)) != 0 {
 		t.Fatal("stuck too early")
 	}
 	e.clock.Advance(6 * time.Minute)
@@ -82,19 +84,19 @@ func TestStuckAnchorAlertAndFeeReplacement(t *testing.T) {
 		t.Fatal("replacement did not raise the fee cap")
 	}
 	e.clock.Advance(5 * time.Minute)
-	rep = e.reconcile(func(c *ReconcileConfig) { c.StuckAfter = 10 * time.Minute })
-	st := alertsOf(rep, AlertStuck)
+	rep = e.reconcile(func(c *vdaal.ReconcileConfig) { c.StuckAfter = 10 * time.Minute })
+	st := alertsOf(rep, vdaal.AlertStuck)
 	if len(st) != 1 || st[0].Anchor != 1 || st[0].TxHash != an.Txs[1].Hash {
 		t.Fatalf("stuck alerts %+v", rep.Alerts)
 	}
 	e.sim.Commit()
 	e.step(a)
 	an = e.only(1)
-	if an.State != Confirmed || an.TxHash != an.Txs[1].Hash {
+	if an.State != vdaal.Confirmed || an.TxHash != an.Txs[1].Hash {
 		t.Fatalf("after mining: %s %s (txs %v)", an.State, an.TxHash, an.Txs)
 	}
-	rep = e.reconcile(func(c *ReconcileConfig) { c.StuckAfter = 10 * time.Minute })
-	if len(rep.Alerts) != 0 || e.only(1).Attestation != Verified {
+	rep = e.reconcile(func(c *vdaal.ReconcileConfig) { c.StuckAfter = 10 * time.Minute })
+	if len(rep.Alerts) != 0 || e.only(1).Attestation != vdaal.Verified {
 		t.Fatalf("alerts %+v", rep.Alerts)
 	}
 	if n := len(e.ourEvents()); n != 1 {
@@ -127,10 +129,10 @@ func TestReorgReopensAnchor(t *testing.T) {
 		t.Fatal("the simulated chain re-included the transaction on the fork: the reorg case this test needs did not arise (did the simulated backend change?)")
 	}
 	rep := e.reconcile(nil)
-	if al := alertsOf(rep, AlertReorged); len(al) != 1 || al[0].Anchor != an.ID {
+	if al := alertsOf(rep, vdaal.AlertReorged); len(al) != 1 || al[0].Anchor != an.ID {
 		t.Fatalf("alerts %+v", rep.Alerts)
 	}
-	if got := e.only(an.ID); got.State != Submitted || got.Attestation != Pending {
+	if got := e.only(an.ID); got.State != vdaal.Submitted || got.Attestation != vdaal.Pending {
 		t.Fatalf("after the reorg: %s/%s", got.State, got.Attestation)
 	}
 	// The anchorer broadcasts the same signed transaction again.
@@ -138,10 +140,10 @@ func TestReorgReopensAnchor(t *testing.T) {
 	e.sim.Commit()
 	e.step(a)
 	got := e.only(an.ID)
-	if got.State != Confirmed || got.TxHash != an.TxHash || got.BlockHash == an.BlockHash || len(got.Txs) != 1 {
+	if got.State != vdaal.Confirmed || got.TxHash != an.TxHash || got.BlockHash == an.BlockHash || len(got.Txs) != 1 {
 		t.Fatalf("after re-mining: %+v", got)
 	}
-	if rep := e.reconcile(nil); len(rep.Alerts) != 0 || e.only(an.ID).Attestation != Verified {
+	if rep := e.reconcile(nil); len(rep.Alerts) != 0 || e.only(an.ID).Attestation != vdaal.Verified {
 		t.Fatalf("alerts %+v", rep.Alerts)
 	}
 	if n := len(e.ourEvents()); n != 1 {
@@ -160,11 +162,11 @@ func TestForgedRootIsSplitView(t *testing.T) {
 	// The anchoring key puts a different root for size 4 of our origin on
 	// chain, with well-formed metadata.
 	forged := sha256.Sum256([]byte("forged"))
-	meta := Metadata{Size: cp.Size, Checkpoint: sha256.Sum256(CheckpointBody(testOrigin, cp.Size, forged[:]))}
+	meta := vdaal.Metadata{Size: cp.Size, Checkpoint: sha256.Sum256(vdaal.CheckpointBody(testOrigin, cp.Size, forged[:]))}
 	data, _ := daalog.PackLogBatch(testOrigin, forged, meta.Marshal())
 	forgedTx := e.sendRaw(e.key, &contract, data, 0)
 	// And a root for a tree the log never had.
-	beyond := Metadata{Size: 1000, Checkpoint: sha256.Sum256(CheckpointBody(testOrigin, 1000, forged[:]))}
+	beyond := vdaal.Metadata{Size: 1000, Checkpoint: sha256.Sum256(vdaal.CheckpointBody(testOrigin, 1000, forged[:]))}
 	data, _ = daalog.PackLogBatch(testOrigin, forged, beyond.Marshal())
 	beyondTx := e.sendRaw(e.key, &contract, data, 0)
 	// Someone else anchoring under our origin is noted, not alerted.
@@ -172,7 +174,7 @@ func TestForgedRootIsSplitView(t *testing.T) {
 	e.sendRaw(e.other, &contract, data, 0)
 
 	rep := e.reconcile(nil)
-	sv := alertsOf(rep, AlertSplitView)
+	sv := alertsOf(rep, vdaal.AlertSplitView)
 	if len(sv) != 2 || len(rep.Alerts) != 2 {
 		t.Fatalf("alerts %+v", rep.Alerts)
 	}
@@ -202,29 +204,29 @@ func TestForgedRootIsSplitView(t *testing.T) {
 	}
 	// The same, with the package's verifier, after a JSON round trip (as an
 	// alert travels).
-	var back Evidence
+	var back vdaal.Evidence
 	b, _ := json.Marshal(ev)
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
 	tr := e.trustFile().trust(t)
-	if err := VerifyEvidence(&back, tr); err != nil {
+	if err := vdaal.VerifyEvidence(&back, tr); err != nil {
 		t.Fatalf("evidence does not verify: %v", err)
 	}
 	if *update {
 		b, _ := json.MarshalIndent(sv[0], "", "  ")
-		os.WriteFile("testdata/split-view-alert-v1.json", append(b, '\n'), 0o644)
+		os.WriteFile(td+"split-view-alert-v1.json", append(b, '\n'), 0o644)
 		b, _ = json.MarshalIndent(e.trustFile(), "", "  ")
-		os.WriteFile("testdata/split-view-alert-v1.trust.json", append(b, '\n'), 0o644)
+		os.WriteFile(td+"split-view-alert-v1.trust.json", append(b, '\n'), 0o644)
 	}
 	back.LogRoot = hexutil.Encode(forged[:])
-	if err := VerifyEvidence(&back, tr); err == nil {
+	if err := vdaal.VerifyEvidence(&back, tr); err == nil {
 		t.Fatal("evidence with the log root replaced by the forged one verified")
 	}
-	if err := VerifyEvidence(sv[1].Evidence, tr); err == nil || !strings.Contains(err.Error(), "beyond") {
+	if err := vdaal.VerifyEvidence(sv[1].Evidence, tr); err == nil || !strings.Contains(err.Error(), "beyond") {
 		t.Fatalf("beyond-the-tree evidence: %v", err)
 	}
-	call, err := daalog.ParseCall(ev.Receipt.Input())
+	call, err := vdaal.ParseCall(ev.Receipt.Input())
 	if err != nil || call.Hash != common.Hash(forged) || call.AgentID != testOrigin {
 		t.Fatalf("evidence receipt input: %+v %v", call, err)
 	}
@@ -252,13 +254,13 @@ func TestWrongContractCodeHash(t *testing.T) {
 	e.chain = e.chainAt(r.ContractAddress)
 	e.anchorOnce(e.anchorer(nil)) // anchoring works: the impostor has the ABI
 	rep := e.reconcile(nil)
-	if al := alertsOf(rep, AlertContractCode); len(al) != 1 || rep.Code.OK || rep.Code.Hash != crypto.Keccak256Hash(runtime).Hex() {
+	if al := alertsOf(rep, vdaal.AlertContractCode); len(al) != 1 || rep.Code.OK || rep.Code.Hash != crypto.Keccak256Hash(runtime).Hex() {
 		t.Fatalf("alerts %+v code %+v", rep.Alerts, rep.Code)
 	}
 	// No contract at all.
 	e.chain = e.chainAt(common.HexToAddress("0x00000000000000000000000000000000000000aa"))
-	rep = e.reconcile(func(c *ReconcileConfig) { c.Ledger = nil })
-	if al := alertsOf(rep, AlertContractCode); len(al) != 1 || !strings.Contains(al[0].Message, "no contract") {
+	rep = e.reconcile(func(c *vdaal.ReconcileConfig) { c.Ledger = nil })
+	if al := alertsOf(rep, vdaal.AlertContractCode); len(al) != 1 || !strings.Contains(al[0].Message, "no contract") {
 		t.Fatalf("alerts %+v", rep.Alerts)
 	}
 }
@@ -267,8 +269,8 @@ func TestAnchorGapAlert(t *testing.T) {
 	e := newEnv(t)
 	// An auditor sees a log with entries and no anchor at all.
 	e.grow(2)
-	rep := e.reconcile(func(c *ReconcileConfig) { c.Ledger = nil })
-	if len(alertsOf(rep, AlertGap)) != 1 {
+	rep := e.reconcile(func(c *vdaal.ReconcileConfig) { c.Ledger = nil })
+	if len(alertsOf(rep, vdaal.AlertGap)) != 1 {
 		t.Fatalf("never-anchored log: alerts %+v", rep.Alerts)
 	}
 	e.anchorOnce(e.anchorer(nil))
@@ -278,15 +280,15 @@ func TestAnchorGapAlert(t *testing.T) {
 	// Time passes, the log grows, nobody anchors.
 	e.grow(2)
 	e.clock.Advance(2 * time.Hour)
-	rep = e.reconcile(func(c *ReconcileConfig) { c.MaxGap = time.Hour })
-	if al := alertsOf(rep, AlertGap); len(al) != 1 || !strings.Contains(al[0].Message, "grown from 2 to 4") {
+	rep = e.reconcile(func(c *vdaal.ReconcileConfig) { c.MaxGap = time.Hour })
+	if al := alertsOf(rep, vdaal.AlertGap); len(al) != 1 || !strings.Contains(al[0].Message, "grown from 2 to 4") {
 		t.Fatalf("alerts %+v", rep.Alerts)
 	}
 	// A log that did not grow has no gap, however long ago its anchor.
 	a := e.anchorer(nil)
 	e.anchorOnce(a)
 	e.clock.Advance(5 * time.Hour)
-	if rep := e.reconcile(func(c *ReconcileConfig) { c.MaxGap = time.Hour }); len(alertsOf(rep, AlertGap)) != 0 {
+	if rep := e.reconcile(func(c *vdaal.ReconcileConfig) { c.MaxGap = time.Hour }); len(alertsOf(rep, vdaal.AlertGap)) != 0 {
 		t.Fatalf("alerts %+v", rep.Alerts)
 	}
 }
@@ -294,8 +296,8 @@ func TestAnchorGapAlert(t *testing.T) {
 func TestLegacyAnchorsMatched(t *testing.T) {
 	e := newEnv(t)
 	e.grow(1)
-	raw := mustRead(t, "testdata/legacy/denied-audit.json")
-	recs, err := ParseLegacyRecords(raw)
+	raw := mustRead(t, td+"legacy/denied-audit.json")
+	recs, err := vdaal.ParseLegacyRecords(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,14 +305,21 @@ func TestLegacyAnchorsMatched(t *testing.T) {
 	legacySender := crypto.PubkeyToAddress(e.other.PublicKey)
 	// The earlier system anchored the record's hash, and one hash for
 	// which no record was imported.
-	stated, _ := legacyStated(recs[0])
-	data, _ := daalog.PackLogAction(legacyText(recs[0].Actor), stated, `{"decision":"deny"}`)
+	var stated [32]byte
+	if _, err := hex.Decode(stated[:], []byte(recs[0].Audit.CurrentHash)); err != nil {
+		t.Fatal(err)
+	}
+	var actor string
+	if err := json.Unmarshal(recs[0].Actor, &actor); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := daalog.PackLogAction(actor, stated, `{"decision":"deny"}`)
 	e.sendRaw(e.other, &contract, data, 0)
 	data, _ = daalog.PackLogAction("other-agent", sha256.Sum256([]byte("x")), "")
 	e.sendRaw(e.other, &contract, data, 0)
 	e.anchorOnce(e.anchorer(nil))
 
-	cfg := func(c *ReconcileConfig) { c.Legacy = recs; c.LegacySenders = []common.Address{legacySender} }
+	cfg := func(c *vdaal.ReconcileConfig) { c.Legacy = recs; c.LegacySenders = []common.Address{legacySender} }
 	rep := e.reconcile(cfg)
 	if len(rep.Alerts) != 0 || rep.Legacy == nil || rep.Legacy.Matched != 1 || rep.Legacy.NoRecord != 1 || rep.Legacy.Unanchored != 0 {
 		t.Fatalf("legacy %+v alerts %+v", rep.Legacy, rep.Alerts)
@@ -318,70 +327,9 @@ func TestLegacyAnchorsMatched(t *testing.T) {
 	// The local record is changed after it was anchored.
 	recs[0].Reason = json.RawMessage(`"allowed after all"`)
 	rep = e.reconcile(cfg)
-	if al := alertsOf(rep, AlertLegacyTampered); len(al) != 1 || rep.Legacy.Tampered != 1 {
+	if al := alertsOf(rep, vdaal.AlertLegacyTampered); len(al) != 1 || rep.Legacy.Tampered != 1 {
 		t.Fatalf("legacy %+v alerts %+v", rep.Legacy, rep.Alerts)
 	}
-}
-
-// TestEvidenceGolden verifies the committed split-view alert and refuses it
-// once any part of it is changed.
-func TestEvidenceGolden(t *testing.T) {
-	var tf trustFile
-	if err := json.Unmarshal(mustRead(t, "testdata/split-view-alert-v1.trust.json"), &tf); err != nil {
-		t.Fatal(err)
-	}
-	raw := mustRead(t, "testdata/split-view-alert-v1.json")
-	load := func() *Evidence {
-		var a Alert
-		if err := json.Unmarshal(raw, &a); err != nil || a.Kind != AlertSplitView || a.Evidence == nil {
-			t.Fatalf("golden alert: %v", err)
-		}
-		return a.Evidence
-	}
-	if err := VerifyEvidence(load(), tf.trust(t)); err != nil {
-		t.Fatal(err)
-	}
-	for name, f := range map[string]func(e *Evidence, tr *Trust){
-		"log root":      func(e *Evidence, _ *Trust) { e.LogRoot = e.OnChainRoot },
-		"on-chain size": func(e *Evidence, _ *Trust) { e.OnChainSize++ },
-		"consistency":   func(e *Evidence, _ *Trust) { e.Consistency[0][0] ^= 1 },
-		"checkpoint":    func(e *Evidence, _ *Trust) { e.Checkpoint = strings.Replace(e.Checkpoint, "\n", "x\n", 1) },
-		"sender":        func(_ *Evidence, tr *Trust) { tr.Sender = common.HexToAddress("0x01") },
-		"contract":      func(_ *Evidence, tr *Trust) { tr.Contract = common.HexToAddress("0x01") },
-		"no receipt":    func(e *Evidence, _ *Trust) { e.Receipt = nil },
-	} {
-		e, tr := load(), tf.trust(t)
-		f(e, &tr)
-		if err := VerifyEvidence(e, tr); err == nil {
-			t.Errorf("%s changed: evidence still verifies", name)
-		}
-	}
-}
-
-func FuzzVerifyEvidence(f *testing.F) {
-	if raw, err := os.ReadFile("testdata/split-view-alert-v1.json"); err == nil {
-		f.Add(raw)
-	}
-	f.Add([]byte(`{"kind":"split_view","evidence":{"receipt":null}}`))
-	var tf trustFile
-	json.Unmarshal(mustReadF(f, "testdata/split-view-alert-v1.trust.json"), &tf)
-	v, _ := note.NewVerifier(tf.LogKey)
-	tr := Trust{LogKey: v, ChainID: tf.ChainID, Contract: common.HexToAddress(tf.Contract), Sender: common.HexToAddress(tf.Sender)}
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		var a Alert
-		if json.Unmarshal(raw, &a) != nil || a.Evidence == nil {
-			return
-		}
-		VerifyEvidence(a.Evidence, tr) // must not panic
-	})
-}
-
-func mustReadF(f *testing.F, path string) []byte {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		f.Fatal(err)
-	}
-	return b
 }
 
 // An anchor verified by an earlier reconciliation that fails now raises
@@ -392,7 +340,7 @@ func TestPreviouslyVerifiedAnchorFailingIsAlerted(t *testing.T) {
 	e.grow(3)
 	a := e.anchorer(nil)
 	an := e.anchorOnce(a)
-	if rep := e.reconcile(nil); len(rep.Alerts) != 0 || e.only(an.ID).Attestation != Verified {
+	if rep := e.reconcile(nil); len(rep.Alerts) != 0 || e.only(an.ID).Attestation != vdaal.Verified {
 		t.Fatalf("first reconcile: alerts %+v, attestation %s", rep.Alerts, e.only(an.ID).Attestation)
 	}
 	// The ledger's record of the anchor no longer matches the chain (its
@@ -403,10 +351,10 @@ func TestPreviouslyVerifiedAnchorFailingIsAlerted(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := e.reconcile(nil)
-	if att := e.only(an.ID).Attestation; att != AttestFailed {
+	if att := e.only(an.ID).Attestation; att != vdaal.AttestFailed {
 		t.Fatalf("setup: the anchor's attestation is %s, want failed", att)
 	}
-	if al := alertsOf(rep, AlertFailed); len(al) != 1 || al[0].Anchor != an.ID {
+	if al := alertsOf(rep, vdaal.AlertFailed); len(al) != 1 || al[0].Anchor != an.ID {
 		t.Fatalf("anchor %d fails verification now (%q) but reconcile raised %+v, want one anchor_failed for it",
 			an.ID, e.only(an.ID).Reason, rep.Alerts)
 	}

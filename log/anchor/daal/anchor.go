@@ -14,7 +14,8 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/params"
-	"github.com/zt-infra/ztlog/witness/daal/daalog"
+	"github.com/zt-infra/ztlog/log/anchor/daal/daalog"
+	vdaal "github.com/zt-infra/ztlog/verifier/daal"
 )
 
 // Anchoring defaults.
@@ -44,7 +45,7 @@ const (
 // AnchorConfig configures an Anchorer. Tree, Chain, Signer and Ledger are
 // required.
 type AnchorConfig struct {
-	Tree   *Tree
+	Tree   *vdaal.Tree
 	Chain  *Chain
 	Signer Signer
 	Ledger *Ledger
@@ -64,9 +65,9 @@ type AnchorConfig struct {
 	// Reconcile, when set, is run by Run every ReconcileEvery, between two
 	// steps (never concurrently with one), and its report handed to
 	// OnReport.
-	Reconcile      *ReconcileConfig
+	Reconcile      *vdaal.ReconcileConfig
 	ReconcileEvery time.Duration
-	OnReport       func(*Report)
+	OnReport       func(*vdaal.Report)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logger receives structured logs (default slog.Default()).
@@ -131,7 +132,7 @@ func (a *Anchorer) Run(ctx context.Context) error {
 		}
 		if rc := a.cfg.Reconcile; rc != nil && a.cfg.ReconcileEvery > 0 && time.Since(lastReconcile) >= a.cfg.ReconcileEvery {
 			lastReconcile = time.Now()
-			rep, err := Reconcile(ctx, *rc)
+			rep, err := vdaal.Reconcile(ctx, *rc)
 			switch {
 			case err != nil && ctx.Err() == nil:
 				a.log.Warn("reconcile", "error", err)
@@ -154,7 +155,7 @@ func (a *Anchorer) Run(ctx context.Context) error {
 
 // SetReconcile makes Run reconcile with cfg every interval (see
 // AnchorConfig.Reconcile). Call it before Run.
-func (a *Anchorer) SetReconcile(cfg ReconcileConfig, every time.Duration, onReport func(*Report)) {
+func (a *Anchorer) SetReconcile(cfg vdaal.ReconcileConfig, every time.Duration, onReport func(*vdaal.Report)) {
 	a.cfg.Reconcile, a.cfg.ReconcileEvery, a.cfg.OnReport = &cfg, every, onReport
 }
 
@@ -183,14 +184,14 @@ func (a *Anchorer) Step(ctx context.Context) error {
 }
 
 // queue records the latest checkpoint as a new anchor if it is due.
-func (a *Anchorer) queue(ctx context.Context) (*Anchor, error) {
+func (a *Anchorer) queue(ctx context.Context) (*vdaal.Anchor, error) {
 	cp, err := a.cfg.Tree.Checkpoint(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var last *Anchor
+	var last *vdaal.Anchor
 	for _, an := range a.cfg.Ledger.Anchors() {
-		if an.State != Failed && (last == nil || an.Size > last.Size) {
+		if an.State != vdaal.Failed && (last == nil || an.Size > last.Size) {
 			an := an
 			last = &an
 		}
@@ -208,13 +209,13 @@ func (a *Anchorer) queue(ctx context.Context) (*Anchor, error) {
 	} else if cp.Size < a.cfg.MinNewEntries || cp.Size == 0 {
 		return nil, nil
 	}
-	meta, err := MetadataFor(cp.Note, cp.Size)
+	meta, err := vdaal.MetadataFor(cp.Note, cp.Size)
 	if err != nil {
 		return nil, err
 	}
-	an, err := a.cfg.Ledger.Add(Anchor{
-		State:       Queued,
-		Attestation: Pending,
+	an, err := a.cfg.Ledger.Add(vdaal.Anchor{
+		State:       vdaal.Queued,
+		Attestation: vdaal.Pending,
 		Origin:      cp.Origin,
 		Size:        cp.Size,
 		Root:        hexutil.Encode(cp.Root),
@@ -233,11 +234,11 @@ func (a *Anchorer) queue(ctx context.Context) (*Anchor, error) {
 	return &an, nil
 }
 
-func (a *Anchorer) advance(ctx context.Context, an Anchor) error {
+func (a *Anchorer) advance(ctx context.Context, an vdaal.Anchor) error {
 	switch an.State {
-	case Queued:
+	case vdaal.Queued:
 		return a.submit(ctx, an)
-	case Submitted:
+	case vdaal.Submitted:
 		return a.track(ctx, an)
 	}
 	return nil
@@ -246,7 +247,7 @@ func (a *Anchorer) advance(ctx context.Context, an Anchor) error {
 // submit signs the first transaction of a queued anchor, records it, and
 // only then broadcasts it: a crash in between leaves a recorded
 // transaction that the next Step broadcasts again, never a second one.
-func (a *Anchorer) submit(ctx context.Context, an Anchor) error {
+func (a *Anchorer) submit(ctx context.Context, an vdaal.Anchor) error {
 	c := a.cfg.Chain.Client()
 	from := a.cfg.Signer.Address()
 	nonce, err := c.PendingNonceAt(ctx, from)
@@ -258,7 +259,7 @@ func (a *Anchorer) submit(ctx context.Context, an Anchor) error {
 		return err
 	}
 	now := a.cfg.Now()
-	an.State = Submitted
+	an.State = vdaal.Submitted
 	an.Nonce = &nonce
 	an.Txs = append(an.Txs, tx)
 	an.SubmittedAt = now
@@ -275,32 +276,32 @@ func (a *Anchorer) submit(ctx context.Context, an Anchor) error {
 
 // sign builds and signs a logBatch transaction; prev, when set, is the
 // transaction it replaces (fees are raised by FeeBumpPercent).
-func (a *Anchorer) sign(ctx context.Context, an Anchor, nonce uint64, prev *Tx) (Tx, error) {
+func (a *Anchorer) sign(ctx context.Context, an vdaal.Anchor, nonce uint64, prev *vdaal.Tx) (vdaal.Tx, error) {
 	c := a.cfg.Chain.Client()
 	root, err := hexutil.Decode(an.Root)
 	if err != nil || len(root) != 32 {
-		return Tx{}, fmt.Errorf("anchor %d: bad root %q", an.ID, an.Root)
+		return vdaal.Tx{}, fmt.Errorf("anchor %d: bad root %q", an.ID, an.Root)
 	}
 	data, err := daalog.PackLogBatch(an.Origin, [32]byte(root), an.Metadata)
 	if err != nil {
-		return Tx{}, err
+		return vdaal.Tx{}, err
 	}
 	to := a.cfg.Chain.Contract()
 	gas := a.cfg.GasLimit
 	if gas == 0 {
 		est, err := c.EstimateGas(ctx, ethereum.CallMsg{From: a.cfg.Signer.Address(), To: &to, Data: data})
 		if err != nil {
-			return Tx{}, fmt.Errorf("estimate gas for logBatch: %v", err)
+			return vdaal.Tx{}, fmt.Errorf("estimate gas for logBatch: %v", err)
 		}
 		gas = est + est/4
 	}
 	tip, err := c.SuggestGasTipCap(ctx)
 	if err != nil {
-		return Tx{}, fmt.Errorf("read the gas tip: %v", err)
+		return vdaal.Tx{}, fmt.Errorf("read the gas tip: %v", err)
 	}
 	head, err := c.HeaderByNumber(ctx, nil)
 	if err != nil {
-		return Tx{}, fmt.Errorf("read the head block: %v", err)
+		return vdaal.Tx{}, fmt.Errorf("read the head block: %v", err)
 	}
 	base := head.BaseFee
 	if base == nil {
@@ -323,7 +324,7 @@ func (a *Anchorer) sign(ctx context.Context, an Anchor, nonce uint64, prev *Tx) 
 		}
 	}
 	if a.cfg.MaxFeeCap != nil && feeCap.Cmp(a.cfg.MaxFeeCap) > 0 {
-		return Tx{}, fmt.Errorf("anchor %d needs a fee cap of %s wei/gas, above the configured maximum %s; waiting", an.ID, feeCap, a.cfg.MaxFeeCap)
+		return vdaal.Tx{}, fmt.Errorf("anchor %d needs a fee cap of %s wei/gas, above the configured maximum %s; waiting", an.ID, feeCap, a.cfg.MaxFeeCap)
 	}
 	unsigned := types.NewTx(&types.DynamicFeeTx{
 		ChainID:   a.cfg.Chain.ChainID(),
@@ -336,16 +337,16 @@ func (a *Anchorer) sign(ctx context.Context, an Anchor, nonce uint64, prev *Tx) 
 	})
 	signed, err := a.cfg.Signer.SignTx(ctx, unsigned, a.cfg.Chain.ChainID())
 	if err != nil {
-		return Tx{}, fmt.Errorf("sign the anchor transaction: %v", err)
+		return vdaal.Tx{}, fmt.Errorf("sign the anchor transaction: %v", err)
 	}
 	if from, err := a.cfg.Chain.sender(signed); err != nil || from != a.cfg.Signer.Address() {
-		return Tx{}, fmt.Errorf("the signer produced a transaction from %s, not from its address %s", from, a.cfg.Signer.Address())
+		return vdaal.Tx{}, fmt.Errorf("the signer produced a transaction from %s, not from its address %s", from, a.cfg.Signer.Address())
 	}
 	raw, err := signed.MarshalBinary()
 	if err != nil {
-		return Tx{}, err
+		return vdaal.Tx{}, err
 	}
-	return Tx{Hash: signed.Hash().Hex(), Raw: hexutil.Encode(raw), FeeCap: feeCap.String(), TipCap: tip.String(), Gas: gas, Signed: a.cfg.Now()}, nil
+	return vdaal.Tx{Hash: signed.Hash().Hex(), Raw: hexutil.Encode(raw), FeeCap: feeCap.String(), TipCap: tip.String(), Gas: gas, Signed: a.cfg.Now()}, nil
 }
 
 func bigMax(a, b *big.Int) *big.Int {
@@ -357,7 +358,7 @@ func bigMax(a, b *big.Int) *big.Int {
 
 // broadcast sends the newest transaction of an anchor. A node that already
 // has it is fine; other errors are retried with exponential backoff.
-func (a *Anchorer) broadcast(ctx context.Context, an Anchor) error {
+func (a *Anchorer) broadcast(ctx context.Context, an vdaal.Anchor) error {
 	now := a.cfg.Now()
 	if now.Before(an.NextTry) {
 		return nil
@@ -387,7 +388,7 @@ func (a *Anchorer) broadcast(ctx context.Context, an Anchor) error {
 }
 
 // track looks for a mined transaction of a submitted anchor.
-func (a *Anchorer) track(ctx context.Context, an Anchor) error {
+func (a *Anchorer) track(ctx context.Context, an vdaal.Anchor) error {
 	c := a.cfg.Chain.Client()
 	rc, tx, err := a.findReceipt(ctx, an)
 	if err != nil {
@@ -406,18 +407,18 @@ func (a *Anchorer) track(ctx context.Context, an Anchor) error {
 		}
 		an.UpdatedAt = now
 		if rc.Status != types.ReceiptStatusSuccessful {
-			an.State, an.Attestation = Failed, AttestFailed
+			an.State, an.Attestation = vdaal.Failed, vdaal.AttestFailed
 			an.Reason = fmt.Sprintf("transaction %s reverted (receipt status 0) in block %d", tx.Hash, block)
 			a.log.Error("anchor failed", "anchor", an.ID, "reason", an.Reason)
 			return a.cfg.Ledger.Put(an)
 		}
-		an.State, an.ConfirmedAt, an.Reason = Confirmed, now, ""
+		an.State, an.ConfirmedAt, an.Reason = vdaal.Confirmed, now, ""
 		an.SendErrors, an.NextTry = 0, time.Time{}
 		for _, l := range rc.Logs {
 			if l.Address != a.cfg.Chain.Contract() {
 				continue
 			}
-			if ev, err := daalog.ParseActionLogged(l); err == nil && ev.RecordID.IsUint64() {
+			if ev, err := vdaal.ParseActionLogged(l); err == nil && ev.RecordID.IsUint64() {
 				an.RecordID = ev.RecordID.Uint64()
 			}
 		}
@@ -434,7 +435,7 @@ func (a *Anchorer) track(ctx context.Context, an Anchor) error {
 		if rc, _, err := a.findReceipt(ctx, an); err != nil || rc != nil {
 			return err
 		}
-		an.State, an.Attestation, an.UpdatedAt = Failed, AttestFailed, now
+		an.State, an.Attestation, an.UpdatedAt = vdaal.Failed, vdaal.AttestFailed, now
 		an.Reason = fmt.Sprintf("nonce %d was used by a transaction that is not one of this anchor's; is another process sending from %s?", *an.Nonce, a.cfg.Signer.Address())
 		a.log.Error("anchor failed", "anchor", an.ID, "reason", an.Reason)
 		return a.cfg.Ledger.Put(an)
@@ -468,7 +469,7 @@ func (a *Anchorer) track(ctx context.Context, an Anchor) error {
 
 // findReceipt returns the receipt of whichever of an anchor's transactions
 // was mined, newest first.
-func (a *Anchorer) findReceipt(ctx context.Context, an Anchor) (*types.Receipt, *Tx, error) {
+func (a *Anchorer) findReceipt(ctx context.Context, an vdaal.Anchor) (*types.Receipt, *vdaal.Tx, error) {
 	for i := len(an.Txs) - 1; i >= 0; i-- {
 		rc, err := a.cfg.Chain.Client().TransactionReceipt(ctx, common.HexToHash(an.Txs[i].Hash))
 		if errors.Is(err, ethereum.NotFound) {
@@ -480,13 +481,4 @@ func (a *Anchorer) findReceipt(ctx context.Context, an Anchor) (*types.Receipt, 
 		return rc, &an.Txs[i], nil
 	}
 	return nil, nil, nil
-}
-
-// rootBytes decodes an anchor's root.
-func rootBytes(an *Anchor) ([]byte, error) {
-	b, err := hexutil.Decode(an.Root)
-	if err != nil || len(b) != 32 {
-		return nil, fmt.Errorf("anchor %d: bad root %q", an.ID, an.Root)
-	}
-	return b, nil
 }

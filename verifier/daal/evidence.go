@@ -8,7 +8,6 @@ import (
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
-	"github.com/zt-infra/ztlog/witness/daal/daalog"
 )
 
 // VerifyEvidence checks split-view evidence offline, trusting only trust
@@ -49,14 +48,14 @@ func VerifyEvidence(e *Evidence, trust Trust) error {
 	if err != nil || len(onChain) != 32 {
 		return fail("on_chain_root is not 32 bytes of 0x-hex")
 	}
-	call, err := daalog.ParseCall(d.Input())
+	call, err := ParseCall(d.Input())
 	if err != nil || call.Method != "logBatch" || call.AgentID != origin || !bytes.Equal(call.Hash[:], onChain) {
 		return fail("the transaction is not logBatch(%q, on_chain_root, …)", origin)
 	}
 	var logged bool
 	for _, l := range d.Logs() {
-		if ev, err := daalog.ParseActionLogged(l); err == nil && l.Address == trust.Contract &&
-			ev.AgentTopic == daalog.AgentTopic(origin) && bytes.Equal(ev.ActionHash[:], onChain) {
+		if ev, err := ParseActionLogged(l); err == nil && l.Address == trust.Contract &&
+			ev.AgentTopic == AgentTopic(origin) && bytes.Equal(ev.ActionHash[:], onChain) {
 			logged = true
 		}
 	}

@@ -3,12 +3,8 @@ package daal
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
 	"strings"
-	"time"
 
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
@@ -20,30 +16,11 @@ import (
 
 // Source is read access to a C2SP tlog-tiles log: the published checkpoint,
 // tiles and entry bundles. *log.Log, and Tessera's client.HTTPFetcher and
-// client.FileFetcher, are Sources.
+// client.FileFetcher, are Sources (log/anchor/daal.OpenSource opens one).
 type Source interface {
 	ReadCheckpoint(ctx context.Context) ([]byte, error)
 	ReadTile(ctx context.Context, level, index uint64, p uint8) ([]byte, error)
 	ReadEntryBundle(ctx context.Context, index uint64, p uint8) ([]byte, error)
-}
-
-// OpenSource reads a log at an http(s) URL (the log's tlog-tiles root, e.g.
-// http://127.0.0.1:8443/log/) or in a POSIX storage directory.
-func OpenSource(loc string) (Source, error) {
-	if strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://") {
-		if !strings.HasSuffix(loc, "/") {
-			loc += "/"
-		}
-		u, err := url.Parse(loc)
-		if err != nil {
-			return nil, fmt.Errorf("log URL %q: %v", loc, err)
-		}
-		return client.NewHTTPFetcher(u, &http.Client{Timeout: 30 * time.Second})
-	}
-	if loc == "" {
-		return nil, errors.New("no log given: pass the log's URL (http://host/log/) or its storage directory")
-	}
-	return client.FileFetcher{Root: loc}, nil
 }
 
 // Tree reads and proves a log through a Source, trusting only the log's

@@ -15,7 +15,6 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/zt-infra/ztlog/verifier/legacy"
-	"github.com/zt-infra/ztlog/witness/daal/daalog"
 )
 
 // Reconciliation defaults.
@@ -55,16 +54,17 @@ const (
 	AlertLegacyTampered = "legacy_tampered"
 )
 
-// ReconcileConfig configures Reconcile. Tree, Chain and Sender are
-// required; without a Ledger, Reconcile checks the chain against the log
-// only (the auditor's view).
+// ReconcileConfig configures Reconcile. Tree, Chain, Sender,
+// ExpectedCodeHash and Now are required; without a Ledger, Reconcile checks
+// the chain against the log only (the auditor's view).
 type ReconcileConfig struct {
 	Tree   *Tree
-	Chain  *Chain
+	Chain  ChainReader
 	Sender common.Address
-	Ledger *Ledger
-	// ExpectedCodeHash defaults to the committed artifact's runtime code
-	// hash (daalog.RuntimeCodeHash).
+	Ledger Ledger
+	// ExpectedCodeHash is the contract's expected runtime code hash: for
+	// ztlog's DAALog, the committed artifact's
+	// (log/anchor/daal/daalog.RuntimeCodeHash).
 	ExpectedCodeHash common.Hash
 	// FromBlock is the first block scanned for events (the contract's
 	// deployment block); BlockStep the most blocks per log query.
@@ -77,7 +77,7 @@ type ReconcileConfig struct {
 	// from LegacySenders are matched to them.
 	Legacy        []legacy.Record
 	LegacySenders []common.Address
-	// Now is the clock (default time.Now).
+	// Now is the clock.
 	Now func() time.Time
 }
 
@@ -199,17 +199,14 @@ func Reconcile(ctx context.Context, cfg ReconcileConfig) (*Report, error) {
 	if cfg.Tree == nil || cfg.Chain == nil || cfg.Sender == (common.Address{}) {
 		return nil, errors.New("daal: reconcile needs the log, the chain and the anchoring sender's address")
 	}
-	if cfg.ExpectedCodeHash == (common.Hash{}) {
-		cfg.ExpectedCodeHash = daalog.RuntimeCodeHash
+	if cfg.ExpectedCodeHash == (common.Hash{}) || cfg.Now == nil {
+		return nil, errors.New("daal: reconcile needs the contract's expected code hash and a clock")
 	}
 	if cfg.StuckAfter == 0 {
 		cfg.StuckAfter = DefaultStuckAfter
 	}
 	if cfg.MaxGap == 0 {
 		cfg.MaxGap = DefaultMaxGap
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	r := &reconciler{cfg: cfg, txs: map[common.Hash]*txInfo{}}
 	return r.run(ctx)
@@ -227,7 +224,7 @@ type reconciler struct {
 type txInfo struct {
 	tx     *types.Transaction
 	sender common.Address
-	call   *daalog.Call
+	call   *Call
 }
 
 func (r *reconciler) run(ctx context.Context) (*Report, error) {
@@ -238,8 +235,7 @@ func (r *reconciler) run(ctx context.Context) (*Report, error) {
 	}
 	r.cp = cp
 	r.roots = map[uint64][]byte{}
-	c := cfg.Chain.Client()
-	head, err := c.BlockNumber(ctx)
+	head, err := cfg.Chain.BlockNumber(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the block number: %v", err)
 	}
@@ -297,16 +293,16 @@ func (r *reconciler) tx(ctx context.Context, h common.Hash) (*txInfo, error) {
 	if t, ok := r.txs[h]; ok {
 		return t, nil
 	}
-	tx, _, err := r.cfg.Chain.Client().TransactionByHash(ctx, h)
+	tx, err := r.cfg.Chain.TransactionByHash(ctx, h)
 	if err != nil {
 		return nil, fmt.Errorf("read transaction %s: %v", h, err)
 	}
-	from, err := r.cfg.Chain.sender(tx)
+	from, err := sender(r.cfg.Chain.ChainID(), tx)
 	if err != nil {
 		return nil, fmt.Errorf("transaction %s: sender: %v", h, err)
 	}
 	t := &txInfo{tx: tx, sender: from}
-	t.call, _ = daalog.ParseCall(tx.Data())
+	t.call, _ = ParseCall(tx.Data())
 	r.txs[h] = t
 	return t, nil
 }
@@ -336,11 +332,11 @@ func isLegacySender(a common.Address, list []common.Address) bool {
 // scan checks every ActionLogged event of the contract.
 func (r *reconciler) scan(ctx context.Context, logs []types.Log) error {
 	origin := r.cfg.Tree.Origin()
-	originTopic := daalog.AgentTopic(origin)
+	originTopic := AgentTopic(origin)
 	var legacy []ChainAnchor
 	for i := range logs {
 		l := &logs[i]
-		ev, err := daalog.ParseActionLogged(l)
+		ev, err := ParseActionLogged(l)
 		if err != nil {
 			continue // not the event's shape; not ours
 		}
@@ -386,7 +382,7 @@ func (r *reconciler) scan(ctx context.Context, logs []types.Log) error {
 }
 
 // checkChainAnchor decides whether a logBatch of ours names a tree of ours.
-func (r *reconciler) checkChainAnchor(ctx context.Context, ca *ChainAnchor, ev *daalog.ActionLogged, l *types.Log) {
+func (r *reconciler) checkChainAnchor(ctx context.Context, ca *ChainAnchor, ev *ActionLogged, l *types.Log) {
 	splitView := func(why string, size uint64, logRoot []byte) {
 		ca.Verdict, ca.Reason = "split_view", why
 		e := &Evidence{OnChainSize: size, OnChainRoot: ev.ActionHash.Hex(), Checkpoint: string(r.cp.Note)}
@@ -481,12 +477,11 @@ func reasonSuffix(s string) string {
 
 // checkConfirmed re-reads a confirmed anchor's receipt and verifies it.
 func (r *reconciler) checkConfirmed(ctx context.Context, an *Anchor, now time.Time) error {
-	c := r.cfg.Chain.Client()
 	prev := *an
 	var rc *types.Receipt
 	var minedTx string
 	for i := len(an.Txs) - 1; i >= 0; i-- {
-		got, err := c.TransactionReceipt(ctx, common.HexToHash(an.Txs[i].Hash))
+		got, err := r.cfg.Chain.TransactionReceipt(ctx, common.HexToHash(an.Txs[i].Hash))
 		if errors.Is(err, ethereum.NotFound) {
 			continue
 		}
@@ -543,11 +538,11 @@ func (r *reconciler) verifyReceipt(ctx context.Context, an *Anchor, rc *types.Re
 		if l.Address != r.cfg.Chain.Contract() {
 			continue
 		}
-		ev, err := daalog.ParseActionLogged(l)
+		ev, err := ParseActionLogged(l)
 		if err != nil {
 			continue
 		}
-		if ev.AgentTopic == daalog.AgentTopic(an.Origin) && bytes.Equal(ev.ActionHash[:], root) && ev.Metadata == an.Metadata {
+		if ev.AgentTopic == AgentTopic(an.Origin) && bytes.Equal(ev.ActionHash[:], root) && ev.Metadata == an.Metadata {
 			found = true
 			if ev.RecordID.IsUint64() {
 				an.RecordID = ev.RecordID.Uint64()
@@ -565,6 +560,15 @@ func (r *reconciler) verifyReceipt(ctx context.Context, an *Anchor, rc *types.Re
 		return "not consistent with the log: " + err.Error()
 	}
 	return ""
+}
+
+// rootBytes decodes an anchor's root.
+func rootBytes(an *Anchor) ([]byte, error) {
+	b, err := hexutil.Decode(an.Root)
+	if err != nil || len(b) != 32 {
+		return nil, fmt.Errorf("anchor %d: bad root %q", an.ID, an.Root)
+	}
+	return b, nil
 }
 
 // gaps reports stretches without a verified anchor longer than MaxGap.

@@ -13,10 +13,11 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
-	"github.com/zt-infra/ztlog/witness/daal/daalog"
+	vdaal "github.com/zt-infra/ztlog/verifier/daal"
 )
 
-// Chain is a JSON-RPC endpoint and the DAALog contract on it.
+// Chain is a JSON-RPC endpoint and the DAALog contract on it, through
+// go-ethereum's client. It is a vdaal.ChainReader.
 type Chain struct {
 	eth      *ethclient.Client
 	rpc      *rpc.Client
@@ -76,6 +77,21 @@ func (c *Chain) sender(tx *types.Transaction) (common.Address, error) {
 	return types.Sender(types.LatestSignerForChainID(c.chainID), tx)
 }
 
+// BlockNumber is the head block's number.
+func (c *Chain) BlockNumber(ctx context.Context) (uint64, error) { return c.eth.BlockNumber(ctx) }
+
+// TransactionByHash returns a transaction (ethereum.NotFound if unknown).
+func (c *Chain) TransactionByHash(ctx context.Context, h common.Hash) (*types.Transaction, error) {
+	tx, _, err := c.eth.TransactionByHash(ctx, h)
+	return tx, err
+}
+
+// TransactionReceipt returns a mined transaction's receipt
+// (ethereum.NotFound if it is not mined).
+func (c *Chain) TransactionReceipt(ctx context.Context, h common.Hash) (*types.Receipt, error) {
+	return c.eth.TransactionReceipt(ctx, h)
+}
+
 // Events returns the contract's ActionLogged events in blocks [from, to],
 // querying at most step blocks at a time (public endpoints cap ranges).
 func (c *Chain) Events(ctx context.Context, from, to, step uint64) ([]types.Log, error) {
@@ -89,7 +105,7 @@ func (c *Chain) Events(ctx context.Context, from, to, step uint64) ([]types.Log,
 			FromBlock: new(big.Int).SetUint64(lo),
 			ToBlock:   new(big.Int).SetUint64(hi),
 			Addresses: []common.Address{c.contract},
-			Topics:    [][]common.Hash{{daalog.ActionLoggedTopic}},
+			Topics:    [][]common.Hash{{vdaal.ActionLoggedTopic}},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("read ActionLogged events in blocks %d..%d: %v", lo, hi, err)
@@ -108,7 +124,7 @@ func (c *Chain) Events(ctx context.Context, from, to, step uint64) ([]types.Log,
 
 // Dump reads the JSON-RPC answers that make a receipt dump of txHash.
 // It returns ethereum.NotFound if the transaction is not mined.
-func (c *Chain) Dump(ctx context.Context, txHash common.Hash) (*ReceiptDump, error) {
+func (c *Chain) Dump(ctx context.Context, txHash common.Hash) (*vdaal.ReceiptDump, error) {
 	var tx, receipt json.RawMessage
 	if err := c.rpc.CallContext(ctx, &tx, "eth_getTransactionByHash", txHash); err != nil {
 		return nil, fmt.Errorf("eth_getTransactionByHash %s: %v", txHash, err)
@@ -116,22 +132,5 @@ func (c *Chain) Dump(ctx context.Context, txHash common.Hash) (*ReceiptDump, err
 	if err := c.rpc.CallContext(ctx, &receipt, "eth_getTransactionReceipt", txHash); err != nil {
 		return nil, fmt.Errorf("eth_getTransactionReceipt %s: %v", txHash, err)
 	}
-	if isNull(tx) || isNull(receipt) {
-		return nil, ethereum.NotFound
-	}
-	d := &ReceiptDump{
-		V:           DumpVersion,
-		ChainID:     "0x" + c.chainID.Text(16),
-		Transaction: tx,
-		Receipt:     receipt,
-	}
-	// Round-trip through the parser so a dump this returns always verifies
-	// syntactically.
-	raw, err := json.Marshal(d)
-	if err != nil {
-		return nil, err
-	}
-	return ParseReceiptDump(raw)
+	return vdaal.NewReceiptDump(c.chainID, tx, receipt)
 }
-
-func isNull(m json.RawMessage) bool { return len(m) == 0 || string(m) == "null" }

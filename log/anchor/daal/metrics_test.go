@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	vdaal "github.com/zt-infra/ztlog/verifier/daal"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -78,7 +80,7 @@ ztlog_daal_last_reconcile_timestamp_seconds 1.7e+09
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ztlog_daal_anchored_size", "ztlog_daal_reconciliations_total", "ztlog_daal_last_reconcile_timestamp_seconds"); err != nil {
 		t.Fatal(err)
 	}
-	m.ObserveReport(&Report{Alerts: []Alert{{Kind: "anchor_stuck"}, {Kind: "split_view"}, {Kind: "anchor_stuck"}}}, time.Now())
+	m.ObserveReport(&vdaal.Report{Alerts: []vdaal.Alert{{Kind: "anchor_stuck"}, {Kind: "split_view"}, {Kind: "anchor_stuck"}}}, time.Now())
 	if n := testutil.ToFloat64(m.alerts.WithLabelValues("anchor_stuck")); n != 2 {
 		t.Fatalf("anchor_stuck alerts = %v, want 2", n)
 	}

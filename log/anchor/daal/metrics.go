@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	vdaal "github.com/zt-infra/ztlog/verifier/daal"
 )
 
 // Metrics exposes the anchorer to Prometheus. The anchor gauges are read
@@ -46,7 +47,7 @@ func NewMetrics(ledger *Ledger, reg prometheus.Registerer) (*Metrics, error) {
 }
 
 // ObserveReport counts a reconciliation report and its alerts.
-func (m *Metrics) ObserveReport(rep *Report, at time.Time) {
+func (m *Metrics) ObserveReport(rep *vdaal.Report, at time.Time) {
 	m.reconciles.Inc()
 	m.lastReconcile.Set(float64(at.UnixNano()) / 1e9)
 	for _, a := range rep.Alerts {
@@ -63,17 +64,17 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector: the ledger's anchors now.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	type key struct {
-		s State
-		a Attestation
+		s vdaal.State
+		a vdaal.Attestation
 	}
 	counts := map[key]int{}
-	largest := map[State]uint64{}
+	largest := map[vdaal.State]uint64{}
 	for _, a := range m.ledger.Anchors() {
 		counts[key{a.State, a.Attestation}]++
 		largest[a.State] = max(largest[a.State], a.Size)
 	}
-	for _, s := range []State{Queued, Submitted, Confirmed, Failed} {
-		for _, at := range []Attestation{Pending, Verified, AttestFailed} {
+	for _, s := range []vdaal.State{vdaal.Queued, vdaal.Submitted, vdaal.Confirmed, vdaal.Failed} {
+		for _, at := range []vdaal.Attestation{vdaal.Pending, vdaal.Verified, vdaal.AttestFailed} {
 			ch <- prometheus.MustNewConstMetric(m.anchors, prometheus.GaugeValue, float64(counts[key{s, at}]), string(s), string(at))
 		}
 		ch <- prometheus.MustNewConstMetric(m.size, prometheus.GaugeValue, float64(largest[s]), string(s))

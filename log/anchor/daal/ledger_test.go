@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	vdaal "github.com/zt-infra/ztlog/verifier/daal"
 )
 
 // ledgerHistory lists "state/attestation" of every line of anchor id.
@@ -18,9 +20,9 @@ func ledgerHistory(t *testing.T, dir string, id uint64) []string {
 	defer f.Close()
 	var out []string
 	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, maxLedgerLine)
+	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var a Anchor
+		var a vdaal.Anchor
 		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	vdaal "github.com/zt-infra/ztlog/verifier/daal"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -26,8 +28,8 @@ import (
 	"k8s.io/klog/v2"
 
 	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/anchor/daal/daalog"
 	"github.com/zt-infra/ztlog/log/storage/posix"
-	"github.com/zt-infra/ztlog/witness/daal/daalog"
 )
 
 const testOrigin = "test.example/daal"
@@ -62,7 +64,7 @@ type env struct {
 	log      *ztlog.Log
 	logDir   string
 	vkey     string
-	tree     *Tree
+	tree     *vdaal.Tree
 	ledger   *Ledger
 	ledgerD  string
 	clock    *clock
@@ -134,7 +136,7 @@ func newEnv(t testing.TB) *env {
 		defer cancel()
 		l.Close(c)
 	})
-	e.tree, err = NewTree(l, vkey)
+	e.tree, err = vdaal.NewTree(l, vkey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +206,7 @@ func (e *env) signRaw(key *ecdsa.PrivateKey, to *common.Address, data []byte, ga
 
 // grow appends n entries and waits until a published checkpoint covers
 // them.
-func (e *env) grow(n int) *Checkpoint {
+func (e *env) grow(n int) *vdaal.Checkpoint {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
@@ -254,24 +256,25 @@ func (e *env) step(a *Anchorer) {
 	}
 }
 
-func (e *env) reconcileConfig() ReconcileConfig {
-	return ReconcileConfig{Tree: e.tree, Chain: e.chain, Sender: e.signer.Address(), Ledger: e.ledger, Now: e.clock.Now}
+func (e *env) reconcileConfig() vdaal.ReconcileConfig {
+	return vdaal.ReconcileConfig{Tree: e.tree, Chain: e.chain, Sender: e.signer.Address(), Ledger: e.ledger, Now: e.clock.Now,
+		ExpectedCodeHash: daalog.RuntimeCodeHash}
 }
 
-func (e *env) reconcile(mod func(*ReconcileConfig)) *Report {
+func (e *env) reconcile(mod func(*vdaal.ReconcileConfig)) *vdaal.Report {
 	e.t.Helper()
 	cfg := e.reconcileConfig()
 	if mod != nil {
 		mod(&cfg)
 	}
-	rep, err := Reconcile(e.ctx, cfg)
+	rep, err := vdaal.Reconcile(e.ctx, cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return rep
 }
 
-func (e *env) only(id uint64) Anchor {
+func (e *env) only(id uint64) vdaal.Anchor {
 	e.t.Helper()
 	a, ok := e.ledger.Get(id)
 	if !ok {
@@ -281,10 +284,10 @@ func (e *env) only(id uint64) Anchor {
 }
 
 // ourEvents counts ActionLogged events sent by the anchoring key.
-func (e *env) ourEvents() []ChainAnchor {
+func (e *env) ourEvents() []vdaal.ChainAnchor {
 	e.t.Helper()
-	rep := e.reconcile(func(c *ReconcileConfig) { c.Ledger = nil })
-	var out []ChainAnchor
+	rep := e.reconcile(func(c *vdaal.ReconcileConfig) { c.Ledger = nil })
+	var out []vdaal.ChainAnchor
 	for _, ca := range rep.OnChain {
 		if ca.Sender == e.signer.Address().Hex() {
 			out = append(out, ca)
@@ -293,8 +296,8 @@ func (e *env) ourEvents() []ChainAnchor {
 	return out
 }
 
-func alertsOf(rep *Report, kind string) []Alert {
-	var out []Alert
+func alertsOf(rep *vdaal.Report, kind string) []vdaal.Alert {
+	var out []vdaal.Alert
 	for _, a := range rep.Alerts {
 		if a.Kind == kind {
 			out = append(out, a)
@@ -315,7 +318,7 @@ func mustRead(t *testing.T, path string) []byte {
 }
 
 // parseSigned verifies a checkpoint note with the env's log key.
-func parseSigned(t *testing.T, e *env, raw []byte) *Checkpoint {
+func parseSigned(t *testing.T, e *env, raw []byte) *vdaal.Checkpoint {
 	t.Helper()
 	v, err := note.NewVerifier(e.vkey)
 	if err != nil {
@@ -325,5 +328,9 @@ func parseSigned(t *testing.T, e *env, raw []byte) *Checkpoint {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Checkpoint{Origin: cp.Origin, Size: cp.Size, Root: cp.Hash, Note: raw}
+	return &vdaal.Checkpoint{Origin: cp.Origin, Size: cp.Size, Root: cp.Hash, Note: raw}
 }
+
+// td holds the golden vectors, verifier/daal's: the tests here (re)make
+// them with -update from a simulated chain.
+const td = "../../../verifier/daal/testdata/"

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	vdaal "github.com/zt-infra/ztlog/verifier/daal"
 )
 
 func TestAnchorQueuedConfirmedVerified(t *testing.T) {
@@ -19,25 +21,25 @@ func TestAnchorQueuedConfirmedVerified(t *testing.T) {
 	cp := e.grow(3)
 	e.step(a)
 	an := e.only(1)
-	if an.State != Submitted || an.Attestation != Pending || len(an.Txs) != 1 || an.Size != cp.Size {
+	if an.State != vdaal.Submitted || an.Attestation != vdaal.Pending || len(an.Txs) != 1 || an.Size != cp.Size {
 		t.Fatalf("after the first step: %+v", an)
 	}
 	// Not mined yet: another step changes nothing.
 	e.step(a)
-	if an := e.only(1); an.State != Submitted {
+	if an := e.only(1); an.State != vdaal.Submitted {
 		t.Fatalf("state %s before any block", an.State)
 	}
 	e.sim.Commit()
 	e.step(a)
 	an = e.only(1)
-	if an.State != Confirmed || an.RecordID != 1 || an.TxHash != an.Txs[0].Hash || an.Block == 0 {
+	if an.State != vdaal.Confirmed || an.RecordID != 1 || an.TxHash != an.Txs[0].Hash || an.Block == 0 {
 		t.Fatalf("after mining: %+v", an)
 	}
 	rep := e.reconcile(nil)
 	if len(rep.Alerts) != 0 {
 		t.Fatalf("alerts: %+v", rep.Alerts)
 	}
-	if an := e.only(1); an.Attestation != Verified {
+	if an := e.only(1); an.Attestation != vdaal.Verified {
 		t.Fatalf("attestation %s: %s", an.Attestation, an.Reason)
 	}
 	if !rep.Code.OK || len(rep.OnChain) != 1 || rep.OnChain[0].Verdict != "verified" {
@@ -54,7 +56,7 @@ func TestAnchorQueuedConfirmedVerified(t *testing.T) {
 	e.step(a)
 	e.sim.Commit()
 	e.step(a)
-	if an := e.only(2); an.State != Confirmed || an.RecordID != 2 {
+	if an := e.only(2); an.State != vdaal.Confirmed || an.RecordID != 2 {
 		t.Fatalf("second anchor: %+v", an)
 	}
 	// Growing more: the first anchor is now checked by a consistency proof
@@ -65,7 +67,7 @@ func TestAnchorQueuedConfirmedVerified(t *testing.T) {
 		t.Fatalf("alerts: %+v", rep.Alerts)
 	}
 	for _, id := range []uint64{1, 2} {
-		if an := e.only(id); an.Attestation != Verified {
+		if an := e.only(id); an.Attestation != vdaal.Verified {
 			t.Fatalf("anchor %d: %s %s", id, an.Attestation, an.Reason)
 		}
 	}
@@ -88,8 +90,8 @@ func TestRunAnchorsAndReconciles(t *testing.T) {
 	e := newEnv(t)
 	e.grow(3)
 	a := e.anchorer(func(c *AnchorConfig) { c.Poll = 20 * time.Millisecond; c.Now = nil })
-	reports := make(chan *Report, 100)
-	a.SetReconcile(e.reconcileConfig(), time.Nanosecond, func(r *Report) {
+	reports := make(chan *vdaal.Report, 100)
+	a.SetReconcile(e.reconcileConfig(), time.Nanosecond, func(r *vdaal.Report) {
 		select {
 		case reports <- r:
 		default:
@@ -104,7 +106,7 @@ func TestRunAnchorsAndReconciles(t *testing.T) {
 		e.sim.Commit()
 		select {
 		case r := <-reports:
-			if len(r.Anchors) == 1 && r.Anchors[0].Attestation == Verified {
+			if len(r.Anchors) == 1 && r.Anchors[0].Attestation == vdaal.Verified {
 				if len(r.Alerts) != 0 {
 					t.Fatalf("alerts %+v", r.Alerts)
 				}

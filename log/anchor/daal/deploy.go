@@ -12,7 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/rpc"
-	"github.com/zt-infra/ztlog/witness/daal/daalog"
+	"github.com/zt-infra/ztlog/log/anchor/daal/daalog"
 )
 
 // Deployment is a deployed DAALog.

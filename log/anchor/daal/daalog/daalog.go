@@ -1,7 +1,9 @@
 // Package daalog is ztlog's own DAALog contract: its Solidity source
 // (DAALog.sol), the committed compiler artifact (DAALog.json: ABI, creation
 // bytecode, runtime bytecode and the keccak-256 hash of the runtime code),
-// and hand-written Go bindings over go-ethereum's accounts/abi.
+// and the Go calls that build its transactions (accounts/abi). Decoding
+// calls and events, which verification needs, is verifier/daal's (ParseCall,
+// ParseActionLogged), over the same ABI.
 //
 // The ABI is the one of the DAALog the earlier ZT system deployed:
 //
@@ -23,15 +25,11 @@ package daalog
 import (
 	_ "embed"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"math/big"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // Source is DAALog.sol.
@@ -70,8 +68,6 @@ var (
 	committed *Artifact
 	// ABI is the parsed contract ABI.
 	ABI abi.ABI
-	// ActionLoggedTopic is topic 0 of the ActionLogged event.
-	ActionLoggedTopic common.Hash
 	// RuntimeCodeHash is the expected keccak256 of the deployed code.
 	RuntimeCodeHash common.Hash
 )
@@ -86,7 +82,6 @@ func init() {
 	if err != nil {
 		panic("daalog: DAALog.json abi: " + err.Error())
 	}
-	ActionLoggedTopic = ABI.Events["ActionLogged"].ID
 	RuntimeCodeHash = common.HexToHash(committed.RuntimeCodeHash)
 }
 
@@ -99,9 +94,6 @@ func DeployCode() []byte { return common.FromHex(committed.Bytecode) }
 
 // RuntimeCode is the code a deployed DAALog holds.
 func RuntimeCode() []byte { return common.FromHex(committed.RuntimeBytecode) }
-
-// AgentTopic is the topic of an indexed agentId: keccak256 of its bytes.
-func AgentTopic(agentID string) common.Hash { return crypto.Keccak256Hash([]byte(agentID)) }
 
 // PackLogBatch is the calldata of logBatch(agentId, merkleRoot, metadata).
 func PackLogBatch(agentID string, root [32]byte, metadata string) ([]byte, error) {
@@ -126,63 +118,4 @@ func UnpackRecordCount(out []byte) (*big.Int, error) {
 		return nil, err
 	}
 	return v[0].(*big.Int), nil
-}
-
-// Call is a decoded logAction or logBatch transaction input.
-type Call struct {
-	// Method is "logAction" or "logBatch".
-	Method   string
-	AgentID  string
-	Hash     common.Hash
-	Metadata string
-}
-
-// ErrNotDAALogCall is returned by ParseCall for input that is neither
-// logAction nor logBatch.
-var ErrNotDAALogCall = errors.New("daalog: not a logAction or logBatch call")
-
-// ParseCall decodes a transaction's input.
-func ParseCall(input []byte) (*Call, error) {
-	if len(input) < 4 {
-		return nil, ErrNotDAALogCall
-	}
-	m, err := ABI.MethodById(input[:4])
-	if err != nil || (m.Name != "logAction" && m.Name != "logBatch") {
-		return nil, ErrNotDAALogCall
-	}
-	v, err := m.Inputs.Unpack(input[4:])
-	if err != nil {
-		return nil, fmt.Errorf("daalog: %s input: %v", m.Name, err)
-	}
-	return &Call{Method: m.Name, AgentID: v[0].(string), Hash: v[1].([32]byte), Metadata: v[2].(string)}, nil
-}
-
-// ActionLogged is a decoded ActionLogged event.
-type ActionLogged struct {
-	RecordID *big.Int
-	// AgentTopic is keccak256(agentId): an indexed string's value is not
-	// in the log, only its hash.
-	AgentTopic common.Hash
-	ActionHash common.Hash
-	Timestamp  *big.Int
-	Metadata   string
-}
-
-// ParseActionLogged decodes an ActionLogged event; the log must carry the
-// event's four topics.
-func ParseActionLogged(l *types.Log) (*ActionLogged, error) {
-	if len(l.Topics) != 4 || l.Topics[0] != ActionLoggedTopic {
-		return nil, errors.New("daalog: not an ActionLogged event")
-	}
-	v, err := ABI.Events["ActionLogged"].Inputs.NonIndexed().Unpack(l.Data)
-	if err != nil {
-		return nil, fmt.Errorf("daalog: ActionLogged data: %v", err)
-	}
-	return &ActionLogged{
-		RecordID:   new(big.Int).SetBytes(l.Topics[1][:]),
-		AgentTopic: l.Topics[2],
-		ActionHash: l.Topics[3],
-		Timestamp:  v[0].(*big.Int),
-		Metadata:   v[1].(string),
-	}, nil
 }

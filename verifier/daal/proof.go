@@ -14,7 +14,6 @@ import (
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
-	"github.com/zt-infra/ztlog/witness/daal/daalog"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -215,7 +214,7 @@ func VerifyProof(p *Proof, trust Trust, dump *ReceiptDump) error {
 	if n != a.Block || h != common.HexToHash(a.BlockHash) {
 		return fail("receipt: block %d %s, the anchor names block %d %s", n, h.Hex(), a.Block, a.BlockHash)
 	}
-	call, err := daalog.ParseCall(d.Input())
+	call, err := ParseCall(d.Input())
 	if err != nil || call.Method != "logBatch" || call.AgentID != origin || !bytes.Equal(call.Hash[:], root) || call.Metadata != a.Metadata {
 		return fail("receipt: the transaction is not logBatch(%q, anchor.root, anchor.metadata)", origin)
 	}
@@ -224,11 +223,11 @@ func VerifyProof(p *Proof, trust Trust, dump *ReceiptDump) error {
 		if l.Address != trust.Contract {
 			continue
 		}
-		ev, err := daalog.ParseActionLogged(l)
+		ev, err := ParseActionLogged(l)
 		if err != nil {
 			continue
 		}
-		if ev.AgentTopic == daalog.AgentTopic(origin) && bytes.Equal(ev.ActionHash[:], root) && ev.Metadata == a.Metadata &&
+		if ev.AgentTopic == AgentTopic(origin) && bytes.Equal(ev.ActionHash[:], root) && ev.Metadata == a.Metadata &&
 			ev.RecordID.IsUint64() && ev.RecordID.Uint64() == a.RecordID {
 			found = true
 		}

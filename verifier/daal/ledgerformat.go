@@ -6,12 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"sort"
-	"sync"
-	"syscall"
 	"time"
 )
 
@@ -109,114 +104,12 @@ type Tx struct {
 // InFlight reports whether the anchor still waits for its transaction.
 func (a *Anchor) InFlight() bool { return a.State == Queued || a.State == Submitted }
 
-// The ledger file. Each line is one Anchor in JSON, written whole after every
-// transition and fsynced before anything depends on it; the last line of an
-// id is its current state, earlier lines are its history.
-const (
-	ledgerFile = "anchors.jsonl"
-	lockFile   = "anchors.lock"
-	// maxLedgerLine bounds one line (a signed transaction with a long
-	// checkpoint note is a few KiB).
-	maxLedgerLine = 1 << 20
-)
+// LedgerFile is the ledger's file name in its directory (DATA_DIR/daal).
+const LedgerFile = "anchors.jsonl"
 
-// ErrLedger is wrapped by errors about a ledger file that cannot be read.
-var ErrLedger = errors.New("daal: anchor ledger")
-
-// ErrLedgerBusy: another process holds the ledger.
-var ErrLedgerBusy = errors.New("daal: anchor ledger in use by another process")
-
-// Ledger is the durable record of anchors in a directory. One process at a
-// time may hold it (an exclusive lock on anchors.lock).
-type Ledger struct {
-	dir string
-	// readOnly: a snapshot (OpenLedgerSnapshot); transitions are kept in
-	// memory only.
-	readOnly bool
-	mu       sync.Mutex
-	f        *os.File
-	lock     *os.File
-	byID     map[uint64]*Anchor
-	next     uint64
-}
-
-// OpenLedger opens (creating if needed) the ledger in dir. A last line cut
-// short by a crash is dropped; any other unreadable line is an error, and
-// nothing is written.
-func OpenLedger(dir string) (*Ledger, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrLedger, err)
-	}
-	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrLedger, err)
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("%w: %s (stop the other `ztlog daal` first)", ErrLedgerBusy, dir)
-	}
-	path := filepath.Join(dir, ledgerFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("%w: %v", ErrLedger, err)
-	}
-	raw, err := io.ReadAll(f)
-	if err != nil {
-		f.Close()
-		lock.Close()
-		return nil, fmt.Errorf("%w: read %s: %v", ErrLedger, path, err)
-	}
-	anchors, complete, err := ParseLedger(raw)
-	if err != nil {
-		f.Close()
-		lock.Close()
-		return nil, fmt.Errorf("%w: %s: %v; the file is left as it is for an operator to inspect", ErrLedger, path, err)
-	}
-	if complete < len(raw) {
-		// A torn last line: the transition it recorded never completed.
-		if err := f.Truncate(int64(complete)); err != nil {
-			f.Close()
-			lock.Close()
-			return nil, fmt.Errorf("%w: drop torn line: %v", ErrLedger, err)
-		}
-	}
-	if _, err := f.Seek(int64(complete), io.SeekStart); err != nil {
-		f.Close()
-		lock.Close()
-		return nil, fmt.Errorf("%w: %v", ErrLedger, err)
-	}
-	l := &Ledger{dir: dir, f: f, lock: lock, byID: map[uint64]*Anchor{}, next: 1}
-	for _, a := range anchors {
-		l.byID[a.ID] = a
-		l.next = max(l.next, a.ID+1)
-	}
-	return l, nil
-}
-
-// OpenLedgerSnapshot reads the ledger in dir without taking it: for
-// reconciling while `ztlog daal anchor` holds it. Transitions Put into a
-// snapshot are not written.
-func OpenLedgerSnapshot(dir string) (*Ledger, error) {
-	path := filepath.Join(dir, ledgerFile)
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrLedger, err)
-	}
-	anchors, _, err := ParseLedger(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrLedger, path, err)
-	}
-	l := &Ledger{dir: dir, readOnly: true, byID: map[uint64]*Anchor{}, next: 1}
-	for _, a := range anchors {
-		l.byID[a.ID] = a
-		l.next = max(l.next, a.ID+1)
-	}
-	return l, nil
-}
-
-// ReadOnly reports whether the ledger is a snapshot.
-func (l *Ledger) ReadOnly() bool { return l.readOnly }
+// maxLedgerLine bounds one ledger line (a signed transaction with a long
+// checkpoint note is a few KiB).
+const maxLedgerLine = 1 << 20
 
 // ParseLedger reads a ledger file's bytes: the latest state of every anchor,
 // in id order, and how many leading bytes are complete lines. Bytes after
@@ -229,11 +122,11 @@ func ParseLedger(raw []byte) ([]*Anchor, int, error) {
 	line := 0
 	for sc.Scan() {
 		line++
-		a, err := parseAnchor(sc.Bytes())
+		a, err := ParseAnchorLine(sc.Bytes())
 		if err != nil {
 			return nil, 0, fmt.Errorf("line %d: %v", line, err)
 		}
-		if prev, ok := byID[a.ID]; ok && !validTransition(prev.State, a.State) {
+		if prev, ok := byID[a.ID]; ok && !ValidTransition(prev.State, a.State) {
 			return nil, 0, fmt.Errorf("line %d: anchor %d goes from %s to %s, which never happens", line, a.ID, prev.State, a.State)
 		}
 		byID[a.ID] = a
@@ -249,7 +142,8 @@ func ParseLedger(raw []byte) ([]*Anchor, int, error) {
 	return out, complete, nil
 }
 
-func parseAnchor(line []byte) (*Anchor, error) {
+// ParseAnchorLine reads and checks one ledger line (without its newline).
+func ParseAnchorLine(line []byte) (*Anchor, error) {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	var a Anchor
@@ -281,8 +175,8 @@ func parseAnchor(line []byte) (*Anchor, error) {
 	return &a, nil
 }
 
-// validTransition lists the state changes a ledger may record.
-func validTransition(from, to State) bool {
+// ValidTransition lists the state changes a ledger may record.
+func ValidTransition(from, to State) bool {
 	switch from {
 	case Queued:
 		return to == Queued || to == Submitted || to == Failed
@@ -296,95 +190,8 @@ func validTransition(from, to State) bool {
 	return false
 }
 
-// Dir is the ledger's directory.
-func (l *Ledger) Dir() string { return l.dir }
-
-// Close releases the ledger.
-func (l *Ledger) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.readOnly {
-		return nil
-	}
-	err := l.f.Close()
-	return errors.Join(err, l.lock.Close())
-}
-
-// Anchors returns a copy of every anchor's current state, in id order.
-func (l *Ledger) Anchors() []Anchor {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]Anchor, 0, len(l.byID))
-	for _, a := range l.byID {
-		out = append(out, a.clone())
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
-}
-
-// Get returns a copy of one anchor.
-func (l *Ledger) Get(id uint64) (Anchor, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	a, ok := l.byID[id]
-	if !ok {
-		return Anchor{}, false
-	}
-	return a.clone(), true
-}
-
-// Add records a new anchor (its ID is assigned) and returns it.
-func (l *Ledger) Add(a Anchor) (Anchor, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	a.ID = l.next
-	if err := l.write(&a); err != nil {
-		return Anchor{}, err
-	}
-	l.next++
-	return a.clone(), nil
-}
-
-// Put records a new state of an existing anchor; it is durable when Put
-// returns.
-func (l *Ledger) Put(a Anchor) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	prev, ok := l.byID[a.ID]
-	if !ok {
-		return fmt.Errorf("%w: no anchor %d", ErrLedger, a.ID)
-	}
-	if !validTransition(prev.State, a.State) {
-		return fmt.Errorf("%w: anchor %d cannot go from %s to %s", ErrLedger, a.ID, prev.State, a.State)
-	}
-	return l.write(&a)
-}
-
-func (l *Ledger) write(a *Anchor) error {
-	b, err := a.MarshalJSONLine()
-	if err != nil {
-		return err
-	}
-	if _, err := parseAnchor(b[:len(b)-1]); err != nil {
-		return fmt.Errorf("%w: refusing to record an invalid anchor: %v", ErrLedger, err)
-	}
-	if l.readOnly {
-		c := a.clone()
-		l.byID[a.ID] = &c
-		return nil
-	}
-	if _, err := l.f.Write(b); err != nil {
-		return fmt.Errorf("%w: write: %v", ErrLedger, err)
-	}
-	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("%w: sync: %v", ErrLedger, err)
-	}
-	c := a.clone()
-	l.byID[a.ID] = &c
-	return nil
-}
-
-func (a *Anchor) clone() Anchor {
+// Clone is a deep copy of the anchor.
+func (a *Anchor) Clone() Anchor {
 	c := *a
 	c.Txs = append([]Tx(nil), a.Txs...)
 	if a.Nonce != nil {
