@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/zt-infra/ztlog/verifier/daal/ethrpc"
 	"github.com/zt-infra/ztlog/log/anchor/daal/daalog"
 	daal "github.com/zt-infra/ztlog/verifier/daal"
+	"github.com/zt-infra/ztlog/verifier/daal/ethrpc"
 	"golang.org/x/mod/sumdb/note"
 )
 

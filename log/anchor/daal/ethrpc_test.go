@@ -13,9 +13,9 @@ import (
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/zt-infra/ztlog/verifier/daal/ethrpc"
 	"github.com/zt-infra/ztlog/log/anchor/daal/daalog"
 	vdaal "github.com/zt-infra/ztlog/verifier/daal"
+	"github.com/zt-infra/ztlog/verifier/daal/ethrpc"
 )
 
 // ipcOverHTTP serves JSON-RPC over HTTP by passing each request body to
