@@ -109,7 +109,7 @@ func (f *contractFlags) openIdentity(ctx context.Context) (identity.Source, erro
 }
 
 // decision turns the flags into the decision path's configuration.
-func (f *contractFlags) decision(src identity.Source) (*service.Decision, error) {
+func (f *contractFlags) decision(src identity.Source) (*service.DecisionPath, error) {
 	var admins []spiffeid.ID
 	for _, a := range splitList(f.admins) {
 		id, err := spiffeid.FromString(a)
@@ -144,7 +144,7 @@ func (f *contractFlags) decision(src identity.Source) (*service.Decision, error)
 		// expired once receipt-ttl has passed.
 		keys.Retire(old.Public(), time.Now().Add(f.receiptTTL+time.Minute))
 	}
-	return &service.Decision{
+	return &service.DecisionPath{
 		Identity:    src,
 		JWTAudience: f.jwtAudience,
 		Admins:      admins,

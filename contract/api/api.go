@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 
 	"github.com/zt-infra/ztlog/contract/capability"
+	"github.com/zt-infra/ztlog/contract/entry"
 )
 
 // MaxBody is the largest request body accepted, in bytes (HTTP 413 above).
@@ -78,17 +79,10 @@ type Signature struct {
 }
 
 // Reason explains a decision.
-type Reason struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+type Reason = entry.Reason
 
 // Policy names the policy version that decided.
-type Policy struct {
-	Hash     string `json:"hash"`
-	Engine   string `json:"engine"`
-	Revision string `json:"revision,omitempty"`
-}
+type Policy = entry.PolicyRef
 
 // LogRef locates the committed decision in the log.
 type LogRef struct {
@@ -127,20 +121,10 @@ type ActionResponse struct {
 
 // Finding is a guardrail finding: type, rule, argument path, byte offset
 // and length — never the value.
-type Finding struct {
-	Type   string `json:"type"`
-	Rule   string `json:"rule,omitempty"`
-	Arg    string `json:"arg,omitempty"`
-	Offset int    `json:"offset"`
-	Length int    `json:"length"`
-}
+type Finding = entry.Finding
 
 // User is the delegated user of a decision.
-type User struct {
-	Issuer  string   `json:"issuer"`
-	Subject string   `json:"subject"`
-	Scopes  []string `json:"scopes,omitempty"`
-}
+type User = entry.User
 
 // LegacyActionRequest is the body of POST /actions, as the ZT JavaScript
 // SDK's ZeroTrustClient.decide sends it.

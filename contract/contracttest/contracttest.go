@@ -130,7 +130,7 @@ func (s *Server) start() {
 	svc, err := server.New(ctx, server.Config{
 		Storage: posix.Opener(posix.Config{Dir: filepath.Join(s.dir, "log")}), Key: s.Key, Logger: logger,
 		CheckpointInterval: 100 * time.Millisecond, PlainHTTPReads: true,
-		Decision: &server.Decision{Identity: s.Src, PDP: pdp.NewPDP(p, 5*time.Second), Receipts: receipt.NewKeyset(s.rk),
+		Decision: &server.DecisionPath{Identity: s.Src, PDP: pdp.NewPDP(p, 5*time.Second), Receipts: receipt.NewKeyset(s.rk),
 			Admins: []spiffeid.ID{AdminID}, DefaultBroker: BrokerID.String(), ReceiptTTL: s.opts.ReceiptTTL,
 			CheckpointWait: 3 * time.Second},
 	})

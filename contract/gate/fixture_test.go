@@ -158,7 +158,7 @@ func (s *server) start(o options) {
 		Storage: posix.Opener(posix.Config{Dir: filepath.Join(s.dir, "log")}), Key: s.key, Logger: logger,
 		CheckpointInterval: cpInterval, MaxPending: o.maxPending, BatchMaxAge: o.batchMaxAge, CommitDelay: o.commitDelay,
 		PlainHTTPReads: true,
-		Decision: &service.Decision{Identity: s.src, PDP: s.pdp, Receipts: receipt.NewKeyset(rk),
+		Decision: &service.DecisionPath{Identity: s.src, PDP: s.pdp, Receipts: receipt.NewKeyset(rk),
 			Admins: []spiffeid.ID{adminID}, DefaultBroker: brokerID.String(), DecisionTimeout: o.decisionTimeout,
 			CheckpointWait: 3 * time.Second, Users: service.UserTokens{Verifier: o.users}, Guardrails: o.guardrails},
 	})

@@ -344,15 +344,10 @@ func (g *Gate) decideV1(w http.ResponseWriter, r *http.Request) {
 	d := o.entry
 	resp := api.ActionResponse{
 		Decision: string(d.Effect), Reasons: apiReasons(d.Reasons), Actor: d.Actor, Action: d.Action, Resource: d.Resource,
-		ActionDigest: d.ActionDigest, Policy: api.Policy{Hash: d.Policy.Hash, Engine: d.Policy.Engine, Revision: d.Policy.Revision},
+		ActionDigest: d.ActionDigest, Policy: d.Policy,
 		Log: g.logRef(o), CorrelationID: cid, Receipt: o.receipt,
 	}
-	for _, f := range d.Findings {
-		resp.Findings = append(resp.Findings, api.Finding{Type: f.Type, Rule: f.Rule, Arg: f.Arg, Offset: f.Offset, Length: f.Length})
-	}
-	if u := d.User; u != nil {
-		resp.User = &api.User{Issuer: u.Issuer, Subject: u.Subject, Scopes: u.Scopes}
-	}
+	resp.Findings, resp.User = d.Findings, d.User
 	if o.receipt != "" {
 		resp.ReceiptExpires = o.receiptUntil.UTC().Format(time.RFC3339)
 	}
@@ -531,8 +526,9 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 			reasons = append(reasons, entry.Reason{Code: "guardrail.error", Message: "the arguments could not be inspected: " + err.Error()})
 		}
 		for _, f := range fs {
-			findings = append(findings, pdp.Finding{Type: f.Type, Rule: clean(f.Rule, 128), Arg: clean(f.Arg, 128), Offset: f.Offset, Length: f.Length})
-			d.Findings = append(d.Findings, entry.Finding{Type: f.Type, Rule: clean(f.Rule, 128), Arg: clean(f.Arg, 128), Offset: f.Offset, Length: f.Length})
+			f.Rule, f.Arg = clean(f.Rule, 128), clean(f.Arg, 128)
+			findings = append(findings, f)
+			d.Findings = append(d.Findings, f)
 		}
 	}
 
@@ -632,11 +628,8 @@ func reasonClass(d *entry.Decision) string {
 }
 
 func apiReasons(rs []entry.Reason) []api.Reason {
-	out := make([]api.Reason, len(rs))
-	for i, r := range rs {
-		out[i] = api.Reason{Code: r.Code, Message: r.Message}
-	}
-	return out
+	// A copy, and never null on the wire.
+	return append(make([]api.Reason, 0, len(rs)), rs...)
 }
 
 func newReceiptID() string {

@@ -21,10 +21,10 @@ import (
 // results index from the log at start.
 const DefaultRebuildTimeout = 2 * time.Minute
 
-// Decision configures the decision path (the adapter contract): POST
+// DecisionPath configures the decision path (the adapter contract): POST
 // /v1/actions, /actions, /v1/results and /v1/agents. Without it (a nil
 // Config.Decision) the service is a read-only log.
-type Decision struct {
+type DecisionPath struct {
 	// Identity is the server's SVID and the trust bundles that authenticate
 	// callers. Required.
 	Identity identity.Source
@@ -77,9 +77,9 @@ type UserTokens struct {
 // JWKSFile.
 var ErrUserTokens = errors.New("delegated users need both an issuer and a JWKS file")
 
-// decisionPath is the mounted decision path.
-type decisionPath struct {
-	cfg     *Decision
+// mountedPath is the mounted decision path.
+type mountedPath struct {
+	cfg     *DecisionPath
 	gate    *gate.Gate
 	agents  *agents.Registry
 	results *results.Service
@@ -90,7 +90,7 @@ type decisionPath struct {
 // mountDecision builds the decision path over the open log and adds its
 // routes: identity, policy (committed), agents and results (rebuilt from
 // the log), receipt keys, gate.
-func (s *Service) mountDecision(ctx context.Context, d *Decision) error {
+func (s *Service) mountDecision(ctx context.Context, d *DecisionPath) error {
 	if d.Identity == nil {
 		return errors.New("service: the decision path needs an identity source")
 	}
@@ -109,7 +109,7 @@ func (s *Service) mountDecision(ctx context.Context, d *Decision) error {
 	if err != nil {
 		return err
 	}
-	p := &decisionPath{cfg: d}
+	p := &mountedPath{cfg: d}
 	pdpFixed := d.PDP
 	if pdpFixed == nil {
 		mc := d.Policy
@@ -165,7 +165,7 @@ func (s *Service) mountDecision(ctx context.Context, d *Decision) error {
 
 // rebuild replays the agent registry and which decisions already have a
 // result from the log, in one pass.
-func (p *decisionPath) rebuild(ctx context.Context, s *Service) error {
+func (p *mountedPath) rebuild(ctx context.Context, s *Service) error {
 	timeout := p.cfg.RebuildTimeout
 	if timeout <= 0 {
 		timeout = DefaultRebuildTimeout

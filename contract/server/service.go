@@ -78,9 +78,9 @@ type Config struct {
 	// same port, for the public read-only endpoints only (PublicPath): a
 	// tlog-tiles client needs nothing but the URL and the verifier key.
 	PlainHTTPReads bool
-	// Decision, when set, mounts the decision path (see Decision); TLS
+	// Decision, when set, mounts the decision path (see DecisionPath); TLS
 	// then defaults to the identity's mutual TLS. Nil: a read-only log.
-	Decision *Decision
+	Decision *DecisionPath
 	// Witnessing, when set, collects the witnesses' cosignatures before a
 	// checkpoint is published: it supplies Witnesses, WitnessOptions and
 	// HTTPClient, a "witnesses" /readyz check and report, and its metrics.
@@ -96,7 +96,7 @@ type Service struct {
 	logger   *slog.Logger
 	bundles  *bundles
 	started  time.Time
-	decision *decisionPath // nil for a read-only log
+	decision *mountedPath // nil for a read-only log
 
 	mu          sync.Mutex
 	checks      map[string]func(context.Context) error

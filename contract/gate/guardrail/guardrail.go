@@ -30,6 +30,8 @@ import (
 
 	"github.com/spf13/viper"
 	"github.com/zricethezav/gitleaks/v8/config"
+
+	"github.com/zt-infra/ztlog/contract/entry"
 )
 
 // Finding types.
@@ -48,13 +50,7 @@ const MaxFindings = 32
 
 // Finding is one detector hit: type, rule, argument path, byte offset and
 // length within that argument's string value.
-type Finding struct {
-	Type   string
-	Rule   string
-	Arg    string
-	Offset int
-	Length int
-}
+type Finding = entry.Finding
 
 // Scanner holds the compiled detectors. Safe for concurrent use.
 type Scanner struct {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/internal/text"
 
 	"github.com/go-jose/go-jose/v4"
@@ -23,11 +24,7 @@ import (
 const UserTokenHeader = "X-ZT-User-Token"
 
 // User is a delegated user: someone on whose behalf the agent acts.
-type User struct {
-	Issuer  string
-	Subject string
-	Scopes  []string
-}
+type User = entry.User
 
 // UserError says why a user token was refused; Code is the reason code the
 // decision commits (user.invalid, user.expired, user.audience, user.issuer,

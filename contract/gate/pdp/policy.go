@@ -48,21 +48,17 @@ type Actor struct {
 	Labels  map[string]string `json:"labels"`
 }
 
-// User is the delegated user the agent acts for.
+// User is the delegated user the agent acts for, as policy input: unlike
+// entry.User (where an empty list is left out), scopes is always present,
+// as input.schema.json requires, so policies need no existence check.
 type User struct {
 	Issuer  string   `json:"issuer"`
 	Subject string   `json:"subject"`
 	Scopes  []string `json:"scopes"`
 }
 
-// Finding is a guardrail finding: type and position, never the value.
-type Finding struct {
-	Type   string `json:"type"`
-	Rule   string `json:"rule,omitempty"`
-	Arg    string `json:"arg,omitempty"`
-	Offset int    `json:"offset"`
-	Length int    `json:"length"`
-}
+// Finding is a guardrail finding as committed (entry.Finding).
+type Finding = entry.Finding
 
 // Attestation holds the claims of the agent's verified runtime attestation.
 // Verified is false when none was sent or it did not verify; the other
