@@ -3,8 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
+	"github.com/zt-infra/ztlog/internal/fsx"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	ztlog "github.com/zt-infra/ztlog/log"
 )
@@ -41,9 +41,5 @@ func writeTrustPolicy(path, witnessPolicy string, key *ztlog.Key) error {
 		return err
 	}
 	out = append([]byte(fmt.Sprintf("# Trust policy for auditors of %s (zt-audit --policy): the log key and\n# the witness quorum its checkpoints are published with. Written by ztlog dev.\n", key.Origin())), out...)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, out, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Clean(path))
+	return fsx.WriteAtomic(path, out, 0o644)
 }

@@ -100,6 +100,11 @@ var layerRules = []struct {
 		func(to string) bool { return under(to, "contract") },
 	},
 	{
+		"contract/... imports no witness/ package",
+		func(from string) bool { return under(from, "contract") },
+		func(to string) bool { return under(to, "witness") },
+	},
+	{
 		"attest imports only the entry format and internal/",
 		func(from string) bool { return under(from, "attest") },
 		func(to string) bool { return !under(to, "contract/entry", "internal", "attest") },

@@ -1,4 +1,6 @@
-// Package keyfile writes private key files the one way ztlog's keys are
+// Package fsx writes files the durable way: WriteAtomic replaces a file
+// atomically (fsync of the file and its directory); Read and Write handle
+// private key files. Key files are written the one way ztlog's keys are
 // written: a new file, mode 0600, synced to disk, never overwriting an
 // existing one — a key file is an identity (a log's, a witness's, a receipt
 // issuer's), and replacing it by accident forks that identity.
@@ -55,10 +57,5 @@ func Write(path string, data []byte, owner string) error {
 	}
 	// The new name must survive a crash too: a log that signed with a key
 	// whose file then vanished could never be opened again.
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return SyncDir(filepath.Dir(path))
 }

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/transparency-dev/tessera/client"
+
+	"github.com/zt-infra/ztlog/internal/fsx"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/audit"
 	"github.com/zt-infra/ztlog/verifier/proof"
@@ -362,29 +364,8 @@ func (m *Monitor) save(checkpoint, auditor []byte) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(m.dir, stateFile+".*")
-	if err != nil {
-		return fmt.Errorf("monitor state: %v", err)
+	if err := fsx.WriteAtomic(filepath.Join(m.dir, stateFile), b, 0o600); err != nil {
+		return fmt.Errorf("monitor state: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("monitor state: %v", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("monitor state: %v", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("monitor state: %v", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(m.dir, stateFile)); err != nil {
-		return fmt.Errorf("monitor state: %v", err)
-	}
-	d, err := os.Open(m.dir)
-	if err != nil {
-		return fmt.Errorf("monitor state: %v", err)
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }
