@@ -100,7 +100,7 @@ func (s *Strict) prove(ctx context.Context, c *receipt.Claims, now time.Time) er
 }
 
 // HTTPEntries reads entries from a ztlog server's GET /v1/entries/{index}
-// (log/server/api.md).
+// (log/httpread/api.md).
 type HTTPEntries struct {
 	Client  *http.Client
 	BaseURL string

@@ -77,7 +77,7 @@ func vectorFiles(t *testing.T, rel string, content []byte) []byte {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./verifier/tlogproof -update)", err)
+		t.Fatalf("%v (run go test ./verifier/proof -update)", err)
 	}
 	return b
 }
