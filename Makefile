@@ -68,8 +68,8 @@ VERSION_PKG  := github.com/zt-infra/ztlog/internal/version
 
 ## image-context: static binaries, CA certificates, passwd/group into $(IMAGE_CTX)/ (the build context)
 image-context:
-	rm -rf $(IMAGE_CTX) && mkdir -p $(IMAGE_CTX)/tmp $(IMAGE_CTX)/data
-	chmod 1777 $(IMAGE_CTX)/tmp
+	rm -rf $(IMAGE_CTX) && mkdir -p $(IMAGE_CTX)/rootfs/tmp $(IMAGE_CTX)/data
+	chmod 1777 $(IMAGE_CTX)/rootfs/tmp
 	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=auto \
 		-ldflags "-s -w -X $(VERSION_PKG).Version=$(IMAGE_TAG) -X $(VERSION_PKG).Revision=$(REVISION)" \
 		-o $(IMAGE_CTX)/ ./cmd/ztlog ./cmd/zt ./cmd/zt-audit ./cmd/zt-witness

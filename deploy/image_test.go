@@ -1,15 +1,18 @@
 package deploy
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"debug/elf"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -179,6 +182,8 @@ func TestImage(t *testing.T) {
 		}
 	})
 
+	t.Run("filesystem", func(t *testing.T) { testImageFiles(t, ctx, b) })
+
 	t.Run("no shell", func(t *testing.T) {
 		for _, sh := range []string{"/bin/sh", "/bin/bash", "/busybox/sh"} {
 			out, err := podman(ctx, "run", "--rm", "--network", "none", "--entrypoint", sh, b.ref, "-c", "true").CombinedOutput()
@@ -276,6 +281,71 @@ func testImageDev(t *testing.T, ctx context.Context, b builtImage) {
 	// A real policy decides: the example policy denies this one.
 	if code, out := decide("aws.ec2.terminate_instances", "i-demo"); code != 1 {
 		t.Errorf("zt decide aws.ec2.terminate_instances: exit %d, want 1 (deny)\n%s", code, out)
+	}
+}
+
+// testImageFiles reads the image's filesystem (podman export) and checks
+// what is in it: a writable sticky /tmp, /data owned by 65532, the CA
+// certificates and the user, the binaries, and no shell of any name.
+func testImageFiles(t *testing.T, ctx context.Context, b builtImage) {
+	out, err := podman(ctx, "create", b.ref).Output()
+	if err != nil {
+		t.Fatalf("podman create: %v", err)
+	}
+	id := strings.TrimSpace(string(out))
+	defer podman(context.Background(), "rm", id).Run()
+	tarball, err := podman(ctx, "export", id).Output()
+	if err != nil {
+		t.Fatalf("podman export: %v", err)
+	}
+	files := map[string]*tar.Header{}
+	contents := map[string][]byte{}
+	tr := tar.NewReader(bytes.NewReader(tarball))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("reading the exported image: %v", err)
+		}
+		name := "/" + strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
+		files[name] = h
+		if name == "/etc/passwd" || name == "/etc/group" {
+			contents[name], _ = io.ReadAll(tr)
+		}
+	}
+	for name := range files {
+		switch path.Base(name) {
+		case "sh", "bash", "dash", "ash", "busybox", "toybox":
+			t.Errorf("the image holds a shell: %s", name)
+		}
+	}
+	if h := files["/tmp"]; h == nil {
+		t.Error("no /tmp")
+	} else if mode := h.FileInfo().Mode(); mode.Perm() != 0o777 || mode&os.ModeSticky == 0 {
+		t.Errorf("/tmp mode %v, want drwxrwxrwt", mode)
+	}
+	if h := files["/data"]; h == nil {
+		t.Error("no /data")
+	} else if h.Uid != 65532 {
+		t.Errorf("/data owner uid %d, want 65532", h.Uid)
+	}
+	if h := files["/etc/ssl/certs/ca-certificates.crt"]; h == nil || h.Size == 0 {
+		t.Error("no CA certificates at /etc/ssl/certs/ca-certificates.crt")
+	}
+	if !strings.Contains(string(contents["/etc/passwd"]), ":65532:65532:") {
+		t.Errorf("/etc/passwd names no user 65532:\n%s", contents["/etc/passwd"])
+	}
+	if !strings.Contains(string(contents["/etc/group"]), ":65532:") {
+		t.Errorf("/etc/group names no group 65532:\n%s", contents["/etc/group"])
+	}
+	for _, name := range imageBinaries {
+		if h := files["/usr/local/bin/"+name]; h == nil {
+			t.Errorf("no /usr/local/bin/%s", name)
+		} else if h.FileInfo().Mode().Perm()&0o111 == 0 {
+			t.Errorf("/usr/local/bin/%s is not executable", name)
+		}
 	}
 }
 
