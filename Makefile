@@ -73,6 +73,7 @@ image-context:
 	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=auto \
 		-ldflags "-s -w -X $(VERSION_PKG).Version=$(IMAGE_TAG) -X $(VERSION_PKG).Revision=$(REVISION)" \
 		-o $(IMAGE_CTX)/ ./cmd/ztlog ./cmd/zt ./cmd/zt-audit ./cmd/zt-witness
+	@[ -s /etc/ssl/certs/ca-certificates.crt ] || { echo "image: /etc/ssl/certs/ca-certificates.crt missing (Debian: apt-get install ca-certificates)"; exit 1; }
 	cp /etc/ssl/certs/ca-certificates.crt deploy/image/passwd deploy/image/group $(IMAGE_CTX)/
 
 ## image: build $(IMAGE):$(IMAGE_TAG) FROM scratch with podman (Containerfile)

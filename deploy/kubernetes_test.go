@@ -179,6 +179,7 @@ func check(objs []object, flags flagSets) []string {
 	for _, w := range ws {
 		c.checkPod(w, parsed)
 	}
+	c.checkServiceAccounts(objs, ws)
 	c.checkServices(objs, ws)
 	c.checkPDBs(objs, ws)
 	c.checkNetworkPolicies(objs, ws)
@@ -500,6 +501,28 @@ func portIn(ws []workload, p intstr.IntOrString) bool {
 		}
 	}
 	return false
+}
+
+// checkServiceAccounts checks each pod's service account is in the set:
+// the pod is refused without it, and the ClusterSPIFFEID templates build
+// the SPIFFE ID from its name.
+func (c *checker) checkServiceAccounts(objs []object, ws []workload) {
+	have := map[string]bool{}
+	for _, o := range objs {
+		if _, ok := o.value.(*corev1.ServiceAccount); ok {
+			have[o.ns+"/"+o.name] = true
+		}
+	}
+	for _, w := range ws {
+		sa := w.tmpl.Spec.ServiceAccountName
+		if sa == "" {
+			c.errorf(w.obj.String(), "no serviceAccountName: the pod would run as \"default\", shared with everything else in %s, and its SPIFFE ID would say so", w.ns)
+			continue
+		}
+		if !have[w.ns+"/"+sa] {
+			c.errorf(w.obj.String(), "serviceAccountName %s: no such ServiceAccount in %s", sa, w.ns)
+		}
+	}
 }
 
 func (c *checker) checkServices(objs []object, ws []workload) {
