@@ -56,7 +56,7 @@ daal-contract:
 clean:
 	rm -rf $(BIN)
 
-# --- container image (issue 17; deploy/README in README.md "Operating ztlog") ---
+# --- container image (issue 17; README "Deploying: containers, Kubernetes, systemd") ---
 IMAGE        ?= localhost/ztlog
 IMAGE_TAG    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
 REVISION     ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
