@@ -78,6 +78,6 @@ image-context:
 
 ## image: build $(IMAGE):$(IMAGE_TAG) FROM scratch with podman (Containerfile)
 image: image-context
-	$(PODMAN) build --file Containerfile --build-arg VERSION=$(IMAGE_TAG) --build-arg REVISION=$(REVISION) \
+	$(PODMAN) build --layers=false --file Containerfile --build-arg VERSION=$(IMAGE_TAG) --build-arg REVISION=$(REVISION) \
 		--tag $(IMAGE):$(IMAGE_TAG) $(IMAGE_CTX)
 	@echo "image: $(IMAGE):$(IMAGE_TAG)"
