@@ -79,3 +79,29 @@ test-sdk-typescript:
 		echo "test-sdk-typescript: skipped: node $$(node --version) is older than 20"; exit 0; fi; \
 	set -e; mkdir -p $(BIN); $(GO) build -o $(BIN)/ztlog ./cmd/ztlog; \
 	cd contract/sdk/typescript && npm ci --no-audit --no-fund && ZTLOG_BIN=$(CURDIR)/$(BIN)/ztlog npm test
+
+# --- container image (issue 17; README "Deploying: containers, Kubernetes, systemd") ---
+IMAGE        ?= localhost/ztlog
+IMAGE_TAG    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+REVISION     ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+PODMAN       ?= podman --runtime runc --cgroup-manager=cgroupfs
+IMAGE_CTX    ?= $(BIN)/image
+VERSION_PKG  := github.com/zt-infra/ztlog/internal/version
+
+.PHONY: image image-context
+
+## image-context: static binaries, CA certificates, passwd/group into $(IMAGE_CTX)/ (the build context)
+image-context:
+	rm -rf $(IMAGE_CTX) && mkdir -p $(IMAGE_CTX)/rootfs/tmp $(IMAGE_CTX)/data
+	chmod 1777 $(IMAGE_CTX)/rootfs/tmp
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=auto \
+		-ldflags "-s -w -X $(VERSION_PKG).Version=$(IMAGE_TAG) -X $(VERSION_PKG).Revision=$(REVISION)" \
+		-o $(IMAGE_CTX)/ ./cmd/ztlog ./cmd/zt ./cmd/zt-audit ./cmd/zt-witness
+	@[ -s /etc/ssl/certs/ca-certificates.crt ] || { echo "image: /etc/ssl/certs/ca-certificates.crt missing (Debian: apt-get install ca-certificates)"; exit 1; }
+	cp /etc/ssl/certs/ca-certificates.crt deploy/image/passwd deploy/image/group $(IMAGE_CTX)/
+
+## image: build $(IMAGE):$(IMAGE_TAG) FROM scratch with podman (Containerfile)
+image: image-context
+	$(PODMAN) build --layers=false --file Containerfile --build-arg VERSION=$(IMAGE_TAG) --build-arg REVISION=$(REVISION) \
+		--tag $(IMAGE):$(IMAGE_TAG) $(IMAGE_CTX)
+	@echo "image: $(IMAGE):$(IMAGE_TAG)"

@@ -40,6 +40,7 @@ import (
 
 	"github.com/zt-infra/ztlog/internal/httperr"
 	"github.com/zt-infra/ztlog/internal/text"
+	"github.com/zt-infra/ztlog/internal/version"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -91,6 +92,8 @@ func main() {
 		os.Exit(runBroker(os.Args[2:], os.Stderr))
 	case "-h", "--help", "help":
 		fmt.Print(usage)
+	case "version", "--version":
+		fmt.Println(version.Get().String("zt"))
 	default:
 		fmt.Fprintf(os.Stderr, "zt: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(exitUsage)
