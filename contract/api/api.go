@@ -127,9 +127,10 @@ type Finding = entry.Finding
 type User = entry.User
 
 // LegacyActionRequest is the body of POST /actions, as the ZT JavaScript
-// SDK's ZeroTrustClient.decide sends it.
+// SDK's ZeroTrustClient.decide sends it. Actor is the caller's SPIFFE ID,
+// one of its registered aliases, or absent (the caller).
 type LegacyActionRequest struct {
-	Actor    string `json:"actor"`
+	Actor    string `json:"actor,omitempty"`
 	Action   string `json:"action"`
 	Resource string `json:"resource"`
 }
@@ -172,6 +173,11 @@ type AgentRequest struct {
 	Owner   string            `json:"owner,omitempty"`
 	Brokers []string          `json:"brokers,omitempty"`
 	Labels  map[string]string `json:"labels,omitempty"`
+	// Aliases are actor names bound to ID (as the older ZT control plane
+	// named actors): POST /actions accepts them as the caller's actor. A
+	// register replaces the agent's aliases; none may be held by another
+	// registered agent.
+	Aliases []string `json:"aliases,omitempty"`
 }
 
 // Agent is a registry record, as GET /v1/agents/{id} returns it.
@@ -181,6 +187,9 @@ type Agent struct {
 	Owner   string            `json:"owner,omitempty"`
 	Brokers []string          `json:"brokers,omitempty"`
 	Labels  map[string]string `json:"labels,omitempty"`
+	// Aliases are the actor names bound to ID (a revoked record shows the
+	// ones it had; they no longer resolve).
+	Aliases []string `json:"aliases,omitempty"`
 	// Updated is when the last change was committed, By who made it, and
 	// Index the log index of that agent entry.
 	Updated string `json:"updated"`

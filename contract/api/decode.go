@@ -335,7 +335,7 @@ func DecodeLegacyActionRequest(body []byte) (*LegacyActionRequest, *httperr.Erro
 		return nil, e
 	}
 	for _, e := range []*httperr.Error{
-		text("actor", req.Actor, maxActor, true),
+		text("actor", req.Actor, maxActor, false),
 		pattern("action", req.Action, actionPattern, maxAction, true, "an action name (letters, digits and _ . : / -)"),
 		text("resource", req.Resource, maxResource, true),
 	} {
@@ -384,7 +384,21 @@ func DecodeAgentRequest(body []byte) (*AgentRequest, *httperr.Error) {
 			return nil, e
 		}
 	}
-	if req.Op == entry.AgentRevoke && (req.Owner != "" || len(req.Brokers) > 0 || len(req.Labels) > 0) {
+	if len(req.Aliases) > entry.MaxAliases {
+		return nil, invalid("aliases", "more than %d aliases", entry.MaxAliases)
+	}
+	for i, a := range req.Aliases {
+		field := fmt.Sprintf("aliases[%d]", i)
+		if err := entry.ValidAlias(a); err != nil {
+			return nil, invalid(field, "%v (want an actor name such as hello-world-agent)", err)
+		}
+		for j, b := range req.Aliases[:i] {
+			if a == b {
+				return nil, invalid("aliases", "%q is listed twice (aliases[%d] and aliases[%d])", a, j, i)
+			}
+		}
+	}
+	if req.Op == entry.AgentRevoke && (req.Owner != "" || len(req.Brokers) > 0 || len(req.Labels) > 0 || len(req.Aliases) > 0) {
 		return nil, invalid("op", "a revoke carries only the id")
 	}
 	return &req, nil

@@ -65,8 +65,17 @@ import (
 	"github.com/zt-infra/ztlog/contract/receipt"
 )
 
-// MCPToolAction names the call of an MCP tool: "mcp.tool.<name>".
+// MCPToolAction names the call of an MCP tool: "mcp.tool.<name>". For a
+// tool of a named MCP server (what the MCP gateway, zt mcp, decides) name
+// is "<server>.<tool>"; MCPServerToolAction says so.
 func MCPToolAction(tool string) string { return "mcp.tool." + tool }
+
+// MCPServerToolAction names the call of tool on the MCP server server:
+// "mcp.tool.<server>.<tool>", the action the MCP gateway (zt mcp) decides
+// for it, so that a policy written for the gateway (e.g. mcp.tool.*.echo)
+// governs an agent that calls the tool through the SDK alike. server is
+// one segment (no dots).
+func MCPServerToolAction(server, tool string) string { return MCPToolAction(server + "." + tool) }
 
 // A2AAction names sending a message to an A2A agent: "a2a.<agent>.send_message".
 func A2AAction(agent string) string { return "a2a." + agent + ".send_message" }
@@ -129,7 +138,8 @@ type Config struct {
 	// Issuer is the log origin receipts must carry (default: read from
 	// the service's /.well-known/ztlog over the authenticated connection).
 	Issuer string
-	// Broker is the default broker of requests that name none.
+	// Broker is the broker of requests that name none (default: the
+	// service's default_broker from /.well-known/ztlog).
 	Broker string
 	// Runtime, when set, is the runtime context the SDK attests for every
 	// request (signed with SVID; subject, sandbox, broker and validity are

@@ -40,6 +40,22 @@ type vectorFile struct {
 	LeewaySeconds int            `json:"leeway_seconds"`
 	ArgsDigests   []argsVector   `json:"args_digests"`
 	Answers       []answerVector `json:"answers"`
+	Names         []nameVector   `json:"names"`
+}
+
+// nameVector is one case of the action-naming helpers, which every SDK
+// has under the same names (Python's spelling here).
+type nameVector struct {
+	Helper string   `json:"helper"`
+	Args   []string `json:"args"`
+	Action string   `json:"action"`
+}
+
+// nameHelpers are the Go SDK's naming helpers, by the vectors' names.
+var nameHelpers = map[string]func(args []string) string{
+	"mcp_tool_action":        func(a []string) string { return client.MCPToolAction(a[0]) },
+	"mcp_server_tool_action": func(a []string) string { return client.MCPServerToolAction(a[0], a[1]) },
+	"a2a_action":             func(a []string) string { return client.A2AAction(a[0]) },
 }
 
 type argsVector struct {
@@ -127,8 +143,19 @@ func TestSDKVectors(t *testing.T) {
 	if f.Version != 1 {
 		t.Fatalf("vectors version %d, want 1", f.Version)
 	}
-	if len(f.ArgsDigests) == 0 || len(f.Answers) == 0 {
+	if len(f.ArgsDigests) == 0 || len(f.Answers) == 0 || len(f.Names) == 0 {
 		t.Fatal("no vectors")
+	}
+	for _, v := range f.Names {
+		t.Run("names/"+v.Helper+"/"+strings.Join(v.Args, ","), func(t *testing.T) {
+			h, ok := nameHelpers[v.Helper]
+			if !ok {
+				t.Fatalf("no Go helper for %s", v.Helper)
+			}
+			if got := h(v.Args); got != v.Action {
+				t.Errorf("%s%q = %q, want %q", v.Helper, v.Args, got, v.Action)
+			}
+		})
 	}
 	for _, v := range f.ArgsDigests {
 		t.Run("args/"+v.Name, func(t *testing.T) {
@@ -542,6 +569,21 @@ func generateSDKVectors(t *testing.T) *vectorFile {
 		}
 		f.Answers = append(f.Answers, answerVector{Name: s.name, Why: s.why, Request: s.req, ArgsDigest: argsDigest,
 			ActionDigest: digest, Issuer: vecIssuer, Now: now, JWKS: keys, Status: s.status, Body: body, Expect: s.expect})
+	}
+
+	// Action names: the MCP gateway decides mcp.tool.<server>.<tool>; an
+	// SDK names the same call the same way.
+	for _, n := range []struct {
+		helper string
+		args   []string
+	}{
+		{"mcp_tool_action", []string{"search"}},
+		{"mcp_tool_action", []string{"everything.echo"}},
+		{"mcp_server_tool_action", []string{"everything", "echo"}},
+		{"mcp_server_tool_action", []string{"filesystem", "read_text_file"}},
+		{"a2a_action", []string{"planner"}},
+	} {
+		f.Names = append(f.Names, nameVector{Helper: n.helper, Args: n.args, Action: nameHelpers[n.helper](n.args)})
 	}
 	return f
 }

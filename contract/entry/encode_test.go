@@ -169,11 +169,11 @@ func FuzzDirectEncoderValues(f *testing.F) {
 	f.Add("s", "k", "v", ` {"b": [1.0, 1e2, "\u00e9"], "a" : null} `, "", int64(0), uint64(7))
 	f.Fuzz(func(t *testing.T, s1, k1, v1, k2, v2 string, n int64, u uint64) {
 		a := &Agent{Time: s1, CorrelationID: v2, Op: k2, ID: s1 + v1, Owner: s1, Brokers: []string{k1, v2},
-			Labels: map[string]string{k1: v1, k2: v2}, By: v1}
+			Labels: map[string]string{k1: v1, k2: v2}, Aliases: []string{k2, s1}, By: v1}
 		exit := int(n)
 		r := &Result{DecisionIndex: u, ExitStatus: &exit, Outcome: s1,
 			Statement: Attestation{Digest: k1, Envelope: json.RawMessage(k2), Claims: map[string]string{v1: k2, s1: ""}, Chain: []string{v2}}}
-		d := &Decision{Actor: s1, Reasons: []Reason{{Code: k1, Message: v1}}, Findings: []Finding{{Type: k2, Offset: int(n), Length: int(u)}},
+		d := &Decision{Actor: s1, ActorAlias: k2, Reasons: []Reason{{Code: k1, Message: v1}}, Findings: []Finding{{Type: k2, Offset: int(n), Length: int(u)}},
 			User: &User{Issuer: v2, Scopes: []string{s1}}}
 		for _, e := range []Entry{a, r, d} {
 			fast, err := appendCanonical(nil, e)

@@ -118,6 +118,33 @@ var goldenEntries = []struct {
 		SourceDigest: "sha256:" + strings.Repeat("03", 32),
 		LoadedBy:     "startup",
 	}},
+	// Added with agent aliases (the fields are optional: the vectors above
+	// are unchanged, byte for byte).
+	{"agent-register-aliases.json", &Agent{
+		Time:          "2026-11-21T09:59:30Z",
+		CorrelationID: "reg-2",
+		Op:            AgentRegister,
+		ID:            "spiffe://dev.ztlog.local/agent/demo",
+		Owner:         "ztlog dev",
+		Brokers:       []string{"spiffe://dev.ztlog.local/broker/demo"},
+		Aliases:       []string{"hello-world-agent", "demo@team.example"},
+		By:            "spiffe://dev.ztlog.local/admin",
+	}},
+	{"decision-alias.json", &Decision{
+		Time:          "2026-11-21T10:00:04Z",
+		CorrelationID: "c0ffee00-0000-4000-8000-000000000004",
+		Actor:         "spiffe://dev.ztlog.local/agent/demo",
+		ActorAlias:    "hello-world-agent",
+		Authn:         Authn{Method: "jwt-svid", Serial: "jti-4", Expires: "2026-11-21T11:00:00Z"},
+		Action:        "demo.echo",
+		Resource:      "demo://hello",
+		ActionDigest:  "sha256:" + strings.Repeat("4d", 32),
+		Broker:        "spiffe://dev.ztlog.local/broker/demo",
+		Effect:        Allow,
+		Reasons:       []Reason{{Code: "policy.allow", Message: "allowed by the example policy"}},
+		Policy:        PolicyRef{Hash: "sha256:" + strings.Repeat("01", 32), Engine: "opa"},
+		Receipt:       &ReceiptRef{ID: "rcpt-4", KeyID: "k1", Audience: "spiffe://dev.ztlog.local/broker/demo", Expires: "2026-11-21T10:05:04Z"},
+	}},
 }
 
 // vector is one line of testdata/entries/vectors.json.
@@ -209,6 +236,10 @@ var invalidVectors = []struct {
 	{"duplicate-key.json", ErrMalformed, "duplicate member name"},
 	{"receipt-on-deny.json", ErrMalformed, `"receipt": only an allow carries a receipt`},
 	{"wrong-type.json", ErrMalformed, "cannot unmarshal"},
+	{"alias-spiffe-id.json", ErrMalformed, `"aliases[0]": "spiffe://dev.ztlog.local/agent/other" is not an alias`},
+	{"alias-twice.json", ErrMalformed, `"aliases[1]": "hello-world-agent" is listed twice`},
+	{"actor-alias-with-claimed-actor.json", ErrMalformed, `"actor_alias": set with claimed_actor`},
+	{"actor-alias-not-an-alias.json", ErrMalformed, `"actor_alias": "hello world" is not an alias`},
 }
 
 func TestInvalidEntries(t *testing.T) {

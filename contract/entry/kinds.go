@@ -38,6 +38,10 @@ type Decision struct {
 	// ClaimedActor is the body's actor when it differed from Actor (the
 	// request is then denied); empty otherwise.
 	ClaimedActor string `json:"claimed_actor,omitempty"`
+	// ActorAlias is the body's actor when it was one of the caller's
+	// registered aliases (POST /actions): the claim was accepted, and Actor
+	// is the SPIFFE ID it resolved to. Never set with ClaimedActor.
+	ActorAlias string `json:"actor_alias,omitempty"`
 	// Authn says how Actor was authenticated.
 	Authn Authn `json:"authn"`
 	// Action and Resource as requested.
@@ -157,6 +161,12 @@ func (d *Decision) Validate() error {
 	}
 	if err := checkOptionalText("claimed_actor", d.ClaimedActor, maxText); err != nil {
 		return err
+	}
+	if err := checkAlias("actor_alias", d.ActorAlias, false); err != nil {
+		return err
+	}
+	if d.ActorAlias != "" && d.ClaimedActor != "" {
+		return fieldErr("actor_alias", "set with claimed_actor: an accepted alias is not a differing actor")
 	}
 	switch d.Authn.Method {
 	case "x509-svid", "jwt-svid":
@@ -387,6 +397,9 @@ type Agent struct {
 	Brokers []string `json:"brokers,omitempty"`
 	// Labels are free key/value metadata that policy can read.
 	Labels map[string]string `json:"labels,omitempty"`
+	// Aliases are actor names (as the older ZT control plane used them)
+	// bound to ID: POST /actions accepts them as the caller's actor.
+	Aliases []string `json:"aliases,omitempty"`
 	// By is the SPIFFE ID of the administrator who made the change.
 	By string `json:"by"`
 }
@@ -426,6 +439,12 @@ func (a *Agent) Validate() error {
 		if err := checkOptionalText("labels["+k+"]", v, maxText); err != nil {
 			return err
 		}
+	}
+	if err := checkAliases("aliases", a.Aliases); err != nil {
+		return err
+	}
+	if a.Op == AgentRevoke && len(a.Aliases) > 0 {
+		return fieldErr("aliases", "a revoke carries no aliases")
 	}
 	return checkSPIFFEID("by", a.By, true)
 }

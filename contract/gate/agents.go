@@ -42,7 +42,12 @@ func (g *Gate) changeAgent(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := contextWithTimeout(r, g.cfg.DecisionTimeout)
 	defer cancel()
 	rec, idx, leaf, err := g.cfg.Agents.Commit(ctx, req, caller.ID.String(), cid, g.cfg.Now())
+	var taken *agents.AliasTakenError
 	switch {
+	case errors.As(err, &taken):
+		g.metrics.refusals.WithLabelValues("alias_taken").Inc()
+		httperr.WriteError(w, http.StatusConflict, &httperr.Error{Code: "alias_taken", Field: taken.Field, Message: err.Error()})
+		return
 	case errors.Is(err, agents.ErrUnknownAgent):
 		httperr.WriteError(w, http.StatusNotFound, &httperr.Error{Code: "unknown_agent", Field: "id", Message: err.Error()})
 		return

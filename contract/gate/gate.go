@@ -393,7 +393,11 @@ func (g *Gate) decideLegacy(w http.ResponseWriter, r *http.Request) {
 		audit.Checkpoint = string(cp.Note)
 	}
 	cancel()
-	resp := api.LegacyActionResponse{OK: d.Effect == entry.Allow, Actor: req.Actor, Action: d.Action, Resource: d.Resource,
+	actor := req.Actor // the name the caller used, as the JS SDK expects it back
+	if actor == "" {
+		actor = d.Actor
+	}
+	resp := api.LegacyActionResponse{OK: d.Effect == entry.Allow, Actor: actor, Action: d.Action, Resource: d.Resource,
 		Decision: string(d.Effect), Reason: reason, Audit: audit}
 	status := http.StatusForbidden
 	if d.Effect == entry.Allow {
@@ -462,7 +466,17 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 
 	// Refusals of an authenticated caller: committed denies.
 	var reasons []entry.Reason
-	if req.claimedActor != "" && req.claimedActor != actor {
+	switch {
+	case req.claimedActor == "" || req.claimedActor == actor:
+	case req.legacy && g.isAliasOf(req.claimedActor, actor):
+		// POST /actions: one of the caller's registered aliases (the
+		// older control plane's actor names) stands for the caller.
+		d.ActorAlias = req.claimedActor
+	case req.legacy:
+		d.ClaimedActor = req.claimedActor
+		reasons = append(reasons, entry.Reason{Code: ReasonActorMismatch,
+			Message: fmt.Sprintf("the body's actor %q is neither the authenticated SPIFFE ID %s nor one of its registered aliases", text.Cut(req.claimedActor, 200), actor)})
+	default:
 		d.ClaimedActor = req.claimedActor
 		reasons = append(reasons, entry.Reason{Code: ReasonActorMismatch,
 			Message: fmt.Sprintf("the body's actor %q is not the authenticated SPIFFE ID %s", text.Cut(req.claimedActor, 200), actor)})
@@ -608,6 +622,16 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 	g.metrics.latency.Observe(time.Since(start).Seconds())
 	correlation.Annotate(ctx, slog.String("decision", string(d.Effect)), slog.Uint64("index", idx), slog.String("action", d.Action))
 	return o
+}
+
+// isAliasOf reports whether alias is a registered alias of the agent id
+// (held by it alone).
+func (g *Gate) isAliasOf(alias, id string) bool {
+	if entry.ValidAlias(alias) != nil {
+		return false
+	}
+	holder, ok := g.cfg.Agents.AliasOwner(alias)
+	return ok && holder == id
 }
 
 func (g *Gate) logRef(o outcome) api.LogRef {

@@ -1,6 +1,7 @@
 // Package agents is the agent registry: which SPIFFE IDs are registered
 // agents, who owns them, which brokers they may hand work to, and their
-// labels. The log is its source of truth: every change is committed as an
+// labels, and the aliases (actor names of the older ZT control plane) bound
+// to each. The log is its source of truth: every change is committed as an
 // `agent` entry before it takes effect, and on start the registry is rebuilt
 // by replaying the log's agent entries in index order.
 //
@@ -36,6 +37,11 @@ type Registry struct {
 	change sync.Mutex // serializes commits, so the log order is the apply order (apply also skips a change older than the agent's record)
 	mu     sync.RWMutex
 	agents map[string]api.Agent
+	// aliases maps an alias to the registered agents whose records list
+	// it. Commit keeps it to one; two can only come from changes that
+	// raced (an abandoned Commit sequenced late), and then the alias
+	// resolves for neither.
+	aliases map[string]map[string]bool
 }
 
 // Rebuild reads every agent entry in the log, in index order, and returns
@@ -52,7 +58,9 @@ func Rebuild(ctx context.Context, l *ztlog.Log) (*Registry, error) {
 
 // New returns an empty registry over l; Replay fills it from the log's
 // entries (Rebuild does both).
-func New(l *ztlog.Log) *Registry { return &Registry{log: l, agents: map[string]api.Agent{}} }
+func New(l *ztlog.Log) *Registry {
+	return &Registry{log: l, agents: map[string]api.Agent{}, aliases: map[string]map[string]bool{}}
+}
 
 // Replay applies the log entry at index if it is an agent entry. Entries
 // must come in index order.
@@ -83,15 +91,50 @@ func (r *Registry) apply(a *entry.Agent, index uint64) {
 		return
 	}
 	rec := api.Agent{ID: a.ID, Updated: a.Time, By: a.By, Index: index}
+	prev := r.agents[a.ID]
 	if a.Op == entry.AgentRevoke {
-		prev := r.agents[a.ID]
-		rec.Owner, rec.Brokers, rec.Labels = prev.Owner, prev.Brokers, prev.Labels
+		rec.Owner, rec.Brokers, rec.Labels, rec.Aliases = prev.Owner, prev.Brokers, prev.Labels, prev.Aliases
 		rec.Status = Revoked
 	} else {
 		rec.Status = Registered
-		rec.Owner, rec.Brokers, rec.Labels = a.Owner, a.Brokers, a.Labels
+		rec.Owner, rec.Brokers, rec.Labels, rec.Aliases = a.Owner, a.Brokers, a.Labels, a.Aliases
+	}
+	// The agent's old aliases are released; a registered agent holds its
+	// new ones (a revoked one holds none: they resolve for nobody and may
+	// be bound to another agent).
+	if prev.Status == Registered {
+		for _, al := range prev.Aliases {
+			delete(r.aliases[al], a.ID)
+			if len(r.aliases[al]) == 0 {
+				delete(r.aliases, al)
+			}
+		}
+	}
+	if rec.Status == Registered {
+		for _, al := range rec.Aliases {
+			if r.aliases[al] == nil {
+				r.aliases[al] = map[string]bool{}
+			}
+			r.aliases[al][a.ID] = true
+		}
 	}
 	r.agents[a.ID] = rec
+}
+
+// AliasOwner returns the registered agent that holds alias; ok is false
+// when none does (or, after racing changes, more than one: then the alias
+// resolves for nobody).
+func (r *Registry) AliasOwner(alias string) (id string, ok bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	holders := r.aliases[alias]
+	if len(holders) != 1 {
+		return "", false
+	}
+	for id := range holders {
+		return id, true
+	}
+	return "", false
 }
 
 // Lookup returns the record of id; ok is false if it was never registered.
@@ -126,6 +169,21 @@ func (r *Registry) IDs() []string {
 // ErrUnknownAgent: a revoke of an ID that was never registered.
 var ErrUnknownAgent = errors.New("agents: no such agent")
 
+// AliasTakenError: a register names an alias that another registered agent
+// holds. Nothing was committed.
+type AliasTakenError struct {
+	// Field is the request field, "aliases[i]".
+	Field string
+	Alias string
+	// Holder is the SPIFFE ID of the agent that holds it.
+	Holder string
+}
+
+func (e *AliasTakenError) Error() string {
+	return fmt.Sprintf("agents: %s: the alias %q is held by %s; an alias names one agent (revoke it, or register %s without it, first)",
+		e.Field, e.Alias, e.Holder, e.Holder)
+}
+
 // Commit appends the change to the log and, once it is durably sequenced,
 // applies it. It returns the record, the entry's index and leaf.
 func (r *Registry) Commit(ctx context.Context, req *api.AgentRequest, by, correlationID string, now time.Time) (api.Agent, uint64, []byte, error) {
@@ -136,8 +194,11 @@ func (r *Registry) Commit(ctx context.Context, req *api.AgentRequest, by, correl
 			return api.Agent{}, 0, nil, fmt.Errorf("%w: %s was never registered", ErrUnknownAgent, req.ID)
 		}
 	}
+	if err := r.aliasesFree(req); err != nil {
+		return api.Agent{}, 0, nil, err
+	}
 	e := &entry.Agent{Time: entry.FormatTime(now), CorrelationID: correlationID, Op: req.Op, ID: req.ID,
-		Owner: req.Owner, Brokers: req.Brokers, Labels: req.Labels, By: by}
+		Owner: req.Owner, Brokers: req.Brokers, Labels: req.Labels, Aliases: req.Aliases, By: by}
 	leaf, err := entry.Marshal(e)
 	if err != nil {
 		return api.Agent{}, 0, nil, err
@@ -156,4 +217,19 @@ func (r *Registry) Commit(ctx context.Context, req *api.AgentRequest, by, correl
 	r.apply(e, idx)
 	a, _ := r.Lookup(req.ID)
 	return a, idx, leaf, nil
+}
+
+// aliasesFree refuses a register whose aliases another registered agent
+// holds.
+func (r *Registry) aliasesFree(req *api.AgentRequest) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for i, al := range req.Aliases {
+		for holder := range r.aliases[al] {
+			if holder != req.ID {
+				return &AliasTakenError{Field: fmt.Sprintf("aliases[%d]", i), Alias: al, Holder: holder}
+			}
+		}
+	}
+	return nil
 }

@@ -160,6 +160,42 @@ def test_naming_helpers_are_decided(dev):
     assert d.response["action"] == "mcp.tool.search"
 
 
+# -- no broker named: the service's default broker -------------------------
+
+def test_no_broker_named_allow_verifies_for_the_default_broker(dev):
+    c = mtls_client(dev, broker=None)
+    assert c.default_broker() == BROKER
+    d = c.decide("demo.echo", "demo://hello")
+    assert d.allowed is True
+    assert d.claims["aud"] == BROKER
+    assert d.action_digest == ztlog.action_digest(AGENT, "demo.echo", "demo://hello", "", BROKER)
+
+
+def test_no_broker_named_deny_verifies_for_the_default_broker(dev):
+    c = mtls_client(dev, broker=None)
+    d = c.decide("aws.ec2.terminate_instances", "i-demo")
+    assert d.allowed is False
+    assert d.action_digest == ztlog.action_digest(AGENT, "aws.ec2.terminate_instances", "i-demo", "", BROKER)
+    assert d.reasons[0].code == "action.forbidden"
+
+
+def test_no_broker_named_jwt_guarded_call(dev):
+    c = jwt_client(dev, broker=None)
+    assert c.guarded_call("demo.echo", "demo://hello", lambda d: d.claims["aud"]) == BROKER
+    ran = []
+    with pytest.raises(ztlog.Denied) as e:
+        c.guarded_call("aws.ec2.terminate_instances", "i-demo", lambda d: ran.append(d))
+    assert ran == []
+    assert e.value.committed is True
+
+
+def test_no_broker_named_async(dev):
+    url, d = dev
+    c = ztlog.AsyncClient(url, svid=os.path.join(d, "agent"), ca=os.path.join(d, "bundle.pem"))
+    decision = asyncio.run(c.decide("demo.echo", "demo://hello"))
+    assert decision.claims["aud"] == BROKER
+
+
 # -- JWT-SVID bearer ----------------------------------------------------------
 
 def test_jwt_allow(dev):
@@ -242,9 +278,9 @@ class Stub:
     (status, body bytes) for the n-th POST /v1/actions, or None to forward
     it to the real service."""
 
-    def __init__(self, dev, answer):
+    def __init__(self, dev, answer, get=None):
         url, d = dev
-        self.real, self.answer = url, answer
+        self.real, self.answer, self.get = url, answer, get
         self.requests, self.cids = 0, []
         self.forward_ctx = ssl.create_default_context(cafile=os.path.join(d, "bundle.pem"))
         self.forward_ctx.check_hostname = False
@@ -272,7 +308,8 @@ class Stub:
                     return e.code, e.read()
 
             def do_GET(self):
-                self._send(*self._forward("GET"))
+                got = stub.get(self.path) if stub.get else None
+                self._send(*(got or self._forward("GET")))
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -301,8 +338,8 @@ class Stub:
 def stub(dev):
     made = []
 
-    def make(answer):
-        s = Stub(dev, answer)
+    def make(answer, get=None):
+        s = Stub(dev, answer, get)
         made.append(s)
         return s
     yield make
@@ -396,3 +433,19 @@ def test_circuit_breaker_opens_to_deny(dev, stub):
     assert s.requests == 4
     with pytest.raises(ztlog.CircuitOpen):
         c.decide("demo.echo", "demo://hello")  # a failed trial opens it again
+
+
+@pytest.mark.parametrize("name,wellknown", [
+    ("unreadable", (500, b'{"code":"internal_error","message":"x"}')),
+    ("default broker not a SPIFFE ID", (200, json.dumps({"origin": "localhost/ztlog-dev", "default_broker": "broker-1"}).encode())),
+])
+def test_no_broker_named_and_no_default_broker_known_is_no_decision(dev, stub, name, wellknown):
+    # Without the service's default broker the SDK cannot compute the
+    # digest the service commits: no decision, nothing asked, fn not run.
+    s = stub(lambda n, body: None, get=lambda path: wellknown if path == "/.well-known/ztlog" else None)
+    ran = []
+    with pytest.raises(ztlog.NoDecision) as e:
+        stub_client(dev, s, broker=None, retries=1).guarded_call("demo.echo", "demo://hello", lambda d: ran.append(d))
+    assert ran == []
+    assert s.requests == 0
+    assert "/.well-known/ztlog" in str(e.value)

@@ -12,6 +12,7 @@ pytest.importorskip("cryptography", reason="python3-cryptography is not installe
 from ztlog import jcs
 from ztlog.answer import verify_answer
 from ztlog.errors import NoDecision
+import ztlog
 
 with open(os.path.join(REPO, "testdata", "sdk", "vectors.json"), encoding="utf-8") as f:
     VECTORS = json.load(f)
@@ -59,3 +60,16 @@ def test_answer(v):
         assert d.receipt == v["body"]["receipt"]
     else:
         assert d.receipt is None
+
+
+NAME_HELPERS = {
+    "mcp_tool_action": lambda args: ztlog.mcp_tool_action(*args),
+    "mcp_server_tool_action": lambda args: ztlog.mcp_server_tool_action(*args),
+    "a2a_action": lambda args: ztlog.a2a_action(*args),
+}
+
+
+@pytest.mark.parametrize("v", VECTORS["names"], ids=lambda v: v["helper"] + ":" + ",".join(v["args"]))
+def test_names(v):
+    # The naming helpers agree with the Go and TypeScript SDKs'.
+    assert NAME_HELPERS[v["helper"]](v["args"]) == v["action"]

@@ -12,14 +12,15 @@ subclasses (NoDecision, Ambiguous, CircuitOpen, receipt errors).
 
 from .aio import AsyncClient
 from .answer import Decision, verify_answer
-from .client import Client, a2a_action, mcp_tool_action
+from .client import Client, a2a_action, mcp_server_tool_action, mcp_tool_action
 from .errors import (Ambiguous, BadSignature, CircuitOpen, Denied, InconsistentAnswer, NoDecision, Reason,
                      ReceiptError, ReceiptExpired, ReceiptMalformed, ReceiptMismatch, UnknownKey, ZtlogError)
 from .jcs import action_digest, args_digest, canonicalize
 
 __version__ = "0.1.0"
 
-__all__ = ["Client", "AsyncClient", "Decision", "verify_answer", "mcp_tool_action", "a2a_action",
+__all__ = ["Client", "AsyncClient", "Decision", "verify_answer", "mcp_tool_action", "mcp_server_tool_action",
+           "a2a_action",
            "Reason", "ZtlogError", "Denied", "NoDecision", "Ambiguous", "CircuitOpen", "InconsistentAnswer",
            "ReceiptError", "ReceiptMalformed", "UnknownKey", "BadSignature", "ReceiptExpired", "ReceiptMismatch",
            "canonicalize", "args_digest", "action_digest"]

@@ -39,7 +39,7 @@ from . import receipt as _receipt
 from .answer import check_answer, parse_answer
 from .errors import Ambiguous, CircuitOpen, Denied, NoDecision, UnknownKey
 
-__all__ = ["Client", "mcp_tool_action", "a2a_action"]
+__all__ = ["Client", "mcp_tool_action", "mcp_server_tool_action", "a2a_action"]
 
 CORRELATION_HEADER = "X-Correlation-ID"
 USER_TOKEN_HEADER = "X-ZT-User-Token"
@@ -48,8 +48,16 @@ MAX_ANSWER = 1 << 20
 
 
 def mcp_tool_action(tool):
-    """The action name of calling an MCP tool: "mcp.tool.<tool>" (as the Go SDK's MCPToolAction)."""
+    """The action name of calling an MCP tool: "mcp.tool.<tool>" (as the Go SDK's MCPToolAction).
+    For a tool of a named MCP server use mcp_server_tool_action."""
     return "mcp.tool." + tool
+
+
+def mcp_server_tool_action(server, tool):
+    """The action name of calling tool on the MCP server server: "mcp.tool.<server>.<tool>",
+    what the MCP gateway (zt mcp) decides for that call (as the Go SDK's MCPServerToolAction).
+    server is one segment (no dots)."""
+    return mcp_tool_action(server + "." + tool)
 
 
 def a2a_action(agent):
@@ -128,7 +136,8 @@ class Client:
     jwt         a JWT-SVID (the token, or a file holding it), sent as a bearer
                 token instead of (or with) the X.509-SVID
     timeout     seconds for one attempt (default 10)
-    broker      default broker (SPIFFE ID) of requests that name none
+    broker      the broker (SPIFFE ID) of requests that name none (default:
+                the service's default_broker from /.well-known/ztlog)
     server_id   the service's SPIFFE ID (default: any member of the agent's
                 trust domain)
     issuer      the log origin receipts must carry (default: read from the
@@ -186,6 +195,7 @@ class Client:
 
         self._lock = threading.Lock()
         self._issuer = issuer
+        self._info = None  # /.well-known/ztlog, once read
         self._jwks = None
         self._failures = 0
         self._open_till = None
@@ -220,17 +230,41 @@ class Client:
         return fn(d)
 
     def issuer(self):
-        """The log origin receipts must carry (read once from /.well-known/ztlog)."""
+        """The log origin receipts must carry (``issuer=``, or read once from /.well-known/ztlog)."""
         with self._lock:
             if self._issuer:
                 return self._issuer
-        wk = self._get_json("/.well-known/ztlog")
-        origin = wk.get("origin") if isinstance(wk, dict) else None
-        if not isinstance(origin, str) or not origin:
-            raise NoDecision("reading the issuer from /.well-known/ztlog: no origin")
+        origin = self._well_known()["origin"]
         with self._lock:
             self._issuer = origin
         return origin
+
+    def default_broker(self):
+        """The broker the service decides for when a request names none
+        (``default_broker`` of /.well-known/ztlog, read once); "" when the
+        service has none (then requests must name one)."""
+        return self._well_known().get("default_broker", "")
+
+    def _well_known(self):
+        """/.well-known/ztlog over the authenticated connection, read once
+        (a failed read is not cached)."""
+        with self._lock:
+            if self._info is not None:
+                return self._info
+        wk = self._get_json("/.well-known/ztlog")
+        if not isinstance(wk, dict):
+            raise NoDecision("reading /.well-known/ztlog: not a JSON object")
+        origin = wk.get("origin")
+        if not isinstance(origin, str) or not origin:
+            raise NoDecision("reading /.well-known/ztlog: no origin")
+        broker = wk.get("default_broker") or ""
+        if broker != "" and not _receipt.valid_spiffe_id(broker):
+            raise NoDecision(f"reading /.well-known/ztlog: default_broker {broker!r} is not a SPIFFE ID")
+        info = {"origin": origin, "default_broker": broker}
+        with self._lock:
+            if self._info is None:
+                self._info = info
+            return self._info
 
     def jwks(self, refresh=False):
         """The issuer's receipt JWKS (GET /v1/receipts/jwks.json), cached."""
@@ -276,6 +310,14 @@ class Client:
     def _decide(self, action, resource, args, broker, correlation_id, user_token):
         cid = correlation_id or str(uuid.uuid4())
         broker = broker or self.broker
+        if not broker:
+            # The service decides for its default broker; name it, so that
+            # the action digest checked here is the one the service commits.
+            try:
+                broker = self.default_broker()
+            except NoDecision as e:
+                e.correlation_id = cid
+                raise
         try:
             body, digest = self._body(action, resource, args, broker, cid)
         except ValueError as e:

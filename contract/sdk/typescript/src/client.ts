@@ -19,10 +19,13 @@
 // decision may be in the log: the SDK throws Ambiguous and does not ask
 // again, unless retry.ambiguous is set.
 //
-// No broker named. The service puts its default broker into the action
-// digest; for an allow the SDK takes it from the signed receipt's aud and
-// checks everything against that. A deny carries no receipt, so its digest
-// cannot be checked then; it is reported as the deny it is.
+// No broker named. The service decides a request that names no broker for
+// its default broker, which is part of the action digest. The SDK reads
+// that broker (default_broker of /.well-known/ztlog, once, over the
+// authenticated connection) and names it in the request, so the digest it
+// checks allows and denies against is the one the service commits, as the
+// Go SDK does. When the service has no default broker the request names
+// none, and the service refuses it.
 //
 // Circuit breaker. After breaker.failures consecutive calls without a
 // decision the breaker opens for breaker.cooldownMs: calls throw
@@ -38,7 +41,7 @@ import type { Socket } from "node:net";
 import { checkAnswer, LEEWAY_MS, NotADecision, parseAnswer, type Decision } from "./answer.js";
 import { actionDigest, CanonicalError, jsonArgs, sha256, canonicalize, type ActionFields } from "./digest.js";
 import { Ambiguous, CircuitOpen, Denied, Inconsistent, NoDecision, ReceiptError } from "./errors.js";
-import { isDigest, isSpiffeId, parseJwks, parseReceipt, trustDomainOf, type JWKS } from "./receipt.js";
+import { isSpiffeId, parseJwks, trustDomainOf, type JWKS } from "./receipt.js";
 
 /** Retry settings. */
 export interface RetryOptions {
@@ -78,7 +81,7 @@ export interface ClientOptions {
   serverId?: string;
   /** The log origin receipts must carry (default: read from /.well-known/ztlog over the authenticated connection). */
   issuer?: string;
-  /** The default broker of requests that name none. */
+  /** The broker of requests that name none (default: the service's default_broker from /.well-known/ztlog). */
   broker?: string;
   retry?: RetryOptions;
   breaker?: BreakerOptions;
@@ -106,6 +109,12 @@ export interface DecideRequest {
   correlationId?: string;
   /** A delegated user's JWT (X-ZT-User-Token). */
   userToken?: string;
+}
+
+/** What the SDK reads from /.well-known/ztlog. */
+interface ServiceInfo {
+  origin: string;
+  defaultBroker: string;
 }
 
 interface Attempt {
@@ -232,6 +241,7 @@ export class Client {
   private readonly breaker: Required<BreakerOptions>;
   private readonly now: () => number;
   private issuerValue: string | undefined;
+  private info: ServiceInfo | undefined;
   private jwks: JWKS | undefined;
   private jwksFetched = 0;
   private failures = 0;
@@ -393,9 +403,19 @@ export class Client {
     if (!CORRELATION_ID.test(cid)) {
       throw new NoDecision(`ztlog: no decision: correlationId ${JSON.stringify(cid)}: want 1 to 128 printable ASCII characters without spaces`);
     }
+    let broker = req?.broker || this.broker;
+    if (broker === "") {
+      // The service decides for its default broker; name it, so that the
+      // action digest checked below is the one the service commits.
+      try {
+        broker = (await this.wellKnown()).defaultBroker;
+      } catch (e) {
+        throw new NoDecision(`ztlog: no decision (correlation id ${cid}): ${(e as Error).message}`, cid, { cause: e });
+      }
+    }
     let built;
     try {
-      built = this.body(req, cid);
+      built = this.body({ ...req, broker }, cid);
     } catch (e) {
       const msg = e instanceof CanonicalError || e instanceof TypeError ? e.message : String(e);
       throw new NoDecision(`ztlog: no decision: ${msg}`, cid, { cause: e });
@@ -434,23 +454,8 @@ export class Client {
   }
 
   private async check(ar: ReturnType<typeof parseAnswer>, fields: ActionFields, cid: string): Promise<Decision> {
-    let broker = fields.broker ?? "";
-    let digest = actionDigest(fields);
-    if (broker === "" && ar.action_digest !== digest) {
-      // The request named no broker and the service put its default
-      // broker in the action digest. For an allow, the signed receipt
-      // names it (aud): recompute the digest of what was asked for that
-      // broker, and everything below must match it. A deny carries no
-      // receipt and so cannot name the broker: it is reported as the
-      // committed deny it is (nothing runs on a deny either way).
-      const aud = ar.decision === "allow" && ar.receipt ? audienceOf(ar.receipt) : undefined;
-      if (aud !== undefined) {
-        broker = aud;
-        digest = actionDigest({ ...fields, broker });
-      } else if (ar.decision === "deny" && isDigest(ar.action_digest)) {
-        digest = ar.action_digest;
-      }
-    }
+    const broker = fields.broker ?? "";
+    const digest = actionDigest(fields);
     const want = { actor: this.id, issuer: "", broker, actionDigest: digest, correlationId: cid, now: this.now(), leeway: LEEWAY_MS };
     // Issuer and keys are needed only to verify a receipt (an allow
     // without one fails in checkAnswer before any key is looked at).
@@ -472,26 +477,46 @@ export class Client {
     return d / 2 + randomInt(Math.floor(d / 2) + 1);
   }
 
-  /** issuer is the receipt issuer (log origin) the client trusts. */
+  /** issuer is the receipt issuer (log origin) the client trusts: ClientOptions.issuer, or the service's origin. */
   async issuer(): Promise<string> {
-    if (this.issuerValue) return this.issuerValue;
+    if (!this.issuerValue) this.issuerValue = (await this.wellKnown()).origin;
+    return this.issuerValue;
+  }
+
+  /**
+   * defaultBroker is the broker the service decides for when a request
+   * names none (default_broker of /.well-known/ztlog); "" when the service
+   * has none, and then requests must name one.
+   */
+  async defaultBroker(): Promise<string> {
+    return (await this.wellKnown()).defaultBroker;
+  }
+
+  /** wellKnown reads /.well-known/ztlog over the authenticated connection, once (a failed read is not kept). */
+  private async wellKnown(): Promise<ServiceInfo> {
+    if (this.info) return this.info;
     let res: Attempt;
     try {
       res = await this.send("GET", "/.well-known/ztlog");
     } catch (e) {
-      throw new Error(`reading the issuer from /.well-known/ztlog: ${(e as Error).message}`);
+      throw new Error(`reading /.well-known/ztlog: ${(e as Error).message}`);
     }
-    let origin: unknown;
+    let doc: { origin?: unknown; default_broker?: unknown } | undefined;
     try {
-      origin = (JSON.parse(res.body) as { origin?: unknown }).origin;
+      doc = JSON.parse(res.body) as typeof doc;
     } catch {
-      origin = undefined;
+      doc = undefined;
     }
+    const origin = doc?.origin;
     if (res.status !== 200 || typeof origin !== "string" || origin === "") {
-      throw new Error(`reading the issuer from /.well-known/ztlog: HTTP ${res.status}, no origin`);
+      throw new Error(`reading /.well-known/ztlog: HTTP ${res.status}, no origin`);
     }
-    this.issuerValue = origin;
-    return origin;
+    const broker = doc?.default_broker ?? "";
+    if (broker !== "" && !isSpiffeId(broker)) {
+      throw new Error(`reading /.well-known/ztlog: default_broker ${JSON.stringify(broker)} is not a SPIFFE ID`);
+    }
+    this.info ??= { origin, defaultBroker: broker as string };
+    return this.info;
   }
 
   /**
@@ -575,15 +600,6 @@ export class Client {
       const timer = setTimeout(() => req.destroy(new Error(`no answer within ${this.timeout} ms`)), this.timeout);
       req.end(body);
     });
-  }
-}
-
-/** audienceOf is the audience of a well-formed receipt (not yet verified), or undefined. */
-function audienceOf(token: string): string | undefined {
-  try {
-    return parseReceipt(token).claims.aud;
-  } catch {
-    return undefined;
   }
 }
 

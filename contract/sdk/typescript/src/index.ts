@@ -7,4 +7,4 @@ export { verifyAnswer, parseAnswer, checkAnswer, NotADecision, LEEWAY_MS, type D
 export { ZtlogError, NoDecision, Ambiguous, CircuitOpen, Denied, ReceiptError, Inconsistent, type Reason, type ReceiptErrorKind } from "./errors.js";
 export { parseReceipt, verifyReceipt, parseJwks, isSpiffeId, RECEIPT_TYPE, type ReceiptClaims, type ReceiptExpect, type JWKS } from "./receipt.js";
 export { actionDigest, actionCanonical, argsDigest, canonicalize, sha256, CanonicalError, type ActionFields } from "./digest.js";
-export { mcpToolAction, a2aAction } from "./names.js";
+export { mcpToolAction, mcpServerToolAction, a2aAction } from "./names.js";

@@ -152,20 +152,37 @@ describe("against a real ztlog dev", { skip }, () => {
     assert.equal(d.claims?.cid, "sdk-ts-test-cid-1");
   });
 
-  test("no broker named: the service's default broker is the receipt's audience", async () => {
+  test("no broker named: the request names the service's default broker, and the allow verifies for it", async () => {
     const c = newClient({ broker: undefined });
+    assert.equal(await c.defaultBroker(), DEMO_BROKER);
     const d = await c.decide({ action: "demo.echo", resource: "demo://hello" });
+    assert.equal(d.allowed, true);
     assert.equal(d.claims?.aud, DEMO_BROKER);
+    assert.equal(d.actionDigest, actionDigest({ actor: DEMO_AGENT, action: "demo.echo", resource: "demo://hello", broker: DEMO_BROKER }));
   });
 
-  test("no broker named: a deny is still reported as the committed deny it is", async () => {
+  test("no broker named: the deny verifies against the digest for the default broker", async () => {
     const c = newClient({ broker: undefined });
+    const d = await c.decide({ action: "aws.ec2.terminate_instances", resource: "i-demo" });
+    assert.equal(d.allowed, false);
+    assert.equal(d.actionDigest, actionDigest({ actor: DEMO_AGENT, action: "aws.ec2.terminate_instances", resource: "i-demo", broker: DEMO_BROKER }));
+    assert.equal(d.reasons[0]?.code, "action.forbidden");
     let runs = 0;
     await assert.rejects(
       c.guardedCall({ action: "aws.ec2.terminate_instances", resource: "i-demo" }, () => runs++),
       (e: unknown) => e instanceof Denied && e.reasons[0]?.code === "action.forbidden",
     );
     assert.equal(runs, 0);
+  });
+
+  test("no broker named, JWT-SVID: allow and deny verify", async () => {
+    const c = newClient({ broker: undefined, svid: undefined, jwt: join(dev.devDir, "agent.jwt") });
+    const allow = await c.decide({ action: "demo.echo", resource: "demo://hello" });
+    assert.equal(allow.allowed, true);
+    assert.equal(allow.claims?.aud, DEMO_BROKER);
+    const deny = await c.decide({ action: "aws.ec2.terminate_instances", resource: "i-demo" });
+    assert.equal(deny.allowed, false);
+    assert.equal(deny.actionDigest, actionDigest({ actor: DEMO_AGENT, action: "aws.ec2.terminate_instances", resource: "i-demo", broker: DEMO_BROKER }));
   });
 
   test("JWT-SVID bearer (and a SPIFFE bundle JSON): allow", async () => {
@@ -314,6 +331,32 @@ describe("against a real ztlog dev", { skip }, () => {
       await fake.close();
     }
   });
+
+  for (const [name, status, body] of [
+    ["unreadable", 500, JSON.stringify({ code: "internal_error", message: "x" })],
+    ["a default broker that is not a SPIFFE ID", 200, JSON.stringify({ origin: "localhost/ztlog-dev", default_broker: "broker-1" })],
+  ] as const) {
+    test(`no broker named, /.well-known/ztlog ${name}: no decision, nothing asked, fn never runs`, async () => {
+      const posts: string[] = [];
+      const fake = await fakeService(dev, (_n, res, req) => {
+        if (req.method === "GET" && req.url === "/.well-known/ztlog") {
+          res.writeHead(status, { "Content-Type": "application/json" }).end(body);
+          return;
+        }
+        posts.push(`${req.method} ${req.url}`);
+        res.writeHead(500).end();
+      });
+      try {
+        const c = newClient({ server: fake.url, broker: undefined, retry: { attempts: 1 } });
+        let runs = 0;
+        await assert.rejects(c.guardedCall({ action: "demo.echo", resource: "demo://hello" }, () => runs++), (e: unknown) => e instanceof NoDecision && /well-known/.test(e.message));
+        assert.equal(runs, 0);
+        assert.deepEqual(posts, []);
+      } finally {
+        await fake.close();
+      }
+    });
+  }
 
   test("the circuit breaker opens after repeated failures and then asks nothing", async () => {
     const down = await tcpServer((s) => s.destroy());

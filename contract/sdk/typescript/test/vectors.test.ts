@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { actionDigest, argsDigest, canonicalize, Inconsistent, NotADecision, ReceiptError, verifyAnswer, type JWKS, type Reason } from "../src/index.js";
+import { a2aAction, actionDigest, argsDigest, canonicalize, Inconsistent, mcpServerToolAction, mcpToolAction, NotADecision, ReceiptError, verifyAnswer, type JWKS, type Reason } from "../src/index.js";
 import { testdata } from "./dev.js";
 
 interface AnswerVector {
@@ -28,11 +28,19 @@ interface Vectors {
   leeway_seconds: number;
   args_digests: { name: string; args_json: string; canonical: string; digest: string }[];
   answers: AnswerVector[];
+  names: { helper: string; args: string[]; action: string }[];
 }
+
+/** The naming helpers, by the vectors' (Python) names. */
+const nameHelpers: Record<string, (args: string[]) => string> = {
+  mcp_tool_action: (a) => mcpToolAction(a[0]!),
+  mcp_server_tool_action: (a) => mcpServerToolAction(a[0]!, a[1]!),
+  a2a_action: (a) => a2aAction(a[0]!),
+};
 
 const file = join(testdata, "sdk", "vectors.json");
 const skip = existsSync(file) ? false : `${file} is not present (the shared SDK vectors)`;
-const vectors: Vectors = skip ? { version: 1, leeway_seconds: 5, args_digests: [], answers: [] } : JSON.parse(readFileSync(file, "utf8"));
+const vectors: Vectors = skip ? { version: 1, leeway_seconds: 5, args_digests: [], answers: [], names: [] } : JSON.parse(readFileSync(file, "utf8"));
 
 /** errorClass maps an SDK error to the vectors' error classes. */
 function errorClass(e: unknown): string {
@@ -47,6 +55,14 @@ describe("shared SDK vectors", { skip }, () => {
     assert.ok(vectors.answers.length > 0, "no answers");
     assert.ok(vectors.args_digests.length > 0, "no args digests");
   });
+
+  for (const v of vectors.names) {
+    test(`name ${v.helper}(${v.args.join(", ")}) = ${v.action}`, () => {
+      const h = nameHelpers[v.helper];
+      assert.ok(h, `no helper for ${v.helper}`);
+      assert.equal(h(v.args), v.action);
+    });
+  }
 
   for (const v of vectors.args_digests) {
     test(`args digest ${v.name}: canonical form`, () => {
