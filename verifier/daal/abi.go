@@ -68,7 +68,7 @@ func ParseCall(input []byte) (*Call, error) {
 	}
 	v, err := m.Inputs.Unpack(input[4:])
 	if err != nil {
-		return nil, fmt.Errorf("daalog: %s input: %v", m.Name, err)
+		return nil, fmt.Errorf("daalog: %s input: %w", m.Name, err)
 	}
 	return &Call{Method: m.Name, AgentID: v[0].(string), Hash: v[1].([32]byte), Metadata: v[2].(string)}, nil
 }
@@ -92,7 +92,7 @@ func ParseActionLogged(l *types.Log) (*ActionLogged, error) {
 	}
 	v, err := ABI.Events["ActionLogged"].Inputs.NonIndexed().Unpack(l.Data)
 	if err != nil {
-		return nil, fmt.Errorf("daalog: ActionLogged data: %v", err)
+		return nil, fmt.Errorf("daalog: ActionLogged data: %w", err)
 	}
 	return &ActionLogged{
 		RecordID:   new(big.Int).SetBytes(l.Topics[1][:]),

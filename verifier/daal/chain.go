@@ -3,6 +3,7 @@ package daal
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/big"
 
 	"github.com/ethereum/go-ethereum"
@@ -36,6 +37,37 @@ type ChainReader interface {
 	// Dump is the receipt dump of a mined transaction (NewReceiptDump of
 	// the eth_getTransactionByHash and eth_getTransactionReceipt answers).
 	Dump(ctx context.Context, h common.Hash) (*ReceiptDump, error)
+}
+
+// DefaultBlockStep is the most blocks ScanEvents asks for at a time when
+// the caller gives no step (public endpoints cap eth_getLogs ranges).
+const DefaultBlockStep = 10_000
+
+// ScanEvents returns the events query finds in blocks [from, to], asking
+// for at most step blocks at a time (DefaultBlockStep if 0), in order, and
+// leaves out removed ones (logs of blocks reorganised away). It is the
+// loop of a ChainReader's Events; query reads one range [lo, hi].
+func ScanEvents(ctx context.Context, from, to, step uint64, query func(ctx context.Context, lo, hi uint64) ([]types.Log, error)) ([]types.Log, error) {
+	if step == 0 {
+		step = DefaultBlockStep
+	}
+	var out []types.Log
+	for lo := from; lo <= to; lo += step {
+		hi := min(to, lo+step-1)
+		logs, err := query(ctx, lo, hi)
+		if err != nil {
+			return nil, fmt.Errorf("read ActionLogged events in blocks %d..%d: %w", lo, hi, err)
+		}
+		for _, l := range logs {
+			if !l.Removed {
+				out = append(out, l)
+			}
+		}
+		if hi == to {
+			break
+		}
+	}
+	return out, nil
 }
 
 // Ledger is the operator's record of its anchors (log/anchor/daal's

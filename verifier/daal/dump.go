@@ -88,7 +88,7 @@ func ParseReceiptDump(raw []byte) (*ReceiptDump, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("%w: not a receipt dump object: %v", ErrDump, err)
+		return nil, fmt.Errorf("%w: not a receipt dump object: %w", ErrDump, err)
 	}
 	d := ReceiptDump(p)
 	if d.V != DumpVersion {
@@ -104,11 +104,11 @@ func ParseReceiptDump(raw []byte) (*ReceiptDump, error) {
 	}
 	var tx types.Transaction
 	if err := tx.UnmarshalJSON(d.Transaction); err != nil {
-		return nil, fmt.Errorf("%w: transaction: %v", ErrDump, err)
+		return nil, fmt.Errorf("%w: transaction: %w", ErrDump, err)
 	}
 	var meta dumpTx
 	if err := json.Unmarshal(d.Transaction, &meta); err != nil {
-		return nil, fmt.Errorf("%w: transaction: %v", ErrDump, err)
+		return nil, fmt.Errorf("%w: transaction: %w", ErrDump, err)
 	}
 	if meta.Hash == nil || *meta.Hash != tx.Hash() {
 		return nil, fmt.Errorf("%w: the transaction's fields hash to %s, not to its \"hash\"", ErrDump, tx.Hash())
@@ -120,14 +120,14 @@ func ParseReceiptDump(raw []byte) (*ReceiptDump, error) {
 	}
 	from, err := types.Sender(types.LatestSignerForChainID(id), &tx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: transaction signature: %v", ErrDump, err)
+		return nil, fmt.Errorf("%w: transaction signature: %w", ErrDump, err)
 	}
 	if meta.From == nil || *meta.From != from {
 		return nil, fmt.Errorf("%w: the transaction's signature recovers %s, not its \"from\"", ErrDump, from)
 	}
 	d.tx, d.from = &tx, from
 	if err := json.Unmarshal(d.Receipt, &d.rcpt); err != nil {
-		return nil, fmt.Errorf("%w: receipt: %v", ErrDump, err)
+		return nil, fmt.Errorf("%w: receipt: %w", ErrDump, err)
 	}
 	r := &d.rcpt
 	switch {

@@ -124,7 +124,7 @@ func ParseLedger(raw []byte) ([]*Anchor, int, error) {
 		line++
 		a, err := ParseAnchorLine(sc.Bytes())
 		if err != nil {
-			return nil, 0, fmt.Errorf("line %d: %v", line, err)
+			return nil, 0, fmt.Errorf("line %d: %w", line, err)
 		}
 		if prev, ok := byID[a.ID]; ok && !ValidTransition(prev.State, a.State) {
 			return nil, 0, fmt.Errorf("line %d: anchor %d goes from %s to %s, which never happens", line, a.ID, prev.State, a.State)
@@ -132,7 +132,7 @@ func ParseLedger(raw []byte) ([]*Anchor, int, error) {
 		byID[a.ID] = a
 	}
 	if err := sc.Err(); err != nil {
-		return nil, 0, fmt.Errorf("line %d: %v", line+1, err)
+		return nil, 0, fmt.Errorf("line %d: %w", line+1, err)
 	}
 	out := make([]*Anchor, 0, len(byID))
 	for _, a := range byID {
@@ -148,7 +148,7 @@ func ParseAnchorLine(line []byte) (*Anchor, error) {
 	dec.DisallowUnknownFields()
 	var a Anchor
 	if err := dec.Decode(&a); err != nil {
-		return nil, fmt.Errorf("not an anchor record: %v", err)
+		return nil, fmt.Errorf("not an anchor record: %w", err)
 	}
 	if dec.More() {
 		return nil, errors.New("more than one JSON value on the line")

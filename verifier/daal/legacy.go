@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/zt-infra/ztlog/verifier/legacy"
@@ -21,12 +22,26 @@ import (
 func ParseLegacyRecords(raw []byte) ([]legacy.Record, error) {
 	recs, err := legacy.ReadRecords(raw)
 	if err != nil {
-		return nil, fmt.Errorf("legacy records: %v", err)
+		return nil, fmt.Errorf("legacy records: %w", err)
 	}
 	for i, r := range recs {
 		if _, ok := legacyStated(r); !ok {
 			return nil, fmt.Errorf("legacy record %d: audit.current_hash %q is not 64 lowercase hex", i+1, r.Audit.CurrentHash)
 		}
+	}
+	return recs, nil
+}
+
+// ReadLegacyRecords reads the legacy ZT audit records in the file at path
+// (see ParseLegacyRecords).
+func ReadLegacyRecords(path string) ([]legacy.Record, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := ParseLegacyRecords(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return recs, nil
 }

@@ -60,7 +60,7 @@ func ParseMetadata(s string) (Metadata, error) {
 		Checkpoint *string      `json:"checkpoint"`
 	}
 	if err := dec.Decode(&raw); err != nil {
-		return m, fmt.Errorf("%w: not the anchor JSON object: %v", ErrMetadata, err)
+		return m, fmt.Errorf("%w: not the anchor JSON object: %w", ErrMetadata, err)
 	}
 	if raw.V == nil || raw.Size == nil || raw.Checkpoint == nil {
 		return m, fmt.Errorf("%w: want the keys v, size and checkpoint", ErrMetadata)
@@ -75,7 +75,7 @@ func ParseMetadata(s string) (Metadata, error) {
 	m.Size = size
 	d, err := parseDigest(*raw.Checkpoint)
 	if err != nil {
-		return m, fmt.Errorf("%w: checkpoint: %v", ErrMetadata, err)
+		return m, fmt.Errorf("%w: checkpoint: %w", ErrMetadata, err)
 	}
 	m.Checkpoint = d
 	if m.Marshal() != s {

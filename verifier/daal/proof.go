@@ -92,7 +92,7 @@ func ParseProof(raw []byte) (*Proof, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("%w: not a DAAL proof: %v", ErrProof, err)
+		return nil, fmt.Errorf("%w: not a DAAL proof: %w", ErrProof, err)
 	}
 	if p.V != ProofVersion {
 		return nil, fmt.Errorf("%w: version %d, want %d", ErrProof, p.V, ProofVersion)
@@ -109,7 +109,7 @@ func ParseProof(raw []byte) (*Proof, error) {
 	if !isNull(p.Receipt) {
 		d, err := ParseReceiptDump(p.Receipt)
 		if err != nil {
-			return nil, fmt.Errorf("%w: receipt: %v", ErrProof, err)
+			return nil, fmt.Errorf("%w: receipt: %w", ErrProof, err)
 		}
 		out.Receipt = d
 	}
@@ -284,7 +284,7 @@ func Prove(ctx context.Context, cfg ReconcileConfig, index uint64) (*Proof, erro
 	}
 	incl, err := tree.InclusionProof(ctx, cp, index, best.Size)
 	if err != nil {
-		return nil, fmt.Errorf("inclusion proof of %d in %d: %v", index, best.Size, err)
+		return nil, fmt.Errorf("inclusion proof of %d in %d: %w", index, best.Size, err)
 	}
 	checkpoint := string(cp.Note)
 	var cons [][]byte
@@ -298,12 +298,12 @@ func Prove(ctx context.Context, cfg ReconcileConfig, index uint64) (*Proof, erro
 	}
 	if !usedNote {
 		if cons, err = tree.ConsistencyProof(ctx, cp, best.Size); err != nil {
-			return nil, fmt.Errorf("consistency proof %d..%d: %v", best.Size, cp.Size, err)
+			return nil, fmt.Errorf("consistency proof %d..%d: %w", best.Size, cp.Size, err)
 		}
 	}
 	dump, err := cfg.Chain.Dump(ctx, common.HexToHash(best.TxHash))
 	if err != nil {
-		return nil, fmt.Errorf("receipt dump of %s: %v", best.TxHash, err)
+		return nil, fmt.Errorf("receipt dump of %s: %w", best.TxHash, err)
 	}
 	rid, _ := new(big.Int).SetString(best.RecordID, 10)
 	if rid == nil || !rid.IsUint64() {

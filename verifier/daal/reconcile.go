@@ -237,7 +237,7 @@ func (r *reconciler) run(ctx context.Context) (*Report, error) {
 	r.roots = map[uint64][]byte{}
 	head, err := cfg.Chain.BlockNumber(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the block number: %v", err)
+		return nil, fmt.Errorf("read the block number: %w", err)
 	}
 	rep := &Report{
 		Origin:     cfg.Tree.Origin(),
@@ -295,11 +295,11 @@ func (r *reconciler) tx(ctx context.Context, h common.Hash) (*txInfo, error) {
 	}
 	tx, err := r.cfg.Chain.TransactionByHash(ctx, h)
 	if err != nil {
-		return nil, fmt.Errorf("read transaction %s: %v", h, err)
+		return nil, fmt.Errorf("read transaction %s: %w", h, err)
 	}
 	from, err := sender(r.cfg.Chain.ChainID(), tx)
 	if err != nil {
-		return nil, fmt.Errorf("transaction %s: sender: %v", h, err)
+		return nil, fmt.Errorf("transaction %s: sender: %w", h, err)
 	}
 	t := &txInfo{tx: tx, sender: from}
 	t.call, _ = ParseCall(tx.Data())
@@ -486,7 +486,7 @@ func (r *reconciler) checkConfirmed(ctx context.Context, an *Anchor, now time.Ti
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("read the receipt of %s: %v", an.Txs[i].Hash, err)
+			return fmt.Errorf("read the receipt of %s: %w", an.Txs[i].Hash, err)
 		}
 		rc, minedTx = got, an.Txs[i].Hash
 		break

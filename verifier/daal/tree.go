@@ -11,6 +11,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
+	"github.com/zt-infra/ztlog/internal/tiles"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -45,7 +46,7 @@ type Checkpoint struct {
 func NewTree(src Source, verifierKey string) (*Tree, error) {
 	v, err := note.NewVerifier(strings.TrimSpace(verifierKey))
 	if err != nil {
-		return nil, fmt.Errorf("log verifier key %q: %v", verifierKey, err)
+		return nil, fmt.Errorf("log verifier key %q: %w", verifierKey, err)
 	}
 	return &Tree{src: src, origin: v.Name(), verifier: v}, nil
 }
@@ -60,31 +61,19 @@ func (t *Tree) Verifier() note.Verifier { return t.verifier }
 func (t *Tree) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 	raw, err := t.src.ReadCheckpoint(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the log's checkpoint: %v", err)
+		return nil, fmt.Errorf("read the log's checkpoint: %w", err)
 	}
 	cp, _, _, err := flog.ParseCheckpoint(raw, t.origin, t.verifier)
 	if err != nil {
-		return nil, fmt.Errorf("the log's checkpoint does not verify with its key: %v", err)
+		return nil, fmt.Errorf("the log's checkpoint does not verify with its key: %w", err)
 	}
 	return &Checkpoint{Origin: cp.Origin, Size: cp.Size, Root: cp.Hash, Note: raw}, nil
 }
 
-// tiles fetches tiles for proofs in any tree no larger than published.
-// Storage keeps the partial tiles of published sizes only, so a tile of an
-// older tree is read at its published width and cut: tiles only ever grow
-// by appending hashes.
+// tiles fetches tiles for proofs in any tree no larger than published
+// (see internal/tiles).
 func (t *Tree) tiles(published uint64) client.TileFetcherFunc {
-	return func(ctx context.Context, level, index uint64, p uint8) ([]byte, error) {
-		pub := layout.PartialTileSize(level, index, published)
-		b, err := t.src.ReadTile(ctx, level, index, pub)
-		if err != nil {
-			return nil, err
-		}
-		if p > 0 && len(b) > int(p)*32 {
-			b = b[:int(p)*32]
-		}
-		return b, nil
-	}
+	return tiles.Fetcher(t.src.ReadTile, published)
 }
 
 // RootAt computes the root of the tree's first size entries, from the tiles
@@ -100,7 +89,7 @@ func (t *Tree) RootAt(ctx context.Context, cp *Checkpoint, size uint64) ([]byte,
 	}
 	leaves, err := client.FetchLeafHashes(ctx, t.tiles(cp.Size), size-1, 1, cp.Size)
 	if err != nil || len(leaves) != 1 {
-		return nil, fmt.Errorf("read leaf hash %d: %v", size-1, err)
+		return nil, fmt.Errorf("read leaf hash %d: %w", size-1, err)
 	}
 	p, err := t.InclusionProof(ctx, cp, size-1, size)
 	if err != nil {
@@ -159,10 +148,10 @@ func (t *Tree) VerifyConsistent(ctx context.Context, cp *Checkpoint, size uint64
 	}
 	p, err := t.ConsistencyProof(ctx, cp, size)
 	if err != nil {
-		return fmt.Errorf("read consistency proof %d..%d: %v", size, cp.Size, err)
+		return fmt.Errorf("read consistency proof %d..%d: %w", size, cp.Size, err)
 	}
 	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, size, cp.Size, p, root, cp.Root); err != nil {
-		return fmt.Errorf("tree (%d, %x) is not a prefix of the log's tree (%d, %x): %v", size, root, cp.Size, cp.Root, err)
+		return fmt.Errorf("tree (%d, %x) is not a prefix of the log's tree (%d, %x): %w", size, root, cp.Size, cp.Root, err)
 	}
 	return nil
 }
@@ -174,7 +163,7 @@ func (t *Tree) Entry(ctx context.Context, cp *Checkpoint, index uint64) ([]byte,
 	}
 	b, err := client.GetEntryBundle(ctx, t.src.ReadEntryBundle, index/layout.EntryBundleWidth, cp.Size)
 	if err != nil {
-		return nil, fmt.Errorf("read entry bundle of %d: %v", index, err)
+		return nil, fmt.Errorf("read entry bundle of %d: %w", index, err)
 	}
 	i := index % layout.EntryBundleWidth
 	if i >= uint64(len(b.Entries)) {

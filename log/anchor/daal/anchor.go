@@ -1,6 +1,7 @@
 package daal
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -90,24 +91,13 @@ func NewAnchorer(cfg AnchorConfig) (*Anchorer, error) {
 	if cfg.Tree == nil || cfg.Chain == nil || cfg.Signer == nil || cfg.Ledger == nil {
 		return nil, errors.New("daal: the anchorer needs a log, a chain, a signer and a ledger")
 	}
-	if cfg.Interval == 0 {
-		cfg.Interval = DefaultInterval
-	}
-	if cfg.Poll == 0 {
-		cfg.Poll = DefaultPoll
-	}
-	if cfg.MinNewEntries == 0 {
-		cfg.MinNewEntries = DefaultMinNewEntries
-	}
-	if cfg.Confirmations == 0 {
-		cfg.Confirmations = DefaultConfirmations
-	}
-	if cfg.ResubmitAfter == 0 {
-		cfg.ResubmitAfter = DefaultResubmitAfter
-	}
-	if cfg.FeeBumpPercent == 0 {
-		cfg.FeeBumpPercent = DefaultFeeBumpPercent
-	}
+	// A zero setting takes its default.
+	cfg.Interval = cmp.Or(cfg.Interval, DefaultInterval)
+	cfg.Poll = cmp.Or(cfg.Poll, DefaultPoll)
+	cfg.MinNewEntries = cmp.Or(cfg.MinNewEntries, DefaultMinNewEntries)
+	cfg.Confirmations = cmp.Or(cfg.Confirmations, DefaultConfirmations)
+	cfg.ResubmitAfter = cmp.Or(cfg.ResubmitAfter, DefaultResubmitAfter)
+	cfg.FeeBumpPercent = cmp.Or(cfg.FeeBumpPercent, DefaultFeeBumpPercent)
 	if cfg.FeeBumpPercent < 10 {
 		return nil, fmt.Errorf("daal: a fee bump of %d%% is below the 10%% nodes require for a replacement", cfg.FeeBumpPercent)
 	}
@@ -252,7 +242,7 @@ func (a *Anchorer) submit(ctx context.Context, an vdaal.Anchor) error {
 	from := a.cfg.Signer.Address()
 	nonce, err := c.PendingNonceAt(ctx, from)
 	if err != nil {
-		return fmt.Errorf("read the sender's nonce: %v", err)
+		return fmt.Errorf("read the sender's nonce: %w", err)
 	}
 	tx, err := a.sign(ctx, an, nonce, nil)
 	if err != nil {
@@ -291,17 +281,17 @@ func (a *Anchorer) sign(ctx context.Context, an vdaal.Anchor, nonce uint64, prev
 	if gas == 0 {
 		est, err := c.EstimateGas(ctx, ethereum.CallMsg{From: a.cfg.Signer.Address(), To: &to, Data: data})
 		if err != nil {
-			return vdaal.Tx{}, fmt.Errorf("estimate gas for logBatch: %v", err)
+			return vdaal.Tx{}, fmt.Errorf("estimate gas for logBatch: %w", err)
 		}
 		gas = est + est/4
 	}
 	tip, err := c.SuggestGasTipCap(ctx)
 	if err != nil {
-		return vdaal.Tx{}, fmt.Errorf("read the gas tip: %v", err)
+		return vdaal.Tx{}, fmt.Errorf("read the gas tip: %w", err)
 	}
 	head, err := c.HeaderByNumber(ctx, nil)
 	if err != nil {
-		return vdaal.Tx{}, fmt.Errorf("read the head block: %v", err)
+		return vdaal.Tx{}, fmt.Errorf("read the head block: %w", err)
 	}
 	base := head.BaseFee
 	if base == nil {
@@ -337,7 +327,7 @@ func (a *Anchorer) sign(ctx context.Context, an vdaal.Anchor, nonce uint64, prev
 	})
 	signed, err := a.cfg.Signer.SignTx(ctx, unsigned, a.cfg.Chain.ChainID())
 	if err != nil {
-		return vdaal.Tx{}, fmt.Errorf("sign the anchor transaction: %v", err)
+		return vdaal.Tx{}, fmt.Errorf("sign the anchor transaction: %w", err)
 	}
 	if from, err := a.cfg.Chain.sender(signed); err != nil || from != a.cfg.Signer.Address() {
 		return vdaal.Tx{}, fmt.Errorf("the signer produced a transaction from %s, not from its address %s", from, a.cfg.Signer.Address())
@@ -366,7 +356,7 @@ func (a *Anchorer) broadcast(ctx context.Context, an vdaal.Anchor) error {
 	last := an.Txs[len(an.Txs)-1]
 	var tx types.Transaction
 	if err := tx.UnmarshalBinary(common.FromHex(last.Raw)); err != nil {
-		return fmt.Errorf("anchor %d: recorded transaction does not decode: %v", an.ID, err)
+		return fmt.Errorf("anchor %d: recorded transaction does not decode: %w", an.ID, err)
 	}
 	err := a.cfg.Chain.Client().SendTransaction(ctx, &tx)
 	if err == nil || strings.Contains(err.Error(), "already known") {
@@ -384,7 +374,7 @@ func (a *Anchorer) broadcast(ctx context.Context, an vdaal.Anchor) error {
 	if perr := a.cfg.Ledger.Put(an); perr != nil {
 		return perr
 	}
-	return fmt.Errorf("anchor %d: broadcast %s (retry in %s): %v", an.ID, last.Hash, backoff, err)
+	return fmt.Errorf("anchor %d: broadcast %s (retry in %s): %w", an.ID, last.Hash, backoff, err)
 }
 
 // track looks for a mined transaction of a submitted anchor.
@@ -398,7 +388,7 @@ func (a *Anchorer) track(ctx context.Context, an vdaal.Anchor) error {
 	if rc != nil {
 		head, err := c.BlockNumber(ctx)
 		if err != nil {
-			return fmt.Errorf("read the block number: %v", err)
+			return fmt.Errorf("read the block number: %w", err)
 		}
 		block := rc.BlockNumber.Uint64()
 		an.TxHash, an.Block, an.BlockHash = tx.Hash, block, rc.BlockHash.Hex()
@@ -428,7 +418,7 @@ func (a *Anchorer) track(ctx context.Context, an vdaal.Anchor) error {
 	// Not mined. Has the nonce been used by something else?
 	mined, err := c.NonceAt(ctx, a.cfg.Signer.Address(), nil)
 	if err != nil {
-		return fmt.Errorf("read the sender's nonce: %v", err)
+		return fmt.Errorf("read the sender's nonce: %w", err)
 	}
 	if mined > *an.Nonce {
 		// Look once more: the receipt may have landed between the calls.
@@ -462,7 +452,7 @@ func (a *Anchorer) track(ctx context.Context, an vdaal.Anchor) error {
 	if _, _, err := c.TransactionByHash(ctx, common.HexToHash(last.Hash)); errors.Is(err, ethereum.NotFound) {
 		return a.broadcast(ctx, an)
 	} else if err != nil {
-		return fmt.Errorf("look up %s: %v", last.Hash, err)
+		return fmt.Errorf("look up %s: %w", last.Hash, err)
 	}
 	return nil
 }
@@ -476,7 +466,7 @@ func (a *Anchorer) findReceipt(ctx context.Context, an vdaal.Anchor) (*types.Rec
 			continue
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("read the receipt of %s: %v", an.Txs[i].Hash, err)
+			return nil, nil, fmt.Errorf("read the receipt of %s: %w", an.Txs[i].Hash, err)
 		}
 		return rc, &an.Txs[i], nil
 	}

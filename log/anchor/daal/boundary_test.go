@@ -71,7 +71,8 @@ func TestGoEthereumStaysInDAAL(t *testing.T) {
 		for _, line := range pkgs {
 			deps := strings.Fields(line)
 			pkg := deps[0]
-			if pkg == "github.com/zt-infra/ztlog/verifier/daal" || strings.HasPrefix(pkg, "github.com/zt-infra/ztlog/log/anchor/daal") {
+			if pkg == "github.com/zt-infra/ztlog/verifier/daal" || strings.HasPrefix(pkg, "github.com/zt-infra/ztlog/verifier/daal/") ||
+				strings.HasPrefix(pkg, "github.com/zt-infra/ztlog/log/anchor/daal") {
 				continue
 			}
 			for _, dep := range deps[1:] {

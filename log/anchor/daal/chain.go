@@ -30,7 +30,7 @@ type Chain struct {
 func Dial(ctx context.Context, endpoint string, contract common.Address) (*Chain, error) {
 	rc, err := rpc.DialContext(ctx, endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("chain endpoint %s: %v", endpoint, err)
+		return nil, fmt.Errorf("chain endpoint %s: %w", endpoint, err)
 	}
 	return NewChain(ctx, rc, contract)
 }
@@ -38,12 +38,12 @@ func Dial(ctx context.Context, endpoint string, contract common.Address) (*Chain
 // NewChain uses an open RPC client.
 func NewChain(ctx context.Context, rc *rpc.Client, contract common.Address) (*Chain, error) {
 	if contract == (common.Address{}) {
-		return nil, errors.New("no DAALog contract address given (--contract 0x...)")
+		return nil, errors.New("daal: no DAALog contract address given")
 	}
 	ec := ethclient.NewClient(rc)
 	id, err := ec.ChainID(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the chain id: %v", err)
+		return nil, fmt.Errorf("read the chain id: %w", err)
 	}
 	return &Chain{eth: ec, rpc: rc, contract: contract, chainID: id}, nil
 }
@@ -67,9 +67,36 @@ func (c *Chain) Client() *ethclient.Client { return c.eth }
 func (c *Chain) CodeHash(ctx context.Context) (common.Hash, int, error) {
 	code, err := c.eth.CodeAt(ctx, c.contract, nil)
 	if err != nil {
-		return common.Hash{}, 0, fmt.Errorf("read the contract's code: %v", err)
+		return common.Hash{}, 0, fmt.Errorf("read the contract's code: %w", err)
 	}
 	return crypto.Keccak256Hash(code), len(code), nil
+}
+
+// CodeError is CheckCode's answer when the contract's code is not the one
+// expected: anchors in it would prove nothing an auditor accepts.
+type CodeError struct {
+	Contract common.Address
+	// Got is the hash of the code found (of Len bytes; 0 when there is no
+	// contract at the address), Want the expected one.
+	Got, Want common.Hash
+	Len       int
+}
+
+func (e *CodeError) Error() string {
+	return fmt.Sprintf("the contract at %s has code hash %s (%d bytes), not %s (ztlog's DAALog)", e.Contract.Hex(), e.Got.Hex(), e.Len, e.Want.Hex())
+}
+
+// CheckCode returns a *CodeError unless the contract's code now hashes to
+// want and is not empty.
+func (c *Chain) CheckCode(ctx context.Context, want common.Hash) error {
+	got, n, err := c.CodeHash(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 || got != want {
+		return &CodeError{Contract: c.contract, Got: got, Want: want, Len: n}
+	}
+	return nil
 }
 
 // sender returns a transaction's sender.
@@ -95,31 +122,14 @@ func (c *Chain) TransactionReceipt(ctx context.Context, h common.Hash) (*types.R
 // Events returns the contract's ActionLogged events in blocks [from, to],
 // querying at most step blocks at a time (public endpoints cap ranges).
 func (c *Chain) Events(ctx context.Context, from, to, step uint64) ([]types.Log, error) {
-	if step == 0 {
-		step = 10_000
-	}
-	var out []types.Log
-	for lo := from; lo <= to; lo += step {
-		hi := min(to, lo+step-1)
-		logs, err := c.eth.FilterLogs(ctx, ethereum.FilterQuery{
+	return vdaal.ScanEvents(ctx, from, to, step, func(ctx context.Context, lo, hi uint64) ([]types.Log, error) {
+		return c.eth.FilterLogs(ctx, ethereum.FilterQuery{
 			FromBlock: new(big.Int).SetUint64(lo),
 			ToBlock:   new(big.Int).SetUint64(hi),
 			Addresses: []common.Address{c.contract},
 			Topics:    [][]common.Hash{{vdaal.ActionLoggedTopic}},
 		})
-		if err != nil {
-			return nil, fmt.Errorf("read ActionLogged events in blocks %d..%d: %v", lo, hi, err)
-		}
-		for _, l := range logs {
-			if !l.Removed {
-				out = append(out, l)
-			}
-		}
-		if hi == to {
-			break
-		}
-	}
-	return out, nil
+	})
 }
 
 // Dump reads the JSON-RPC answers that make a receipt dump of txHash.
@@ -127,10 +137,10 @@ func (c *Chain) Events(ctx context.Context, from, to, step uint64) ([]types.Log,
 func (c *Chain) Dump(ctx context.Context, txHash common.Hash) (*vdaal.ReceiptDump, error) {
 	var tx, receipt json.RawMessage
 	if err := c.rpc.CallContext(ctx, &tx, "eth_getTransactionByHash", txHash); err != nil {
-		return nil, fmt.Errorf("eth_getTransactionByHash %s: %v", txHash, err)
+		return nil, fmt.Errorf("eth_getTransactionByHash %s: %w", txHash, err)
 	}
 	if err := c.rpc.CallContext(ctx, &receipt, "eth_getTransactionReceipt", txHash); err != nil {
-		return nil, fmt.Errorf("eth_getTransactionReceipt %s: %v", txHash, err)
+		return nil, fmt.Errorf("eth_getTransactionReceipt %s: %w", txHash, err)
 	}
 	return vdaal.NewReceiptDump(c.chainID, tx, receipt)
 }

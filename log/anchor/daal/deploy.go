@@ -30,7 +30,7 @@ func Deploy(ctx context.Context, rc *rpc.Client, signer Signer, poll time.Durati
 	c := (&Chain{}).withClient(rc)
 	id, err := c.ChainID(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the chain id: %v", err)
+		return nil, fmt.Errorf("read the chain id: %w", err)
 	}
 	from := signer.Address()
 	nonce, err := c.PendingNonceAt(ctx, from)
@@ -39,7 +39,7 @@ func Deploy(ctx context.Context, rc *rpc.Client, signer Signer, poll time.Durati
 	}
 	gas, err := c.EstimateGas(ctx, ethereum.CallMsg{From: from, Data: daalog.DeployCode()})
 	if err != nil {
-		return nil, fmt.Errorf("estimate deployment gas (is %s funded?): %v", from.Hex(), err)
+		return nil, fmt.Errorf("estimate deployment gas (is %s funded?): %w", from.Hex(), err)
 	}
 	tip, err := c.SuggestGasTipCap(ctx)
 	if err != nil {
@@ -55,7 +55,7 @@ func Deploy(ctx context.Context, rc *rpc.Client, signer Signer, poll time.Durati
 		return nil, err
 	}
 	if err := c.SendTransaction(ctx, tx); err != nil {
-		return nil, fmt.Errorf("send the deployment: %v", err)
+		return nil, fmt.Errorf("send the deployment: %w", err)
 	}
 	for {
 		r, err := c.TransactionReceipt(ctx, tx.Hash())

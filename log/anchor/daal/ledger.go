@@ -47,11 +47,11 @@ type Ledger struct {
 // nothing is written.
 func OpenLedger(dir string) (*Ledger, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrLedger, err)
+		return nil, fmt.Errorf("%w: %w", ErrLedger, err)
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrLedger, err)
+		return nil, fmt.Errorf("%w: %w", ErrLedger, err)
 	}
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		lock.Close()
@@ -61,32 +61,32 @@ func OpenLedger(dir string) (*Ledger, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		lock.Close()
-		return nil, fmt.Errorf("%w: %v", ErrLedger, err)
+		return nil, fmt.Errorf("%w: %w", ErrLedger, err)
 	}
 	raw, err := io.ReadAll(f)
 	if err != nil {
 		f.Close()
 		lock.Close()
-		return nil, fmt.Errorf("%w: read %s: %v", ErrLedger, path, err)
+		return nil, fmt.Errorf("%w: read %s: %w", ErrLedger, path, err)
 	}
 	anchors, complete, err := vdaal.ParseLedger(raw)
 	if err != nil {
 		f.Close()
 		lock.Close()
-		return nil, fmt.Errorf("%w: %s: %v; the file is left as it is for an operator to inspect", ErrLedger, path, err)
+		return nil, fmt.Errorf("%w: %s: %w; the file is left as it is for an operator to inspect", ErrLedger, path, err)
 	}
 	if complete < len(raw) {
 		// A torn last line: the transition it recorded never completed.
 		if err := f.Truncate(int64(complete)); err != nil {
 			f.Close()
 			lock.Close()
-			return nil, fmt.Errorf("%w: drop torn line: %v", ErrLedger, err)
+			return nil, fmt.Errorf("%w: drop torn line: %w", ErrLedger, err)
 		}
 	}
 	if _, err := f.Seek(int64(complete), io.SeekStart); err != nil {
 		f.Close()
 		lock.Close()
-		return nil, fmt.Errorf("%w: %v", ErrLedger, err)
+		return nil, fmt.Errorf("%w: %w", ErrLedger, err)
 	}
 	l := &Ledger{dir: dir, f: f, lock: lock, byID: map[uint64]*vdaal.Anchor{}, next: 1}
 	for _, a := range anchors {
@@ -96,6 +96,18 @@ func OpenLedger(dir string) (*Ledger, error) {
 	return l, nil
 }
 
+// OpenLedgerOrSnapshot opens the ledger in dir as OpenLedger does or, when
+// another process holds it (a running `ztlog daal anchor`), a snapshot of
+// it (OpenLedgerSnapshot; ReadOnly says which): a reconciliation of the
+// snapshot records nothing, and the holder records its own.
+func OpenLedgerOrSnapshot(dir string) (*Ledger, error) {
+	l, err := OpenLedger(dir)
+	if errors.Is(err, ErrLedgerBusy) {
+		return OpenLedgerSnapshot(dir)
+	}
+	return l, err
+}
+
 // OpenLedgerSnapshot reads the ledger in dir without taking it: for
 // reconciling while `ztlog daal anchor` holds it. Transitions Put into a
 // snapshot are not written.
@@ -103,11 +115,11 @@ func OpenLedgerSnapshot(dir string) (*Ledger, error) {
 	path := filepath.Join(dir, ledgerFile)
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrLedger, err)
+		return nil, fmt.Errorf("%w: %w", ErrLedger, err)
 	}
 	anchors, _, err := vdaal.ParseLedger(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrLedger, path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrLedger, path, err)
 	}
 	l := &Ledger{dir: dir, readOnly: true, byID: map[uint64]*vdaal.Anchor{}, next: 1}
 	for _, a := range anchors {
@@ -190,7 +202,7 @@ func (l *Ledger) write(a *vdaal.Anchor) error {
 		return err
 	}
 	if _, err := vdaal.ParseAnchorLine(b[:len(b)-1]); err != nil {
-		return fmt.Errorf("%w: refusing to record an invalid anchor: %v", ErrLedger, err)
+		return fmt.Errorf("%w: refusing to record an invalid anchor: %w", ErrLedger, err)
 	}
 	if l.readOnly {
 		c := a.Clone()
@@ -198,10 +210,10 @@ func (l *Ledger) write(a *vdaal.Anchor) error {
 		return nil
 	}
 	if _, err := l.f.Write(b); err != nil {
-		return fmt.Errorf("%w: write: %v", ErrLedger, err)
+		return fmt.Errorf("%w: write: %w", ErrLedger, err)
 	}
 	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("%w: sync: %v", ErrLedger, err)
+		return fmt.Errorf("%w: sync: %w", ErrLedger, err)
 	}
 	c := a.Clone()
 	l.byID[a.ID] = &c

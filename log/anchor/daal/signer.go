@@ -50,7 +50,7 @@ func (s *KeySigner) SignTx(_ context.Context, tx *types.Transaction, chainID *bi
 func LoadKeystore(path, passphraseFile string) (*KeySigner, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("keystore: %v (create one with `ztlog daal keygen`)", err)
+		return nil, fmt.Errorf("keystore: %w (create one with `ztlog daal keygen`)", err)
 	}
 	pass, err := readPassphrase(passphraseFile)
 	if err != nil {
@@ -58,7 +58,7 @@ func LoadKeystore(path, passphraseFile string) (*KeySigner, error) {
 	}
 	k, err := keystore.DecryptKey(raw, pass)
 	if err != nil {
-		return nil, fmt.Errorf("keystore %s: %v (wrong passphrase file?)", path, err)
+		return nil, fmt.Errorf("keystore %s: %w (wrong passphrase file?)", path, err)
 	}
 	return NewKeySigner(k.PrivateKey), nil
 }
@@ -90,7 +90,7 @@ func writeKeystore(path, pass string, pk *ecdsa.PrivateKey, light bool) (common.
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return common.Address{}, fmt.Errorf("keystore: %v (an existing key file is never overwritten)", err)
+		return common.Address{}, fmt.Errorf("keystore: %w (an existing key file is never overwritten)", err)
 	}
 	if _, err := f.Write(b); err != nil {
 		f.Close()
@@ -103,13 +103,17 @@ func writeKeystore(path, pass string, pk *ecdsa.PrivateKey, light bool) (common.
 	return k.Address, f.Close()
 }
 
+// ErrNoPassphraseFile is LoadKeystore's and WriteKeystore's answer to an
+// empty passphrase file name.
+var ErrNoPassphraseFile = errors.New("daal: no passphrase file given: the file holding the keystore's passphrase")
+
 func readPassphrase(path string) (string, error) {
 	if path == "" {
-		return "", errors.New("no passphrase file given (--passphrase-file)")
+		return "", ErrNoPassphraseFile
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("passphrase file: %v", err)
+		return "", fmt.Errorf("passphrase file: %w", err)
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
 }

@@ -21,7 +21,7 @@ func OpenSource(loc string) (vdaal.Source, error) {
 		}
 		u, err := url.Parse(loc)
 		if err != nil {
-			return nil, fmt.Errorf("log URL %q: %v", loc, err)
+			return nil, fmt.Errorf("log URL %q: %w", loc, err)
 		}
 		return client.NewHTTPFetcher(u, &http.Client{Timeout: 30 * time.Second})
 	}

@@ -208,12 +208,7 @@ func (r *Reader) CodeHash(ctx context.Context) (common.Hash, int, error) {
 
 // Events implements verifier/daal.ChainReader.
 func (r *Reader) Events(ctx context.Context, from, to, step uint64) ([]types.Log, error) {
-	if step == 0 {
-		step = 10_000
-	}
-	var out []types.Log
-	for lo := from; lo <= to; lo += step {
-		hi := min(to, lo+step-1)
+	return vdaal.ScanEvents(ctx, from, to, step, func(ctx context.Context, lo, hi uint64) ([]types.Log, error) {
 		filter := map[string]any{
 			"fromBlock": hexutil.Uint64(lo),
 			"toBlock":   hexutil.Uint64(hi),
@@ -221,19 +216,9 @@ func (r *Reader) Events(ctx context.Context, from, to, step uint64) ([]types.Log
 			"topics":    [][]common.Hash{{vdaal.ActionLoggedTopic}},
 		}
 		var logs []types.Log
-		if err := r.call(ctx, &logs, "eth_getLogs", filter); err != nil {
-			return nil, fmt.Errorf("read ActionLogged events in blocks %d..%d: %w", lo, hi, err)
-		}
-		for _, l := range logs {
-			if !l.Removed {
-				out = append(out, l)
-			}
-		}
-		if hi == to {
-			break
-		}
-	}
-	return out, nil
+		err := r.call(ctx, &logs, "eth_getLogs", filter)
+		return logs, err
+	})
 }
 
 // TransactionByHash implements verifier/daal.ChainReader.

@@ -33,7 +33,7 @@ const (
 func Compile(ctx context.Context, solcjs string) (*Artifact, error) {
 	ver, err := exec.CommandContext(ctx, solcjs, "--version").Output()
 	if err != nil {
-		return nil, fmt.Errorf("run %s --version: %v (install it with `npm install -g solc@%s`)", solcjs, err, SolcVersion)
+		return nil, fmt.Errorf("run %s --version: %w (install it with `npm install -g solc@%s`)", solcjs, err, SolcVersion)
 	}
 	full := strings.TrimSpace(string(ver))
 	if !strings.HasPrefix(full, SolcVersion+"+") {
@@ -55,7 +55,7 @@ func Compile(ctx context.Context, solcjs string) (*Artifact, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("solcjs --standard-json: %v: %s", err, stderr.String())
+		return nil, fmt.Errorf("solcjs --standard-json: %w: %s", err, stderr.String())
 	}
 	// solcjs may print notices before the JSON document.
 	if i := bytes.IndexByte(out, '{'); i > 0 {
@@ -75,7 +75,7 @@ func Compile(ctx context.Context, solcjs string) (*Artifact, error) {
 		} `json:"contracts"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
-		return nil, fmt.Errorf("solcjs output is not JSON: %v", err)
+		return nil, fmt.Errorf("solcjs output is not JSON: %w", err)
 	}
 	var msgs []string
 	for _, e := range res.Errors {
@@ -96,7 +96,7 @@ func Compile(ctx context.Context, solcjs string) (*Artifact, error) {
 	}
 	runtime, err := hex.DecodeString(c.EVM.DeployedBytecode.Object)
 	if err != nil || len(runtime) == 0 {
-		return nil, fmt.Errorf("solc output: bad deployed bytecode: %v", err)
+		return nil, fmt.Errorf("solc output: bad deployed bytecode: %w", err)
 	}
 	src := sha256.Sum256([]byte(Source))
 	return &Artifact{
