@@ -1,6 +1,7 @@
 // Command zt is the agent's and the broker's side of the adapter contract.
 //
 //	zt decide --server URL --svid PREFIX --action A --resource R [flags]
+//	zt decide --server URL --workload-api unix:///path --action A --resource R [flags]
 //	zt run    --server URL --svid PREFIX --action A --resource R [flags] -- CMD ARGS...
 //	zt broker --server URL --svid PREFIX [--listen ADDR] [flags]
 //
@@ -54,7 +55,7 @@ import (
 const usage = `zt: the agent side of the ztlog adapter contract
 
 usage:
-  zt decide --server URL --svid PREFIX --action A --resource R [flags]
+  zt decide --server URL (--svid PREFIX | --workload-api ADDR) --action A --resource R [flags]
                 ask for a decision; prints decision, log index and receipt
   zt run --server URL --svid PREFIX --action A --resource R [flags] -- CMD ARGS...
                 decide, then run the command sandboxed through a broker and
@@ -105,6 +106,7 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	server := fs.String("server", "", "ztlog base URL, https://host:port")
 	svidPrefix := fs.String("svid", "", "path prefix of the agent's X.509-SVID: PREFIX.pem (chain) and PREFIX.key")
+	workloadAPI := fs.String("workload-api", "", "take the agent's SVID and bundle from the SPIFFE Workload API at this address (unix:///path; \"env\" = $SPIFFE_ENDPOINT_SOCKET) instead of --svid")
 	bundlePath := fs.String("bundle", "", "trust bundle, PEM or SPIFFE bundle JSON (default: bundle.pem next to the SVID)")
 	serverID := fs.String("server-id", "", "the server's SPIFFE ID (default: any member of the SVID's trust domain)")
 	action := fs.String("action", "", "action name, e.g. demo.echo")
@@ -124,8 +126,8 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zt: "+format+"\n", a...)
 		return code
 	}
-	if *server == "" || *svidPrefix == "" || *action == "" || *resource == "" {
-		return fail(exitUsage, "decide needs --server, --svid, --action and --resource")
+	if *server == "" || (*svidPrefix == "") == (*workloadAPI == "") || *action == "" || *resource == "" {
+		return fail(exitUsage, "decide needs --server, one of --svid or --workload-api, --action and --resource")
 	}
 	if !strings.HasPrefix(*server, "https://") {
 		// Over plain HTTP the answer would come from whoever answers at
@@ -142,18 +144,37 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 		}
 		*argsDigest = entry.Digest(b)
 	}
-	svid, err := x509svid.Load(*svidPrefix+".pem", *svidPrefix+".key")
-	if err != nil {
-		return fail(exitUsage, "--svid %s: %v (want %s.pem and %s.key)", *svidPrefix, err, *svidPrefix, *svidPrefix)
+	var src identity.Source
+	var svid *x509svid.SVID
+	if *workloadAPI != "" {
+		addr := *workloadAPI
+		if addr == "env" {
+			addr = ""
+		}
+		// The Workload API gives the SVID and the bundles, federated
+		// trust domains included; it rotates them by itself.
+		var err error
+		if src, err = identity.FromWorkloadAPI(context.Background(), addr, *timeout); err != nil {
+			return fail(exitNoDecision, "no decision: %v", err)
+		}
+		defer src.Close()
+		if svid, err = src.GetX509SVID(); err != nil {
+			return fail(exitNoDecision, "no decision: %v", err)
+		}
+	} else {
+		var err error
+		if svid, err = x509svid.Load(*svidPrefix+".pem", *svidPrefix+".key"); err != nil {
+			return fail(exitUsage, "--svid %s: %v (want %s.pem and %s.key)", *svidPrefix, err, *svidPrefix, *svidPrefix)
+		}
+		if *bundlePath == "" {
+			*bundlePath = filepath.Join(filepath.Dir(*svidPrefix), "bundle.pem")
+		}
+		// The bundle loader wants a server SVID too; reuse the agent's files.
+		if src, err = identity.FromFiles(identity.Files{Cert: *svidPrefix + ".pem", Key: *svidPrefix + ".key", Bundle: *bundlePath}); err != nil {
+			return fail(exitUsage, "%v", err)
+		}
 	}
-	if *bundlePath == "" {
-		*bundlePath = filepath.Join(filepath.Dir(*svidPrefix), "bundle.pem")
-	}
-	// The bundle loader wants a server SVID too; reuse the agent's files.
-	src, err := identity.FromFiles(identity.Files{Cert: *svidPrefix + ".pem", Key: *svidPrefix + ".key", Bundle: *bundlePath})
-	if err != nil {
-		return fail(exitUsage, "%v", err)
-	}
+	var err error
 	var sid spiffeid.ID
 	if *serverID != "" {
 		if sid, err = spiffeid.FromString(*serverID); err != nil {
@@ -185,7 +206,7 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 		}
 		hreq.Header.Set(identity.UserTokenHeader, strings.TrimSpace(string(b)))
 	}
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: identity.ClientTLS(svid, src, sid, svid.ID.TrustDomain())}}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: identity.ClientTLS(src, src, sid, svid.ID.TrustDomain())}}
 	resp, err := client.Do(hreq)
 	if err != nil {
 		return fail(exitNoDecision, "no decision: %v", err)

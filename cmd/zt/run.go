@@ -506,7 +506,11 @@ func fileDigest(path string) (string, error) {
 // brokerHTTPClient is the broker's mutual-TLS client to the service.
 func brokerHTTPClient(src identity.Source, server spiffeid.ID) *http.Client {
 	svid, _ := src.GetX509SVID()
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: identity.ClientTLS(src, src, server, svid.ID.TrustDomain())}}
+	// zt broker runs for long: a new transport per SVID, so a kept
+	// connection never presents an SVID the Workload API has rotated.
+	return &http.Client{Timeout: 30 * time.Second, Transport: identity.RotatingTransport(src, func() *http.Transport {
+		return &http.Transport{TLSClientConfig: identity.ClientTLS(src, src, server, svid.ID.TrustDomain())}
+	})}
 }
 
 // strictMode reads the trust policy for --strict.

@@ -129,10 +129,11 @@ func tamperSignature(t *testing.T, body []byte) []byte {
 	return out
 }
 
-// Which answers set a result aside: only a 4xx other than 408 and 429 is
-// the log refusing it for good. A 5xx (the log's storage_error, a proxy's
-// 502 or 504), 408 or 429 may succeed later, so the result stays pending
-// for the next flush; losing it would lose the evidence of work that ran.
+// Which answers set a result aside: only a 4xx other than 401, 408 and 429
+// is the log refusing it for good. A 5xx (the log's storage_error, a
+// proxy's 502 or 504), 408, 429 or 401 (the broker's identity refused, e.g.
+// an expired SVID) may succeed later, so the result stays pending for the
+// next flush; losing it would lose the evidence of work that ran.
 func TestOutboxSetsAsideOnlyRefusals(t *testing.T) {
 	for _, c := range []struct {
 		status int
@@ -140,6 +141,7 @@ func TestOutboxSetsAsideOnlyRefusals(t *testing.T) {
 	}{
 		{http.StatusInternalServerError, true}, {http.StatusBadGateway, true}, {http.StatusServiceUnavailable, true},
 		{http.StatusGatewayTimeout, true}, {http.StatusRequestTimeout, true}, {http.StatusTooManyRequests, true},
+		{http.StatusUnauthorized, true},
 		{http.StatusBadRequest, false}, {http.StatusForbidden, false}, {http.StatusConflict, false},
 	} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -114,10 +114,13 @@ func (h *HTTPReporter) post(ctx context.Context, url string, body []byte) (*api.
 }
 
 // transientStatus reports whether an HTTP failure may succeed later: any
-// 5xx (the log's storage_error or busy, a proxy's 502 or 504), 408 and
-// 429. Only the other 4xx are the log refusing the result for good.
+// 5xx (the log's storage_error or busy, a proxy's 502 or 504), 408, 429,
+// and 401 — the broker's own identity was not accepted (an SVID that
+// expired on a kept connection, a bundle not yet updated), which says
+// nothing about the result. Only the other 4xx are the log refusing the
+// result for good.
 func transientStatus(code int) bool {
-	return code >= 500 || code == http.StatusRequestTimeout || code == http.StatusTooManyRequests
+	return code >= 500 || code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code == http.StatusUnauthorized
 }
 
 func leafHash(leaf []byte) []byte {

@@ -245,8 +245,12 @@ func New(cfg Config) (*Client, error) {
 		if !cfg.ServerID.IsZero() {
 			auth = tlsconfig.AuthorizeID(cfg.ServerID)
 		}
-		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsconfig.MTLSClientConfig(cfg.SVID, cfg.Bundles, auth),
-			MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second}}
+		// A new transport per SVID: a kept connection would present the
+		// SVID it was opened with after the Workload API rotated it.
+		hc = &http.Client{Transport: identity.RotatingTransport(cfg.SVID, func() *http.Transport {
+			return &http.Transport{TLSClientConfig: tlsconfig.MTLSClientConfig(cfg.SVID, cfg.Bundles, auth),
+				MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second}
+		})}
 	}
 	return &Client{cfg: cfg, http: hc, issuer: cfg.Issuer,
 		keys: &broker.HTTPKeys{Client: hc, URL: cfg.URL + "/v1/receipts/jwks.json"}}, nil
