@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // WriteText writes the human report: one line per check, the detail
@@ -13,7 +14,7 @@ import (
 func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "ztlog adapter contract conformance: %s\n\n", r.Target)
 	for _, c := range r.Results {
-		fmt.Fprintf(w, "%-4s  %-13s %s\n", strings.ToUpper(string(c.Status)), c.ID, c.Title)
+		fmt.Fprintf(w, "%-4s  %-13s %s (%s)\n", strings.ToUpper(string(c.Status)), c.ID, c.Title, c.Duration.Round(time.Millisecond))
 		if c.Detail != "" {
 			fmt.Fprintf(w, "      %13s %s\n", "", c.Detail)
 		}
