@@ -43,6 +43,7 @@ func needNode(t *testing.T) string {
 type agentServer struct {
 	URL    string
 	record string
+	cmd    *exec.Cmd
 }
 
 func startAgent(t *testing.T, node string) *agentServer {
@@ -70,11 +71,17 @@ func startAgent(t *testing.T, node string) *agentServer {
 	}()
 	select {
 	case p := <-port:
-		return &agentServer{URL: "http://127.0.0.1:" + p, record: record}
+		return &agentServer{URL: "http://127.0.0.1:" + p, record: record, cmd: cmd}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the A2A server did not start")
 	}
 	return nil
+}
+
+// stop stops the agent server and waits until it is gone.
+func (a *agentServer) stop() {
+	a.cmd.Process.Kill()
+	a.cmd.Wait()
 }
 
 // received lists the texts of the messages that reached the agent.
@@ -334,5 +341,66 @@ func TestUnknownSkillAndMethodsAreRefused(t *testing.T) {
 	}
 	if got := srv.Size(); got != from {
 		t.Errorf("the log grew from %d to %d: a refused request was decided", from, got)
+	}
+}
+
+// rpc posts one JSON-RPC request to the gate and returns the error code
+// (0 for a result).
+func rpc(t *testing.T, base, body string) int {
+	t.Helper()
+	resp, err := http.Post(base+"/a2a/jsonrpc", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e struct {
+		Error *struct {
+			Code int `json:"code"`
+		} `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Error == nil {
+		return 0
+	}
+	return e.Error.Code
+}
+
+// An allowed message the agent answers with a JSON-RPC error leaves a
+// "failed" result; an agent gone after the allow leaves an "error" one.
+func TestResultOutcomes(t *testing.T) {
+	node := needNode(t)
+	agent := startAgent(t, node)
+	srv := contracttest.Start(t, contracttest.Options{})
+	base := gate(t, srv, srv.URL, agent.URL)
+
+	from := srv.Size()
+	// No parts and no messageId: the A2A server refuses the message.
+	if code := rpc(t, base, `{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"role":"user","metadata":{"skill":"echo"}}}}`); code == 0 {
+		t.Fatal("the agent accepted a message without parts")
+	}
+	waitSize(t, srv, from+2)
+	_, rs, _ := entries(t, srv, from)
+	if len(rs) != 1 {
+		t.Fatalf("%d results, want 1", len(rs))
+	}
+	if rs[0].Outcome != "failed" {
+		t.Errorf("outcome %q, want failed (the agent answered an error)", rs[0].Outcome)
+	}
+
+	// The agent goes away after the gate read its card.
+	agent.stop()
+	from = srv.Size()
+	if code := rpc(t, base, `{"jsonrpc":"2.0","id":2,"method":"message/send","params":{"message":{"kind":"message","messageId":"x","role":"user","parts":[{"kind":"text","text":"hi"}],"metadata":{"skill":"echo"}}}}`); code != a2a.CodeUpstream {
+		t.Errorf("agent gone: code %d, want %d", code, a2a.CodeUpstream)
+	}
+	waitSize(t, srv, from+2)
+	_, rs, _ = entries(t, srv, from)
+	if len(rs) != 1 {
+		t.Fatalf("%d results, want 1", len(rs))
+	}
+	if rs[0].Outcome != "error" {
+		t.Errorf("outcome %q, want error (the agent could not be reached)", rs[0].Outcome)
 	}
 }
