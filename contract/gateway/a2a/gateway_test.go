@@ -310,6 +310,27 @@ func TestUnknownSkillAndMethodsAreRefused(t *testing.T) {
 	agent := startAgent(t, node)
 	srv := contracttest.Start(t, contracttest.Options{})
 	base := gate(t, srv, srv.URL, agent.URL)
+	// The card the gate serves sends clients to the gate, not the agent.
+	resp, err := http.Get(base + a2a.CardPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var card struct {
+		URL                  string `json:"url"`
+		AdditionalInterfaces []struct {
+			URL string `json:"url"`
+		} `json:"additionalInterfaces"`
+	}
+	json.NewDecoder(resp.Body).Decode(&card)
+	resp.Body.Close()
+	if card.URL != base+"/a2a/jsonrpc" {
+		t.Errorf("served card url %q, want %q", card.URL, base+"/a2a/jsonrpc")
+	}
+	for _, i := range card.AdditionalInterfaces {
+		if !strings.HasPrefix(i.URL, base) {
+			t.Errorf("served card offers %q, which bypasses the gate", i.URL)
+		}
+	}
 	from := srv.Size()
 	r := send(t, node, base, "send", "launch", "x")
 	if r.OK || !strings.Contains(r.Error, `"launch" is not a skill`) {
