@@ -96,6 +96,8 @@ func TestBrokenAdapters(t *testing.T) {
 		{acceptsSecondResult, []string{"ZT-RESULT-002"}},
 	} {
 		t.Run(string(c.fault), func(t *testing.T) {
+			// Mostly waiting for checkpoints: run side by side.
+			t.Parallel()
 			srv := contracttest.Start(t, contracttest.Options{})
 			p := startProxy(t, srv, c.fault)
 			cfg := config(t, srv, p)
