@@ -10,4 +10,5 @@ express=5.1.0
 [ -f "$dest/node_modules/@a2a-js/sdk/package.json" ] && [ -f "$dest/node_modules/express/package.json" ] && exit 0
 command -v npm >/dev/null 2>&1 || { echo "npm missing: cannot install @a2a-js/sdk"; exit 1; }
 mkdir -p "$dest" && cd "$dest" && npm install --no-audit --no-fund --silent \
-	"@a2a-js/sdk@$sdk" "express@$express" >/dev/null
+	"@a2a-js/sdk@$sdk" "express@$express" >/dev/null || {
+	echo "npm install @a2a-js/sdk@$sdk express@$express failed: the A2A gate tests will skip"; exit 1; }
