@@ -24,6 +24,12 @@
 // but the result was not committed.
 //
 // broker serves the work API over mutual TLS (contract/broker/broker.md).
+//
+// a2a gates an A2A agent: messages are decided before they are forwarded
+// (contract/gateway/a2a/gateway.md).
+//
+// conformance runs the adapter contract's conformance suite against a
+// target (contract/conformance/README.md).
 package main
 
 import (
@@ -62,6 +68,12 @@ usage:
                 commit its result
   zt broker --server URL --svid PREFIX [--listen ADDR] [flags]
                 serve the work API: receipt-checked, sandboxed, reported
+  zt a2a --upstream URL --server URL --svid PREFIX --broker-svid PREFIX [--listen ADDR]
+                an A2A gate: every message to the agent is decided first,
+                denied or undecided messages are never forwarded
+  zt conformance --target URL --svid PREFIX [--jwt FILE] [--broker-svid PREFIX] [--json] [--junit FILE]
+                run the adapter contract's conformance checks against a target
+                (exit 0 all passed, 1 a check failed, 2 usage)
   (zt <command> -h for flags)
 
 exit status of decide: 0 allow, 1 deny, 2 usage error, 3 no decision (never an allow)
@@ -91,6 +103,10 @@ func main() {
 		os.Exit(runRun(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "broker":
 		os.Exit(runBroker(os.Args[2:], os.Stderr))
+	case "conformance":
+		os.Exit(runConformance(os.Args[2:], os.Stdout, os.Stderr))
+	case "a2a":
+		os.Exit(runA2A(os.Args[2:], os.Stderr))
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	case "version", "--version":
