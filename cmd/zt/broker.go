@@ -21,6 +21,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/internal/netguard"
 )
 
 const brokerUsage = `usage: zt broker --server URL --svid PREFIX [--listen ADDR] [flags]
@@ -140,11 +141,13 @@ func runBroker(args []string, stderr io.Writer) int {
 	if err != nil {
 		return fail("listen on %s: %v", *listen, err)
 	}
-	srv := &http.Server{Handler: (&broker.Server{Broker: b, MaxConcurrent: *maxConcurrent}).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := netguard.Harden(&http.Server{Handler: (&broker.Server{Broker: b, MaxConcurrent: *maxConcurrent}).Handler()})
 	logger.Info("broker ready", "id", self.ID.String(), "listen", ln.Addr().String(), "issuer", issuer, "sandbox", runner.Describe(),
 		"replay", f.replay, "outbox", f.outbox, "strict", f.strict, "server", *server)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(tls.NewListener(ln, broker.ServerTLS(src, src, self.ID.TrustDomain()))) }()
+	go func() {
+		errc <- srv.Serve(tls.NewListener(netguard.Wrap(ln, netguard.Options{Logger: logger}), broker.ServerTLS(src, src, self.ID.TrustDomain())))
+	}()
 	select {
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

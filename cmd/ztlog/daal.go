@@ -23,6 +23,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/zt-infra/ztlog/internal/netguard"
 	"github.com/zt-infra/ztlog/witness/daal"
 	"github.com/zt-infra/ztlog/witness/daal/daalog"
 )
@@ -316,8 +317,8 @@ func runDAALAnchor(ctx context.Context, args []string) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
+		srv := netguard.Harden(&http.Server{Handler: mux})
+		go srv.Serve(netguard.Wrap(ln, netguard.Options{Logger: logger}))
 		defer srv.Close()
 		logger.Info("metrics", "addr", ln.Addr().String())
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/gate/agents"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/contract/server"
+	"github.com/zt-infra/ztlog/internal/slogx"
 	ztlog "github.com/zt-infra/ztlog/log"
 )
 
@@ -74,7 +75,10 @@ func (f *serveFlags) logger() (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)}
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// One line per record (Tessera's multi-line errors folded), and a fault
+	// that repeats (a full disk, a witness down) logs once per 10s with a
+	// count instead of flooding stderr.
+	logger := slog.New(slogx.RateLimit(slogx.Fold(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})), 10*time.Second))
 	// Tessera logs through klog; send those lines through the same handler.
 	klog.SetSlogLogger(logger.With("component", "tessera"))
 	return logger, nil

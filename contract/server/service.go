@@ -33,6 +33,7 @@ import (
 
 	"github.com/zt-infra/ztlog/contract/gate/correlation"
 	"github.com/zt-infra/ztlog/internal/httperr"
+	"github.com/zt-infra/ztlog/internal/netguard"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/httpread"
 	"github.com/zt-infra/ztlog/log/storage"
@@ -76,6 +77,14 @@ type Config struct {
 	// same port, for the public read-only endpoints only (PublicPath): a
 	// tlog-tiles client needs nothing but the URL and the verifier key.
 	PlainHTTPReads bool
+	// MaxConns caps the process's open client connections; the file
+	// descriptors left over are the reserve storage needs, so a connection
+	// flood is refused at accept and never starves the log (see
+	// internal/netguard). Default: RLIMIT_NOFILE minus a reserve.
+	MaxConns int
+	// MaxConnsPerSource caps open connections from one IP. Default: half
+	// of MaxConns.
+	MaxConnsPerSource int
 }
 
 // Service is a running ztlog server.
@@ -238,12 +247,14 @@ func (s *Service) plainGuard(next http.Handler) http.Handler {
 // Serve serves on ln until ctx is cancelled, then shuts down gracefully:
 // in-flight requests finish, then the log publishes everything it accepted.
 func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
-	}
+	srv := netguard.Harden(&http.Server{
+		Handler:  s.Handler(),
+		ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	})
+	guarded := netguard.Wrap(ln, netguard.Options{MaxConns: s.cfg.MaxConns, MaxConnsPerSource: s.cfg.MaxConnsPerSource, Logger: s.logger})
+	s.logger.Info("connection limits", "max_conns", guarded.Budget().Max(), "fd_limit", netguard.FDLimit(),
+		"read_header_timeout", srv.ReadHeaderTimeout.String(), "body_read_timeout", netguard.BodyReadTimeout.String(), "idle_timeout", srv.IdleTimeout.String())
+	ln = guarded
 	if s.cfg.TLS != nil {
 		ln = newSniffListener(ln, s.cfg.TLS, s.cfg.PlainHTTPReads)
 	}

@@ -1,0 +1,125 @@
+// Package slogx holds slog handlers the binaries put in front of their
+// output: RateLimit, so a fault that repeats (a full disk, a dead witness)
+// logs a line per interval instead of flooding stderr, and Fold, so a
+// third-party multi-line message stays one structured record.
+package slogx
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// RateLimit passes records below slog.LevelWarn through and lets one
+// record per message at Warn or above through per interval, a message
+// being its text, its "component" and its string attributes other than
+// "error" and "err"; the next one let through carries
+// "suppressed": how many were held back.
+func RateLimit(h slog.Handler, every time.Duration) slog.Handler {
+	return &rateLimit{next: h, st: &rateState{every: every, last: map[string]time.Time{}, held: map[string]int{}, now: time.Now}}
+}
+
+type rateState struct {
+	every time.Duration
+	mu    sync.Mutex
+	last  map[string]time.Time
+	held  map[string]int
+	now   func() time.Time
+}
+
+type rateLimit struct {
+	next   slog.Handler
+	st     *rateState
+	prefix string // the component this handler was bound to, if any
+}
+
+func (h *rateLimit) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+
+func (h *rateLimit) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn {
+		return h.next.Handle(ctx, r)
+	}
+	key := h.prefix + "\x00" + r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		// What a line is about (a witness, a path) tells lines apart; the
+		// error text, which may vary, does not.
+		if a.Value.Kind() == slog.KindString && a.Key != "error" && a.Key != "err" {
+			key += "\x00" + a.Key + "=" + a.Value.String()
+		}
+		return true
+	})
+	st := h.st
+	st.mu.Lock()
+	now := st.now()
+	if t, ok := st.last[key]; ok && now.Sub(t) < st.every {
+		st.held[key]++
+		st.mu.Unlock()
+		return nil
+	}
+	st.last[key] = now
+	n := st.held[key]
+	st.held[key] = 0
+	st.mu.Unlock()
+	if n > 0 {
+		r = r.Clone()
+		r.AddAttrs(slog.Int("suppressed", n))
+	}
+	return h.next.Handle(ctx, r)
+}
+
+func (h *rateLimit) WithAttrs(as []slog.Attr) slog.Handler {
+	p := h.prefix
+	for _, a := range as {
+		if a.Key == "component" {
+			p = a.Value.String()
+		}
+	}
+	return &rateLimit{next: h.next.WithAttrs(as), st: h.st, prefix: p}
+}
+
+func (h *rateLimit) WithGroup(name string) slog.Handler {
+	return &rateLimit{next: h.next.WithGroup(name), st: h.st, prefix: h.prefix}
+}
+
+// Fold makes each record's message one line: line breaks (and carriage
+// returns) become " | ", trailing ones are dropped, and string attributes
+// get the same treatment, so a text handler writes one line per record.
+func Fold(h slog.Handler) slog.Handler { return fold{h} }
+
+type fold struct{ next slog.Handler }
+
+func (h fold) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+
+func (h fold) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, FoldLines(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Value.Kind() == slog.KindString {
+			a.Value = slog.StringValue(FoldLines(a.Value.String()))
+		}
+		out.AddAttrs(a)
+		return true
+	})
+	return h.next.Handle(ctx, out)
+}
+
+func (h fold) WithAttrs(as []slog.Attr) slog.Handler { return fold{h.next.WithAttrs(as)} }
+func (h fold) WithGroup(name string) slog.Handler    { return fold{h.next.WithGroup(name)} }
+
+// FoldLines joins the lines of s with " | ".
+func FoldLines(s string) string {
+	s = strings.TrimRight(s, "\r\n")
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\r", "\n")
+	var parts []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " | ")
+}
