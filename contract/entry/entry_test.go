@@ -209,6 +209,11 @@ var invalidVectors = []struct {
 	{"duplicate-key.json", ErrMalformed, "duplicate member name"},
 	{"receipt-on-deny.json", ErrMalformed, `"receipt": only an allow carries a receipt`},
 	{"wrong-type.json", ErrMalformed, "cannot unmarshal"},
+	// Free text refuses what displays other than it is (issue 18 finding 5).
+	{"c1-control.json", ErrMalformed, `"resource": contains U+0085, a control character`},
+	{"bidi-override.json", ErrMalformed, `"reasons[0].message": contains U+202E, a bidirectional override or isolate`},
+	{"bidi-isolate.json", ErrMalformed, `"labels[env]": contains U+2066, a bidirectional override or isolate`},
+	{"line-separator.json", ErrMalformed, `"owner": contains U+2028, a line or paragraph separator`},
 }
 
 func TestInvalidEntries(t *testing.T) {

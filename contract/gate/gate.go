@@ -693,11 +693,12 @@ func committable(rs []entry.Reason) []entry.Reason {
 	return out
 }
 
-// clean replaces control characters with spaces and cuts s to at most max
+// clean replaces the characters free text may not hold (controls, bidi
+// overrides, line separators: text.Refused) with spaces and cuts s to at most max
 // bytes on a character boundary.
 func clean(s string, max int) string {
 	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		if text.IsRefused(r) {
 			return ' '
 		}
 		return r
