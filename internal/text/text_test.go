@@ -103,3 +103,28 @@ func TestRefused(t *testing.T) {
 		t.Errorf("RefusedMessage = %q, want %q", got, want)
 	}
 }
+
+func FuzzRefused(f *testing.F) {
+	for _, s := range []string{"", "plain", "a\u202eb", "\u0085", "\u2028", "é\u2066x\u2069", "\x7f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, _, bad := Refused(s)
+		var first rune = -1
+		for _, c := range s {
+			if IsRefused(c) {
+				first = c
+				break
+			}
+		}
+		if bad != (first >= 0) {
+			t.Fatalf("Refused(%q) = %v, but rune by rune the first refused is %U", s, bad, first)
+		}
+		if bad && r != first {
+			t.Fatalf("Refused(%q) names %U, the first refused rune is %U", s, r, first)
+		}
+		if (RefusedMessage(s) != "") != bad {
+			t.Fatalf("RefusedMessage(%q) disagrees with Refused", s)
+		}
+	})
+}
