@@ -53,7 +53,7 @@ func runBroker(args []string, stderr io.Writer) int {
 	fs.StringVar(&f.outbox, "outbox", "", "directory keeping signed results until the log commits them (default: PREFIX.outbox)")
 	flushEvery := fs.Duration("outbox-interval", 30*time.Second, "how often to retry results waiting in the outbox")
 	fs.BoolVar(&f.strict, "strict", false, "require each decision's inclusion proof under a checkpoint that satisfies --trust-policy")
-	fs.StringVar(&f.trustPolicy, "trust-policy", "", "trust policy for --strict (default: trust.policy next to the SVID)")
+	fs.StringVar(&f.trustPolicy, "trust-policy", "", "trust policy: witnessed receipts are checked against it, and --strict's proofs (default: trust.policy next to the SVID)")
 	fs.StringVar(&f.nonoProfile, "nono-profile", "", "nono sandbox: nono profile to start from")
 	fs.BoolVar(&f.nonoRollback, "nono-rollback", false, "nono sandbox: rollback snapshots")
 	fs.BoolVar(&f.nonoAuditIntegrity, "nono-audit-integrity", false, "nono sandbox: audit integrity")
@@ -132,6 +132,8 @@ func runBroker(args []string, stderr io.Writer) int {
 		if cfg.Strict, err = strictMode(f.trustPolicy, *svid, *server, hc); err != nil {
 			return fail("%v", err)
 		}
+	} else if cfg.Witnesses, err = witnessPolicy(f.trustPolicy, *svid); err != nil {
+		return fail("%v", err)
 	}
 	b, err := broker.New(cfg)
 	if err != nil {

@@ -52,6 +52,9 @@ type contractFlags struct {
 	userJWKS        string
 	userAudience    string
 	guardrails      bool
+	// witnesses, set from the witness flags, makes witnessed assurance
+	// possible (nil: a witnessed allow is a committed deny).
+	witnesses gate.Witnesses
 }
 
 func (f *contractFlags) register(fs *flag.FlagSet) {
@@ -248,6 +251,7 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 		Log: svc.Log(), Auth: auth, Policy: pm, Agents: reg, Keys: keys, Users: users, Guardrails: scanner, Bundles: src,
 		Admins: admins, DefaultBroker: f.defaultBroker, DecisionTimeout: f.decisionTimeout,
 		ReceiptTTL: f.receiptTTL, CheckpointWait: f.checkpointWait, Logger: logger, Registerer: svc.Registry(),
+		Witnesses: f.witnesses,
 	})
 	if err != nil {
 		return nil, nil, err

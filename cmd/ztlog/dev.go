@@ -107,6 +107,9 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if f.witness.collector != nil {
+		f.contract.witnesses = f.witness.collector
+	}
 	trustPolicy := filepath.Join(devDir, "trust.policy")
 	if err := writeTrustPolicy(trustPolicy, f.witness.policy, cfg.Key); err != nil {
 		return fmt.Errorf("trust policy for auditors: %v", err)

@@ -141,6 +141,9 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if f.witness.collector != nil {
+		f.contract.witnesses = f.witness.collector
+	}
 	return serve(ctx, cfg, &f.contract, logger, nil, setup)
 }
 

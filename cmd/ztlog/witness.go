@@ -26,6 +26,9 @@ type witnessFlags struct {
 	policy   string
 	timeout  time.Duration
 	failOpen bool
+	// collector is the policy's witness collection, once applied (witnessed
+	// assurance needs it).
+	collector *witnessing.Collector
 }
 
 func (w *witnessFlags) register(fs *flag.FlagSet) {
@@ -47,17 +50,19 @@ func (w *witnessFlags) apply(cfg *service.Config, logger *slog.Logger) (func(*se
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--witness-policy: %v", err)}
 	}
-	return applyPolicy(cfg, text, w.policy, w.timeout, w.failOpen, logger)
+	setup, c, err := applyPolicy(cfg, text, w.policy, w.timeout, w.failOpen, logger)
+	w.collector = c
+	return setup, err
 }
 
-func applyPolicy(cfg *service.Config, text []byte, name string, timeout time.Duration, failOpen bool, logger *slog.Logger) (func(*service.Service), error) {
+func applyPolicy(cfg *service.Config, text []byte, name string, timeout time.Duration, failOpen bool, logger *slog.Logger) (func(*service.Service), *witnessing.Collector, error) {
 	p, err := trustpolicy.Parse(text)
 	if err != nil {
-		return nil, usageError{fmt.Errorf("--witness-policy %s: %v", name, err)}
+		return nil, nil, usageError{fmt.Errorf("--witness-policy %s: %v", name, err)}
 	}
 	c, err := witnessing.New(p, witnessing.Options{Origin: cfg.Key.Origin(), Timeout: timeout, FailOpen: failOpen, Logger: logger})
 	if err != nil {
-		return nil, usageError{fmt.Errorf("--witness-policy %s: %v", name, err)}
+		return nil, nil, usageError{fmt.Errorf("--witness-policy %s: %v", name, err)}
 	}
 	cfg.WitnessPolicy = text
 	cfg.Witnesses = c.Group()
@@ -68,7 +73,7 @@ func applyPolicy(cfg *service.Config, text []byte, name string, timeout time.Dur
 		svc.Registry().MustRegister(c.Metrics())
 		svc.AddReadinessCheck("witnesses", c.Check)
 		svc.AddReadinessDetail("witnesses", c.Report)
-	}, nil
+	}, c, nil
 }
 
 // devWitnessName is the name of `ztlog dev`'s local witness.

@@ -78,6 +78,10 @@ type options struct {
 	policyEngine       string
 	users              *identity.UserVerifier
 	guardrails         bool
+	// witness, when set, is the log's one witness (quorum: it), a real
+	// witness server on loopback (see witness_test.go).
+	witness     *testWitness
+	witnessWait time.Duration
 }
 
 type syncBuffer struct {
@@ -142,11 +146,18 @@ func (s *server) start(o options) {
 	if cpInterval == 0 {
 		cpInterval = 100 * time.Millisecond
 	}
-	svc, err := service.New(ctx, service.Config{
+	scfg := service.Config{
 		Storage: posix.Opener(posix.Config{Dir: filepath.Join(s.dir, "log")}), Key: s.key, Logger: logger,
 		CheckpointInterval: cpInterval, MaxPending: o.maxPending, BatchMaxAge: o.batchMaxAge, CommitDelay: o.commitDelay,
 		TLS: identity.ServerTLS(s.src), PlainHTTPReads: true,
-	})
+	}
+	var witnesses gate.Witnesses
+	if o.witness != nil {
+		c := o.witness.collector(t, s.key)
+		scfg.Witnesses, scfg.WitnessOptions, scfg.HTTPClient = c.Group(), c.WitnessOptions(), c.HTTPClient()
+		witnesses = c
+	}
+	svc, err := service.New(ctx, scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +188,8 @@ func (s *server) start(o options) {
 	}
 	g, err := gate.New(gate.Config{Log: svc.Log(), Auth: auth, PDP: s.pdp, Agents: reg, Keys: receipt.NewKeyset(rk), Bundles: s.src,
 		Admins: []spiffeid.ID{adminID}, DefaultBroker: brokerID.String(), DecisionTimeout: o.decisionTimeout,
-		CheckpointWait: 3 * time.Second, Logger: logger, Registerer: svc.Registry(), Users: o.users, Guardrails: scanner})
+		CheckpointWait: 3 * time.Second, Logger: logger, Registerer: svc.Registry(), Users: o.users, Guardrails: scanner,
+		Witnesses: witnesses, WitnessWait: o.witnessWait})
 	if err != nil {
 		t.Fatal(err)
 	}
