@@ -52,6 +52,9 @@ type contractFlags struct {
 	userJWKS        string
 	userAudience    string
 	guardrails      bool
+	// readOnly (`ztlog serve --read-only`): serve the log's read API
+	// without an identity source, on purpose.
+	readOnly bool
 	// witnesses, set from the witness flags, makes witnessed assurance
 	// possible (nil: a witnessed allow is a committed deny).
 	witnesses gate.Witnesses

@@ -40,6 +40,8 @@ type serveFlags struct {
 	commitDelay        time.Duration
 	commitSiblings     int
 	shutdownTimeout    time.Duration
+	maxConns           int
+	maxConnsPerSource  int
 	logLevel           string
 	witness            witnessFlags
 	contract           contractFlags
@@ -66,6 +68,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.commitSiblings, "commit-siblings", ztlog.DefaultCommitSiblings, "entries that must be waiting before --commit-delay applies")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown may take")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.IntVar(&f.maxConns, "max-conns", 0, "most client connections open at once (0: the file descriptor limit less a reserve for storage)")
+	fs.IntVar(&f.maxConnsPerSource, "max-conns-per-source", 0, "most client connections open at once from one IP address (0: half of --max-conns)")
 	f.witness.register(fs)
 	f.contract.register(fs)
 }
@@ -79,8 +83,11 @@ func (f *serveFlags) logger() (*slog.Logger, error) {
 	// that repeats (a full disk, a witness down) logs once per 10s with a
 	// count instead of flooding stderr.
 	logger := slog.New(slogx.RateLimit(slogx.Fold(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})), 10*time.Second))
-	// Tessera logs through klog; send those lines through the same handler.
-	klog.SetSlogLogger(logger.With("component", "tessera"))
+	// Tessera logs through klog; send those lines through the same handler,
+	// every level rate-limited (it repeats a failed publication every
+	// 500ms at info level).
+	base := slogx.Fold(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	klog.SetSlogLogger(slog.New(slogx.RateLimitFrom(base, 10*time.Second, slog.LevelDebug)).With("component", "tessera"))
 	return logger, nil
 }
 
@@ -112,6 +119,8 @@ func (f *serveFlags) serviceConfig(logger *slog.Logger) (server.Config, error) {
 		CommitDelay:        f.commitDelay,
 		CommitSiblings:     f.commitSiblings,
 		ShutdownTimeout:    f.shutdownTimeout,
+		MaxConns:           f.maxConns,
+		MaxConnsPerSource:  f.maxConnsPerSource,
 		Logger:             logger,
 	}, nil
 }
@@ -120,6 +129,7 @@ func runServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var f serveFlags
 	f.register(fs)
+	fs.BoolVar(&f.contract.readOnly, "read-only", false, "serve the log's public read API only, without an identity source (no decision API); without this flag serve refuses to start without one")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -164,6 +174,15 @@ func serve(ctx context.Context, cfg server.Config, cf *contractFlags, logger *sl
 	if err != nil {
 		return err
 	}
+	switch {
+	case src == nil && !cf.readOnly:
+		return usageError{errors.New("no identity source, so no decision API (POST /v1/actions would be a 404): give the server's SVID " +
+			"(--svid-cert, --svid-key, --bundle) or a Workload API (--workload-api or SPIFFE_ENDPOINT_SOCKET), " +
+			"or --read-only to serve only the log's public read API")}
+	case src != nil && cf.readOnly:
+		src.Close()
+		return usageError{errors.New("--read-only with an identity source: drop --read-only to serve the decision API, or the identity flags to serve the read API only")}
+	}
 	if src != nil {
 		defer src.Close()
 		cfg.TLS = identity.ServerTLS(src)
@@ -185,6 +204,13 @@ func serve(ctx context.Context, cfg server.Config, cf *contractFlags, logger *sl
 			closeLog()
 			return err
 		}
+	}
+	if src != nil {
+		logger.Info("APIs served", "decision", true, "read", true,
+			"endpoints", "POST /v1/actions, POST /actions, POST /v1/results, /v1/agents (mTLS or JWT-SVID); /log/, /v1/entries/, /v1/proofs/, /v1/bundles/, /.well-known/ztlog, /healthz, /readyz, /metrics")
+	} else {
+		logger.Info("APIs served", "decision", false, "read", true,
+			"endpoints", "/log/, /v1/entries/, /v1/proofs/, /v1/bundles/, /.well-known/ztlog, /healthz, /readyz, /metrics (read-only: no decision API)")
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -157,6 +157,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		details:  map[string]func(context.Context) any{},
 	}
 	s.AddReadinessCheck("log", l.Healthy)
+	if cfg.Witnesses != nil && (cfg.WitnessOptions == nil || !cfg.WitnessOptions.FailOpen) {
+		s.AddReadinessCheck("witnessed_checkpoint", l.CheckpointWitnessed)
+	}
 	s.read = httpread.Register(s.router, l)
 	s.router.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
 	s.router.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)

@@ -18,11 +18,19 @@ import (
 // "error" and "err"; the next one let through carries
 // "suppressed": how many were held back.
 func RateLimit(h slog.Handler, every time.Duration) slog.Handler {
-	return &rateLimit{next: h, st: &rateState{every: every, last: map[string]time.Time{}, held: map[string]int{}, now: time.Now}}
+	return RateLimitFrom(h, every, slog.LevelWarn)
+}
+
+// RateLimitFrom is RateLimit for records at min or above (a third party
+// that repeats its errors at info level, as Tessera does every 500ms while
+// the witnesses are down, gets min = slog.LevelDebug).
+func RateLimitFrom(h slog.Handler, every time.Duration, min slog.Level) slog.Handler {
+	return &rateLimit{next: h, st: &rateState{every: every, min: min, last: map[string]time.Time{}, held: map[string]int{}, now: time.Now}}
 }
 
 type rateState struct {
 	every time.Duration
+	min   slog.Level
 	mu    sync.Mutex
 	last  map[string]time.Time
 	held  map[string]int
@@ -38,7 +46,7 @@ type rateLimit struct {
 func (h *rateLimit) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
 
 func (h *rateLimit) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level < slog.LevelWarn {
+	if r.Level < h.st.min {
 		return h.next.Handle(ctx, r)
 	}
 	key := h.prefix + "\x00" + r.Message

@@ -57,3 +57,14 @@ func TestFoldMultiLine(t *testing.T) {
 		t.Errorf("attribute not folded:\n%s", out)
 	}
 }
+
+func TestRateLimitFromInfo(t *testing.T) {
+	var b bytes.Buffer
+	l := slog.New(RateLimitFrom(slog.NewTextHandler(&b, nil), time.Minute, slog.LevelDebug))
+	for i := 0; i < 40; i++ {
+		l.Info("publishCheckpoint: newCP: witness policy was not satisfied")
+	}
+	if n := strings.Count(b.String(), "publishCheckpoint"); n != 1 {
+		t.Fatalf("%d lines for 40 identical info records, want 1", n)
+	}
+}
