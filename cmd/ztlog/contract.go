@@ -47,6 +47,7 @@ type contractFlags struct {
 	defaultBroker   string
 	decisionTimeout time.Duration
 	checkpointWait  time.Duration
+	witnessWait     time.Duration
 	plainHTTPReads  bool
 	userIssuer      string
 	userJWKS        string
@@ -80,6 +81,7 @@ func (f *contractFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.defaultBroker, "default-broker", "", "receipt audience (broker SPIFFE ID) when a request names none")
 	fs.DurationVar(&f.decisionTimeout, "decision-timeout", gate.DefaultDecisionTimeout, "longest a decision (policy and commit) may take; longer is a 503, never an allow")
 	fs.DurationVar(&f.checkpointWait, "checkpoint-wait", gate.DefaultCheckpointWait, "how long POST /actions waits for a checkpoint to put in audit.checkpoint")
+	fs.DurationVar(&f.witnessWait, "witness-wait", gate.DefaultWitnessWait, "how long an allow policy marks witnessed waits for a cosigned checkpoint including it (then 503, no receipt)")
 	fs.BoolVar(&f.plainHTTPReads, "plain-http-reads", true, "with TLS, also answer plain HTTP on the same port for the public read-only log API")
 	fs.StringVar(&f.userIssuer, "user-issuer", "", "issuer (iss) of delegated user tokens (X-ZT-User-Token)")
 	fs.StringVar(&f.userJWKS, "user-jwks", "", "JWKS file of the user token issuer's public keys")
@@ -254,7 +256,7 @@ func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src ide
 		Log: svc.Log(), Auth: auth, Policy: pm, Agents: reg, Keys: keys, Users: users, Guardrails: scanner, Bundles: src,
 		Admins: admins, DefaultBroker: f.defaultBroker, DecisionTimeout: f.decisionTimeout,
 		ReceiptTTL: f.receiptTTL, CheckpointWait: f.checkpointWait, Logger: logger, Registerer: svc.Registry(),
-		Witnesses: f.witnesses,
+		Witnesses: f.witnesses, WitnessWait: f.witnessWait,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -42,6 +42,9 @@ type serveFlags struct {
 	shutdownTimeout    time.Duration
 	maxConns           int
 	maxConnsPerSource  int
+	readHeaderTimeout  time.Duration
+	bodyReadTimeout    time.Duration
+	idleTimeout        time.Duration
 	logLevel           string
 	witness            witnessFlags
 	contract           contractFlags
@@ -70,6 +73,9 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&f.maxConns, "max-conns", 0, "most client connections open at once (0: the file descriptor limit less a reserve for storage)")
 	fs.IntVar(&f.maxConnsPerSource, "max-conns-per-source", 0, "most client connections open at once from one IP address (0: half of --max-conns)")
+	fs.DurationVar(&f.readHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send a request's headers")
+	fs.DurationVar(&f.bodyReadTimeout, "body-read-timeout", 30*time.Second, "how long a client may take to send a request's body")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", 30*time.Second, "how long an idle keep-alive connection is kept open")
 	f.witness.register(fs)
 	f.contract.register(fs)
 }
@@ -82,12 +88,16 @@ func (f *serveFlags) logger() (*slog.Logger, error) {
 	// One line per record (Tessera's multi-line errors folded), and a fault
 	// that repeats (a full disk, a witness down) logs once per 10s with a
 	// count instead of flooding stderr.
-	logger := slog.New(slogx.RateLimit(slogx.Fold(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})), 10*time.Second))
+	logger := slog.New(slogx.RateLimit(slogx.Fold(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})), 10*time.Second, "request"))
 	// Tessera logs through klog; send those lines through the same handler,
 	// every level rate-limited (it repeats a failed publication every
 	// 500ms at info level).
 	base := slogx.Fold(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	klog.SetSlogLogger(slog.New(slogx.RateLimitFrom(base, 10*time.Second, slog.LevelDebug)).With("component", "tessera"))
+	tessera := slog.New(slogx.RateLimitFrom(base, 10*time.Second, slog.LevelDebug)).With("component", "tessera")
+	klog.SetSlogLogger(tessera)
+	// Tessera's storage drivers also log through slog's default logger
+	// (a full disk: "Failed to remove temporary file" per write).
+	slog.SetDefault(tessera)
 	return logger, nil
 }
 
@@ -121,6 +131,9 @@ func (f *serveFlags) serviceConfig(logger *slog.Logger) (server.Config, error) {
 		ShutdownTimeout:    f.shutdownTimeout,
 		MaxConns:           f.maxConns,
 		MaxConnsPerSource:  f.maxConnsPerSource,
+		ReadHeaderTimeout:  f.readHeaderTimeout,
+		BodyReadTimeout:    f.bodyReadTimeout,
+		IdleTimeout:        f.idleTimeout,
 		Logger:             logger,
 	}, nil
 }

@@ -85,6 +85,12 @@ type Config struct {
 	// MaxConnsPerSource caps open connections from one IP. Default: half
 	// of MaxConns.
 	MaxConnsPerSource int
+	// ReadHeaderTimeout, BodyReadTimeout and IdleTimeout bound a request's
+	// headers, its body and a keep-alive connection's idle wait (zero:
+	// internal/netguard's defaults, 10s, 30s, 30s).
+	ReadHeaderTimeout time.Duration
+	BodyReadTimeout   time.Duration
+	IdleTimeout       time.Duration
 }
 
 // Service is a running ztlog server.
@@ -250,13 +256,19 @@ func (s *Service) plainGuard(next http.Handler) http.Handler {
 // Serve serves on ln until ctx is cancelled, then shuts down gracefully:
 // in-flight requests finish, then the log publishes everything it accepted.
 func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
-	srv := netguard.Harden(&http.Server{
-		Handler:  s.Handler(),
-		ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
-	})
+	srv := netguard.HardenWith(&http.Server{
+		Handler:           s.Handler(),
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+	}, s.cfg.BodyReadTimeout)
+	body := s.cfg.BodyReadTimeout
+	if body <= 0 {
+		body = netguard.BodyReadTimeout
+	}
 	guarded := netguard.Wrap(ln, netguard.Options{MaxConns: s.cfg.MaxConns, MaxConnsPerSource: s.cfg.MaxConnsPerSource, Logger: s.logger})
 	s.logger.Info("connection limits", "max_conns", guarded.Budget().Max(), "fd_limit", netguard.FDLimit(),
-		"read_header_timeout", srv.ReadHeaderTimeout.String(), "body_read_timeout", netguard.BodyReadTimeout.String(), "idle_timeout", srv.IdleTimeout.String())
+		"read_header_timeout", srv.ReadHeaderTimeout.String(), "body_read_timeout", body.String(), "idle_timeout", srv.IdleTimeout.String())
 	ln = guarded
 	if s.cfg.TLS != nil {
 		ln = newSniffListener(ln, s.cfg.TLS, s.cfg.PlainHTTPReads)

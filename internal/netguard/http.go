@@ -23,18 +23,24 @@ const (
 // BodyDeadline(BodyReadTimeout) in front of its handler. It does not set
 // ReadTimeout: that would also cancel the context of a handler that runs
 // longer (a long poll), which BodyDeadline does not.
-func Harden(srv *http.Server) *http.Server {
+func Harden(srv *http.Server) *http.Server { return HardenWith(srv, 0) }
+
+// HardenWith is Harden with a body deadline of body (0: BodyReadTimeout).
+func HardenWith(srv *http.Server, body time.Duration) *http.Server {
 	if srv.ReadHeaderTimeout == 0 {
 		srv.ReadHeaderTimeout = ReadHeaderTimeout
 	}
 	if srv.IdleTimeout == 0 {
 		srv.IdleTimeout = IdleTimeout
 	}
+	if body <= 0 {
+		body = BodyReadTimeout
+	}
 	h := srv.Handler
 	if h == nil {
 		h = http.DefaultServeMux
 	}
-	srv.Handler = BodyDeadline(BodyReadTimeout, h)
+	srv.Handler = BodyDeadline(body, h)
 	return srv
 }
 

@@ -14,27 +14,38 @@ import (
 
 // RateLimit passes records below slog.LevelWarn through and lets one
 // record per message at Warn or above through per interval, a message
-// being its text, its "component" and its string attributes other than
-// "error" and "err"; the next one let through carries
+// being its text and its "component", "witness", "source" and "field"
+// attributes (what a line is about; not its error text, paths or
+// correlation ids, which vary from one repetition to the next). Records
+// whose message is in exempt (access logs: one line per request) always
+// pass; the next one let through carries
 // "suppressed": how many were held back.
-func RateLimit(h slog.Handler, every time.Duration) slog.Handler {
-	return RateLimitFrom(h, every, slog.LevelWarn)
+func RateLimit(h slog.Handler, every time.Duration, exempt ...string) slog.Handler {
+	return RateLimitFrom(h, every, slog.LevelWarn, exempt...)
 }
 
 // RateLimitFrom is RateLimit for records at min or above (a third party
 // that repeats its errors at info level, as Tessera does every 500ms while
 // the witnesses are down, gets min = slog.LevelDebug).
-func RateLimitFrom(h slog.Handler, every time.Duration, min slog.Level) slog.Handler {
-	return &rateLimit{next: h, st: &rateState{every: every, min: min, last: map[string]time.Time{}, held: map[string]int{}, now: time.Now}}
+func RateLimitFrom(h slog.Handler, every time.Duration, min slog.Level, exempt ...string) slog.Handler {
+	st := &rateState{every: every, min: min, exempt: map[string]bool{}, last: map[string]time.Time{}, held: map[string]int{}, now: time.Now}
+	for _, m := range exempt {
+		st.exempt[m] = true
+	}
+	return &rateLimit{next: h, st: st}
 }
 
+// keyAttrs are the attributes that tell one repeated line from another.
+var keyAttrs = map[string]bool{"component": true, "witness": true, "source": true, "field": true}
+
 type rateState struct {
-	every time.Duration
-	min   slog.Level
-	mu    sync.Mutex
-	last  map[string]time.Time
-	held  map[string]int
-	now   func() time.Time
+	every  time.Duration
+	min    slog.Level
+	exempt map[string]bool
+	mu     sync.Mutex
+	last   map[string]time.Time
+	held   map[string]int
+	now    func() time.Time
 }
 
 type rateLimit struct {
@@ -46,14 +57,12 @@ type rateLimit struct {
 func (h *rateLimit) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
 
 func (h *rateLimit) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level < h.st.min {
+	if r.Level < h.st.min || h.st.exempt[r.Message] {
 		return h.next.Handle(ctx, r)
 	}
 	key := h.prefix + "\x00" + r.Message
 	r.Attrs(func(a slog.Attr) bool {
-		// What a line is about (a witness, a path) tells lines apart; the
-		// error text, which may vary, does not.
-		if a.Value.Kind() == slog.KindString && a.Key != "error" && a.Key != "err" {
+		if keyAttrs[a.Key] {
 			key += "\x00" + a.Key + "=" + a.Value.String()
 		}
 		return true
@@ -80,8 +89,8 @@ func (h *rateLimit) Handle(ctx context.Context, r slog.Record) error {
 func (h *rateLimit) WithAttrs(as []slog.Attr) slog.Handler {
 	p := h.prefix
 	for _, a := range as {
-		if a.Key == "component" {
-			p = a.Value.String()
+		if keyAttrs[a.Key] {
+			p += "\x00" + a.Key + "=" + a.Value.String()
 		}
 	}
 	return &rateLimit{next: h.next.WithAttrs(as), st: h.st, prefix: p}

@@ -2,6 +2,7 @@ package slogx
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ func TestRateLimitHoldsRepeatedWarnings(t *testing.T) {
 	h.st.now = func() time.Time { return now }
 	l := slog.New(h).With("component", "tessera")
 	for i := 0; i < 1000; i++ {
-		l.Warn("failed to write tile", "path", "")
+		l.Warn("failed to write tile", "path", fmt.Sprintf("/d/tile/%d", i), "correlation_id", fmt.Sprint(i))
 	}
 	l.Info("request")
 	l.Info("request")
@@ -26,7 +27,7 @@ func TestRateLimitHoldsRepeatedWarnings(t *testing.T) {
 		t.Errorf("%d info lines, want 2 (info is not limited)", n)
 	}
 	now = now.Add(2 * time.Minute)
-	l.Warn("failed to write tile", "path", "")
+	l.Warn("failed to write tile", "path", "/d/tile/x")
 	if !strings.Contains(b.String(), "suppressed=999") {
 		t.Errorf("the line after the interval does not count the 999 held back:\n%s", b.String())
 	}
@@ -66,5 +67,16 @@ func TestRateLimitFromInfo(t *testing.T) {
 	}
 	if n := strings.Count(b.String(), "publishCheckpoint"); n != 1 {
 		t.Fatalf("%d lines for 40 identical info records, want 1", n)
+	}
+}
+
+func TestRateLimitExempt(t *testing.T) {
+	var b bytes.Buffer
+	l := slog.New(RateLimit(slog.NewTextHandler(&b, nil), time.Minute, "request"))
+	for i := 0; i < 5; i++ {
+		l.Warn("request", "status", 503)
+	}
+	if n := strings.Count(b.String(), "msg=request"); n != 5 {
+		t.Fatalf("%d access lines of 5, want all (exempt)", n)
 	}
 }
