@@ -93,11 +93,12 @@ func (f *serveFlags) logger() (*slog.Logger, error) {
 	// every level rate-limited (it repeats a failed publication every
 	// 500ms at info level).
 	base := slogx.Fold(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	tessera := slog.New(slogx.RateLimitFrom(base, 10*time.Second, slog.LevelDebug)).With("component", "tessera")
-	klog.SetSlogLogger(tessera)
-	// Tessera's storage drivers also log through slog's default logger
-	// (a full disk: "Failed to remove temporary file" per write).
-	slog.SetDefault(tessera)
+	thirdParty := slog.New(slogx.RateLimitFrom(base, 10*time.Second, slog.LevelDebug))
+	klog.SetSlogLogger(thirdParty.With("component", "tessera"))
+	// Tessera's storage drivers (and other libraries) also log through
+	// slog's default logger: a full disk logs "Failed to remove temporary
+	// file" per write.
+	slog.SetDefault(thirdParty.With("component", "third_party"))
 	return logger, nil
 }
 
