@@ -105,3 +105,22 @@ image: image-context
 	$(PODMAN) build --layers=false --file Containerfile --build-arg VERSION=$(IMAGE_TAG) --build-arg REVISION=$(REVISION) \
 		--tag $(IMAGE):$(IMAGE_TAG) $(IMAGE_CTX)
 	@echo "image: $(IMAGE):$(IMAGE_TAG)"
+
+## fuzz-long: every fuzz target for $(FUZZTIME_LONG) each (default 5m); goes on past a
+## failing target, writes each target's output under $(FUZZ_LONG_DIR) and prints, per
+## target, its last execs line and whether it failed (a failure's input is in testdata/fuzz)
+FUZZTIME_LONG ?= 5m
+FUZZ_LONG_DIR ?= bin/fuzz-long
+.PHONY: fuzz-long
+fuzz-long:
+	@mkdir -p $(FUZZ_LONG_DIR); failed=0; \
+	for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		pkg=./$$(dirname $$f); \
+		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
+			out=$(FUZZ_LONG_DIR)/$$(echo $$pkg | sed 's|^[./]*||' | tr / _)_$$t.log; \
+			if $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME_LONG) $$pkg > $$out 2>&1; then res=ok; else res=FAIL; failed=$$((failed+1)); fi; \
+			echo "fuzz-long $$res $$pkg $$t: $$(grep -o 'execs: [0-9]*' $$out | tail -1)"; \
+		done; \
+	done; \
+	echo "fuzz-long: $$failed target(s) failed; logs in $(FUZZ_LONG_DIR)"; \
+	[ $$failed -eq 0 ]

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/zt-infra/ztlog/internal/text"
@@ -220,10 +219,8 @@ func checkText(field, s string, max int, required bool) error {
 	if !utf8.ValidString(s) {
 		return bad(field, "not UTF-8")
 	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return bad(field, "contains a control character")
-		}
+	if m := text.RefusedMessage(s); m != "" {
+		return bad(field, "%s", m)
 	}
 	return nil
 }

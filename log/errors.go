@@ -31,4 +31,7 @@ var (
 	ErrAbandoned = errors.New("log: append abandoned before it was sequenced")
 	// ErrWrongLog: the storage holds a log with another origin or key.
 	ErrWrongLog = errors.New("log: storage holds a different log")
+	// ErrWitness: the witness policy's quorum did not cosign a checkpoint
+	// the log had to publish (a new log's first one at Open).
+	ErrWitness = errors.New("log: witness quorum not met")
 )

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,16 +103,19 @@ type Options struct {
 
 // Log is an open evidence log.
 type Log struct {
-	origin   string
-	key      *Key
-	backend  *storage.Backend
-	appender *tessera.Appender
-	reader   tessera.LogReader
-	shutdown func(context.Context) error
-	cancel   context.CancelFunc
-	logger   *slog.Logger
-	metrics  *metrics
-	watcher  *watcher
+	// witnesses is the group every published checkpoint must satisfy (nil:
+	// unwitnessed).
+	witnesses *tessera.WitnessGroup
+	origin    string
+	key       *Key
+	backend   *storage.Backend
+	appender  *tessera.Appender
+	reader    tessera.LogReader
+	shutdown  func(context.Context) error
+	cancel    context.CancelFunc
+	logger    *slog.Logger
+	metrics   *metrics
+	watcher   *watcher
 
 	maxBatch       int
 	maxPending     int
@@ -186,6 +190,13 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	if err := checkExisting(ctx, o.Backend, o.Key); err != nil {
 		return nil, err
 	}
+	existing, rerr := o.Backend.ReadCheckpoint(ctx)
+	fresh := errors.Is(rerr, os.ErrNotExist)
+	// An existing log under a witness policy it was not published under:
+	// its checkpoint is not cosigned. Tessera publishes only when the tree
+	// grows, so have it republish the same size, now with the quorum's
+	// cosignatures; until then the readiness check says so.
+	republish := o.Witnesses != nil && rerr == nil && !o.Witnesses.Satisfied(existing)
 
 	aopts := tessera.NewAppendOptions().
 		WithCheckpointSigner(o.Key.Signer).
@@ -197,11 +208,19 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	if o.Witnesses != nil {
 		aopts = aopts.WithWitnesses(*o.Witnesses, o.WitnessOptions)
 	}
+	if republish {
+		o.Logger.Warn("the published checkpoint does not meet the witness policy; it is republished with the quorum's cosignatures as soon as they come",
+			"storage", o.Backend.Describe)
+		aopts = aopts.WithCheckpointRepublishInterval(o.CheckpointInterval)
+	}
 	bg, cancel := context.WithCancel(context.Background())
 	appender, shutdown, reader, err := tessera.NewAppender(bg, o.Backend.Driver, aopts)
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("%w: start appender on %s: %v", ErrStorage, o.Backend.Describe, err)
+		if o.Witnesses != nil && strings.Contains(err.Error(), "witness policy was not satisfied") {
+			return nil, witnessStartError(o.Backend.Describe, err)
+		}
+		return nil, fmt.Errorf("%w: start appender on %s: %s", ErrStorage, o.Backend.Describe, oneLine(err.Error()))
 	}
 	l := &Log{
 		origin:         origin,
@@ -217,17 +236,106 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		commitDelay:    o.CommitDelay,
 		commitSiblings: o.CommitSiblings,
 		stallAfter:     10*o.CheckpointInterval + 5*time.Second,
+		witnesses:      o.Witnesses,
 		wake:           make(chan struct{}, 1),
 		stopped:        make(chan struct{}),
 	}
 	l.metrics = newMetrics(o.Registerer, l)
 	l.watcher = newWatcher(bg, l, o.AwaitPoll)
 	go l.commit(bg)
+	if o.Witnesses != nil && fresh {
+		// A new witnessed log serves only once its first checkpoint is
+		// cosigned and published. Tessera returns that error from
+		// NewAppender the first time only; on a later start over the same
+		// directory it retries in the background, so wait for it here.
+		wait := 5*o.CheckpointInterval + witnessTimeout(o.WitnessOptions) + 2*time.Second
+		if err := awaitFirstCheckpoint(ctx, o.Backend, wait); err != nil {
+			cctx, ccancel := context.WithTimeout(context.Background(), time.Second)
+			l.Close(cctx)
+			ccancel()
+			return nil, witnessStartError(o.Backend.Describe, err)
+		}
+	}
 	l.logger.Info("log open", "storage", o.Backend.Describe, "verifier_key", o.Key.VerifierKey,
 		"batch_max_size", o.BatchMaxSize, "batch_max_age", o.BatchMaxAge.String(),
 		"checkpoint_interval", o.CheckpointInterval.String(),
 		"commit_delay", o.CommitDelay.String(), "commit_siblings", o.CommitSiblings)
 	return l, nil
+}
+
+// CheckpointWitnessed is a readiness check for a witnessed log: it fails
+// while the published checkpoint lacks the cosignatures the witness group
+// needs (an existing log put under a witness policy, until the checkpoint
+// is republished cosigned; or a fail-open publication).
+func (l *Log) CheckpointWitnessed(ctx context.Context) error {
+	if l.witnesses == nil {
+		return nil
+	}
+	// The checkpoint the log serves (verified, as /log/checkpoint and the
+	// proofs answer with it), not the storage's file.
+	cp, err := l.Checkpoint()
+	if err != nil {
+		return fmt.Errorf("no published checkpoint: %v", err)
+	}
+	raw := cp.Note
+	if !l.witnesses.Satisfied(raw) {
+		size := "?"
+		if lines := strings.SplitN(string(raw), "\n", 3); len(lines) > 1 {
+			size = lines[1]
+		}
+		return fmt.Errorf("the published checkpoint (size %s) is not cosigned by the witness policy's quorum; clients verifying it under the policy refuse it until a cosigned one is published", size)
+	}
+	return nil
+}
+
+// witnessStartError says that a new log could not publish its first
+// checkpoint for want of the witnesses' cosignatures.
+func witnessStartError(where string, err error) error {
+	return fmt.Errorf("%w: the new log on %s cannot publish its first checkpoint: witness policy was not satisfied (%s); start the witnesses or fix the witness policy, then start again",
+		ErrWitness, where, oneLine(err.Error()))
+}
+
+func witnessTimeout(o *tessera.WitnessOptions) time.Duration {
+	if o != nil && o.Timeout > 0 {
+		return o.Timeout
+	}
+	return tessera.DefaultWitnessTimeout
+}
+
+// awaitFirstCheckpoint waits until b has a published checkpoint.
+func awaitFirstCheckpoint(ctx context.Context, b *storage.Backend, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		_, err := b.ReadCheckpoint(ctx)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no checkpoint published within %s", wait)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// oneLine folds a multi-line error text (Tessera's witness errors list one
+// failure per line) into one line.
+func oneLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	if !strings.Contains(s, "\n") {
+		return s
+	}
+	var parts []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " | ")
 }
 
 // checkExisting refuses storage whose published checkpoint is not this log's.

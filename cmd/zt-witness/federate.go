@@ -8,10 +8,10 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/zt-infra/ztlog/internal/netguard"
 	"github.com/zt-infra/ztlog/witness/config"
 	"github.com/zt-infra/ztlog/witness/evidence"
 	"github.com/zt-infra/ztlog/witness/federation"
@@ -93,8 +93,8 @@ func runFederate(ctx context.Context, args []string) error {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
+		srv := netguard.Harden(&http.Server{Handler: mux})
+		go srv.Serve(netguard.Wrap(ln, netguard.Options{}))
 		defer srv.Close()
 		fmt.Printf("zt-witness federate metrics on http://%s/metrics\n", ln.Addr())
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/zt-infra/ztlog/internal/netguard"
 	"github.com/zt-infra/ztlog/witness/config"
 	"github.com/zt-infra/ztlog/witness/cosigner"
 	"github.com/zt-infra/ztlog/witness/evidence"
@@ -115,17 +116,16 @@ func runServe(ctx context.Context, args []string) error {
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.Handle("/", w.Handler())
-	srv := &http.Server{
-		Handler:           logRequests(logger, mux),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	ln, err := net.Listen("tcp", f.listen)
+	srv := netguard.Harden(&http.Server{
+		Handler:     logRequests(logger, mux),
+		ReadTimeout: 30 * time.Second, // no long polls here
+		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	})
+	rawLn, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %v", f.listen, err)
 	}
+	var ln net.Listener = netguard.Wrap(rawLn, netguard.Options{Logger: logger})
 	scheme := "http"
 	if f.tlsCert != "" {
 		scheme = "https"

@@ -21,6 +21,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/internal/netguard"
 )
 
 const brokerUsage = `usage: zt broker --server URL --svid PREFIX [--listen ADDR] [flags]
@@ -52,7 +53,7 @@ func runBroker(args []string, stderr io.Writer) int {
 	fs.StringVar(&f.outbox, "outbox", "", "directory keeping signed results until the log commits them (default: PREFIX.outbox)")
 	flushEvery := fs.Duration("outbox-interval", 30*time.Second, "how often to retry results waiting in the outbox")
 	fs.BoolVar(&f.strict, "strict", false, "require each decision's inclusion proof under a checkpoint that satisfies --trust-policy")
-	fs.StringVar(&f.trustPolicy, "trust-policy", "", "trust policy for --strict (default: trust.policy next to the SVID)")
+	fs.StringVar(&f.trustPolicy, "trust-policy", "", "trust policy: witnessed receipts are checked against it, and --strict's proofs (default: trust.policy next to the SVID)")
 	fs.StringVar(&f.nonoProfile, "nono-profile", "", "nono sandbox: nono profile to start from")
 	fs.BoolVar(&f.nonoRollback, "nono-rollback", false, "nono sandbox: rollback snapshots")
 	fs.BoolVar(&f.nonoAuditIntegrity, "nono-audit-integrity", false, "nono sandbox: audit integrity")
@@ -131,6 +132,8 @@ func runBroker(args []string, stderr io.Writer) int {
 		if cfg.Strict, err = strictMode(f.trustPolicy, *svid, *server, hc); err != nil {
 			return fail("%v", err)
 		}
+	} else if cfg.Witnesses, err = witnessPolicy(f.trustPolicy, *svid); err != nil {
+		return fail("%v", err)
 	}
 	b, err := broker.New(cfg)
 	if err != nil {
@@ -140,11 +143,13 @@ func runBroker(args []string, stderr io.Writer) int {
 	if err != nil {
 		return fail("listen on %s: %v", *listen, err)
 	}
-	srv := &http.Server{Handler: (&broker.Server{Broker: b, MaxConcurrent: *maxConcurrent}).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := netguard.Harden(&http.Server{Handler: (&broker.Server{Broker: b, MaxConcurrent: *maxConcurrent}).Handler()})
 	logger.Info("broker ready", "id", self.ID.String(), "listen", ln.Addr().String(), "issuer", issuer, "sandbox", runner.Describe(),
 		"replay", f.replay, "outbox", f.outbox, "strict", f.strict, "server", *server)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(tls.NewListener(ln, broker.ServerTLS(src, src, self.ID.TrustDomain()))) }()
+	go func() {
+		errc <- srv.Serve(tls.NewListener(netguard.Wrap(ln, netguard.Options{Logger: logger}), broker.ServerTLS(src, src, self.ID.TrustDomain())))
+	}()
 	select {
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -100,7 +100,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.replay, "replay", "", "local broker: file of honoured receipt ids (default: PREFIX.replay of the broker SVID)")
 	fs.StringVar(&f.outbox, "outbox", "", "local broker: directory keeping signed results until the log commits them (default: PREFIX.outbox of the broker SVID)")
 	fs.BoolVar(&f.strict, "strict", false, "local broker: require the decision's inclusion proof under a checkpoint that satisfies --trust-policy")
-	fs.StringVar(&f.trustPolicy, "trust-policy", "", "trust policy file for --strict (default: trust.policy next to --svid)")
+	fs.StringVar(&f.trustPolicy, "trust-policy", "", "trust policy file: witnessed receipts are checked against it, and --strict's proofs (default: trust.policy next to --svid)")
 	fs.StringVar(&f.model, "model", os.Getenv("ZT_MODEL"), "attested model: provider/name[@version] (env ZT_MODEL); without it no runtime attestation is sent")
 	fs.StringVar(&f.modelDigest, "model-digest", "", "attested model digest, sha256:<hex>")
 	fs.StringVar(&f.tool, "tool", "shell", "attested tool invoked: name[@version]")
@@ -305,6 +305,8 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if bcfg.Strict, err = strictMode(f.trustPolicy, f.svid, f.server, brokerClient); err != nil {
 			return fail(exitRunUsage, "%v", err)
 		}
+	} else if bcfg.Witnesses, err = witnessPolicy(f.trustPolicy, f.svid); err != nil {
+		return fail(exitRunUsage, "%v", err)
 	}
 	b, err := broker.New(bcfg)
 	if err != nil {
@@ -527,6 +529,28 @@ func strictMode(path, svidPrefix, server string, hc *http.Client) (*broker.Stric
 		return nil, fmt.Errorf("--trust-policy %s: %v", path, err)
 	}
 	return &broker.Strict{Entries: &broker.HTTPEntries{Client: hc, BaseURL: server}, Policy: pol}, nil
+}
+
+// witnessPolicy reads the trust policy witnessed receipts are checked
+// against: path, or trust.policy next to the SVID when that exists (nil
+// when it does not: witnessed receipts are then refused).
+func witnessPolicy(path, svidPrefix string) (*trustpolicy.Policy, error) {
+	explicit := path != ""
+	if !explicit {
+		path = filepath.Join(filepath.Dir(svidPrefix), "trust.policy")
+	}
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !explicit {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--trust-policy: %v", err)
+	}
+	pol, err := trustpolicy.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("--trust-policy %s: %v", path, err)
+	}
+	return pol, nil
 }
 
 func signalNumber(name string) int { return int(unix.SignalNum(name)) }

@@ -40,11 +40,15 @@ type contractFlags struct {
 	defaultBroker   string
 	decisionTimeout time.Duration
 	checkpointWait  time.Duration
+	witnessWait     time.Duration
 	plainHTTPReads  bool
 	userIssuer      string
 	userJWKS        string
 	userAudience    string
 	guardrails      bool
+	// readOnly (`ztlog serve --read-only`): serve the log's read API
+	// without an identity source, on purpose.
+	readOnly bool
 }
 
 func (f *contractFlags) register(fs *flag.FlagSet) {
@@ -67,6 +71,7 @@ func (f *contractFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.defaultBroker, "default-broker", "", "receipt audience (broker SPIFFE ID) when a request names none")
 	fs.DurationVar(&f.decisionTimeout, "decision-timeout", gate.DefaultDecisionTimeout, "longest a decision (policy and commit) may take; longer is a 503, never an allow")
 	fs.DurationVar(&f.checkpointWait, "checkpoint-wait", gate.DefaultCheckpointWait, "how long POST /actions waits for a checkpoint to put in audit.checkpoint")
+	fs.DurationVar(&f.witnessWait, "witness-wait", gate.DefaultWitnessWait, "how long an allow policy marks witnessed waits for a cosigned checkpoint including it (then 503, no receipt)")
 	fs.BoolVar(&f.plainHTTPReads, "plain-http-reads", true, "with TLS, also answer plain HTTP on the same port for the public read-only log API")
 	fs.StringVar(&f.userIssuer, "user-issuer", "", "issuer (iss) of delegated user tokens (X-ZT-User-Token)")
 	fs.StringVar(&f.userJWKS, "user-jwks", "", "JWKS file of the user token issuer's public keys")
@@ -157,6 +162,7 @@ func (f *contractFlags) decision(src identity.Source) (*service.DecisionPath, er
 		DecisionTimeout: f.decisionTimeout,
 		ReceiptTTL:      f.receiptTTL,
 		CheckpointWait:  f.checkpointWait,
+		WitnessWait:     f.witnessWait,
 	}, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/zt-infra/ztlog/internal/netguard"
 	"github.com/zt-infra/ztlog/log/anchor/daal"
 	"github.com/zt-infra/ztlog/log/anchor/daal/daalog"
 	vdaal "github.com/zt-infra/ztlog/verifier/daal"
@@ -370,8 +371,8 @@ func serveMetrics(addr string, ledger *daal.Ledger, logger *slog.Logger) (metric
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
+	srv := netguard.Harden(&http.Server{Handler: mux})
+	go srv.Serve(netguard.Wrap(ln, netguard.Options{Logger: logger}))
 	logger.Info("metrics", "addr", ln.Addr().String())
 	return metrics, func() { srv.Close() }, nil
 }

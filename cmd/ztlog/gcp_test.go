@@ -48,7 +48,7 @@ func TestServeGCP(t *testing.T) {
 	}
 	serve := func(extraEnv []string, args ...string) (*exec.Cmd, *bytes.Buffer, string) {
 		addr := devproc.FreeAddr(t)
-		cmd := exec.Command(ztlogBin, append([]string{"serve", "--storage", "gcp", "--key", keyFile, "--listen", addr}, args...)...)
+		cmd := exec.Command(ztlogBin, append([]string{"serve", "--read-only", "--storage", "gcp", "--key", keyFile, "--listen", addr}, args...)...)
 		cmd.Env = append(os.Environ(), extraEnv...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -156,13 +156,13 @@ func TestServeGCP(t *testing.T) {
 	if err := exec.Command(ztlogBin, "keygen", "--origin", "example.com/gcp", "--out", other).Run(); err != nil {
 		t.Fatal(err)
 	}
-	c := exec.Command(ztlogBin, "serve", "--storage", "gcp", "--key", other, "--config", cfg, "--gcs-endpoint", emu.GCSURL, "--listen", devproc.FreeAddr(t))
+	c := exec.Command(ztlogBin, "serve", "--read-only", "--storage", "gcp", "--key", other, "--config", cfg, "--gcs-endpoint", emu.GCSURL, "--listen", devproc.FreeAddr(t))
 	msg, err := c.CombinedOutput()
 	if err == nil || !strings.Contains(string(msg), "not signed by the key") {
 		t.Fatalf("serve with another key: %v\n%s", err, msg)
 	}
 	// A missing setting names its flag.
-	c = exec.Command(ztlogBin, "serve", "--storage", "gcp", "--key", keyFile, "--bucket", gcptest.Bucket, "--listen", devproc.FreeAddr(t))
+	c = exec.Command(ztlogBin, "serve", "--read-only", "--storage", "gcp", "--key", keyFile, "--bucket", gcptest.Bucket, "--listen", devproc.FreeAddr(t))
 	msg, err = c.CombinedOutput()
 	if err == nil || !strings.Contains(string(msg), "--spanner") {
 		t.Fatalf("serve without --spanner: %v\n%s", err, msg)

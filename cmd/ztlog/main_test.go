@@ -101,7 +101,7 @@ func TestKeygenServeAndRestart(t *testing.T) {
 
 	addr := devproc.FreeAddr(t)
 	data := filepath.Join(dir, "data")
-	p := start(t, "serve", "--key", keyFile, "--data-dir", data, "--listen", addr)
+	p := start(t, "serve", "--read-only", "--key", keyFile, "--data-dir", data, "--listen", addr)
 	base := "http://" + addr
 	waitReady(t, base)
 
@@ -155,19 +155,19 @@ func TestKeygenServeAndRestart(t *testing.T) {
 	if err := exec.Command(ztlogBin, "keygen", "--origin", "example.com/test", "--out", other).Run(); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(ztlogBin, "serve", "--key", other, "--data-dir", data, "--listen", devproc.FreeAddr(t))
+	cmd := exec.Command(ztlogBin, "serve", "--read-only", "--key", other, "--data-dir", data, "--listen", devproc.FreeAddr(t))
 	msg, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(msg), "not signed by the key") {
 		t.Fatalf("serve with another key: %v\n%s", err, msg)
 	}
 	// An origin that does not match the key is a usage error (exit 2).
-	cmd = exec.Command(ztlogBin, "serve", "--key", keyFile, "--origin", "example.com/other", "--data-dir", data)
+	cmd = exec.Command(ztlogBin, "serve", "--read-only", "--key", keyFile, "--origin", "example.com/other", "--data-dir", data)
 	msg, _ = cmd.CombinedOutput()
 	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(msg), "does not match the key") {
 		t.Fatalf("mismatched --origin: exit %d\n%s", cmd.ProcessState.ExitCode(), msg)
 	}
 	// A commit delay out of range is refused, naming the range.
-	cmd = exec.Command(ztlogBin, "serve", "--key", keyFile, "--data-dir", data, "--listen", devproc.FreeAddr(t), "--commit-delay", "1s")
+	cmd = exec.Command(ztlogBin, "serve", "--read-only", "--key", keyFile, "--data-dir", data, "--listen", devproc.FreeAddr(t), "--commit-delay", "1s")
 	msg, _ = cmd.CombinedOutput()
 	if cmd.ProcessState.ExitCode() == 0 || !strings.Contains(string(msg), "commit delay 1s out of range (0 to 100ms)") {
 		t.Fatalf("--commit-delay 1s: exit %d\n%s", cmd.ProcessState.ExitCode(), msg)
@@ -177,7 +177,7 @@ func TestKeygenServeAndRestart(t *testing.T) {
 	cfg := filepath.Join(dir, "cfg.json")
 	addr2 := devproc.FreeAddr(t)
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`{"listen":%q,"data-dir":%q,"commit-delay":"2ms","commit-siblings":4}`, addr2, data)), 0o644)
-	c := exec.Command(ztlogBin, "serve", "--config", cfg)
+	c := exec.Command(ztlogBin, "serve", "--read-only", "--config", cfg)
 	c.Env = append(os.Environ(), "ZTLOG_KEY="+keyFile)
 	logs := &devproc.SyncBuffer{}
 	c.Stderr = logs

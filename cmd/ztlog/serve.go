@@ -15,6 +15,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/zt-infra/ztlog/contract/server"
+	"github.com/zt-infra/ztlog/internal/slogx"
 	ztlog "github.com/zt-infra/ztlog/log"
 )
 
@@ -39,6 +40,11 @@ type serveFlags struct {
 	commitDelay        time.Duration
 	commitSiblings     int
 	shutdownTimeout    time.Duration
+	maxConns           int
+	maxConnsPerSource  int
+	readHeaderTimeout  time.Duration
+	bodyReadTimeout    time.Duration
+	idleTimeout        time.Duration
 	logLevel           string
 	witness            witnessFlags
 	contract           contractFlags
@@ -65,6 +71,11 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.commitSiblings, "commit-siblings", ztlog.DefaultCommitSiblings, "entries that must be waiting before --commit-delay applies")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown may take")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.IntVar(&f.maxConns, "max-conns", 0, "most client connections open at once (0: the file descriptor limit less a reserve for storage)")
+	fs.IntVar(&f.maxConnsPerSource, "max-conns-per-source", 0, "most client connections open at once from one IP address (0: half of --max-conns)")
+	fs.DurationVar(&f.readHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send a request's headers")
+	fs.DurationVar(&f.bodyReadTimeout, "body-read-timeout", 30*time.Second, "how long a client may take to send a request's body")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", 30*time.Second, "how long an idle keep-alive connection is kept open")
 	f.witness.register(fs)
 	f.contract.register(fs)
 }
@@ -74,9 +85,20 @@ func (f *serveFlags) logger() (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)}
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	// Tessera logs through klog; send those lines through the same handler.
-	klog.SetSlogLogger(logger.With("component", "tessera"))
+	// One line per record (Tessera's multi-line errors folded), and a fault
+	// that repeats (a full disk, a witness down) logs once per 10s with a
+	// count instead of flooding stderr.
+	logger := slog.New(slogx.RateLimit(slogx.Fold(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})), 10*time.Second, "request"))
+	// Tessera logs through klog; send those lines through the same handler,
+	// every level rate-limited (it repeats a failed publication every
+	// 500ms at info level).
+	base := slogx.Fold(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	thirdParty := slog.New(slogx.RateLimitFrom(base, 10*time.Second, slog.LevelDebug))
+	klog.SetSlogLogger(thirdParty.With("component", "tessera"))
+	// Tessera's storage drivers (and other libraries) also log through
+	// slog's default logger: a full disk logs "Failed to remove temporary
+	// file" per write.
+	slog.SetDefault(thirdParty.With("component", "third_party"))
 	return logger, nil
 }
 
@@ -108,6 +130,11 @@ func (f *serveFlags) serviceConfig(logger *slog.Logger) (server.Config, error) {
 		CommitDelay:        f.commitDelay,
 		CommitSiblings:     f.commitSiblings,
 		ShutdownTimeout:    f.shutdownTimeout,
+		MaxConns:           f.maxConns,
+		MaxConnsPerSource:  f.maxConnsPerSource,
+		ReadHeaderTimeout:  f.readHeaderTimeout,
+		BodyReadTimeout:    f.bodyReadTimeout,
+		IdleTimeout:        f.idleTimeout,
 		Logger:             logger,
 	}, nil
 }
@@ -116,6 +143,7 @@ func runServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var f serveFlags
 	f.register(fs)
+	fs.BoolVar(&f.contract.readOnly, "read-only", false, "serve the log's public read API only, without an identity source (no decision API); without this flag serve refuses to start without one")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -155,6 +183,15 @@ func serve(ctx context.Context, cfg server.Config, cf *contractFlags, logger *sl
 	if err != nil {
 		return err
 	}
+	switch {
+	case src == nil && !cf.readOnly:
+		return usageError{errors.New("no identity source, so no decision API (POST /v1/actions would be a 404): give the server's SVID " +
+			"(--svid-cert, --svid-key, --bundle) or a Workload API (--workload-api or SPIFFE_ENDPOINT_SOCKET), " +
+			"or --read-only to serve only the log's public read API")}
+	case src != nil && cf.readOnly:
+		src.Close()
+		return usageError{errors.New("--read-only with an identity source: drop --read-only to serve the decision API, or the identity flags to serve the read API only")}
+	}
 	if src != nil {
 		defer src.Close()
 		if cfg.Decision, err = cf.decision(src); err != nil {
@@ -171,6 +208,13 @@ func serve(ctx context.Context, cfg server.Config, cf *contractFlags, logger *sl
 	}
 	closeLog := func() { svc.Log().Close(context.Background()) }
 	go reloadOnHUP(ctx, svc)
+	if src != nil {
+		logger.Info("APIs served", "decision", true, "read", true,
+			"endpoints", "POST /v1/actions, POST /actions, POST /v1/results, /v1/agents (mTLS or JWT-SVID); /log/, /v1/entries/, /v1/proofs/, /v1/bundles/, /.well-known/ztlog, /healthz, /readyz, /metrics")
+	} else {
+		logger.Info("APIs served", "decision", false, "read", true,
+			"endpoints", "/log/, /v1/entries/, /v1/proofs/, /v1/bundles/, /.well-known/ztlog, /healthz, /readyz, /metrics (read-only: no decision API)")
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		closeLog()

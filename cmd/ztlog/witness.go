@@ -11,6 +11,7 @@ import (
 	"time"
 
 	service "github.com/zt-infra/ztlog/contract/server"
+	"github.com/zt-infra/ztlog/internal/netguard"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/witnessing"
@@ -104,7 +105,7 @@ func startDevWitness(dir string, key *ztlog.Key, logger *slog.Logger) (stop func
 		st.Close()
 		return nil, err
 	}
-	srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := netguard.Harden(&http.Server{Handler: w.Handler()})
 	go srv.Serve(ln)
 	stop = func() {
 		srv.Close()

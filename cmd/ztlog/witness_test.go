@@ -97,7 +97,7 @@ func TestServeWitnessPolicyFlags(t *testing.T) {
 	os.WriteFile(policyFile, []byte(fmt.Sprintf("log %s\nwitness w1 %s %s\nquorum w1\n", vkey, wvkey, dead)), 0o644)
 
 	// Fail closed: a new log cannot even publish its first checkpoint.
-	cmd := exec.Command(ztlogBin, "serve", "--key", keyFile, "--data-dir", filepath.Join(dir, "data"), "--listen", devproc.FreeAddr(t),
+	cmd := exec.Command(ztlogBin, "serve", "--read-only", "--key", keyFile, "--data-dir", filepath.Join(dir, "data"), "--listen", devproc.FreeAddr(t),
 		"--witness-policy", policyFile, "--witness-timeout", "500ms")
 	msg, _ := cmd.CombinedOutput()
 	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(msg), "witness policy was not satisfied") {
@@ -107,7 +107,7 @@ func TestServeWitnessPolicyFlags(t *testing.T) {
 	// Fail open: it starts, publishes, and says so loudly.
 	addr := devproc.FreeAddr(t)
 	logs := &lockedBuffer{}
-	p := exec.Command(ztlogBin, "serve", "--key", keyFile, "--data-dir", filepath.Join(dir, "data2"), "--listen", addr,
+	p := exec.Command(ztlogBin, "serve", "--read-only", "--key", keyFile, "--data-dir", filepath.Join(dir, "data2"), "--listen", addr,
 		"--witness-policy", policyFile, "--witness-timeout", "500ms", "--witness-fail-open")
 	p.Stderr = logs
 	if err := p.Start(); err != nil {
@@ -131,13 +131,13 @@ func TestServeWitnessPolicyFlags(t *testing.T) {
 		"no url": fmt.Sprintf("witness w1 %s\nquorum w1\n", wvkey),
 	} {
 		os.WriteFile(policyFile, []byte(text), 0o644)
-		cmd := exec.Command(ztlogBin, "serve", "--key", keyFile, "--data-dir", filepath.Join(dir, "data3"), "--witness-policy", policyFile)
+		cmd := exec.Command(ztlogBin, "serve", "--read-only", "--key", keyFile, "--data-dir", filepath.Join(dir, "data3"), "--witness-policy", policyFile)
 		msg, _ := cmd.CombinedOutput()
 		if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(msg), "--witness-policy") {
 			t.Errorf("%s: exit %d\n%s", name, cmd.ProcessState.ExitCode(), msg)
 		}
 	}
-	cmd = exec.Command(ztlogBin, "serve", "--key", keyFile, "--data-dir", filepath.Join(dir, "data3"), "--witness-fail-open")
+	cmd = exec.Command(ztlogBin, "serve", "--read-only", "--key", keyFile, "--data-dir", filepath.Join(dir, "data3"), "--witness-fail-open")
 	if msg, _ := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() != 2 {
 		t.Errorf("--witness-fail-open without a policy: exit %d %s", cmd.ProcessState.ExitCode(), msg)
 	}

@@ -104,6 +104,9 @@ var actionCases = []string{
 	`{"action":"demo echo","resource":"r"}`,
 	`{"action":"demo.echo","resource":""}`,
 	`{"action":"demo.echo","resource":"a\u0001b"}`,
+	`{"action":"demo.echo","resource":"a\u0085b"}`,
+	`{"action":"demo.echo","resource":"a\u202eb"}`,
+	`{"action":"demo.echo","resource":"a\u2029b"}`,
 	`{"action":"demo.echo","resource":"` + strings.Repeat("é", 513) + `"}`,
 	`{"action":"demo.echo","resource":"` + strings.Repeat("é", 512) + `"}`,
 	`{"action":"` + strings.Repeat("a", 257) + `","resource":"r"}`,
@@ -173,6 +176,12 @@ var agentCases = []string{
 	`{"op":"register","id":"spiffe://td/agent/a","aliases":"hello-world-agent"}`,
 	`{"op":"register","id":"spiffe://td/agent/a","aliases":[7]}`,
 	`{"op":"register","id":"spiffe://td/agent/a","aliases":["a0","a1","a2","a3","a4","a5","a6","a7","a8","a9","b0","b1","b2","b3","b4","b5","b6"]}`,
+	// issue 18 finding 5: C1 controls, bidi overrides/isolates, separators.
+	"{\"op\":\"register\",\"id\":\"spiffe://td/agent/a\",\"owner\":\"a\u0085b\"}",
+	"{\"op\":\"register\",\"id\":\"spiffe://td/agent/a\",\"owner\":\"a\u202eb\"}",
+	"{\"op\":\"register\",\"id\":\"spiffe://td/agent/a\",\"labels\":{\"k\":\"\u2066v\u2069\"}}",
+	"{\"op\":\"register\",\"id\":\"spiffe://td/agent/a\",\"owner\":\"line\u2028two\"}",
+	"{\"op\":\"register\",\"id\":\"spiffe://td/agent/a\",\"owner\":\"ok \u00e9 \u200d\"}",
 }
 
 var legacyCases = []string{

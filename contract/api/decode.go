@@ -170,10 +170,8 @@ func text(field, s string, max int, required bool) *httperr.Error {
 	if n := utf8.RuneCountInString(s); n > max {
 		return invalid(field, "longer than %d characters", max)
 	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return invalid(field, "contains a control character")
-		}
+	if m := ztext.RefusedMessage(s); m != "" {
+		return invalid(field, "%s", m)
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/zt-infra/ztlog/internal/jcs"
 	"github.com/zt-infra/ztlog/internal/text"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -143,6 +144,10 @@ type Config struct {
 	Reporter Reporter
 	// Strict, when set, requires the decision's inclusion proof.
 	Strict *Strict
+	// Witnesses is the trust policy a witnessed receipt's checkpoint must
+	// meet (contract/receipt/receipt.md, "Witnessed receipts"). Default:
+	// Strict's policy. Without one a witnessed receipt is refused.
+	Witnesses *trustpolicy.Policy
 	// Leeway is the clock skew tolerated on receipt times (default 5s).
 	Leeway time.Duration
 	Now    func() time.Time
@@ -164,6 +169,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if cfg.Leeway <= 0 {
 		cfg.Leeway = 5 * time.Second
+	}
+	if cfg.Witnesses == nil && cfg.Strict != nil {
+		cfg.Witnesses = cfg.Strict.Policy
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -255,7 +263,7 @@ func (b *Broker) verifyReceipt(ctx context.Context, token, self string) (*receip
 	if err != nil {
 		return nil, refused(RefuseInternal, "receipt keys: %v", err)
 	}
-	want := receipt.Expect{Issuer: b.cfg.Issuer, Audience: self, Now: b.cfg.Now(), Leeway: b.cfg.Leeway}
+	want := receipt.Expect{Issuer: b.cfg.Issuer, Audience: self, Now: b.cfg.Now(), Leeway: b.cfg.Leeway, Witnesses: b.cfg.Witnesses}
 	c, err := receipt.Verify(token, keys, want)
 	if errors.Is(err, receipt.ErrUnknownKey) {
 		// The issuer may have rotated: fetch the JWKS again, once.
@@ -268,6 +276,11 @@ func (b *Broker) verifyReceipt(ctx context.Context, token, self string) (*receip
 		return c, nil
 	case errors.Is(err, receipt.ErrExpired):
 		return nil, refused(RefuseExpired, "%v", err)
+	case errors.Is(err, receipt.ErrUnwitnessed):
+		if b.cfg.Witnesses == nil {
+			return nil, refused(RefuseUnproven, "%v (give the broker the log's trust policy to check witnessed receipts)", err)
+		}
+		return nil, refused(RefuseUnproven, "%v", err)
 	case errors.Is(err, receipt.ErrMismatch):
 		if r, perr := receipt.Parse(token); perr == nil {
 			if r.Claims.Audience != self {

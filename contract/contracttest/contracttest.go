@@ -36,6 +36,7 @@ import (
 	"github.com/zt-infra/ztlog/internal/devca"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage/posix"
+	"github.com/zt-infra/ztlog/log/witnessing"
 )
 
 // The test trust domain and its identities.
@@ -57,6 +58,11 @@ type Options struct {
 	PolicyDir string
 	// ReceiptTTL (default the gate's).
 	ReceiptTTL time.Duration
+	// Witnessing, when set, gives the log of key its witness collection
+	// and the trust policy text it was built from (called once):
+	// checkpoints are published with its quorum's cosignatures, witnessed
+	// assurance is possible, and TrustPolicy returns that text.
+	Witnessing func(key *ztlog.Key) (*witnessing.Collector, string)
 }
 
 // Server is a running ztlog service.
@@ -79,6 +85,9 @@ type Server struct {
 	reg     *agents.Registry
 	cancel  context.CancelFunc
 	done    chan error
+	// witnessing is Options.Witnessing's collector, if any.
+	witnessing *witnessing.Collector
+	policyText string
 }
 
 var klogOnce sync.Once
@@ -105,6 +114,9 @@ func Start(t testing.TB, o Options) *Server {
 	if s.Src, err = identity.FromFiles(identity.Files{Cert: filepath.Join(idDir, "server.pem"), Key: filepath.Join(idDir, "server.key"), Bundle: filepath.Join(idDir, "bundle.json")}); err != nil {
 		t.Fatal(err)
 	}
+	if o.Witnessing != nil {
+		s.witnessing, s.policyText = o.Witnessing(key)
+	}
 	s.start()
 	t.Cleanup(s.Stop)
 	return s
@@ -129,7 +141,7 @@ func (s *Server) start() {
 	}
 	svc, err := server.New(ctx, server.Config{
 		Storage: posix.Opener(posix.Config{Dir: filepath.Join(s.dir, "log")}), Key: s.Key, Logger: logger,
-		CheckpointInterval: 100 * time.Millisecond, PlainHTTPReads: true,
+		CheckpointInterval: 100 * time.Millisecond, PlainHTTPReads: true, Witnessing: s.witnessing,
 		Decision: &server.DecisionPath{Identity: s.Src, PDP: pdp.NewPDP(p, 5*time.Second), Receipts: receipt.NewKeyset(s.rk),
 			Admins: []spiffeid.ID{AdminID}, DefaultBroker: BrokerID.String(), ReceiptTTL: s.opts.ReceiptTTL,
 			CheckpointWait: 3 * time.Second},
@@ -219,6 +231,9 @@ func (s *Server) JWKS() *jose.JSONWebKeySet { return s.Gate.JWKS().(*jose.JSONWe
 // TrustPolicy is a trust policy (internal/trustpolicy) for this log with no
 // witnesses.
 func (s *Server) TrustPolicy() string {
+	if s.witnessing != nil {
+		return s.policyText
+	}
 	return fmt.Sprintf("log %s\nquorum none\n", s.Key.VerifierKey)
 }
 

@@ -29,7 +29,7 @@ var actionCases = []actionVector{
 	{Name: "full", Actor: "spiffe://dev.ztlog.local/agent/demo", Action: "demo.echo", Resource: "demo://hello",
 		Args: "sha256:" + strings.Repeat("ab", 32), Broker: "spiffe://dev.ztlog.local/broker/demo"},
 	{Name: "no-args-no-broker", Actor: "spiffe://dev.ztlog.local/agent/demo", Action: "aws.ec2.terminate_instances", Resource: "i-demo"},
-	{Name: "escapes", Actor: "spiffe://dev.ztlog.local/agent/demo", Action: "demo.echo", Resource: "i-demo <&> \"quoted\" é \u2028"},
+	{Name: "escapes", Actor: "spiffe://dev.ztlog.local/agent/demo", Action: "demo.echo", Resource: "i-demo <&> \"quoted\" é \u200d"},
 	{Name: "capabilities", Actor: "spiffe://dev.ztlog.local/agent/demo", Action: "demo.echo", Resource: "demo://hello",
 		Args: "sha256:" + strings.Repeat("ab", 32), Broker: "spiffe://dev.ztlog.local/broker/demo", Caps: "sha256:" + strings.Repeat("0c", 32)},
 }

@@ -369,10 +369,8 @@ func checkOptionalText(field, s string, max int) error {
 	if len(s) > max {
 		return fieldErr(field, "longer than %d bytes", max)
 	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return fieldErr(field, "contains a control character")
-		}
+	if m := text.RefusedMessage(s); m != "" {
+		return fieldErr(field, "%s", m)
 	}
 	return nil
 }

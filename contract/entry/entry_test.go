@@ -240,6 +240,11 @@ var invalidVectors = []struct {
 	{"alias-twice.json", ErrMalformed, `"aliases[1]": "hello-world-agent" is listed twice`},
 	{"actor-alias-with-claimed-actor.json", ErrMalformed, `"actor_alias": set with claimed_actor`},
 	{"actor-alias-not-an-alias.json", ErrMalformed, `"actor_alias": "hello world" is not an alias`},
+	// Free text refuses what displays other than it is (issue 18 finding 5).
+	{"c1-control.json", ErrMalformed, `"resource": contains U+0085, a control character`},
+	{"bidi-override.json", ErrMalformed, `"reasons[0].message": contains U+202E, a bidirectional override or isolate`},
+	{"bidi-isolate.json", ErrMalformed, `"labels[env]": contains U+2066, a bidirectional override or isolate`},
+	{"line-separator.json", ErrMalformed, `"owner": contains U+2028, a line or paragraph separator`},
 }
 
 func TestInvalidEntries(t *testing.T) {

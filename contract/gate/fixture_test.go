@@ -29,6 +29,7 @@ import (
 	"github.com/zt-infra/ztlog/internal/devca"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage/posix"
+	"github.com/zt-infra/ztlog/log/witnessing"
 )
 
 func TestMain(m *testing.M) {
@@ -76,6 +77,10 @@ type options struct {
 	policyEngine       string
 	users              *identity.UserVerifier
 	guardrails         bool
+	// witness, when set, is the log's one witness (quorum: it), a real
+	// witness server on loopback (see witness_test.go).
+	witness     *testWitness
+	witnessWait time.Duration
 }
 
 type syncBuffer struct {
@@ -154,13 +159,18 @@ func (s *server) start(o options) {
 	}
 	s.pdp = pdp.NewPDP(p, 5*time.Second)
 	rk, _ := receipt.GenerateKey("")
+	var wc *witnessing.Collector
+	if o.witness != nil {
+		wc = o.witness.collector(t, s.key)
+	}
 	svc, err := service.New(ctx, service.Config{
 		Storage: posix.Opener(posix.Config{Dir: filepath.Join(s.dir, "log")}), Key: s.key, Logger: logger,
 		CheckpointInterval: cpInterval, MaxPending: o.maxPending, BatchMaxAge: o.batchMaxAge, CommitDelay: o.commitDelay,
-		PlainHTTPReads: true,
+		PlainHTTPReads: true, Witnessing: wc,
 		Decision: &service.DecisionPath{Identity: s.src, PDP: s.pdp, Receipts: receipt.NewKeyset(rk),
 			Admins: []spiffeid.ID{adminID}, DefaultBroker: brokerID.String(), DecisionTimeout: o.decisionTimeout,
-			CheckpointWait: 3 * time.Second, Users: service.UserTokens{Verifier: o.users}, Guardrails: o.guardrails},
+			CheckpointWait: 3 * time.Second, Users: service.UserTokens{Verifier: o.users}, Guardrails: o.guardrails,
+			WitnessWait: o.witnessWait},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -36,6 +36,9 @@ import (
 
 	"github.com/zt-infra/ztlog/internal/httperr"
 	"github.com/zt-infra/ztlog/internal/text"
+	"github.com/zt-infra/ztlog/internal/tlogproof"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
+	"github.com/zt-infra/ztlog/verifier/proof"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,6 +63,9 @@ const (
 	DefaultDecisionTimeout = 2 * time.Second
 	// DefaultReceiptTTL is a receipt's lifetime.
 	DefaultReceiptTTL = 5 * time.Minute
+	// DefaultWitnessWait bounds how long a witnessed allow waits for a
+	// checkpoint that includes it and meets the witness policy.
+	DefaultWitnessWait = 10 * time.Second
 	// DefaultCheckpointWait is how long POST /actions waits for a published
 	// checkpoint covering the decision, to return it in audit.checkpoint.
 	DefaultCheckpointWait = 2 * time.Second
@@ -71,7 +77,21 @@ const (
 	ReasonUnregistered  = "agent.unregistered"
 	ReasonRevoked       = "agent.revoked"
 	ReasonBroker        = "broker.not_allowed"
+	// ReasonAssuranceUnavailable: policy wants a witnessed allow and this
+	// log has no witness policy.
+	ReasonAssuranceUnavailable = "assurance.unavailable"
+	// ReasonQuorumLost: policy wants a witnessed allow and the witness
+	// quorum is lost; the message names the witnesses not cosigning.
+	ReasonQuorumLost = "assurance.quorum_lost"
 )
+
+// Witnesses is what witnessed assurance needs of the log's witnessing
+// (log/witnessing.Collector): the trust policy its checkpoints meet, and
+// the quorum's state as of the witnesses' last answers.
+type Witnesses interface {
+	Policy() *trustpolicy.Policy
+	Quorum() (met bool, missing []string)
+}
 
 // Config wires the gate. Log, Auth, PDP, Agents and Keys are required.
 type Config struct {
@@ -103,8 +123,15 @@ type Config struct {
 	DecisionTimeout time.Duration
 	ReceiptTTL      time.Duration
 	CheckpointWait  time.Duration
-	Logger          *slog.Logger
-	Registerer      prometheus.Registerer
+	// Witnesses, when set, makes witnessed assurance possible: an allow
+	// policy marks witnessed is answered only with a checkpoint that
+	// includes it and meets Witnesses.Policy(), waited for at most
+	// WitnessWait (default DefaultWitnessWait). Without it such an allow is
+	// a committed deny (assurance.unavailable).
+	Witnesses   Witnesses
+	WitnessWait time.Duration
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -118,6 +145,10 @@ type Gate struct {
 
 // errReceipt is an allow committed whose receipt could not be signed.
 var errReceipt = errors.New("no receipt")
+
+// errWitness is a witnessed allow committed for which no checkpoint meeting
+// the witness policy came in time.
+var errWitness = errors.New("not witnessed")
 
 // New checks cfg and builds the gate.
 func New(cfg Config) (*Gate, error) {
@@ -141,6 +172,9 @@ func New(cfg Config) (*Gate, error) {
 	}
 	if cfg.CheckpointWait <= 0 {
 		cfg.CheckpointWait = DefaultCheckpointWait
+	}
+	if cfg.WitnessWait <= 0 {
+		cfg.WitnessWait = DefaultWitnessWait
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -249,6 +283,8 @@ func (g *Gate) commitFailed(w http.ResponseWriter, r *http.Request, effect entry
 		code, msg, retry = "log_storage_error", "the log's storage failed; the decision was not committed, so nothing is allowed — retry later", 5
 	case errors.Is(err, errReceipt):
 		code, msg = "receipt_failed", err.Error()+"; nothing is allowed (the committed allow has no receipt, so no broker runs it) — retry"
+	case errors.Is(err, errWitness):
+		code, msg, retry = "witness_timeout", err.Error()+"; nothing is allowed (the committed allow has no receipt, so no broker runs it) — retry once the witnesses are back", 5
 	default:
 		code, msg = "commit_failed", "the decision could not be committed; nothing is allowed: "+err.Error()
 	}
@@ -308,7 +344,10 @@ type outcome struct {
 	leafHash     string
 	receipt      string
 	receiptUntil time.Time
-	err          error // commit failed: answer 503
+	assurance    pdp.Assurance
+	// checkpoint (a witnessed allow): the cosigned checkpoint including it.
+	checkpoint []byte
+	err        error // commit failed: answer 503
 }
 
 func (g *Gate) decideV1(w http.ResponseWriter, r *http.Request) {
@@ -387,12 +426,17 @@ func (g *Gate) decideLegacy(w http.ResponseWriter, r *http.Request) {
 		Timestamp: d.Time, CorrelationID: cid, Origin: g.cfg.Log.Origin(), Index: o.index, LeafHash: o.leafHash,
 		ActionDigest: d.ActionDigest, PolicyHash: d.Policy.Hash, EntryURL: entryURL(o.index), Receipt: o.receipt,
 	}
-	// The checkpoint is a convenience: the decision is already committed.
-	wctx, cancel := context.WithTimeout(r.Context(), g.cfg.CheckpointWait)
-	if cp, err := g.cfg.Log.Await(wctx, o.index); err == nil {
-		audit.Checkpoint = string(cp.Note)
+	if o.checkpoint != nil {
+		// Witnessed: the cosigned checkpoint the allow waited for.
+		audit.Checkpoint = string(o.checkpoint)
+	} else {
+		// The checkpoint is a convenience: the decision is already committed.
+		wctx, cancel := context.WithTimeout(r.Context(), g.cfg.CheckpointWait)
+		if cp, err := g.cfg.Log.Await(wctx, o.index); err == nil {
+			audit.Checkpoint = string(cp.Note)
+		}
+		cancel()
 	}
-	cancel()
 	actor := req.Actor // the name the caller used, as the JS SDK expects it back
 	if actor == "" {
 		actor = d.Actor
@@ -430,9 +474,9 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, status int, e *htt
 
 // decide makes and commits the decision. It never returns an allow whose
 // entry was not durably sequenced: o.err is set when the commit failed.
-func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, req request) (o outcome) {
+func (g *Gate) decide(reqCtx context.Context, caller *identity.Caller, cid string, req request) (o outcome) {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, g.cfg.DecisionTimeout)
+	ctx, cancel := context.WithTimeout(reqCtx, g.cfg.DecisionTimeout)
 	defer cancel()
 	now := g.cfg.Now()
 	actor := caller.ID.String()
@@ -574,6 +618,7 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 		d.Reasons = committable(dec.Reasons)
 		if dec.Allow && perr == nil {
 			d.Effect = entry.Allow
+			o.assurance = dec.Assurance
 		}
 		if att != nil && att.policyHash != "" && att.policyHash != v.Hash {
 			d.Effect = entry.Deny
@@ -582,6 +627,12 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 		}
 	}
 	d.Policy = version.Ref()
+	if d.Effect == entry.Allow && o.assurance == pdp.Witnessed {
+		// Fail closed before committing an allow that cannot be witnessed.
+		if r := g.witnessable(d.Action); r != nil {
+			d.Effect, d.Reasons, o.assurance = entry.Deny, []entry.Reason{*r}, ""
+		}
+	}
 
 	var receiptID string
 	var rkey *receipt.Key // the key the entry names is the key that signs
@@ -604,13 +655,26 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 	}
 	o.index = idx
 	o.leafHash = base64.StdEncoding.EncodeToString(ztlog.LeafHash(leaf))
+	var proofText string
+	if o.assurance == pdp.Witnessed {
+		p, cp, err := g.witness(reqCtx, idx, ztlog.LeafHash(leaf))
+		if err != nil {
+			o.err = err
+			return o
+		}
+		proofText, o.checkpoint = string(p), cp
+	}
 	if d.Receipt != nil {
-		tok, err := rkey.Sign(receipt.Claims{
+		claims := receipt.Claims{
 			Issuer: g.cfg.Log.Origin(), Subject: actor, Audience: broker,
 			IssuedAt: now.Unix(), Expiry: o.receiptUntil.Unix(), ID: receiptID,
 			ActionDigest: digest, Decision: string(entry.Allow), LogIndex: idx, LeafHash: o.leafHash,
 			PolicyHash: d.Policy.Hash, CorrelationID: cid,
-		})
+		}
+		if proofText != "" {
+			claims.Assurance, claims.TLogProof = receipt.Witnessed, proofText
+		}
+		tok, err := rkey.Sign(claims)
 		if err != nil {
 			// Committed but not honourable: the caller gets no allow.
 			o.err = fmt.Errorf("%w: the allow is committed at index %d, but %v", errReceipt, idx, err)
@@ -632,6 +696,52 @@ func (g *Gate) isAliasOf(alias, id string) bool {
 	}
 	holder, ok := g.cfg.Agents.AliasOwner(alias)
 	return ok && holder == id
+}
+
+// witnessable returns why an allow of action cannot be witnessed now, or
+// nil: there is a witness policy with a quorum, and as of the witnesses'
+// last answers the quorum is met.
+func (g *Gate) witnessable(action string) *entry.Reason {
+	if g.cfg.Witnesses == nil || g.cfg.Witnesses.Policy() == nil || g.cfg.Witnesses.Policy().Quorum == nil {
+		return &entry.Reason{Code: ReasonAssuranceUnavailable,
+			Message: fmt.Sprintf("policy requires witnessed assurance for %s, and this log has no witness policy to meet", text.Cut(action, 200))}
+	}
+	if met, missing := g.cfg.Witnesses.Quorum(); !met {
+		return &entry.Reason{Code: ReasonQuorumLost,
+			Message: fmt.Sprintf("policy requires witnessed assurance for %s, and the witness quorum is lost (not cosigning: %s)", text.Cut(action, 200), strings.Join(missing, "; "))}
+	}
+	return nil
+}
+
+// witness waits (at most WitnessWait) for a published checkpoint that
+// includes index and verifies under the witness policy, and returns the
+// entry's tlog-proof against it and the checkpoint.
+func (g *Gate) witness(ctx context.Context, index uint64, leafHash []byte) (tlogProof, checkpoint []byte, err error) {
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.WitnessWait)
+	defer cancel()
+	fail := func(format string, args ...any) ([]byte, []byte, error) {
+		why := fmt.Sprintf(format, args...)
+		if _, missing := g.cfg.Witnesses.Quorum(); len(missing) > 0 {
+			why += " (not cosigning: " + strings.Join(missing, "; ") + ")"
+		}
+		return nil, nil, fmt.Errorf("%w: the allow is committed at index %d, but %s", errWitness, index, why)
+	}
+	cp, err := g.cfg.Log.Await(ctx, index)
+	if err != nil {
+		return fail("no checkpoint including it was published within %s: %v", g.cfg.WitnessWait, err)
+	}
+	vcp, err := g.cfg.Witnesses.Policy().VerifyCheckpoint(cp.Note, trustpolicy.VerifyOptions{Now: g.cfg.Now()})
+	if err != nil {
+		return fail("the checkpoint of size %d does not meet the witness policy: %v", cp.Size, err)
+	}
+	hashes, err := g.cfg.Log.InclusionProof(ctx, index, vcp.Size)
+	if err != nil {
+		return fail("its inclusion proof in the checkpoint of size %d: %v", vcp.Size, err)
+	}
+	if err := proof.Inclusion(vcp, index, leafHash, hashes); err != nil {
+		return fail("its inclusion proof does not verify: %v", err)
+	}
+	return tlogproof.Format(&tlogproof.Proof{Index: index, Hashes: hashes, Checkpoint: cp.Note}), cp.Note, nil
 }
 
 func (g *Gate) logRef(o outcome) api.LogRef {
@@ -710,11 +820,12 @@ func committable(rs []entry.Reason) []entry.Reason {
 	return out
 }
 
-// clean replaces control characters with spaces and cuts s to at most max
+// clean replaces the characters free text may not hold (controls, bidi
+// overrides, line separators: text.Refused) with spaces and cuts s to at most max
 // bytes on a character boundary.
 func clean(s string, max int) string {
 	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		if text.IsRefused(r) {
 			return ' '
 		}
 		return r

@@ -237,6 +237,10 @@ func TestAnonymousAndMalformedCommitNothing(t *testing.T) {
 		"bad correlation id":  {agent, `{"action":"demo.echo","resource":"r"}`, 400, api.CodeInvalidField, "X-Correlation-ID", []string{"X-Correlation-ID", "has spaces in it"}},
 		"conflicting corr id": {agent, `{"action":"demo.echo","resource":"r","correlation_id":"a"}`, 400, api.CodeInvalidField, "correlation_id", []string{"X-Correlation-ID", "b"}},
 		"not json":            {agent, `action=demo.echo`, 400, api.CodeMalformedJSON, "", nil},
+		// issue 18 finding 5: display spoofing is refused, naming the field.
+		"bidi override":  {agent, `{"action":"demo.echo","resource":"invoice\u202efdp.exe"}`, 400, api.CodeInvalidField, "resource", nil},
+		"c1 control":     {agent, `{"action":"demo.echo","resource":"a\u0085b"}`, 400, api.CodeInvalidField, "resource", nil},
+		"line separator": {agent, `{"action":"demo.echo","resource":"a\u2028b"}`, 400, api.CodeInvalidField, "resource", nil},
 	} {
 		r := tc.c.do("POST", "/v1/actions", tc.body, tc.hdr...)
 		var e httperr.Error

@@ -19,6 +19,10 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/zt-infra/ztlog/internal/tlogproof"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
+	"github.com/zt-infra/ztlog/verifier/proof"
 )
 
 // Type is the JWS "typ" header of every receipt.
@@ -27,8 +31,12 @@ const Type = "ztlog-receipt+jwt"
 // Version is the receipt version this package writes and reads (claim "ver").
 const Version = 1
 
-// MaxSize is the longest compact receipt Parse looks at.
-const MaxSize = 8192
+// MaxSize is the longest compact receipt Parse looks at (a witnessed
+// receipt carries a checkpoint and an inclusion proof).
+const MaxSize = 16384
+
+// Witnessed is the "assurance" claim of a witnessed receipt.
+const Witnessed = "witnessed"
 
 // Claims are the JWT claims of a receipt. Every field is required.
 type Claims struct {
@@ -57,6 +65,13 @@ type Claims struct {
 	PolicyHash string `json:"policy_hash"`
 	// CorrelationID is the request's correlation id.
 	CorrelationID string `json:"cid"`
+	// Assurance is "witnessed" in a witnessed receipt and absent in a
+	// sequenced one (receipt.md, "Witnessed receipts").
+	Assurance string `json:"assurance,omitempty"`
+	// TLogProof, in a witnessed receipt, is the decision entry's C2SP
+	// tlog-proof: its inclusion proof and a checkpoint, cosigned by the
+	// witness quorum, that includes it.
+	TLogProof string `json:"tlog_proof,omitempty"`
 }
 
 // Errors of Parse and Verify; they are wrapped with detail, test with
@@ -73,6 +88,10 @@ var (
 	// ErrMismatch: a claim differs from what the verifier expected
 	// (issuer, audience, action digest, decision).
 	ErrMismatch = errors.New("receipt: claim mismatch")
+	// ErrUnwitnessed: a witnessed receipt's checkpoint does not meet the
+	// witness policy or does not include the decision, or there is no
+	// witness policy to check it against.
+	ErrUnwitnessed = errors.New("receipt: witness evidence does not verify")
 )
 
 // Receipt is a parsed, not yet verified, receipt.
@@ -156,7 +175,18 @@ func parseClaims(payload []byte) (*Claims, error) {
 			return nil, fmt.Errorf("%w: claim %q is missing", ErrMalformed, k)
 		}
 	}
-	if len(m) != 13 {
+	want := 13
+	_, hasAssurance := m["assurance"]
+	_, hasProof := m["tlog_proof"]
+	switch {
+	case hasAssurance && !hasProof:
+		return nil, fmt.Errorf("%w: claim \"tlog_proof\" is missing: a witnessed receipt carries its evidence", ErrMalformed)
+	case hasProof && !hasAssurance:
+		return nil, fmt.Errorf("%w: claim \"assurance\" is missing: only a witnessed receipt has a tlog_proof", ErrMalformed)
+	case hasAssurance:
+		want = 15
+	}
+	if len(m) != want {
 		return nil, fmt.Errorf("%w: claims have duplicate or unknown members", ErrMalformed)
 	}
 	if err := c.validate(); err != nil {
@@ -201,7 +231,49 @@ func (c *Claims) validate() error {
 			return bad(claim, "want sha256:<64 lowercase hex digits>")
 		}
 	}
+	if c.Assurance != "" || c.TLogProof != "" {
+		if c.Assurance != Witnessed {
+			// One spelling: a sequenced receipt has no assurance claim.
+			return bad("assurance", "want %q (a sequenced receipt has no assurance claim), got %q", Witnessed, c.Assurance)
+		}
+		p, err := tlogproof.Parse([]byte(c.TLogProof))
+		if err != nil {
+			return bad("tlog_proof", "%v", err)
+		}
+		if p.Index != c.LogIndex {
+			return bad("tlog_proof", "proves index %d, the receipt's log_index is %d", p.Index, c.LogIndex)
+		}
+	}
 	return nil
+}
+
+// VerifyWitnessed checks a witnessed receipt's evidence, offline: its
+// checkpoint verifies under pol (the log's key and the witness quorum), is
+// the issuer's, and its inclusion proof leads from leaf_hash at log_index to
+// the checkpoint's root. It returns the verified checkpoint.
+func (c *Claims) VerifyWitnessed(pol *trustpolicy.Policy, now time.Time) (*trustpolicy.Checkpoint, error) {
+	if c.Assurance != Witnessed {
+		return nil, fmt.Errorf("%w: the receipt is not witnessed", ErrUnwitnessed)
+	}
+	if pol == nil {
+		return nil, fmt.Errorf("%w: the receipt is witnessed but no witness policy was given to check it", ErrUnwitnessed)
+	}
+	p, err := tlogproof.Parse([]byte(c.TLogProof))
+	if err != nil {
+		return nil, fmt.Errorf("%w: claim \"tlog_proof\": %v", ErrMalformed, err)
+	}
+	cp, err := pol.VerifyCheckpoint(p.Checkpoint, trustpolicy.VerifyOptions{Now: now})
+	if err != nil {
+		return nil, fmt.Errorf("%w: checkpoint: %v", ErrUnwitnessed, err)
+	}
+	if cp.Origin != c.Issuer {
+		return nil, fmt.Errorf("%w: the checkpoint is of log %q, the receipt was issued by %q", ErrUnwitnessed, cp.Origin, c.Issuer)
+	}
+	lh, _ := base64.StdEncoding.DecodeString(c.LeafHash)
+	if err := proof.Inclusion(cp, c.LogIndex, lh, p.Hashes); err != nil {
+		return nil, fmt.Errorf("%w: decision %d is not proven in the checkpoint of size %d: %v", ErrUnwitnessed, c.LogIndex, cp.Size, err)
+	}
+	return cp, nil
 }
 
 func validDigest(s string) bool {
@@ -229,6 +301,12 @@ type Expect struct {
 	Now time.Time
 	// Leeway is the clock skew tolerated on iat and exp. Default 0.
 	Leeway time.Duration
+	// Witnesses is the trust policy (log key, witnesses, quorum) a
+	// witnessed receipt's checkpoint must meet. Without it a witnessed
+	// receipt is refused (ErrUnwitnessed).
+	Witnesses *trustpolicy.Policy
+	// RequireWitnessed refuses a sequenced receipt.
+	RequireWitnessed bool
 }
 
 // Verify parses token and checks it against the issuer's JWKS: the key named
@@ -260,6 +338,13 @@ func Verify(token string, keys *jose.JSONWebKeySet, want Expect) (*Claims, error
 		return nil, fmt.Errorf("%w: expired at %s", ErrExpired, time.Unix(c.Expiry, 0).UTC().Format(time.RFC3339))
 	case now+leeway < c.IssuedAt:
 		return nil, fmt.Errorf("%w: issued in the future (%s)", ErrExpired, time.Unix(c.IssuedAt, 0).UTC().Format(time.RFC3339))
+	case c.Assurance == "" && want.RequireWitnessed:
+		return nil, fmt.Errorf("%w: the receipt is sequenced only; this verifier requires a witnessed receipt", ErrUnwitnessed)
+	}
+	if c.Assurance == Witnessed {
+		if _, err := c.VerifyWitnessed(want.Witnesses, want.Now); err != nil {
+			return nil, err
+		}
 	}
 	return &c, nil
 }

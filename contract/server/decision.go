@@ -55,6 +55,11 @@ type DecisionPath struct {
 	DecisionTimeout time.Duration
 	ReceiptTTL      time.Duration
 	CheckpointWait  time.Duration
+	// WitnessWait bounds how long an allow the policy marks witnessed
+	// waits for a cosigned checkpoint that includes it (default
+	// gate.DefaultWitnessWait). Witnessed assurance needs
+	// Config.Witnessing; without it such an allow is a committed deny.
+	WitnessWait time.Duration
 	// RebuildTimeout bounds the replay of agents and results from the log
 	// at start (it needs a checkpoint covering every entry, which with
 	// witnesses needs them). Default DefaultRebuildTimeout.
@@ -139,10 +144,15 @@ func (s *Service) mountDecision(ctx context.Context, d *DecisionPath) error {
 	if err := p.rebuild(ctx, s); err != nil {
 		return err
 	}
+	var witnesses gate.Witnesses
+	if s.cfg.Witnessing != nil {
+		witnesses = s.cfg.Witnessing
+	}
 	p.gate, err = gate.New(gate.Config{
 		Log: s.log, Auth: auth, PDP: pdpFixed, Policy: p.policy, Agents: p.agents, Keys: d.Receipts, Users: p.users,
 		Guardrails: scanner, Bundles: d.Identity, Admins: d.Admins, DefaultBroker: d.DefaultBroker,
 		DecisionTimeout: d.DecisionTimeout, ReceiptTTL: d.ReceiptTTL, CheckpointWait: d.CheckpointWait,
+		Witnesses: witnesses, WitnessWait: d.WitnessWait,
 		Logger: s.logger, Registerer: s.registry,
 	})
 	if err != nil {

@@ -34,6 +34,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/gate/correlation"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/internal/httperr"
+	"github.com/zt-infra/ztlog/internal/netguard"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/httpread"
 	"github.com/zt-infra/ztlog/log/storage"
@@ -85,6 +86,20 @@ type Config struct {
 	// checkpoint is published: it supplies Witnesses, WitnessOptions and
 	// HTTPClient, a "witnesses" /readyz check and report, and its metrics.
 	Witnessing *witnessing.Collector
+	// MaxConns caps the process's open client connections; the file
+	// descriptors left over are the reserve storage needs, so a connection
+	// flood is refused at accept and never starves the log (see
+	// internal/netguard). Default: RLIMIT_NOFILE minus a reserve.
+	MaxConns int
+	// MaxConnsPerSource caps open connections from one IP. Default: half
+	// of MaxConns.
+	MaxConnsPerSource int
+	// ReadHeaderTimeout, BodyReadTimeout and IdleTimeout bound a request's
+	// headers, its body and a keep-alive connection's idle wait (zero:
+	// internal/netguard's defaults, 10s, 30s, 30s).
+	ReadHeaderTimeout time.Duration
+	BodyReadTimeout   time.Duration
+	IdleTimeout       time.Duration
 }
 
 // Service is a running ztlog server.
@@ -164,6 +179,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		details:  map[string]func(context.Context) any{},
 	}
 	s.addCheck("log", l.Healthy)
+	if cfg.Witnesses != nil && (cfg.WitnessOptions == nil || !cfg.WitnessOptions.FailOpen) {
+		s.addCheck("witnessed_checkpoint", l.CheckpointWitnessed)
+	}
 	if c := cfg.Witnessing; c != nil {
 		reg.MustRegister(c.Metrics())
 		s.addCheck("witnesses", c.Check)
@@ -255,12 +273,20 @@ func (s *Service) plainGuard(next http.Handler) http.Handler {
 // Serve serves on ln until ctx is cancelled, then shuts down gracefully:
 // in-flight requests finish, then the log publishes everything it accepted.
 func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
+	srv := netguard.HardenWith(&http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+	}, s.cfg.BodyReadTimeout)
+	body := s.cfg.BodyReadTimeout
+	if body <= 0 {
+		body = netguard.BodyReadTimeout
 	}
+	guarded := netguard.Wrap(ln, netguard.Options{MaxConns: s.cfg.MaxConns, MaxConnsPerSource: s.cfg.MaxConnsPerSource, Logger: s.logger})
+	s.logger.Info("connection limits", "max_conns", guarded.Budget().Max(), "fd_limit", netguard.FDLimit(),
+		"read_header_timeout", srv.ReadHeaderTimeout.String(), "body_read_timeout", body.String(), "idle_timeout", srv.IdleTimeout.String())
+	ln = guarded
 	if s.cfg.TLS != nil {
 		ln = newSniffListener(ln, s.cfg.TLS, s.cfg.PlainHTTPReads)
 	}

@@ -3,10 +3,11 @@ package server
 import (
 	"bufio"
 	"crypto/tls"
-	"errors"
 	"net"
 	"sync"
 	"time"
+
+	"github.com/zt-infra/ztlog/internal/netguard"
 )
 
 // sniffListener serves TLS and, optionally, plain HTTP on one port: it
@@ -30,12 +31,24 @@ func newSniffListener(ln net.Listener, cfg *tls.Config, plain bool) net.Listener
 }
 
 func (l *sniffListener) accept() {
+	var delay time.Duration
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond)
+			// A temporary error (EMFILE, ENFILE, a timeout) ends when
+			// connections close: back off and retry, as net/http does.
+			// Returning would leave http.Server blocked on Accept for good.
+			if netguard.Temporary(err) {
+				if delay == 0 {
+					delay = 5 * time.Millisecond
+				} else if delay *= 2; delay > time.Second {
+					delay = time.Second
+				}
+				select {
+				case <-time.After(delay):
+				case <-l.done:
+					return
+				}
 				continue
 			}
 			select {
@@ -44,6 +57,7 @@ func (l *sniffListener) accept() {
 			}
 			return
 		}
+		delay = 0
 		go l.sniff(c)
 	}
 }

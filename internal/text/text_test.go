@@ -63,3 +63,68 @@ func TestPrefixAndIsLowerHex(t *testing.T) {
 		}
 	}
 }
+
+func TestRefused(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		r    rune
+		what string
+	}{
+		{"a\x01b", 0x01, "a control character"},
+		{"tab\there", '\t', "a control character"},
+		{"del\x7f", 0x7f, "a control character"},
+		{"c1\u0085", 0x85, "a control character"},
+		{"c1\u009f", 0x9f, "a control character"},
+		{"lre\u202a", 0x202a, "a bidirectional override or isolate"},
+		{"rlo\u202e", 0x202e, "a bidirectional override or isolate"},
+		{"lri\u2066", 0x2066, "a bidirectional override or isolate"},
+		{"pdi\u2069", 0x2069, "a bidirectional override or isolate"},
+		{"ls\u2028", 0x2028, "a line or paragraph separator"},
+		{"ps\u2029", 0x2029, "a line or paragraph separator"},
+	} {
+		r, what, ok := Refused(tc.in)
+		if !ok {
+			t.Errorf("Refused(%q) found nothing, want U+%04X", tc.in, tc.r)
+			continue
+		}
+		if r != tc.r {
+			t.Errorf("Refused(%q) rune U+%04X, want U+%04X", tc.in, r, tc.r)
+		}
+		if what != tc.what {
+			t.Errorf("Refused(%q) kind %q, want %q", tc.in, what, tc.what)
+		}
+	}
+	for _, ok := range []string{"plain", "ünïcödé", "emoji 🚀", "\u00a0nbsp", "arabic مرحبا", "\u200d zwj", "\u202f narrow nbsp", "\u2065"} {
+		if r, _, bad := Refused(ok); bad {
+			t.Errorf("Refused(%q) refused U+%04X, want accepted", ok, r)
+		}
+	}
+	if got, want := RefusedMessage("x\u202ey"), "contains U+202E, a bidirectional override or isolate; remove it"; got != want {
+		t.Errorf("RefusedMessage = %q, want %q", got, want)
+	}
+}
+
+func FuzzRefused(f *testing.F) {
+	for _, s := range []string{"", "plain", "a\u202eb", "\u0085", "\u2028", "é\u2066x\u2069", "\x7f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, _, bad := Refused(s)
+		var first rune = -1
+		for _, c := range s {
+			if IsRefused(c) {
+				first = c
+				break
+			}
+		}
+		if bad != (first >= 0) {
+			t.Fatalf("Refused(%q) = %v, but rune by rune the first refused is %U", s, bad, first)
+		}
+		if bad && r != first {
+			t.Fatalf("Refused(%q) names %U, the first refused rune is %U", s, r, first)
+		}
+		if (RefusedMessage(s) != "") != bad {
+			t.Fatalf("RefusedMessage(%q) disagrees with Refused", s)
+		}
+	})
+}

@@ -327,3 +327,17 @@ func (c *Collector) Check(context.Context) error {
 	}
 	return errors.New("no new checkpoint can be published: " + msg)
 }
+
+// Quorum says whether, as of the witnesses' last answers, the quorum is met
+// (true before any witness was asked), and names each witness that is not
+// cosigning with why ("w2: unreachable"), sorted.
+func (c *Collector) Quorum() (met bool, missing []string) {
+	met, _ = c.evaluate()
+	for _, s := range c.Status() {
+		if !s.OK && s.LastAttempt != "" {
+			missing = append(missing, fmt.Sprintf("%s: %s", s.Name, s.Outcome))
+		}
+	}
+	sort.Strings(missing)
+	return met, missing
+}

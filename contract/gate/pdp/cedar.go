@@ -27,6 +27,9 @@ const (
 const (
 	cedarCodeAnnotation    = "code"
 	cedarMessageAnnotation = "message"
+	// cedarAssuranceAnnotation on a permit policy: the assurance level of
+	// the allows it determines ("sequenced" or "witnessed").
+	cedarAssuranceAnnotation = "assurance"
 )
 
 type cedarPolicy struct {
@@ -34,6 +37,8 @@ type cedarPolicy struct {
 	set      *cedar.PolicySet
 	entities types.EntityMap
 	codes    map[cedar.PolicyID]entry.Reason
+	// witnessed are the permit policies annotated @assurance("witnessed").
+	witnessed map[cedar.PolicyID]bool
 }
 
 // LoadCedar loads a Cedar policy from a directory: every *.cedar file (in
@@ -48,6 +53,7 @@ func LoadCedar(_ context.Context, dir, revision string) (Policy, error) {
 	set := cedar.NewPolicySet()
 	raw := map[string][]byte{}
 	codes := map[cedar.PolicyID]entry.Reason{}
+	witnessed := map[cedar.PolicyID]bool{}
 	var texts []string
 	entities := types.EntityMap{}
 	for _, e := range entries {
@@ -75,6 +81,16 @@ func LoadCedar(_ context.Context, dir, revision string) (Policy, error) {
 				}
 				if !set.Add(id, p) {
 					return nil, fmt.Errorf("policy: cedar %s: policy id %q is used twice", path, id)
+				}
+				if v, ok := ann[cedarAssuranceAnnotation]; ok {
+					level, err := ParseAssurance(string(v))
+					if err != nil {
+						return nil, fmt.Errorf("policy: cedar %s: policy %s: @%v", path, id, err)
+					}
+					if p.Effect() != cedar.Permit {
+						return nil, fmt.Errorf("policy: cedar %s: policy %s: @assurance applies to permit policies only", path, id)
+					}
+					witnessed[id] = level == Witnessed
 				}
 				code := string(ann[cedarCodeAnnotation])
 				if code == "" {
@@ -113,7 +129,7 @@ func LoadCedar(_ context.Context, dir, revision string) (Policy, error) {
 		version:  Version{Engine: "cedar", Hash: hash, Revision: revision, SourceDigest: sourceDigest(raw), Source: dir},
 		set:      set,
 		entities: entities,
-		codes:    codes,
+		codes:    codes, witnessed: witnessed,
 	}, nil
 }
 
@@ -182,11 +198,16 @@ func (p *cedarPolicy) Evaluate(ctx context.Context, in *Input) (Decision, error)
 	}
 	if dec == cedar.Allow {
 		var ids []string
+		level := Sequenced
 		for _, r := range diag.Reasons {
 			ids = append(ids, string(r.PolicyID))
+			// The strongest level among the permits that apply.
+			if p.witnessed[r.PolicyID] {
+				level = Witnessed
+			}
 		}
 		sort.Strings(ids)
-		return Decision{Allow: true, Reasons: []entry.Reason{{Code: "policy.allow", Message: "allowed by Cedar policy " + strings.Join(ids, ", ")}}}, nil
+		return Decision{Allow: true, Reasons: []entry.Reason{{Code: "policy.allow", Message: "allowed by Cedar policy " + strings.Join(ids, ", ")}}, Assurance: level}, nil
 	}
 	seen := map[string]bool{}
 	var reasons []entry.Reason

@@ -228,7 +228,17 @@ func (p *opaPolicy) Evaluate(ctx context.Context, in *Input) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	return Decision{Allow: allow, Reasons: reasons}, nil
+	level := Sequenced
+	if v, ok := doc["assurance"]; ok && allow {
+		s, isString := v.(string)
+		if !isString {
+			return Decision{}, fmt.Errorf("%s.assurance is %T, want the string %q or %q", OPAQuery, v, Sequenced, Witnessed)
+		}
+		if level, err = ParseAssurance(s); err != nil {
+			return Decision{}, fmt.Errorf("%s.%v", OPAQuery, err)
+		}
+	}
+	return Decision{Allow: allow, Reasons: reasons, Assurance: level}, nil
 }
 
 func opaReasons(v any) ([]entry.Reason, error) {

@@ -80,6 +80,34 @@ type Attestation struct {
 type Decision struct {
 	Allow   bool
 	Reasons []entry.Reason
+	// Assurance is what an allow must wait for before it is answered:
+	// Sequenced (the default, also when empty) or Witnessed (input.md,
+	// "Assurance").
+	Assurance Assurance
+}
+
+// Assurance is the evidence an allow is answered with.
+type Assurance string
+
+// Assurance levels.
+const (
+	// Sequenced: the allow is answered once its entry is durably
+	// sequenced in the log.
+	Sequenced Assurance = "sequenced"
+	// Witnessed: the allow is answered only with a checkpoint that includes
+	// the entry and meets the witness policy, and the inclusion proof.
+	Witnessed Assurance = "witnessed"
+)
+
+// ParseAssurance reads a level as a policy writes it; "" is Sequenced.
+func ParseAssurance(s string) (Assurance, error) {
+	switch Assurance(s) {
+	case "", Sequenced:
+		return Sequenced, nil
+	case Witnessed:
+		return Witnessed, nil
+	}
+	return "", fmt.Errorf("assurance %q: want %q or %q", s, Sequenced, Witnessed)
 }
 
 // Version identifies a loaded policy.

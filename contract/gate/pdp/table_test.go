@@ -16,6 +16,8 @@ type tableCase struct {
 	Input   json.RawMessage `json:"input"`
 	Effect  string          `json:"effect"`
 	Reasons []string        `json:"reasons"`
+	// Assurance is the level of an allow ("" means sequenced).
+	Assurance string `json:"assurance"`
 }
 
 type table struct {
@@ -96,6 +98,9 @@ func TestSharedTable(t *testing.T) {
 			}
 			if effect != c.Effect || !reflect.DeepEqual(codes, c.Reasons) {
 				t.Errorf("%s %q: %s %v, want %s %v", engine, c.Name, effect, codes, c.Effect, c.Reasons)
+			}
+			if want, _ := ParseAssurance(c.Assurance); d.Allow && d.Assurance != want {
+				t.Errorf("%s %q: assurance %q, want %q", engine, c.Name, d.Assurance, want)
 			}
 			if engine == "opa" {
 				if d.Allow {

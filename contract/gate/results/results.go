@@ -15,8 +15,11 @@
 //     id is the predicate's receiptId;
 //   - no result was committed for that decision before. The set of decisions
 //     with a result is rebuilt from the log's result entries on start, so it
-//     survives restarts. Posting the very same statement again answers with
-//     the entry already committed; any other second result is 409.
+//     survives restarts. Posting the same statement again answers with the
+//     entry already committed; any other second result is 409. "The same"
+//     is the same signer and the same signed payload (the DSSE payload
+//     bytes): an envelope re-encoded with other whitespace or member order,
+//     as a broker's outbox may store and resend it, is the same statement.
 //
 // Anything else is refused with the contract's error shape and commits
 // nothing. The result entry is appended and durably sequenced before the
@@ -90,7 +93,9 @@ type Config struct {
 type committed struct {
 	index     uint64
 	leafHash  string
-	statement string // digest of the envelope
+	statement string // digest of the envelope as received
+	payload   string // digest of the signed payload ("" if unknown)
+	broker    string // the signer
 	outcome   string
 	cid       string
 }
@@ -158,7 +163,8 @@ func (s *Service) Replay(index uint64, leaf []byte) error {
 	}
 	if r, ok := e.(*entry.Result); ok {
 		s.mu.Lock()
-		s.done[r.DecisionIndex] = committed{index: index, leafHash: leafHash(leaf), statement: r.Statement.Digest, outcome: r.Outcome, cid: r.CorrelationID}
+		s.done[r.DecisionIndex] = committed{index: index, leafHash: leafHash(leaf), statement: r.Statement.Digest,
+			payload: payloadDigest(r.Statement.Envelope), broker: r.Broker, outcome: r.Outcome, cid: r.CorrelationID}
 		s.mu.Unlock()
 	}
 	return nil
@@ -247,10 +253,11 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request) {
 	}
 
 	digest := attest.Digest(raw)
+	payload := attest.Digest(v.Payload)
 	s.mu.Lock()
 	if prev, ok := s.done[idx]; ok {
 		s.mu.Unlock()
-		if prev.statement == digest {
+		if prev.sameStatement(digest, payload, v.Signer.String()) {
 			// The same statement again (a retry whose answer was lost).
 			s.answer(w, idx, prev)
 			return
@@ -295,7 +302,7 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	resultLeafHash := leafHash(leaf)
 	record := func(ri uint64) committed {
-		c := committed{index: ri, leafHash: resultLeafHash, statement: digest, outcome: p.Outcome, cid: d.CorrelationID}
+		c := committed{index: ri, leafHash: resultLeafHash, statement: digest, payload: payload, broker: v.Signer.String(), outcome: p.Outcome, cid: d.CorrelationID}
 		s.mu.Lock()
 		s.done[idx] = c
 		delete(s.pending, idx)
@@ -405,6 +412,36 @@ func resultEntry(now time.Time, d *entry.Decision, p *attest.BrokerResult, v *at
 		e.Statement.Envelope = raw
 	}
 	return e
+}
+
+// sameStatement reports whether a statement posted now (its envelope
+// digest as received, its signed payload's digest, its signer) is the one
+// committed: the same signer signed the same payload.
+func (c committed) sameStatement(envelope, payload, signer string) bool {
+	if c.statement == envelope {
+		return true
+	}
+	return c.payload != "" && c.payload == payload && c.broker == signer
+}
+
+// payloadDigest is the digest of the signed payload of a committed
+// envelope, or "" when the entry did not keep the envelope (larger than
+// MaxEnvelopeInEntry) or it does not decode.
+func payloadDigest(envelope []byte) string {
+	if len(envelope) == 0 {
+		return ""
+	}
+	var env struct {
+		Payload string `json:"payload"`
+	}
+	if json.Unmarshal(envelope, &env) != nil {
+		return ""
+	}
+	p, err := base64.StdEncoding.Strict().DecodeString(env.Payload)
+	if err != nil || len(p) == 0 {
+		return ""
+	}
+	return attest.Digest(p)
 }
 
 func leafHash(leaf []byte) string { return base64.StdEncoding.EncodeToString(ztlog.LeafHash(leaf)) }

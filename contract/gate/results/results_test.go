@@ -218,3 +218,64 @@ func canonical(t *testing.T, b []byte) []byte {
 	}
 	return c
 }
+
+// reencode writes a DSSE envelope's members in reverse order with other
+// whitespace: the same statement, other bytes.
+func reencode(t *testing.T, envelope []byte) []byte {
+	t.Helper()
+	var env struct {
+		PayloadType string            `json:"payloadType"`
+		Payload     string            `json:"payload"`
+		Signatures  []json.RawMessage `json:"signatures"`
+	}
+	if err := json.Unmarshal(envelope, &env); err != nil {
+		t.Fatal(err)
+	}
+	pt, _ := json.Marshal(env.PayloadType)
+	pl, _ := json.Marshal(env.Payload)
+	sigs, _ := json.MarshalIndent(env.Signatures, "    ", "\t")
+	out := []byte("{\n  \"signatures\" : " + string(sigs) + ",\n  \"payload\":" + string(pl) + " ,\r\n\t\"payloadType\":  " + string(pt) + "\n}")
+	if bytes.Equal(out, envelope) {
+		t.Fatal("re-encoding left the bytes as they were")
+	}
+	return out
+}
+
+// TestReencodedStatementIsTheSameResult: a broker's outbox may store the
+// statement as parsed JSON and resend it re-encoded; the same signed
+// payload gets the committed answer, not a 409 (issue 18 finding 6), also
+// after a restart (from the log).
+func TestReencodedStatementIsTheSameResult(t *testing.T) {
+	f := newFixture(t)
+	d := f.decide("demo.echo")
+	if d.Decision != "allow" {
+		t.Fatalf("decision %+v", d)
+	}
+	signed := f.sign(f.broker, d.ActionDigest, f.result(d))
+	status, b := f.post(f.broker, "/v1/results", string(broker.ResultBody(signed)))
+	if status != 200 {
+		t.Fatalf("post: %d %s", status, b)
+	}
+	var first api.ResultResponse
+	json.Unmarshal(b, &first)
+	size := f.s.Size()
+
+	re := reencode(t, signed.Envelope)
+	chain, _ := json.Marshal(signed.ChainBase64())
+	body := "{ \"chain\" : " + string(chain) + " ,\n \"statement\" : " + string(re) + " }"
+	for _, when := range []string{"before restart", "after restart"} {
+		status, b = f.post(f.broker, "/v1/results", body)
+		if status != 200 {
+			t.Fatalf("%s: re-encoded statement: %d %s, want 200", when, status, b)
+		}
+		var again api.ResultResponse
+		json.Unmarshal(b, &again)
+		if again.Log != first.Log {
+			t.Errorf("%s: re-encoded statement answered %+v, want the committed %+v", when, again.Log, first.Log)
+		}
+		if f.s.Size() != size {
+			t.Errorf("%s: log grew from %d to %d for a statement already committed", when, size, f.s.Size())
+		}
+		f.s.Restart()
+	}
+}

@@ -35,6 +35,19 @@ permitted if {
 	"search.deep" in input.user.scopes
 }
 
+# deploy.production: every dev agent, but see assurance below.
+permitted if {
+	input.action == "deploy.production"
+	startswith(input.actor.id, "spiffe://dev.ztlog.local/agent/")
+}
+
+# High-risk actions are answered only once witnessed: the allow comes with a
+# checkpoint that includes the decision and meets the witness policy, and
+# the inclusion proof (contract/gate/pdp/input.md, "Assurance").
+default assurance := "sequenced"
+
+assurance := "witnessed" if input.action in data.ztlog.witnessed_actions
+
 deny contains {"code": "agent.revoked", "message": "the agent's registration is revoked"} if {
 	input.actor.status == "revoked"
 }
