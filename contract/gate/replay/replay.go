@@ -32,9 +32,9 @@ import (
 
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/entry"
-	"github.com/zt-infra/ztlog/contract/gate"
 	"github.com/zt-infra/ztlog/contract/gate/agents"
 	"github.com/zt-infra/ztlog/contract/gate/pdp"
+	"github.com/zt-infra/ztlog/contract/gate/reasons"
 	"github.com/zt-infra/ztlog/contract/policysource"
 )
 
@@ -155,7 +155,7 @@ func (r *Replayer) Decision(ctx context.Context, index uint64, d *entry.Decision
 				res.Differences = append(res.Differences, fmt.Sprintf("the log says the gate should have refused with %s; the committed reasons do not", code))
 			}
 		}
-		for _, code := range []string{gate.ReasonActorMismatch, gate.ReasonUnregistered, gate.ReasonRevoked, gate.ReasonBroker} {
+		for _, code := range []string{reasons.ActorMismatch, reasons.Unregistered, reasons.Revoked, reasons.Broker} {
 			if hasCode(d.Reasons, code) && !slices.Contains(derived, code) {
 				res.Differences = append(res.Differences, fmt.Sprintf("committed refusal %s does not follow from the log", code))
 			}
@@ -184,12 +184,12 @@ func (r *Replayer) Decision(ctx context.Context, index uint64, d *entry.Decision
 		timeout = 5 * time.Second
 	}
 	dec, _, _ := pdp.NewPDP(p, timeout).Decide(ctx, in)
-	got := Decided{Effect: entry.Deny, Reasons: gate.CommittableReasons(dec.Reasons)}
+	got := Decided{Effect: entry.Deny, Reasons: reasons.Committable(dec.Reasons)}
 	if dec.Allow {
 		got.Effect = entry.Allow
 	}
 	if a := d.Attestation; a != nil && a.Claims["policyHash"] != "" && a.Claims["policyHash"] != ref.Hash {
-		got = Decided{Effect: entry.Deny, Reasons: []entry.Reason{{Code: gate.ReasonPolicyMismatch,
+		got = Decided{Effect: entry.Deny, Reasons: []entry.Reason{{Code: reasons.PolicyMismatch,
 			Message: fmt.Sprintf("the agent attested that it expects policy %s; %s is in force", a.Claims["policyHash"], ref.Hash)}}}
 	}
 	res.Replayed = &got
@@ -284,15 +284,15 @@ func Input(d *entry.Decision, rec api.Agent, registered bool) (*pdp.Input, error
 func (r *Replayer) gateRefusals(d *entry.Decision, rec api.Agent, registered bool) []string {
 	var codes []string
 	if d.ClaimedActor != "" {
-		codes = append(codes, gate.ReasonActorMismatch)
+		codes = append(codes, reasons.ActorMismatch)
 	}
 	switch {
 	case !registered:
-		codes = append(codes, gate.ReasonUnregistered)
+		codes = append(codes, reasons.Unregistered)
 	case rec.Status == agents.Revoked:
-		codes = append(codes, gate.ReasonRevoked)
+		codes = append(codes, reasons.Revoked)
 	case d.Broker != "" && len(rec.Brokers) > 0 && !slices.Contains(rec.Brokers, d.Broker):
-		codes = append(codes, gate.ReasonBroker)
+		codes = append(codes, reasons.Broker)
 	}
 	return codes
 }
@@ -302,8 +302,8 @@ func (r *Replayer) gateRefusals(d *entry.Decision, rec api.Agent, registered boo
 func committedByGate(d *entry.Decision) bool {
 	for _, rs := range d.Reasons {
 		switch {
-		case rs.Code == gate.ReasonActorMismatch, rs.Code == gate.ReasonUnregistered, rs.Code == gate.ReasonRevoked,
-			rs.Code == gate.ReasonBroker, rs.Code == gate.ReasonAttestationInvalid, rs.Code == "guardrail.error":
+		case rs.Code == reasons.ActorMismatch, rs.Code == reasons.Unregistered, rs.Code == reasons.Revoked,
+			rs.Code == reasons.Broker, rs.Code == reasons.AttestationInvalid, rs.Code == reasons.GuardrailError:
 			return true
 		case strings.HasPrefix(rs.Code, "user.") && d.User == nil:
 			return true
@@ -335,17 +335,8 @@ func codes(rs []entry.Reason) string {
 }
 
 func hasCode(rs []entry.Reason, code string) bool {
-	for _, r := range rs {
-		if r.Code == code {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(rs, func(r entry.Reason) bool { return r.Code == code })
 }
 
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
+// nonNil is s, or an empty list: input.schema.json wants lists present.
+func nonNil(s []string) []string { return append(make([]string, 0, len(s)), s...) }
