@@ -22,7 +22,7 @@ const examples = "../../../testdata/policies"
 // forgedLog writes a log: the example OPA policy's entry, agent a1
 // registered, then the decisions given; it returns the log, the policy's
 // stored source, and the first decision's index.
-func forgedLog(t *testing.T, decisions ...*entry.Decision) (client.FileFetcher, *policysource.Source, uint64) {
+func forgedLog(t testing.TB, decisions ...*entry.Decision) (client.FileFetcher, *policysource.Source, uint64) {
 	t.Helper()
 	p, err := pdp.Load(context.Background(), "opa", filepath.Join(examples, "opa"), "r1")
 	if err != nil {
@@ -175,4 +175,31 @@ func TestReplayOneIndex(t *testing.T) {
 	if got[0].Verdict != Different {
 		t.Errorf("verdict %s, want different", got[0].Verdict)
 	}
+}
+
+// BenchmarkReplayLog replays a log of 2,000 decisions (allows and denies
+// of a registered agent) from its directory, reading included.
+func BenchmarkReplayLog(b *testing.B) {
+	var ds []*entry.Decision
+	for i := uint64(0); i < 2000; i++ {
+		if i%2 == 0 {
+			ds = append(ds, decision(i, audittest.Agent(1), "demo.echo", entry.Allow, allowed))
+		} else {
+			ds = append(ds, decision(i, audittest.Agent(1), "aws.ec2.terminate_instances", entry.Deny, forbidden))
+		}
+	}
+	log, src, _ := forgedLog(b, ds...)
+	b.ResetTimer()
+	var sum *Summary
+	for b.Loop() {
+		var err error
+		sum, err = New(serve(src), nil).Run(context.Background(), log, 0, nil, func(*Result) error { return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		if sum.Same != 2000 {
+			b.Fatalf("%d same of %d", sum.Same, sum.Decisions)
+		}
+	}
+	b.ReportMetric(float64(sum.Decisions)*float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
 }
