@@ -14,6 +14,13 @@
 // attestation's signature are not re-verified here (zt-audit verifies
 // committed attestations against SPIFFE roots).
 //
+// Two inputs are as the log has them, which may differ from what the
+// policy saw in rare cases, reported as differences rather than hidden: a
+// delegated user's scopes are committed cut to 32 of at most 128 bytes
+// each, and the agent registry is the one the agent entries before the
+// decision describe (a registration whose commit raced the decision can
+// be sequenced on either side of it).
+//
 // Replay does not verify the log either (checkpoint signatures, inclusion,
 // completeness): that is zt-audit's. It answers one question: does the
 // committed policy, given the committed input, decide what the log says it
