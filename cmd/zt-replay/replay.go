@@ -83,8 +83,10 @@ func runLog(ctx context.Context, args []string) error {
 		return err
 	}
 	var differing []*replay.Result
-	sum, err := replay.New(fetch, nil).Run(ctx, src, 0, nil, func(r *replay.Result) error {
-		if r.Verdict == replay.Different {
+	rp := replay.New(fetch, nil)
+	rp.KeepGoing = true
+	sum, err := rp.Run(ctx, src, 0, nil, func(r *replay.Result) error {
+		if r.Verdict == replay.Different || r.Verdict == replay.Unreplayable {
 			differing = append(differing, r)
 		}
 		return nil
@@ -105,14 +107,15 @@ func runLog(ctx context.Context, args []string) error {
 		}
 	} else {
 		fmt.Printf("log        %d entries, %d decisions replayed in %s (%.0f decisions/s)\n", sum.Entries, sum.Decisions, sum.Duration.Round(time.Millisecond), sum.PerSec)
-		fmt.Printf("same       %d\ngate       %d (refused before the policy; refusals re-derived from the log)\ndifferent  %d\n", sum.Same, sum.Gate, sum.Different)
+		fmt.Printf("same       %d\ngate       %d (refused before the policy; refusals re-derived from the log)\ndifferent  %d\nunreplayable %d (the policy could not be had or did not match its entry)\n",
+			sum.Same, sum.Gate, sum.Different, sum.Unreplayable)
 		for _, r := range differing {
-			fmt.Printf("  %d: %s\n", r.Index, strings.Join(r.Differences, "; "))
+			fmt.Printf("  %d: %s%s\n", r.Index, strings.Join(r.Differences, "; "), r.Error)
 		}
 		fmt.Printf("note: %s\n", replay.Saw)
 	}
-	if sum.Different > 0 {
-		return failedError{fmt.Errorf("%d of %d decisions replay differently", sum.Different, sum.Decisions)}
+	if sum.Different > 0 || sum.Unreplayable > 0 {
+		return failedError{fmt.Errorf("of %d decisions, %d replay differently and %d could not be replayed", sum.Decisions, sum.Different, sum.Unreplayable)}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -21,13 +22,16 @@ type Source interface {
 
 // Summary counts the decisions a Run replayed.
 type Summary struct {
-	TreeSize  uint64        `json:"tree_size"`
-	Entries   uint64        `json:"entries"`
-	Decisions uint64        `json:"decisions"`
-	Same      uint64        `json:"same"`
-	Different uint64        `json:"different"`
-	Gate      uint64        `json:"gate"`
-	Duration  time.Duration `json:"duration_ns"`
+	TreeSize  uint64 `json:"tree_size"`
+	Entries   uint64 `json:"entries"`
+	Decisions uint64 `json:"decisions"`
+	Same      uint64 `json:"same"`
+	Different uint64 `json:"different"`
+	Gate      uint64 `json:"gate"`
+	// Unreplayable counts decisions whose policy could not be replayed
+	// (Replayer.KeepGoing).
+	Unreplayable uint64        `json:"unreplayable"`
+	Duration     time.Duration `json:"duration_ns"`
 	// PerSec is decisions replayed per second (reading the log included).
 	PerSec float64 `json:"decisions_per_sec"`
 }
@@ -85,6 +89,9 @@ func (r *Replayer) entry(ctx context.Context, i uint64, leaf []byte, want func(u
 		return nil
 	}
 	res, err := r.Decision(ctx, i, d)
+	if errors.Is(err, ErrPolicy) && r.KeepGoing {
+		res, err = &Result{Index: i, Verdict: Unreplayable, Committed: Decided{Effect: d.Effect, Reasons: d.Reasons}, Saw: Saw, Error: err.Error()}, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -94,6 +101,8 @@ func (r *Replayer) entry(ctx context.Context, i uint64, leaf []byte, want func(u
 		sum.Same++
 	case Gate:
 		sum.Gate++
+	case Unreplayable:
+		sum.Unreplayable++
 	default:
 		sum.Different++
 	}

@@ -56,6 +56,10 @@ const (
 	// refusals replay can re-derive (identity, registration, broker) agree
 	// with the committed ones, and the policy was not evaluated.
 	Gate = "gate"
+	// Unreplayable: the policy the decision names could not be had or
+	// did not match its policy entry (ErrPolicy); Error says why. Only Run
+	// with KeepGoing reports it; otherwise it is an error.
+	Unreplayable = "unreplayable"
 )
 
 // Fetch returns the stored source document of the policy version with
@@ -75,6 +79,10 @@ type Replayer struct {
 	Local *policysource.Source
 	// Timeout bounds one evaluation. Default 5s.
 	Timeout time.Duration
+	// KeepGoing makes Run report a decision whose policy cannot be
+	// replayed (ErrPolicy: e.g. a policy entry from before sources were
+	// stored) as Unreplayable and go on, instead of stopping.
+	KeepGoing bool
 
 	agents   *agents.Registry
 	policies map[string]PolicyRef   // by policy hash: the latest policy entry seen
@@ -134,6 +142,8 @@ type Result struct {
 	Input *pdp.Input `json:"input,omitempty"`
 	// Saw says what of the arguments and credentials the policy saw.
 	Saw string `json:"saw"`
+	// Error is why an Unreplayable decision could not be replayed.
+	Error string `json:"error,omitempty"`
 }
 
 // Saw is the standing note of every result.

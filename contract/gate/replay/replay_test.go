@@ -203,3 +203,33 @@ func BenchmarkReplayLog(b *testing.B) {
 	}
 	b.ReportMetric(float64(sum.Decisions)*float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
 }
+
+// TestUnstoredPolicy: a policy whose source cannot be fetched (a log from
+// before sources were stored) stops a replay, or with KeepGoing makes each
+// of its decisions Unreplayable, saying why.
+func TestUnstoredPolicy(t *testing.T) {
+	log, _, _ := forgedLog(t,
+		decision(0, audittest.Agent(1), "demo.echo", entry.Allow, allowed),
+		decision(1, audittest.Agent(1), "demo.echo", entry.Allow, allowed))
+	missing := func(context.Context, string, string) ([]byte, error) { return nil, errors.New("404 policy_not_stored") }
+	if _, err := replayAll(t, log, New(missing, nil)); !errors.Is(err, ErrPolicy) {
+		t.Errorf("without KeepGoing: error %v, want ErrPolicy", err)
+	}
+	r := New(missing, nil)
+	r.KeepGoing = true
+	results, err := replayAll(t, log, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 2 {
+		t.Fatalf("%d results, want 2", len(results))
+	}
+	for _, res := range results {
+		if res.Verdict != Unreplayable {
+			t.Errorf("decision %d: verdict %s, want unreplayable", res.Index, res.Verdict)
+		}
+		if !strings.Contains(res.Error, "404 policy_not_stored") {
+			t.Errorf("decision %d: error %q does not say why", res.Index, res.Error)
+		}
+	}
+}
