@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -41,7 +42,7 @@ var ErrPolicyNotStored = errors.New("no stored policy source")
 
 // DirPolicyStore is the POSIX policy store: dir/<hex source digest>.json
 // (the stored document) and dir/by-hash/<hex policy hash> (the source
-// digests with that hash, one a line, oldest first), each written
+// digests with that hash, one a line, the one most recently in force last), each written
 // atomically and fsynced.
 func DirPolicyStore(dir string) PolicyStore { return &dirPolicyStore{dir: dir} }
 
@@ -77,12 +78,11 @@ func (s *dirPolicyStore) Put(_ context.Context, hash string, src *policysource.S
 	if err != nil {
 		return fmt.Errorf("policy store: %w", err)
 	}
-	for _, d := range list {
-		if d == digest {
-			return nil
-		}
+	if len(list) > 0 && list[len(list)-1] == digest {
+		return nil
 	}
-	list = append(list, digest)
+	// Latest last: a version that comes into force again moves to the end.
+	list = append(slices.DeleteFunc(list, func(d string) bool { return d == digest }), digest)
 	return fsx.WriteAtomic(index, []byte(strings.Join(list, "\n")+"\n"), 0o644)
 }
 

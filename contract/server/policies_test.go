@@ -37,8 +37,8 @@ func get(t *testing.T, url string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-// TestPolicyStoreServes: a stored source is served by its hash (the latest
-// with that hash) and by hash and source digest, survives a new store over
+// TestPolicyStoreServes: a stored source is served by its hash (the one
+// with that hash most recently in force) and by hash and source digest, survives a new store over
 // the same directory, and an unknown hash is a 404 naming it.
 func TestPolicyStoreServes(t *testing.T) {
 	dir := t.TempDir()
@@ -61,15 +61,15 @@ func TestPolicyStoreServes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Digest() != v2.Digest() {
-		t.Errorf("GET by hash served %s, want the latest stored, %s", got.Digest(), v2.Digest())
+	if got.Digest() != v1.Digest() {
+		t.Errorf("GET by hash served %s, want the one most recently in force, %s", got.Digest(), v1.Digest())
 	}
-	status, body = get(t, srv.URL+"/v1/policies/"+hash+"?source_digest="+v1.Digest())
+	status, body = get(t, srv.URL+"/v1/policies/"+hash+"?source_digest="+v2.Digest())
 	if status != http.StatusOK {
 		t.Fatalf("GET by hash and digest: %d %s", status, body)
 	}
-	if got, _ := policysource.Parse(body); got == nil || got.Digest() != v1.Digest() {
-		t.Errorf("GET by hash and digest did not serve %s", v1.Digest())
+	if got, _ := policysource.Parse(body); got == nil || got.Digest() != v2.Digest() {
+		t.Errorf("GET by hash and digest did not serve %s", v2.Digest())
 	}
 	unknown := "sha256:" + strings.Repeat("cd", 32)
 	status, body = get(t, srv.URL+"/v1/policies/"+unknown)
