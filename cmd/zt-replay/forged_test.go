@@ -60,6 +60,7 @@ func TestForgedEffectIsAMismatch(t *testing.T) {
 	if code != 1 {
 		t.Errorf("forged decision: exit %d, want 1\n%s%s", code, out, stderr)
 	}
+	t.Logf("zt-replay decision --index 3:\n%s%s", out, stderr)
 	if !strings.Contains(out, "effect: committed allow, replayed deny") {
 		t.Errorf("forged decision: output does not name both effects:\n%s", out)
 	}

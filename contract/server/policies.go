@@ -32,7 +32,7 @@ type PolicyStore interface {
 	// not an error.
 	Put(ctx context.Context, hash string, src *policysource.Source) error
 	// Get returns the stored document of the version with policy hash hash
-	// and source digest sourceDigest (""; the most recently stored version
+	// and source digest sourceDigest (""; the version most recently in force
 	// with that hash), or ErrPolicyNotStored.
 	Get(ctx context.Context, hash, sourceDigest string) ([]byte, error)
 }
