@@ -96,7 +96,7 @@ image-context:
 	chmod 1777 $(IMAGE_CTX)/rootfs/tmp
 	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=auto \
 		-ldflags "-s -w -X $(VERSION_PKG).Version=$(IMAGE_TAG) -X $(VERSION_PKG).Revision=$(REVISION)" \
-		-o $(IMAGE_CTX)/ ./cmd/ztlog ./cmd/zt ./cmd/zt-audit ./cmd/zt-witness
+		-o $(IMAGE_CTX)/ ./cmd/ztlog ./cmd/zt ./cmd/zt-audit ./cmd/zt-witness ./cmd/zt-replay
 	@[ -s /etc/ssl/certs/ca-certificates.crt ] || { echo "image: /etc/ssl/certs/ca-certificates.crt missing (Debian: apt-get install ca-certificates)"; exit 1; }
 	cp /etc/ssl/certs/ca-certificates.crt deploy/image/passwd deploy/image/group $(IMAGE_CTX)/
 

@@ -24,7 +24,7 @@ import (
 const repoRoot = ".."
 
 // imageBinaries are the binaries the image carries, in /usr/local/bin.
-var imageBinaries = []string{"ztlog", "zt", "zt-audit", "zt-witness"}
+var imageBinaries = []string{"ztlog", "zt", "zt-audit", "zt-witness", "zt-replay"}
 
 // podmanArgs are the global options podman needs on these machines: crun
 // and the systemd cgroup manager do not work here (DESIGN.md).

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -119,7 +120,14 @@ func (f *serveFlags) serviceConfig(logger *slog.Logger) (server.Config, error) {
 	if err != nil {
 		return server.Config{}, err
 	}
+	var policies server.PolicyStore
+	if f.storageKind == "" || f.storageKind == "posix" {
+		// The AWS and GCP drivers have no policy store yet
+		// (contract/policysource/policysource.md says what one needs).
+		policies = server.DirPolicyStore(filepath.Join(f.dataDir, "policies"))
+	}
 	return server.Config{
+		PolicyStore:        policies,
 		Listen:             f.listen,
 		Storage:            open,
 		Key:                key,

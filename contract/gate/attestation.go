@@ -9,16 +9,17 @@ import (
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/contract/gate/pdp"
+	"github.com/zt-infra/ztlog/contract/gate/reasons"
 )
 
 // Reason codes of attestations.
 const (
 	// ReasonAttestationInvalid: the attestation sent does not verify, or
 	// does not match the request (broker, sandbox).
-	ReasonAttestationInvalid = "attestation.invalid"
+	ReasonAttestationInvalid = reasons.AttestationInvalid
 	// ReasonPolicyMismatch: the agent attested that it expects another
 	// policy version than the one that decided.
-	ReasonPolicyMismatch = "attestation.policy_mismatch"
+	ReasonPolicyMismatch = reasons.PolicyMismatch
 )
 
 // AttestationSkew is the clock skew tolerated on an attestation's validity

@@ -53,6 +53,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/gate/guardrail"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/contract/gate/pdp"
+	"github.com/zt-infra/ztlog/contract/gate/reasons"
 	"github.com/zt-infra/ztlog/contract/receipt"
 	ztlog "github.com/zt-infra/ztlog/log"
 )
@@ -73,10 +74,10 @@ const (
 
 // Reason codes the gate itself commits (policy reasons come from the PDP).
 const (
-	ReasonActorMismatch = "identity.actor_mismatch"
-	ReasonUnregistered  = "agent.unregistered"
-	ReasonRevoked       = "agent.revoked"
-	ReasonBroker        = "broker.not_allowed"
+	ReasonActorMismatch = reasons.ActorMismatch
+	ReasonUnregistered  = reasons.Unregistered
+	ReasonRevoked       = reasons.Revoked
+	ReasonBroker        = reasons.Broker
 	// ReasonAssuranceUnavailable: policy wants a witnessed allow and this
 	// log has no witness policy.
 	ReasonAssuranceUnavailable = "assurance.unavailable"
@@ -795,43 +796,13 @@ func nonNilMap(m map[string]string) map[string]string {
 	return m
 }
 
-// Limits on what a policy's reasons may add to an entry, so that no policy
-// can make a decision too large (or otherwise impossible) to commit.
-const (
-	maxReasons       = 16
-	maxReasonCode    = 128
-	maxReasonMessage = 1024
-)
+// committable returns reasons that the entry format accepts
+// (reasons.Committable).
+func committable(rs []entry.Reason) []entry.Reason { return reasons.Committable(rs) }
 
-// committable returns reasons that the entry format accepts: at most
-// maxReasons, codes and messages cut to size, control characters replaced.
-func committable(rs []entry.Reason) []entry.Reason {
-	if len(rs) > maxReasons {
-		rs = append(rs[:maxReasons-1:maxReasons-1], entry.Reason{Code: "policy.more_reasons", Message: fmt.Sprintf("%d further reasons not recorded", len(rs)-maxReasons+1)})
-	}
-	out := make([]entry.Reason, len(rs))
-	for i, r := range rs {
-		code := clean(r.Code, maxReasonCode)
-		if code == "" {
-			code = "policy.reason"
-		}
-		out[i] = entry.Reason{Code: code, Message: clean(r.Message, maxReasonMessage)}
-	}
-	return out
-}
-
-// clean replaces the characters free text may not hold (controls, bidi
-// overrides, line separators: text.Refused) with spaces and cuts s to at most max
-// bytes on a character boundary.
-func clean(s string, max int) string {
-	s = strings.Map(func(r rune) rune {
-		if text.IsRefused(r) {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD"))
-	return text.Prefix(s, max)
-}
+// clean replaces the characters free text may not hold (reasons.Clean)
+// and cuts s to at most max bytes on a character boundary.
+func clean(s string, max int) string { return reasons.Clean(s, max) }
 
 // committableScopes keeps at most 32 scopes, each cut to size.
 func committableScopes(scopes []string) []string {

@@ -119,6 +119,11 @@ func (s *Service) mountDecision(ctx context.Context, d *DecisionPath) error {
 	if pdpFixed == nil {
 		mc := d.Policy
 		mc.Commit = gate.PolicyCommitter(s.log, d.DecisionTimeout)
+		if s.cfg.PolicyStore != nil {
+			mc.Commit = storingCommit(s.cfg.PolicyStore, mc.Commit)
+		} else {
+			s.logger.Warn("policy sources are not stored: GET /v1/policies/{hash} will answer 404 and decisions cannot be replayed from this service")
+		}
 		mc.Logger = s.logger
 		if p.policy, err = pdp.NewManager(ctx, mc); err != nil {
 			return err

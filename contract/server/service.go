@@ -6,6 +6,7 @@
 //	               names each check and why it fails
 //	GET /metrics   Prometheus metrics
 //	GET /.well-known/ztlog  origin and checkpoint verifier key
+//	GET /v1/policies/{hash}  the stored source of a policy version
 //
 // Shutdown (context cancelled, e.g. SIGTERM) stops accepting connections,
 // lets in-flight requests finish, then closes the log, which waits until
@@ -82,6 +83,11 @@ type Config struct {
 	// Decision, when set, mounts the decision path (see DecisionPath); TLS
 	// then defaults to the identity's mutual TLS. Nil: a read-only log.
 	Decision *DecisionPath
+	// PolicyStore keeps the source of every policy version that comes into
+	// force and serves it at GET /v1/policies/{hash}; a version whose
+	// source cannot be stored does not come into force. Nil: sources are
+	// not stored (the endpoint answers 404 saying so).
+	PolicyStore PolicyStore
 	// Witnessing, when set, collects the witnesses' cosignatures before a
 	// checkpoint is published: it supplies Witnesses, WitnessOptions and
 	// HTTPClient, a "witnesses" /readyz check and report, and its metrics.
@@ -190,6 +196,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	httpread.Register(s.router, l)
 	s.bundles = &bundles{l: l}
 	s.router.HandleFunc("/v1/bundles/{index}", s.bundles.serve).Methods(http.MethodGet)
+	s.router.HandleFunc("/v1/policies/{hash}", s.servePolicy).Methods(http.MethodGet)
 	s.router.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
 	s.router.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
 	s.router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})).Methods(http.MethodGet)
@@ -242,7 +249,7 @@ func (s *Service) Handler() http.Handler { return s.logRequests(s.plainGuard(s.r
 // PublicPath reports whether path is a public, read-only endpoint, served
 // over plain HTTP too when PlainHTTPReads is set.
 func PublicPath(path string) bool {
-	for _, p := range []string{"/log/", "/v1/entries/", "/v1/proofs/", "/v1/bundles/"} {
+	for _, p := range []string{"/log/", "/v1/entries/", "/v1/proofs/", "/v1/bundles/", "/v1/policies/"} {
 		if strings.HasPrefix(path, p) {
 			return true
 		}

@@ -194,6 +194,9 @@ func TestBinaryBoundaries(t *testing.T) {
 		{"./contract/client", concat(cloudSDKs, policy, ethereum, gitleaks)},
 		{"./cmd/zt-witness", concat(cloudSDKs, policy, ethereum, gitleaks)},
 		{"./cmd/zt-audit", concat(cloudSDKs, policy, ethOnline)},
+		// The auditor's replay links the policy engines (that is its job)
+		// and nothing of the operator's side.
+		{"./cmd/zt-replay", concat(cloudSDKs, ethereum, gitleaks)},
 	} {
 		t.Run(strings.TrimPrefix(c.pkg, "./"), func(t *testing.T) {
 			pkgs := list(t, c.pkg)

@@ -14,6 +14,7 @@ import (
 	"github.com/cedar-policy/cedar-go/types"
 
 	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/policysource"
 )
 
 // Cedar entity types of the ztlog input mapping (input.md, "Cedar").
@@ -45,30 +46,60 @@ type cedarPolicy struct {
 // name order) and an optional entities.json (Cedar JSON entities). A policy
 // may carry @id("...") (its id in reasons), @code("...") and
 // @message("...") (the reason it gives when it determines a decision).
+// It is CollectCedar, then Compile.
 func LoadCedar(_ context.Context, dir, revision string) (Policy, error) {
+	src, err := CollectCedar(dir)
+	if err != nil {
+		return nil, err
+	}
+	return compileCedar(src, revision, dir)
+}
+
+// CollectCedar reads the files a Cedar policy directory consists of,
+// exactly as they are: the *.cedar files and entities.json at its top
+// level, under their names. The engine reads no schema (cedar-go does not
+// validate against one), so none is collected.
+func CollectCedar(dir string) (*policysource.Source, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("policy: cedar: %v", err)
 	}
+	src := &policysource.Source{Engine: "cedar", Files: map[string][]byte{}}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !(strings.HasSuffix(name, ".cedar") || name == "entities.json") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		src.Files[name] = b
+	}
+	if len(src.Files) == 0 {
+		return nil, fmt.Errorf("policy: cedar %s: no .cedar policies", dir)
+	}
+	if err := src.Check(); err != nil {
+		return nil, fmt.Errorf("policy: cedar %s: %w", dir, err)
+	}
+	return src, nil
+}
+
+// compileCedar compiles the collected files; origin names them in errors
+// and in the version's Source.
+func compileCedar(src *policysource.Source, revision, origin string) (Policy, error) {
 	set := cedar.NewPolicySet()
-	raw := map[string][]byte{}
 	codes := map[cedar.PolicyID]entry.Reason{}
 	witnessed := map[cedar.PolicyID]bool{}
 	var texts []string
 	entities := types.EntityMap{}
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() {
-			continue
-		}
-		path := filepath.Join(dir, name)
+	for _, name := range src.Paths() {
+		b := src.Files[name]
+		path := origin + "/" + name
 		switch {
+		case strings.Contains(name, "/"):
+			return nil, fmt.Errorf("policy: cedar %s: the engine reads files at the top level only", path)
 		case strings.HasSuffix(name, ".cedar"):
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return nil, err
-			}
-			raw[name] = b
 			list, err := cedar.NewPolicyListFromBytes(name, b)
 			if err != nil {
 				return nil, fmt.Errorf("policy: cedar %s does not parse: %v", path, err)
@@ -108,25 +139,22 @@ func LoadCedar(_ context.Context, dir, revision string) (Policy, error) {
 				texts = append(texts, string(p.MarshalCedar()))
 			}
 		case name == "entities.json":
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return nil, err
-			}
-			raw[name] = b
 			if err := json.Unmarshal(b, &entities); err != nil {
 				return nil, fmt.Errorf("policy: cedar %s: %v", path, err)
 			}
+		default:
+			return nil, fmt.Errorf("policy: cedar %s: not a file the engine reads (*.cedar, entities.json)", path)
 		}
 	}
 	if len(texts) == 0 {
-		return nil, fmt.Errorf("policy: cedar %s: no .cedar policies", dir)
+		return nil, fmt.Errorf("policy: cedar %s: no .cedar policies", origin)
 	}
 	hash, err := cedarHash(texts, entities)
 	if err != nil {
 		return nil, err
 	}
 	return &cedarPolicy{
-		version:  Version{Engine: "cedar", Hash: hash, Revision: revision, SourceDigest: sourceDigest(raw), Source: dir},
+		version:  Version{Engine: "cedar", Hash: hash, Revision: revision, SourceDigest: src.Digest(), Source: origin, Content: src},
 		set:      set,
 		entities: entities,
 		codes:    codes, witnessed: witnessed,

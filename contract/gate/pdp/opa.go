@@ -17,6 +17,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
 	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/policysource"
 	"github.com/zt-infra/ztlog/internal/jcs"
 )
 
@@ -36,58 +37,128 @@ type opaPolicy struct {
 // LoadOPA loads an OPA policy from a directory (*.rego modules, data.json
 // and data.yaml documents placed by directory, as `opa eval -d` does) or an
 // OPA bundle (a .tar.gz file or a bundle directory holding a .manifest),
-// compiles it and prepares the query.
+// compiles it and prepares the query: CollectOPA, then Compile.
 func LoadOPA(ctx context.Context, path, revision string) (Policy, error) {
+	src, err := CollectOPA(path)
+	if err != nil {
+		return nil, err
+	}
+	return compileOPA(ctx, src, revision, path)
+}
+
+// CollectOPA reads the files an OPA policy at path consists of, exactly as
+// they are: a bundle file alone, under its base name; a bundle directory's
+// modules, data, manifest and signatures; a policy directory's *.rego
+// modules (but *_test.rego) and data.json, data.yaml and data.yml
+// documents, outside hidden directories. Paths are relative to path.
+func CollectOPA(path string) (*policysource.Source, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("policy: opa: %v", err)
 	}
+	src := &policysource.Source{Engine: "opa", Files: map[string][]byte{}}
+	if !st.IsDir() {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("policy: opa: %v", err)
+		}
+		if strings.HasSuffix(st.Name(), ".rego") {
+			return nil, fmt.Errorf("policy: opa %s: give the directory holding the module, or a bundle (.tar.gz)", path)
+		}
+		src.Files[st.Name()] = b
+		return src, nil
+	}
+	bundleDir := fileExists(filepath.Join(path, ".manifest"))
+	err = filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if p != path && strings.HasPrefix(name, ".") && !bundleDir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || !opaFile(name, bundleDir) {
+			return nil
+		}
+		rel, err := filepath.Rel(path, p)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		src.Files[filepath.ToSlash(rel)] = b
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("policy: opa %s: %v", path, err)
+	}
+	if err := src.Check(); err != nil {
+		return nil, fmt.Errorf("policy: opa %s: %w", path, err)
+	}
+	return src, nil
+}
+
+// opaFile reports whether a file of this name is part of an OPA policy
+// directory (or, with bundle set, of a bundle directory).
+func opaFile(name string, bundle bool) bool {
+	switch {
+	case name == "data.json" || name == "data.yaml" || name == "data.yml":
+		return true
+	case strings.HasSuffix(name, ".rego"):
+		return bundle || !strings.HasSuffix(name, "_test.rego")
+	case bundle:
+		return name == ".manifest" || name == ".signatures.json" || name == "patch.json" || strings.HasSuffix(name, ".wasm")
+	}
+	return false
+}
+
+// compileOPA compiles the collected files; origin names them in errors
+// and in the version's Source.
+func compileOPA(ctx context.Context, src *policysource.Source, revision, origin string) (Policy, error) {
 	var modules map[string]*ast.Module
 	var data map[string]any
-	var raw map[string][]byte
-	isBundle := !st.IsDir() || fileExists(filepath.Join(path, ".manifest"))
-	if isBundle {
-		b, err := loader.NewFileLoader().WithProcessAnnotation(true).AsBundle(path)
-		if err != nil {
-			return nil, fmt.Errorf("policy: opa bundle %s: %v", path, err)
+	fsys := src.FS()
+	paths := src.Paths()
+	tarball := len(paths) == 1 && !strings.Contains(paths[0], "/") && !strings.HasSuffix(paths[0], ".rego") && !opaFile(paths[0], false)
+	if _, ok := src.Files[".manifest"]; ok || tarball {
+		root := "."
+		if tarball {
+			root = paths[0]
 		}
-		modules, data, raw = map[string]*ast.Module{}, b.Data, map[string][]byte{}
+		b, err := loader.NewFileLoader().WithFS(fsys).WithProcessAnnotation(true).AsBundle(root)
+		if err != nil {
+			return nil, fmt.Errorf("policy: opa bundle %s: %v", origin, err)
+		}
+		modules, data = map[string]*ast.Module{}, b.Data
 		for _, m := range b.Modules {
 			modules[m.Path] = m.Parsed
-			raw[m.Path] = m.Raw
-		}
-		if rb, err := os.ReadFile(path); err == nil && !st.IsDir() {
-			raw = map[string][]byte{filepath.Base(path): rb}
 		}
 		if revision == "" {
 			revision = b.Manifest.Revision
 		}
 	} else {
-		res, err := loader.NewFileLoader().WithProcessAnnotation(true).Filtered([]string{path}, func(abs string, info os.FileInfo, depth int) bool {
-			name := info.Name()
-			if info.IsDir() {
-				return strings.HasPrefix(name, ".") && depth > 0
-			}
-			return !(strings.HasSuffix(name, ".rego") || name == "data.json" || name == "data.yaml" || name == "data.yml") || strings.HasSuffix(name, "_test.rego")
+		res, err := loader.NewFileLoader().WithFS(fsys).WithProcessAnnotation(true).Filtered([]string{"."}, func(abs string, info os.FileInfo, depth int) bool {
+			return !info.IsDir() && !opaFile(info.Name(), false)
 		})
 		if err != nil {
-			return nil, fmt.Errorf("policy: opa %s: %v", path, err)
+			return nil, fmt.Errorf("policy: opa %s: %v", origin, err)
 		}
-		modules, data, raw = map[string]*ast.Module{}, res.Documents, map[string][]byte{}
+		modules, data = map[string]*ast.Module{}, res.Documents
 		for name, m := range res.Modules {
 			modules[name] = m.Parsed
-			raw[name] = m.Raw
-		}
-		if err := readRaw(path, raw); err != nil {
-			return nil, err
 		}
 	}
 	if len(modules) == 0 {
-		return nil, fmt.Errorf("policy: opa %s: no .rego modules", path)
+		return nil, fmt.Errorf("policy: opa %s: no .rego modules", origin)
 	}
 	hash, err := opaHash(modules, data)
 	if err != nil {
-		return nil, fmt.Errorf("policy: opa %s: %v", path, err)
+		return nil, fmt.Errorf("policy: opa %s: %v", origin, err)
 	}
 	parsed := make([]func(*rego.Rego), 0, len(modules)+3)
 	for _, m := range modules {
@@ -99,44 +170,15 @@ func LoadOPA(ctx context.Context, path, revision string) (Policy, error) {
 	parsed = append(parsed, rego.Query(OPAQuery), rego.Store(inmem.NewFromObject(data)), rego.StrictBuiltinErrors(true))
 	pq, err := rego.New(parsed...).PrepareForEval(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("policy: opa %s does not compile: %v", path, err)
+		return nil, fmt.Errorf("policy: opa %s does not compile: %v", origin, err)
 	}
 	return &opaPolicy{
-		version: Version{Engine: "opa", Hash: hash, Revision: revision, SourceDigest: sourceDigest(raw), Source: path},
+		version: Version{Engine: "opa", Hash: hash, Revision: revision, SourceDigest: src.Digest(), Source: origin, Content: src},
 		query:   pq,
 	}, nil
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-// readRaw adds the data files under dir to raw (modules are already in).
-func readRaw(dir string, raw map[string][]byte) error {
-	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() || !(d.Name() == "data.json" || d.Name() == "data.yaml" || d.Name() == "data.yml") {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		raw[p] = b
-		return nil
-	})
-}
-
-// sourceDigest is the digest of the sources exactly as loaded: the JCS
-// object {file name relative to nothing in particular: digest of bytes}.
-func sourceDigest(raw map[string][]byte) string {
-	m := map[string]string{}
-	for name, b := range raw {
-		m[filepath.ToSlash(name)] = entry.Digest(b)
-	}
-	d, _ := jcsDigest(m) // a map of strings always encodes
-	return d
-}
 
 // jcsDigest is the digest of v's RFC 8785 (JCS) serialization.
 func jcsDigest(v any) (string, error) {

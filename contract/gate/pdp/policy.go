@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/policysource"
 	"github.com/zt-infra/ztlog/internal/text"
 )
 
@@ -120,10 +121,14 @@ type Version struct {
 	Hash string `json:"hash"`
 	// Revision is the operator's name for the version (optional).
 	Revision string `json:"revision,omitempty"`
-	// SourceDigest is the digest of the source files exactly as loaded.
+	// SourceDigest is the digest of the source files exactly as loaded:
+	// Content.Digest() (contract/policysource/policysource.md).
 	SourceDigest string `json:"source_digest"`
 	// Source is where it was loaded from.
 	Source string `json:"source"`
+	// Content is the files exactly as the engine read them: what the
+	// service stores and serves at /v1/policies/{hash}.
+	Content *policysource.Source `json:"-"`
 }
 
 // Ref is the reference committed in decision entries.
@@ -209,6 +214,35 @@ var ErrUndefined = errors.New("policy: undefined")
 var Engines = map[string]func(ctx context.Context, path, revision string) (Policy, error){
 	"opa":   LoadOPA,
 	"cedar": LoadCedar,
+}
+
+// Compile compiles a policy from its stored files with the engine they
+// name (src.Engine): the same compilation Load does after reading the
+// files, so a stored policy decides exactly as the loaded one did. origin
+// names the files in errors and becomes the version's Source.
+func Compile(ctx context.Context, src *policysource.Source, revision, origin string) (Policy, error) {
+	if err := src.Check(); err != nil {
+		return nil, fmt.Errorf("policy: %s: %w", origin, err)
+	}
+	switch src.Engine {
+	case "opa":
+		return compileOPA(ctx, src, revision, origin)
+	case "cedar":
+		return compileCedar(src, revision, origin)
+	}
+	return nil, fmt.Errorf("policy: %s: unknown engine %q (known: cedar, opa)", origin, src.Engine)
+}
+
+// Collect reads the files of a policy at path with the named engine (see
+// CollectOPA, CollectCedar), without compiling them.
+func Collect(engine, path string) (*policysource.Source, error) {
+	switch engine {
+	case "opa":
+		return CollectOPA(path)
+	case "cedar":
+		return CollectCedar(path)
+	}
+	return nil, fmt.Errorf("policy: unknown engine %q (known: cedar, opa)", engine)
 }
 
 // Load loads a policy with the named engine.
