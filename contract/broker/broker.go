@@ -124,7 +124,8 @@ func ArgsDigest(argv []string) (string, error) {
 	return api.ArgsDigest(b)
 }
 
-// Config wires a broker. SVID, Issuer, Keys, Replay, Runner are required.
+// Config wires a broker. SVID, Issuer, Keys and Replay are required;
+// Runner too for work (Handle), not for calls it performs itself (Perform).
 type Config struct {
 	// SVID is the broker's own identity: the receipt audience it accepts,
 	// and the key it signs results with.
@@ -154,8 +155,8 @@ type Broker struct {
 
 // New checks cfg.
 func New(cfg Config) (*Broker, error) {
-	if cfg.SVID == nil || cfg.Issuer == "" || cfg.Keys == nil || cfg.Replay == nil || cfg.Runner == nil {
-		return nil, errors.New("broker: SVID, Issuer, Keys, Replay and Runner are required")
+	if cfg.SVID == nil || cfg.Issuer == "" || cfg.Keys == nil || cfg.Replay == nil {
+		return nil, errors.New("broker: SVID, Issuer, Keys and Replay are required")
 	}
 	if _, err := cfg.SVID.GetX509SVID(); err != nil {
 		return nil, fmt.Errorf("broker: own SVID: %v", err)
@@ -285,6 +286,9 @@ func (b *Broker) verifyReceipt(ctx context.Context, token, self string) (*receip
 // nothing was spawned and nothing reported. Otherwise the Report says how
 // the work ended and whether its result was committed.
 func (b *Broker) Handle(ctx context.Context, w *Work) (*Report, error) {
+	if b.cfg.Runner == nil {
+		return nil, refused(RefuseInternal, "this broker has no sandbox runner; it runs no commands")
+	}
 	c, digest, m, err := b.Check(ctx, w)
 	if err != nil {
 		b.cfg.Logger.Warn("work refused", "error", err.Error(), "action", w.Action)
@@ -315,14 +319,23 @@ func (b *Broker) Handle(ctx context.Context, w *Work) (*Report, error) {
 	}
 	b.cfg.Logger.Info("work ran", "outcome", rep.Predicate.Outcome, "log_index", c.LogIndex, "jti", c.ID,
 		"sandbox", o.Sandbox.Kind, "correlation_id", c.CorrelationID)
+	b.signAndReport(ctx, rep)
+	return rep, nil
+}
+
+// signAndReport signs rep.Predicate about rep.ActionDigest with the
+// broker's SVID and commits it through the Reporter, recording in rep what
+// became of it. Handle and Perform share it: one result path.
+func (b *Broker) signAndReport(ctx context.Context, rep *Report) {
+	c := rep.Claims
 	svid, err := b.cfg.SVID.GetX509SVID()
 	if err == nil {
-		rep.Statement, err = attest.SignBrokerResult(ctx, svid, digest, rep.Predicate)
+		rep.Statement, err = attest.SignBrokerResult(ctx, svid, rep.ActionDigest, rep.Predicate)
 	}
 	if err != nil {
 		rep.ReportError = fmt.Errorf("signing the result: %w", err)
 		b.cfg.Logger.Error("result not signed", "error", err.Error(), "log_index", c.LogIndex)
-		return rep, nil
+		return
 	}
 	if b.cfg.Reporter != nil {
 		rep.Result, rep.ReportError = b.cfg.Reporter.Report(ctx, rep.Statement)
@@ -330,7 +343,6 @@ func (b *Broker) Handle(ctx context.Context, w *Work) (*Report, error) {
 			b.cfg.Logger.Error("result not committed", "error", rep.ReportError.Error(), "log_index", c.LogIndex)
 		}
 	}
-	return rep, nil
 }
 
 func jsonMarshal(v any) ([]byte, error) {
