@@ -3,6 +3,7 @@
 //	zt decide --server URL --svid PREFIX --action A --resource R [flags]
 //	zt run    --server URL --svid PREFIX --action A --resource R [flags] -- CMD ARGS...
 //	zt broker --server URL --svid PREFIX [--listen ADDR] [flags]
+//	zt mcp proxy --server URL --svid PREFIX --model P/NAME [flags] -- CMD ARGS...
 //
 // decide asks the ztlog decision path whether the agent may run an action,
 // authenticating with the X.509-SVID in PREFIX.pem / PREFIX.key (mutual
@@ -23,6 +24,9 @@
 // but the result was not committed.
 //
 // broker serves the work API over mutual TLS (contract/broker/broker.md).
+//
+// mcp proxy is the MCP gateway (contract/gateway/mcp/gateway.md): every
+// tools/call is decided and committed before it is forwarded.
 package main
 
 import (
@@ -58,6 +62,9 @@ usage:
                 commit its result
   zt broker --server URL --svid PREFIX [--listen ADDR] [flags]
                 serve the work API: receipt-checked, sandboxed, reported
+  zt mcp proxy --server URL --svid PREFIX --model P/NAME [flags] -- CMD ARGS...
+  zt mcp proxy --server URL --svid PREFIX --model P/NAME --listen ADDR --upstream URL
+                the MCP gateway: every tools/call decided and committed first
   (zt <command> -h for flags)
 
 exit status of decide: 0 allow, 1 deny, 2 usage error, 3 no decision (never an allow)
@@ -87,6 +94,8 @@ func main() {
 		os.Exit(runRun(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "broker":
 		os.Exit(runBroker(os.Args[2:], os.Stderr))
+	case "mcp":
+		os.Exit(runMCP(os.Args[2:], os.Stderr))
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
