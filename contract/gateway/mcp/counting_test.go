@@ -32,7 +32,8 @@ type echoArgs struct {
 }
 
 type addArgs struct {
-	A, B float64
+	A float64 `json:"a"`
+	B float64 `json:"b"`
 }
 
 func newCountingServer() *countingServer {
