@@ -65,6 +65,7 @@ func runMCP(args []string, stderr io.Writer) int {
 	modelDigest := fs.String("model-digest", "", "attested model digest, sha256:<hex>")
 	code := fs.String("code", "", "file whose digest is the attested agent code (default: this zt executable)")
 	digestOnly := fs.Bool("digest-only", false, "send only the arguments' digest, not their values (no guardrail inspection)")
+	syncResults := fs.Bool("sync-results", false, "answer a call only once its result is committed (default: the result is committed right after the answer, kept in the outbox until then)")
 	replay := fs.String("replay", "", "file of honoured receipt ids (default: PREFIX.replay of the broker SVID)")
 	outbox := fs.String("outbox", "", "directory keeping signed results until the log commits them (default: PREFIX.outbox of the broker SVID)")
 	strict := fs.Bool("strict", false, "require each decision's inclusion proof under a checkpoint that satisfies --trust-policy before forwarding")
@@ -117,7 +118,7 @@ func runMCP(args []string, stderr io.Writer) int {
 	}
 	defer brokerSrc.Close()
 	o := mcp.Options{URL: *server, Agent: agent, Broker: brokerSrc, Replay: *replay, Outbox: *outbox, Timeout: *timeout,
-		ServerName: *name, DigestOnly: *digestOnly}
+		ServerName: *name, DigestOnly: *digestOnly, SyncResults: *syncResults}
 	if o.Replay == "" {
 		o.Replay = *brokerSVID + ".replay"
 	}

@@ -80,6 +80,12 @@ type Config struct {
 	// DigestOnly sends only the arguments' digest, not their values (no
 	// guardrail inspection).
 	DigestOnly bool
+	// SyncResults makes the client wait until the call's result is
+	// committed (as zt broker answers). By default the answer goes back as
+	// soon as the upstream gives it and the result is signed and committed
+	// right after, in the background (through the outbox when there is
+	// one); the decision is always committed before the call is forwarded.
+	SyncResults bool
 	// ResultTimeout bounds committing a result (default
 	// DefaultResultTimeout).
 	ResultTimeout time.Duration
@@ -99,7 +105,8 @@ type Gateway struct {
 	manifest string
 	tools    map[string]*sdk.Tool // upstream tools shown downstream, by name
 	hidden   int
-	refresh  sync.Mutex // one tools/list refresh at a time
+	refresh  sync.Mutex     // one tools/list refresh at a time
+	pending  sync.WaitGroup // results being committed in the background
 }
 
 // New connects to the upstream over t, lists its tools and builds the
@@ -234,8 +241,12 @@ func (g *Gateway) Handler() http.Handler {
 	return sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return g.server }, nil)
 }
 
-// Close ends the upstream session.
-func (g *Gateway) Close() error { return g.upstream.Close() }
+// Close waits for the results being committed (at most ResultTimeout
+// each) and ends the upstream session.
+func (g *Gateway) Close() error {
+	g.pending.Wait()
+	return g.upstream.Close()
+}
 
 // Refresh lists the upstream's tools, recomputes the manifest digest and
 // updates the tools shown downstream (connected clients are told the list
@@ -352,28 +363,52 @@ func (g *Gateway) call(ctx context.Context, tool string, args json.RawMessage) (
 	}
 	var res *sdk.CallToolResult
 	var callErr error
+	answered := make(chan struct{})
+	type performed struct {
+		rep *broker.Report
+		err error
+	}
+	done := make(chan performed, 1)
 	// The result is committed even when the client gave up on the call.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ResultTimeout)
-	defer cancel()
-	rep, err := g.cfg.Broker.Perform(rctx, &broker.Call{Receipt: d.Token, Action: action, Resource: resource, ArgsDigest: argsDigest,
-		Caller: g.agent, Sandbox: attest.SandboxApplied{Kind: "none", Capabilities: contract.Digest(nil),
-			Applied: []string{"mcp.forward " + g.name + "/" + tool}}},
-		func(context.Context) broker.CallOutcome {
-			start := time.Now()
-			res, callErr = g.upstream.CallTool(ctx, &sdk.CallToolParams{Name: tool, Arguments: args})
-			return outcome(res, callErr, start, time.Now())
-		})
-	if ref, ok := broker.AsRefused(err); ok {
-		return toolError("ztlog: allowed (log index %d), but the gateway's broker refused the receipt (%s): %s. The call was not forwarded.",
-			d.Response.Log.Index, ref.Code, ref.Message), nil
-	}
-	if err != nil {
-		return toolError("ztlog: allowed (log index %d), but the gateway's broker failed: %v. The call was not forwarded.", d.Response.Log.Index, err), nil
-	}
-	if rep.ReportError != nil {
-		g.cfg.Logger.Error("call forwarded; its result is NOT committed", "action", action, "log_index", d.Response.Log.Index, "error", rep.ReportError.Error())
-	} else if rep.Result != nil {
-		g.cfg.Logger.Info("call forwarded; result committed", "action", action, "log_index", d.Response.Log.Index, "result_index", rep.Result.Log.Index)
+	g.pending.Add(1)
+	go func() {
+		defer g.pending.Done()
+		defer cancel()
+		rep, err := g.cfg.Broker.Perform(rctx, &broker.Call{Receipt: d.Token, Action: action, Resource: resource, ArgsDigest: argsDigest,
+			Caller: g.agent, Sandbox: attest.SandboxApplied{Kind: "none", Capabilities: contract.Digest(nil),
+				Applied: []string{"mcp.forward " + g.name + "/" + tool}}},
+			func(context.Context) broker.CallOutcome {
+				start := time.Now()
+				res, callErr = g.upstream.CallTool(ctx, &sdk.CallToolParams{Name: tool, Arguments: args})
+				// Digest the answer before the downstream server annotates it.
+				o := outcome(res, callErr, start, time.Now())
+				close(answered)
+				return o
+			})
+		switch {
+		case err != nil:
+		case rep.ReportError != nil:
+			g.cfg.Logger.Error("call forwarded; its result is NOT committed", "action", action, "log_index", d.Response.Log.Index, "error", rep.ReportError.Error())
+		case rep.Result != nil:
+			g.cfg.Logger.Info("call forwarded; result committed", "action", action, "log_index", d.Response.Log.Index, "result_index", rep.Result.Log.Index)
+		}
+		done <- performed{rep, err}
+	}()
+	select {
+	case <-answered:
+		if g.cfg.SyncResults {
+			<-done
+		}
+	case p := <-done:
+		// Perform returned before forwarding: the broker refused.
+		if ref, ok := broker.AsRefused(p.err); ok {
+			return toolError("ztlog: allowed (log index %d), but the gateway's broker refused the receipt (%s): %s. The call was not forwarded.",
+				d.Response.Log.Index, ref.Code, ref.Message), nil
+		}
+		if p.err != nil {
+			return toolError("ztlog: allowed (log index %d), but the gateway's broker failed: %v. The call was not forwarded.", d.Response.Log.Index, p.err), nil
+		}
 	}
 	if callErr != nil {
 		return nil, callErr

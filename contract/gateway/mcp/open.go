@@ -44,6 +44,7 @@ type Options struct {
 	ServerName    string
 	Runtime       attest.RuntimeContext
 	DigestOnly    bool
+	SyncResults   bool
 	ResultTimeout time.Duration
 	Logger        *slog.Logger
 }
@@ -115,7 +116,7 @@ func Open(ctx context.Context, o Options, t sdk.Transport) (*Gateway, func(), er
 		return nil, nil, err
 	}
 	g, err := New(ctx, Config{Client: c, Broker: b, Mapping: o.Mapping, ServerName: o.ServerName, Runtime: o.Runtime,
-		DigestOnly: o.DigestOnly, ResultTimeout: o.ResultTimeout, Logger: o.Logger}, t)
+		DigestOnly: o.DigestOnly, SyncResults: o.SyncResults, ResultTimeout: o.ResultTimeout, Logger: o.Logger}, t)
 	if err != nil {
 		replay.Close()
 		return nil, nil, err
