@@ -86,7 +86,13 @@ func freeAddr(t testing.TB) string {
 
 func startDev(t testing.TB) *dev {
 	t.Helper()
-	d := &dev{dir: t.TempDir(), addr: freeAddr(t), stderr: &syncBuffer{}}
+	return startDevIn(t, t.TempDir())
+}
+
+// startDevIn runs `ztlog dev` with its data under dir.
+func startDevIn(t testing.TB, dir string) *dev {
+	t.Helper()
+	d := &dev{dir: dir, addr: freeAddr(t), stderr: &syncBuffer{}}
 	d.cmd = exec.Command(ztlogBin, "dev", "--data-dir", d.dir, "--listen", d.addr, "--checkpoint-interval", "100ms")
 	out, _ := d.cmd.StdoutPipe()
 	d.cmd.Stderr = d.stderr
