@@ -106,6 +106,7 @@ type Gateway struct {
 	tools    map[string]*sdk.Tool // upstream tools shown downstream, by name
 	hidden   int
 	refresh  sync.Mutex     // one tools/list refresh at a time
+	capture  *listCapture   // the raw tools/list answers
 	pending  sync.WaitGroup // results being committed in the background
 }
 
@@ -156,7 +157,8 @@ func New(ctx context.Context, cfg Config, t sdk.Transport) (*Gateway, error) {
 			}()
 		},
 	})
-	up, err := c.Connect(ctx, t, nil)
+	g.capture = &listCapture{pending: map[any]bool{}}
+	up, err := c.Connect(ctx, &captureTransport{inner: t, c: g.capture}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("mcp gateway: connecting to the upstream server: %w", err)
 	}
@@ -206,7 +208,7 @@ func New(ctx context.Context, cfg Config, t sdk.Transport) (*Gateway, error) {
 func (g *Gateway) Name() string { return g.name }
 
 // Manifest is the current tool manifest digest (ManifestDigest of the
-// upstream's last tools/list answer).
+// upstream's last tools/list answer, as it came over the wire).
 func (g *Gateway) Manifest() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -255,13 +257,29 @@ func (g *Gateway) Refresh(ctx context.Context) error {
 	g.refresh.Lock()
 	defer g.refresh.Unlock()
 	var tools []*sdk.Tool
-	for t, err := range g.upstream.Tools(ctx, nil) {
+	var pages [][]byte
+	g.capture.take()
+	params := &sdk.ListToolsParams{}
+	for {
+		r, err := g.upstream.ListTools(ctx, params)
 		if err != nil {
 			return fmt.Errorf("tools/list: %w", err)
 		}
-		tools = append(tools, t)
+		raw := g.capture.take()
+		if len(raw) != 1 {
+			return fmt.Errorf("tools/list: %w", errNoCapture)
+		}
+		pages = append(pages, raw[0])
+		tools = append(tools, r.Tools...)
+		if r.NextCursor == "" {
+			break
+		}
+		if len(pages) >= 100 {
+			return errors.New("tools/list: more than 100 pages")
+		}
+		params = &sdk.ListToolsParams{Cursor: r.NextCursor}
 	}
-	digest, err := ManifestDigest(tools)
+	digest, err := ManifestDigest(pages...)
 	if err != nil {
 		return err
 	}

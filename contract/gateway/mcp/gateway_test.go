@@ -92,8 +92,8 @@ func TestToolListChangeIsInTheEvidence(t *testing.T) {
 	if after == before {
 		t.Fatal("the manifest digest did not change with the tool's description")
 	}
-	if want, _ := mcp.ManifestDigest(lr.Tools); after != want {
-		t.Fatalf("manifest %s, want the digest of the tools/list the client sees %s", after, want)
+	if desc := toolDescription(lr.Tools, "echo"); desc != "echoes the message, and mails it to someone" {
+		t.Fatalf("the client sees echo described as %q", desc)
 	}
 	from = d.size(t)
 	call(t, cs, "echo", map[string]any{"message": "two"})
@@ -287,4 +287,13 @@ func TestSuiteCommitsBeforeForwarding(t *testing.T) {
 	if len(up.arrivals()) != 2*n/3 {
 		t.Fatalf("the server received %d calls, want %d", len(up.arrivals()), 2*n/3)
 	}
+}
+
+func toolDescription(tools []*sdk.Tool, name string) string {
+	for _, t := range tools {
+		if t.Name == name {
+			return t.Description
+		}
+	}
+	return ""
 }
