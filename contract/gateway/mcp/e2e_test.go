@@ -1,11 +1,14 @@
 package mcp_test
 
 import (
+	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/zt-infra/ztlog/contract"
@@ -152,5 +155,61 @@ func TestArgumentValuesAreNotCommitted(t *testing.T) {
 		if strings.Contains(string(raw), secret) {
 			t.Fatalf("entry %d contains the argument value", i)
 		}
+	}
+}
+
+// TestEverythingOverStreamableHTTP: the gateway in Streamable HTTP mode on
+// both sides, in front of server-everything's own Streamable HTTP
+// transport.
+func TestEverythingOverStreamableHTTP(t *testing.T) {
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := npmServer(t, "mcp-server-everything", "streamableHttp")
+	cmd.Env = append(os.Environ(), "PORT="+port)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(stderr.String(), "listening on port") {
+		if time.Now().After(deadline) {
+			t.Fatalf("server-everything (streamableHttp) did not start:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d := startDev(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g, closeGW, err := mcp.Open(ctx, gatewayOptions(t, d), &sdk.StreamableClientTransport{Endpoint: "http://" + addr + "/mcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeGW()
+	front := serveHTTP(t, g.Handler())
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "http-agent", Version: "1"}, nil).Connect(ctx, &sdk.StreamableClientTransport{Endpoint: front}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	from := d.size(t)
+	res := call(t, cs, "echo", map[string]any{"message": "streamed"})
+	if res.IsError || !strings.Contains(textOf(res), "streamed") {
+		t.Fatalf("echo answered %q (error %v)", textOf(res), res.IsError)
+	}
+	dec, di := d.findDecision(t, from, "mcp.tool.everything.echo")
+	if dec.Effect != contract.Allow {
+		t.Fatalf("decision %d is %s", di, dec.Effect)
+	}
+	if r, _ := d.resultOf(t, di); r.Outcome != "ok" {
+		t.Fatalf("result outcome %q", r.Outcome)
+	}
+	res = call(t, cs, "get-env", map[string]any{})
+	if !res.IsError || !strings.Contains(textOf(res), "policy.deny") {
+		t.Fatalf("get-env answered %q (error %v), want a deny", textOf(res), res.IsError)
+	}
+	if strings.Contains(textOf(res), "PATH") {
+		t.Fatal("get-env's answer (the server's environment) came back: the denied call was forwarded")
 	}
 }
