@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,8 +14,10 @@ import (
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/zt-infra/ztlog/attest"
 	"github.com/zt-infra/ztlog/contract/client"
+	"github.com/zt-infra/ztlog/contract/identity"
 )
 
 // benchCalls is how many tools/call each measurement makes (per path, per
@@ -56,7 +59,12 @@ func BenchmarkToolsCallAddedLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer direct.Close()
-	c, err := client.New(client.Config{URL: o.URL, SVID: o.Agent, Bundles: o.Agent, Timeout: 10 * time.Second})
+	// The decision alone, over a client configured as the gateway's (as
+	// many idle connections as callers).
+	asvid, _ := o.Agent.GetX509SVID()
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64,
+		TLSClientConfig: identity.ClientTLS(o.Agent, o.Agent, spiffeid.ID{}, asvid.ID.TrustDomain())}}
+	c, err := client.New(client.Config{URL: o.URL, SVID: o.Agent, Bundles: o.Agent, Timeout: 10 * time.Second, HTTPClient: hc})
 	if err != nil {
 		b.Fatal(err)
 	}

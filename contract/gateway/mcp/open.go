@@ -17,6 +17,9 @@ import (
 	"github.com/zt-infra/ztlog/contract/identity"
 )
 
+// maxIdleConns is how many idle connections to ztlog each identity keeps.
+const maxIdleConns = 64
+
 // Options are the settings of a gateway process (`zt mcp proxy`): where
 // ztlog is, the two identities, and the Config fields. Open wires them.
 type Options struct {
@@ -63,7 +66,16 @@ func Open(ctx context.Context, o Options, t sdk.Transport) (*Gateway, func(), er
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	o.URL = strings.TrimSuffix(o.URL, "/")
-	c, err := client.New(client.Config{URL: o.URL, SVID: o.Agent, Bundles: o.Agent, ServerID: o.ServerID, Timeout: o.Timeout})
+	asvid, err := o.Agent.GetX509SVID()
+	if err != nil {
+		return nil, nil, fmt.Errorf("mcp gateway: agent SVID: %w", err)
+	}
+	// Many calls at once: keep as many connections (mutual TLS handshakes
+	// are the expensive part) as there are callers.
+	agentHTTP := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: maxIdleConns, IdleConnTimeout: 90 * time.Second,
+		TLSClientConfig: identity.ClientTLS(o.Agent, o.Agent, o.ServerID, asvid.ID.TrustDomain())}}
+	c, err := client.New(client.Config{URL: o.URL, SVID: o.Agent, Bundles: o.Agent, ServerID: o.ServerID, Timeout: o.Timeout,
+		HTTPClient: agentHTTP})
 	if err != nil {
 		return nil, nil, fmt.Errorf("mcp gateway: %w", err)
 	}
@@ -79,7 +91,7 @@ func Open(ctx context.Context, o Options, t sdk.Transport) (*Gateway, func(), er
 	if err != nil {
 		return nil, nil, fmt.Errorf("mcp gateway: replay file %s: %w", o.Replay, err)
 	}
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: maxIdleConns, IdleConnTimeout: 90 * time.Second,
 		TLSClientConfig: identity.ClientTLS(o.Broker, o.Broker, o.ServerID, bsvid.ID.TrustDomain())}}
 	reporter := &broker.HTTPReporter{Client: hc, BaseURL: o.URL}
 	var rep broker.Reporter = reporter
