@@ -65,7 +65,7 @@ func (f *callFixture) decide(args string) (*broker.Call, *api.ActionResponse) {
 	}
 	digest, _ := api.ArgsDigest([]byte(args))
 	return &broker.Call{Receipt: ar.Receipt, Action: "demo.echo", Resource: "demo://hello", ArgsDigest: digest,
-		Caller: contracttest.AgentID.String(),
+		Caller:  contracttest.AgentID.String(),
 		Sandbox: attest.SandboxApplied{Kind: "none", Capabilities: contract.Digest(nil), Applied: []string{"mcp.forward test/echo"}}}, &ar
 }
 
