@@ -27,17 +27,19 @@ import (
 // once per test binary), real MCP servers (the npm reference servers, or
 // Go SDK servers) and the Go SDK's client.
 
-var ztlogBin string
+var ztlogBin, auditBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "mcp-gw-bin")
 	if err != nil {
 		panic(err)
 	}
-	ztlogBin = filepath.Join(dir, "ztlog")
-	if out, err := exec.Command("go", "build", "-o", ztlogBin, "../../../cmd/ztlog").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build ztlog: %v\n%s", err, out)
-		os.Exit(1)
+	ztlogBin, auditBin = filepath.Join(dir, "ztlog"), filepath.Join(dir, "zt-audit")
+	for bin, pkg := range map[string]string{ztlogBin: "../../../cmd/ztlog", auditBin: "../../../cmd/zt-audit"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
