@@ -89,7 +89,19 @@ type Config struct {
 	// ResultTimeout bounds committing a result (default
 	// DefaultResultTimeout).
 	ResultTimeout time.Duration
-	Logger        *slog.Logger
+	// Observe, when set, is given the timing of every forwarded call (for
+	// metrics and benchmarks).
+	Observe func(CallTiming)
+	Logger  *slog.Logger
+}
+
+// CallTiming is where the time of one forwarded call went.
+type CallTiming struct {
+	// Decide is the decision (committed, answer verified); Broker the
+	// broker's checks of the receipt and the one-time id's record;
+	// Upstream the forwarded call; Total all of it, from the call's arrival
+	// to the upstream's answer.
+	Decide, Broker, Upstream, Total time.Duration
 }
 
 // Gateway is a running gateway: one upstream session, one downstream MCP
@@ -370,7 +382,9 @@ func (g *Gateway) call(ctx context.Context, tool string, args json.RawMessage) (
 	if !g.cfg.DigestOnly {
 		req.Args = args
 	}
+	t0 := time.Now()
 	d, err := g.cfg.Client.Decide(ctx, req)
+	decided := time.Now()
 	if err != nil {
 		g.cfg.Logger.Warn("no decision; call not forwarded", "action", action, "error", err.Error())
 		return toolError("ztlog: no decision for %s on %s: %v. The call was not forwarded.", action, resource, err), nil
@@ -399,8 +413,12 @@ func (g *Gateway) call(ctx context.Context, tool string, args json.RawMessage) (
 			func(context.Context) broker.CallOutcome {
 				start := time.Now()
 				res, callErr = g.upstream.CallTool(ctx, &sdk.CallToolParams{Name: tool, Arguments: args})
+				end := time.Now()
+				if g.cfg.Observe != nil {
+					g.cfg.Observe(CallTiming{Decide: decided.Sub(t0), Broker: start.Sub(decided), Upstream: end.Sub(start), Total: end.Sub(t0)})
+				}
 				// Digest the answer before the downstream server annotates it.
-				o := outcome(res, callErr, start, time.Now())
+				o := outcome(res, callErr, start, end)
 				close(answered)
 				return o
 			})

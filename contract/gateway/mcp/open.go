@@ -49,6 +49,7 @@ type Options struct {
 	DigestOnly    bool
 	SyncResults   bool
 	ResultTimeout time.Duration
+	Observe       func(CallTiming)
 	Logger        *slog.Logger
 }
 
@@ -128,7 +129,7 @@ func Open(ctx context.Context, o Options, t sdk.Transport) (*Gateway, func(), er
 		return nil, nil, err
 	}
 	g, err := New(ctx, Config{Client: c, Broker: b, Mapping: o.Mapping, ServerName: o.ServerName, Runtime: o.Runtime,
-		DigestOnly: o.DigestOnly, SyncResults: o.SyncResults, ResultTimeout: o.ResultTimeout, Logger: o.Logger}, t)
+		DigestOnly: o.DigestOnly, SyncResults: o.SyncResults, ResultTimeout: o.ResultTimeout, Observe: o.Observe, Logger: o.Logger}, t)
 	if err != nil {
 		replay.Close()
 		return nil, nil, err
