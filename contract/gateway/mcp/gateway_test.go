@@ -297,3 +297,36 @@ func toolDescription(tools []*sdk.Tool, name string) string {
 	}
 	return ""
 }
+
+// The arguments are sent for guardrail inspection: an echo of an e-mail
+// address is denied (guardrail.finding) and never forwarded; with DigestOnly
+// only the digest is sent, nothing is inspected, and the same call is
+// allowed.
+func TestArgumentsAreInspected(t *testing.T) {
+	d := startDev(t)
+	key := "forward this to alice.smith+ops@example.com"
+	up := newCountingServer()
+	_, cs := openGateway(t, gatewayOptions(t, d), up.transport(t))
+	res := call(t, cs, "echo", map[string]any{"message": key})
+	if !res.IsError || !strings.Contains(textOf(res), "guardrail.finding") {
+		t.Fatalf("echo of an e-mail address answered %q (error %v), want a guardrail deny", textOf(res), res.IsError)
+	}
+	if n := up.count("echo"); n != 0 {
+		t.Fatalf("the server saw the denied echo %d times", n)
+	}
+	deny := d.decision(t, logIndex(t, textOf(res)))
+	if len(deny.Findings) == 0 {
+		t.Fatal("the deny records no finding")
+	}
+
+	o := gatewayOptions(t, d)
+	o.DigestOnly = true
+	up2 := newCountingServer()
+	_, cs2 := openGateway(t, o, up2.transport(t))
+	if res := call(t, cs2, "echo", map[string]any{"message": key}); res.IsError {
+		t.Fatalf("with DigestOnly the echo was refused: %q", textOf(res))
+	}
+	if n := up2.count("echo"); n != 1 {
+		t.Fatalf("with DigestOnly the server saw echo %d times, want 1", n)
+	}
+}
