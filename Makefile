@@ -25,9 +25,11 @@ run: build
 deps:
 	@for s in .ci/deps.d/*.sh; do [ -e "$$s" ] || continue; echo "deps: $$s"; bash "$$s" || echo "deps: $$s could not install; tests needing it will skip"; done
 
-## test: lint, then every test with the race detector
+## test: lint, then every Go test with the race detector, then the Python and TypeScript SDKs' suites
 test: deps lint
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(MAKE) --no-print-directory test-sdk-python
+	$(MAKE) --no-print-directory test-sdk-typescript
 
 ## bench: the benchmarks, each a comparison against a baseline in the same run
 bench:
@@ -49,9 +51,57 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-## daal-contract: recompile witness/daal/daalog/DAALog.sol with the pinned solc (npm) and rewrite DAALog.json
+## daal-contract: recompile log/anchor/daal/daalog/DAALog.sol with the pinned solc (npm) and rewrite DAALog.json and verifier/daal/DAALog.abi.json
 daal-contract:
-	cd witness/daal/daalog && $(GO) run gen_artifact.go
+	cd log/anchor/daal/daalog && $(GO) run gen_artifact.go
 
 clean:
 	rm -rf $(BIN)
+
+## test-sdk-python: the Python SDK (contract/sdk/python) on the shared SDK vectors and a real `ztlog dev`
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+.PHONY: test-sdk-python
+test-sdk-python:
+	@if ! command -v $(PYTHON) >/dev/null 2>&1; then echo "test-sdk-python: SKIP: python3 is not installed (.ci/deps.d/python.sh)"; exit 0; fi; \
+	for m in pytest:python3-pytest cryptography:python3-cryptography; do \
+		if ! $(PYTHON) -c "import $${m%%:*}" 2>/dev/null; then echo "test-sdk-python: SKIP: $${m#*:} is not installed for $(PYTHON) (.ci/deps.d/python.sh)"; exit 0; fi; \
+	done; \
+	tmp=$$(mktemp -d) && $(GO) build -o $$tmp/ztlog ./cmd/ztlog && \
+	ZTLOG_BIN=$$tmp/ztlog $(PYTHON) -B -m pytest -q -p no:cacheprovider contract/sdk/python/tests; rc=$$?; rm -rf $$tmp; exit $$rc
+
+.PHONY: test-sdk-typescript
+
+## test-sdk-typescript: the TypeScript SDK (contract/sdk/typescript): npm ci, tsc, node --test against the shared vectors and a real ztlog dev
+test-sdk-typescript:
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		echo "test-sdk-typescript: skipped: node and npm are not installed (.ci/deps.d/nodejs.sh installs them)"; exit 0; fi; \
+	if [ "$$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then \
+		echo "test-sdk-typescript: skipped: node $$(node --version) is older than 20"; exit 0; fi; \
+	set -e; mkdir -p $(BIN); $(GO) build -o $(BIN)/ztlog ./cmd/ztlog; \
+	cd contract/sdk/typescript && npm ci --no-audit --no-fund && ZTLOG_BIN=$(CURDIR)/$(BIN)/ztlog npm test
+
+# --- container image (issue 17; README "Deploying: containers, Kubernetes, systemd") ---
+IMAGE        ?= localhost/ztlog
+IMAGE_TAG    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+REVISION     ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+PODMAN       ?= podman --runtime runc --cgroup-manager=cgroupfs
+IMAGE_CTX    ?= $(BIN)/image
+VERSION_PKG  := github.com/zt-infra/ztlog/internal/version
+
+.PHONY: image image-context
+
+## image-context: static binaries, CA certificates, passwd/group into $(IMAGE_CTX)/ (the build context)
+image-context:
+	rm -rf $(IMAGE_CTX) && mkdir -p $(IMAGE_CTX)/rootfs/tmp $(IMAGE_CTX)/data
+	chmod 1777 $(IMAGE_CTX)/rootfs/tmp
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=auto \
+		-ldflags "-s -w -X $(VERSION_PKG).Version=$(IMAGE_TAG) -X $(VERSION_PKG).Revision=$(REVISION)" \
+		-o $(IMAGE_CTX)/ ./cmd/ztlog ./cmd/zt ./cmd/zt-audit ./cmd/zt-witness
+	@[ -s /etc/ssl/certs/ca-certificates.crt ] || { echo "image: /etc/ssl/certs/ca-certificates.crt missing (Debian: apt-get install ca-certificates)"; exit 1; }
+	cp /etc/ssl/certs/ca-certificates.crt deploy/image/passwd deploy/image/group $(IMAGE_CTX)/
+
+## image: build $(IMAGE):$(IMAGE_TAG) FROM scratch with podman (Containerfile)
+image: image-context
+	$(PODMAN) build --layers=false --file Containerfile --build-arg VERSION=$(IMAGE_TAG) --build-arg REVISION=$(REVISION) \
+		--tag $(IMAGE):$(IMAGE_TAG) $(IMAGE_CTX)
+	@echo "image: $(IMAGE):$(IMAGE_TAG)"

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zt-infra/ztlog/contract/identity/devca"
+	"github.com/zt-infra/ztlog/internal/devca"
 )
 
 // BenchmarkVerifyRuntimeContext measures the decision path's attestation

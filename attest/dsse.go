@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/jcs"
 	"github.com/zt-infra/ztlog/internal/text"
 
 	"github.com/go-json-experiment/json"
@@ -28,7 +29,6 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
-	"github.com/zt-infra/ztlog/contract"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -146,7 +146,7 @@ func Payload(s *ita.Statement) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("attest: serialize statement: %w", err)
 	}
-	return contract.Canonicalize(b)
+	return jcs.Canonicalize(b)
 }
 
 func sign(ctx context.Context, svid *x509svid.SVID, predicateType, actionDigest string, p predicate) (*Signed, error) {

@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/zt-infra/ztlog/log/storage"
+
+	"github.com/zt-infra/ztlog/log/storage/posix"
 )
 
 // batches returns how many batches the log has handed to storage and how
@@ -115,7 +116,7 @@ func TestCommitDelayRange(t *testing.T) {
 		{time.Second, 0, "commit delay 1s out of range (0 to 100ms)"},
 		{time.Millisecond, -1, "commit siblings -1 is negative"},
 	} {
-		b, err := storage.New(context.Background(), storage.Config{Dir: t.TempDir()})
+		b, err := posix.Open(context.Background(), posix.Config{Dir: t.TempDir()}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

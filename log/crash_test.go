@@ -21,8 +21,9 @@ import (
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+
 	"github.com/zt-infra/ztlog/log/logtest"
-	"github.com/zt-infra/ztlog/log/storage"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 )
 
 const (
@@ -41,7 +42,7 @@ func crashChild() {
 		os.Exit(3)
 	}
 	ctx := context.Background()
-	b, err := storage.New(ctx, storage.Config{Dir: dir})
+	b, err := posix.Open(ctx, posix.Config{Dir: dir}, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)

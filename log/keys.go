@@ -11,7 +11,7 @@ import (
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/zt-infra/ztlog/log/keyfile"
+	"github.com/zt-infra/ztlog/internal/fsx"
 )
 
 // GenerateKey returns a new Ed25519 note signer key for the log with the
@@ -27,7 +27,7 @@ func GenerateKey(origin string) (skey, vkey string, err error) {
 // WriteKeyFile writes a signer key to path with mode 0600. It refuses to
 // overwrite an existing file: a log's key is its identity.
 func WriteKeyFile(path, skey string) error {
-	return keyfile.Write(path, []byte(skey+"\n"), "a log key")
+	return fsx.Write(path, []byte(skey+"\n"), "a log key")
 }
 
 // Key is the log's checkpoint signing key.
@@ -47,7 +47,7 @@ func (k *Key) Origin() string { return k.Signer.Name() }
 // LoadKey reads a signer key file written by WriteKeyFile. It refuses a file
 // that others can read.
 func LoadKey(path string) (*Key, error) {
-	raw, err := keyfile.Read(path, "log key", "`ztlog keygen`")
+	raw, err := fsx.Read(path, "log key", "`ztlog keygen`")
 	if err != nil {
 		return nil, err
 	}

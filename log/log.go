@@ -26,6 +26,7 @@ package log
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/tessera"
+
 	"github.com/zt-infra/ztlog/log/storage"
 )
 
@@ -156,30 +158,19 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	case o.AwaitPoll < 0:
 		return nil, fmt.Errorf("log: await poll %s is negative", o.AwaitPoll)
 	}
-	if o.BatchMaxSize == 0 {
-		o.BatchMaxSize = DefaultBatchMaxSize
-	}
-	if o.BatchMaxAge == 0 {
-		o.BatchMaxAge = DefaultBatchMaxAge
-	}
-	if o.CheckpointInterval == 0 {
-		o.CheckpointInterval = DefaultCheckpointInterval
-	}
-	if o.MaxPending == 0 {
-		o.MaxPending = DefaultMaxPending
-	}
-	if o.AwaitPoll == 0 {
-		o.AwaitPoll = DefaultAwaitPoll
-	}
+	// A zero option takes its default.
+	o.BatchMaxSize = cmp.Or(o.BatchMaxSize, DefaultBatchMaxSize)
+	o.BatchMaxAge = cmp.Or(o.BatchMaxAge, DefaultBatchMaxAge)
+	o.CheckpointInterval = cmp.Or(o.CheckpointInterval, DefaultCheckpointInterval)
+	o.MaxPending = cmp.Or(o.MaxPending, DefaultMaxPending)
+	o.AwaitPoll = cmp.Or(o.AwaitPoll, DefaultAwaitPoll)
 	if o.CommitDelay < 0 || o.CommitDelay > MaxCommitDelay {
 		return nil, fmt.Errorf("log: commit delay %s out of range (0 to %s)", o.CommitDelay, MaxCommitDelay)
 	}
 	if o.CommitSiblings < 0 {
 		return nil, fmt.Errorf("log: commit siblings %d is negative", o.CommitSiblings)
 	}
-	if o.CommitSiblings == 0 {
-		o.CommitSiblings = DefaultCommitSiblings
-	}
+	o.CommitSiblings = cmp.Or(o.CommitSiblings, DefaultCommitSiblings)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

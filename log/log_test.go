@@ -18,10 +18,11 @@ import (
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
-	"github.com/zt-infra/ztlog/log/logtest"
-	"github.com/zt-infra/ztlog/log/storage"
 	"golang.org/x/mod/sumdb/note"
 	"k8s.io/klog/v2"
+
+	"github.com/zt-infra/ztlog/log/logtest"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 )
 
 const testOrigin = "test.example/ztlog"
@@ -54,7 +55,7 @@ func testKey(t testing.TB, origin string) *Key {
 func openTestLog(t testing.TB, dir string, key *Key, mod func(*Options)) *Log {
 	t.Helper()
 	ctx := context.Background()
-	b, err := storage.New(ctx, storage.Config{Dir: dir})
+	b, err := posix.Open(ctx, posix.Config{Dir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +283,7 @@ func TestReopenRefusesAnotherKeyOrOrigin(t *testing.T) {
 		{"other origin", testKey(t, "other.example/log"), `holds the log "test.example/ztlog"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := storage.New(context.Background(), storage.Config{Dir: dir})
+			b, err := posix.Open(context.Background(), posix.Config{Dir: dir}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
+	"github.com/zt-infra/ztlog/internal/tiles"
 )
 
 // ReadCheckpoint returns the published checkpoint exactly as stored.
@@ -160,22 +161,9 @@ func (l *Log) checkSize(size uint64) (uint64, error) {
 }
 
 // tilesAt returns a tile fetcher for proofs in any tree no larger than the
-// published size. Storage keeps the partial tiles of published sizes only
-// (an older size may fall inside a batch), so a tile of an older tree is
-// read at its width in the published tree, or full, and cut to the width
-// asked for: tiles only ever grow by appending hashes.
+// published size (see internal/tiles).
 func (l *Log) tilesAt(published uint64) client.TileFetcherFunc {
-	return func(ctx context.Context, level, index uint64, p uint8) ([]byte, error) {
-		pub := layout.PartialTileSize(level, index, published)
-		t, err := l.reader.ReadTile(ctx, level, index, pub)
-		if err != nil {
-			return nil, err
-		}
-		if p > 0 && len(t) > int(p)*32 {
-			t = t[:int(p)*32]
-		}
-		return t, nil
-	}
+	return tiles.Fetcher(l.reader.ReadTile, published)
 }
 
 func mapReadErr(err error) error {

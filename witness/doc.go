@@ -1,5 +1,7 @@
-// Package witness holds ztlog's C2SP tlog-witness implementation, witness
-// policy, federation cross-checks, split-view evidence, and DAAL anchoring.
+// Package witness holds ztlog's C2SP tlog-witness implementation and its
+// federation: cross-checks of partner logs and split-view evidence. (DAAL
+// anchoring is not witnessing: it lives in log/anchor/daal and
+// verifier/daal.)
 //
 // The witness (cmd/zt-witness) is built from one package per concept:
 //
@@ -11,6 +13,7 @@
 //   - evidence: filing split-view evidence (format: verifier/splitview) and alerting
 //   - federation: zt-witness federate, cross-checking partner logs and peer witnesses
 //
-// The log's side of witnessing is quorum: a trust policy turned into
-// Tessera's witness group, with each witness's state for /readyz.
+// The log's side of witnessing is log/witnessing: a trust policy
+// (internal/trustpolicy) turned into Tessera's witness group, with each
+// witness's state for /readyz.
 package witness

@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"github.com/transparency-dev/tessera/client"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/proof"
 )
 
@@ -65,13 +65,13 @@ func runConsistency(ctx context.Context, args []string) error {
 		}
 		return os.ReadFile(name)
 	}
-	var cps [2]*policy.Checkpoint
+	var cps [2]*trustpolicy.Checkpoint
 	for i, name := range files {
 		raw, err := read(name)
 		if err != nil {
 			return err
 		}
-		cp, err := pol.VerifyCheckpoint(raw, policy.VerifyOptions{})
+		cp, err := pol.VerifyCheckpoint(raw, trustpolicy.VerifyOptions{})
 		if err != nil {
 			return failedError{fmt.Errorf("checkpoint %s: %v", name, err)}
 		}

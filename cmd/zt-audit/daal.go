@@ -6,12 +6,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/zt-infra/ztlog/witness/daal"
+	"github.com/zt-infra/ztlog/log/anchor/daal/daalog"
+	daal "github.com/zt-infra/ztlog/verifier/daal"
+	"github.com/zt-infra/ztlog/verifier/daal/ethrpc"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -76,9 +80,9 @@ func (f *chainFlags) config(ctx context.Context) (daal.ReconcileConfig, error) {
 	}
 	vkey, err := daal.LoadVerifierKey(f.logKey)
 	if err != nil {
-		return cfg, err
+		return cfg, fmt.Errorf("--log-key: %w", err)
 	}
-	src, err := daal.OpenSource(f.logLoc)
+	src, err := openLog(ctx, f.logLoc)
 	if err != nil {
 		return cfg, err
 	}
@@ -99,11 +103,12 @@ func (f *chainFlags) config(ctx context.Context) (daal.ReconcileConfig, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	chain, err := daal.Dial(dctx, f.rpc, contract)
+	chain, err := ethrpc.Dial(dctx, f.rpc, contract)
 	if err != nil {
 		return cfg, err
 	}
-	return daal.ReconcileConfig{Tree: tree, Chain: chain, Sender: sender, FromBlock: f.fromBlock, BlockStep: f.blockStep}, nil
+	return daal.ReconcileConfig{Tree: tree, Chain: chain, Sender: sender, FromBlock: f.fromBlock, BlockStep: f.blockStep,
+		ExpectedCodeHash: daalog.RuntimeCodeHash, Now: time.Now}, nil
 }
 
 func parseFlags(fs *flag.FlagSet, args []string) error {
@@ -129,29 +134,17 @@ func runDAALCheck(ctx context.Context, args []string) error {
 	}
 	cfg.MaxGap = *maxGap
 	if *expect != "" {
-		h := common.FromHex(*expect)
-		if len(h) != 32 {
-			return fmt.Errorf("--expect-code-hash %q is not a 32-byte 0x-hex hash", *expect)
+		if cfg.ExpectedCodeHash, err = daal.ParseCodeHash("--expect-code-hash", *expect); err != nil {
+			return err
 		}
-		cfg.ExpectedCodeHash = common.BytesToHash(h)
 	}
 	if *legacy != "" {
-		raw, err := os.ReadFile(*legacy)
-		if err != nil {
-			return err
-		}
-		if cfg.Legacy, err = daal.ParseLegacyRecords(raw); err != nil {
-			return err
+		if cfg.Legacy, err = daal.ReadLegacyRecords(*legacy); err != nil {
+			return fmt.Errorf("--legacy: %w", err)
 		}
 	}
-	for _, s := range strings.Split(*legacySenders, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			a, err := daal.ParseAddress("--legacy-sender", s)
-			if err != nil {
-				return err
-			}
-			cfg.LegacySenders = append(cfg.LegacySenders, a)
-		}
+	if cfg.LegacySenders, err = daal.ParseAddresses("--legacy-sender", *legacySenders); err != nil {
+		return err
 	}
 	rep, err := daal.Reconcile(ctx, cfg)
 	if err != nil {
@@ -162,37 +155,30 @@ func runDAALCheck(ctx context.Context, args []string) error {
 		enc.SetIndent("", "  ")
 		enc.Encode(rep)
 	} else {
-		counts := map[string]int{}
-		for _, ca := range rep.OnChain {
-			counts[ca.Verdict]++
-		}
-		fmt.Printf("log %s: size %d, root %s\n", rep.Origin, rep.Checkpoint.Size, rep.Checkpoint.Root)
-		fmt.Printf("contract %s on chain %d: code hash %s (%s)\n", rep.Contract, rep.ChainID, rep.Code.Hash, map[bool]string{true: "as expected", false: "NOT the expected " + rep.Code.Expected}[rep.Code.OK])
-		fmt.Printf("anchors of %s: %d verified, %d split-view, %d unexpected; %d legacy, %d foreign\n", rep.Sender,
-			counts["verified"], counts["split_view"], counts["unexpected"], counts["legacy"], counts["foreign"])
-		for _, ca := range rep.OnChain {
-			if ca.Verdict == "verified" {
-				fmt.Printf("  verified  size %-8d block %-8d record %-6s tx %s\n", ca.Size, ca.Block, ca.RecordID, ca.TxHash)
-			}
-		}
-		if l := rep.Legacy; l != nil {
-			fmt.Printf("legacy: %d record(s), %d anchor(s): %d matched, %d tampered, %d anchor(s) without record, %d record(s) without anchor\n",
-				l.Records, l.Anchors, l.Matched, l.Tampered, l.NoRecord, l.Unanchored)
-		}
-		for _, g := range rep.Gaps {
-			fmt.Printf("gap: %s between %s and %s\n", g.Duration, g.FromTx, g.ToTx)
-		}
-		for _, n := range rep.Notices {
-			fmt.Printf("notice: %s\n", n)
-		}
-		for _, a := range rep.Alerts {
-			fmt.Printf("ALERT [%s] %s\n", a.Kind, a.Message)
-		}
+		printCheckReport(os.Stdout, rep)
 	}
 	if len(rep.Alerts) > 0 {
 		return failedError{fmt.Errorf("%d alert(s), first: [%s] %s", len(rep.Alerts), rep.Alerts[0].Kind, rep.Alerts[0].Message)}
 	}
 	return nil
+}
+
+// printCheckReport writes a reconciliation report for a person.
+func printCheckReport(w io.Writer, rep *daal.Report) {
+	counts := rep.Verdicts()
+	fmt.Fprintf(w, "log %s: size %d, root %s\n", rep.Origin, rep.Checkpoint.Size, rep.Checkpoint.Root)
+	fmt.Fprintf(w, "contract %s on chain %d: code hash %s (%s)\n", rep.Contract, rep.ChainID, rep.Code.Hash, map[bool]string{true: "as expected", false: "NOT the expected " + rep.Code.Expected}[rep.Code.OK])
+	fmt.Fprintf(w, "anchors of %s: %d verified, %d split-view, %d unexpected; %d legacy, %d foreign\n", rep.Sender,
+		counts["verified"], counts["split_view"], counts["unexpected"], counts["legacy"], counts["foreign"])
+	for _, ca := range rep.OnChain {
+		if ca.Verdict == "verified" {
+			fmt.Fprintf(w, "  verified  size %-8d block %-8d record %-6s tx %s\n", ca.Size, ca.Block, ca.RecordID, ca.TxHash)
+		}
+	}
+	rep.WriteFindings(w)
+	for _, a := range rep.Alerts {
+		fmt.Fprintf(w, "ALERT [%s] %s\n", a.Kind, a.Message)
+	}
 }
 
 func runDAALProve(ctx context.Context, args []string) error {
@@ -213,12 +199,15 @@ func runDAALProve(ctx context.Context, args []string) error {
 		return err
 	}
 	if *ledger != "" {
-		l, err := daal.OpenLedger(*ledger)
+		raw, err := os.ReadFile(filepath.Join(*ledger, daal.LedgerFile))
 		if err != nil {
-			return err
+			return fmt.Errorf("--ledger: %w", err)
 		}
-		defer l.Close()
-		cfg.Ledger = l
+		anchors, _, err := daal.ParseLedger(raw)
+		if err != nil {
+			return fmt.Errorf("--ledger %s: %w", *ledger, err)
+		}
+		cfg.Ledger = ledgerSnapshot(anchors)
 	}
 	p, err := daal.Prove(ctx, cfg, uint64(*index))
 	if err != nil {
@@ -248,7 +237,7 @@ func (t *trustFlags) register(fs *flag.FlagSet) {
 func (t *trustFlags) trust() (daal.Trust, error) {
 	vkey, err := daal.LoadVerifierKey(*t.logKey)
 	if err != nil {
-		return daal.Trust{}, err
+		return daal.Trust{}, fmt.Errorf("--log-key: %w", err)
 	}
 	v, err := note.NewVerifier(vkey)
 	if err != nil {
@@ -310,7 +299,7 @@ func runDAALEvidence(args []string) error {
 		raw = doc.Evidence
 	}
 	if err := json.Unmarshal(raw, ev); err != nil {
-		return fmt.Errorf("%s: not DAAL split-view evidence: %v", file, err)
+		return fmt.Errorf("%s: not DAAL split-view evidence: %w", file, err)
 	}
 	if err := daal.VerifyEvidence(ev, trust); err != nil {
 		return failedError{err}
@@ -340,7 +329,7 @@ func runDAALVerify(args []string) error {
 	}
 	p, err := daal.ParseProof(raw)
 	if err != nil {
-		return fmt.Errorf("%s: %v", file, err)
+		return fmt.Errorf("%s: %w", file, err)
 	}
 	var dump *daal.ReceiptDump
 	if *receipt != "" {
@@ -349,7 +338,7 @@ func runDAALVerify(args []string) error {
 			return err
 		}
 		if dump, err = daal.ParseReceiptDump(rraw); err != nil {
-			return fmt.Errorf("%s: %v", *receipt, err)
+			return fmt.Errorf("%s: %w", *receipt, err)
 		}
 	}
 	verr := daal.VerifyProof(p, trust, dump)
@@ -392,7 +381,7 @@ func runDAALDump(ctx context.Context, args []string) error {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	// Any address will do: the dump does not look at the contract.
-	chain, err := daal.Dial(dctx, *rpcURL, common.HexToAddress("0x0000000000000000000000000000000000000001"))
+	chain, err := ethrpc.Dial(dctx, *rpcURL, common.HexToAddress("0x0000000000000000000000000000000000000001"))
 	if err != nil {
 		return err
 	}
@@ -405,4 +394,21 @@ func runDAALDump(ctx context.Context, args []string) error {
 		return err
 	}
 	return os.WriteFile(*out, d.Marshal(), 0o644)
+}
+
+// ledgerSnapshot is an anchor ledger as read from its file (the operator's
+// DATA_DIR/daal), without taking it: Prove only looks up the checkpoint
+// an anchor recorded.
+type ledgerSnapshot []*daal.Anchor
+
+func (l ledgerSnapshot) Anchors() []daal.Anchor {
+	out := make([]daal.Anchor, len(l))
+	for i, a := range l {
+		out[i] = a.Clone()
+	}
+	return out
+}
+
+func (l ledgerSnapshot) Put(daal.Anchor) error {
+	return errors.New("the anchor ledger is read only here")
 }

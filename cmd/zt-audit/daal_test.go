@@ -9,14 +9,14 @@ import (
 	"testing"
 )
 
-// The golden DAAL proof of witness/daal, verified by the command as an
+// The golden DAAL proof of verifier/daal, verified by the command as an
 // auditor would: exit 0 valid, 1 invalid, 2 unusable input.
 func TestDAALVerifyExitCodes(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "zt-audit")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	const td = "../../witness/daal/testdata/"
+	const td = "../../verifier/daal/testdata/"
 	var trust struct {
 		LogKey   string `json:"log_key"`
 		ChainID  uint64 `json:"chain_id"`

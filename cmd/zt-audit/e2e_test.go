@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zt-infra/ztlog/cmd/internal/devproc"
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 	"github.com/zt-infra/ztlog/verifier/bundle"
 )
 

@@ -17,16 +17,17 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/transparency-dev/tessera/api/layout"
-	"github.com/zt-infra/ztlog/contract"
+	"golang.org/x/mod/sumdb/note"
+	"k8s.io/klog/v2"
+
+	"github.com/zt-infra/ztlog/contract/entry"
 	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/httpread"
 	"github.com/zt-infra/ztlog/log/logtest"
-	"github.com/zt-infra/ztlog/log/server"
-	"github.com/zt-infra/ztlog/log/storage"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/verifier/audit"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 	"github.com/zt-infra/ztlog/verifier/monitor"
-	"golang.org/x/mod/sumdb/note"
-	"k8s.io/klog/v2"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -119,8 +120,8 @@ func TestAuditCommand(t *testing.T) {
 	// A result that links to a deny: the first failing check is named.
 	dir = writeScenarioLog(t, k, 1000, func(es [][]byte) [][]byte {
 		for i, b := range es {
-			e, _ := contract.Parse(b)
-			if d, ok := e.(*contract.Decision); ok && d.Effect == contract.Deny {
+			e, _ := entry.Parse(b)
+			if d, ok := e.(*entry.Decision); ok && d.Effect == entry.Deny {
 				fake := audittest.Allow(audittest.DefaultScenario().Start, 1, d.Actor)
 				fake.ActionDigest = d.ActionDigest
 				return [][]byte{audittest.MustMarshal(audittest.ResultFor(audittest.DefaultScenario().Start.Add(time.Hour), uint64(i), b, fake))}
@@ -166,7 +167,7 @@ func TestAuditCommand(t *testing.T) {
 func serveLog(t *testing.T, k logKey) (string, *ztlog.Log) {
 	t.Helper()
 	ctx := context.Background()
-	b, err := storage.New(ctx, storage.Config{Dir: logtest.Dir(t)})
+	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +176,7 @@ func serveLog(t *testing.T, k logKey) (string, *ztlog.Log) {
 		t.Fatal(err)
 	}
 	r := mux.NewRouter()
-	server.Register(r, l)
+	httpread.Register(r, l)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/transparency-dev/tessera/client"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/audit"
-	"github.com/zt-infra/ztlog/verifier/policy"
 )
 
 // openLog returns the log named by --log: an http(s) URL of its
@@ -55,7 +55,7 @@ func openLog(ctx context.Context, spec string) (audit.Source, error) {
 }
 
 // loadPolicy reads the trust policy file.
-func loadPolicy(path string) (*policy.Policy, error) {
+func loadPolicy(path string) (*trustpolicy.Policy, error) {
 	if path == "" {
 		return nil, errors.New("--policy is required: the trust policy (C2SP tlog-policy) naming the log key and witnesses you trust")
 	}
@@ -63,7 +63,7 @@ func loadPolicy(path string) (*policy.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := policy.Parse(text)
+	p, err := trustpolicy.Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}

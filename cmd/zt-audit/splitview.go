@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/splitview"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -27,7 +27,7 @@ func verifySplitView(w io.Writer, file string, raw []byte, policyFile string, as
 		if err != nil {
 			return err
 		}
-		p, err := policy.Parse(text)
+		p, err := trustpolicy.Parse(text)
 		if err != nil {
 			return fmt.Errorf("%s: %v", policyFile, err)
 		}

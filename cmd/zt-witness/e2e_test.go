@@ -19,13 +19,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zt-infra/ztlog/cmd/internal/devproc"
-	"github.com/zt-infra/ztlog/contract/service"
+	"github.com/zt-infra/ztlog/contract/server"
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/log/storage/posix"
+	"github.com/zt-infra/ztlog/log/witnessing"
 	"github.com/zt-infra/ztlog/verifier/splitview"
-	"github.com/zt-infra/ztlog/witness/quorum"
 )
 
 type witnessSet struct {
@@ -76,7 +76,7 @@ func (ws *witnessSet) policy(logVKey string, k int) string {
 }
 
 type runningLog struct {
-	svc    *service.Service
+	svc    *server.Service
 	base   string
 	logs   *devproc.SyncBuffer
 	cancel context.CancelFunc
@@ -89,33 +89,28 @@ func startLog(t *testing.T, key *ztlog.Key, dataDir, policyText string) *running
 	t.Helper()
 	r := &runningLog{logs: &devproc.SyncBuffer{}, done: make(chan error, 1)}
 	logger := slog.New(slog.NewJSONHandler(r.logs, nil))
-	cfg := service.Config{
-		Storage: storage.Config{Dir: dataDir}, Key: key, CheckpointInterval: 200 * time.Millisecond,
+	cfg := server.Config{
+		Storage: posix.Opener(posix.Config{Dir: dataDir}), Key: key, CheckpointInterval: 200 * time.Millisecond,
 		ShutdownTimeout: 3 * time.Second, Logger: logger,
 	}
-	var c *quorum.Collector
+	var c *witnessing.Collector
 	if policyText != "" {
-		p, err := policy.Parse([]byte(policyText))
+		p, err := trustpolicy.Parse([]byte(policyText))
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err = quorum.New(p, quorum.Options{Origin: key.Origin(), Timeout: 2 * time.Second, Logger: logger})
+		c, err = witnessing.New(p, witnessing.Options{Origin: key.Origin(), Timeout: 2 * time.Second, Logger: logger})
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.Witnesses, cfg.WitnessOptions, cfg.HTTPClient = c.Group(), c.WitnessOptions(), c.HTTPClient()
+		cfg.Witnessing = c
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	svc, err := service.New(ctx, cfg)
+	svc, err := server.New(ctx, cfg)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
-	}
-	if c != nil {
-		svc.Registry().MustRegister(c.Metrics())
-		svc.AddReadinessCheck("witnesses", c.Check)
-		svc.AddReadinessDetail("witnesses", c.Report)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -162,7 +157,7 @@ func TestWitnessedLogTwoOfThree(t *testing.T) {
 	key, _ := ztlog.ParseKey(skey)
 	ws := startWitnesses(t, 3, key.Origin(), vkey)
 	text := ws.policy(vkey, 2)
-	trust, _ := policy.Parse([]byte(text))
+	trust, _ := trustpolicy.Parse([]byte(text))
 	r := startLog(t, key, t.TempDir(), text)
 
 	// Published checkpoints carry at least two verifying cosignatures.
@@ -175,7 +170,7 @@ func TestWitnessedLogTwoOfThree(t *testing.T) {
 			t.Fatalf("round %d: %v\n%s", round, err, r.logs)
 		}
 		status, raw := r.get(t, "/log/checkpoint")
-		cp, err := trust.VerifyCheckpoint(raw, policy.VerifyOptions{Now: time.Now()})
+		cp, err := trust.VerifyCheckpoint(raw, trustpolicy.VerifyOptions{Now: time.Now()})
 		if status != 200 || err != nil {
 			t.Fatalf("round %d: published checkpoint does not meet the 2-of-3 policy: %v\n%s", round, err, raw)
 		}
@@ -187,7 +182,7 @@ func TestWitnessedLogTwoOfThree(t *testing.T) {
 		t.Fatalf("readyz %d %s", status, body)
 	}
 	_, before := r.get(t, "/log/checkpoint")
-	beforeCP, _ := trust.VerifyCheckpoint(before, policy.VerifyOptions{})
+	beforeCP, _ := trust.VerifyCheckpoint(before, trustpolicy.VerifyOptions{})
 
 	// Two witnesses down: nothing new is published, and the log says why.
 	ws.procs[1].kill()
@@ -200,12 +195,12 @@ func TestWitnessedLogTwoOfThree(t *testing.T) {
 		t.Fatal("a checkpoint covering new entries was published with two of three witnesses down")
 	}
 	_, now := r.get(t, "/log/checkpoint")
-	nowCP, err := trust.VerifyCheckpoint(now, policy.VerifyOptions{})
+	nowCP, err := trust.VerifyCheckpoint(now, trustpolicy.VerifyOptions{})
 	if err != nil || nowCP.Size != beforeCP.Size {
 		t.Fatalf("published checkpoint changed to size %d (from %d) without quorum: %v", nowCP.Size, beforeCP.Size, err)
 	}
 	status, body := r.get(t, "/readyz")
-	var ready service.Readiness
+	var ready server.Readiness
 	json.Unmarshal(body, &ready)
 	msg := ready.Checks["witnesses"]
 	if status != 503 || ready.Ready {

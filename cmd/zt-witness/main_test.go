@@ -19,7 +19,7 @@ import (
 
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
-	"github.com/zt-infra/ztlog/cmd/internal/devproc"
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 	"github.com/zt-infra/ztlog/witness/cosigner"
 	"github.com/zt-infra/ztlog/witness/state"
 	"golang.org/x/mod/sumdb/note"

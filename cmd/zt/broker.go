@@ -20,7 +20,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/zt-infra/ztlog/contract/broker"
-	"github.com/zt-infra/ztlog/contract/identity"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
 )
 
 const brokerUsage = `usage: zt broker --server URL --svid PREFIX [--listen ADDR] [flags]

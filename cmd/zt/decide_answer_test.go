@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"github.com/zt-infra/ztlog/contract/identity"
-	"github.com/zt-infra/ztlog/contract/identity/devca"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/internal/devca"
 )
 
 // decideAgainst runs zt decide for aws.ec2.terminate_instances on i-1

@@ -1,6 +1,7 @@
 // Command zt is the agent's and the broker's side of the adapter contract.
 //
 //	zt decide --server URL --svid PREFIX --action A --resource R [flags]
+//	zt decide --server URL --workload-api unix:///path --action A --resource R [flags]
 //	zt run    --server URL --svid PREFIX --action A --resource R [flags] -- CMD ARGS...
 //	zt broker --server URL --svid PREFIX [--listen ADDR] [flags]
 //	zt mcp proxy --server URL --svid PREFIX --model P/NAME [flags] -- CMD ARGS...
@@ -27,6 +28,12 @@
 //
 // mcp proxy is the MCP gateway (contract/gateway/mcp/gateway.md): every
 // tools/call is decided and committed before it is forwarded.
+//
+// a2a gates an A2A agent: messages are decided before they are forwarded
+// (contract/gateway/a2a/gateway.md).
+//
+// conformance runs the adapter contract's conformance suite against a
+// target (contract/conformance/README.md).
 package main
 
 import (
@@ -42,20 +49,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/httperr"
 	"github.com/zt-infra/ztlog/internal/text"
+	"github.com/zt-infra/ztlog/internal/version"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
-	"github.com/zt-infra/ztlog/contract"
+
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/broker/sandbox"
-	"github.com/zt-infra/ztlog/contract/identity"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
 )
 
 const usage = `zt: the agent side of the ztlog adapter contract
 
 usage:
-  zt decide --server URL --svid PREFIX --action A --resource R [flags]
+  zt decide --server URL (--svid PREFIX | --workload-api ADDR) --action A --resource R [flags]
                 ask for a decision; prints decision, log index and receipt
   zt run --server URL --svid PREFIX --action A --resource R [flags] -- CMD ARGS...
                 decide, then run the command sandboxed through a broker and
@@ -65,6 +75,12 @@ usage:
   zt mcp proxy --server URL --svid PREFIX --model P/NAME [flags] -- CMD ARGS...
   zt mcp proxy --server URL --svid PREFIX --model P/NAME --listen ADDR --upstream URL
                 the MCP gateway: every tools/call decided and committed first
+  zt a2a --upstream URL --server URL --svid PREFIX --broker-svid PREFIX [--listen ADDR]
+                an A2A gate: every message to the agent is decided first,
+                denied or undecided messages are never forwarded
+  zt conformance --target URL --svid PREFIX [--jwt FILE] [--broker-svid PREFIX] [--json] [--junit FILE]
+                run the adapter contract's conformance checks against a target
+                (exit 0 all passed, 1 a check failed, 2 usage)
   (zt <command> -h for flags)
 
 exit status of decide: 0 allow, 1 deny, 2 usage error, 3 no decision (never an allow)
@@ -96,8 +112,14 @@ func main() {
 		os.Exit(runBroker(os.Args[2:], os.Stderr))
 	case "mcp":
 		os.Exit(runMCP(os.Args[2:], os.Stderr))
+	case "conformance":
+		os.Exit(runConformance(os.Args[2:], os.Stdout, os.Stderr))
+	case "a2a":
+		os.Exit(runA2A(os.Args[2:], os.Stderr))
 	case "-h", "--help", "help":
 		fmt.Print(usage)
+	case "version", "--version":
+		fmt.Println(version.Get().String("zt"))
 	default:
 		fmt.Fprintf(os.Stderr, "zt: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(exitUsage)
@@ -109,6 +131,7 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	server := fs.String("server", "", "ztlog base URL, https://host:port")
 	svidPrefix := fs.String("svid", "", "path prefix of the agent's X.509-SVID: PREFIX.pem (chain) and PREFIX.key")
+	workloadAPI := fs.String("workload-api", "", "take the agent's SVID and bundle from the SPIFFE Workload API at this address (unix:///path; \"env\" = $SPIFFE_ENDPOINT_SOCKET) instead of --svid")
 	bundlePath := fs.String("bundle", "", "trust bundle, PEM or SPIFFE bundle JSON (default: bundle.pem next to the SVID)")
 	serverID := fs.String("server-id", "", "the server's SPIFFE ID (default: any member of the SVID's trust domain)")
 	action := fs.String("action", "", "action name, e.g. demo.echo")
@@ -128,8 +151,8 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zt: "+format+"\n", a...)
 		return code
 	}
-	if *server == "" || *svidPrefix == "" || *action == "" || *resource == "" {
-		return fail(exitUsage, "decide needs --server, --svid, --action and --resource")
+	if *server == "" || (*svidPrefix == "") == (*workloadAPI == "") || *action == "" || *resource == "" {
+		return fail(exitUsage, "decide needs --server, one of --svid or --workload-api, --action and --resource")
 	}
 	if !strings.HasPrefix(*server, "https://") {
 		// Over plain HTTP the answer would come from whoever answers at
@@ -144,20 +167,39 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(exitUsage, "--args-file: %v", err)
 		}
-		*argsDigest = contract.Digest(b)
+		*argsDigest = entry.Digest(b)
 	}
-	svid, err := x509svid.Load(*svidPrefix+".pem", *svidPrefix+".key")
-	if err != nil {
-		return fail(exitUsage, "--svid %s: %v (want %s.pem and %s.key)", *svidPrefix, err, *svidPrefix, *svidPrefix)
+	var src identity.Source
+	var svid *x509svid.SVID
+	if *workloadAPI != "" {
+		addr := *workloadAPI
+		if addr == "env" {
+			addr = ""
+		}
+		// The Workload API gives the SVID and the bundles, federated
+		// trust domains included; it rotates them by itself.
+		var err error
+		if src, err = identity.FromWorkloadAPI(context.Background(), addr, *timeout); err != nil {
+			return fail(exitNoDecision, "no decision: %v", err)
+		}
+		defer src.Close()
+		if svid, err = src.GetX509SVID(); err != nil {
+			return fail(exitNoDecision, "no decision: %v", err)
+		}
+	} else {
+		var err error
+		if svid, err = x509svid.Load(*svidPrefix+".pem", *svidPrefix+".key"); err != nil {
+			return fail(exitUsage, "--svid %s: %v (want %s.pem and %s.key)", *svidPrefix, err, *svidPrefix, *svidPrefix)
+		}
+		if *bundlePath == "" {
+			*bundlePath = filepath.Join(filepath.Dir(*svidPrefix), "bundle.pem")
+		}
+		// The bundle loader wants a server SVID too; reuse the agent's files.
+		if src, err = identity.FromFiles(identity.Files{Cert: *svidPrefix + ".pem", Key: *svidPrefix + ".key", Bundle: *bundlePath}); err != nil {
+			return fail(exitUsage, "%v", err)
+		}
 	}
-	if *bundlePath == "" {
-		*bundlePath = filepath.Join(filepath.Dir(*svidPrefix), "bundle.pem")
-	}
-	// The bundle loader wants a server SVID too; reuse the agent's files.
-	src, err := identity.FromFiles(identity.Files{Cert: *svidPrefix + ".pem", Key: *svidPrefix + ".key", Bundle: *bundlePath})
-	if err != nil {
-		return fail(exitUsage, "%v", err)
-	}
+	var err error
 	var sid spiffeid.ID
 	if *serverID != "" {
 		if sid, err = spiffeid.FromString(*serverID); err != nil {
@@ -189,7 +231,7 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 		}
 		hreq.Header.Set(identity.UserTokenHeader, strings.TrimSpace(string(b)))
 	}
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: identity.ClientTLS(svid, src, sid, svid.ID.TrustDomain())}}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: identity.ClientTLS(src, src, sid, svid.ID.TrustDomain())}}
 	resp, err := client.Do(hreq)
 	if err != nil {
 		return fail(exitNoDecision, "no decision: %v", err)
@@ -200,7 +242,7 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 		return fail(exitNoDecision, "no decision: reading the answer: %v", err)
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusForbidden {
-		var e contract.Error
+		var e httperr.Error
 		if json.Unmarshal(raw, &e) == nil && e.Code != "" {
 			where := ""
 			if e.Field != "" {

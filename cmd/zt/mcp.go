@@ -13,15 +13,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"github.com/zt-infra/ztlog/attest"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/contract/gateway/mcp"
-	"github.com/zt-infra/ztlog/contract/identity"
 )
 
 const mcpUsage = `usage:
@@ -46,6 +44,64 @@ const (
 	exitMCPFailed = 1
 )
 
+// mcpFlags are zt mcp proxy's flags.
+type mcpFlags struct {
+	server, svid, bundle, brokerSVID, serverID, config, name string
+	model, modelDigest, code, replay, outbox, trustPolicy    string
+	listen, upstream                                         string
+	digestOnly, syncResults, strict, verbose                 bool
+	timeout                                                  time.Duration
+	argv                                                     []string
+}
+
+func (f *mcpFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.server, "server", os.Getenv("ZTLOG_URL"), "ztlog base URL, https://host:port (env ZTLOG_URL)")
+	fs.StringVar(&f.svid, "svid", os.Getenv("ZT_SVID"), "path prefix of the agent's X.509-SVID: PREFIX.pem and PREFIX.key (env ZT_SVID)")
+	fs.StringVar(&f.bundle, "bundle", "", "trust bundle, PEM or SPIFFE bundle JSON (default: bundle.pem next to the SVID)")
+	fs.StringVar(&f.brokerSVID, "broker-svid", "", "path prefix of the gateway's broker X.509-SVID (default: broker next to --svid)")
+	fs.StringVar(&f.serverID, "server-id", "", "ztlog's SPIFFE ID (default: any member of the SVID's trust domain)")
+	fs.StringVar(&f.config, "config", "", "mapping file: server name, per-tool resource pointers, exposed tools (gateway.md)")
+	fs.StringVar(&f.name, "name", "", "server name in action names (default: the config's, else the upstream's own name)")
+	fs.StringVar(&f.model, "model", os.Getenv("ZT_MODEL"), "attested model behind the MCP client: provider/name[@version] (env ZT_MODEL); required")
+	fs.StringVar(&f.modelDigest, "model-digest", "", "attested model digest, sha256:<hex>")
+	fs.StringVar(&f.code, "code", "", "file whose digest is the attested agent code (default: this zt executable)")
+	fs.BoolVar(&f.digestOnly, "digest-only", false, "send only the arguments' digest, not their values (no guardrail inspection)")
+	fs.BoolVar(&f.syncResults, "sync-results", false, "answer a call only once its result is committed (default: the result is committed right after the answer, kept in the outbox until then)")
+	fs.StringVar(&f.replay, "replay", "", "file of honoured receipt ids (default: PREFIX.replay of the broker SVID)")
+	fs.StringVar(&f.outbox, "outbox", "", "directory keeping signed results until the log commits them (default: PREFIX.outbox of the broker SVID)")
+	fs.BoolVar(&f.strict, "strict", false, "require each decision's inclusion proof under a checkpoint that satisfies --trust-policy before forwarding")
+	fs.StringVar(&f.trustPolicy, "trust-policy", "", "trust policy for --strict (default: trust.policy next to the SVID)")
+	fs.StringVar(&f.listen, "listen", "", "Streamable HTTP mode: serve MCP on this loopback address (with --upstream)")
+	fs.StringVar(&f.upstream, "upstream", "", "Streamable HTTP mode: the upstream MCP server's URL")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "decision timeout (one attempt)")
+	fs.BoolVar(&f.verbose, "v", false, "log every call (to stderr)")
+}
+
+func (f *mcpFlags) httpMode() bool { return f.listen != "" || f.upstream != "" }
+
+// check says what is wrong with the flags, or "".
+func (f *mcpFlags) check() string {
+	switch {
+	case f.server == "" || f.svid == "":
+		return "needs --server and --svid"
+	case f.httpMode() && (f.listen == "" || f.upstream == ""):
+		return "Streamable HTTP mode needs both --listen and --upstream"
+	case f.httpMode() && len(f.argv) > 0:
+		return "give either a command after -- (stdio) or --listen and --upstream (Streamable HTTP), not both"
+	case !f.httpMode() && len(f.argv) == 0:
+		return "give the MCP server's command after -- (e.g. -- npx -y @modelcontextprotocol/server-everything)"
+	case f.model == "":
+		return "needs --model (or ZT_MODEL): the model behind the MCP client, attested with every call"
+	}
+	if f.httpMode() {
+		host, _, err := net.SplitHostPort(f.listen)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			return fmt.Sprintf("--listen %q: want a loopback address (127.0.0.1:PORT): the gateway does not authenticate MCP clients, and every call is made as the agent", f.listen)
+		}
+	}
+	return ""
+}
+
 func runMCP(args []string, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "proxy" {
 		fmt.Fprint(stderr, mcpUsage)
@@ -54,164 +110,124 @@ func runMCP(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mcp proxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, mcpUsage); fs.PrintDefaults() }
-	server := fs.String("server", os.Getenv("ZTLOG_URL"), "ztlog base URL, https://host:port (env ZTLOG_URL)")
-	svid := fs.String("svid", os.Getenv("ZT_SVID"), "path prefix of the agent's X.509-SVID: PREFIX.pem and PREFIX.key (env ZT_SVID)")
-	bundle := fs.String("bundle", "", "trust bundle, PEM or SPIFFE bundle JSON (default: bundle.pem next to the SVID)")
-	brokerSVID := fs.String("broker-svid", "", "path prefix of the gateway's broker X.509-SVID (default: broker next to --svid)")
-	serverID := fs.String("server-id", "", "ztlog's SPIFFE ID (default: any member of the SVID's trust domain)")
-	config := fs.String("config", "", "mapping file: server name, per-tool resource pointers, exposed tools (gateway.md)")
-	name := fs.String("name", "", "server name in action names (default: the config's, else the upstream's own name)")
-	model := fs.String("model", os.Getenv("ZT_MODEL"), "attested model behind the MCP client: provider/name[@version] (env ZT_MODEL); required")
-	modelDigest := fs.String("model-digest", "", "attested model digest, sha256:<hex>")
-	code := fs.String("code", "", "file whose digest is the attested agent code (default: this zt executable)")
-	digestOnly := fs.Bool("digest-only", false, "send only the arguments' digest, not their values (no guardrail inspection)")
-	syncResults := fs.Bool("sync-results", false, "answer a call only once its result is committed (default: the result is committed right after the answer, kept in the outbox until then)")
-	replay := fs.String("replay", "", "file of honoured receipt ids (default: PREFIX.replay of the broker SVID)")
-	outbox := fs.String("outbox", "", "directory keeping signed results until the log commits them (default: PREFIX.outbox of the broker SVID)")
-	strict := fs.Bool("strict", false, "require each decision's inclusion proof under a checkpoint that satisfies --trust-policy before forwarding")
-	trustPolicy := fs.String("trust-policy", "", "trust policy for --strict (default: trust.policy next to the SVID)")
-	listen := fs.String("listen", "", "Streamable HTTP mode: serve MCP on this loopback address (with --upstream)")
-	upstream := fs.String("upstream", "", "Streamable HTTP mode: the upstream MCP server's URL")
-	timeout := fs.Duration("timeout", 10*time.Second, "decision timeout (one attempt)")
-	verbose := fs.Bool("v", false, "log every call (to stderr)")
+	var f mcpFlags
+	f.register(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitMCPUsage
 	}
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "zt mcp proxy: "+format+"\n", a...)
-		return code
+	f.argv = fs.Args()
+	if why := f.check(); why != "" {
+		fmt.Fprintf(stderr, "zt mcp proxy: %s\n", why)
+		return exitMCPUsage
 	}
-	argv := fs.Args()
-	httpMode := *listen != "" || *upstream != ""
-	switch {
-	case *server == "" || *svid == "":
-		return fail(exitMCPUsage, "needs --server and --svid")
-	case httpMode && (*listen == "" || *upstream == ""):
-		return fail(exitMCPUsage, "Streamable HTTP mode needs both --listen and --upstream")
-	case httpMode && len(argv) > 0:
-		return fail(exitMCPUsage, "give either a command after -- (stdio) or --listen and --upstream (Streamable HTTP), not both")
-	case !httpMode && len(argv) == 0:
-		return fail(exitMCPUsage, "give the MCP server's command after -- (e.g. -- npx -y @modelcontextprotocol/server-everything)")
-	case *model == "":
-		return fail(exitMCPUsage, "needs --model (or ZT_MODEL): the model behind the MCP client, attested with every call")
-	}
-	if httpMode {
-		host, _, err := net.SplitHostPort(*listen)
-		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
-			return fail(exitMCPUsage, "--listen %q: want a loopback address (127.0.0.1:PORT): the gateway does not authenticate MCP clients, and every call is made as the agent", *listen)
-		}
-	}
-	if *bundle == "" {
-		*bundle = filepath.Join(filepath.Dir(*svid), "bundle.pem")
-	}
-	if *brokerSVID == "" {
-		*brokerSVID = filepath.Join(filepath.Dir(*svid), "broker")
-	}
-	agent, err := identity.FromFiles(identity.Files{Cert: *svid + ".pem", Key: *svid + ".key", Bundle: *bundle})
+	o, closeIDs, err := f.options(stderr)
 	if err != nil {
-		return fail(exitMCPUsage, "--svid %s: %v", *svid, err)
+		fmt.Fprintf(stderr, "zt mcp proxy: %v\n", err)
+		return exitMCPUsage
 	}
-	defer agent.Close()
-	brokerSrc, err := identity.FromFiles(identity.Files{Cert: *brokerSVID + ".pem", Key: *brokerSVID + ".key", Bundle: *bundle})
-	if err != nil {
-		return fail(exitMCPUsage, "--broker-svid %s: %v", *brokerSVID, err)
-	}
-	defer brokerSrc.Close()
-	o := mcp.Options{URL: *server, Agent: agent, Broker: brokerSrc, Replay: *replay, Outbox: *outbox, Timeout: *timeout,
-		ServerName: *name, DigestOnly: *digestOnly, SyncResults: *syncResults}
-	if o.Replay == "" {
-		o.Replay = *brokerSVID + ".replay"
-	}
-	if o.Outbox == "" {
-		o.Outbox = *brokerSVID + ".outbox"
-	}
-	if *serverID != "" {
-		if o.ServerID, err = spiffeid.FromString(*serverID); err != nil {
-			return fail(exitMCPUsage, "--server-id: %v", err)
-		}
-	}
-	if *config != "" {
-		raw, err := os.ReadFile(*config)
-		if err != nil {
-			return fail(exitMCPUsage, "--config: %v", err)
-		}
-		if o.Mapping, err = mcp.ParseMapping(raw); err != nil {
-			return fail(exitMCPUsage, "--config %s: %v", *config, err)
-		}
-	}
-	if o.Runtime, err = mcpRuntime(*model, *modelDigest, *code); err != nil {
-		return fail(exitMCPUsage, "%v", err)
-	}
-	level := slog.LevelWarn
-	if *verbose {
-		level = slog.LevelInfo
-	}
-	// stdout is the MCP channel in stdio mode: logs go to stderr.
-	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	if *strict {
-		hc := brokerHTTPClient(brokerSrc, o.ServerID)
-		if o.Strict, err = strictMode(*trustPolicy, *svid, *server, hc); err != nil {
-			return fail(exitMCPUsage, "%v", err)
-		}
-	}
-
+	defer closeIDs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var t sdk.Transport
-	if httpMode {
-		t = &sdk.StreamableClientTransport{Endpoint: *upstream}
-	} else {
-		cmd := exec.Command(argv[0], argv[1:]...)
+	var t sdk.Transport = &sdk.StreamableClientTransport{Endpoint: f.upstream}
+	if !f.httpMode() {
+		cmd := exec.Command(f.argv[0], f.argv[1:]...)
 		cmd.Stderr = stderr
 		t = &sdk.CommandTransport{Command: cmd}
 	}
 	g, closeAll, err := mcp.Open(ctx, o, t)
 	if err != nil {
-		return fail(exitMCPFailed, "%v", err)
+		fmt.Fprintf(stderr, "zt mcp proxy: %v\n", err)
+		return exitMCPFailed
 	}
 	defer closeAll()
-	o.Logger.Info("mcp gateway ready", "server", g.Name(), "manifest", g.Manifest(), "ztlog", *server)
-	if !httpMode {
-		if err := g.Serve(ctx, &sdk.StdioTransport{}); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
-			return fail(exitMCPFailed, "%v", err)
-		}
-		return 0
+	o.Logger.Info("mcp gateway ready", "server", g.Name(), "manifest", g.Manifest(), "ztlog", f.server)
+	if err := f.serve(ctx, g, stderr); err != nil {
+		fmt.Fprintf(stderr, "zt mcp proxy: %v\n", err)
+		return exitMCPFailed
 	}
-	srv := &http.Server{Addr: *listen, Handler: g.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	return 0
+}
+
+// options loads the identities and the mapping into the gateway's options;
+// the function returned closes the identities.
+func (f *mcpFlags) options(stderr io.Writer) (mcp.Options, func(), error) {
+	if f.bundle == "" {
+		f.bundle = filepath.Join(filepath.Dir(f.svid), "bundle.pem")
+	}
+	if f.brokerSVID == "" {
+		f.brokerSVID = filepath.Join(filepath.Dir(f.svid), "broker")
+	}
+	o := mcp.Options{URL: f.server, Replay: f.replay, Outbox: f.outbox, Timeout: f.timeout,
+		ServerName: f.name, DigestOnly: f.digestOnly, SyncResults: f.syncResults}
+	if o.Replay == "" {
+		o.Replay = f.brokerSVID + ".replay"
+	}
+	if o.Outbox == "" {
+		o.Outbox = f.brokerSVID + ".outbox"
+	}
+	var err error
+	if f.serverID != "" {
+		if o.ServerID, err = spiffeid.FromString(f.serverID); err != nil {
+			return o, nil, fmt.Errorf("--server-id: %v", err)
+		}
+	}
+	if f.config != "" {
+		raw, err := os.ReadFile(f.config)
+		if err != nil {
+			return o, nil, fmt.Errorf("--config: %v", err)
+		}
+		if o.Mapping, err = mcp.ParseMapping(raw); err != nil {
+			return o, nil, fmt.Errorf("--config %s: %v", f.config, err)
+		}
+	}
+	if o.Runtime.Model, err = attestedModel(f.model, f.modelDigest); err != nil {
+		return o, nil, err
+	}
+	if o.Runtime.Code, err = attestedCode(f.code); err != nil {
+		return o, nil, err
+	}
+	level := slog.LevelWarn
+	if f.verbose {
+		level = slog.LevelInfo
+	}
+	// stdout is the MCP channel in stdio mode: logs go to stderr.
+	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if o.Agent, err = identity.FromFiles(identity.Files{Cert: f.svid + ".pem", Key: f.svid + ".key", Bundle: f.bundle}); err != nil {
+		return o, nil, fmt.Errorf("--svid %s: %v", f.svid, err)
+	}
+	if o.Broker, err = identity.FromFiles(identity.Files{Cert: f.brokerSVID + ".pem", Key: f.brokerSVID + ".key", Bundle: f.bundle}); err != nil {
+		o.Agent.Close()
+		return o, nil, fmt.Errorf("--broker-svid %s: %v", f.brokerSVID, err)
+	}
+	closeIDs := func() { o.Agent.Close(); o.Broker.Close() }
+	if f.strict {
+		if o.Strict, err = strictMode(f.trustPolicy, f.svid, f.server, brokerHTTPClient(o.Broker, o.ServerID)); err != nil {
+			closeIDs()
+			return o, nil, err
+		}
+	}
+	return o, closeIDs, nil
+}
+
+// serve serves the downstream side until the client leaves (stdio) or ctx
+// ends.
+func (f *mcpFlags) serve(ctx context.Context, g *mcp.Gateway, stderr io.Writer) error {
+	if !f.httpMode() {
+		if err := g.Serve(ctx, &sdk.StdioTransport{}); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
+			return err
+		}
+		return nil
+	}
+	srv := &http.Server{Addr: f.listen, Handler: g.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	fmt.Fprintf(stderr, "zt mcp proxy: serving MCP (Streamable HTTP) at http://%s/ in front of %s as server %q\n", *listen, *upstream, g.Name())
+	fmt.Fprintf(stderr, "zt mcp proxy: serving MCP (Streamable HTTP) at http://%s/ in front of %s as server %q\n", f.listen, f.upstream, g.Name())
 	select {
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		srv.Shutdown(sctx)
-		return 0
+		return srv.Shutdown(sctx)
 	case err := <-errc:
-		return fail(exitMCPFailed, "%v", err)
+		return err
 	}
-}
-
-// mcpRuntime is the runtime context the gateway attests (the tool and its
-// manifest digest are filled per call).
-func mcpRuntime(model, modelDigest, code string) (attest.RuntimeContext, error) {
-	provider, rest, ok := strings.Cut(model, "/")
-	if !ok || provider == "" || rest == "" {
-		return attest.RuntimeContext{}, fmt.Errorf("--model %q: want provider/name[@version]", model)
-	}
-	name, version, _ := strings.Cut(rest, "@")
-	rc := attest.RuntimeContext{Model: attest.Model{Provider: provider, Name: name, Version: version, Digest: modelDigest}}
-	if code == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return rc, err
-		}
-		code = exe
-	}
-	d, err := fileDigest(code)
-	if err != nil {
-		return rc, fmt.Errorf("--code: %v", err)
-	}
-	rc.Code = attest.Code{Digest: d, URI: "file://" + code}
-	return rc, nil
 }

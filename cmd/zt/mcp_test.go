@@ -10,7 +10,7 @@ import (
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/entry"
 )
 
 // TestMCPProxyStdio is how an MCP client uses the gateway: it launches
@@ -63,16 +63,16 @@ func TestMCPProxyStdio(t *testing.T) {
 		}
 		idx = idx*10 + uint64(c-'0')
 	}
-	deny, ok := entry(t, d, idx).(*contract.Decision)
-	if !ok || deny.Effect != contract.Deny || deny.Action != "mcp.tool.everything.get-sum" {
+	deny, ok := readEntry(t, d, idx).(*entry.Decision)
+	if !ok || deny.Effect != entry.Deny || deny.Action != "mcp.tool.everything.get-sum" {
 		t.Fatalf("entry %d is not the deny of get-sum: %+v", idx, deny)
 	}
 	// With --sync-results the echo's result was committed before its
 	// answer: the allow just before the deny has its result before it.
 	found := false
 	for j := uint64(0); j < idx; j++ {
-		if r, ok := entry(t, d, j).(*contract.Result); ok {
-			dec, _ := entry(t, d, r.DecisionIndex).(*contract.Decision)
+		if r, ok := readEntry(t, d, j).(*entry.Result); ok {
+			dec, _ := readEntry(t, d, r.DecisionIndex).(*entry.Decision)
 			if dec != nil && dec.Action == "mcp.tool.everything.echo" && r.Outcome == "ok" {
 				found = true
 			}

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/entry"
 )
 
 // cutProxy forwards TCP connections to target until cut, which closes the
@@ -108,7 +108,7 @@ func TestRunKeepsUncommittedResultInOutbox(t *testing.T) {
 	}
 	// The next run's broker commits it after that run's decision, before its own result.
 	for i := first.DecisionIndex + 1; i < *r.report.ResultIndex; i++ {
-		if res, ok := entry(t, d, i).(*contract.Result); ok && res.DecisionIndex == first.DecisionIndex {
+		if res, ok := readEntry(t, d, i).(*entry.Result); ok && res.DecisionIndex == first.DecisionIndex {
 			if res.Outcome != "ok" {
 				t.Fatalf("kept result committed with outcome %q", res.Outcome)
 			}

@@ -18,13 +18,14 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
-	"github.com/zt-infra/ztlog/cmd/internal/devproc"
-	"github.com/zt-infra/ztlog/contract"
+
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/capability"
 	"github.com/zt-infra/ztlog/contract/client"
-	"github.com/zt-infra/ztlog/contract/identity"
-	"github.com/zt-infra/ztlog/contract/identity/workloadtest"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
+	"github.com/zt-infra/ztlog/internal/testutil/workloadtest"
 )
 
 var ztBin, ztlogBin string
@@ -88,8 +89,8 @@ func ztRun(t *testing.T, d *dev, extra []string, argv ...string) run {
 	return r
 }
 
-// entry reads an entry through the public read API.
-func entry(t *testing.T, d *dev, i uint64) contract.Entry {
+// readEntry reads an entry through the public read API.
+func readEntry(t *testing.T, d *dev, i uint64) entry.Entry {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -103,7 +104,7 @@ func entry(t *testing.T, d *dev, i uint64) contract.Entry {
 		json.NewDecoder(resp.Body).Decode(&e)
 		resp.Body.Close()
 		if resp.StatusCode == 200 {
-			parsed, err := contract.Parse(e.Leaf)
+			parsed, err := entry.Parse(e.Leaf)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,13 +128,13 @@ func TestRunEndToEnd(t *testing.T) {
 	if r.code != 0 || r.stdout != "hi\n" || r.report.ResultIndex == nil {
 		t.Fatalf("echo: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
 	}
-	dec := entry(t, d, r.report.DecisionIndex).(*contract.Decision)
-	if dec.Effect != contract.Allow || dec.Attestation == nil || dec.Attestation.Claims["model.name"] != "claude-sonnet-4" ||
+	dec := readEntry(t, d, r.report.DecisionIndex).(*entry.Decision)
+	if dec.Effect != entry.Allow || dec.Attestation == nil || dec.Attestation.Claims["model.name"] != "claude-sonnet-4" ||
 		dec.Attestation.Claims["signer"] != "spiffe://dev.ztlog.local/agent/demo" || dec.CapabilitiesDigest == "" ||
 		dec.Attestation.Claims["sandbox.capabilities"] != dec.CapabilitiesDigest {
 		t.Fatalf("decision %+v", dec)
 	}
-	res := entry(t, d, *r.report.ResultIndex).(*contract.Result)
+	res := readEntry(t, d, *r.report.ResultIndex).(*entry.Result)
 	if res.DecisionIndex != r.report.DecisionIndex || res.Outcome != "ok" || res.ActionDigest != dec.ActionDigest ||
 		res.Broker != "spiffe://dev.ztlog.local/broker/demo" || res.Statement.Claims["sandbox.kind"] != "landlock+bwrap" {
 		t.Fatalf("result %+v", res)
@@ -144,7 +145,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "Permission denied") || r.report.ResultIndex == nil {
 		t.Fatalf("cat outside the grant: exit %d, stderr %s", r.code, r.stderr)
 	}
-	if res := entry(t, d, *r.report.ResultIndex).(*contract.Result); res.Outcome != "failed" || res.ExitStatus == nil || *res.ExitStatus != 1 {
+	if res := readEntry(t, d, *r.report.ResultIndex).(*entry.Result); res.Outcome != "failed" || res.ExitStatus == nil || *res.ExitStatus != 1 {
 		t.Fatalf("result of the denied read %+v", res)
 	}
 
@@ -159,7 +160,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if r.code != 1 || r.report.ResultIndex == nil {
 		t.Fatalf("connect under a blocked network: exit %d, stderr %s", r.code, r.stderr)
 	}
-	if res := entry(t, d, *r.report.ResultIndex).(*contract.Result); res.Outcome != "failed" {
+	if res := readEntry(t, d, *r.report.ResultIndex).(*entry.Result); res.Outcome != "failed" {
 		t.Fatalf("result of the denied connect %+v", res)
 	}
 

@@ -5,23 +5,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"github.com/zt-infra/ztlog/contract/agents"
+
 	"github.com/zt-infra/ztlog/contract/gate"
-	"github.com/zt-infra/ztlog/contract/guardrail"
-	"github.com/zt-infra/ztlog/contract/identity"
-	"github.com/zt-infra/ztlog/contract/policy"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/contract/gate/pdp"
 	"github.com/zt-infra/ztlog/contract/receipt"
-	"github.com/zt-infra/ztlog/contract/results"
-	"github.com/zt-infra/ztlog/contract/service"
-	"github.com/zt-infra/ztlog/log/server"
+	service "github.com/zt-infra/ztlog/contract/server"
 )
 
 // contractFlags configure the decision path (the adapter contract). Without
@@ -114,157 +108,57 @@ func (f *contractFlags) openIdentity(ctx context.Context) (identity.Source, erro
 	return nil, nil
 }
 
-// mount wires the decision path into svc: identity, registry (rebuilt from
-// the log), policy, receipt keys, gate.
-func (f *contractFlags) mount(ctx context.Context, svc *service.Service, src identity.Source, logger *slog.Logger) (*gate.Gate, *agents.Registry, error) {
-	svid, err := src.GetX509SVID()
-	if err != nil {
-		return nil, nil, fmt.Errorf("server SVID: %v", err)
-	}
-	aud := f.jwtAudience
-	if aud == "" {
-		aud = svid.ID.String()
-	}
-	auth, err := identity.NewAuthenticator(src, []string{aud})
-	if err != nil {
-		return nil, nil, err
-	}
+// decision turns the flags into the decision path's configuration.
+func (f *contractFlags) decision(src identity.Source) (*service.DecisionPath, error) {
 	var admins []spiffeid.ID
 	for _, a := range splitList(f.admins) {
 		id, err := spiffeid.FromString(a)
 		if err != nil {
-			return nil, nil, usageError{fmt.Errorf("--admin %q: %v", a, err)}
+			return nil, usageError{fmt.Errorf("--admin %q: %w", a, err)}
 		}
 		admins = append(admins, id)
 	}
 	if f.policyPath == "" {
-		return nil, nil, usageError{errors.New("--policy is required with an identity source (a directory of .rego files, or an OPA bundle)")}
+		return nil, usageError{errors.New("--policy is required with an identity source (a directory of .rego files, or an OPA bundle)")}
 	}
-	if _, ok := policy.Engines[f.policyEngine]; !ok {
-		return nil, nil, usageError{fmt.Errorf("--policy-engine %q: want opa or cedar", f.policyEngine)}
+	if _, ok := pdp.Engines[f.policyEngine]; !ok {
+		return nil, usageError{fmt.Errorf("--policy-engine %q: want opa or cedar", f.policyEngine)}
 	}
-	// The version in force is committed as a policy entry before any
-	// decision carries its hash.
-	pm, err := policy.NewManager(ctx, policy.ManagerConfig{Engine: f.policyEngine, Path: f.policyPath, Revision: f.policyRevision,
-		Timeout: f.policyTimeout, Commit: gate.PolicyCommitter(svc.Log(), f.decisionTimeout), Logger: logger})
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := pm.Watch(ctx, 0); err != nil {
-		logger.Warn("policy files are not watched; reload with SIGHUP", "error", err.Error())
-	}
-	var users *identity.UserVerifier
-	if f.userIssuer != "" || f.userJWKS != "" {
-		if f.userIssuer == "" || f.userJWKS == "" {
-			return nil, nil, usageError{errors.New("delegated users need both --user-issuer and --user-jwks")}
-		}
-		jwks, err := identity.LoadJWKS(f.userJWKS)
-		if err != nil {
-			return nil, nil, err
-		}
-		uaud := f.userAudience
-		if uaud == "" {
-			uaud = svid.ID.String()
-		}
-		if users, err = identity.NewUserVerifier(identity.UserConfig{Issuer: f.userIssuer, Keys: jwks, Audience: uaud}); err != nil {
-			return nil, nil, err
-		}
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				pm.Reload(ctx, "sighup")
-				// The user token issuer may have rotated its keys.
-				if users != nil {
-					if err := reloadUserJWKS(users, f.userJWKS); err != nil {
-						logger.Error("user JWKS reload failed; the previous keys stay in use", "file", f.userJWKS, "error", err.Error())
-					} else {
-						logger.Info("user JWKS reloaded", "file", f.userJWKS)
-					}
-				}
-				// A file identity is re-read too (the Workload API rotates by itself).
-				if r, ok := src.(interface{ Reload() error }); ok {
-					if err := r.Reload(); err != nil {
-						logger.Error("identity files reload failed; the previous SVID and bundle stay in use", "error", err.Error())
-					} else {
-						logger.Info("identity files reloaded", "identity", src.Describe())
-					}
-				}
-			}
-		}
-	}()
-	svc.AddReadinessDetail("policy", func(context.Context) any { return pm.Status() })
-	var scanner *guardrail.Scanner
-	if f.guardrails {
-		if scanner, err = guardrail.New(); err != nil {
-			return nil, nil, err
-		}
+	if (f.userIssuer == "") != (f.userJWKS == "") {
+		return nil, usageError{errors.New("delegated users need both --user-issuer and --user-jwks")}
 	}
 	if f.receiptKey == "" {
-		return nil, nil, usageError{errors.New("--receipt-key is required with an identity source (create one with `ztlog receipt-keygen --out FILE`)")}
+		return nil, usageError{errors.New("--receipt-key is required with an identity source (create one with `ztlog receipt-keygen --out FILE`)")}
 	}
 	rk, err := receipt.LoadKey(f.receiptKey)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	keys := receipt.NewKeyset(rk)
 	for _, path := range splitList(f.receiptPrevious) {
 		old, err := receipt.LoadKey(path)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		// Anything it signed was signed before this start, so it has
 		// expired once receipt-ttl has passed.
 		keys.Retire(old.Public(), time.Now().Add(f.receiptTTL+time.Minute))
 	}
-	// The agent registry, and which decisions already have a result
-	// (POST /v1/results), are replayed from the log in one pass; that needs
-	// a published checkpoint covering every entry, which (with witnesses)
-	// needs them.
-	reg := agents.New(svc.Log())
-	res, err := results.New(results.Config{Log: svc.Log(), Auth: auth, Bundles: src, Logger: logger, Registerer: svc.Registry()})
-	if err != nil {
-		return nil, nil, err
-	}
-	rctx, cancel := context.WithTimeout(ctx, registryRebuildTimeout)
-	err = svc.Log().Replay(rctx, func(i uint64, leaf []byte) error {
-		if err := reg.Replay(i, leaf); err != nil {
-			return err
-		}
-		return res.Replay(i, leaf)
-	})
-	cancel()
-	if err != nil {
-		return nil, nil, fmt.Errorf("rebuild the agent registry and results from the log (within %s; are the witnesses reachable?): %w", registryRebuildTimeout, err)
-	}
-	g, err := gate.New(gate.Config{
-		Log: svc.Log(), Auth: auth, Policy: pm, Agents: reg, Keys: keys, Users: users, Guardrails: scanner, Bundles: src,
-		Admins: admins, DefaultBroker: f.defaultBroker, DecisionTimeout: f.decisionTimeout,
-		ReceiptTTL: f.receiptTTL, CheckpointWait: f.checkpointWait, Logger: logger, Registerer: svc.Registry(),
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	g.Register(svc.Router())
-	svc.SetReceiptJWKS(g.JWKS)
-	// Brokers report results (POST /v1/results).
-	res.Register(svc.Router())
-	svc.SetBundleSources(server.BundleSources{Result: res.ResultOf, Roots: src})
-	svc.AddReadinessCheck("identity", func(context.Context) error { return src.Check() })
-	v := pm.Status()
-	logger.Info("decision path ready", "identity", src.Describe(), "server_id", svid.ID.String(), "jwt_audience", aud,
-		"policy_engine", v.Engine, "policy_hash", v.Hash, "policy_source", v.Source, "receipt_kid", rk.ID(), "agents", reg.Len())
-	return g, reg, nil
+	return &service.DecisionPath{
+		Identity:    src,
+		JWTAudience: f.jwtAudience,
+		Admins:      admins,
+		Policy: pdp.ManagerConfig{Engine: f.policyEngine, Path: f.policyPath, Revision: f.policyRevision,
+			Timeout: f.policyTimeout},
+		Users:           service.UserTokens{Issuer: f.userIssuer, JWKSFile: f.userJWKS, Audience: f.userAudience},
+		Guardrails:      f.guardrails,
+		Receipts:        keys,
+		DefaultBroker:   f.defaultBroker,
+		DecisionTimeout: f.decisionTimeout,
+		ReceiptTTL:      f.receiptTTL,
+		CheckpointWait:  f.checkpointWait,
+	}, nil
 }
-
-// registryRebuildTimeout bounds the replay of the agent registry at start.
-const registryRebuildTimeout = 2 * time.Minute
 
 func splitList(s string) []string {
 	var out []string
@@ -277,13 +171,3 @@ func splitList(s string) []string {
 }
 
 func envSet(name string) bool { return os.Getenv(name) != "" }
-
-// reloadUserJWKS re-reads the user token issuer's JWKS file into users; on
-// any error the keys in use stay.
-func reloadUserJWKS(users *identity.UserVerifier, path string) error {
-	jwks, err := identity.LoadJWKS(path)
-	if err != nil {
-		return err
-	}
-	return users.SetKeys(jwks)
-}

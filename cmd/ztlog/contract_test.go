@@ -23,13 +23,14 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/client"
-	"github.com/zt-infra/ztlog/cmd/internal/devproc"
-	"github.com/zt-infra/ztlog/contract"
-	"github.com/zt-infra/ztlog/contract/api"
-	"github.com/zt-infra/ztlog/contract/identity"
-	"github.com/zt-infra/ztlog/contract/identity/devca"
-	"github.com/zt-infra/ztlog/contract/receipt"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/zt-infra/ztlog/contract/api"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/internal/devca"
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 )
 
 // TestDevDecisionsEndToEnd runs `ztlog dev`, then `zt decide` (allow and
@@ -154,8 +155,8 @@ func TestDevDecisionsEndToEnd(t *testing.T) {
 		if base64.StdEncoding.EncodeToString(lh) != d.leafHash {
 			t.Fatalf("entry %d does not have the answered leaf hash", d.index)
 		}
-		e, err := contract.Parse(leaf)
-		if err != nil || string(e.(*contract.Decision).Effect) != d.effect {
+		e, err := entry.Parse(leaf)
+		if err != nil || string(e.(*entry.Decision).Effect) != d.effect {
 			t.Fatalf("entry %d: %v %v", d.index, e, err)
 		}
 		p, err := pb.InclusionProof(t.Context(), d.index)
@@ -330,14 +331,14 @@ func verifyAnswered(t *testing.T, base string, c *http.Client, answered []served
 	plain := strings.Replace(base, "https://", "http://", 1)
 	deadline := time.Now().Add(20 * time.Second)
 	for _, a := range answered {
-		var entry struct {
+		var got struct {
 			Leaf     []byte `json:"leaf"`
 			LeafHash string `json:"leaf_hash"`
 		}
 		for {
 			resp, err := http.Get(fmt.Sprintf("%s/v1/entries/%d", plain, a.index))
 			if err == nil && resp.StatusCode == 200 {
-				json.NewDecoder(resp.Body).Decode(&entry)
+				json.NewDecoder(resp.Body).Decode(&got)
 				resp.Body.Close()
 				break
 			}
@@ -349,19 +350,19 @@ func verifyAnswered(t *testing.T, base string, c *http.Client, answered []served
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		if got := base64.StdEncoding.EncodeToString(rfc6962.DefaultHasher.HashLeaf(entry.Leaf)); got != a.leafHash {
+		if got := base64.StdEncoding.EncodeToString(rfc6962.DefaultHasher.HashLeaf(got.Leaf)); got != a.leafHash {
 			t.Fatalf("index %d holds another entry than the answered allow", a.index)
 		}
-		e, err := contract.Parse(entry.Leaf)
+		e, err := entry.Parse(got.Leaf)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := e.(*contract.Decision)
+		d := e.(*entry.Decision)
 		r, err := receipt.Parse(a.receipt)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.Effect != contract.Allow || d.Receipt == nil || d.Receipt.ID != r.Claims.ID || r.Claims.LogIndex != a.index {
+		if d.Effect != entry.Allow || d.Receipt == nil || d.Receipt.ID != r.Claims.ID || r.Claims.LogIndex != a.index {
 			t.Fatalf("index %d: %+v does not match the answered receipt %+v", a.index, d, r.Claims)
 		}
 	}

@@ -8,23 +8,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/zt-infra/ztlog/witness/daal"
-	"github.com/zt-infra/ztlog/witness/daal/daalog"
+
+	"github.com/zt-infra/ztlog/log/anchor/daal"
+	"github.com/zt-infra/ztlog/log/anchor/daal/daalog"
+	vdaal "github.com/zt-infra/ztlog/verifier/daal"
 )
 
 const daalUsage = `ztlog daal: anchor the log's checkpoints on the DAAL contract (see DAAL.md)
@@ -93,8 +91,8 @@ func (f *daalFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logKey, "log-key", "", "the log's checkpoint verifier key, or a file holding it")
 	fs.Uint64Var(&f.fromBlock, "from-block", 0, "first block to scan for the contract's events (its deployment block)")
 	fs.Uint64Var(&f.blockStep, "block-step", 10_000, "most blocks per event query (public endpoints cap it)")
-	fs.DurationVar(&f.stuckAfter, "stuck-after", daal.DefaultStuckAfter, "alert when an anchor is pending longer than this")
-	fs.DurationVar(&f.maxGap, "max-gap", daal.DefaultMaxGap, "alert when the log grew and no anchor is newer than this")
+	fs.DurationVar(&f.stuckAfter, "stuck-after", vdaal.DefaultStuckAfter, "alert when an anchor is pending longer than this")
+	fs.DurationVar(&f.maxGap, "max-gap", vdaal.DefaultMaxGap, "alert when the log grew and no anchor is newer than this")
 	fs.StringVar(&f.expectCode, "expect-code-hash", "", "expected contract runtime code hash (default: ztlog's compiled DAALog)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 }
@@ -127,7 +125,7 @@ func (f *daalFlags) ledgerDir() (string, error) {
 // tree opens the log: --log, or the data dir's log (DIR itself when it
 // holds a checkpoint, as `ztlog serve --data-dir DIR` writes it; DIR/log
 // as `ztlog dev` does).
-func (f *daalFlags) tree() (*daal.Tree, error) {
+func (f *daalFlags) tree() (*vdaal.Tree, error) {
 	loc := f.logLoc
 	if loc == "" && f.dataDir != "" {
 		loc = filepath.Join(f.dataDir, "log")
@@ -138,22 +136,22 @@ func (f *daalFlags) tree() (*daal.Tree, error) {
 	if loc == "" {
 		return nil, usageError{errors.New("--log (or --data-dir) is required")}
 	}
-	vkey, err := daal.LoadVerifierKey(f.logKey)
+	vkey, err := vdaal.LoadVerifierKey(f.logKey)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, usageError{fmt.Errorf("--log-key: %w", err)}
 	}
 	src, err := daal.OpenSource(loc)
 	if err != nil {
 		return nil, usageError{err}
 	}
-	return daal.NewTree(src, vkey)
+	return vdaal.NewTree(src, vkey)
 }
 
 func (f *daalFlags) chain(ctx context.Context) (*daal.Chain, error) {
 	if f.rpc == "" {
 		return nil, usageError{errors.New("--rpc is required: the chain's JSON-RPC endpoint")}
 	}
-	addr, err := daal.ParseAddress("--contract", f.contract)
+	addr, err := vdaal.ParseAddress("--contract", f.contract)
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -166,20 +164,74 @@ func (f *daalFlags) signer() (*daal.KeySigner, error) {
 	if f.keystore == "" {
 		return nil, usageError{errors.New("--keystore is required: the anchoring key (create one with `ztlog daal keygen`)")}
 	}
+	if f.passphraseFile == "" {
+		return nil, usageError{errors.New("--passphrase-file is required: the file holding the keystore's passphrase")}
+	}
 	return daal.LoadKeystore(f.keystore, f.passphraseFile)
 }
 
-func (f *daalFlags) reconcileConfig(tree *daal.Tree, chain *daal.Chain, sender common.Address, ledger *daal.Ledger) (daal.ReconcileConfig, error) {
-	cfg := daal.ReconcileConfig{Tree: tree, Chain: chain, Sender: sender, Ledger: ledger, FromBlock: f.fromBlock,
-		BlockStep: f.blockStep, StuckAfter: f.stuckAfter, MaxGap: f.maxGap}
+func (f *daalFlags) reconcileConfig(tree *vdaal.Tree, chain *daal.Chain, sender common.Address, ledger *daal.Ledger) (vdaal.ReconcileConfig, error) {
+	cfg := vdaal.ReconcileConfig{Tree: tree, Chain: chain, Sender: sender, FromBlock: f.fromBlock,
+		BlockStep: f.blockStep, StuckAfter: f.stuckAfter, MaxGap: f.maxGap, ExpectedCodeHash: daalog.RuntimeCodeHash, Now: time.Now}
+	if ledger != nil {
+		cfg.Ledger = ledger
+	}
 	if f.expectCode != "" {
-		h := common.FromHex(f.expectCode)
-		if len(h) != 32 {
-			return cfg, usageError{fmt.Errorf("--expect-code-hash %q is not a 32-byte 0x-hex hash", f.expectCode)}
+		h, err := vdaal.ParseCodeHash("--expect-code-hash", f.expectCode)
+		if err != nil {
+			return cfg, usageError{err}
 		}
-		cfg.ExpectedCodeHash = common.BytesToHash(h)
+		cfg.ExpectedCodeHash = h
 	}
 	return cfg, nil
+}
+
+// open opens what daal anchor and daal reconcile work on: the log, the
+// chain and the ledger's directory.
+func (f *daalFlags) open(ctx context.Context) (*vdaal.Tree, *daal.Chain, string, error) {
+	tree, err := f.tree()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	dir, err := f.ledgerDir()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	chain, err := f.chain(ctx)
+	return tree, chain, dir, err
+}
+
+// sender is whose anchors are ours: --sender, or the --keystore's address.
+func (f *daalFlags) sender(flagged string) (common.Address, error) {
+	switch {
+	case flagged != "":
+		a, err := vdaal.ParseAddress("--sender", flagged)
+		if err != nil {
+			return a, usageError{err}
+		}
+		return a, nil
+	case f.keystore != "":
+		s, err := f.signer()
+		if err != nil {
+			return common.Address{}, err
+		}
+		return s.Address(), nil
+	}
+	return common.Address{}, usageError{errors.New("--sender (or --keystore) is required: whose anchors are ours")}
+}
+
+// addLegacy adds the --legacy records and --legacy-sender addresses to cfg.
+func addLegacy(cfg *vdaal.ReconcileConfig, records, senders string) error {
+	var err error
+	if records != "" {
+		if cfg.Legacy, err = vdaal.ReadLegacyRecords(records); err != nil {
+			return usageError{fmt.Errorf("--legacy: %w", err)}
+		}
+	}
+	if cfg.LegacySenders, err = vdaal.ParseAddresses("--legacy-sender", senders); err != nil {
+		return usageError{err}
+	}
+	return nil
 }
 
 func runDAALKeygen(args []string) error {
@@ -252,19 +304,15 @@ func runDAALAnchor(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	tree, err := f.tree()
+	feeCap, err := daal.MaxFeeCap(*maxFee)
 	if err != nil {
-		return err
+		return usageError{fmt.Errorf("--max-fee-gwei: %w", err)}
 	}
 	s, err := f.signer()
 	if err != nil {
 		return err
 	}
-	dir, err := f.ledgerDir()
-	if err != nil {
-		return err
-	}
-	chain, err := f.chain(ctx)
+	tree, chain, dir, err := f.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -273,16 +321,8 @@ func runDAALAnchor(ctx context.Context, args []string) error {
 		return err
 	}
 	defer ledger.Close()
-	cfg := daal.AnchorConfig{Tree: tree, Chain: chain, Signer: s, Ledger: ledger, Interval: *interval, Poll: *poll,
-		MinNewEntries: *minNew, Confirmations: *confs, ResubmitAfter: *resubmit, GasLimit: *gasLimit, Logger: logger}
-	if err := validMaxFee(*maxFee); err != nil {
-		return usageError{err}
-	}
-	if *maxFee > 0 {
-		wei, _ := new(big.Float).Mul(big.NewFloat(*maxFee), big.NewFloat(params.GWei)).Int(nil)
-		cfg.MaxFeeCap = wei
-	}
-	a, err := daal.NewAnchorer(cfg)
+	a, err := daal.NewAnchorer(daal.AnchorConfig{Tree: tree, Chain: chain, Signer: s, Ledger: ledger, Interval: *interval, Poll: *poll,
+		MinNewEntries: *minNew, Confirmations: *confs, ResubmitAfter: *resubmit, GasLimit: *gasLimit, MaxFeeCap: feeCap, Logger: logger})
 	if err != nil {
 		return usageError{err}
 	}
@@ -292,49 +332,62 @@ func runDAALAnchor(ctx context.Context, args []string) error {
 	}
 	// Anchors in a contract that is not ztlog's DAALog prove nothing an
 	// auditor accepts: refuse to start rather than spend gas on them.
-	want := rcfg.ExpectedCodeHash
-	if want == (common.Hash{}) {
-		want = daalog.RuntimeCodeHash
-	}
-	if got, n, err := chain.CodeHash(ctx); err != nil {
+	var wrong *daal.CodeError
+	if err := chain.CheckCode(ctx, rcfg.ExpectedCodeHash); errors.As(err, &wrong) {
+		return fmt.Errorf("refusing to anchor: %w; check --contract and --rpc, or deploy with `ztlog daal deploy`", err)
+	} else if err != nil {
 		return err
-	} else if n == 0 || got != want {
-		return fmt.Errorf("refusing to anchor: the contract at %s has code hash %s (%d bytes), not %s (ztlog's DAALog); check --contract and --rpc, or deploy with `ztlog daal deploy`", chain.Contract().Hex(), got.Hex(), n, want.Hex())
 	}
 	if *once {
 		return a.Step(ctx)
 	}
-	var metrics *daal.Metrics
-	if *metricsListen != "" {
-		reg := prometheus.NewRegistry()
-		if metrics, err = daal.NewMetrics(ledger, reg); err != nil {
-			return err
-		}
-		ln, err := net.Listen("tcp", *metricsListen)
-		if err != nil {
-			return usageError{fmt.Errorf("--metrics-listen %s: %v", *metricsListen, err)}
-		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
-		logger.Info("metrics", "addr", ln.Addr().String())
+	metrics, stop, err := serveMetrics(*metricsListen, ledger, logger)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	if *reconcileEvery > 0 {
-		a.SetReconcile(rcfg, *reconcileEvery, func(rep *daal.Report) {
-			if metrics != nil {
-				metrics.ObserveReport(rep, time.Now())
-			}
-			enc := json.NewEncoder(os.Stdout)
-			for _, al := range rep.Alerts {
-				enc.Encode(al)
-			}
-		})
+		a.SetReconcile(rcfg, *reconcileEvery, printAlerts(os.Stdout, metrics))
 	}
 	logger.Info("anchoring", "contract", chain.Contract().Hex(), "chain_id", chain.ChainID().String(), "sender", s.Address().Hex(),
 		"origin", tree.Origin(), "ledger", dir, "interval", interval.String(), "min_new_entries", *minNew)
 	return a.Run(ctx)
+}
+
+// serveMetrics serves the anchorer's Prometheus metrics on addr, if any
+// (metrics is then non-nil); stop ends the server.
+func serveMetrics(addr string, ledger *daal.Ledger, logger *slog.Logger) (metrics *daal.Metrics, stop func(), err error) {
+	if addr == "" {
+		return nil, func() {}, nil
+	}
+	reg := prometheus.NewRegistry()
+	if metrics, err = daal.NewMetrics(ledger, reg); err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("--metrics-listen %s: %w", addr, err)}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	logger.Info("metrics", "addr", ln.Addr().String())
+	return metrics, func() { srv.Close() }, nil
+}
+
+// printAlerts writes each alert of a scheduled reconciliation to w as a
+// JSON line, and counts the report in metrics (if not nil).
+func printAlerts(w io.Writer, metrics *daal.Metrics) func(*vdaal.Report) {
+	return func(rep *vdaal.Report) {
+		if metrics != nil {
+			metrics.ObserveReport(rep, time.Now())
+		}
+		enc := json.NewEncoder(w)
+		for _, al := range rep.Alerts {
+			enc.Encode(al)
+		}
+	}
 }
 
 // errAlerts makes the command exit 1 after printing its report.
@@ -348,74 +401,35 @@ func runDAALReconcile(ctx context.Context, args []string) error {
 	f.register(fs)
 	sender := fs.String("sender", "", "anchoring sender address (default: the --keystore's address)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	legacy := fs.String("legacy", "", "legacy ZT audit records (JSON object, array or lines) to match legacy logAction anchors to")
+	legacyRecords := fs.String("legacy", "", "legacy ZT audit records (JSON object, array or lines) to match legacy logAction anchors to")
 	legacySenders := fs.String("legacy-sender", "", "comma-separated addresses whose logAction records are legacy anchors")
 	if err := f.parse(fs, args); err != nil {
 		return err
 	}
-	tree, err := f.tree()
+	from, err := f.sender(*sender)
 	if err != nil {
 		return err
 	}
-	var from common.Address
-	switch {
-	case *sender != "":
-		if from, err = daal.ParseAddress("--sender", *sender); err != nil {
-			return usageError{err}
-		}
-	case f.keystore != "":
-		s, err := f.signer()
-		if err != nil {
-			return err
-		}
-		from = s.Address()
-	default:
-		return usageError{errors.New("--sender (or --keystore) is required: whose anchors are ours")}
-	}
-	dir, err := f.ledgerDir()
+	tree, chain, dir, err := f.open(ctx)
 	if err != nil {
 		return err
 	}
-	chain, err := f.chain(ctx)
-	if err != nil {
-		return err
-	}
-	ledger, err := daal.OpenLedger(dir)
-	if errors.Is(err, daal.ErrLedgerBusy) {
-		// `ztlog daal anchor` is running and holds the ledger: reconcile
-		// against a snapshot; the anchorer records its own reconciliations.
-		ledger, err = daal.OpenLedgerSnapshot(dir)
-		if err == nil {
-			fmt.Fprintln(os.Stderr, "ztlog: the anchor ledger is held by a running `ztlog daal anchor`; reconciling a snapshot (nothing is recorded)")
-		}
-	}
+	ledger, err := daal.OpenLedgerOrSnapshot(dir)
 	if err != nil {
 		return err
 	}
 	defer ledger.Close()
+	if ledger.ReadOnly() {
+		fmt.Fprintln(os.Stderr, "ztlog: the anchor ledger is held by a running `ztlog daal anchor`; reconciling a snapshot (nothing is recorded)")
+	}
 	cfg, err := f.reconcileConfig(tree, chain, from, ledger)
 	if err != nil {
 		return err
 	}
-	if *legacy != "" {
-		raw, err := os.ReadFile(*legacy)
-		if err != nil {
-			return usageError{err}
-		}
-		if cfg.Legacy, err = daal.ParseLegacyRecords(raw); err != nil {
-			return usageError{err}
-		}
+	if err := addLegacy(&cfg, *legacyRecords, *legacySenders); err != nil {
+		return err
 	}
-	for _, s := range strings.Split(*legacySenders, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			a, err := daal.ParseAddress("--legacy-sender", s)
-			if err != nil {
-				return usageError{err}
-			}
-			cfg.LegacySenders = append(cfg.LegacySenders, a)
-		}
-	}
-	rep, err := daal.Reconcile(ctx, cfg)
+	rep, err := vdaal.Reconcile(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -433,7 +447,7 @@ func runDAALReconcile(ctx context.Context, args []string) error {
 }
 
 // printReport writes a reconciliation report for a person.
-func printReport(w io.Writer, rep *daal.Report) {
+func printReport(w io.Writer, rep *vdaal.Report) {
 	fmt.Fprintf(w, "log       %s  size %d  root %s\n", rep.Origin, rep.Checkpoint.Size, rep.Checkpoint.Root)
 	fmt.Fprintf(w, "contract  %s on chain %d (head block %d), code hash ", rep.Contract, rep.ChainID, rep.Head)
 	if rep.Code.OK {
@@ -451,22 +465,10 @@ func printReport(w io.Writer, rep *daal.Report) {
 		tw.Flush()
 		fmt.Fprintln(w)
 	}
-	counts := map[string]int{}
-	for _, ca := range rep.OnChain {
-		counts[ca.Verdict]++
-	}
+	counts := rep.Verdicts()
 	fmt.Fprintf(w, "on chain: %d verified anchor(s), %d split-view, %d unexpected, %d legacy, %d foreign\n",
 		counts["verified"], counts["split_view"], counts["unexpected"], counts["legacy"], counts["foreign"])
-	if l := rep.Legacy; l != nil {
-		fmt.Fprintf(w, "legacy: %d record(s), %d anchor(s): %d matched, %d tampered, %d anchor(s) without record, %d record(s) without anchor\n",
-			l.Records, l.Anchors, l.Matched, l.Tampered, l.NoRecord, l.Unanchored)
-	}
-	for _, g := range rep.Gaps {
-		fmt.Fprintf(w, "gap: %s between %s and %s\n", g.Duration, g.FromTx, g.ToTx)
-	}
-	for _, n := range rep.Notices {
-		fmt.Fprintf(w, "notice: %s\n", n)
-	}
+	rep.WriteFindings(w)
 	if len(rep.Alerts) == 0 {
 		fmt.Fprintln(w, "\nno alerts")
 		return
@@ -491,9 +493,9 @@ func runDAALStatus(args []string) error {
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, "anchors.jsonl"))
 	if err != nil {
-		return fmt.Errorf("no anchor ledger in %s: %v", dir, err)
+		return fmt.Errorf("no anchor ledger in %s: %w", dir, err)
 	}
-	anchors, _, err := daal.ParseLedger(raw)
+	anchors, _, err := vdaal.ParseLedger(raw)
 	if err != nil {
 		return err
 	}
@@ -512,17 +514,4 @@ func runDAALStatus(args []string) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\n", a.ID, a.State, a.Attestation, a.Size, a.QueuedAt.UTC().Format(time.RFC3339), a.Block, a.RecordID, tx, a.Reason)
 	}
 	return tw.Flush()
-}
-
-// validMaxFee checks --max-fee-gwei: 0 (no limit) or a fee of at least one
-// wei per gas. A negative or NaN value must not pass for "no limit", and
-// a fraction of a wei would cap the fee at 0.
-func validMaxFee(gwei float64) error {
-	switch {
-	case math.IsNaN(gwei) || math.IsInf(gwei, 0) || gwei < 0:
-		return fmt.Errorf("--max-fee-gwei %v: want a number of gwei of at least 0.000000001, or 0 for no limit", gwei)
-	case gwei > 0 && gwei*params.GWei < 1:
-		return fmt.Errorf("--max-fee-gwei %v is less than one wei per gas; want at least 0.000000001, or 0 for no limit", gwei)
-	}
-	return nil
 }

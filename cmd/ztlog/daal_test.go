@@ -24,10 +24,12 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 	"github.com/ethereum/go-ethereum/node"
 	"github.com/ethereum/go-ethereum/params"
-	"github.com/zt-infra/ztlog/cmd/internal/devproc"
+
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
-	"github.com/zt-infra/ztlog/witness/daal"
+	"github.com/zt-infra/ztlog/log/anchor/daal"
+	"github.com/zt-infra/ztlog/log/storage/posix"
+	vdaal "github.com/zt-infra/ztlog/verifier/daal"
 )
 
 // daalWorld is a log in a temp dir, written by this process, and DAALog on
@@ -108,7 +110,7 @@ func newDAALWorld(t *testing.T) *daalWorld {
 	skey, vkey, _ := ztlog.GenerateKey("daal.test/log")
 	k, _ := ztlog.ParseKey(skey)
 	w.vkey = vkey
-	b, err := storage.New(ctx, storage.Config{Dir: w.logDir})
+	b, err := posix.Open(ctx, posix.Config{Dir: w.logDir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,13 +137,13 @@ func (w *daalWorld) anchorArgs() []string {
 		"--poll", "30ms", "--interval", "100ms", "--confirmations", "1", "--reconcile-interval", "0", "--log-level", "info"}, w.chainFlags()...)
 }
 
-func (w *daalWorld) ledger(t *testing.T) []*daal.Anchor {
+func (w *daalWorld) ledger(t *testing.T) []*vdaal.Anchor {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(w.dataDir, "daal", "anchors.jsonl"))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
-	as, _, err := daal.ParseLedger(raw)
+	as, _, err := vdaal.ParseLedger(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +181,7 @@ func TestDAALAnchorSurvivesSIGKILL(t *testing.T) {
 	// read the final checkpoint from storage, as the anchorer does.
 	time.Sleep(500 * time.Millisecond)
 	src, _ := daal.OpenSource(w.logDir)
-	tree, err := daal.NewTree(src, w.vkey)
+	tree, err := vdaal.NewTree(src, w.vkey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +196,7 @@ func TestDAALAnchorSurvivesSIGKILL(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		as := w.ledger(t)
-		if n := len(as); n > 0 && as[n-1].Size == final.Size && as[n-1].State == daal.Confirmed {
+		if n := len(as); n > 0 && as[n-1].Size == final.Size && as[n-1].State == vdaal.Confirmed {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -223,14 +225,14 @@ func TestDAALAnchorSurvivesSIGKILL(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reconcile: %v\n%s", err, out)
 	}
-	var rep daal.Report
+	var rep vdaal.Report
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatal(err)
 	}
 	ledger := w.ledger(t)
-	byTx := map[string]*daal.Anchor{}
+	byTx := map[string]*vdaal.Anchor{}
 	for _, a := range ledger {
-		if a.State != daal.Confirmed || a.Attestation != daal.Verified {
+		if a.State != vdaal.Confirmed || a.Attestation != vdaal.Verified {
 			t.Errorf("ledger anchor %d: %s/%s %s", a.ID, a.State, a.Attestation, a.Reason)
 		}
 		byTx[a.TxHash] = a

@@ -15,15 +15,17 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"github.com/zt-infra/ztlog/contract"
+
 	"github.com/zt-infra/ztlog/contract/api"
-	"github.com/zt-infra/ztlog/contract/identity/devca"
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/internal/devca"
 	ztlog "github.com/zt-infra/ztlog/log"
 )
 
@@ -38,6 +40,10 @@ var (
 	devBrokerID    = spiffeid.RequireFromPath(devTrustDomain, "/broker/demo")
 	devAdminID     = spiffeid.RequireFromPath(devTrustDomain, "/admin")
 )
+
+// devAgentAlias is the demo agent's actor name in the older ZT control
+// plane: the existing ZT JS SDK sends it, unmodified, to POST /actions.
+const devAgentAlias = "hello-world-agent"
 
 // devSVIDTTL is the lifetime of the dev SVIDs; they are reissued at every start.
 const devSVIDTTL = 24 * time.Hour
@@ -102,8 +108,7 @@ func runDev(ctx context.Context, args []string) error {
 		f.witness.policy = filepath.Join(devDir, "witness.policy")
 		witnessed = f.witness.policy + " (local witness " + devWitnessName + ")"
 	}
-	setup, err := f.witness.apply(&cfg, logger)
-	if err != nil {
+	if err := f.witness.apply(&cfg, logger); err != nil {
 		return err
 	}
 	trustPolicy := filepath.Join(devDir, "trust.policy")
@@ -111,11 +116,15 @@ func runDev(ctx context.Context, args []string) error {
 		return fmt.Errorf("trust policy for auditors: %v", err)
 	}
 	return serve(ctx, cfg, &f.contract, logger, func(st started) error {
-		if rec, ok := st.agents.Lookup(devAgentID.String()); !ok || rec.Status != "registered" {
+		reg := st.svc.Agents()
+		// Registered (again) unless it is, alias included: a data dir from
+		// before aliases gets the alias on its next start.
+		if rec, ok := reg.Lookup(devAgentID.String()); !ok || rec.Status != "registered" || !slices.Contains(rec.Aliases, devAgentAlias) {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
-			if _, _, _, err := st.agents.Commit(cctx, &api.AgentRequest{Op: contract.AgentRegister, ID: devAgentID.String(),
-				Owner: "ztlog dev", Brokers: []string{devBrokerID.String()}, Labels: map[string]string{"env": "dev"}},
+			if _, _, _, err := reg.Commit(cctx, &api.AgentRequest{Op: entry.AgentRegister, ID: devAgentID.String(),
+				Owner: "ztlog dev", Brokers: []string{devBrokerID.String()}, Labels: map[string]string{"env": "dev"},
+				Aliases: []string{devAgentAlias}},
 				devAdminID.String(), "ztlog-dev-setup", time.Now()); err != nil {
 				return fmt.Errorf("register the demo agent: %w", err)
 			}
@@ -135,7 +144,7 @@ func runDev(ctx context.Context, args []string) error {
   witnessed by  %s
   trust domain  spiffe://%s (SVIDs, bundle and JWT in %s)
   policy        %s (hot-reloaded on change; --policy-engine cedar for Cedar)
-  demo agent    %s (registered; may run demo.* actions)
+  demo agent    %s (registered, alias %s; may run demo.* actions)
 
 Try (zt and ztlog are in ./bin after make build):
   zt decide --server %s --svid %s --action demo.echo --resource demo://hello
@@ -153,6 +162,8 @@ Try (zt and ztlog are in ./bin after make build):
   curl --cacert %s -H "Authorization: Bearer $(cat %s)" \
        -H 'Content-Type: application/json' https://%s/actions \
        -d '{"actor":"%s","action":"demo.echo","resource":"demo://hello"}'
+       (the existing ZT JS SDK's request, unmodified: the actor is the demo
+       agent's alias, or its SPIFFE ID)
   curl %s/log/checkpoint
   curl %s/.well-known/ztlog
   curl %s/readyz
@@ -165,16 +176,16 @@ Try (zt and ztlog are in ./bin after make build):
 The contract (POST /v1/actions, /actions, /v1/agents) is served over HTTPS
 (%s); the public read-only log API over plain HTTP on the same port.
 Stop with Ctrl-C; the log is kept in %s and continues on the next start.
-`, cfg.Key.Origin(), cfg.Key.VerifierKey, logDir, f.keyFile, witnessed, devTrustDomain.Name(), devDir, f.contract.policyPath, devAgentID,
+`, cfg.Key.Origin(), cfg.Key.VerifierKey, logDir, f.keyFile, witnessed, devTrustDomain.Name(), devDir, f.contract.policyPath, devAgentID, devAgentAlias,
 			secure, filepath.Join(devDir, "agent"), secure, filepath.Join(devDir, "agent"),
 			secure, filepath.Join(devDir, "agent"), filepath.Join(devDir, "user.jwt"),
 			secure, filepath.Join(devDir, "agent"), filepath.Join(devDir, "broker"), secure, filepath.Join(devDir, "broker"),
 			secure, filepath.Join(devDir, "agent"),
-			filepath.Join(devDir, "bundle.pem"), filepath.Join(devDir, "agent.jwt"), addr, devAgentID,
+			filepath.Join(devDir, "bundle.pem"), filepath.Join(devDir, "agent.jwt"), addr, devAgentAlias,
 			base, base, base, base, base, trustPolicy, filepath.Join(devDir, "bundle.pem"),
 			base, trustPolicy, filepath.Join(devDir, "bundle.pem"), trustPolicy, filepath.Join(devDir, "bundle.pem"), secure, logDir)
 		return nil
-	}, setup)
+	})
 }
 
 // devIdentity creates (once) the dev CA, receipt key and example policy

@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,19 +50,5 @@ func TestConfigNumbersAndTrailingData(t *testing.T) {
 	os.WriteFile(cfg, []byte(`{"max-pending": 5} {"max-pending": 6}`), 0o600)
 	if _, err := serveFlagsFrom(t, "--config", cfg); err == nil || !strings.Contains(err.Error(), "after the object") {
 		t.Fatalf("two objects: %v, want a refusal", err)
-	}
-}
-
-// --max-fee-gwei: 0 is no limit; a negative value, NaN, infinity or less
-// than a wei per gas is refused rather than taken for no limit (or a cap
-// of 0).
-func TestMaxFeeGwei(t *testing.T) {
-	for _, c := range []struct {
-		gwei float64
-		ok   bool
-	}{{0, true}, {1.5, true}, {1e-9, true}, {-1, false}, {math.NaN(), false}, {math.Inf(1), false}, {1e-10, false}} {
-		if err := validMaxFee(c.gwei); (err == nil) != c.ok {
-			t.Errorf("--max-fee-gwei %v: %v, want accepted %v", c.gwei, err, c.ok)
-		}
 	}
 }

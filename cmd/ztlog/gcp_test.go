@@ -19,11 +19,12 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/client"
-	"github.com/zt-infra/ztlog/cmd/internal/devproc"
-	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
-	"github.com/zt-infra/ztlog/log/storage/gcptest"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
+	"github.com/zt-infra/ztlog/internal/testutil/gcptest"
+	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/storage/gcp"
 )
 
 // TestServeGCP runs the ztlog binary on Tessera's GCP driver against
@@ -171,7 +172,7 @@ func TestServeGCP(t *testing.T) {
 // openGCP opens the log on the emulators' database and bucket, in this
 // process.
 func openGCP(ctx context.Context, emu *gcptest.Emulators, prefix string, key *ztlog.Key) (*ztlog.Log, error) {
-	b, err := storage.New(ctx, emu.Config(prefix))
+	b, err := gcp.Open(ctx, emu.Config(prefix), nil)
 	if err != nil {
 		return nil, err
 	}

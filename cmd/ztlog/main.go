@@ -29,6 +29,7 @@ usage:
                             (ztlog daal -h)
   ztlog receipt-keygen --out FILE [--alg EdDSA|ES256]
                             create a receipt signing key (private JWK); prints its kid
+  ztlog version             print the module version and VCS revision (also --version)
 `
 
 func main() {

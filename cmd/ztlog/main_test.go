@@ -17,8 +17,9 @@ import (
 	"time"
 
 	"github.com/transparency-dev/tessera/client"
-	"github.com/zt-infra/ztlog/cmd/internal/devproc"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 )
 
 var ztlogBin, ztBin string

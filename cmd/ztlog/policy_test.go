@@ -17,10 +17,11 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/zt-infra/ztlog/cmd/internal/devproc"
-	"github.com/zt-infra/ztlog/contract"
+
 	"github.com/zt-infra/ztlog/contract/api"
-	"github.com/zt-infra/ztlog/contract/policy"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/gate/pdp"
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 )
 
 // startDev runs `ztlog dev` and returns its address once ready.
@@ -44,15 +45,15 @@ func decide(t *testing.T, addr, dir, action string, extra ...string) api.ActionR
 	return ar
 }
 
-func policyStatus(t *testing.T, addr string) policy.Status {
-	var st policy.Status
+func policyStatus(t *testing.T, addr string) pdp.Status {
+	var st pdp.Status
 	getJSON(t, "http://"+addr+"/v1/policy", &st)
 	return st
 }
 
 // policyEntries returns the policy entries in the log's first n entries.
-func policyEntries(t *testing.T, addr string, n uint64) []*contract.Policy {
-	var out []*contract.Policy
+func policyEntries(t *testing.T, addr string, n uint64) []*entry.Policy {
+	var out []*entry.Policy
 	for i := uint64(0); i < n; i++ {
 		var e struct {
 			Leaf []byte `json:"leaf"`
@@ -73,11 +74,11 @@ func policyEntries(t *testing.T, addr string, n uint64) []*contract.Policy {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		ent, err := contract.Parse(e.Leaf)
+		ent, err := entry.Parse(e.Leaf)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p, ok := ent.(*contract.Policy); ok {
+		if p, ok := ent.(*entry.Policy); ok {
 			out = append(out, p)
 		}
 	}
@@ -102,7 +103,7 @@ func TestPolicyVersionsAreEvidence(t *testing.T) {
 	rego := filepath.Join(dir, "dev", "policy", "opa", "data.json")
 	b, _ := os.ReadFile(rego)
 	os.WriteFile(rego, bytes.Replace(b, []byte(`"demo.*"`), []byte(`"demo.echo.only"`), 1), 0o644)
-	st1 := waitPolicy(t, addr, func(s policy.Status) bool { return s.Hash != st0.Hash })
+	st1 := waitPolicy(t, addr, func(s pdp.Status) bool { return s.Hash != st0.Hash })
 	if st1.LoadedBy != "file-change" {
 		t.Fatalf("after the edit: %+v", st1)
 	}
@@ -121,12 +122,12 @@ func TestPolicyVersionsAreEvidence(t *testing.T) {
 	rf := filepath.Join(dir, "dev", "policy", "opa", "authz.rego")
 	good, _ := os.ReadFile(rf)
 	os.WriteFile(rf, append(good, []byte("\nallow if {")...), 0o644)
-	st2 := waitPolicy(t, addr, func(s policy.Status) bool { return s.ReloadError != "" })
+	st2 := waitPolicy(t, addr, func(s pdp.Status) bool { return s.ReloadError != "" })
 	if st2.Hash != st1.Hash {
 		t.Fatalf("a broken edit changed the policy in force: %+v", st2)
 	}
 	var ready struct {
-		Details map[string]policy.Status `json:"details"`
+		Details map[string]pdp.Status `json:"details"`
 	}
 	getJSON(t, "http://"+addr+"/readyz", &ready)
 	if ready.Details["policy"].ReloadError == "" {
@@ -139,7 +140,7 @@ func TestPolicyVersionsAreEvidence(t *testing.T) {
 	os.WriteFile(rf, good, 0o644)
 	os.WriteFile(rego, b, 0o644)
 	p.Process.Signal(syscall.SIGHUP)
-	st3 := waitPolicy(t, addr, func(s policy.Status) bool { return s.Hash == st0.Hash && s.ReloadError == "" })
+	st3 := waitPolicy(t, addr, func(s pdp.Status) bool { return s.Hash == st0.Hash && s.ReloadError == "" })
 	if st3.LoadedBy != "sighup" && st3.LoadedBy != "file-change" {
 		t.Fatalf("after repair: %+v", st3)
 	}
@@ -148,7 +149,7 @@ func TestPolicyVersionsAreEvidence(t *testing.T) {
 	}
 }
 
-func waitPolicy(t *testing.T, addr string, ok func(policy.Status) bool) policy.Status {
+func waitPolicy(t *testing.T, addr string, ok func(pdp.Status) bool) pdp.Status {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

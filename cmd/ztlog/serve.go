@@ -8,14 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
-	"github.com/zt-infra/ztlog/contract/agents"
-	"github.com/zt-infra/ztlog/contract/identity"
-	"github.com/zt-infra/ztlog/contract/service"
-	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
 	"k8s.io/klog/v2"
+
+	"github.com/zt-infra/ztlog/contract/server"
+	ztlog "github.com/zt-infra/ztlog/log"
 )
 
 // serveFlags are the flags of `ztlog serve`, shared with `ztlog dev`.
@@ -82,29 +82,24 @@ func (f *serveFlags) logger() (*slog.Logger, error) {
 
 // serviceConfig turns the flags into a service configuration, loading the
 // key and checking the origin against it.
-func (f *serveFlags) serviceConfig(logger *slog.Logger) (service.Config, error) {
+func (f *serveFlags) serviceConfig(logger *slog.Logger) (server.Config, error) {
 	if f.keyFile == "" {
-		return service.Config{}, usageError{errors.New("--key is required (create one with `ztlog keygen --origin O --out FILE`)")}
+		return server.Config{}, usageError{errors.New("--key is required (create one with `ztlog keygen --origin O --out FILE`)")}
 	}
 	key, err := ztlog.LoadKey(f.keyFile)
 	if err != nil {
-		return service.Config{}, err
+		return server.Config{}, err
 	}
 	if f.origin != "" && f.origin != key.Origin() {
-		return service.Config{}, usageError{fmt.Errorf("--origin %q does not match the key, which signs for %q", f.origin, key.Origin())}
+		return server.Config{}, usageError{fmt.Errorf("--origin %q does not match the key, which signs for %q", f.origin, key.Origin())}
 	}
-	return service.Config{
-		Listen: f.listen,
-		Storage: storage.Config{
-			Kind:         f.storageKind,
-			Dir:          f.dataDir,
-			DSN:          f.dbDSN,
-			Bucket:       f.bucket,
-			BucketPrefix: f.bucketPrefix,
-			S3Endpoint:   f.s3Endpoint,
-			Spanner:      f.spanner,
-			GCSEndpoint:  f.gcsEndpoint,
-		},
+	open, err := f.storage()
+	if err != nil {
+		return server.Config{}, err
+	}
+	return server.Config{
+		Listen:             f.listen,
+		Storage:            open,
 		Key:                key,
 		BatchMaxSize:       f.batchMaxSize,
 		BatchMaxAge:        f.batchMaxAge,
@@ -138,63 +133,70 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	setup, err := f.witness.apply(&cfg, logger)
-	if err != nil {
+	if err := f.witness.apply(&cfg, logger); err != nil {
 		return err
 	}
-	return serve(ctx, cfg, &f.contract, logger, nil, setup)
+	return serve(ctx, cfg, &f.contract, logger, nil)
 }
 
 // started is what serve hands its caller once listening.
 type started struct {
-	addr   string
-	tls    bool
-	svc    *service.Service
-	agents *agents.Registry
+	addr string
+	tls  bool
+	svc  *server.Service
 }
 
 // serve opens the service (and, with an identity source, the decision
-// path), applies setup (nil entries skipped), listens, calls ready (if any)
-// once listening, and serves until ctx ends.
-func serve(ctx context.Context, cfg service.Config, cf *contractFlags, logger *slog.Logger, ready func(started) error, setup ...func(*service.Service)) error {
-	service.TuneGC(logger)
+// path), listens, calls ready (if any) once listening, and serves until ctx
+// ends. SIGHUP reloads the policy, user keys and identity files.
+func serve(ctx context.Context, cfg server.Config, cf *contractFlags, logger *slog.Logger, ready func(started) error) error {
+	server.TuneGC(logger)
 	src, err := cf.openIdentity(ctx)
 	if err != nil {
 		return err
 	}
 	if src != nil {
 		defer src.Close()
-		cfg.TLS = identity.ServerTLS(src)
+		if cfg.Decision, err = cf.decision(src); err != nil {
+			return err
+		}
 		cfg.PlainHTTPReads = cf.plainHTTPReads
 	}
-	svc, err := service.New(ctx, cfg)
+	svc, err := server.New(ctx, cfg)
 	if err != nil {
+		if errors.Is(err, server.ErrUserTokens) {
+			return usageError{errors.New("delegated users need both --user-issuer and --user-jwks")}
+		}
 		return err
 	}
 	closeLog := func() { svc.Log().Close(context.Background()) }
-	for _, f := range setup {
-		if f != nil {
-			f(svc)
-		}
-	}
-	var reg *agents.Registry
-	if src != nil {
-		if _, reg, err = cf.mount(ctx, svc, src, logger); err != nil {
-			closeLog()
-			return err
-		}
-	}
+	go reloadOnHUP(ctx, svc)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		closeLog()
-		return fmt.Errorf("listen on %s: %v", cfg.Listen, err)
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	if ready != nil {
-		if err := ready(started{addr: ln.Addr().String(), tls: src != nil, svc: svc, agents: reg}); err != nil {
+		if err := ready(started{addr: ln.Addr().String(), tls: src != nil, svc: svc}); err != nil {
 			ln.Close()
 			closeLog()
 			return err
 		}
 	}
 	return svc.Serve(ctx, ln)
+}
+
+// reloadOnHUP calls svc.Reload on each SIGHUP until ctx ends.
+func reloadOnHUP(ctx context.Context, svc *server.Service) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			svc.Reload(ctx, "sighup")
+		}
+	}
 }

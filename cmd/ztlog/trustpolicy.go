@@ -3,10 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
+	"github.com/zt-infra/ztlog/internal/fsx"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/verifier/policy"
 )
 
 // writeTrustPolicy writes the trust policy an auditor of this log needs
@@ -23,7 +23,7 @@ func writeTrustPolicy(path, witnessPolicy string, key *ztlog.Key) error {
 			return err
 		}
 	}
-	p, err := policy.Parse(text)
+	p, err := trustpolicy.Parse(text)
 	if err != nil {
 		return fmt.Errorf("%s: %v", witnessPolicy, err)
 	}
@@ -37,13 +37,9 @@ func writeTrustPolicy(path, witnessPolicy string, key *ztlog.Key) error {
 	if p.LogFor(key.Origin()) == nil {
 		out = append([]byte("log "+key.VerifierKey+"\n"), out...)
 	}
-	if _, err := policy.Parse(out); err != nil {
+	if _, err := trustpolicy.Parse(out); err != nil {
 		return err
 	}
 	out = append([]byte(fmt.Sprintf("# Trust policy for auditors of %s (zt-audit --policy): the log key and\n# the witness quorum its checkpoints are published with. Written by ztlog dev.\n", key.Origin())), out...)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, out, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Clean(path))
+	return fsx.WriteAtomic(path, out, 0o644)
 }

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zt-infra/ztlog/cmd/internal/devproc"
 	"github.com/zt-infra/ztlog/contract/api"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 )
 
 // `ztlog dev` writes the trust policy an auditor needs: with it alone,
@@ -37,7 +37,7 @@ func TestDevTrustPolicyAudits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	trust, err := policy.Parse(text)
+	trust, err := trustpolicy.Parse(text)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestDevTrustPolicyAudits(t *testing.T) {
 	}
 	cp, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if v, err := trust.VerifyCheckpoint(cp, policy.VerifyOptions{Now: time.Now()}); err != nil || len(v.Cosignatures) != 1 {
+	if v, err := trust.VerifyCheckpoint(cp, trustpolicy.VerifyOptions{Now: time.Now()}); err != nil || len(v.Cosignatures) != 1 {
 		t.Fatalf("the dev checkpoint does not verify with trust.policy: %v\n%s", err, cp)
 	}
 	ztAudit := buildZtAudit(t)

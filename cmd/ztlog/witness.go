@@ -10,12 +10,12 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/zt-infra/ztlog/contract/service"
+	service "github.com/zt-infra/ztlog/contract/server"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/log/witnessing"
 	"github.com/zt-infra/ztlog/witness/config"
 	"github.com/zt-infra/ztlog/witness/cosigner"
-	"github.com/zt-infra/ztlog/witness/quorum"
 	"github.com/zt-infra/ztlog/witness/server"
 	"github.com/zt-infra/ztlog/witness/state"
 )
@@ -33,41 +33,34 @@ func (w *witnessFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&w.failOpen, "witness-fail-open", false, "publish checkpoints even without the witness quorum (NOT for production: logged loudly)")
 }
 
-// apply reads the policy (if any) into cfg and returns what to add to the
-// service once it exists: the witnesses' readiness check and report.
-func (w *witnessFlags) apply(cfg *service.Config, logger *slog.Logger) (func(*service.Service), error) {
+// apply reads the policy (if any) into cfg: the witness group, and the
+// witnesses' readiness check, report and metrics.
+func (w *witnessFlags) apply(cfg *service.Config, logger *slog.Logger) error {
 	if w.policy == "" {
 		if w.failOpen {
-			return nil, usageError{fmt.Errorf("--witness-fail-open needs --witness-policy")}
+			return usageError{fmt.Errorf("--witness-fail-open needs --witness-policy")}
 		}
-		return nil, nil
+		return nil
 	}
 	text, err := os.ReadFile(w.policy)
 	if err != nil {
-		return nil, usageError{fmt.Errorf("--witness-policy: %v", err)}
+		return usageError{fmt.Errorf("--witness-policy: %v", err)}
 	}
 	return applyPolicy(cfg, text, w.policy, w.timeout, w.failOpen, logger)
 }
 
-func applyPolicy(cfg *service.Config, text []byte, name string, timeout time.Duration, failOpen bool, logger *slog.Logger) (func(*service.Service), error) {
-	p, err := policy.Parse(text)
+func applyPolicy(cfg *service.Config, text []byte, name string, timeout time.Duration, failOpen bool, logger *slog.Logger) error {
+	p, err := trustpolicy.Parse(text)
 	if err != nil {
-		return nil, usageError{fmt.Errorf("--witness-policy %s: %v", name, err)}
+		return usageError{fmt.Errorf("--witness-policy %s: %v", name, err)}
 	}
-	c, err := quorum.New(p, quorum.Options{Origin: cfg.Key.Origin(), Timeout: timeout, FailOpen: failOpen, Logger: logger})
+	c, err := witnessing.New(p, witnessing.Options{Origin: cfg.Key.Origin(), Timeout: timeout, FailOpen: failOpen, Logger: logger})
 	if err != nil {
-		return nil, usageError{fmt.Errorf("--witness-policy %s: %v", name, err)}
+		return usageError{fmt.Errorf("--witness-policy %s: %v", name, err)}
 	}
-	cfg.WitnessPolicy = text
-	cfg.Witnesses = c.Group()
-	cfg.WitnessOptions = c.WitnessOptions()
-	cfg.HTTPClient = c.HTTPClient()
+	cfg.WitnessPolicy, cfg.Witnessing = text, c
 	logger.Info("witness policy", "file", name, "quorum", c.QuorumName(), "witnesses", len(p.Witnesses), "fail_open", failOpen)
-	return func(svc *service.Service) {
-		svc.Registry().MustRegister(c.Metrics())
-		svc.AddReadinessCheck("witnesses", c.Check)
-		svc.AddReadinessDetail("witnesses", c.Report)
-	}, nil
+	return nil
 }
 
 // devWitnessName is the name of `ztlog dev`'s local witness.

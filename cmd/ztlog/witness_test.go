@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zt-infra/ztlog/cmd/internal/devproc"
 	"github.com/zt-infra/ztlog/contract/api"
-	"github.com/zt-infra/ztlog/verifier/policy"
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/witness/cosigner"
 )
 
@@ -40,7 +40,7 @@ func TestDevIsWitnessed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	trust, err := policy.Parse(text)
+	trust, err := trustpolicy.Parse(text)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestDevIsWitnessed(t *testing.T) {
 	}
 	cp, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	v, err := trust.VerifyCheckpoint(cp, policy.VerifyOptions{})
+	v, err := trust.VerifyCheckpoint(cp, trustpolicy.VerifyOptions{})
 	if err != nil || len(v.Cosignatures) != 1 {
 		t.Fatalf("dev checkpoint does not meet the dev witness policy: %v\n%s", err, cp)
 	}
@@ -249,7 +249,7 @@ func TestDevTwoOfThreeRealWitnesses(t *testing.T) {
 	text += "group witnesses 2 w1 w2 w3\nquorum witnesses\n"
 	policyFile := filepath.Join(wdir, "trust.policy")
 	os.WriteFile(policyFile, []byte(text), 0o644)
-	trust, err := policy.Parse([]byte(text))
+	trust, err := trustpolicy.Parse([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestDevTwoOfThreeRealWitnesses(t *testing.T) {
 		}
 		return lr.Audit.Index
 	}
-	checkpoint := func() *policy.Checkpoint {
+	checkpoint := func() *trustpolicy.Checkpoint {
 		t.Helper()
 		resp, err := http.Get(base + "/log/checkpoint")
 		if err != nil {
@@ -296,7 +296,7 @@ func TestDevTwoOfThreeRealWitnesses(t *testing.T) {
 		}
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		cp, err := trust.VerifyCheckpoint(raw, policy.VerifyOptions{Now: time.Now()})
+		cp, err := trust.VerifyCheckpoint(raw, trustpolicy.VerifyOptions{Now: time.Now()})
 		if err != nil {
 			t.Fatalf("published checkpoint does not meet the 2-of-3 policy: %v\n%s", err, raw)
 		}

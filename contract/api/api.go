@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 
 	"github.com/zt-infra/ztlog/contract/capability"
+	"github.com/zt-infra/ztlog/contract/entry"
 )
 
 // MaxBody is the largest request body accepted, in bytes (HTTP 413 above).
@@ -78,17 +79,10 @@ type Signature struct {
 }
 
 // Reason explains a decision.
-type Reason struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+type Reason = entry.Reason
 
 // Policy names the policy version that decided.
-type Policy struct {
-	Hash     string `json:"hash"`
-	Engine   string `json:"engine"`
-	Revision string `json:"revision,omitempty"`
-}
+type Policy = entry.PolicyRef
 
 // LogRef locates the committed decision in the log.
 type LogRef struct {
@@ -127,25 +121,16 @@ type ActionResponse struct {
 
 // Finding is a guardrail finding: type, rule, argument path, byte offset
 // and length — never the value.
-type Finding struct {
-	Type   string `json:"type"`
-	Rule   string `json:"rule,omitempty"`
-	Arg    string `json:"arg,omitempty"`
-	Offset int    `json:"offset"`
-	Length int    `json:"length"`
-}
+type Finding = entry.Finding
 
 // User is the delegated user of a decision.
-type User struct {
-	Issuer  string   `json:"issuer"`
-	Subject string   `json:"subject"`
-	Scopes  []string `json:"scopes,omitempty"`
-}
+type User = entry.User
 
 // LegacyActionRequest is the body of POST /actions, as the ZT JavaScript
-// SDK's ZeroTrustClient.decide sends it.
+// SDK's ZeroTrustClient.decide sends it. Actor is the caller's SPIFFE ID,
+// one of its registered aliases, or absent (the caller).
 type LegacyActionRequest struct {
-	Actor    string `json:"actor"`
+	Actor    string `json:"actor,omitempty"`
 	Action   string `json:"action"`
 	Resource string `json:"resource"`
 }
@@ -188,6 +173,11 @@ type AgentRequest struct {
 	Owner   string            `json:"owner,omitempty"`
 	Brokers []string          `json:"brokers,omitempty"`
 	Labels  map[string]string `json:"labels,omitempty"`
+	// Aliases are actor names bound to ID (as the older ZT control plane
+	// named actors): POST /actions accepts them as the caller's actor. A
+	// register replaces the agent's aliases; none may be held by another
+	// registered agent.
+	Aliases []string `json:"aliases,omitempty"`
 }
 
 // Agent is a registry record, as GET /v1/agents/{id} returns it.
@@ -197,6 +187,9 @@ type Agent struct {
 	Owner   string            `json:"owner,omitempty"`
 	Brokers []string          `json:"brokers,omitempty"`
 	Labels  map[string]string `json:"labels,omitempty"`
+	// Aliases are the actor names bound to ID (a revoked record shows the
+	// ones it had; they no longer resolve).
+	Aliases []string `json:"aliases,omitempty"`
 	// Updated is when the last change was committed, By who made it, and
 	// Index the log index of that agent entry.
 	Updated string `json:"updated"`

@@ -12,8 +12,10 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
-	"github.com/zt-infra/ztlog/contract"
+
 	"github.com/zt-infra/ztlog/contract/capability"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/internal/httperr"
 )
 
 func schema(t testing.TB, name string) *jsonschema.Schema {
@@ -159,6 +161,18 @@ var agentCases = []string{
 	`{"op":"register","id":"spiffe://td/agent/a","labels":{"bad key":"v"}}`,
 	`{"op":"register","id":"spiffe://td/agent/a","labels":{"k":1}}`,
 	`{"op":"register","id":"spiffe://td/agent/a","owner":"a\nb"}`,
+	`{"op":"register","id":"spiffe://td/agent/a","aliases":["hello-world-agent","demo@team.example","a.b:c_d-1"]}`,
+	`{"op":"register","id":"spiffe://td/agent/a","aliases":[]}`,
+	`{"op":"register","id":"spiffe://td/agent/a","aliases":["spiffe://td/agent/b"]}`,
+	`{"op":"register","id":"spiffe://td/agent/a","aliases":["ok","hello world"]}`,
+	`{"op":"register","id":"spiffe://td/agent/a","aliases":[""]}`,
+	`{"op":"register","id":"spiffe://td/agent/a","aliases":["-leading-dash"]}`,
+	`{"op":"register","id":"spiffe://td/agent/a","aliases":["` + strings.Repeat("a", 129) + `"]}`,
+	`{"op":"register","id":"spiffe://td/agent/a","aliases":["` + strings.Repeat("a", 128) + `"]}`,
+	`{"op":"register","id":"spiffe://td/agent/a","aliases":["x","x"]}`,
+	`{"op":"register","id":"spiffe://td/agent/a","aliases":"hello-world-agent"}`,
+	`{"op":"register","id":"spiffe://td/agent/a","aliases":[7]}`,
+	`{"op":"register","id":"spiffe://td/agent/a","aliases":["a0","a1","a2","a3","a4","a5","a6","a7","a8","a9","b0","b1","b2","b3","b4","b5","b6"]}`,
 }
 
 var legacyCases = []string{
@@ -166,6 +180,8 @@ var legacyCases = []string{
 	`{"action":"demo.echo","resource":"r"}`,
 	`{"actor":"a","action":"demo.echo","resource":"r","args":{}}`,
 	`{"actor":"a","action":"demo.echo","resource":7}`,
+	`{"actor":"","action":"demo.echo","resource":"r"}`,
+	`{"actor":"a\u0001b","action":"demo.echo","resource":"r"}`,
 }
 
 // TestSchemaAgreesWithDecoder: every body the OpenAPI schema rejects, the
@@ -174,12 +190,12 @@ var legacyCases = []string{
 func TestSchemaAgreesWithDecoder(t *testing.T) {
 	for name, tc := range map[string]struct {
 		cases  []string
-		decode func([]byte) *contract.Error
+		decode func([]byte) *httperr.Error
 	}{
-		"ActionRequest": {actionCases, func(b []byte) *contract.Error { _, e := DecodeActionRequest(b); return e }},
-		"AgentRequest":  {agentCases, func(b []byte) *contract.Error { _, e := DecodeAgentRequest(b); return e }},
-		"ResultRequest": {resultCases, func(b []byte) *contract.Error { _, e := DecodeResultRequest(b); return e }},
-		"LegacyActionRequest": {legacyCases, func(b []byte) *contract.Error {
+		"ActionRequest": {actionCases, func(b []byte) *httperr.Error { _, e := DecodeActionRequest(b); return e }},
+		"AgentRequest":  {agentCases, func(b []byte) *httperr.Error { _, e := DecodeAgentRequest(b); return e }},
+		"ResultRequest": {resultCases, func(b []byte) *httperr.Error { _, e := DecodeResultRequest(b); return e }},
+		"LegacyActionRequest": {legacyCases, func(b []byte) *httperr.Error {
 			_, e := DecodeLegacyActionRequest(b)
 			return e
 		}},
@@ -299,7 +315,7 @@ func TestArgsDigest(t *testing.T) {
 	if e != nil {
 		t.Fatal(e)
 	}
-	want := contract.Digest([]byte(`{"a":"x","b":1}`))
+	want := entry.Digest([]byte(`{"a":"x","b":1}`))
 	if req.ArgsDigest != want {
 		t.Fatalf("args digest %s, want the JCS digest %s", req.ArgsDigest, want)
 	}
@@ -352,4 +368,45 @@ func FuzzDecodeResultRequest(f *testing.F) {
 			t.Fatalf("decoder accepted %q, schema rejects: %v", body, err)
 		}
 	})
+}
+
+// TestAgentAliasErrorsNameTheField: a bad alias is refused naming the
+// element, a repeated one naming the list, an alias on a revoke naming op.
+func TestAgentAliasErrorsNameTheField(t *testing.T) {
+	for _, tc := range []struct{ body, field, says string }{
+		{`{"op":"register","id":"spiffe://td/agent/a","aliases":["ok","spiffe://td/agent/b"]}`, "aliases[1]", "no /"},
+		{`{"op":"register","id":"spiffe://td/agent/a","aliases":["x","y","x"]}`, "aliases", `"x" is listed twice (aliases[0] and aliases[2])`},
+		{`{"op":"revoke","id":"spiffe://td/agent/a","aliases":["x"]}`, "op", "a revoke carries only the id"},
+	} {
+		_, e := DecodeAgentRequest([]byte(tc.body))
+		if e == nil {
+			t.Errorf("%s: accepted", tc.body)
+			continue
+		}
+		if e.Field != tc.field {
+			t.Errorf("%s: field %q, want %q", tc.body, e.Field, tc.field)
+		}
+		if !strings.Contains(e.Message, tc.says) {
+			t.Errorf("%s: message %q does not say %q", tc.body, e.Message, tc.says)
+		}
+	}
+	req, e := DecodeAgentRequest([]byte(`{"op":"register","id":"spiffe://td/agent/a","aliases":["hello-world-agent"]}`))
+	if e != nil {
+		t.Fatal(e)
+	}
+	if len(req.Aliases) != 1 || req.Aliases[0] != "hello-world-agent" {
+		t.Errorf("aliases %q, want [hello-world-agent]", req.Aliases)
+	}
+}
+
+// TestLegacyActorIsOptional: the JS SDK's body without an actor means the
+// caller.
+func TestLegacyActorIsOptional(t *testing.T) {
+	req, e := DecodeLegacyActionRequest([]byte(`{"action":"demo.echo","resource":"r"}`))
+	if e != nil {
+		t.Fatal(e)
+	}
+	if req.Actor != "" {
+		t.Errorf("actor %q, want empty", req.Actor)
+	}
 }

@@ -14,13 +14,15 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
-	"github.com/gowebpki/jcs"
-	"github.com/zt-infra/ztlog/contract"
+
 	"github.com/zt-infra/ztlog/contract/capability"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/internal/httperr"
+	"github.com/zt-infra/ztlog/internal/jcs"
 	ztext "github.com/zt-infra/ztlog/internal/text"
 )
 
-// Error codes of request decoding (contract.Error.Code).
+// Error codes of request decoding (httperr.Error.Code).
 const (
 	CodeUnsupportedMedia = "unsupported_media_type"
 	CodeTooLarge         = "body_too_large"
@@ -62,31 +64,31 @@ const (
 
 // ReadBody reads a request body for decoding: Content-Type must be JSON,
 // the body at most MaxBody bytes of valid UTF-8.
-func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, *contract.Error, int) {
+func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, *httperr.Error, int) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return nil, &contract.Error{Code: CodeUnsupportedMedia, Field: "Content-Type",
+			return nil, &httperr.Error{Code: CodeUnsupportedMedia, Field: "Content-Type",
 				Message: fmt.Sprintf("Content-Type %q is not JSON; send application/json", ct)}, http.StatusUnsupportedMediaType
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return nil, &contract.Error{Code: CodeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes; send digests of large arguments, not their contents", MaxBody)}, http.StatusRequestEntityTooLarge
+		return nil, &httperr.Error{Code: CodeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes; send digests of large arguments, not their contents", MaxBody)}, http.StatusRequestEntityTooLarge
 	}
 	if err != nil {
-		return nil, &contract.Error{Code: CodeMalformedJSON, Message: "could not read the request body: " + err.Error()}, http.StatusBadRequest
+		return nil, &httperr.Error{Code: CodeMalformedJSON, Message: "could not read the request body: " + err.Error()}, http.StatusBadRequest
 	}
 	if !utf8.Valid(body) {
-		return nil, &contract.Error{Code: CodeBadUTF8, Message: "request body is not valid UTF-8"}, http.StatusBadRequest
+		return nil, &httperr.Error{Code: CodeBadUTF8, Message: "request body is not valid UTF-8"}, http.StatusBadRequest
 	}
 	return body, nil, 0
 }
 
 // decode unmarshals body strictly into v: one object, exact member names,
 // no unknown or duplicate members.
-func decode(body []byte, v any) *contract.Error {
+func decode(body []byte, v any) *httperr.Error {
 	err := json.Unmarshal(body, v, json.RejectUnknownMembers(true), json.MatchCaseInsensitiveNames(false))
 	if err == nil {
 		return nil
@@ -97,24 +99,24 @@ func decode(body []byte, v any) *contract.Error {
 	case errors.As(err, &syn):
 		field := fieldName(syn.JSONPointer)
 		if errors.Is(syn.Err, jsontext.ErrDuplicateName) {
-			return &contract.Error{Code: CodeDuplicateField, Field: field, Message: fmt.Sprintf("member %q appears more than once", field)}
+			return &httperr.Error{Code: CodeDuplicateField, Field: field, Message: fmt.Sprintf("member %q appears more than once", field)}
 		}
-		return &contract.Error{Code: CodeMalformedJSON, Field: field, Message: "not a valid JSON document: " + syn.Err.Error()}
+		return &httperr.Error{Code: CodeMalformedJSON, Field: field, Message: "not a valid JSON document: " + syn.Err.Error()}
 	case errors.As(err, &se):
 		field := fieldName(se.JSONPointer)
 		if errors.Is(se.Err, json.ErrUnknownName) {
-			return &contract.Error{Code: CodeUnknownField, Field: field, Message: fmt.Sprintf("unknown member %q (member names are exact and case-sensitive; see /v1/openapi.json)", field)}
+			return &httperr.Error{Code: CodeUnknownField, Field: field, Message: fmt.Sprintf("unknown member %q (member names are exact and case-sensitive; see /v1/openapi.json)", field)}
 		}
 		want := "a value of another type"
 		if se.GoType != nil {
 			want = jsonKind(se.GoType.Kind().String())
 		}
 		if field == "" {
-			return &contract.Error{Code: CodeWrongType, Message: fmt.Sprintf("the body must be a JSON object, got %s", se.JSONKind)}
+			return &httperr.Error{Code: CodeWrongType, Message: fmt.Sprintf("the body must be a JSON object, got %s", se.JSONKind)}
 		}
-		return &contract.Error{Code: CodeWrongType, Field: field, Message: fmt.Sprintf("%s must be %s, got %s", field, want, se.JSONKind)}
+		return &httperr.Error{Code: CodeWrongType, Field: field, Message: fmt.Sprintf("%s must be %s, got %s", field, want, se.JSONKind)}
 	}
-	return &contract.Error{Code: CodeMalformedJSON, Message: err.Error()}
+	return &httperr.Error{Code: CodeMalformedJSON, Message: err.Error()}
 }
 
 func jsonKind(goKind string) string {
@@ -149,16 +151,16 @@ func fieldName(p jsontext.Pointer) string {
 	return b.String()
 }
 
-func missing(field string) *contract.Error {
-	return &contract.Error{Code: CodeMissingField, Field: field, Message: fmt.Sprintf("%s is required", field)}
+func missing(field string) *httperr.Error {
+	return &httperr.Error{Code: CodeMissingField, Field: field, Message: fmt.Sprintf("%s is required", field)}
 }
 
-func invalid(field, format string, args ...any) *contract.Error {
-	return &contract.Error{Code: CodeInvalidField, Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
+func invalid(field, format string, args ...any) *httperr.Error {
+	return &httperr.Error{Code: CodeInvalidField, Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
 }
 
 // text checks a free-text field: length in code points, no control chars.
-func text(field, s string, max int, required bool) *contract.Error {
+func text(field, s string, max int, required bool) *httperr.Error {
 	if s == "" {
 		if required {
 			return missing(field)
@@ -176,7 +178,7 @@ func text(field, s string, max int, required bool) *contract.Error {
 	return nil
 }
 
-func pattern(field, s string, re *regexp.Regexp, max int, required bool, what string) *contract.Error {
+func pattern(field, s string, re *regexp.Regexp, max int, required bool, what string) *httperr.Error {
 	if s == "" {
 		if required {
 			return missing(field)
@@ -192,12 +194,12 @@ func pattern(field, s string, re *regexp.Regexp, max int, required bool, what st
 	return nil
 }
 
-func spiffeID(field, s string, required bool) *contract.Error {
+func spiffeID(field, s string, required bool) *httperr.Error {
 	if e := pattern(field, s, spiffeIDPattern, maxSPIFFEID, required, "a SPIFFE ID (spiffe://trust-domain/path)"); e != nil {
 		return e
 	}
 	if s != "" {
-		if err := contract.ValidSPIFFEID(s); err != nil {
+		if err := entry.ValidSPIFFEID(s); err != nil {
 			return invalid(field, "%v", err)
 		}
 	}
@@ -216,12 +218,12 @@ func present(body []byte, name string) bool {
 }
 
 // DecodeActionRequest decodes and validates a POST /v1/actions body.
-func DecodeActionRequest(body []byte) (*ActionRequest, *contract.Error) {
+func DecodeActionRequest(body []byte) (*ActionRequest, *httperr.Error) {
 	var req ActionRequest
 	if e := decode(body, &req); e != nil {
 		return nil, e
 	}
-	checks := []*contract.Error{
+	checks := []*httperr.Error{
 		spiffeID("actor", req.Actor, present(body, "actor")),
 		pattern("action", req.Action, actionPattern, maxAction, true, "an action name (letters, digits and _ . : / -)"),
 		text("resource", req.Resource, maxResource, true),
@@ -247,7 +249,7 @@ func DecodeActionRequest(body []byte) (*ActionRequest, *contract.Error) {
 	}
 	if req.Capabilities != nil {
 		if t := strings.TrimLeft(string(req.Capabilities), " \t\r\n"); t == "" || t[0] != '{' {
-			return nil, &contract.Error{Code: CodeWrongType, Field: "capabilities", Message: "capabilities must be a capability manifest (an object)"}
+			return nil, &httperr.Error{Code: CodeWrongType, Field: "capabilities", Message: "capabilities must be a capability manifest (an object)"}
 		}
 		m, err := capability.Parse(req.Capabilities)
 		if err != nil {
@@ -256,7 +258,7 @@ func DecodeActionRequest(body []byte) (*ActionRequest, *contract.Error) {
 			if errors.As(err, &ce) && ce.Field != "manifest" {
 				field += "." + ce.Field
 			}
-			return nil, &contract.Error{Code: CodeInvalidField, Field: field, Message: err.Error()}
+			return nil, &httperr.Error{Code: CodeInvalidField, Field: field, Message: err.Error()}
 		}
 		req.Manifest = m
 		if req.CapabilitiesDigest, err = m.Digest(); err != nil {
@@ -265,7 +267,7 @@ func DecodeActionRequest(body []byte) (*ActionRequest, *contract.Error) {
 	}
 	if req.Args != nil {
 		if t := strings.TrimLeft(string(req.Args), " \t\r\n"); t == "" || t[0] != '{' {
-			return nil, &contract.Error{Code: CodeWrongType, Field: "args", Message: "args must be an object of argument values"}
+			return nil, &httperr.Error{Code: CodeWrongType, Field: "args", Message: "args must be an object of argument values"}
 		}
 		d, err := ArgsDigest(req.Args)
 		if err != nil {
@@ -282,14 +284,14 @@ func DecodeActionRequest(body []byte) (*ActionRequest, *contract.Error) {
 // ArgsDigest is the digest of argument values: "sha256:" and the hex
 // SHA-256 of their RFC 8785 (JCS) serialization.
 func ArgsDigest(args []byte) (string, error) {
-	c, err := jcs.Transform(args)
+	c, err := jcs.Canonicalize(args)
 	if err != nil {
 		return "", err
 	}
-	return contract.Digest(c), nil
+	return entry.Digest(c), nil
 }
 
-func (env *Envelope) validate(field string) *contract.Error {
+func (env *Envelope) validate(field string) *httperr.Error {
 	if e := text(field+".payloadType", env.PayloadType, maxTypeLen, true); e != nil {
 		return e
 	}
@@ -327,13 +329,13 @@ func (env *Envelope) validate(field string) *contract.Error {
 }
 
 // DecodeLegacyActionRequest decodes and validates a POST /actions body.
-func DecodeLegacyActionRequest(body []byte) (*LegacyActionRequest, *contract.Error) {
+func DecodeLegacyActionRequest(body []byte) (*LegacyActionRequest, *httperr.Error) {
 	var req LegacyActionRequest
 	if e := decode(body, &req); e != nil {
 		return nil, e
 	}
-	for _, e := range []*contract.Error{
-		text("actor", req.Actor, maxActor, true),
+	for _, e := range []*httperr.Error{
+		text("actor", req.Actor, maxActor, false),
 		pattern("action", req.Action, actionPattern, maxAction, true, "an action name (letters, digits and _ . : / -)"),
 		text("resource", req.Resource, maxResource, true),
 	} {
@@ -345,7 +347,7 @@ func DecodeLegacyActionRequest(body []byte) (*LegacyActionRequest, *contract.Err
 }
 
 // DecodeAgentRequest decodes and validates a POST /v1/agents body.
-func DecodeAgentRequest(body []byte) (*AgentRequest, *contract.Error) {
+func DecodeAgentRequest(body []byte) (*AgentRequest, *httperr.Error) {
 	var req AgentRequest
 	if e := decode(body, &req); e != nil {
 		return nil, e
@@ -353,7 +355,7 @@ func DecodeAgentRequest(body []byte) (*AgentRequest, *contract.Error) {
 	switch req.Op {
 	case "":
 		return nil, missing("op")
-	case contract.AgentRegister, contract.AgentRevoke:
+	case entry.AgentRegister, entry.AgentRevoke:
 	default:
 		return nil, invalid("op", "want register or revoke, got %q", ztext.Cut(req.Op, 40))
 	}
@@ -382,7 +384,21 @@ func DecodeAgentRequest(body []byte) (*AgentRequest, *contract.Error) {
 			return nil, e
 		}
 	}
-	if req.Op == contract.AgentRevoke && (req.Owner != "" || len(req.Brokers) > 0 || len(req.Labels) > 0) {
+	if len(req.Aliases) > entry.MaxAliases {
+		return nil, invalid("aliases", "more than %d aliases", entry.MaxAliases)
+	}
+	for i, a := range req.Aliases {
+		field := fmt.Sprintf("aliases[%d]", i)
+		if err := entry.ValidAlias(a); err != nil {
+			return nil, invalid(field, "%v (want an actor name such as hello-world-agent)", err)
+		}
+		for j, b := range req.Aliases[:i] {
+			if a == b {
+				return nil, invalid("aliases", "%q is listed twice (aliases[%d] and aliases[%d])", a, j, i)
+			}
+		}
+	}
+	if req.Op == entry.AgentRevoke && (req.Owner != "" || len(req.Brokers) > 0 || len(req.Labels) > 0 || len(req.Aliases) > 0) {
 		return nil, invalid("op", "a revoke carries only the id")
 	}
 	return &req, nil
@@ -395,7 +411,7 @@ const (
 )
 
 // DecodeResultRequest decodes and validates a POST /v1/results body.
-func DecodeResultRequest(body []byte) (*ResultRequest, *contract.Error) {
+func DecodeResultRequest(body []byte) (*ResultRequest, *httperr.Error) {
 	var req ResultRequest
 	if e := decode(body, &req); e != nil {
 		return nil, e
@@ -413,7 +429,7 @@ func DecodeResultRequest(body []byte) (*ResultRequest, *contract.Error) {
 }
 
 // chain checks an X.509-SVID chain: 1 to 4 standard base64 strings.
-func chain(field string, c []string, required bool) *contract.Error {
+func chain(field string, c []string, required bool) *httperr.Error {
 	if len(c) == 0 {
 		if required {
 			return missing(field)

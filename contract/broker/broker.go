@@ -25,15 +25,17 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/jcs"
 	"github.com/zt-infra/ztlog/internal/text"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/broker/sandbox"
 	"github.com/zt-infra/ztlog/contract/capability"
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
 )
 
@@ -232,7 +234,7 @@ func (b *Broker) Check(ctx context.Context, w *Work) (*receipt.Claims, string, *
 	if w.Caller != "" && w.Caller != c.Subject {
 		return nil, "", nil, refused(RefuseCaller, "the receipt was issued to %s, the work was handed by %s", c.Subject, w.Caller)
 	}
-	digest, err := contract.ActionDigest(contract.Action{Actor: c.Subject, Action: w.Action, Resource: w.Resource,
+	digest, err := entry.ActionDigest(entry.Action{Actor: c.Subject, Action: w.Action, Resource: w.Resource,
 		ArgsDigest: argsDigest, Broker: self.String(), CapabilitiesDigest: caps})
 	if err != nil {
 		return nil, "", nil, refused(RefuseWork, "%v", err)
@@ -294,12 +296,8 @@ func (b *Broker) Handle(ctx context.Context, w *Work) (*Report, error) {
 		b.cfg.Logger.Warn("work refused", "error", err.Error(), "action", w.Action)
 		return nil, err
 	}
-	if err := b.cfg.Replay.Claim(c.ID, time.Unix(c.Expiry, 0)); err != nil {
-		if errors.Is(err, ErrReplayed) {
-			b.cfg.Logger.Warn("work refused: receipt replayed", "jti", c.ID, "log_index", c.LogIndex)
-			return nil, refused(RefuseReplayed, "%v", err)
-		}
-		return nil, refused(RefuseInternal, "recording the receipt id: %v", err)
+	if err := b.claim(c, "work"); err != nil {
+		return nil, err
 	}
 	spec := &sandbox.Spec{Manifest: m, Argv: w.Argv, Stdin: w.Stdin, Stdout: w.Stdout, Stderr: w.Stderr}
 	o, err := b.cfg.Runner.Run(ctx, spec)
@@ -321,6 +319,19 @@ func (b *Broker) Handle(ctx context.Context, w *Work) (*Report, error) {
 		"sandbox", o.Sandbox.Kind, "correlation_id", c.CorrelationID)
 	b.signAndReport(ctx, rep)
 	return rep, nil
+}
+
+// claim records the receipt's one-time id; what names the refused thing
+// in the log line.
+func (b *Broker) claim(c *receipt.Claims, what string) error {
+	if err := b.cfg.Replay.Claim(c.ID, time.Unix(c.Expiry, 0)); err != nil {
+		if errors.Is(err, ErrReplayed) {
+			b.cfg.Logger.Warn(what+" refused: receipt replayed", "jti", c.ID, "log_index", c.LogIndex)
+			return refused(RefuseReplayed, "%v", err)
+		}
+		return refused(RefuseInternal, "recording the receipt id: %v", err)
+	}
+	return nil
 }
 
 // signAndReport signs rep.Predicate about rep.ActionDigest with the
@@ -351,5 +362,5 @@ func jsonMarshal(v any) ([]byte, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return contract.Canonicalize(buf.Bytes())
+	return jcs.Canonicalize(buf.Bytes())
 }

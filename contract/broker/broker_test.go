@@ -18,17 +18,18 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/broker/sandbox"
 	"github.com/zt-infra/ztlog/contract/capability"
 	"github.com/zt-infra/ztlog/contract/contracttest"
-	"github.com/zt-infra/ztlog/contract/identity"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/verifier/policy"
 )
 
 func TestMain(m *testing.M) {
@@ -123,8 +124,8 @@ func TestHandleRunsAndReports(t *testing.T) {
 	if rep.ActionDigest != ar.ActionDigest || rep.Result.DecisionIndex != ar.Log.Index {
 		t.Fatalf("report %+v, decision %+v", rep.Result, ar.Log)
 	}
-	e, _ := contract.Parse(f.s.Entry(rep.Result.Log.Index))
-	r := e.(*contract.Result)
+	e, _ := entry.Parse(f.s.Entry(rep.Result.Log.Index))
+	r := e.(*entry.Result)
 	caps, _ := m.Digest()
 	if r.Outcome != "ok" || r.DecisionIndex != ar.Log.Index || r.Broker != contracttest.BrokerID.String() ||
 		r.Statement.Claims["stdout.digest"] != attest.Digest([]byte("hi\n")) || r.Statement.Claims["sandbox.capabilities"] != caps {
@@ -238,8 +239,8 @@ func TestUnenforceableManifestIsReported(t *testing.T) {
 	if rep.Predicate.Outcome != "error" || rep.Predicate.Error.Class != attest.ErrorSandboxSetup || rep.Result == nil {
 		t.Fatalf("%+v %v", rep.Predicate, rep.ReportError)
 	}
-	e, _ := contract.Parse(f.s.Entry(rep.Result.Log.Index))
-	if r := e.(*contract.Result); r.Outcome != "error" || r.Statement.Claims["error.class"] != "sandbox_setup" || r.ExitStatus != nil {
+	e, _ := entry.Parse(f.s.Entry(rep.Result.Log.Index))
+	if r := e.(*entry.Result); r.Outcome != "error" || r.Statement.Claims["error.class"] != "sandbox_setup" || r.ExitStatus != nil {
 		t.Fatalf("result entry %+v", r)
 	}
 }
@@ -276,8 +277,8 @@ func TestDeniedReadAndConnectAreInTheResult(t *testing.T) {
 		if rep.Predicate.Outcome != "failed" || rep.Result == nil || !strings.Contains(errOut.String(), "Permission denied") {
 			t.Fatalf("%s: outcome %s %+v, stderr %q, report %v", c.name, rep.Predicate.Outcome, rep.Predicate.Error, errOut.String(), rep.ReportError)
 		}
-		e, _ := contract.Parse(f.s.Entry(rep.Result.Log.Index))
-		r := e.(*contract.Result)
+		e, _ := entry.Parse(f.s.Entry(rep.Result.Log.Index))
+		r := e.(*entry.Result)
 		if r.Outcome != "failed" || r.ExitStatus == nil || *r.ExitStatus == 0 || r.Statement.Claims["stderr.digest"] != attest.Digest(errOut.Bytes()) {
 			t.Fatalf("%s: result entry %+v", c.name, r)
 		}
@@ -292,7 +293,7 @@ func tlsListener(ln net.Listener, cfg *tls.Config) net.Listener { return tls.New
 // in the log before it runs; under a policy for another log it refuses.
 func TestStrictMode(t *testing.T) {
 	f := newFixture(t)
-	pol, err := policy.Parse([]byte(f.s.TrustPolicy()))
+	pol, err := trustpolicy.Parse([]byte(f.s.TrustPolicy()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +309,7 @@ func TestStrictMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherPol, err := policy.Parse([]byte("log " + otherKey + "\nquorum none\n"))
+	otherPol, err := trustpolicy.Parse([]byte("log " + otherKey + "\nquorum none\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,12 +2,11 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
 	"github.com/zt-infra/ztlog/internal/text"
 )
@@ -53,12 +52,8 @@ func (b *Broker) Perform(ctx context.Context, call *Call, fn func(ctx context.Co
 		b.cfg.Logger.Warn("call refused", "error", err.Error(), "action", call.Action)
 		return nil, err
 	}
-	if err := b.cfg.Replay.Claim(c.ID, time.Unix(c.Expiry, 0)); err != nil {
-		if errors.Is(err, ErrReplayed) {
-			b.cfg.Logger.Warn("call refused: receipt replayed", "jti", c.ID, "log_index", c.LogIndex)
-			return nil, refused(RefuseReplayed, "%v", err)
-		}
-		return nil, refused(RefuseInternal, "recording the receipt id: %v", err)
+	if err := b.claim(c, "call"); err != nil {
+		return nil, err
 	}
 	o := fn(ctx)
 	exit := o.Exit
@@ -94,7 +89,7 @@ func (b *Broker) checkCall(ctx context.Context, call *Call) (*receipt.Claims, st
 	if call.Caller != "" && call.Caller != c.Subject {
 		return nil, "", refused(RefuseCaller, "the receipt was issued to %s, the call is made for %s", c.Subject, call.Caller)
 	}
-	digest, err := contract.ActionDigest(contract.Action{Actor: c.Subject, Action: call.Action, Resource: call.Resource,
+	digest, err := entry.ActionDigest(entry.Action{Actor: c.Subject, Action: call.Action, Resource: call.Resource,
 		ArgsDigest: call.ArgsDigest, Broker: self.String()})
 	if err != nil {
 		return nil, "", refused(RefuseWork, "%v", err)

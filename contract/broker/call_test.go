@@ -12,10 +12,10 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/contracttest"
+	"github.com/zt-infra/ztlog/contract/entry"
 )
 
 // callFixture is a broker without a sandbox runner, as an MCP gateway
@@ -66,7 +66,7 @@ func (f *callFixture) decide(args string) (*broker.Call, *api.ActionResponse) {
 	digest, _ := api.ArgsDigest([]byte(args))
 	return &broker.Call{Receipt: ar.Receipt, Action: "demo.echo", Resource: "demo://hello", ArgsDigest: digest,
 		Caller:  contracttest.AgentID.String(),
-		Sandbox: attest.SandboxApplied{Kind: "none", Capabilities: contract.Digest(nil), Applied: []string{"mcp.forward test/echo"}}}, &ar
+		Sandbox: attest.SandboxApplied{Kind: "none", Capabilities: entry.Digest(nil), Applied: []string{"mcp.forward test/echo"}}}, &ar
 }
 
 func okOutcome(ran *int) func(context.Context) broker.CallOutcome {
@@ -74,7 +74,7 @@ func okOutcome(ran *int) func(context.Context) broker.CallOutcome {
 		*ran++
 		now := time.Now()
 		return broker.CallOutcome{Outcome: attest.OutcomeOK, StartedAt: now, FinishedAt: now,
-			Stdout: attest.Output{Digest: contract.Digest([]byte("out")), Size: 3}, Stderr: attest.Output{Digest: contract.Digest(nil)}}
+			Stdout: attest.Output{Digest: entry.Digest([]byte("out")), Size: 3}, Stderr: attest.Output{Digest: entry.Digest(nil)}}
 	}
 }
 
@@ -96,11 +96,11 @@ func TestPerformRunsOnceAndCommitsTheResult(t *testing.T) {
 	if rep.Result == nil {
 		t.Fatal("no committed result")
 	}
-	res, err := contract.Parse(f.s.Entry(rep.Result.Log.Index))
+	res, err := entry.Parse(f.s.Entry(rep.Result.Log.Index))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, ok := res.(*contract.Result)
+	r, ok := res.(*entry.Result)
 	if !ok {
 		t.Fatalf("entry %d is not a result", rep.Result.Log.Index)
 	}
@@ -110,7 +110,7 @@ func TestPerformRunsOnceAndCommitsTheResult(t *testing.T) {
 	if r.Outcome != "ok" || r.ExitStatus == nil || *r.ExitStatus != 0 {
 		t.Fatalf("result outcome %q exit %v", r.Outcome, r.ExitStatus)
 	}
-	if got := r.Statement.Claims["stdout.digest"]; got != contract.Digest([]byte("out")) {
+	if got := r.Statement.Claims["stdout.digest"]; got != entry.Digest([]byte("out")) {
 		t.Fatalf("result stdout digest %s", got)
 	}
 	// The one-time id is spent.
@@ -131,7 +131,7 @@ func TestPerformRefuses(t *testing.T) {
 		change func(*broker.Call)
 		code   string
 	}{
-		{"other arguments than decided", contracttest.BrokerID, func(c *broker.Call) { c.ArgsDigest = contract.Digest([]byte("{}")) }, broker.RefuseWork},
+		{"other arguments than decided", contracttest.BrokerID, func(c *broker.Call) { c.ArgsDigest = entry.Digest([]byte("{}")) }, broker.RefuseWork},
 		{"other resource than decided", contracttest.BrokerID, func(c *broker.Call) { c.Resource = "demo://other" }, broker.RefuseWork},
 		{"other caller than the receipt's subject", contracttest.BrokerID, func(c *broker.Call) { c.Caller = otherAgent.String() }, broker.RefuseCaller},
 		{"receipt for another broker", otherBroker, func(*broker.Call) {}, broker.RefuseAudience},

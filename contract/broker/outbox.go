@@ -14,7 +14,7 @@ import (
 
 	"github.com/zt-infra/ztlog/attest"
 	"github.com/zt-infra/ztlog/contract/api"
-	"github.com/zt-infra/ztlog/witness/state"
+	"github.com/zt-infra/ztlog/internal/fsx"
 )
 
 // Outbox keeps signed results on disk until the log has committed them, so
@@ -150,5 +150,5 @@ func (o *Outbox) put(body []byte) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	return path, state.WriteFileAtomic(o.dir, name, body)
+	return path, fsx.WriteAtomic(path, body, 0o600)
 }

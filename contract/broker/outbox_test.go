@@ -11,10 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/capability"
 	"github.com/zt-infra/ztlog/contract/contracttest"
+	"github.com/zt-infra/ztlog/contract/entry"
 )
 
 // deadURL is an https URL nobody listens at.
@@ -78,11 +78,11 @@ func TestOutboxKeepsResultsUntilCommitted(t *testing.T) {
 	if f.s.Size() != size+1 {
 		t.Fatalf("log size %d after the flush, want %d", f.s.Size(), size+1)
 	}
-	e, err := contract.Parse(f.s.Entry(size))
+	e, err := entry.Parse(f.s.Entry(size))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, ok := e.(*contract.Result)
+	r, ok := e.(*entry.Result)
 	if !ok || r.DecisionIndex != ar.Log.Index || r.Outcome != "ok" {
 		t.Fatalf("entry %d is %+v, want the result of decision %d", size, e, ar.Log.Index)
 	}
@@ -129,10 +129,11 @@ func tamperSignature(t *testing.T, body []byte) []byte {
 	return out
 }
 
-// Which answers set a result aside: only a 4xx other than 408 and 429 is
-// the log refusing it for good. A 5xx (the log's storage_error, a proxy's
-// 502 or 504), 408 or 429 may succeed later, so the result stays pending
-// for the next flush; losing it would lose the evidence of work that ran.
+// Which answers set a result aside: only a 4xx other than 401, 408 and 429
+// is the log refusing it for good. A 5xx (the log's storage_error, a
+// proxy's 502 or 504), 408, 429 or 401 (the broker's identity refused, e.g.
+// an expired SVID) may succeed later, so the result stays pending for the
+// next flush; losing it would lose the evidence of work that ran.
 func TestOutboxSetsAsideOnlyRefusals(t *testing.T) {
 	for _, c := range []struct {
 		status int
@@ -140,6 +141,7 @@ func TestOutboxSetsAsideOnlyRefusals(t *testing.T) {
 	}{
 		{http.StatusInternalServerError, true}, {http.StatusBadGateway, true}, {http.StatusServiceUnavailable, true},
 		{http.StatusGatewayTimeout, true}, {http.StatusRequestTimeout, true}, {http.StatusTooManyRequests, true},
+		{http.StatusUnauthorized, true},
 		{http.StatusBadRequest, false}, {http.StatusForbidden, false}, {http.StatusConflict, false},
 	} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

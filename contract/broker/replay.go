@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/fsx"
 	"github.com/zt-infra/ztlog/internal/text"
 )
 
@@ -103,25 +104,8 @@ func (r *Replay) compact(now time.Time) error {
 			fmt.Fprintf(&b, "%s %d\n", id, exp)
 		}
 	}
-	tmp := r.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	if err := fsx.WriteAtomic(r.path, []byte(b.String()), 0o600); err != nil {
 		return fmt.Errorf("replay file: %w", err)
-	}
-	_, err = f.WriteString(b.String())
-	if err == nil {
-		err = f.Sync()
-	}
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("replay file: %w", err)
-	}
-	if err := os.Rename(tmp, r.path); err != nil {
-		return fmt.Errorf("replay file: %w", err)
-	}
-	if d, err := os.Open(filepath.Dir(r.path)); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/httperr"
 	"github.com/zt-infra/ztlog/internal/text"
 
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
 )
 
@@ -100,7 +100,7 @@ func (h *HTTPReporter) post(ctx context.Context, url string, body []byte) (*api.
 		return nil, true, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e contract.Error
+		var e httperr.Error
 		json.Unmarshal(raw, &e)
 		err := fmt.Errorf("POST /v1/results: HTTP %d %s: %s", resp.StatusCode, e.Code, e.Message)
 		return nil, transientStatus(resp.StatusCode), err
@@ -114,10 +114,13 @@ func (h *HTTPReporter) post(ctx context.Context, url string, body []byte) (*api.
 }
 
 // transientStatus reports whether an HTTP failure may succeed later: any
-// 5xx (the log's storage_error or busy, a proxy's 502 or 504), 408 and
-// 429. Only the other 4xx are the log refusing the result for good.
+// 5xx (the log's storage_error or busy, a proxy's 502 or 504), 408, 429,
+// and 401 — the broker's own identity was not accepted (an SVID that
+// expired on a kept connection, a bundle not yet updated), which says
+// nothing about the result. Only the other 4xx are the log refusing the
+// result for good.
 func transientStatus(code int) bool {
-	return code >= 500 || code == http.StatusRequestTimeout || code == http.StatusTooManyRequests
+	return code >= 500 || code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code == http.StatusUnauthorized
 }
 
 func leafHash(leaf []byte) []byte {

@@ -12,14 +12,16 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/zt-infra/ztlog/internal/httperr"
+	"github.com/zt-infra/ztlog/internal/jsonx"
 	"github.com/zt-infra/ztlog/internal/text"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
 )
 
@@ -90,24 +92,24 @@ func (s *Server) Handler() http.Handler {
 
 func (s *Server) work(w http.ResponseWriter, r *http.Request) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		contract.WriteError(w, http.StatusUnauthorized, &contract.Error{Code: "unauthenticated",
+		httperr.WriteError(w, http.StatusUnauthorized, &httperr.Error{Code: "unauthenticated",
 			Message: "present the agent's X.509-SVID (mutual TLS)"})
 		return
 	}
 	caller, err := x509svid.IDFromCert(r.TLS.PeerCertificates[0])
 	if err != nil {
-		contract.WriteError(w, http.StatusUnauthorized, &contract.Error{Code: "invalid_identity", Message: err.Error()})
+		httperr.WriteError(w, http.StatusUnauthorized, &httperr.Error{Code: "invalid_identity", Message: err.Error()})
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWorkBody))
 	if err != nil {
-		contract.WriteError(w, http.StatusRequestEntityTooLarge, &contract.Error{Code: api.CodeTooLarge,
+		httperr.WriteError(w, http.StatusRequestEntityTooLarge, &httperr.Error{Code: api.CodeTooLarge,
 			Message: fmt.Sprintf("work request larger than %d bytes or unreadable: %v", MaxWorkBody, err)})
 		return
 	}
 	req, stdin, e := DecodeWorkRequest(body)
 	if e != nil {
-		contract.WriteError(w, http.StatusBadRequest, e)
+		httperr.WriteError(w, http.StatusBadRequest, e)
 		return
 	}
 	select {
@@ -115,7 +117,7 @@ func (s *Server) work(w http.ResponseWriter, r *http.Request) {
 		defer func() { <-s.sem }()
 	default:
 		w.Header().Set("Retry-After", "1")
-		contract.WriteError(w, http.StatusServiceUnavailable, &contract.Error{Code: "busy",
+		httperr.WriteError(w, http.StatusServiceUnavailable, &httperr.Error{Code: "busy",
 			Message: "the broker is running as much work as it is allowed to; the receipt was not used — retry"})
 		return
 	}
@@ -128,11 +130,11 @@ func (s *Server) work(w http.ResponseWriter, r *http.Request) {
 		if ref.Code == RefuseInternal {
 			status = http.StatusServiceUnavailable
 		}
-		contract.WriteError(w, status, &contract.Error{Code: ref.Code, Message: ref.Message})
+		httperr.WriteError(w, status, &httperr.Error{Code: ref.Code, Message: ref.Message})
 		return
 	}
 	if err != nil {
-		contract.WriteError(w, http.StatusInternalServerError, &contract.Error{Code: "internal_error", Message: err.Error()})
+		httperr.WriteError(w, http.StatusInternalServerError, &httperr.Error{Code: "internal_error", Message: err.Error()})
 		return
 	}
 	resp := WorkResponse{Outcome: rep.Predicate.Outcome, Exit: rep.Predicate.Exit, Error: rep.Predicate.Error, Sandbox: rep.Predicate.Sandbox,
@@ -145,42 +147,37 @@ func (s *Server) work(w http.ResponseWriter, r *http.Request) {
 		resp.ResultError = rep.ReportError.Error()
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	contract.WriteJSON(w, http.StatusOK, resp)
+	httperr.WriteJSON(w, http.StatusOK, resp)
 }
 
 // DecodeWorkRequest reads a POST /v1/work body: one JSON object, no
 // unknown members, a receipt, an action, a resource, a non-empty argv of
 // strings without NUL, a manifest object, stdin in standard base64. The
 // broker's checks (Broker.Check) judge the contents.
-func DecodeWorkRequest(body []byte) (*WorkRequest, []byte, *contract.Error) {
+func DecodeWorkRequest(body []byte) (*WorkRequest, []byte, *httperr.Error) {
 	var req WorkRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return nil, nil, &contract.Error{Code: api.CodeMalformedJSON, Message: "work request: " + err.Error()}
-	}
-	if dec.More() {
-		return nil, nil, &contract.Error{Code: api.CodeMalformedJSON, Message: "work request: trailing data after the object"}
+	if err := jsonx.DecodeStrict(body, &req); err != nil {
+		return nil, nil, &httperr.Error{Code: api.CodeMalformedJSON, Message: "work request: " + err.Error()}
 	}
 	for _, f := range []struct{ name, v string }{{"receipt", req.Receipt}, {"action", req.Action}, {"resource", req.Resource}} {
 		if f.v == "" {
-			return nil, nil, &contract.Error{Code: api.CodeMissingField, Field: f.name, Message: f.name + " is required"}
+			return nil, nil, &httperr.Error{Code: api.CodeMissingField, Field: f.name, Message: f.name + " is required"}
 		}
 	}
 	if len(req.Argv) == 0 || len(req.Argv) > 4096 {
-		return nil, nil, &contract.Error{Code: api.CodeInvalidField, Field: "argv", Message: "argv: want 1 to 4096 arguments"}
+		return nil, nil, &httperr.Error{Code: api.CodeInvalidField, Field: "argv", Message: "argv: want 1 to 4096 arguments"}
 	}
 	for i, a := range req.Argv {
 		if strings.IndexByte(a, 0) >= 0 {
-			return nil, nil, &contract.Error{Code: api.CodeInvalidField, Field: fmt.Sprintf("argv[%d]", i), Message: "an argument contains NUL"}
+			return nil, nil, &httperr.Error{Code: api.CodeInvalidField, Field: fmt.Sprintf("argv[%d]", i), Message: "an argument contains NUL"}
 		}
 	}
 	if t := bytes.TrimSpace(req.Capabilities); len(t) == 0 || t[0] != '{' {
-		return nil, nil, &contract.Error{Code: api.CodeInvalidField, Field: "capabilities", Message: "capabilities: want the capability manifest (an object)"}
+		return nil, nil, &httperr.Error{Code: api.CodeInvalidField, Field: "capabilities", Message: "capabilities: want the capability manifest (an object)"}
 	}
 	stdin, err := base64.StdEncoding.DecodeString(req.Stdin)
 	if err != nil {
-		return nil, nil, &contract.Error{Code: api.CodeInvalidField, Field: "stdin", Message: "stdin: not standard base64"}
+		return nil, nil, &httperr.Error{Code: api.CodeInvalidField, Field: "stdin", Message: "stdin: not standard base64"}
 	}
 	return &req, stdin, nil
 }
@@ -231,7 +228,7 @@ func (c *Client) Submit(ctx context.Context, req *WorkRequest) (*WorkResponse, e
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e contract.Error
+		var e httperr.Error
 		if json.Unmarshal(raw, &e) == nil && e.Code != "" {
 			if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusServiceUnavailable {
 				return nil, &Refused{Code: e.Code, Message: e.Message}

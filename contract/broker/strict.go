@@ -14,11 +14,12 @@ import (
 	"time"
 
 	"github.com/zt-infra/ztlog/internal/text"
+	"github.com/zt-infra/ztlog/verifier/proof"
 
-	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
-	"github.com/zt-infra/ztlog/verifier/policy"
-	"github.com/zt-infra/ztlog/verifier/tlogproof"
+	"github.com/zt-infra/ztlog/internal/tlogproof"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 )
 
 // Strict makes a broker prove, before it runs anything, that the decision
@@ -29,8 +30,8 @@ import (
 type Strict struct {
 	// Entries fetches an entry and its tlog-proof.
 	Entries EntrySource
-	// Policy is the trust policy (verifier/policy).
-	Policy *policy.Policy
+	// Policy is the trust policy (internal/trustpolicy).
+	Policy *trustpolicy.Policy
 	// Wait bounds how long a broker waits for a checkpoint that covers
 	// the decision (default 10s).
 	Wait time.Duration
@@ -51,10 +52,10 @@ func (s *Strict) prove(ctx context.Context, c *receipt.Claims, now time.Time) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	var leaf, proof []byte
+	var leaf, proofText []byte
 	var err error
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, time.Second) {
-		leaf, proof, err = s.Entries.Entry(ctx, c.LogIndex)
+		leaf, proofText, err = s.Entries.Entry(ctx, c.LogIndex)
 		if !errors.Is(err, ErrNotCovered) {
 			break
 		}
@@ -67,28 +68,28 @@ func (s *Strict) prove(ctx context.Context, c *receipt.Claims, now time.Time) er
 	if err != nil {
 		return fmt.Errorf("decision %d: %v", c.LogIndex, err)
 	}
-	p, err := tlogproof.Parse(proof)
+	p, err := tlogproof.Parse(proofText)
 	if err != nil {
 		return fmt.Errorf("decision %d: tlog-proof: %v", c.LogIndex, err)
 	}
 	if p.Index != c.LogIndex {
 		return fmt.Errorf("the tlog-proof is for index %d, the receipt names %d", p.Index, c.LogIndex)
 	}
-	if _, err := tlogproof.Verify(p, leaf, s.Policy, policy.VerifyOptions{Now: now}); err != nil {
+	if _, err := proof.VerifyTLogProof(p, leaf, s.Policy, trustpolicy.VerifyOptions{Now: now}); err != nil {
 		return fmt.Errorf("decision %d: %v", c.LogIndex, err)
 	}
 	if lh := base64.StdEncoding.EncodeToString(leafHash(leaf)); lh != c.LeafHash {
 		return fmt.Errorf("the entry at %d has leaf hash %s, the receipt says %s", c.LogIndex, lh, c.LeafHash)
 	}
-	e, err := contract.Parse(leaf)
+	e, err := entry.Parse(leaf)
 	if err != nil {
 		return fmt.Errorf("entry %d: %v", c.LogIndex, err)
 	}
-	d, ok := e.(*contract.Decision)
+	d, ok := e.(*entry.Decision)
 	switch {
 	case !ok:
 		return fmt.Errorf("entry %d is not a decision", c.LogIndex)
-	case d.Effect != contract.Allow:
+	case d.Effect != entry.Allow:
 		return fmt.Errorf("entry %d is a deny", c.LogIndex)
 	case d.ActionDigest != c.ActionDigest:
 		return fmt.Errorf("entry %d is about action %s, the receipt %s", c.LogIndex, d.ActionDigest, c.ActionDigest)
@@ -99,7 +100,7 @@ func (s *Strict) prove(ctx context.Context, c *receipt.Claims, now time.Time) er
 }
 
 // HTTPEntries reads entries from a ztlog server's GET /v1/entries/{index}
-// (log/server/api.md).
+// (log/httpread/api.md).
 type HTTPEntries struct {
 	Client  *http.Client
 	BaseURL string

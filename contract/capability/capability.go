@@ -25,10 +25,10 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/zt-infra/ztlog/internal/jcs"
 	"github.com/zt-infra/ztlog/internal/text"
 
 	"github.com/go-json-experiment/json"
-	"github.com/zt-infra/ztlog/contract"
 )
 
 // Version is the manifest version this package reads and writes.
@@ -404,7 +404,7 @@ func (m *Manifest) Canonical() ([]byte, error) {
 	if err := enc.Encode(&c); err != nil {
 		return nil, err
 	}
-	return contract.Canonicalize(buf.Bytes())
+	return jcs.Canonicalize(buf.Bytes())
 }
 
 // Digest is "sha256:" and the hex SHA-256 of the canonical form.

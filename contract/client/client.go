@@ -47,24 +47,35 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zt-infra/ztlog/internal/text"
-
+	"github.com/go-jose/go-jose/v4"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
+	"github.com/zt-infra/ztlog/internal/httperr"
+
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/capability"
-	"github.com/zt-infra/ztlog/contract/correlation"
-	"github.com/zt-infra/ztlog/contract/identity"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/gate/correlation"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/contract/receipt"
 )
 
-// MCPToolAction names the call of an MCP tool: "mcp.tool.<name>".
+// MCPToolAction names the call of an MCP tool: "mcp.tool.<name>". For a
+// tool of a named MCP server (what the MCP gateway, zt mcp, decides) name
+// is "<server>.<tool>"; MCPServerToolAction says so.
 func MCPToolAction(tool string) string { return "mcp.tool." + tool }
+
+// MCPServerToolAction names the call of tool on the MCP server server:
+// "mcp.tool.<server>.<tool>", the action the MCP gateway (zt mcp) decides
+// for it, so that a policy written for the gateway (e.g. mcp.tool.*.echo)
+// governs an agent that calls the tool through the SDK alike. server is
+// one segment (no dots).
+func MCPServerToolAction(server, tool string) string { return MCPToolAction(server + "." + tool) }
 
 // A2AAction names sending a message to an A2A agent: "a2a.<agent>.send_message".
 func A2AAction(agent string) string { return "a2a." + agent + ".send_message" }
@@ -127,7 +138,8 @@ type Config struct {
 	// Issuer is the log origin receipts must carry (default: read from
 	// the service's /.well-known/ztlog over the authenticated connection).
 	Issuer string
-	// Broker is the default broker of requests that name none.
+	// Broker is the broker of requests that name none (default: the
+	// service's default_broker from /.well-known/ztlog).
 	Broker string
 	// Runtime, when set, is the runtime context the SDK attests for every
 	// request (signed with SVID; subject, sandbox, broker and validity are
@@ -184,6 +196,7 @@ type Client struct {
 
 	mu       sync.Mutex
 	issuer   string
+	info     *serviceInfo // /.well-known/ztlog, once read
 	failures int
 	openTill time.Time
 	trial    bool
@@ -232,8 +245,12 @@ func New(cfg Config) (*Client, error) {
 		if !cfg.ServerID.IsZero() {
 			auth = tlsconfig.AuthorizeID(cfg.ServerID)
 		}
-		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsconfig.MTLSClientConfig(cfg.SVID, cfg.Bundles, auth),
-			MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second}}
+		// A new transport per SVID: a kept connection would present the
+		// SVID it was opened with after the Workload API rotated it.
+		hc = &http.Client{Transport: identity.RotatingTransport(cfg.SVID, func() *http.Transport {
+			return &http.Transport{TLSClientConfig: tlsconfig.MTLSClientConfig(cfg.SVID, cfg.Bundles, auth),
+				MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second}
+		})}
 	}
 	return &Client{cfg: cfg, http: hc, issuer: cfg.Issuer,
 		keys: &broker.HTTPKeys{Client: hc, URL: cfg.URL + "/v1/receipts/jwks.json"}}, nil
@@ -372,7 +389,7 @@ func (c *Client) decide(ctx context.Context, req Request) (*Decision, error) {
 		d, f := c.attempt(ctx, body, cid, req.UserToken)
 		if f == nil {
 			if err := c.verify(ctx, d, digest, brokerID, cid); err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrNoDecision, err)
+				return nil, fmt.Errorf("%w: %w", ErrNoDecision, err)
 			}
 			return d, nil
 		}
@@ -410,6 +427,15 @@ func (c *Client) body(ctx context.Context, req Request, self spiffeid.ID, cid st
 	if brokerID == "" {
 		brokerID = c.cfg.Broker
 	}
+	if brokerID == "" {
+		// The service decides for its default broker; name it, so that the
+		// action digest the SDK checks is the one the service commits.
+		wk, err := c.wellKnown(ctx)
+		if err != nil {
+			return nil, "", "", err
+		}
+		brokerID = wk.DefaultBroker
+	}
 	ar := api.ActionRequest{Action: req.Action, Resource: req.Resource, ArgsDigest: req.ArgsDigest, Broker: brokerID, CorrelationID: cid}
 	if req.Args != nil {
 		raw, err := json.Marshal(req.Args)
@@ -436,7 +462,7 @@ func (c *Client) body(ctx context.Context, req Request, self spiffeid.ID, cid st
 		}
 		ar.Capabilities = raw
 	}
-	digest, err := contract.ActionDigest(contract.Action{Actor: self.String(), Action: req.Action, Resource: req.Resource,
+	digest, err := entry.ActionDigest(entry.Action{Actor: self.String(), Action: req.Action, Resource: req.Resource,
 		ArgsDigest: ar.ArgsDigest, Broker: brokerID, CapabilitiesDigest: caps})
 	if err != nil {
 		return nil, "", "", err
@@ -510,89 +536,49 @@ func (c *Client) attempt(ctx context.Context, body []byte, cid, userToken string
 		return nil, &failure{err: fmt.Errorf("reading the answer: %v", err), ambig: true}
 	}
 	switch resp.StatusCode {
-	case http.StatusOK, http.StatusForbidden:
 	case http.StatusServiceUnavailable:
-		var e contract.Error
+		var e httperr.Error
 		json.Unmarshal(raw, &e)
 		err := fmt.Errorf("503 %s: %s", e.Code, e.Message)
 		if e.Code == "log_pushback" || e.Code == "shutting_down" {
 			return nil, &failure{err: err, retry: true}
 		}
 		return nil, &failure{err: err, ambig: true}
-	default:
-		var e contract.Error
-		if json.Unmarshal(raw, &e) == nil && e.Code != "" {
-			return nil, &failure{err: fmt.Errorf("HTTP %d %s (%s): %s", resp.StatusCode, e.Code, e.Field, e.Message)}
-		}
-		return nil, &failure{err: fmt.Errorf("HTTP %d: %s", resp.StatusCode, text.Cut(string(raw), 200))}
 	}
-	d := &Decision{}
-	if err := json.Unmarshal(raw, &d.Response); err != nil {
-		return nil, &failure{err: fmt.Errorf("the answer is not a decision: %v", err), ambig: true}
+	d, err := ParseAnswer(resp.StatusCode, raw)
+	if err != nil {
+		// A body that is not a decision may hide a committed one.
+		return nil, &failure{err: err, ambig: errors.Is(err, errNotJSON)}
 	}
-	ar := &d.Response
-	switch {
-	case resp.StatusCode == http.StatusOK && ar.Decision != "allow":
-		return nil, &failure{err: fmt.Errorf("HTTP 200 but decision %q", ar.Decision)}
-	case resp.StatusCode == http.StatusForbidden && ar.Decision != "deny":
-		return nil, &failure{err: fmt.Errorf("HTTP 403 but decision %q", ar.Decision)}
-	case ar.Log.LeafHash == "":
-		return nil, &failure{err: errors.New("the answer carries no log evidence")}
-	}
-	d.Allow = ar.Decision == "allow"
-	d.CorrelationID = ar.CorrelationID
 	return d, nil
 }
 
 // verify checks an answer against what was asked: the action digest, and
 // for an allow the receipt against the issuer's JWKS.
 func (c *Client) verify(ctx context.Context, d *Decision, digest, brokerID, cid string) error {
-	ar := &d.Response
-	if ar.ActionDigest != digest {
-		return fmt.Errorf("the answer is about action %s, the SDK asked for %s", ar.ActionDigest, digest)
-	}
-	if ar.CorrelationID != cid {
-		return fmt.Errorf("the answer's correlation id %q is not the request's %q", ar.CorrelationID, cid)
-	}
-	d.ActionDigest = digest
-	if !d.Allow {
-		return nil
-	}
-	if ar.Receipt == "" {
-		return errors.New("an allow without a receipt")
-	}
-	issuer, err := c.issuerOf(ctx)
-	if err != nil {
-		return err
-	}
-	aud := brokerID
-	if aud == "" {
-		r, err := receipt.Parse(ar.Receipt)
+	want := Expect{Actor: c.ID().String(), Broker: brokerID, ActionDigest: digest, CorrelationID: cid,
+		Now: c.cfg.Now(), Leeway: Leeway}
+	if d.Allow {
+		issuer, err := c.issuerOf(ctx)
 		if err != nil {
 			return err
 		}
-		aud = r.Claims.Audience
+		want.Issuer = issuer
 	}
-	keys, err := c.keys.Keys(ctx, false)
-	if err != nil {
-		return err
-	}
-	want := receipt.Expect{Issuer: issuer, Audience: aud, ActionDigest: digest, Now: c.cfg.Now(), Leeway: 5 * time.Second}
-	claims, err := receipt.Verify(ar.Receipt, keys, want)
-	if errors.Is(err, receipt.ErrUnknownKey) {
-		if keys, kerr := c.keys.Keys(ctx, true); kerr == nil {
-			claims, err = receipt.Verify(ar.Receipt, keys, want)
+	var keys *jose.JSONWebKeySet
+	if d.Allow {
+		var err error
+		if keys, err = c.keys.Keys(ctx, false); err != nil {
+			return err
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("the receipt does not verify: %v", err)
+	err := CheckAnswer(d, keys, want)
+	if errors.Is(err, receipt.ErrUnknownKey) {
+		if fresh, kerr := c.keys.Keys(ctx, true); kerr == nil {
+			err = CheckAnswer(d, fresh, want)
+		}
 	}
-	if claims.LogIndex != ar.Log.Index || claims.LeafHash != ar.Log.LeafHash || claims.Subject != c.ID().String() {
-		return fmt.Errorf("the receipt (index %d, leaf %s, subject %s) does not match the answer (index %d, leaf %s)",
-			claims.LogIndex, claims.LeafHash, claims.Subject, ar.Log.Index, ar.Log.LeafHash)
-	}
-	d.Receipt, d.Token = claims, ar.Receipt
-	return nil
+	return err
 }
 
 // Issuer is the receipt issuer (log origin) the client trusts.
@@ -600,27 +586,52 @@ func (c *Client) Issuer(ctx context.Context) (string, error) { return c.issuerOf
 
 func (c *Client) issuerOf(ctx context.Context) (string, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.issuer != "" {
-		return c.issuer, nil
+	issuer := c.issuer
+	c.mu.Unlock()
+	if issuer != "" {
+		return issuer, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.URL+"/.well-known/ztlog", nil)
+	wk, err := c.wellKnown(ctx)
 	if err != nil {
 		return "", err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.issuer == "" {
+		c.issuer = wk.Origin
+	}
+	return c.issuer, nil
+}
+
+// serviceInfo is what the SDK reads from /.well-known/ztlog.
+type serviceInfo struct {
+	Origin        string `json:"origin"`
+	DefaultBroker string `json:"default_broker"`
+}
+
+// wellKnown reads /.well-known/ztlog over the authenticated connection,
+// once.
+func (c *Client) wellKnown(ctx context.Context) (*serviceInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.info != nil {
+		return c.info, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.URL+"/.well-known/ztlog", nil)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("reading the issuer from /.well-known/ztlog: %v", err)
+		return nil, fmt.Errorf("reading /.well-known/ztlog: %w", err)
 	}
 	defer resp.Body.Close()
-	var wk struct {
-		Origin string `json:"origin"`
-	}
+	var wk serviceInfo
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&wk); err != nil || wk.Origin == "" {
-		return "", fmt.Errorf("reading the issuer from /.well-known/ztlog: HTTP %d %v", resp.StatusCode, err)
+		return nil, fmt.Errorf("reading /.well-known/ztlog: HTTP %d, no origin (%v)", resp.StatusCode, err)
 	}
-	c.issuer = wk.Origin
-	return c.issuer, nil
+	c.info = &wk
+	return c.info, nil
 }
 
 // HTTPClient is the mutual-TLS client the SDK uses (for brokers' reports

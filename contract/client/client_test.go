@@ -16,14 +16,15 @@ import (
 	"time"
 
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/capability"
 	"github.com/zt-infra/ztlog/contract/client"
 	"github.com/zt-infra/ztlog/contract/contracttest"
-	"github.com/zt-infra/ztlog/contract/identity"
-	"github.com/zt-infra/ztlog/contract/identity/workloadtest"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/internal/httperr"
+	"github.com/zt-infra/ztlog/internal/testutil/workloadtest"
 )
 
 func newClient(t *testing.T, s *contracttest.Server, url string, edit func(*client.Config)) *client.Client {
@@ -41,12 +42,12 @@ func newClient(t *testing.T, s *contracttest.Server, url string, edit func(*clie
 	return c
 }
 
-func decisionAt(t *testing.T, s *contracttest.Server, i uint64) *contract.Decision {
-	e, err := contract.Parse(s.Entry(i))
+func decisionAt(t *testing.T, s *contracttest.Server, i uint64) *entry.Decision {
+	e, err := entry.Parse(s.Entry(i))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e.(*contract.Decision)
+	return e.(*entry.Decision)
 }
 
 func TestGuardedCall(t *testing.T) {
@@ -73,7 +74,7 @@ func TestGuardedCall(t *testing.T) {
 	if !errors.As(err, &denied) || ran || denied.Decision.Allow {
 		t.Fatalf("deny: ran %v, err %v", ran, err)
 	}
-	if d := decisionAt(t, s, denied.Decision.Response.Log.Index); d.Effect != contract.Deny {
+	if d := decisionAt(t, s, denied.Decision.Response.Log.Index); d.Effect != entry.Deny {
 		t.Fatalf("committed %s", d.Effect)
 	}
 
@@ -188,7 +189,7 @@ func TestFailClosed(t *testing.T) {
 		{"200 that says deny", 200, mod(func(r *api.ActionResponse) { r.Decision = "deny" }), 0},
 		{"403 that says allow", 403, good.Response, 0},
 		{"not JSON", 200, "allow", 0},
-		{"server error", 500, contract.Error{Code: "internal_error", Message: "x"}, 0},
+		{"server error", 500, httperr.Error{Code: "internal_error", Message: "x"}, 0},
 		{"too slow", 200, good.Response, 6 * time.Second},
 	}
 	for _, tc := range cases {
@@ -222,7 +223,7 @@ func TestRetries(t *testing.T) {
 	answer := func(code string) func(w http.ResponseWriter, r *http.Request, n int) {
 		return func(w http.ResponseWriter, r *http.Request, n int) {
 			if n < 3 {
-				writeJSON(w, 503, contract.Error{Code: code, Message: "test"})
+				writeJSON(w, 503, httperr.Error{Code: code, Message: "test"})
 				return
 			}
 			writeJSON(w, 200, good.Response)
@@ -268,7 +269,7 @@ func TestRetries(t *testing.T) {
 func TestCircuitBreaker(t *testing.T) {
 	s := contracttest.Start(t, contracttest.Options{})
 	st := newStub(t, s, func(w http.ResponseWriter, r *http.Request, n int) {
-		writeJSON(w, 500, contract.Error{Code: "internal_error", Message: "down"})
+		writeJSON(w, 500, httperr.Error{Code: "internal_error", Message: "down"})
 	})
 	var now atomic.Int64
 	now.Store(time.Now().UnixNano())
@@ -323,5 +324,33 @@ func TestWorkloadAPI(t *testing.T) {
 	d, err := c.Decide(context.Background(), client.Request{Action: "demo.echo", Resource: "demo://hello"})
 	if err != nil || !d.Allow || d.Receipt.Subject != contracttest.AgentID.String() {
 		t.Fatalf("%v %+v", err, d)
+	}
+}
+
+// TestDefaultBroker: a request that names no broker is decided for the
+// service's default broker (published at /.well-known/ztlog); the SDK
+// names it too, so the allow verifies and the deny's digest matches.
+func TestDefaultBroker(t *testing.T) {
+	s := contracttest.Start(t, contracttest.Options{})
+	c := newClient(t, s, s.URL, func(cfg *client.Config) { cfg.Broker = "" })
+	allow, err := c.Decide(context.Background(), client.Request{Action: "demo.echo", Resource: "demo://hello"})
+	if err != nil {
+		t.Fatalf("allow without a named broker: %v", err)
+	}
+	if !allow.Allow {
+		t.Fatalf("demo.echo was denied: %+v", allow.Response.Reasons)
+	}
+	if got := allow.Receipt.Audience; got != contracttest.BrokerID.String() {
+		t.Errorf("receipt audience %q, want the default broker %q", got, contracttest.BrokerID)
+	}
+	if got := decisionAt(t, s, allow.Response.Log.Index).Broker; got != contracttest.BrokerID.String() {
+		t.Errorf("committed broker %q, want the default broker %q", got, contracttest.BrokerID)
+	}
+	deny, err := c.Decide(context.Background(), client.Request{Action: "aws.ec2.terminate_instances", Resource: "i-demo"})
+	if err != nil {
+		t.Fatalf("deny without a named broker: %v", err)
+	}
+	if deny.Allow {
+		t.Fatal("aws.ec2.terminate_instances was allowed")
 	}
 }

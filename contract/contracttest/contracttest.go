@@ -23,18 +23,19 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
-	"github.com/zt-infra/ztlog/contract/agents"
+	"k8s.io/klog/v2"
+
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/gate"
-	"github.com/zt-infra/ztlog/contract/identity"
-	"github.com/zt-infra/ztlog/contract/identity/devca"
-	"github.com/zt-infra/ztlog/contract/policy"
+	"github.com/zt-infra/ztlog/contract/gate/agents"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/contract/gate/pdp"
+	"github.com/zt-infra/ztlog/contract/gate/results"
 	"github.com/zt-infra/ztlog/contract/receipt"
-	"github.com/zt-infra/ztlog/contract/results"
-	"github.com/zt-infra/ztlog/contract/service"
+	"github.com/zt-infra/ztlog/contract/server"
+	"github.com/zt-infra/ztlog/internal/devca"
 	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
-	"k8s.io/klog/v2"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 )
 
 // The test trust domain and its identities.
@@ -71,7 +72,7 @@ type Server struct {
 	Src identity.Source
 	// Key is the log's checkpoint key.
 	Key     *ztlog.Key
-	Svc     *service.Service
+	Svc     *server.Service
 	Gate    *gate.Gate
 	Results *results.Service
 	rk      *receipt.Key
@@ -118,39 +119,25 @@ func (s *Server) start() {
 	t := s.t
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := service.New(ctx, service.Config{
-		Storage: storage.Config{Dir: filepath.Join(s.dir, "log")}, Key: s.Key, Logger: logger,
-		CheckpointInterval: 100 * time.Millisecond, TLS: identity.ServerTLS(s.Src), PlainHTTPReads: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, _ := identity.NewAuthenticator(s.Src, []string{ServerID.String()})
-	reg, err := agents.Rebuild(ctx, svc.Log())
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := s.opts.PolicyDir
 	if dir == "" {
 		dir = repoPath("testdata/policies/opa")
 	}
-	p, err := policy.Load(ctx, "opa", dir, "test")
+	p, err := pdp.Load(ctx, "opa", dir, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gate.New(gate.Config{Log: svc.Log(), Auth: auth, PDP: policy.NewPDP(p, 5*time.Second), Agents: reg,
-		Keys: receipt.NewKeyset(s.rk), Bundles: s.Src, Admins: []spiffeid.ID{AdminID}, DefaultBroker: BrokerID.String(),
-		ReceiptTTL: s.opts.ReceiptTTL, CheckpointWait: 3 * time.Second, Logger: logger})
+	svc, err := server.New(ctx, server.Config{
+		Storage: posix.Opener(posix.Config{Dir: filepath.Join(s.dir, "log")}), Key: s.Key, Logger: logger,
+		CheckpointInterval: 100 * time.Millisecond, PlainHTTPReads: true,
+		Decision: &server.DecisionPath{Identity: s.Src, PDP: pdp.NewPDP(p, 5*time.Second), Receipts: receipt.NewKeyset(s.rk),
+			Admins: []spiffeid.ID{AdminID}, DefaultBroker: BrokerID.String(), ReceiptTTL: s.opts.ReceiptTTL,
+			CheckpointWait: 3 * time.Second},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.Register(svc.Router())
-	svc.SetReceiptJWKS(g.JWKS)
-	res, err := results.Rebuild(ctx, results.Config{Log: svc.Log(), Auth: auth, Bundles: s.Src, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Register(svc.Router())
+	g, res, reg := svc.Gate(), svc.Results(), svc.Agents()
 	s.Svc, s.Gate, s.Results, s.reg = svc, g, res, reg
 	addr := "127.0.0.1:0"
 	if s.URL != "" {
@@ -229,7 +216,7 @@ func (s *Server) TLS(svid *x509svid.SVID) *tls.Config {
 // JWKS is the receipt key set published now.
 func (s *Server) JWKS() *jose.JSONWebKeySet { return s.Gate.JWKS().(*jose.JSONWebKeySet) }
 
-// TrustPolicy is a trust policy (verifier/policy) for this log with no
+// TrustPolicy is a trust policy (internal/trustpolicy) for this log with no
 // witnesses.
 func (s *Server) TrustPolicy() string {
 	return fmt.Sprintf("log %s\nquorum none\n", s.Key.VerifierKey)

@@ -10,10 +10,12 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gorilla/mux"
-	"github.com/zt-infra/ztlog/contract"
-	"github.com/zt-infra/ztlog/contract/agents"
+
 	"github.com/zt-infra/ztlog/contract/api"
-	"github.com/zt-infra/ztlog/contract/correlation"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/gate/agents"
+	"github.com/zt-infra/ztlog/contract/gate/correlation"
+	"github.com/zt-infra/ztlog/internal/httperr"
 )
 
 // changeAgent is POST /v1/agents: administrators register or revoke an
@@ -25,7 +27,7 @@ func (g *Gate) changeAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	if !g.admins[caller.ID.String()] {
 		g.metrics.refusals.WithLabelValues("not_admin").Inc()
-		contract.WriteError(w, http.StatusForbidden, &contract.Error{Code: "not_admin",
+		httperr.WriteError(w, http.StatusForbidden, &httperr.Error{Code: "not_admin",
 			Message: fmt.Sprintf("%s is not an administrator of this service (--admin)", caller.ID)})
 		return
 	}
@@ -40,12 +42,17 @@ func (g *Gate) changeAgent(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := contextWithTimeout(r, g.cfg.DecisionTimeout)
 	defer cancel()
 	rec, idx, leaf, err := g.cfg.Agents.Commit(ctx, req, caller.ID.String(), cid, g.cfg.Now())
+	var taken *agents.AliasTakenError
 	switch {
-	case errors.Is(err, agents.ErrUnknownAgent):
-		contract.WriteError(w, http.StatusNotFound, &contract.Error{Code: "unknown_agent", Field: "id", Message: err.Error()})
+	case errors.As(err, &taken):
+		g.metrics.refusals.WithLabelValues("alias_taken").Inc()
+		httperr.WriteError(w, http.StatusConflict, &httperr.Error{Code: "alias_taken", Field: taken.Field, Message: err.Error()})
 		return
-	case errors.Is(err, contract.ErrMalformed) || errors.Is(err, contract.ErrTooLarge):
-		g.refuse(w, r, http.StatusBadRequest, &contract.Error{Code: api.CodeInvalidField, Message: err.Error()})
+	case errors.Is(err, agents.ErrUnknownAgent):
+		httperr.WriteError(w, http.StatusNotFound, &httperr.Error{Code: "unknown_agent", Field: "id", Message: err.Error()})
+		return
+	case errors.Is(err, entry.ErrMalformed) || errors.Is(err, entry.ErrTooLarge):
+		g.refuse(w, r, http.StatusBadRequest, &httperr.Error{Code: api.CodeInvalidField, Message: err.Error()})
 		return
 	case err != nil:
 		g.commitFailed(w, r, "", err)
@@ -53,7 +60,7 @@ func (g *Gate) changeAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	correlation.Annotate(r.Context(), slog.String("agent", req.ID), slog.String("op", req.Op), slog.Uint64("index", idx))
 	g.cfg.Logger.Info("agent registry changed", "op", req.Op, "agent", req.ID, "by", caller.ID.String(), "index", idx, "correlation_id", cid)
-	contract.WriteJSON(w, http.StatusOK, api.AgentResponse{Agent: rec, CorrelationID: cid,
+	httperr.WriteJSON(w, http.StatusOK, api.AgentResponse{Agent: rec, CorrelationID: cid,
 		Log: g.logRef(outcome{index: idx, leafHash: leafHash(leaf)})})
 }
 
@@ -67,7 +74,7 @@ func (g *Gate) getAgent(w http.ResponseWriter, r *http.Request) {
 func (g *Gate) getAgentByQuery(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("id")
 	if id == "" {
-		contract.WriteError(w, http.StatusBadRequest, &contract.Error{Code: api.CodeMissingField, Field: "id",
+		httperr.WriteError(w, http.StatusBadRequest, &httperr.Error{Code: api.CodeMissingField, Field: "id",
 			Message: "name the agent: GET /v1/agents/{trust-domain}/{path} or /v1/agents?id=" + url.QueryEscape("spiffe://td/path")})
 		return
 	}
@@ -79,22 +86,22 @@ func (g *Gate) agentRecord(w http.ResponseWriter, r *http.Request, id string) {
 	if caller == nil {
 		return
 	}
-	if err := contract.ValidSPIFFEID(id); err != nil {
-		contract.WriteError(w, http.StatusBadRequest, &contract.Error{Code: api.CodeInvalidField, Field: "id", Message: err.Error()})
+	if err := entry.ValidSPIFFEID(id); err != nil {
+		httperr.WriteError(w, http.StatusBadRequest, &httperr.Error{Code: api.CodeInvalidField, Field: "id", Message: err.Error()})
 		return
 	}
 	if !g.admins[caller.ID.String()] && caller.ID.String() != id {
-		contract.WriteError(w, http.StatusForbidden, &contract.Error{Code: "forbidden", Field: "id",
+		httperr.WriteError(w, http.StatusForbidden, &httperr.Error{Code: "forbidden", Field: "id",
 			Message: "only administrators and the agent itself may read an agent's record"})
 		return
 	}
 	rec, ok := g.cfg.Agents.Lookup(id)
 	if !ok {
-		contract.WriteError(w, http.StatusNotFound, &contract.Error{Code: "unknown_agent", Field: "id", Message: id + " was never registered"})
+		httperr.WriteError(w, http.StatusNotFound, &httperr.Error{Code: "unknown_agent", Field: "id", Message: id + " was never registered"})
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	contract.WriteJSON(w, http.StatusOK, rec)
+	httperr.WriteJSON(w, http.StatusOK, rec)
 }
 
 // rawMember returns the raw JSON of a top-level member of an object.

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
-	"github.com/zt-infra/ztlog/contract/identity"
-	"github.com/zt-infra/ztlog/contract/policy"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/contract/gate/pdp"
 )
 
 // Reason codes of attestations.
@@ -27,7 +27,7 @@ const AttestationSkew = 30 * time.Second
 
 // attestation is a verified runtime context.
 type attestation struct {
-	input  *policy.Attestation
+	input  *pdp.Attestation
 	claims map[string]string
 	chain  []string
 	// policyHash is the policy hash the agent expects ("" if none).
@@ -41,9 +41,9 @@ type attestation struct {
 // request's. It returns the verified claims, or the reason the request is
 // denied. The chain is the request's attestation_chain, else the caller's
 // mutual-TLS chain.
-func (g *Gate) checkAttestation(ctx context.Context, req *request, caller *identity.Caller, digest, broker string, now time.Time) (*attestation, *contract.Reason) {
-	invalid := func(format string, a ...any) *contract.Reason {
-		return &contract.Reason{Code: ReasonAttestationInvalid, Message: clean(fmt.Sprintf(format, a...), 1024)}
+func (g *Gate) checkAttestation(ctx context.Context, req *request, caller *identity.Caller, digest, broker string, now time.Time) (*attestation, *entry.Reason) {
+	invalid := func(format string, a ...any) *entry.Reason {
+		return &entry.Reason{Code: ReasonAttestationInvalid, Message: clean(fmt.Sprintf(format, a...), 1024)}
 	}
 	if g.cfg.Bundles == nil {
 		return nil, invalid("this service has no trust bundle to verify attestations with")
@@ -79,7 +79,7 @@ func (g *Gate) checkAttestation(ctx context.Context, req *request, caller *ident
 		}
 	}
 	a := &attestation{policyHash: p.PolicyHash, chain: attest.EncodeChain(chain),
-		input: &policy.Attestation{Verified: true, Model: p.Model.Name, ModelProvider: p.Model.Provider, ModelVersion: p.Model.Version,
+		input: &pdp.Attestation{Verified: true, Model: p.Model.Name, ModelProvider: p.Model.Provider, ModelVersion: p.Model.Version,
 			Broker: p.Broker, PolicyHash: p.PolicyHash, CodeDigest: p.Code.Digest}}
 	if t := p.Tool; t != nil {
 		a.input.ToolManifest, a.input.ToolName = t.ManifestDigest, t.Name

@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/capability"
-	"github.com/zt-infra/ztlog/contract/identity/devca"
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/internal/devca"
 )
 
 // attested builds POST /v1/actions bodies with a runtime-context
@@ -50,7 +51,7 @@ func (a *attested) runtime(now time.Time) *attest.RuntimeContext {
 
 func (a *attested) digest(action string) string {
 	caps, _ := a.manifest.Digest()
-	d, err := contract.ActionDigest(contract.Action{Actor: agentID.String(), Action: action, Resource: "demo://hello",
+	d, err := entry.ActionDigest(entry.Action{Actor: agentID.String(), Action: action, Resource: "demo://hello",
 		Broker: brokerID.String(), CapabilitiesDigest: caps})
 	if err != nil {
 		a.t.Fatal(err)
@@ -78,7 +79,7 @@ func (a *attested) body(action string, p *attest.RuntimeContext, signer *x509svi
 	return body + "}"
 }
 
-func (a *attested) decide(body string) (int, *api.ActionResponse, *contract.Decision) {
+func (a *attested) decide(body string) (int, *api.ActionResponse, *entry.Decision) {
 	a.t.Helper()
 	r := a.s.clientWith(a.svid, "").do("POST", "/v1/actions", body)
 	var resp api.ActionResponse
@@ -100,7 +101,7 @@ func TestAttestedDecision(t *testing.T) {
 			a := newAttested(t, s, capability.Strict(t.TempDir(), "echo"))
 			for _, withChain := range []bool{true, false} {
 				status, resp, d := a.decide(a.body("shell.run", a.runtime(time.Now()), a.svid, "", withChain))
-				if status != 200 || d.Effect != contract.Allow {
+				if status != 200 || d.Effect != entry.Allow {
 					t.Fatalf("chain %v: %d %+v", withChain, status, resp.Reasons)
 				}
 				caps, _ := a.manifest.Digest()
@@ -134,7 +135,7 @@ func TestAttestationRulesRunOnRealAttestations(t *testing.T) {
 			// A model not on the allow list.
 			p := strict.runtime(time.Now())
 			p.Model.Name = "unvetted-model"
-			if _, resp, d := strict.decide(strict.body("demo.echo", p, strict.svid, "", true)); d.Effect != contract.Deny || !hasReason(resp, "attestation.model_not_allowed") {
+			if _, resp, d := strict.decide(strict.body("demo.echo", p, strict.svid, "", true)); d.Effect != entry.Deny || !hasReason(resp, "attestation.model_not_allowed") {
 				t.Fatalf("unvetted model: %+v", resp.Reasons)
 			}
 
@@ -142,7 +143,7 @@ func TestAttestationRulesRunOnRealAttestations(t *testing.T) {
 			loose := capability.Strict(t.TempDir(), "echo")
 			loose.Profile, loose.Network = "open", capability.Network{Mode: capability.NetUnrestricted}
 			open := newAttested(t, s, loose)
-			if _, resp, d := open.decide(open.body("shell.run", open.runtime(time.Now()), open.svid, "", true)); d.Effect != contract.Deny || !hasReason(resp, "sandbox.not_strict") {
+			if _, resp, d := open.decide(open.body("shell.run", open.runtime(time.Now()), open.svid, "", true)); d.Effect != entry.Deny || !hasReason(resp, "sandbox.not_strict") {
 				t.Fatalf("loose sandbox: %+v", resp.Reasons)
 			}
 			// The same sandbox is fine for a demo action.
@@ -194,7 +195,7 @@ func TestInvalidAttestationIsACommittedDeny(t *testing.T) {
 	}
 	for _, c := range cases {
 		status, resp, d := a.decide(c.body)
-		if status != 403 || d.Effect != contract.Deny || len(d.Reasons) == 0 || d.Reasons[0].Code != "attestation.invalid" || !strings.Contains(d.Reasons[0].Message, c.want) {
+		if status != 403 || d.Effect != entry.Deny || len(d.Reasons) == 0 || d.Reasons[0].Code != "attestation.invalid" || !strings.Contains(d.Reasons[0].Message, c.want) {
 			t.Errorf("%s: %d, committed %s %+v; want attestation.invalid naming %q", c.name, status, d.Effect, d.Reasons, c.want)
 		}
 		if resp.Receipt != "" || d.Attestation == nil || d.Attestation.Digest == "" || d.Attestation.Claims != nil {
@@ -219,7 +220,7 @@ func TestExpectedPolicyHash(t *testing.T) {
 	a := newAttested(t, s, capability.Strict(t.TempDir(), "echo"))
 	p := a.runtime(time.Now())
 	p.PolicyHash = "sha256:" + strings.Repeat("99", 32)
-	if _, resp, d := a.decide(a.body("demo.echo", p, a.svid, "", true)); d.Effect != contract.Deny || !hasReason(resp, "attestation.policy_mismatch") {
+	if _, resp, d := a.decide(a.body("demo.echo", p, a.svid, "", true)); d.Effect != entry.Deny || !hasReason(resp, "attestation.policy_mismatch") {
 		t.Fatalf("other policy: %+v", resp.Reasons)
 	}
 	p.PolicyHash = s.pdp.Current().Version().Hash
@@ -245,12 +246,12 @@ allow if {
 	s := newServer(t, options{policyDir: dir})
 	s.register(agentID, `,"brokers":["`+brokerID.String()+`"]`)
 	a := newAttested(t, s, capability.Strict(t.TempDir(), "echo"))
-	if status, resp, d := a.decide(a.body("demo.echo", a.runtime(time.Now()), a.svid, "", true)); status != 200 || d.Effect != contract.Allow {
+	if status, resp, d := a.decide(a.body("demo.echo", a.runtime(time.Now()), a.svid, "", true)); status != 200 || d.Effect != entry.Allow {
 		t.Fatalf("attested anthropic/2025-05-14 with tool shell: %d %+v", status, resp.Reasons)
 	}
 	p := a.runtime(time.Now())
 	p.Model.Version = "2024-01-01"
-	if _, resp, d := a.decide(a.body("demo.echo", p, a.svid, "", true)); d.Effect != contract.Deny {
+	if _, resp, d := a.decide(a.body("demo.echo", p, a.svid, "", true)); d.Effect != entry.Deny {
 		t.Fatalf("another model version allowed: %+v", resp.Reasons)
 	}
 }

@@ -22,8 +22,8 @@ import (
 
 	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/storage/posix"
-	"github.com/zt-infra/ztlog/contract/identity"
-	"github.com/zt-infra/ztlog/contract/service"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
+	service "github.com/zt-infra/ztlog/contract/server"
 	ztlog "github.com/zt-infra/ztlog/log"
 )
 

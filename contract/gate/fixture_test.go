@@ -19,17 +19,16 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
-	"github.com/zt-infra/ztlog/contract/agents"
-	"github.com/zt-infra/ztlog/contract/gate"
-	"github.com/zt-infra/ztlog/contract/guardrail"
-	"github.com/zt-infra/ztlog/contract/identity"
-	"github.com/zt-infra/ztlog/contract/identity/devca"
-	"github.com/zt-infra/ztlog/contract/policy"
-	"github.com/zt-infra/ztlog/contract/receipt"
-	"github.com/zt-infra/ztlog/contract/service"
-	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
 	"k8s.io/klog/v2"
+
+	"github.com/zt-infra/ztlog/contract/gate"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/contract/gate/pdp"
+	"github.com/zt-infra/ztlog/contract/receipt"
+	service "github.com/zt-infra/ztlog/contract/server"
+	"github.com/zt-infra/ztlog/internal/devca"
+	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 )
 
 func TestMain(m *testing.M) {
@@ -58,7 +57,7 @@ type server struct {
 	src    identity.Source
 	svc    *service.Service
 	gate   *gate.Gate
-	pdp    *policy.PDP
+	pdp    *pdp.PDP
 	url    string
 	logs   *syncBuffer
 	cancel context.CancelFunc
@@ -141,19 +140,6 @@ func (s *server) start(o options) {
 	if cpInterval == 0 {
 		cpInterval = 100 * time.Millisecond
 	}
-	svc, err := service.New(ctx, service.Config{
-		Storage: storage.Config{Dir: filepath.Join(s.dir, "log")}, Key: s.key, Logger: logger,
-		CheckpointInterval: cpInterval, MaxPending: o.maxPending, BatchMaxAge: o.batchMaxAge, CommitDelay: o.commitDelay,
-		TLS: identity.ServerTLS(s.src), PlainHTTPReads: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, _ := identity.NewAuthenticator(s.src, []string{serverID.String()})
-	reg, err := agents.Rebuild(ctx, svc.Log())
-	if err != nil {
-		t.Fatal(err)
-	}
 	engine := o.policyEngine
 	if engine == "" {
 		engine = "opa"
@@ -162,26 +148,24 @@ func (s *server) start(o options) {
 	if pdir == "" {
 		pdir = "../../testdata/policies/" + engine
 	}
-	p, err := policy.Load(ctx, engine, pdir, "test")
+	p, err := pdp.Load(ctx, engine, pdir, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.pdp = policy.NewPDP(p, 5*time.Second)
+	s.pdp = pdp.NewPDP(p, 5*time.Second)
 	rk, _ := receipt.GenerateKey("")
-	var scanner *guardrail.Scanner
-	if o.guardrails {
-		if scanner, err = guardrail.New(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	g, err := gate.New(gate.Config{Log: svc.Log(), Auth: auth, PDP: s.pdp, Agents: reg, Keys: receipt.NewKeyset(rk), Bundles: s.src,
-		Admins: []spiffeid.ID{adminID}, DefaultBroker: brokerID.String(), DecisionTimeout: o.decisionTimeout,
-		CheckpointWait: 3 * time.Second, Logger: logger, Registerer: svc.Registry(), Users: o.users, Guardrails: scanner})
+	svc, err := service.New(ctx, service.Config{
+		Storage: posix.Opener(posix.Config{Dir: filepath.Join(s.dir, "log")}), Key: s.key, Logger: logger,
+		CheckpointInterval: cpInterval, MaxPending: o.maxPending, BatchMaxAge: o.batchMaxAge, CommitDelay: o.commitDelay,
+		PlainHTTPReads: true,
+		Decision: &service.DecisionPath{Identity: s.src, PDP: s.pdp, Receipts: receipt.NewKeyset(rk),
+			Admins: []spiffeid.ID{adminID}, DefaultBroker: brokerID.String(), DecisionTimeout: o.decisionTimeout,
+			CheckpointWait: 3 * time.Second, Users: service.UserTokens{Verifier: o.users}, Guardrails: o.guardrails},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.Register(svc.Router())
-	svc.SetReceiptJWKS(g.JWKS)
+	g := svc.Gate()
 	s.svc, s.gate = svc, g
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -34,20 +34,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/httperr"
 	"github.com/zt-infra/ztlog/internal/text"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"github.com/zt-infra/ztlog/contract"
-	"github.com/zt-infra/ztlog/contract/agents"
+
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/capability"
-	"github.com/zt-infra/ztlog/contract/correlation"
-	"github.com/zt-infra/ztlog/contract/guardrail"
-	"github.com/zt-infra/ztlog/contract/identity"
-	"github.com/zt-infra/ztlog/contract/policy"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/gate/agents"
+	"github.com/zt-infra/ztlog/contract/gate/correlation"
+	"github.com/zt-infra/ztlog/contract/gate/guardrail"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/contract/gate/pdp"
 	"github.com/zt-infra/ztlog/contract/receipt"
 	ztlog "github.com/zt-infra/ztlog/log"
 )
@@ -76,10 +78,10 @@ type Config struct {
 	Log  *ztlog.Log
 	Auth *identity.Authenticator
 	// PDP decides; with Policy set it may be nil (Policy.PDP() is used).
-	PDP *policy.PDP
+	PDP *pdp.PDP
 	// Policy, when set, keeps the policy in force (reloads, policy
 	// entries) and GET /v1/policy reports its status.
-	Policy *policy.Manager
+	Policy *pdp.Manager
 	Agents *agents.Registry
 	Keys   *receipt.Keyset
 	// Bundles verify the signer chains of agents' attestations; without
@@ -147,7 +149,7 @@ func New(cfg Config) (*Gate, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.DefaultBroker != "" {
-		if err := contract.ValidSPIFFEID(cfg.DefaultBroker); err != nil {
+		if err := entry.ValidSPIFFEID(cfg.DefaultBroker); err != nil {
 			return nil, fmt.Errorf("gate: default broker: %v", err)
 		}
 	}
@@ -179,7 +181,7 @@ func (g *Gate) JWKS() any { return g.cfg.Keys.JWKS(g.cfg.Now()) }
 
 func (g *Gate) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=60")
-	contract.WriteJSON(w, http.StatusOK, g.JWKS())
+	httperr.WriteJSON(w, http.StatusOK, g.JWKS())
 }
 
 // guard turns a panic into a 503 that allows nothing. Handlers write their
@@ -213,7 +215,7 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) *identity.Ca
 		if errors.Is(err, identity.ErrInvalid) {
 			code = "invalid_identity"
 		}
-		contract.WriteError(w, http.StatusUnauthorized, &contract.Error{Code: code, Field: "Authorization", Message: err.Error()})
+		httperr.WriteError(w, http.StatusUnauthorized, &httperr.Error{Code: code, Field: "Authorization", Message: err.Error()})
 		return nil
 	}
 	correlation.Annotate(r.Context(), slog.String("caller", c.ID.String()), slog.String("authn", string(c.Method)),
@@ -221,19 +223,19 @@ func (g *Gate) authenticate(w http.ResponseWriter, r *http.Request) *identity.Ca
 	return c
 }
 
-func badRequest(w http.ResponseWriter, status int, e *contract.Error) {
-	contract.WriteError(w, status, e)
+func badRequest(w http.ResponseWriter, status int, e *httperr.Error) {
+	httperr.WriteError(w, status, e)
 }
 
 func unavailable(w http.ResponseWriter, code, msg string, retryAfter int) {
 	if retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 	}
-	contract.WriteError(w, http.StatusServiceUnavailable, &contract.Error{Code: code, Message: msg})
+	httperr.WriteError(w, http.StatusServiceUnavailable, &httperr.Error{Code: code, Message: msg})
 }
 
 // commitFailed answers a failed append: 503, the reason, never an allow.
-func (g *Gate) commitFailed(w http.ResponseWriter, r *http.Request, effect contract.Effect, err error) {
+func (g *Gate) commitFailed(w http.ResponseWriter, r *http.Request, effect entry.Effect, err error) {
 	var code, msg string
 	retry := 0
 	switch {
@@ -261,14 +263,14 @@ func (g *Gate) commitFailed(w http.ResponseWriter, r *http.Request, effect contr
 func correlationID(w http.ResponseWriter, r *http.Request, fromBody string) (string, bool) {
 	ctx := r.Context()
 	if bad := correlation.Invalid(ctx); bad != "" {
-		badRequest(w, http.StatusBadRequest, &contract.Error{Code: api.CodeInvalidField, Field: correlation.Header,
+		badRequest(w, http.StatusBadRequest, &httperr.Error{Code: api.CodeInvalidField, Field: correlation.Header,
 			Message: fmt.Sprintf("%s must be 1 to %d printable ASCII characters without spaces", correlation.Header, correlation.MaxLen)})
 		return "", false
 	}
 	id := correlation.ID(ctx)
 	if fromBody != "" {
 		if h := r.Header.Get(correlation.Header); h != "" && h != fromBody {
-			badRequest(w, http.StatusBadRequest, &contract.Error{Code: api.CodeInvalidField, Field: "correlation_id",
+			badRequest(w, http.StatusBadRequest, &httperr.Error{Code: api.CodeInvalidField, Field: "correlation_id",
 				Message: fmt.Sprintf("correlation_id %q differs from the %s header %q; send one or make them equal", fromBody, correlation.Header, h)})
 			return "", false
 		}
@@ -301,7 +303,7 @@ type request struct {
 
 // outcome is a committed decision.
 type outcome struct {
-	entry        *contract.Decision
+	entry        *entry.Decision
 	index        uint64
 	leafHash     string
 	receipt      string
@@ -342,24 +344,19 @@ func (g *Gate) decideV1(w http.ResponseWriter, r *http.Request) {
 	d := o.entry
 	resp := api.ActionResponse{
 		Decision: string(d.Effect), Reasons: apiReasons(d.Reasons), Actor: d.Actor, Action: d.Action, Resource: d.Resource,
-		ActionDigest: d.ActionDigest, Policy: api.Policy{Hash: d.Policy.Hash, Engine: d.Policy.Engine, Revision: d.Policy.Revision},
+		ActionDigest: d.ActionDigest, Policy: d.Policy,
 		Log: g.logRef(o), CorrelationID: cid, Receipt: o.receipt,
 	}
-	for _, f := range d.Findings {
-		resp.Findings = append(resp.Findings, api.Finding{Type: f.Type, Rule: f.Rule, Arg: f.Arg, Offset: f.Offset, Length: f.Length})
-	}
-	if u := d.User; u != nil {
-		resp.User = &api.User{Issuer: u.Issuer, Subject: u.Subject, Scopes: u.Scopes}
-	}
+	resp.Findings, resp.User = d.Findings, d.User
 	if o.receipt != "" {
 		resp.ReceiptExpires = o.receiptUntil.UTC().Format(time.RFC3339)
 	}
 	status := http.StatusForbidden
-	if d.Effect == contract.Allow {
+	if d.Effect == entry.Allow {
 		status = http.StatusOK
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	contract.WriteJSON(w, status, resp)
+	httperr.WriteJSON(w, status, resp)
 }
 
 func (g *Gate) decideLegacy(w http.ResponseWriter, r *http.Request) {
@@ -396,19 +393,23 @@ func (g *Gate) decideLegacy(w http.ResponseWriter, r *http.Request) {
 		audit.Checkpoint = string(cp.Note)
 	}
 	cancel()
-	resp := api.LegacyActionResponse{OK: d.Effect == contract.Allow, Actor: req.Actor, Action: d.Action, Resource: d.Resource,
+	actor := req.Actor // the name the caller used, as the JS SDK expects it back
+	if actor == "" {
+		actor = d.Actor
+	}
+	resp := api.LegacyActionResponse{OK: d.Effect == entry.Allow, Actor: actor, Action: d.Action, Resource: d.Resource,
 		Decision: string(d.Effect), Reason: reason, Audit: audit}
 	status := http.StatusForbidden
-	if d.Effect == contract.Allow {
+	if d.Effect == entry.Allow {
 		status = http.StatusOK
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	contract.WriteJSON(w, status, resp)
+	httperr.WriteJSON(w, status, resp)
 }
 
 // readRequest reads the body and decodes it strictly with decode; on any
 // failure the refusal is written (and counted) and ok is false.
-func readRequest[T any](g *Gate, w http.ResponseWriter, r *http.Request, decode func([]byte) (T, *contract.Error)) (req T, body []byte, ok bool) {
+func readRequest[T any](g *Gate, w http.ResponseWriter, r *http.Request, decode func([]byte) (T, *httperr.Error)) (req T, body []byte, ok bool) {
 	body, e, status := api.ReadBody(w, r)
 	if e != nil {
 		g.refuse(w, r, status, e)
@@ -421,7 +422,7 @@ func readRequest[T any](g *Gate, w http.ResponseWriter, r *http.Request, decode 
 	return req, body, true
 }
 
-func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, status int, e *contract.Error) {
+func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, status int, e *httperr.Error) {
 	g.metrics.refusals.WithLabelValues(e.Code).Inc()
 	correlation.Annotate(r.Context(), slog.String("refused", e.Code), slog.String("field", e.Field))
 	badRequest(w, status, e)
@@ -439,17 +440,17 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 	if broker == "" {
 		broker = g.cfg.DefaultBroker
 	}
-	d := &contract.Decision{
-		Time: contract.FormatTime(now), CorrelationID: cid, Actor: actor,
-		Authn:  contract.Authn{Method: string(caller.Method), Serial: serialText(caller.Serial)},
+	d := &entry.Decision{
+		Time: entry.FormatTime(now), CorrelationID: cid, Actor: actor,
+		Authn:  entry.Authn{Method: string(caller.Method), Serial: serialText(caller.Serial)},
 		Action: req.action, Resource: req.resource, ArgsDigest: req.argsDigest, Broker: broker,
-		CapabilitiesDigest: req.capabilitiesDigest, Effect: contract.Deny,
+		CapabilitiesDigest: req.capabilitiesDigest, Effect: entry.Deny,
 	}
 	if !caller.Expires.IsZero() {
-		d.Authn.Expires = contract.FormatTime(caller.Expires.Truncate(time.Second))
+		d.Authn.Expires = entry.FormatTime(caller.Expires.Truncate(time.Second))
 	}
 	o.entry = d
-	digest, err := contract.ActionDigest(contract.Action{Actor: actor, Action: req.action, Resource: req.resource,
+	digest, err := entry.ActionDigest(entry.Action{Actor: actor, Action: req.action, Resource: req.resource,
 		ArgsDigest: req.argsDigest, Broker: broker, CapabilitiesDigest: req.capabilitiesDigest})
 	if err != nil {
 		o.err = fmt.Errorf("action digest: %w", err)
@@ -457,27 +458,37 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 	}
 	d.ActionDigest = digest
 	if req.attestation != nil {
-		d.Attestation = &contract.Attestation{Digest: contract.Digest(req.rawEnvelope)}
+		d.Attestation = &entry.Attestation{Digest: entry.Digest(req.rawEnvelope)}
 		if len(req.rawEnvelope) <= 16<<10 {
 			d.Attestation.Envelope = req.rawEnvelope
 		}
 	}
 
 	// Refusals of an authenticated caller: committed denies.
-	var reasons []contract.Reason
-	if req.claimedActor != "" && req.claimedActor != actor {
+	var reasons []entry.Reason
+	switch {
+	case req.claimedActor == "" || req.claimedActor == actor:
+	case req.legacy && g.isAliasOf(req.claimedActor, actor):
+		// POST /actions: one of the caller's registered aliases (the
+		// older control plane's actor names) stands for the caller.
+		d.ActorAlias = req.claimedActor
+	case req.legacy:
 		d.ClaimedActor = req.claimedActor
-		reasons = append(reasons, contract.Reason{Code: ReasonActorMismatch,
+		reasons = append(reasons, entry.Reason{Code: ReasonActorMismatch,
+			Message: fmt.Sprintf("the body's actor %q is neither the authenticated SPIFFE ID %s nor one of its registered aliases", text.Cut(req.claimedActor, 200), actor)})
+	default:
+		d.ClaimedActor = req.claimedActor
+		reasons = append(reasons, entry.Reason{Code: ReasonActorMismatch,
 			Message: fmt.Sprintf("the body's actor %q is not the authenticated SPIFFE ID %s", text.Cut(req.claimedActor, 200), actor)})
 	}
 	rec, registered := g.cfg.Agents.Lookup(actor)
 	status := agents.Unregistered
 	switch {
 	case !registered:
-		reasons = append(reasons, contract.Reason{Code: ReasonUnregistered, Message: fmt.Sprintf("%s is not a registered agent", actor)})
+		reasons = append(reasons, entry.Reason{Code: ReasonUnregistered, Message: fmt.Sprintf("%s is not a registered agent", actor)})
 	case rec.Status == agents.Revoked:
 		status = agents.Revoked
-		reasons = append(reasons, contract.Reason{Code: ReasonRevoked, Message: fmt.Sprintf("%s was revoked (log index %d)", actor, rec.Index)})
+		reasons = append(reasons, entry.Reason{Code: ReasonRevoked, Message: fmt.Sprintf("%s was revoked (log index %d)", actor, rec.Index)})
 	default:
 		status = agents.Registered
 		// The broker the work would go to, named or the default: an
@@ -487,34 +498,34 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 			if req.broker == "" {
 				named = " (the default broker: name one of the registered brokers in the request)"
 			}
-			reasons = append(reasons, contract.Reason{Code: ReasonBroker, Message: fmt.Sprintf("%s may not hand work to %s%s; registered brokers: %s", actor, broker, named, strings.Join(rec.Brokers, ", "))})
+			reasons = append(reasons, entry.Reason{Code: ReasonBroker, Message: fmt.Sprintf("%s may not hand work to %s%s; registered brokers: %s", actor, broker, named, strings.Join(rec.Brokers, ", "))})
 		}
 	}
 
 	// The delegated user: verified, or the reason it is not.
-	var user *policy.User
+	var user *pdp.User
 	if req.userToken != "" {
 		switch {
 		case g.cfg.Users == nil:
-			reasons = append(reasons, contract.Reason{Code: "user.unsupported", Message: "a user token was sent but this service has no user token issuer configured"})
+			reasons = append(reasons, entry.Reason{Code: "user.unsupported", Message: "a user token was sent but this service has no user token issuer configured"})
 		default:
 			u, err := g.cfg.Users.Verify(req.userToken, caller.ID, now)
 			var ue *identity.UserError
 			switch {
 			case errors.As(err, &ue):
-				reasons = append(reasons, contract.Reason{Code: ue.Code, Message: ue.Message})
+				reasons = append(reasons, entry.Reason{Code: ue.Code, Message: ue.Message})
 			case err != nil:
-				reasons = append(reasons, contract.Reason{Code: "user.invalid", Message: err.Error()})
+				reasons = append(reasons, entry.Reason{Code: "user.invalid", Message: err.Error()})
 			default:
-				user = &policy.User{Issuer: u.Issuer, Subject: clean(u.Subject, 512), Scopes: nonNil(u.Scopes)}
-				d.User = &contract.User{Issuer: clean(u.Issuer, 512), Subject: user.Subject, Scopes: committableScopes(u.Scopes)}
+				user = &pdp.User{Issuer: u.Issuer, Subject: clean(u.Subject, 512), Scopes: nonNil(u.Scopes)}
+				d.User = &entry.User{Issuer: clean(u.Issuer, 512), Subject: user.Subject, Scopes: committableScopes(u.Scopes)}
 			}
 		}
 	}
 	// The runtime attestation: verified, or the reason it is not.
 	var att *attestation
 	if req.attestation != nil {
-		var reason *contract.Reason
+		var reason *entry.Reason
 		if att, reason = g.checkAttestation(ctx, &req, caller, digest, broker, now); reason != nil {
 			reasons = append(reasons, *reason)
 		} else {
@@ -522,19 +533,20 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 		}
 	}
 	// Guardrails: findings over the argument values, never the values.
-	findings := []policy.Finding{}
+	findings := []pdp.Finding{}
 	if req.args != nil && g.cfg.Guardrails != nil {
 		fs, err := g.cfg.Guardrails.ScanJSON(req.args)
 		if err != nil {
-			reasons = append(reasons, contract.Reason{Code: "guardrail.error", Message: "the arguments could not be inspected: " + err.Error()})
+			reasons = append(reasons, entry.Reason{Code: "guardrail.error", Message: "the arguments could not be inspected: " + err.Error()})
 		}
 		for _, f := range fs {
-			findings = append(findings, policy.Finding{Type: f.Type, Rule: clean(f.Rule, 128), Arg: clean(f.Arg, 128), Offset: f.Offset, Length: f.Length})
-			d.Findings = append(d.Findings, contract.Finding{Type: f.Type, Rule: clean(f.Rule, 128), Arg: clean(f.Arg, 128), Offset: f.Offset, Length: f.Length})
+			f.Rule, f.Arg = clean(f.Rule, 128), clean(f.Arg, 128)
+			findings = append(findings, f)
+			d.Findings = append(d.Findings, f)
 		}
 	}
 
-	var version policy.Version
+	var version pdp.Version
 	if len(reasons) > 0 {
 		version = g.cfg.PDP.Current().Version()
 		// Cut and cleaned like the policy's reasons: they quote what the
@@ -543,8 +555,8 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 		// into a 503 that leaves no record.
 		d.Reasons = committable(reasons)
 	} else {
-		in := &policy.Input{
-			Actor: policy.Actor{ID: actor, TrustDomain: caller.ID.TrustDomain().Name(), Path: caller.ID.Path(), Status: status,
+		in := &pdp.Input{
+			Actor: pdp.Actor{ID: actor, TrustDomain: caller.ID.TrustDomain().Name(), Path: caller.ID.Path(), Status: status,
 				Owner: rec.Owner, Brokers: nonNil(rec.Brokers), Labels: nonNilMap(rec.Labels)},
 			User:   user,
 			Action: req.action, Resource: req.resource, ArgsDigest: req.argsDigest, Broker: broker,
@@ -561,11 +573,11 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 		}
 		d.Reasons = committable(dec.Reasons)
 		if dec.Allow && perr == nil {
-			d.Effect = contract.Allow
+			d.Effect = entry.Allow
 		}
 		if att != nil && att.policyHash != "" && att.policyHash != v.Hash {
-			d.Effect = contract.Deny
-			d.Reasons = []contract.Reason{{Code: ReasonPolicyMismatch,
+			d.Effect = entry.Deny
+			d.Reasons = []entry.Reason{{Code: ReasonPolicyMismatch,
 				Message: fmt.Sprintf("the agent attested that it expects policy %s; %s is in force", att.policyHash, v.Hash)}}
 		}
 	}
@@ -573,14 +585,14 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 
 	var receiptID string
 	var rkey *receipt.Key // the key the entry names is the key that signs
-	if d.Effect == contract.Allow && broker != "" {
+	if d.Effect == entry.Allow && broker != "" {
 		receiptID = newReceiptID()
 		o.receiptUntil = now.Add(g.cfg.ReceiptTTL).Truncate(time.Second)
 		key := g.cfg.Keys.Current()
 		rkey = key
-		d.Receipt = &contract.ReceiptRef{ID: receiptID, KeyID: key.ID(), Audience: broker, Expires: contract.FormatTime(o.receiptUntil)}
+		d.Receipt = &entry.ReceiptRef{ID: receiptID, KeyID: key.ID(), Audience: broker, Expires: entry.FormatTime(o.receiptUntil)}
 	}
-	leaf, err := contract.Marshal(d)
+	leaf, err := entry.Marshal(d)
 	if err != nil {
 		o.err = fmt.Errorf("encode decision: %w", err)
 		return o
@@ -596,7 +608,7 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 		tok, err := rkey.Sign(receipt.Claims{
 			Issuer: g.cfg.Log.Origin(), Subject: actor, Audience: broker,
 			IssuedAt: now.Unix(), Expiry: o.receiptUntil.Unix(), ID: receiptID,
-			ActionDigest: digest, Decision: string(contract.Allow), LogIndex: idx, LeafHash: o.leafHash,
+			ActionDigest: digest, Decision: string(entry.Allow), LogIndex: idx, LeafHash: o.leafHash,
 			PolicyHash: d.Policy.Hash, CorrelationID: cid,
 		})
 		if err != nil {
@@ -612,13 +624,23 @@ func (g *Gate) decide(ctx context.Context, caller *identity.Caller, cid string, 
 	return o
 }
 
+// isAliasOf reports whether alias is a registered alias of the agent id
+// (held by it alone).
+func (g *Gate) isAliasOf(alias, id string) bool {
+	if entry.ValidAlias(alias) != nil {
+		return false
+	}
+	holder, ok := g.cfg.Agents.AliasOwner(alias)
+	return ok && holder == id
+}
+
 func (g *Gate) logRef(o outcome) api.LogRef {
 	return api.LogRef{Origin: g.cfg.Log.Origin(), Index: o.index, LeafHash: o.leafHash, EntryURL: entryURL(o.index)}
 }
 
 func entryURL(i uint64) string { return "/v1/entries/" + strconv.FormatUint(i, 10) }
 
-func reasonClass(d *contract.Decision) string {
+func reasonClass(d *entry.Decision) string {
 	if len(d.Reasons) == 0 {
 		return "none"
 	}
@@ -629,12 +651,9 @@ func reasonClass(d *contract.Decision) string {
 	return c
 }
 
-func apiReasons(rs []contract.Reason) []api.Reason {
-	out := make([]api.Reason, len(rs))
-	for i, r := range rs {
-		out[i] = api.Reason{Code: r.Code, Message: r.Message}
-	}
-	return out
+func apiReasons(rs []entry.Reason) []api.Reason {
+	// A copy, and never null on the wire.
+	return append(make([]api.Reason, 0, len(rs)), rs...)
 }
 
 func newReceiptID() string {
@@ -676,17 +695,17 @@ const (
 
 // committable returns reasons that the entry format accepts: at most
 // maxReasons, codes and messages cut to size, control characters replaced.
-func committable(rs []contract.Reason) []contract.Reason {
+func committable(rs []entry.Reason) []entry.Reason {
 	if len(rs) > maxReasons {
-		rs = append(rs[:maxReasons-1:maxReasons-1], contract.Reason{Code: "policy.more_reasons", Message: fmt.Sprintf("%d further reasons not recorded", len(rs)-maxReasons+1)})
+		rs = append(rs[:maxReasons-1:maxReasons-1], entry.Reason{Code: "policy.more_reasons", Message: fmt.Sprintf("%d further reasons not recorded", len(rs)-maxReasons+1)})
 	}
-	out := make([]contract.Reason, len(rs))
+	out := make([]entry.Reason, len(rs))
 	for i, r := range rs {
 		code := clean(r.Code, maxReasonCode)
 		if code == "" {
 			code = "policy.reason"
 		}
-		out[i] = contract.Reason{Code: code, Message: clean(r.Message, maxReasonMessage)}
+		out[i] = entry.Reason{Code: code, Message: clean(r.Message, maxReasonMessage)}
 	}
 	return out
 }
@@ -723,5 +742,5 @@ func serialText(s string) string {
 	if len(s) <= 128 && clean(s, 128) == s {
 		return s
 	}
-	return contract.Digest([]byte(s))
+	return entry.Digest([]byte(s))
 }

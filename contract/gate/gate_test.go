@@ -17,25 +17,27 @@ import (
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
-	"github.com/zt-infra/ztlog/contract"
+
 	"github.com/zt-infra/ztlog/contract/api"
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/internal/httperr"
 	ztlog "github.com/zt-infra/ztlog/log"
 )
 
 // committed checks that the decision answered is the entry at its index,
 // byte for byte by leaf hash, and returns the parsed entry.
-func (s *server) committed(index uint64, leafHash string) *contract.Decision {
+func (s *server) committed(index uint64, leafHash string) *entry.Decision {
 	s.t.Helper()
 	leaf := s.entry(index)
 	if got := base64.StdEncoding.EncodeToString(ztlog.LeafHash(leaf)); got != leafHash {
 		s.t.Fatalf("entry %d has leaf hash %s, the answer said %s", index, got, leafHash)
 	}
-	e, err := contract.Parse(leaf)
+	e, err := entry.Parse(leaf)
 	if err != nil {
 		s.t.Fatalf("entry %d: %v", index, err)
 	}
-	d, ok := e.(*contract.Decision)
+	d, ok := e.(*entry.Decision)
 	if !ok {
 		s.t.Fatalf("entry %d is a %T", index, e)
 	}
@@ -74,10 +76,10 @@ func TestAllowAndDenyAreCommittedWithReceipts(t *testing.T) {
 		t.Fatalf("allow response: %+v", allow)
 	}
 	d := s.committed(allow.Log.Index, allow.Log.LeafHash)
-	if d.Effect != contract.Allow || d.Actor != agentID.String() || d.CorrelationID != "test-corr-1" || d.Authn.Method != "x509-svid" || d.Authn.Serial == "" || d.Receipt == nil {
+	if d.Effect != entry.Allow || d.Actor != agentID.String() || d.CorrelationID != "test-corr-1" || d.Authn.Method != "x509-svid" || d.Authn.Serial == "" || d.Receipt == nil {
 		t.Fatalf("committed allow: %+v", d)
 	}
-	wantDigest, _ := contract.ActionDigest(contract.Action{Actor: agentID.String(), Action: "demo.echo", Resource: "demo://hello", ArgsDigest: "sha256:" + strings.Repeat("ab", 32), Broker: brokerID.String()})
+	wantDigest, _ := entry.ActionDigest(entry.Action{Actor: agentID.String(), Action: "demo.echo", Resource: "demo://hello", ArgsDigest: "sha256:" + strings.Repeat("ab", 32), Broker: brokerID.String()})
 	if d.ActionDigest != wantDigest || allow.ActionDigest != wantDigest {
 		t.Fatalf("action digest %s / %s, want %s", d.ActionDigest, allow.ActionDigest, wantDigest)
 	}
@@ -101,7 +103,7 @@ func TestAllowAndDenyAreCommittedWithReceipts(t *testing.T) {
 	if r.status != 403 || deny.Decision != "deny" || deny.Receipt != "" || deny.Reasons[0].Code != "action.forbidden" {
 		t.Fatalf("deny: %d %s", r.status, r.body)
 	}
-	if d := s.committed(deny.Log.Index, deny.Log.LeafHash); d.Effect != contract.Deny || d.Reasons[0].Code != "action.forbidden" || d.Receipt != nil {
+	if d := s.committed(deny.Log.Index, deny.Log.LeafHash); d.Effect != entry.Deny || d.Reasons[0].Code != "action.forbidden" || d.Receipt != nil {
 		t.Fatalf("committed deny: %+v", d)
 	}
 
@@ -167,7 +169,7 @@ func TestRefusalsOfAnAuthenticatedCallerAreCommittedDenies(t *testing.T) {
 			idx, lh = ar.Log.Index, ar.Log.LeafHash
 		}
 		d := s.committed(idx, lh)
-		if d.Effect != contract.Deny || d.Reasons[0].Code != tc.code || d.ClaimedActor != tc.claims {
+		if d.Effect != entry.Deny || d.Reasons[0].Code != tc.code || d.ClaimedActor != tc.claims {
 			t.Fatalf("%s: committed %+v", tc.name, d)
 		}
 	}
@@ -237,7 +239,7 @@ func TestAnonymousAndMalformedCommitNothing(t *testing.T) {
 		"not json":            {agent, `action=demo.echo`, 400, api.CodeMalformedJSON, "", nil},
 	} {
 		r := tc.c.do("POST", "/v1/actions", tc.body, tc.hdr...)
-		var e contract.Error
+		var e httperr.Error
 		r.json(t, &e)
 		if r.status != tc.status || e.Code != tc.code || e.Field != tc.field || e.Message == "" {
 			t.Errorf("%s: %d %+v, want %d %s field %q", name, r.status, e, tc.status, tc.code, tc.field)
@@ -356,7 +358,7 @@ func noAllowEscapes(t *testing.T, s *server, n int) map[int]int {
 				r.json(t, &ar)
 				allows = append(allows, ar)
 			case 503:
-				var e contract.Error
+				var e httperr.Error
 				r.json(t, &e)
 				if e.Code == "" || e.Message == "" {
 					t.Errorf("503 without a reason: %s", r.body)
@@ -368,7 +370,7 @@ func noAllowEscapes(t *testing.T, s *server, n int) map[int]int {
 	}
 	wg.Wait()
 	for _, ar := range allows {
-		if d := s.committed(ar.Log.Index, ar.Log.LeafHash); d.Effect != contract.Allow {
+		if d := s.committed(ar.Log.Index, ar.Log.LeafHash); d.Effect != entry.Allow {
 			t.Fatalf("an answered allow is not an allow in the log: %+v", d)
 		}
 	}
@@ -393,7 +395,7 @@ func TestStorageFailureFailsClosed(t *testing.T) {
 		t.Fatalf("broken storage: %v", st)
 	}
 	r := agent.do("POST", "/v1/actions", `{"action":"demo.echo","resource":"r"}`)
-	var e contract.Error
+	var e httperr.Error
 	r.json(t, &e)
 	if r.status != 503 || e.Code != "log_storage_error" || r.header.Get("Retry-After") == "" {
 		t.Fatalf("broken storage answer: %d %s", r.status, r.body)
@@ -444,7 +446,7 @@ func TestPolicyErrorIsACommittedDeny(t *testing.T) {
 	if r.status != 403 || ar.Reasons[0].Code != "policy.error" || !strings.Contains(ar.Reasons[0].Message, "to_number") {
 		t.Fatalf("policy error: %d %s", r.status, r.body)
 	}
-	if d := s.committed(ar.Log.Index, ar.Log.LeafHash); d.Effect != contract.Deny || d.Reasons[0].Code != "policy.error" {
+	if d := s.committed(ar.Log.Index, ar.Log.LeafHash); d.Effect != entry.Deny || d.Reasons[0].Code != "policy.error" {
 		t.Fatalf("committed %+v", d)
 	}
 	// The same policy allows what it can evaluate.

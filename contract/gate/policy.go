@@ -5,20 +5,21 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/zt-infra/ztlog/contract"
-	"github.com/zt-infra/ztlog/contract/policy"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/gate/pdp"
+	"github.com/zt-infra/ztlog/internal/httperr"
 	ztlog "github.com/zt-infra/ztlog/log"
 )
 
 // PolicyCommitter commits a `policy` entry to l for each version that comes
-// into force (policy.ManagerConfig.Commit).
-func PolicyCommitter(l *ztlog.Log, timeout time.Duration) policy.CommitFunc {
+// into force (pdp.ManagerConfig.Commit).
+func PolicyCommitter(l *ztlog.Log, timeout time.Duration) pdp.CommitFunc {
 	if timeout <= 0 {
 		timeout = DefaultDecisionTimeout
 	}
-	return func(ctx context.Context, v policy.Version, loadedBy string) (uint64, error) {
-		leaf, err := contract.Marshal(&contract.Policy{
-			Time: contract.FormatTime(time.Now()), Hash: v.Hash, Engine: v.Engine, Revision: v.Revision,
+	return func(ctx context.Context, v pdp.Version, loadedBy string) (uint64, error) {
+		leaf, err := entry.Marshal(&entry.Policy{
+			Time: entry.FormatTime(time.Now()), Hash: v.Hash, Engine: v.Engine, Revision: v.Revision,
 			SourceDigest: v.SourceDigest, LoadedBy: loadedBy,
 		})
 		if err != nil {
@@ -35,8 +36,8 @@ func PolicyCommitter(l *ztlog.Log, timeout time.Duration) policy.CommitFunc {
 func (g *Gate) policyStatus(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if g.cfg.Policy != nil {
-		contract.WriteJSON(w, http.StatusOK, g.cfg.Policy.Status())
+		httperr.WriteJSON(w, http.StatusOK, g.cfg.Policy.Status())
 		return
 	}
-	contract.WriteJSON(w, http.StatusOK, policy.Status{Version: g.cfg.PDP.Current().Version()})
+	httperr.WriteJSON(w, http.StatusOK, pdp.Status{Version: g.cfg.PDP.Current().Version()})
 }

@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/zt-infra/ztlog/contract"
-	"github.com/zt-infra/ztlog/contract/agents"
+
 	"github.com/zt-infra/ztlog/contract/api"
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/gate"
-	"github.com/zt-infra/ztlog/contract/identity"
-	"github.com/zt-infra/ztlog/contract/policy"
+	"github.com/zt-infra/ztlog/contract/gate/agents"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/contract/gate/pdp"
 	"github.com/zt-infra/ztlog/contract/receipt"
 	ztlog "github.com/zt-infra/ztlog/log"
 )
@@ -46,7 +47,7 @@ func TestLongUserTokenErrorIsACommittedDeny(t *testing.T) {
 	}
 	var ar api.ActionResponse
 	r.json(t, &ar)
-	if d := s.committed(ar.Log.Index, ar.Log.LeafHash); d.Effect != contract.Deny || d.Reasons[0].Code != "user.invalid" {
+	if d := s.committed(ar.Log.Index, ar.Log.LeafHash); d.Effect != entry.Deny || d.Reasons[0].Code != "user.invalid" {
 		t.Fatalf("committed %+v", d)
 	}
 }
@@ -68,7 +69,7 @@ func TestBrokerNotAllowedWithManyBrokersIsACommittedDeny(t *testing.T) {
 	}
 	var ar api.ActionResponse
 	r.json(t, &ar)
-	if d := s.committed(ar.Log.Index, ar.Log.LeafHash); d.Effect != contract.Deny || d.Reasons[0].Code != "broker.not_allowed" {
+	if d := s.committed(ar.Log.Index, ar.Log.LeafHash); d.Effect != entry.Deny || d.Reasons[0].Code != "broker.not_allowed" {
 		t.Fatalf("committed %+v", d)
 	}
 }
@@ -117,7 +118,7 @@ func TestDefaultBrokerIsCheckedAgainstTheAgentsBrokers(t *testing.T) {
 // receipt's expiry is in whole seconds and could equal its issue time.
 func TestReceiptLifetimeAtLeastASecond(t *testing.T) {
 	for _, ttl := range []time.Duration{-time.Second, time.Nanosecond, 500 * time.Millisecond} {
-		_, err := gate.New(gate.Config{Log: &ztlog.Log{}, Auth: &identity.Authenticator{}, PDP: &policy.PDP{}, Agents: &agents.Registry{}, Keys: &receipt.Keyset{}, ReceiptTTL: ttl})
+		_, err := gate.New(gate.Config{Log: &ztlog.Log{}, Auth: &identity.Authenticator{}, PDP: &pdp.PDP{}, Agents: &agents.Registry{}, Keys: &receipt.Keyset{}, ReceiptTTL: ttl})
 		if err == nil || !strings.Contains(err.Error(), "at least 1s") {
 			t.Errorf("ReceiptTTL %s: New = %v, want a refusal naming the minimum", ttl, err)
 		}

@@ -10,9 +10,10 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"github.com/zt-infra/ztlog/contract"
+
 	"github.com/zt-infra/ztlog/contract/api"
-	"github.com/zt-infra/ztlog/contract/identity"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
 )
 
 func TestDelegatedUsers(t *testing.T) {
@@ -36,7 +37,7 @@ func TestDelegatedUsers(t *testing.T) {
 	s := newServer(t, options{users: users})
 	s.register(agentID, "")
 	agent := s.mtls(agentID)
-	ask := func(tok string) (int, api.ActionResponse, *contract.Decision) {
+	ask := func(tok string) (int, api.ActionResponse, *entry.Decision) {
 		r := agent.do("POST", "/v1/actions", `{"action":"search.deep","resource":"corpus://all"}`, "X-ZT-User-Token", tok)
 		var ar api.ActionResponse
 		r.json(t, &ar)
@@ -61,7 +62,7 @@ func TestDelegatedUsers(t *testing.T) {
 		"another issuer":             {func(m map[string]any) { m["iss"] = "https://evil.example" }, "user.issuer"},
 	} {
 		st, ar, d := ask(token(tc.mod))
-		if st != 403 || d.Effect != contract.Deny || d.Reasons[0].Code != tc.code || d.User != nil || !strings.Contains(ar.Reasons[0].Message, "user token") {
+		if st != 403 || d.Effect != entry.Deny || d.Reasons[0].Code != tc.code || d.User != nil || !strings.Contains(ar.Reasons[0].Message, "user token") {
 			t.Errorf("%s: %d %+v", name, st, ar.Reasons)
 		}
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/zt-infra/ztlog/log/keyfile"
+	"github.com/zt-infra/ztlog/internal/fsx"
 )
 
 // Key is a receipt signing key: a private JWK whose kid is its RFC 7638
@@ -162,7 +162,7 @@ func WriteKeyFile(path string, k *Key) error {
 	if err != nil {
 		return err
 	}
-	return keyfile.Write(path, append(b, '\n'), "a receipt signing key")
+	return fsx.Write(path, append(b, '\n'), "a receipt signing key")
 }
 
 // Keyset is the issuer's keys: one current key that signs, and retired keys

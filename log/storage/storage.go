@@ -1,66 +1,30 @@
-// Package storage opens the Tessera driver that holds the evidence log.
+// Package storage is the boundary between the evidence log and the Tessera
+// driver that holds it: a Backend is an opened driver plus what the log needs
+// before it starts appending.
 //
-// One constructor, New, turns a Config into a Backend; callers never name a
-// driver package. The drivers built in are:
+// Each driver is its own package, so a program links only the clouds it
+// opens:
 //
-//   - "posix" (the default): tiles, entry bundles and the checkpoint as files
-//     under Config.Dir (Tessera's POSIX driver). Needs nothing else.
-//   - "aws": sequencing in a MySQL-compatible database and the log's static
-//     resources in an S3-compatible object store (Tessera's AWS driver).
-//     Config.DSN, Config.Bucket and, for a store that is not AWS S3,
-//     Config.S3Endpoint.
-//   - "gcp": sequencing in a Spanner database and the log's static resources
-//     in a GCS bucket (Tessera's GCP driver). Config.Spanner, Config.Bucket
-//     and, for a store that is not Google's (an emulator), Config.GCSEndpoint.
-//     Credentials are Google's Application Default Credentials; the
-//     SPANNER_EMULATOR_HOST environment variable points every Spanner client
-//     (Tessera opens its own to create its tables) at an emulator.
+//   - storage/posix (the default): tiles, entry bundles and the checkpoint as
+//     files under a directory (Tessera's POSIX driver). Needs nothing else.
+//   - storage/aws: sequencing in a MySQL-compatible database and the log's
+//     static resources in an S3-compatible object store (Tessera's AWS
+//     driver). Several frontends may append to one log.
+//   - storage/gcp: sequencing in a Spanner database and the log's static
+//     resources in a GCS bucket (Tessera's GCP driver).
 //
-// Another driver is one more case in New and one more file here; nothing
-// that calls New changes.
+// Another driver is one more package with an Open function returning a
+// *Backend; nothing that consumes a Backend changes.
 package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/transparency-dev/tessera"
-	"github.com/transparency-dev/tessera/api/layout"
-	"github.com/transparency-dev/tessera/storage/posix"
 )
-
-// Config selects and configures a driver.
-type Config struct {
-	// Kind is "posix" (default), "aws" or "gcp".
-	Kind string
-	// Dir is the POSIX log directory.
-	Dir string
-	// DSN is the MySQL-compatible database DSN (aws), e.g.
-	// "user:pass@tcp(127.0.0.1:3306)/ztlog".
-	DSN string
-	// Spanner is the Spanner database (gcp):
-	// "projects/P/instances/I/databases/D".
-	Spanner string
-	// Bucket, BucketPrefix and S3Endpoint locate the object store (aws).
-	// S3Endpoint is empty for AWS S3 itself; set it (with path-style
-	// addressing) for another S3-compatible store.
-	Bucket       string
-	BucketPrefix string
-	S3Endpoint   string
-	// GCSEndpoint is empty for Google Cloud Storage itself (gcp); set it to
-	// the base URL of a GCS-compatible store (an emulator such as
-	// fake-gcs-server), which is then used without Google credentials.
-	// Bucket and BucketPrefix name the GCS bucket and prefix.
-	GCSEndpoint string
-	// HTTPClient is used for outgoing requests (witnesses). Default: a
-	// client with timeouts.
-	HTTPClient *http.Client
-}
 
 // Backend is an opened driver plus what the log needs before it starts
 // appending.
@@ -73,55 +37,35 @@ type Backend struct {
 	ReadCheckpoint func(ctx context.Context) ([]byte, error)
 	// Describe names the storage for logs and errors, e.g. "posix:/var/lib/ztlog".
 	Describe string
-	// Close releases what New opened (database handles). It may be nil.
+	// Close releases what Open opened (database handles). It may be nil.
 	Close func() error
 	// MinCheckpointInterval is the shortest checkpoint interval the driver
 	// accepts (Tessera's POSIX driver: 100ms; AWS: 1s; GCP: 1.2s).
 	MinCheckpointInterval time.Duration
 }
 
-// New opens the driver cfg names.
-func New(ctx context.Context, cfg Config) (*Backend, error) {
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = defaultHTTPClient()
-	}
-	switch cfg.Kind {
-	case "", "posix":
-		return newPOSIX(ctx, cfg)
-	case "aws":
-		return newAWS(ctx, cfg)
-	case "gcp":
-		return newGCP(ctx, cfg)
-	default:
-		return nil, fmt.Errorf("storage: unknown driver %q (want posix, aws or gcp)", cfg.Kind)
-	}
-}
+// Opener opens a driver. The log's HTTP client (for witnesses) is passed in;
+// nil means DefaultHTTPClient.
+type Opener func(ctx context.Context, hc *http.Client) (*Backend, error)
 
-func newPOSIX(ctx context.Context, cfg Config) (*Backend, error) {
-	if cfg.Dir == "" {
-		return nil, errors.New("storage: posix needs a data directory (--data-dir)")
-	}
-	dir, err := filepath.Abs(cfg.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("storage: data directory %q: %v", cfg.Dir, err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("storage: create data directory: %v", err)
-	}
-	d, err := posix.New(ctx, posix.Config{Path: dir, HTTPClient: cfg.HTTPClient})
-	if err != nil {
-		return nil, fmt.Errorf("storage: posix: %v", err)
-	}
-	return &Backend{
-		Driver: d,
-		ReadCheckpoint: func(context.Context) ([]byte, error) {
-			return os.ReadFile(filepath.Join(dir, layout.CheckpointPath))
-		},
-		Describe:              "posix:" + dir,
-		MinCheckpointInterval: 100 * time.Millisecond,
-	}, nil
-}
-
-func defaultHTTPClient() *http.Client {
+// DefaultHTTPClient is the client a driver uses when it is given none.
+func DefaultHTTPClient() *http.Client {
 	return &http.Client{Timeout: 30 * time.Second}
+}
+
+// ConfigError is a driver configuration that cannot work. Field names the
+// driver's Config field at fault ("Dir", "DSN", "Bucket", ...), so that a
+// command can name its own flag for it.
+type ConfigError struct {
+	Driver string // "posix", "aws" or "gcp"
+	Field  string // the Config field at fault
+	Value  string // the value given, "" when it was missing
+	Want   string // what would work
+}
+
+func (e *ConfigError) Error() string {
+	if e.Value == "" {
+		return fmt.Sprintf("storage: %s needs %s (%s)", e.Driver, e.Want, e.Field)
+	}
+	return fmt.Sprintf("storage: %s: %s %q: want %s", e.Driver, e.Field, e.Value, e.Want)
 }

@@ -23,14 +23,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/internal/text"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
 )
 
 // Skew is the clock skew tolerated on a runtime context's validity window
@@ -203,7 +204,7 @@ func (v *Verifier) chain(b64 []string, t time.Time) (*chainEntry, *Error) {
 
 // statement checks the parts common to both kinds: embedded, chained,
 // signed, of the right type.
-func (v *Verifier) statement(a *contract.Attestation, t time.Time, predicateType string) (*attest.Verified, *chainEntry, *Error) {
+func (v *Verifier) statement(a *entry.Attestation, t time.Time, predicateType string) (*attest.Verified, *chainEntry, *Error) {
 	if len(a.Envelope) == 0 {
 		return nil, nil, fail(StepNotEmbedded, "the entry keeps only the statement's digest %s (the envelope was above the size limit), so its signature cannot be checked from the log", a.Digest)
 	}
@@ -234,8 +235,8 @@ func envelopeParses(raw []byte) bool {
 // CheckDigest checks a committed digest against the embedded envelope, in
 // the two forms it can have been sent in (Decision and Result leave it to
 // the caller: the whole-log audit has no use for it).
-func CheckDigest(a *contract.Attestation) Digest {
-	if contract.Digest(a.Envelope) == a.Digest {
+func CheckDigest(a *entry.Attestation) Digest {
+	if entry.Digest(a.Envelope) == a.Digest {
 		return DigestOfEmbedded
 	}
 	var env dsse.Envelope
@@ -243,7 +244,7 @@ func CheckDigest(a *contract.Attestation) Digest {
 		return DigestUnchecked
 	}
 	sent, err := json.Marshal(&env)
-	if err == nil && contract.Digest(sent) == a.Digest {
+	if err == nil && entry.Digest(sent) == a.Digest {
 		return DigestOfSentForm
 	}
 	return DigestUnchecked
@@ -255,8 +256,8 @@ func proven(ver *attest.Verified, ce *chainEntry, t time.Time) *Proven {
 
 // begin reads the entry's time and the SPIFFE ID that must have signed
 // (who, the entry's role), and checks the statement up to its signature.
-func (v *Verifier) begin(a *contract.Attestation, when, who, role, predicateType string) (*attest.Verified, *chainEntry, time.Time, spiffeid.ID, error) {
-	t, err := contract.ParseTime(when)
+func (v *Verifier) begin(a *entry.Attestation, when, who, role, predicateType string) (*attest.Verified, *chainEntry, time.Time, spiffeid.ID, error) {
+	t, err := entry.ParseTime(when)
 	if err != nil {
 		return nil, nil, t, spiffeid.ID{}, fail(StepEntry, "entry time %q: %v", when, err)
 	}
@@ -277,7 +278,7 @@ func (v *Verifier) begin(a *contract.Attestation, when, who, role, predicateType
 // the decision's actor about its action digest and valid at its time
 // (Skew tolerated), naming the decision's broker and capability manifest
 // when it names them, and, for an allow, the policy version that decided.
-func (v *Verifier) Decision(d *contract.Decision) (*Proven, error) {
+func (v *Verifier) Decision(d *entry.Decision) (*Proven, error) {
 	a := d.Attestation
 	if a == nil {
 		return nil, nil
@@ -295,7 +296,7 @@ func (v *Verifier) Decision(d *contract.Decision) (*Proven, error) {
 		return nil, fail(StepEntry, "the attestation names broker %s, the decision %s", p.Broker, d.Broker)
 	case p.Sandbox != nil && p.Sandbox.Capabilities != d.CapabilitiesDigest:
 		return nil, fail(StepEntry, "the attestation names capability manifest %s, the decision %q", p.Sandbox.Capabilities, d.CapabilitiesDigest)
-	case p.PolicyHash != "" && d.Effect == contract.Allow && p.PolicyHash != d.Policy.Hash:
+	case p.PolicyHash != "" && d.Effect == entry.Allow && p.PolicyHash != d.Policy.Hash:
 		return nil, fail(StepEntry, "the agent expected policy %s; an allow by policy %s is not one it accepted", p.PolicyHash, d.Policy.Hash)
 	}
 	if err := sameClaims(a.Claims, attest.RuntimeContextClaims(ver.Signer, p)); err != nil {
@@ -311,7 +312,7 @@ func (v *Verifier) Decision(d *contract.Decision) (*Proven, error) {
 // statement signed by the result's broker about its action digest, whose
 // predicate names the result's decision (index, leaf hash), receipt id,
 // correlation id, outcome and exit status.
-func (v *Verifier) Result(r *contract.Result) (*Proven, error) {
+func (v *Verifier) Result(r *entry.Result) (*Proven, error) {
 	a := &r.Statement
 	ver, ce, t, signer, err := v.begin(a, r.Time, r.Broker, "result's broker", attest.BrokerResultType)
 	if err != nil {
@@ -398,25 +399,25 @@ func (EntryCheck) Name() string { return "attestation" }
 
 // Applies reports whether the entry carries a statement this check
 // verifies.
-func (EntryCheck) Applies(e contract.Entry) bool {
+func (EntryCheck) Applies(e entry.Entry) bool {
 	switch x := e.(type) {
-	case *contract.Decision:
+	case *entry.Decision:
 		a := x.Attestation
-		return a != nil && len(a.Envelope) > 0 && (len(a.Chain) > 0 || x.Effect == contract.Allow)
-	case *contract.Result:
+		return a != nil && len(a.Envelope) > 0 && (len(a.Chain) > 0 || x.Effect == entry.Allow)
+	case *entry.Result:
 		return len(x.Statement.Envelope) > 0
 	}
 	return false
 }
 
 // Unverifiable reports a statement the entry keeps only the digest of.
-func (EntryCheck) Unverifiable(e contract.Entry) (string, bool) {
+func (EntryCheck) Unverifiable(e entry.Entry) (string, bool) {
 	switch x := e.(type) {
-	case *contract.Decision:
-		if a := x.Attestation; a != nil && len(a.Envelope) == 0 && (len(a.Chain) > 0 || x.Effect == contract.Allow) {
+	case *entry.Decision:
+		if a := x.Attestation; a != nil && len(a.Envelope) == 0 && (len(a.Chain) > 0 || x.Effect == entry.Allow) {
 			return fmt.Sprintf("the decision keeps only its attestation's digest %s (the envelope was above the size limit)", a.Digest), true
 		}
-	case *contract.Result:
+	case *entry.Result:
 		if len(x.Statement.Envelope) == 0 {
 			return fmt.Sprintf("the result keeps only its statement's digest %s (the envelope was above the size limit)", x.Statement.Digest), true
 		}
@@ -425,15 +426,15 @@ func (EntryCheck) Unverifiable(e contract.Entry) (string, bool) {
 }
 
 // VerifyEntry verifies the entry's statement.
-func (c EntryCheck) VerifyEntry(_ uint64, _ []byte, e contract.Entry) error {
+func (c EntryCheck) VerifyEntry(_ uint64, _ []byte, e entry.Entry) error {
 	var err error
 	switch x := e.(type) {
-	case *contract.Decision:
-		if x.Attestation != nil && len(x.Attestation.Chain) == 0 && x.Effect == contract.Allow {
+	case *entry.Decision:
+		if x.Attestation != nil && len(x.Attestation.Chain) == 0 && x.Effect == entry.Allow {
 			return fail(StepRefused, "an allow whose attestation was committed without a signer chain (not verified by the service)")
 		}
 		_, err = c.V.Decision(x)
-	case *contract.Result:
+	case *entry.Result:
 		_, err = c.V.Result(x)
 	}
 	return err

@@ -12,9 +12,10 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
-	"github.com/zt-infra/ztlog/contract/identity/devca"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/internal/devca"
 )
 
 var (
@@ -50,46 +51,46 @@ func newFixture(t testing.TB) *fixture {
 // decision is an allow with an attestation committed as the decision path
 // does: digest of the bytes as sent, the envelope (canonical once
 // marshaled), the chain.
-func (f *fixture) decision(t testing.TB) *contract.Decision {
-	d := &contract.Decision{Time: contract.FormatTime(t0), CorrelationID: "c-1", Actor: agentID.String(),
-		Authn: contract.Authn{Method: "x509-svid"}, Action: "demo.echo", Resource: "demo://x",
-		ActionDigest: contract.Digest([]byte("action")), Broker: brokerID.String(), Effect: contract.Allow,
-		Policy:  contract.PolicyRef{Hash: contract.Digest([]byte("policy")), Engine: "opa"},
-		Receipt: &contract.ReceiptRef{ID: "r-1", KeyID: "k", Audience: brokerID.String(), Expires: contract.FormatTime(t0.Add(5 * time.Minute))}}
+func (f *fixture) decision(t testing.TB) *entry.Decision {
+	d := &entry.Decision{Time: entry.FormatTime(t0), CorrelationID: "c-1", Actor: agentID.String(),
+		Authn: entry.Authn{Method: "x509-svid"}, Action: "demo.echo", Resource: "demo://x",
+		ActionDigest: entry.Digest([]byte("action")), Broker: brokerID.String(), Effect: entry.Allow,
+		Policy:  entry.PolicyRef{Hash: entry.Digest([]byte("policy")), Engine: "opa"},
+		Receipt: &entry.ReceiptRef{ID: "r-1", KeyID: "k", Audience: brokerID.String(), Expires: entry.FormatTime(t0.Add(5 * time.Minute))}}
 	s, err := attest.SignRuntimeContext(context.Background(), f.agent, d.ActionDigest, &attest.RuntimeContext{
 		Model: attest.Model{Provider: "anthropic", Name: "claude-sonnet-4"}, Broker: d.Broker,
-		Code: attest.Code{Digest: contract.Digest([]byte("code"))}, IssuedAt: contract.FormatTime(t0), ExpiresAt: contract.FormatTime(t0.Add(5 * time.Minute))})
+		Code: attest.Code{Digest: entry.Digest([]byte("code"))}, IssuedAt: entry.FormatTime(t0), ExpiresAt: entry.FormatTime(t0.Add(5 * time.Minute))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Attestation = &contract.Attestation{Digest: contract.Digest(s.Envelope), Envelope: s.Envelope, Chain: s.ChainBase64()}
-	return roundTrip(t, d).(*contract.Decision)
+	d.Attestation = &entry.Attestation{Digest: entry.Digest(s.Envelope), Envelope: s.Envelope, Chain: s.ChainBase64()}
+	return roundTrip(t, d).(*entry.Decision)
 }
 
-func (f *fixture) result(t testing.TB, d *contract.Decision) *contract.Result {
+func (f *fixture) result(t testing.TB, d *entry.Decision) *entry.Result {
 	st := 0
-	r := &contract.Result{Time: contract.FormatTime(t0.Add(time.Second)), CorrelationID: d.CorrelationID, DecisionIndex: 7,
+	r := &entry.Result{Time: entry.FormatTime(t0.Add(time.Second)), CorrelationID: d.CorrelationID, DecisionIndex: 7,
 		DecisionLeafHash: base64.StdEncoding.EncodeToString(make([]byte, 32)), ActionDigest: d.ActionDigest, Broker: brokerID.String(),
 		ReceiptID: d.Receipt.ID, Outcome: "ok", ExitStatus: &st}
 	s, err := attest.SignBrokerResult(context.Background(), f.broker, r.ActionDigest, &attest.BrokerResult{
 		Decision: attest.DecisionRef{Index: 7, LeafHash: r.DecisionLeafHash}, ReceiptID: r.ReceiptID, CorrelationID: r.CorrelationID,
-		Outcome: "ok", Exit: &attest.Exit{Status: 0}, StartedAt: contract.FormatTime(t0), FinishedAt: contract.FormatTime(t0.Add(time.Second)),
-		Outputs: attest.Outputs{Stdout: attest.Output{Digest: contract.Digest(nil)}, Stderr: attest.Output{Digest: contract.Digest(nil)}},
-		Sandbox: attest.SandboxApplied{Kind: "landlock", Version: "landlock-abi-7", Capabilities: contract.Digest([]byte("m")), Applied: []string{"fs.read /usr"}}})
+		Outcome: "ok", Exit: &attest.Exit{Status: 0}, StartedAt: entry.FormatTime(t0), FinishedAt: entry.FormatTime(t0.Add(time.Second)),
+		Outputs: attest.Outputs{Stdout: attest.Output{Digest: entry.Digest(nil)}, Stderr: attest.Output{Digest: entry.Digest(nil)}},
+		Sandbox: attest.SandboxApplied{Kind: "landlock", Version: "landlock-abi-7", Capabilities: entry.Digest([]byte("m")), Applied: []string{"fs.read /usr"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Statement = contract.Attestation{Digest: contract.Digest(s.Envelope), Envelope: s.Envelope, Chain: s.ChainBase64()}
-	return roundTrip(t, r).(*contract.Result)
+	r.Statement = entry.Attestation{Digest: entry.Digest(s.Envelope), Envelope: s.Envelope, Chain: s.ChainBase64()}
+	return roundTrip(t, r).(*entry.Result)
 }
 
 // roundTrip commits and parses an entry, as an auditor reads it.
-func roundTrip(t testing.TB, e contract.Entry) contract.Entry {
-	b, err := contract.Marshal(e)
+func roundTrip(t testing.TB, e entry.Entry) entry.Entry {
+	b, err := entry.Marshal(e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := contract.Parse(b)
+	out, err := entry.Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func roundTrip(t testing.TB, e contract.Entry) contract.Entry {
 
 // verified is a verifier over the fixture's roots, a decision it verifies
 // and what it proved.
-func (f *fixture) verified(t *testing.T) (*Verifier, *contract.Decision, *Proven) {
+func (f *fixture) verified(t *testing.T) (*Verifier, *entry.Decision, *Proven) {
 	t.Helper()
 	set, _ := f.roots.Set()
 	v := NewVerifier(set)
@@ -131,7 +132,7 @@ func TestVerifyCommitted(t *testing.T) {
 
 	foreign := newFixture(t)
 	fset, _ := foreign.roots.Set()
-	edit := func(e func(m map[string]any)) *contract.Decision {
+	edit := func(e func(m map[string]any)) *entry.Decision {
 		c := *d
 		a := *d.Attestation
 		var m map[string]any
@@ -144,7 +145,7 @@ func TestVerifyCommitted(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		v    *Verifier
-		d    *contract.Decision
+		d    *entry.Decision
 		step string
 	}{
 		{"foreign roots", NewVerifier(fset), d, StepChain},
@@ -156,13 +157,13 @@ func TestVerifyCommitted(t *testing.T) {
 		}), StepSignature},
 		{"payloadType", v, edit(func(m map[string]any) { m["payloadType"] = "text/plain" }), StepEnvelope},
 		{"keyid", v, edit(func(m map[string]any) { m["signatures"].([]any)[0].(map[string]any)["keyid"] = "sha256:00" }), StepSignature},
-		{"another actor", v, func() *contract.Decision { c := *d; c.Actor = brokerID.String(); return &c }(), StepSigner},
-		{"another action", v, func() *contract.Decision { c := *d; c.ActionDigest = contract.Digest([]byte("x")); return &c }(), StepSubject},
-		{"another broker", v, func() *contract.Decision { c := *d; c.Broker = "spiffe://test.example/broker/z"; return &c }(), StepEntry},
-		{"after the SVID expired", v, func() *contract.Decision { c := *d; c.Time = contract.FormatTime(t0.Add(2 * time.Hour)); return &c }(), StepChain},
-		{"outside the window", v, func() *contract.Decision { c := *d; c.Time = contract.FormatTime(t0.Add(10 * time.Minute)); return &c }(), StepWindow},
-		{"no chain", v, func() *contract.Decision { c := *d; a := *d.Attestation; a.Chain = nil; c.Attestation = &a; return &c }(), StepRefused},
-		{"not embedded", v, func() *contract.Decision {
+		{"another actor", v, func() *entry.Decision { c := *d; c.Actor = brokerID.String(); return &c }(), StepSigner},
+		{"another action", v, func() *entry.Decision { c := *d; c.ActionDigest = entry.Digest([]byte("x")); return &c }(), StepSubject},
+		{"another broker", v, func() *entry.Decision { c := *d; c.Broker = "spiffe://test.example/broker/z"; return &c }(), StepEntry},
+		{"after the SVID expired", v, func() *entry.Decision { c := *d; c.Time = entry.FormatTime(t0.Add(2 * time.Hour)); return &c }(), StepChain},
+		{"outside the window", v, func() *entry.Decision { c := *d; c.Time = entry.FormatTime(t0.Add(10 * time.Minute)); return &c }(), StepWindow},
+		{"no chain", v, func() *entry.Decision { c := *d; a := *d.Attestation; a.Chain = nil; c.Attestation = &a; return &c }(), StepRefused},
+		{"not embedded", v, func() *entry.Decision {
 			c := *d
 			a := *d.Attestation
 			a.Envelope = nil
@@ -176,11 +177,11 @@ func TestVerifyCommitted(t *testing.T) {
 			t.Errorf("%s: %v, want step %s", c.name, err, c.step)
 		}
 	}
-	for name, edit := range map[string]func(r *contract.Result){
-		"receipt":  func(r *contract.Result) { r.ReceiptID = "r-2" },
-		"decision": func(r *contract.Result) { r.DecisionIndex = 8 },
-		"outcome":  func(r *contract.Result) { r.Outcome = "failed" },
-		"exit":     func(r *contract.Result) { s := 3; r.ExitStatus = &s },
+	for name, edit := range map[string]func(r *entry.Result){
+		"receipt":  func(r *entry.Result) { r.ReceiptID = "r-2" },
+		"decision": func(r *entry.Result) { r.DecisionIndex = 8 },
+		"outcome":  func(r *entry.Result) { r.Outcome = "failed" },
+		"exit":     func(r *entry.Result) { s := 3; r.ExitStatus = &s },
 	} {
 		c := *r
 		edit(&c)
@@ -200,13 +201,13 @@ func TestVerifyCommitted(t *testing.T) {
 		t.Fatal("EntryCheck refuses valid entries")
 	}
 	deny := *d
-	deny.Effect, deny.Receipt = contract.Deny, nil
-	deny.Attestation = &contract.Attestation{Digest: d.Attestation.Digest, Envelope: d.Attestation.Envelope}
+	deny.Effect, deny.Receipt = entry.Deny, nil
+	deny.Attestation = &entry.Attestation{Digest: d.Attestation.Digest, Envelope: d.Attestation.Envelope}
 	if chk.Applies(&deny) {
 		t.Fatal("a deny recording a refused attestation is not checkable")
 	}
 	allow := deny
-	allow.Effect = contract.Allow
+	allow.Effect = entry.Allow
 	if !chk.Applies(&allow) || chk.VerifyEntry(0, nil, &allow) == nil {
 		t.Fatal("an allow with an unverified attestation passes")
 	}
@@ -270,7 +271,7 @@ func TestCommittedClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	withClaims := func(c map[string]string) *contract.Decision {
+	withClaims := func(c map[string]string) *entry.Decision {
 		x := *d
 		a := *d.Attestation
 		a.Claims = c
@@ -306,7 +307,7 @@ func TestCommittedClaims(t *testing.T) {
 		t.Fatalf("the derived result claims: %v", err)
 	}
 	rc.Statement.Claims = maps.Clone(rgood)
-	rc.Statement.Claims["stdout.digest"] = contract.Digest([]byte("forged output"))
+	rc.Statement.Claims["stdout.digest"] = entry.Digest([]byte("forged output"))
 	if _, err := v.Result(&rc); err == nil || !strings.HasPrefix(err.Error(), StepClaims) {
 		t.Errorf("result with a forged stdout digest claim: %v", err)
 	}

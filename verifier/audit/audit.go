@@ -39,8 +39,9 @@ import (
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
-	"github.com/zt-infra/ztlog/contract"
-	"github.com/zt-infra/ztlog/verifier/policy"
+
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/proof"
 )
 
@@ -61,10 +62,10 @@ type EntryVerifier interface {
 	Name() string
 	// VerifyEntry returns nil when every signature it checks verifies or
 	// the entry carries none it knows, and otherwise says what failed.
-	VerifyEntry(index uint64, leaf []byte, e contract.Entry) error
+	VerifyEntry(index uint64, leaf []byte, e entry.Entry) error
 	// Applies reports whether the entry carries a signature it checks (for
 	// the count of entries checked).
-	Applies(e contract.Entry) bool
+	Applies(e entry.Entry) bool
 }
 
 // Unverifiable is implemented by an EntryVerifier that can tell when an
@@ -72,7 +73,7 @@ type EntryVerifier interface {
 // keeps only the digest of): the audit reports each such entry as a warning
 // of the check, so "checked" never silently means "some of them".
 type Unverifiable interface {
-	Unverifiable(e contract.Entry) (why string, ok bool)
+	Unverifiable(e entry.Entry) (why string, ok bool)
 }
 
 // Defaults of Options.
@@ -150,7 +151,7 @@ type Auditor struct {
 	tree   *tree
 	comp   *completeness
 	origin string
-	cp     *policy.Checkpoint
+	cp     *trustpolicy.Checkpoint
 	// curTile0 is the level-0 tile read with the bundle being hashed.
 	curTile0 []byte
 	curErr   error
@@ -181,7 +182,7 @@ var ErrUnusable = errors.New("audit could not complete")
 // whole log up to it. The error is non-nil only when no verdict could be
 // reached (ErrUnusable); a log that fails a check gives a Report with
 // Valid false.
-func Run(ctx context.Context, src Source, pol *policy.Policy, opts Options) (*Report, error) {
+func Run(ctx context.Context, src Source, pol *trustpolicy.Policy, opts Options) (*Report, error) {
 	a := NewAuditor(opts)
 	start := time.Now()
 	raw, err := src.ReadCheckpoint(ctx)
@@ -206,9 +207,9 @@ var errStop = errors.New("audit stopped at a failed check")
 
 // VerifyCheckpoint verifies a checkpoint against the policy and records
 // the result in the checkpoint check. On failure the error wraps errStop.
-func (a *Auditor) VerifyCheckpoint(raw []byte, pol *policy.Policy) (*policy.Checkpoint, error) {
+func (a *Auditor) VerifyCheckpoint(raw []byte, pol *trustpolicy.Policy) (*trustpolicy.Checkpoint, error) {
 	a.f.checked(CheckCheckpoint, 1)
-	cp, err := pol.VerifyCheckpoint(raw, policy.VerifyOptions{Now: a.opts.Now, MaxSkew: a.opts.MaxSkew})
+	cp, err := pol.VerifyCheckpoint(raw, trustpolicy.VerifyOptions{Now: a.opts.Now, MaxSkew: a.opts.MaxSkew})
 	if err != nil {
 		a.f.add(CheckCheckpoint, Fail, nil, err.Error())
 		return nil, fmt.Errorf("%w: %v", errStop, err)
@@ -220,7 +221,7 @@ func (a *Auditor) VerifyCheckpoint(raw []byte, pol *policy.Policy) (*policy.Chec
 func (a *Auditor) Size() uint64 { return a.tree.size() }
 
 // Checkpoint is the last checkpoint Advance reached.
-func (a *Auditor) Checkpoint() *policy.Checkpoint { return a.cp }
+func (a *Auditor) Checkpoint() *trustpolicy.Checkpoint { return a.cp }
 
 // Failed reports whether any check has failed.
 func (a *Auditor) Failed() bool { return a.f.failed() }
@@ -229,7 +230,7 @@ func (a *Auditor) Failed() bool { return a.f.failed() }
 // already be verified) and checks the recomputed root against cp. A failed
 // check that makes the rest meaningless (a missing or malformed bundle, a
 // root mismatch) returns an error wrapping errStop; IsFailure reports it.
-func (a *Auditor) Advance(ctx context.Context, src Source, cp *policy.Checkpoint) error {
+func (a *Auditor) Advance(ctx context.Context, src Source, cp *trustpolicy.Checkpoint) error {
 	if a.origin != "" && cp.Origin != a.origin {
 		return fmt.Errorf("%w: checkpoint is for %q, this audit is of %q", ErrUnusable, cp.Origin, a.origin)
 	}
@@ -402,7 +403,7 @@ type parsed struct {
 	first   uint64
 	leaves  [][]byte
 	hashes  []byte
-	entries []contract.Entry
+	entries []entry.Entry
 	done    chan struct{}
 }
 
@@ -521,11 +522,11 @@ func (a *Auditor) stream(ctx context.Context, src Source, from, to uint64) error
 
 // parse parses and verifies one bundle's entries (in a worker).
 func (a *Auditor) parse(p *parsed) {
-	p.entries = make([]contract.Entry, len(p.leaves))
+	p.entries = make([]entry.Entry, len(p.leaves))
 	a.f.checked(CheckParse, uint64(len(p.leaves)))
 	for k, leaf := range p.leaves {
 		i := p.first + uint64(k)
-		e, err := contract.Parse(leaf)
+		e, err := entry.Parse(leaf)
 		if err != nil {
 			a.f.add(CheckParse, Fail, idx(i), fmt.Sprintf("entry %d is not a valid contract entry: %v", i, err))
 			continue
@@ -551,7 +552,7 @@ func (a *Auditor) parse(p *parsed) {
 
 // checkLate links the results whose allow had left the open set, against
 // the now verified tree: each allow is read again and proven included.
-func (a *Auditor) checkLate(ctx context.Context, src Source, cp *policy.Checkpoint) {
+func (a *Auditor) checkLate(ctx context.Context, src Source, cp *trustpolicy.Checkpoint) {
 	late := a.comp.late
 	a.comp.late = nil
 	if len(late) == 0 {
@@ -594,9 +595,9 @@ func (a *Auditor) checkLate(ctx context.Context, src Source, cp *policy.Checkpoi
 			a.f.add(CheckResultLink, Fail, idx(l.Index), fmt.Sprintf("result at entry %d: its allow at entry %d, read again, is not proven in the tree: %v", l.Index, d, err))
 			continue
 		}
-		e, err := contract.Parse(leaf)
-		dec, ok := e.(*contract.Decision)
-		if err != nil || !ok || dec.Effect != contract.Allow {
+		e, err := entry.Parse(leaf)
+		dec, ok := e.(*entry.Decision)
+		if err != nil || !ok || dec.Effect != entry.Allow {
 			a.f.add(CheckResultLink, Fail, idx(l.Index), fmt.Sprintf("result at entry %d: entry %d, read again, is not an allow decision", l.Index, d))
 			continue
 		}

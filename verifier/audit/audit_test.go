@@ -16,11 +16,12 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
-	"github.com/zt-infra/ztlog/contract"
-	"github.com/zt-infra/ztlog/verifier/audit/audittest"
-	"github.com/zt-infra/ztlog/verifier/policy"
 	"golang.org/x/mod/sumdb/note"
 	"k8s.io/klog/v2"
+
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
+	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 )
 
 func init() { klog.SetSlogLogger(slog.New(slog.NewTextHandler(io.Discard, nil))) }
@@ -29,7 +30,7 @@ const origin = "example.com/audit-test"
 
 type testKey struct {
 	signer note.Signer
-	policy *policy.Policy
+	policy *trustpolicy.Policy
 	skey   string
 	vkey   string
 }
@@ -44,7 +45,7 @@ func newKey(t testing.TB) testKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := policy.Parse([]byte("log " + vkey + "\nquorum none\n"))
+	p, err := trustpolicy.Parse([]byte("log " + vkey + "\nquorum none\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +277,7 @@ func TestMissingAndMalformedBundles(t *testing.T) {
 	expectFailure(t, run(t, dir, k, Options{}), CheckTiles, -1, "tile tile/0/000 is missing")
 }
 
-func marshal(e contract.Entry) []byte { return audittest.MustMarshal(e) }
+func marshal(e entry.Entry) []byte { return audittest.MustMarshal(e) }
 
 // scenarioWith returns the default scenario's first n entries with extra
 // entries appended, made by f from the log so far.
@@ -288,10 +289,10 @@ func scenarioWith(n uint64, f func(entries [][]byte, at func(int) time.Time) [][
 }
 
 // findAllow returns the index and decision of the k-th allow in entries.
-func findAllow(t *testing.T, entries [][]byte, k int) (int, *contract.Decision) {
+func findAllow(t *testing.T, entries [][]byte, k int) (int, *entry.Decision) {
 	for i, b := range entries {
-		e, _ := contract.Parse(b)
-		if d, ok := e.(*contract.Decision); ok && d.Effect == contract.Allow {
+		e, _ := entry.Parse(b)
+		if d, ok := e.(*entry.Decision); ok && d.Effect == entry.Allow {
 			if k == 0 {
 				return i, d
 			}
@@ -319,8 +320,8 @@ func TestCompleteness(t *testing.T) {
 		{name: "result without allow (links to a deny)", check: CheckResultLink, index: int64(base), phrase: "which is not an allow decision",
 			extra: func(t *testing.T, es [][]byte, at func(int) time.Time) [][]byte {
 				for i, b := range es {
-					e, _ := contract.Parse(b)
-					if d, ok := e.(*contract.Decision); ok && d.Effect == contract.Deny {
+					e, _ := entry.Parse(b)
+					if d, ok := e.(*entry.Decision); ok && d.Effect == entry.Deny {
 						fake := audittest.Allow(at(i), 999, d.Actor) // same shape, but the entry is a deny
 						fake.ActionDigest = d.ActionDigest
 						return [][]byte{marshal(audittest.ResultFor(at(len(es)), uint64(i), b, fake))}
@@ -344,7 +345,7 @@ func TestCompleteness(t *testing.T) {
 				d := audittest.Allow(at(len(es)), 5000, audittest.Agent(1))
 				allow := marshal(d)
 				r := audittest.ResultFor(at(len(es)+1), uint64(len(es)), allow, d)
-				r.ActionDigest = contract.Digest([]byte("something else"))
+				r.ActionDigest = entry.Digest([]byte("something else"))
 				return [][]byte{allow, marshal(r)}
 			}},
 		{name: "leaf hash differs", check: CheckResultLink, index: int64(base) + 1, phrase: "names decision leaf hash",

@@ -13,6 +13,7 @@ import (
 
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/client"
+
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/entry"
 )
 
 // openAllow is an allow still waiting for its result.
@@ -68,19 +68,19 @@ func digestBytes(d string) (out hash32) {
 	return out
 }
 
-func entryTime(e contract.Entry) int64 {
+func entryTime(e entry.Entry) int64 {
 	var s string
 	switch e := e.(type) {
-	case *contract.Decision:
+	case *entry.Decision:
 		s = e.Time
-	case *contract.Result:
+	case *entry.Result:
 		s = e.Time
-	case *contract.Agent:
+	case *entry.Agent:
 		s = e.Time
-	case *contract.Policy:
+	case *entry.Policy:
 		s = e.Time
 	}
-	t, err := contract.ParseTime(s)
+	t, err := entry.ParseTime(s)
 	if err != nil {
 		return 0
 	}
@@ -90,12 +90,12 @@ func entryTime(e contract.Entry) int64 {
 func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
 // entry processes the entry at index i, whose leaf hash is leaf.
-func (c *completeness) entry(i uint64, leaf []byte, e contract.Entry) {
+func (c *completeness) entry(i uint64, leaf []byte, e entry.Entry) {
 	t := entryTime(e)
 	switch e := e.(type) {
-	case *contract.Decision:
+	case *entry.Decision:
 		c.kinds["decision."+string(e.Effect)]++
-		if e.Effect != contract.Allow {
+		if e.Effect != entry.Allow {
 			break
 		}
 		c.f.checked(CheckRevocation, 1)
@@ -111,17 +111,17 @@ func (c *completeness) entry(i uint64, leaf []byte, e contract.Entry) {
 		} else if len(c.queue) > 2*len(c.open)+1024 {
 			c.compact()
 		}
-	case *contract.Result:
+	case *entry.Result:
 		c.kinds["result"]++
 		c.result(i, t, e)
-	case *contract.Agent:
+	case *entry.Agent:
 		c.kinds["agent."+e.Op]++
-		if e.Op == contract.AgentRevoke {
+		if e.Op == entry.AgentRevoke {
 			c.revoked[e.ID] = i
 		} else {
 			delete(c.revoked, e.ID)
 		}
-	case *contract.Policy:
+	case *entry.Policy:
 		c.kinds["policy"]++
 	}
 	if t > c.logTime {
@@ -193,7 +193,7 @@ func (c *completeness) expire(now int64, at uint64) {
 	}
 }
 
-func (c *completeness) result(i uint64, t int64, r *contract.Result) {
+func (c *completeness) result(i uint64, t int64, r *entry.Result) {
 	c.f.checked(CheckResultLink, 1)
 	c.f.checked(CheckResultOnce, 1)
 	d := r.DecisionIndex

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/entry"
 )
 
 // Completeness costs memory for the allows open within the window (at most
@@ -20,7 +20,7 @@ func TestCompletenessQueueBounded(t *testing.T) {
 	ts := "2026-11-21T09:00:00Z"
 	digest := "sha256:" + strings.Repeat("ab", 32)
 	leaf := make([]byte, 32)
-	allow := &contract.Decision{Time: ts, Effect: contract.Allow, Actor: "spiffe://t/a", ActionDigest: digest}
+	allow := &entry.Decision{Time: ts, Effect: entry.Allow, Actor: "spiffe://t/a", ActionDigest: digest}
 	i := uint64(0)
 	c.entry(i, leaf, allow) // never gets a result
 	i++
@@ -29,7 +29,7 @@ func TestCompletenessQueueBounded(t *testing.T) {
 		d := i
 		c.entry(d, leaf, allow)
 		i++
-		c.entry(i, leaf, &contract.Result{Time: ts, DecisionIndex: d, DecisionLeafHash: base64.StdEncoding.EncodeToString(leaf), ActionDigest: digest})
+		c.entry(i, leaf, &entry.Result{Time: ts, DecisionIndex: d, DecisionLeafHash: base64.StdEncoding.EncodeToString(leaf), ActionDigest: digest})
 		i++
 	}
 	if len(c.open) > maxOpen+1 {

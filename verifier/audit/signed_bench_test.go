@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 )
@@ -124,7 +124,7 @@ func ecdsaRate(b *testing.B) float64 {
 // BenchmarkSignedEntry splits what the "signatures" audit spends on one
 // signed entry (a decision with a runtime-context attestation or a result
 // with a broker-result statement, about 3 KB), on one core: "parse-us" is
-// contract.Parse (strict: decode, validate, byte-exact round trip),
+// entry.Parse (strict: decode, validate, byte-exact round trip),
 // "verify-us" the entry signature check (envelope, cached chain, ECDSA
 // P-256 signature over the DSSE PAE, statement, predicate, claims), and
 // "ecdsa-us" the raw verification alone (SHA-256 of a 1,200-byte message
@@ -143,10 +143,10 @@ func BenchmarkSignedEntry(b *testing.B) {
 		b.Fatal("no signed entries")
 	}
 	chk := signatureCheck(b, pki)
-	es := make([]contract.Entry, len(leaves))
+	es := make([]entry.Entry, len(leaves))
 	for i, l := range leaves {
 		var err error
-		if es[i], err = contract.Parse(l); err != nil {
+		if es[i], err = entry.Parse(l); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -166,7 +166,7 @@ func BenchmarkSignedEntry(b *testing.B) {
 	var parse, verify, raw float64
 	for range b.N {
 		parse = per(nParse, func(i int) {
-			if _, err := contract.Parse(leaves[i%len(leaves)]); err != nil {
+			if _, err := entry.Parse(leaves[i%len(leaves)]); err != nil {
 				b.Fatal(err)
 			}
 		})

@@ -8,7 +8,8 @@ import (
 	"testing"
 
 	"github.com/transparency-dev/tessera/client"
-	"github.com/zt-infra/ztlog/contract"
+
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 )
 
@@ -31,9 +32,9 @@ func TestAuditEntrySignatures(t *testing.T) {
 
 	bad := -1
 	for i, leaf := range entries {
-		e, _ := contract.Parse(leaf)
-		d, ok := e.(*contract.Decision)
-		if !ok || d.Effect != contract.Deny || i < 12 {
+		e, _ := entry.Parse(leaf)
+		d, ok := e.(*entry.Decision)
+		if !ok || d.Effect != entry.Deny || i < 12 {
 			continue
 		}
 		var env map[string]any
@@ -43,7 +44,7 @@ func TestAuditEntrySignatures(t *testing.T) {
 		raw[8] ^= 0x01
 		sig["sig"] = base64.StdEncoding.EncodeToString(raw)
 		d.Attestation.Envelope, _ = json.Marshal(env)
-		if entries[i], err = contract.Marshal(d); err != nil {
+		if entries[i], err = entry.Marshal(d); err != nil {
 			t.Fatal(err)
 		}
 		bad = i
@@ -71,13 +72,13 @@ func TestAuditReportsUnverifiableStatements(t *testing.T) {
 	k := newKey(t)
 	stripped := -1
 	for i, leaf := range entries {
-		e, _ := contract.Parse(leaf)
-		r, ok := e.(*contract.Result)
+		e, _ := entry.Parse(leaf)
+		r, ok := e.(*entry.Result)
 		if !ok || len(r.Statement.Envelope) == 0 {
 			continue
 		}
 		r.Statement.Envelope = nil
-		b, err := contract.Marshal(r)
+		b, err := entry.Marshal(r)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,12 +15,13 @@ import (
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
-	"github.com/zt-infra/ztlog/contract"
+
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/internal/tlogproof"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/attestation"
-	"github.com/zt-infra/ztlog/verifier/policy"
 	"github.com/zt-infra/ztlog/verifier/proof"
-	"github.com/zt-infra/ztlog/verifier/tlogproof"
 )
 
 // Source reads a tlog-tiles log (tessera's client.HTTPFetcher and
@@ -55,12 +56,12 @@ type BuildOptions struct {
 // log's current checkpoint (which must verify against pol, so that the
 // bundle will), the entries and their inclusion proofs built from the
 // log's tiles, and the receipt with its key.
-func Build(ctx context.Context, src Source, pol *policy.Policy, index uint64, opts BuildOptions) (*Bundle, error) {
+func Build(ctx context.Context, src Source, pol *trustpolicy.Policy, index uint64, opts BuildOptions) (*Bundle, error) {
 	raw, err := src.ReadCheckpoint(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the log's checkpoint: %v", err)
 	}
-	cp, err := pol.VerifyCheckpoint(raw, policy.VerifyOptions{Now: opts.Now})
+	cp, err := pol.VerifyCheckpoint(raw, trustpolicy.VerifyOptions{Now: opts.Now})
 	if err != nil {
 		return nil, fmt.Errorf("the log's checkpoint does not verify against the policy: %w", err)
 	}
@@ -156,21 +157,21 @@ func SignerTrustDomains(b *Bundle) ([]string, error) {
 		}
 		return nil
 	}
-	e, err := contract.Parse(b.Decision.Leaf)
+	e, err := entry.Parse(b.Decision.Leaf)
 	if err != nil {
 		return nil, err
 	}
-	if d, ok := e.(*contract.Decision); ok && d.Attestation != nil && len(d.Attestation.Envelope) > 0 && len(d.Attestation.Chain) > 0 {
+	if d, ok := e.(*entry.Decision); ok && d.Attestation != nil && len(d.Attestation.Envelope) > 0 && len(d.Attestation.Chain) > 0 {
 		if err := add(d.Actor); err != nil {
 			return nil, err
 		}
 	}
 	if b.Result != nil {
-		e, err := contract.Parse(b.Result.Leaf)
+		e, err := entry.Parse(b.Result.Leaf)
 		if err != nil {
 			return nil, err
 		}
-		if r, ok := e.(*contract.Result); ok && len(r.Statement.Envelope) > 0 {
+		if r, ok := e.(*entry.Result); ok && len(r.Statement.Envelope) > 0 {
 			if err := add(r.Broker); err != nil {
 				return nil, err
 			}
@@ -199,8 +200,8 @@ func FindResult(ctx context.Context, src Source, size, index uint64) (*uint64, e
 			if !bytes.Contains(leaf, want) || !bytes.Contains(leaf, []byte(`"kind":"result"`)) {
 				continue
 			}
-			if e, err := contract.Parse(leaf); err == nil {
-				if r, ok := e.(*contract.Result); ok && r.DecisionIndex == index {
+			if e, err := entry.Parse(leaf); err == nil {
+				if r, ok := e.(*entry.Result); ok && r.DecisionIndex == index {
 					i := ri.Index*layout.EntryBundleWidth + k
 					return &i, nil
 				}

@@ -19,13 +19,14 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/client"
-	"github.com/zt-infra/ztlog/contract"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/internal/tlogproof"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
-	"github.com/zt-infra/ztlog/verifier/policy"
-	"github.com/zt-infra/ztlog/verifier/tlogproof"
-	"golang.org/x/mod/sumdb/note"
 )
 
 var update = flag.Bool("update", false, "rewrite the vectors in testdata/bundles")
@@ -116,13 +117,13 @@ func buildVectorLog(t testing.TB) *vectorLog {
 	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 	agent, broker := audittest.Agent(1), audittest.Broker
 	var entries [][]byte
-	add := func(e contract.Entry) uint64 {
+	add := func(e entry.Entry) uint64 {
 		entries = append(entries, audittest.MustMarshal(e))
 		return uint64(len(entries) - 1)
 	}
 	add(audittest.Register(t0, agent))
 	allow := audittest.Allow(t0.Add(time.Second), 1, agent)
-	allow.Receipt = &contract.ReceiptRef{ID: "rcpt-vector-1", KeyID: rk.ID(), Audience: broker, Expires: contract.FormatTime(t0.Add(time.Second + 5*time.Minute))}
+	allow.Receipt = &entry.ReceiptRef{ID: "rcpt-vector-1", KeyID: rk.ID(), Audience: broker, Expires: entry.FormatTime(t0.Add(time.Second + 5*time.Minute))}
 	pki := vectorPKI(t)
 	allow.Attestation = pki.runtimeContext(t, allow, t0)
 	v := &vectorLog{pki: pki}
@@ -157,8 +158,8 @@ func buildVectorLog(t testing.TB) *vectorLog {
 	return v
 }
 
-func mustPolicy(t testing.TB, text string) *policy.Policy {
-	p, err := policy.Parse([]byte(text))
+func mustPolicy(t testing.TB, text string) *trustpolicy.Policy {
+	p, err := trustpolicy.Parse([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +324,7 @@ func TestTamperedParts(t *testing.T) {
 		{"receipt key not committed", func(b *Bundle) { b.ReceiptKey = otherKeyJSON }, CheckReceiptKey, "the decision entry commits to key", Options{}},
 		{"receipt without key", func(b *Bundle) { b.ReceiptKey = nil }, CheckReceiptKey, "not a JWK", Options{}},
 		{"receipt on a deny", func(b *Bundle) { b.Decision = other.Decision; b.Result = nil }, CheckReceipt, "the decision is a deny", Options{}},
-		{"policy hash not accepted", func(b *Bundle) {}, CheckPolicyHash, "not one you accept", Options{PolicyHashes: []string{contract.Digest([]byte("another policy"))}}},
+		{"policy hash not accepted", func(b *Bundle) {}, CheckPolicyHash, "not one you accept", Options{PolicyHashes: []string{entry.Digest([]byte("another policy"))}}},
 		{"another trust policy", func(b *Bundle) {}, CheckCheckpoint, "not signed by a log in the policy", Options{}},
 		{"decision made after the checkpoint was cosigned", func(b *Bundle) {}, CheckTimes, "before the decision it covers was made", Options{}},
 	} {
@@ -345,8 +346,8 @@ func TestTamperedParts(t *testing.T) {
 		})
 	}
 	// The accepted policy hash passes.
-	d, _ := contract.Parse(good.Decision.Leaf)
-	if r := Verify(clone(), pol, Options{PolicyHashes: []string{d.(*contract.Decision).Policy.Hash}}); !r.Valid {
+	d, _ := entry.Parse(good.Decision.Leaf)
+	if r := Verify(clone(), pol, Options{PolicyHashes: []string{d.(*entry.Decision).Policy.Hash}}); !r.Valid {
 		t.Fatalf("%+v", r.FirstFailure)
 	}
 }

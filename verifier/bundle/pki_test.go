@@ -12,8 +12,9 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 )
@@ -68,17 +69,17 @@ func (p *testPKI) pem() []byte {
 }
 
 // committed is a signed statement as the log commits it: digest of the
-// bytes as sent, the envelope (canonicalized by contract.Marshal), the
+// bytes as sent, the envelope (canonicalized by entry.Marshal), the
 // chain.
-func committed(s *attest.Signed, claims map[string]string) contract.Attestation {
-	return contract.Attestation{Digest: contract.Digest(s.Envelope), Envelope: s.Envelope, Chain: s.ChainBase64(), Claims: claims}
+func committed(s *attest.Signed, claims map[string]string) entry.Attestation {
+	return entry.Attestation{Digest: entry.Digest(s.Envelope), Envelope: s.Envelope, Chain: s.ChainBase64(), Claims: claims}
 }
 
-func (p *testPKI) runtimeContext(t testing.TB, d *contract.Decision, at time.Time) *contract.Attestation {
+func (p *testPKI) runtimeContext(t testing.TB, d *entry.Decision, at time.Time) *entry.Attestation {
 	rc := &attest.RuntimeContext{
 		Model: attest.Model{Provider: "anthropic", Name: "claude-sonnet-4"}, Broker: d.Broker,
-		Code:     attest.Code{Digest: contract.Digest([]byte("vector agent code"))},
-		IssuedAt: contract.FormatTime(at), ExpiresAt: contract.FormatTime(at.Add(10 * time.Minute)),
+		Code:     attest.Code{Digest: entry.Digest([]byte("vector agent code"))},
+		IssuedAt: entry.FormatTime(at), ExpiresAt: entry.FormatTime(at.Add(10 * time.Minute)),
 	}
 	s, err := attest.SignRuntimeContext(context.Background(), p.agent, d.ActionDigest, rc)
 	if err != nil {
@@ -88,13 +89,13 @@ func (p *testPKI) runtimeContext(t testing.TB, d *contract.Decision, at time.Tim
 	return &a
 }
 
-func (p *testPKI) brokerResult(t testing.TB, r *contract.Result, started time.Time) contract.Attestation {
+func (p *testPKI) brokerResult(t testing.TB, r *entry.Result, started time.Time) entry.Attestation {
 	br := &attest.BrokerResult{
 		Decision: attest.DecisionRef{Index: r.DecisionIndex, LeafHash: r.DecisionLeafHash}, ReceiptID: r.ReceiptID, CorrelationID: r.CorrelationID,
 		Outcome: r.Outcome, Exit: &attest.Exit{Status: *r.ExitStatus},
-		StartedAt: contract.FormatTime(started), FinishedAt: contract.FormatTime(started.Add(250 * time.Millisecond)),
-		Outputs: attest.Outputs{Stdout: attest.Output{Digest: contract.Digest([]byte("hi\n")), Size: 3}, Stderr: attest.Output{Digest: contract.Digest(nil)}},
-		Sandbox: attest.SandboxApplied{Kind: "landlock+bwrap", Version: "landlock-abi-7 bubblewrap-0.8.0", Capabilities: contract.Digest([]byte("vector manifest")),
+		StartedAt: entry.FormatTime(started), FinishedAt: entry.FormatTime(started.Add(250 * time.Millisecond)),
+		Outputs: attest.Outputs{Stdout: attest.Output{Digest: entry.Digest([]byte("hi\n")), Size: 3}, Stderr: attest.Output{Digest: entry.Digest(nil)}},
+		Sandbox: attest.SandboxApplied{Kind: "landlock+bwrap", Version: "landlock-abi-7 bubblewrap-0.8.0", Capabilities: entry.Digest([]byte("vector manifest")),
 			Applied: []string{"fs.read /usr", "net.blocked namespace", "command /usr/bin/echo"}},
 	}
 	s, err := attest.SignBrokerResult(context.Background(), p.broker, r.ActionDigest, br)

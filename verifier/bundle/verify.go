@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/zt-infra/ztlog/contract"
+
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/internal/tlogproof"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/attestation"
-	"github.com/zt-infra/ztlog/verifier/policy"
 	"github.com/zt-infra/ztlog/verifier/proof"
-	"github.com/zt-infra/ztlog/verifier/tlogproof"
 )
 
 // Verdict is the outcome of one check.
@@ -65,8 +66,8 @@ type Report struct {
 	Checkpoint *CheckpointInfo `json:"checkpoint,omitempty"`
 	// Decision and Result are the entries as parsed (nil if they did not
 	// parse).
-	Decision *contract.Decision `json:"decision,omitempty"`
-	Result   *contract.Result   `json:"result,omitempty"`
+	Decision *entry.Decision `json:"decision,omitempty"`
+	Result   *entry.Result   `json:"result,omitempty"`
 	// Receipt is the verified receipt's claims.
 	Receipt *receipt.Claims `json:"receipt,omitempty"`
 	// SPIFFE describes the SPIFFE roots the statements were checked
@@ -150,7 +151,7 @@ func (r *run) add(name string, v Verdict, format string, args ...any) bool {
 
 // Verify checks everything in the bundle against the trust policy and
 // says what it proves. It reads no clock (opts.Now) and does no I/O.
-func Verify(b *Bundle, pol *policy.Policy, opts Options) *Report {
+func Verify(b *Bundle, pol *trustpolicy.Policy, opts Options) *Report {
 	if opts.Skew == 0 {
 		opts.Skew = time.Minute
 	}
@@ -175,7 +176,7 @@ func Verify(b *Bundle, pol *policy.Policy, opts Options) *Report {
 			return r.rep
 		}
 	}
-	cp, err := pol.VerifyCheckpoint(dp.Checkpoint, policy.VerifyOptions{Now: opts.Now})
+	cp, err := pol.VerifyCheckpoint(dp.Checkpoint, trustpolicy.VerifyOptions{Now: opts.Now})
 	if err != nil {
 		r.add(CheckCheckpoint, Fail, "%v", err)
 		return r.rep
@@ -208,12 +209,12 @@ func Verify(b *Bundle, pol *policy.Policy, opts Options) *Report {
 		return r.rep
 	}
 	r.add(CheckDecision, Pass, "entry %d (leaf hash %s) is in the tree of size %d", dp.Index, b64(leafHash), cp.Size)
-	e, err := contract.Parse(b.Decision.Leaf)
+	e, err := entry.Parse(b.Decision.Leaf)
 	if err != nil {
 		r.add(CheckEntry, Fail, "entry %d: %v", dp.Index, err)
 		return r.rep
 	}
-	d, ok := e.(*contract.Decision)
+	d, ok := e.(*entry.Decision)
 	if !ok {
 		r.add(CheckEntry, Fail, "entry %d is a %s entry, not a decision", dp.Index, e.EntryKind())
 		return r.rep
@@ -235,7 +236,7 @@ func Verify(b *Bundle, pol *policy.Policy, opts Options) *Report {
 		r.verifyAttestation(sv, pinned, d)
 	}
 
-	decisionTime, _ := contract.ParseTime(d.Time)
+	decisionTime, _ := entry.ParseTime(d.Time)
 	if !r.cosignedAfter(cp, "decision", decisionTime, opts.Skew) {
 		return r.rep
 	}
@@ -248,7 +249,7 @@ func Verify(b *Bundle, pol *policy.Policy, opts Options) *Report {
 
 // cosignedAfter checks that no witness cosigned the checkpoint before an
 // entry it covers was made: a witness cannot have seen the future.
-func (r *run) cosignedAfter(cp *policy.Checkpoint, what string, made time.Time, skew time.Duration) bool {
+func (r *run) cosignedAfter(cp *trustpolicy.Checkpoint, what string, made time.Time, skew time.Duration) bool {
 	for _, c := range cp.Cosignatures {
 		if c.Time.Before(made.Add(-skew).Truncate(time.Second)) {
 			return r.add(CheckTimes, Fail, "witness %s cosigned the checkpoint at %s, before the %s it covers was made (%s)", c.Witness.Name, c.Time.Format(time.RFC3339), what, made.UTC().Format(time.RFC3339Nano))
@@ -257,7 +258,7 @@ func (r *run) cosignedAfter(cp *policy.Checkpoint, what string, made time.Time, 
 	return true
 }
 
-func (r *run) verifyReceipt(b *Bundle, d *contract.Decision, index uint64, leafHash []byte, decided time.Time, opts Options) {
+func (r *run) verifyReceipt(b *Bundle, d *entry.Decision, index uint64, leafHash []byte, decided time.Time, opts Options) {
 	switch {
 	case b.Receipt == "" && len(b.ReceiptKey) > 0:
 		r.add(CheckReceiptKey, Fail, "a receipt key without a receipt")
@@ -267,7 +268,7 @@ func (r *run) verifyReceipt(b *Bundle, d *contract.Decision, index uint64, leafH
 			r.add(CheckReceipt, Absent, "the decision names receipt %s (key %s, for %s), but the receipt is not in the bundle", d.Receipt.ID, d.Receipt.KeyID, d.Receipt.Audience)
 		}
 		return
-	case d.Effect != contract.Allow || d.Receipt == nil:
+	case d.Effect != entry.Allow || d.Receipt == nil:
 		r.add(CheckReceipt, Fail, "the bundle holds a receipt, but the decision is a %s that names no receipt", d.Effect)
 		return
 	}
@@ -322,7 +323,7 @@ func (r *run) verifyReceipt(b *Bundle, d *contract.Decision, index uint64, leafH
 		time.Unix(claims.IssuedAt, 0).UTC().Format(time.RFC3339), time.Unix(claims.Expiry, 0).UTC().Format(time.RFC3339))
 
 	// The receipt and the committed decision name each other.
-	expires, _ := contract.ParseTime(d.Receipt.Expires)
+	expires, _ := entry.ParseTime(d.Receipt.Expires)
 	issued := time.Unix(claims.IssuedAt, 0)
 	switch {
 	case claims.LogIndex != index:
@@ -333,7 +334,7 @@ func (r *run) verifyReceipt(b *Bundle, d *contract.Decision, index uint64, leafH
 		r.add(CheckBinding, Fail, "the receipt's id is %q, the decision names %q", claims.ID, d.Receipt.ID)
 	case claims.Subject != d.Actor:
 		r.add(CheckBinding, Fail, "the receipt is for %s, the decision for %s", claims.Subject, d.Actor)
-	case claims.Decision != string(contract.Allow):
+	case claims.Decision != string(entry.Allow):
 		r.add(CheckBinding, Fail, "the receipt's decision is %q", claims.Decision)
 	case claims.PolicyHash != d.Policy.Hash:
 		r.add(CheckBinding, Fail, "the receipt names policy %s, the decision %s", claims.PolicyHash, d.Policy.Hash)
@@ -346,7 +347,7 @@ func (r *run) verifyReceipt(b *Bundle, d *contract.Decision, index uint64, leafH
 	}
 }
 
-func (r *run) verifyResult(b *Bundle, cp *policy.Checkpoint, rp *tlogproof.Proof, d *contract.Decision, index uint64, decisionLeaf []byte, decided time.Time, skew time.Duration, sv *attestation.Verifier, pinned bool) {
+func (r *run) verifyResult(b *Bundle, cp *trustpolicy.Checkpoint, rp *tlogproof.Proof, d *entry.Decision, index uint64, decisionLeaf []byte, decided time.Time, skew time.Duration, sv *attestation.Verifier, pinned bool) {
 	res := b.Result
 	if rp.Index != res.Index {
 		r.add(CheckResult, Fail, "the bundle says index %d, the result's tlog-proof is for index %d", res.Index, rp.Index)
@@ -358,24 +359,24 @@ func (r *run) verifyResult(b *Bundle, cp *policy.Checkpoint, rp *tlogproof.Proof
 		return
 	}
 	r.add(CheckResult, Pass, "entry %d (leaf hash %s) is in the tree of size %d", rp.Index, b64(leafHash), cp.Size)
-	e, err := contract.Parse(res.Leaf)
+	e, err := entry.Parse(res.Leaf)
 	if err != nil {
 		r.add(CheckResultEntry, Fail, "entry %d: %v", rp.Index, err)
 		return
 	}
-	rs, ok := e.(*contract.Result)
+	rs, ok := e.(*entry.Result)
 	if !ok {
 		r.add(CheckResultEntry, Fail, "entry %d is a %s entry, not a result", rp.Index, e.EntryKind())
 		return
 	}
 	r.rep.Result = rs
 	r.add(CheckResultEntry, Pass, "outcome %s from broker %s at %s", rs.Outcome, rs.Broker, rs.Time)
-	resultTime, _ := contract.ParseTime(rs.Time)
+	resultTime, _ := entry.ParseTime(rs.Time)
 	if !r.cosignedAfter(cp, "result", resultTime, skew) {
 		return
 	}
 	switch {
-	case d.Effect != contract.Allow:
+	case d.Effect != entry.Allow:
 		r.add(CheckResultLink, Fail, "a result for a %s", d.Effect)
 	case rs.DecisionIndex != index:
 		r.add(CheckResultLink, Fail, "the result links to entry %d, the decision is entry %d", rs.DecisionIndex, index)
@@ -450,7 +451,7 @@ func (r *run) spiffe(b *Bundle, pinnedRoots *attestation.Roots, signed bool) (*a
 	return attestation.NewVerifier(set), r.rep.SPIFFE.Pinned, true
 }
 
-func (r *run) verifyAttestation(sv *attestation.Verifier, pinned bool, d *contract.Decision) {
+func (r *run) verifyAttestation(sv *attestation.Verifier, pinned bool, d *entry.Decision) {
 	r.verified(CheckAttestation, CheckAttDigest, sv, pinned, d.Attestation, "the agent's runtime attestation", func() (*attestation.Proven, error) { return sv.Decision(d) },
 		func(p *attestation.Proven) string {
 			rc := p.RuntimeContext
@@ -463,7 +464,7 @@ func (r *run) verifyAttestation(sv *attestation.Verifier, pinned bool, d *contra
 }
 
 // verified runs one statement's check and its digest check.
-func (r *run) verified(check, digestCheck string, sv *attestation.Verifier, pinned bool, a *contract.Attestation, what string, verify func() (*attestation.Proven, error), describe func(*attestation.Proven) string, keep func(*attestation.Proven)) {
+func (r *run) verified(check, digestCheck string, sv *attestation.Verifier, pinned bool, a *entry.Attestation, what string, verify func() (*attestation.Proven, error), describe func(*attestation.Proven) string, keep func(*attestation.Proven)) {
 	if len(a.Envelope) == 0 {
 		r.add(check, NotVerified, "%s: only its digest %s is committed (the envelope was above the size limit), so its signature cannot be checked from the log", what, a.Digest)
 		return
@@ -475,7 +476,7 @@ func (r *run) verified(check, digestCheck string, sv *attestation.Verifier, pinn
 	p, err := verify()
 	var ae *attestation.Error
 	switch {
-	case errors.As(err, &ae) && ae.Step == attestation.StepRefused && r.rep.Decision != nil && r.rep.Decision.Effect == contract.Deny && check == CheckAttestation:
+	case errors.As(err, &ae) && ae.Step == attestation.StepRefused && r.rep.Decision != nil && r.rep.Decision.Effect == entry.Deny && check == CheckAttestation:
 		r.add(check, NotVerified, "%s was refused by the service (committed without a signer chain) and the decision is a deny: it proves nothing", what)
 		return
 	case err != nil:

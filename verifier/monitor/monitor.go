@@ -24,8 +24,10 @@ import (
 	"time"
 
 	"github.com/transparency-dev/tessera/client"
+
+	"github.com/zt-infra/ztlog/internal/fsx"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/audit"
-	"github.com/zt-infra/ztlog/verifier/policy"
 	"github.com/zt-infra/ztlog/verifier/proof"
 )
 
@@ -80,11 +82,11 @@ type Options struct {
 // Monitor follows one log.
 type Monitor struct {
 	dir  string
-	pol  *policy.Policy
+	pol  *trustpolicy.Policy
 	opts Options
 
 	last    []byte // last accepted checkpoint (signed note)
-	lastCP  *policy.Checkpoint
+	lastCP  *trustpolicy.Checkpoint
 	auditor *audit.Auditor
 	saved   []byte // auditor state at last, to undo a failed step
 	// refused is the digest of a checkpoint refused for itself (signature,
@@ -111,7 +113,7 @@ type savedState struct {
 const stateFile = "state.json"
 
 // Open loads the monitor's state from dir (creating dir if needed).
-func Open(dir string, pol *policy.Policy, opts Options) (*Monitor, error) {
+func Open(dir string, pol *trustpolicy.Policy, opts Options) (*Monitor, error) {
 	if opts.Alert == nil {
 		return nil, errors.New("monitor: Options.Alert is required")
 	}
@@ -134,8 +136,8 @@ func Open(dir string, pol *policy.Policy, opts Options) (*Monitor, error) {
 	if err := json.Unmarshal(raw, &s); err != nil || s.V != 1 {
 		return nil, fmt.Errorf("monitor state %s is not a state this build reads (%v); move it away to start over", filepath.Join(dir, stateFile), err)
 	}
-	cp, err := pol.VerifyCheckpoint([]byte(s.Checkpoint), policy.VerifyOptions{})
-	if err != nil && !errors.Is(err, policy.ErrQuorum) {
+	cp, err := pol.VerifyCheckpoint([]byte(s.Checkpoint), trustpolicy.VerifyOptions{})
+	if err != nil && !errors.Is(err, trustpolicy.ErrQuorum) {
 		return nil, fmt.Errorf("monitor state: the saved checkpoint does not verify against this policy (%v); use the policy the state was made with, or another --state", err)
 	}
 	if m.auditor, err = audit.RestoreAuditor(m.auditOptions(), s.Auditor); err != nil {
@@ -161,7 +163,7 @@ func (m *Monitor) auditOptions() audit.Options {
 }
 
 // Checkpoint is the last accepted checkpoint (nil before the first).
-func (m *Monitor) Checkpoint() *policy.Checkpoint { return m.lastCP }
+func (m *Monitor) Checkpoint() *trustpolicy.Checkpoint { return m.lastCP }
 
 func (m *Monitor) alert(a Alert) {
 	if m.buffering {
@@ -231,7 +233,7 @@ func (m *Monitor) expire() {
 // step checks one new checkpoint. refused is true when the checkpoint
 // itself is bad (signature, quorum, fork): it is not checked again.
 func (m *Monitor) step(ctx context.Context, src audit.Source, raw []byte) (refused bool, err error) {
-	cp, err := m.pol.VerifyCheckpoint(raw, policy.VerifyOptions{Now: m.opts.Now(), MaxSkew: m.opts.Audit.MaxSkew})
+	cp, err := m.pol.VerifyCheckpoint(raw, trustpolicy.VerifyOptions{Now: m.opts.Now(), MaxSkew: m.opts.Audit.MaxSkew})
 	evidence := Alert{Checkpoint: string(raw)}
 	if cp != nil {
 		evidence.Origin, evidence.Size = cp.Origin, size(cp.Size)
@@ -241,9 +243,9 @@ func (m *Monitor) step(ctx context.Context, src audit.Source, raw []byte) (refus
 		a := evidence
 		a.Severity, a.Message = audit.Fail, err.Error()
 		switch {
-		case errors.Is(err, policy.ErrQuorum):
+		case errors.Is(err, trustpolicy.ErrQuorum):
 			a.Kind = KindQuorum
-		case errors.Is(err, policy.ErrUnknownLog):
+		case errors.Is(err, trustpolicy.ErrUnknownLog):
 			a.Kind = KindUnknownLog
 		default:
 			a.Kind = KindBadSignature
@@ -321,7 +323,7 @@ func (m *Monitor) restore() (*audit.Auditor, error) {
 	return audit.RestoreAuditor(m.auditOptions(), m.saved)
 }
 
-func (m *Monitor) cosignatureAlerts(cp *policy.Checkpoint, evidence Alert) {
+func (m *Monitor) cosignatureAlerts(cp *trustpolicy.Checkpoint, evidence Alert) {
 	for _, r := range cp.Rejected {
 		a := evidence
 		a.Kind, a.Severity, a.Message = KindBadSignature, audit.Fail, fmt.Sprintf("witness %q: %s", r.Witness.Name, r.Reason)
@@ -336,7 +338,7 @@ func (m *Monitor) cosignatureAlerts(cp *policy.Checkpoint, evidence Alert) {
 
 // consistent proves prev's tree is a prefix of cp's with a consistency
 // proof built from the log's tiles.
-func (m *Monitor) consistent(ctx context.Context, src audit.Source, prev, cp *policy.Checkpoint) error {
+func (m *Monitor) consistent(ctx context.Context, src audit.Source, prev, cp *trustpolicy.Checkpoint) error {
 	if cp.Origin != prev.Origin {
 		return fmt.Errorf("the log's origin changed from %q to %q", prev.Origin, cp.Origin)
 	}
@@ -362,29 +364,8 @@ func (m *Monitor) save(checkpoint, auditor []byte) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(m.dir, stateFile+".*")
-	if err != nil {
-		return fmt.Errorf("monitor state: %v", err)
+	if err := fsx.WriteAtomic(filepath.Join(m.dir, stateFile), b, 0o600); err != nil {
+		return fmt.Errorf("monitor state: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("monitor state: %v", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("monitor state: %v", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("monitor state: %v", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(m.dir, stateFile)); err != nil {
-		return fmt.Errorf("monitor state: %v", err)
-	}
-	d, err := os.Open(m.dir)
-	if err != nil {
-		return fmt.Errorf("monitor state: %v", err)
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }

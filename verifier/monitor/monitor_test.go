@@ -20,13 +20,14 @@ import (
 
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
-	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
-	"github.com/zt-infra/ztlog/verifier/audit"
-	"github.com/zt-infra/ztlog/verifier/audit/audittest"
-	"github.com/zt-infra/ztlog/verifier/policy"
 	"golang.org/x/mod/sumdb/note"
 	"k8s.io/klog/v2"
+
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
+	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/storage/posix"
+	"github.com/zt-infra/ztlog/verifier/audit"
+	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -51,7 +52,7 @@ func newLog(t *testing.T, key *ztlog.Key) *testLog {
 func (l *testLog) append(entries [][]byte) {
 	t := l.t
 	ctx := context.Background()
-	b, err := storage.New(ctx, storage.Config{Dir: l.dir})
+	b, err := posix.Open(ctx, posix.Config{Dir: l.dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func kinds(as []Alert) string {
 
 type fixture struct {
 	key    *ztlog.Key
-	policy *policy.Policy
+	policy *trustpolicy.Policy
 	now    time.Time
 	state  string
 	al     *alerts
@@ -156,7 +157,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := policy.Parse([]byte("log " + vkey + "\nquorum none\n"))
+	p, err := trustpolicy.Parse([]byte("log " + vkey + "\nquorum none\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

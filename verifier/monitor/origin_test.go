@@ -3,10 +3,10 @@ package monitor
 import (
 	"testing"
 
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/verifier/audit"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
-	"github.com/zt-infra/ztlog/verifier/policy"
 )
 
 // A policy naming two logs; the monitor follows log A, then the URL serves
@@ -25,7 +25,7 @@ func TestOriginChangeIsAFailure(t *testing.T) {
 	// Both logs in the policy.
 	text := string(f.policy.Marshal())
 	text = "log " + vkeyB + "\n" + text
-	if f.policy, err = policy.Parse([]byte(text)); err != nil {
+	if f.policy, err = trustpolicy.Parse([]byte(text)); err != nil {
 		t.Fatal(err)
 	}
 	entries := audittest.Slice(audittest.DefaultScenario().Entries(40))

@@ -2,7 +2,7 @@
 // that an entry is in the tree a checkpoint commits to (inclusion), and that
 // an older checkpoint's tree is a prefix of a newer one's (consistency).
 //
-// Checkpoints come from policy.VerifyCheckpoint, so a passing proof means
+// Checkpoints come from trustpolicy.VerifyCheckpoint, so a passing proof means
 // the entry or the growth is committed to by a log (and quorum of
 // witnesses) the caller trusts. The hashing and proof algorithms are
 // transparency-dev/merkle's; this package adds the checks around them
@@ -17,7 +17,8 @@ import (
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
-	"github.com/zt-infra/ztlog/verifier/policy"
+
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 )
 
 // Outcomes, wrapped with detail; test with errors.Is.
@@ -40,7 +41,7 @@ func LeafHash(entry []byte) []byte { return rfc6962.DefaultHasher.HashLeaf(entry
 
 // Inclusion checks that the leaf hash is at index in the tree of cp, given
 // the audit path (leaf's sibling first).
-func Inclusion(cp *policy.Checkpoint, index uint64, leafHash []byte, path [][]byte) error {
+func Inclusion(cp *trustpolicy.Checkpoint, index uint64, leafHash []byte, path [][]byte) error {
 	if index >= cp.Size {
 		return fmt.Errorf("%w: index %d is not in a tree of size %d", ErrRange, index, cp.Size)
 	}
@@ -53,14 +54,14 @@ func Inclusion(cp *policy.Checkpoint, index uint64, leafHash []byte, path [][]by
 // Consistency checks that old's tree is a prefix of new's, given the
 // consistency proof from old.Size to new.Size. Equal sizes need equal root
 // hashes and an empty proof; an empty old tree is a prefix of any tree.
-func Consistency(old, new *policy.Checkpoint, path [][]byte) error {
+func Consistency(old, new *trustpolicy.Checkpoint, path [][]byte) error {
 	if old.Origin != new.Origin {
 		return fmt.Errorf("%w: %q and %q", ErrDifferentLogs, old.Origin, new.Origin)
 	}
 	if old.Size > new.Size {
 		return fmt.Errorf("%w: the old checkpoint (size %d) is larger than the new one (size %d); swap them, or the log went backwards", ErrRange, old.Size, new.Size)
 	}
-	for _, c := range []*policy.Checkpoint{old, new} {
+	for _, c := range []*trustpolicy.Checkpoint{old, new} {
 		if c.Size == 0 && !bytes.Equal(c.Hash, rfc6962.DefaultHasher.EmptyRoot()) {
 			return fmt.Errorf("%w: a checkpoint of size 0 has root %s, not the empty tree's %s", ErrConsistency, b64(c.Hash), b64(rfc6962.DefaultHasher.EmptyRoot()))
 		}

@@ -11,19 +11,20 @@ import (
 
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
-	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/logtest"
-	"github.com/zt-infra/ztlog/log/storage"
-	"github.com/zt-infra/ztlog/verifier/policy"
 	"golang.org/x/mod/sumdb/note"
 	"k8s.io/klog/v2"
+
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
+	ztlog "github.com/zt-infra/ztlog/log"
+	"github.com/zt-infra/ztlog/log/logtest"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 )
 
 func init() { klog.SetSlogLogger(slog.New(slog.NewTextHandler(io.Discard, nil))) }
 
 type testLog struct {
 	signer note.Signer
-	policy *policy.Policy
+	policy *trustpolicy.Policy
 }
 
 func newTestLog(t testing.TB, origin string) testLog {
@@ -36,21 +37,21 @@ func newTestLog(t testing.TB, origin string) testLog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := policy.Parse([]byte("log " + vkey + "\nquorum none\n"))
+	p, err := trustpolicy.Parse([]byte("log " + vkey + "\nquorum none\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return testLog{s, p}
 }
 
-func (l testLog) checkpoint(t testing.TB, size uint64, root []byte) *policy.Checkpoint {
+func (l testLog) checkpoint(t testing.TB, size uint64, root []byte) *trustpolicy.Checkpoint {
 	t.Helper()
 	text := fmt.Sprintf("%s\n%d\n%s\n", l.signer.Name(), size, b64(root))
 	signed, err := note.Sign(&note.Note{Text: text}, l.signer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp, err := l.policy.VerifyCheckpoint(signed, policy.VerifyOptions{})
+	cp, err := l.policy.VerifyCheckpoint(signed, trustpolicy.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,12 +63,12 @@ func entry(i int) []byte { return []byte(fmt.Sprintf("entry %d", i)) }
 func TestInclusionAndConsistency(t *testing.T) {
 	l := newTestLog(t, "example.com/proof-test")
 	tree := testonly.New(rfc6962.DefaultHasher)
-	var cps []*policy.Checkpoint
+	var cps []*trustpolicy.Checkpoint
 	for i := range 70 {
 		tree.AppendData(entry(i))
 		cps = append(cps, l.checkpoint(t, tree.Size(), tree.Hash()))
 	}
-	for _, cp := range []*policy.Checkpoint{cps[0], cps[16], cps[69]} {
+	for _, cp := range []*trustpolicy.Checkpoint{cps[0], cps[16], cps[69]} {
 		for i := uint64(0); i < cp.Size; i++ {
 			p, err := tree.InclusionProof(i, cp.Size)
 			if err != nil {
@@ -157,7 +158,7 @@ func TestAgainstTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend, err := storage.New(ctx, storage.Config{Dir: logtest.Dir(t)})
+	backend, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,11 +167,11 @@ func TestAgainstTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close(ctx)
-	pol, err := policy.Parse([]byte("log " + vkey + "\nquorum none\n"))
+	pol, err := trustpolicy.Parse([]byte("log " + vkey + "\nquorum none\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var old *policy.Checkpoint
+	var old *trustpolicy.Checkpoint
 	for round := range 2 {
 		var last uint64
 		for i := range 300 {
@@ -183,7 +184,7 @@ func TestAgainstTheLog(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cp, err := pol.VerifyCheckpoint(pub.Note, policy.VerifyOptions{Now: time.Now()})
+		cp, err := pol.VerifyCheckpoint(pub.Note, trustpolicy.VerifyOptions{Now: time.Now()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,6 +36,8 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/zt-infra/ztlog/internal/jsonx"
 )
 
 // Format is the value of the "format" member of every evidence file.
@@ -148,14 +150,9 @@ func Parse(raw []byte) (*Evidence, error) {
 	if len(raw) > MaxSize {
 		return nil, invalid("file is %d bytes, more than %d", len(raw), MaxSize)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
 	var e Evidence
-	if err := dec.Decode(&e); err != nil {
+	if err := jsonx.DecodeStrict(raw, &e); err != nil {
 		return nil, invalid("not a split-view evidence JSON object: %v", err)
-	}
-	if dec.More() {
-		return nil, invalid("trailing data after the JSON object")
 	}
 	if e.Format != Format {
 		return nil, invalid("format is %q, want %q", e.Format, Format)

@@ -51,7 +51,6 @@
 package config
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -60,8 +59,10 @@ import (
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"github.com/zt-infra/ztlog/witness/cosigner"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/zt-infra/ztlog/internal/jsonx"
+	"github.com/zt-infra/ztlog/witness/cosigner"
 )
 
 // MaxSize bounds a configuration file.
@@ -164,14 +165,9 @@ func Parse(name string, raw []byte) (*Config, error) {
 	if len(raw) > MaxSize {
 		return nil, fail("%d bytes, more than %d", len(raw), MaxSize)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
 	var c Config
-	if err := dec.Decode(&c); err != nil {
+	if err := jsonx.DecodeStrict(raw, &c); err != nil {
 		return nil, fail("%v", err)
-	}
-	if dec.More() {
-		return nil, fail("trailing data after the JSON object")
 	}
 	c.byOrigin = map[string]*Log{}
 	for i, l := range c.Logs {

@@ -25,7 +25,7 @@ import (
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/zt-infra/ztlog/log/keyfile"
+	"github.com/zt-infra/ztlog/internal/fsx"
 )
 
 // The signature algorithms a cosigner can use.
@@ -148,7 +148,7 @@ func Parse(skey string) (*Cosigner, error) {
 
 // Load reads a signer key file. It refuses a file others can read.
 func Load(path string) (*Cosigner, error) {
-	raw, err := keyfile.Read(path, "witness key", "`zt-witness keygen`")
+	raw, err := fsx.Read(path, "witness key", "`zt-witness keygen`")
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +162,7 @@ func Load(path string) (*Cosigner, error) {
 // WriteKeyFile writes a signer key to path with mode 0600 and refuses to
 // overwrite an existing file: a witness key is the witness's identity.
 func WriteKeyFile(path, skey string) error {
-	return keyfile.Write(path, []byte(skey+"\n"), "a witness key")
+	return fsx.Write(path, []byte(skey+"\n"), "a witness key")
 }
 
 // NewVerifier parses a witness verifier key (type 0x04 Ed25519 or 0x06

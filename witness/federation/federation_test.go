@@ -27,10 +27,13 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/federation"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"golang.org/x/mod/sumdb/note"
+	"k8s.io/klog/v2"
+
 	ztlog "github.com/zt-infra/ztlog/log"
+	logserver "github.com/zt-infra/ztlog/log/httpread"
 	"github.com/zt-infra/ztlog/log/logtest"
-	logserver "github.com/zt-infra/ztlog/log/server"
-	"github.com/zt-infra/ztlog/log/storage"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/verifier/splitview"
 	"github.com/zt-infra/ztlog/witness/config"
 	"github.com/zt-infra/ztlog/witness/cosigner"
@@ -38,8 +41,6 @@ import (
 	"github.com/zt-infra/ztlog/witness/server"
 	"github.com/zt-infra/ztlog/witness/state"
 	"github.com/zt-infra/ztlog/witness/tlogwitness"
-	"golang.org/x/mod/sumdb/note"
-	"k8s.io/klog/v2"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -125,7 +126,7 @@ func serveHTTP(t *testing.T, h http.Handler) string {
 func openLog(t *testing.T, key *ztlog.Key) *ztlog.Log {
 	t.Helper()
 	ctx := context.Background()
-	b, err := storage.New(ctx, storage.Config{Dir: logtest.Dir(t)})
+	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,11 +14,12 @@ import (
 	"time"
 
 	"github.com/transparency-dev/tessera"
+	"golang.org/x/mod/sumdb/note"
+
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/logtest"
-	"github.com/zt-infra/ztlog/log/storage"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/witness/cosigner"
-	"golang.org/x/mod/sumdb/note"
 )
 
 func TestTesseraWitnessClientInterop(t *testing.T) {
@@ -41,7 +42,7 @@ func testTesseraInterop(t *testing.T, alg string) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	b, err := storage.New(ctx, storage.Config{Dir: logtest.Dir(t)})
+	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

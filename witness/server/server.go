@@ -46,14 +46,15 @@ import (
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
-	"github.com/zt-infra/ztlog/contract"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/zt-infra/ztlog/internal/httperr"
 	"github.com/zt-infra/ztlog/verifier/splitview"
 	"github.com/zt-infra/ztlog/witness/config"
 	"github.com/zt-infra/ztlog/witness/cosigner"
 	"github.com/zt-infra/ztlog/witness/evidence"
 	"github.com/zt-infra/ztlog/witness/state"
 	"github.com/zt-infra/ztlog/witness/tlogwitness"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // Options configure New.
@@ -91,7 +92,7 @@ type Witness struct {
 type Error struct {
 	// Status is the HTTP status code the spec assigns.
 	Status int
-	// Code is the machine-readable reason (contract.Error code).
+	// Code is the machine-readable reason (httperr.Error code).
 	Code string
 	// Message says what is wrong and what to do.
 	Message string
@@ -314,7 +315,7 @@ func (w *Witness) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == tlogwitness.AddCheckpointPath {
 		if r.Method != http.MethodPost {
 			rw.Header().Set("Allow", http.MethodPost)
-			contract.WriteError(rw, http.StatusMethodNotAllowed, &contract.Error{Code: "method_not_allowed", Message: "add-checkpoint takes POST"})
+			httperr.WriteError(rw, http.StatusMethodNotAllowed, &httperr.Error{Code: "method_not_allowed", Message: "add-checkpoint takes POST"})
 			return
 		}
 		w.serveAddCheckpoint(rw, r)
@@ -323,13 +324,13 @@ func (w *Witness) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	if hash, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/"), "/checkpoint"); ok && !strings.Contains(hash, "/") {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			rw.Header().Set("Allow", "GET, HEAD")
-			contract.WriteError(rw, http.StatusMethodNotAllowed, &contract.Error{Code: "method_not_allowed", Message: "checkpoint takes GET"})
+			httperr.WriteError(rw, http.StatusMethodNotAllowed, &httperr.Error{Code: "method_not_allowed", Message: "checkpoint takes GET"})
 			return
 		}
 		w.serveCheckpoint(rw, hash)
 		return
 	}
-	contract.WriteError(rw, http.StatusNotFound, &contract.Error{Code: "no_such_endpoint", Field: "path",
+	httperr.WriteError(rw, http.StatusNotFound, &httperr.Error{Code: "no_such_endpoint", Field: "path",
 		Message: fmt.Sprintf("no endpoint at %s; a witness serves POST /add-checkpoint and GET /<origin hash>/checkpoint", r.URL.Path)})
 }
 
@@ -338,11 +339,11 @@ func (w *Witness) serveAddCheckpoint(rw http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			contract.WriteError(rw, http.StatusBadRequest, &contract.Error{Code: "bad_request", Field: "body",
+			httperr.WriteError(rw, http.StatusBadRequest, &httperr.Error{Code: "bad_request", Field: "body",
 				Message: fmt.Sprintf("the request body is larger than %d bytes", tlogwitness.MaxRequestSize)})
 			return
 		}
-		contract.WriteError(rw, http.StatusBadRequest, &contract.Error{Code: "bad_request", Field: "body", Message: "reading the body: " + err.Error()})
+		httperr.WriteError(rw, http.StatusBadRequest, &httperr.Error{Code: "bad_request", Field: "body", Message: "reading the body: " + err.Error()})
 		return
 	}
 	sigs, err := w.AddCheckpoint(r.Context(), body, r.RemoteAddr)
@@ -359,26 +360,26 @@ func (w *Witness) serveAddCheckpoint(rw http.ResponseWriter, r *http.Request) {
 		rw.WriteHeader(http.StatusConflict)
 		rw.Write(tlogwitness.FormatSize(e.LatestSize))
 	case errors.As(err, &e):
-		contract.WriteError(rw, e.Status, &contract.Error{Code: e.Code, Message: e.Message})
+		httperr.WriteError(rw, e.Status, &httperr.Error{Code: e.Code, Message: e.Message})
 	default:
-		contract.WriteError(rw, http.StatusInternalServerError, &contract.Error{Code: "state_error",
+		httperr.WriteError(rw, http.StatusInternalServerError, &httperr.Error{Code: "state_error",
 			Message: "the witness could not read or write its state; nothing was cosigned: " + err.Error()})
 	}
 }
 
 func (w *Witness) serveCheckpoint(rw http.ResponseWriter, hash string) {
 	if !state.ValidOriginHash(hash) {
-		contract.WriteError(rw, http.StatusNotFound, &contract.Error{Code: "not_found", Field: "path",
+		httperr.WriteError(rw, http.StatusNotFound, &httperr.Error{Code: "not_found", Field: "path",
 			Message: fmt.Sprintf("%q is not an origin hash (lowercase hex SHA-256 of the log's origin)", truncate([]byte(hash)))})
 		return
 	}
 	cp, err := w.Checkpoint(hash)
 	if err != nil {
-		contract.WriteError(rw, http.StatusInternalServerError, &contract.Error{Code: "state_error", Message: err.Error()})
+		httperr.WriteError(rw, http.StatusInternalServerError, &httperr.Error{Code: "state_error", Message: err.Error()})
 		return
 	}
 	if cp == nil {
-		contract.WriteError(rw, http.StatusNotFound, &contract.Error{Code: "not_found", Field: "path",
+		httperr.WriteError(rw, http.StatusNotFound, &httperr.Error{Code: "not_found", Field: "path",
 			Message: "this witness has never cosigned a checkpoint of that log"})
 		return
 	}

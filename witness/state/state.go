@@ -31,6 +31,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/zt-infra/ztlog/internal/fsx"
 )
 
 // ErrLocked means another process holds the state directory.
@@ -39,7 +41,7 @@ var ErrLocked = errors.New("state directory is in use by another process")
 const (
 	lockFile       = "LOCK"
 	checkpointsDir = "checkpoints"
-	tempMarker     = ".tmp-"
+	tempMarker     = fsx.TempMarker
 )
 
 // Store is an opened state directory.
@@ -99,7 +101,7 @@ func Open(dir string) (*Store, error) {
 			}
 		}
 	}
-	if err := syncDir(cdir); err != nil {
+	if err := fsx.SyncDir(cdir); err != nil {
 		lock.Close()
 		return nil, err
 	}
@@ -145,51 +147,10 @@ func (s *Store) Store(origin string, checkpoint []byte) error {
 }
 
 // WriteFileAtomic writes data to dir/name so that after a crash the file
-// holds either its old content or data: temporary file, fsync, rename,
-// fsync of the directory.
+// holds either its old content or data (fsx.WriteAtomic), mode 0600.
 func WriteFileAtomic(dir, name string, data []byte) error {
-	crashpoint("begin")
-	f, err := os.CreateTemp(dir, name+tempMarker+"*")
-	if err != nil {
-		return fmt.Errorf("state: %v", err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("state: write %s: %v", name, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	crashpoint("written")
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		return fail(err)
-	}
-	crashpoint("synced")
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("state: write %s: %v", name, err)
-	}
-	crashpoint("renamed")
-	if err := syncDir(dir); err != nil {
-		return err
-	}
-	crashpoint("done")
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("state: %v", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("state: fsync %s: %v", dir, err)
+	if err := fsx.WriteAtomicTraced(filepath.Join(dir, name), data, 0o600, crashpoint); err != nil {
+		return fmt.Errorf("state: %w", err)
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/zt-infra/ztlog/internal/version"
 )
 
 // UsageError is a mistake in the command line: exit status 2. A command
@@ -24,7 +26,8 @@ type Command func(ctx context.Context, args []string) error
 
 // Main runs the subcommand named by os.Args[1] and exits: 2 with the usage
 // text for a missing or unknown subcommand or a UsageError, 1 with the
-// error for any other failure, 0 otherwise.
+// error for any other failure, 0 otherwise. `NAME version` and
+// `NAME --version` print the build's version line (internal/version).
 func Main(name, usage string, cmds map[string]Command) {
 	os.Exit(run(name, usage, cmds, os.Args[1:], nil))
 }
@@ -44,6 +47,9 @@ func run(name, usage string, cmds map[string]Command, args []string, exit func(e
 	switch args[0] {
 	case "-h", "--help", "help":
 		fmt.Print(usage)
+		return 0
+	case "version", "--version":
+		fmt.Println(version.Get().String(name))
 		return 0
 	}
 	cmd, ok := cmds[args[0]]

@@ -29,6 +29,8 @@ func TestRunExitStatuses(t *testing.T) {
 		{nil, 2},
 		{[]string{"nope"}, 2},
 		{[]string{"help"}, 0},
+		{[]string{"version"}, 0},
+		{[]string{"--version"}, 0},
 		{[]string{"ok", "a", "b"}, 0},
 		{[]string{"fail"}, 1},
 		{[]string{"usage"}, 2},

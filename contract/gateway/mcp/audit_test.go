@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/entry"
 )
 
 // TestAuditCoversMCPCalls: zt-audit's whole-log audit of a log the gateway
@@ -37,7 +37,7 @@ func TestAuditCoversMCPCalls(t *testing.T) {
 	for {
 		results := 0
 		for i := from; i < d.size(t); i++ {
-			if _, ok := d.entry(t, i).(*contract.Result); ok {
+			if _, ok := d.entry(t, i).(*entry.Result); ok {
 				results++
 			}
 		}

@@ -17,8 +17,8 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/zt-infra/ztlog/attest"
 	"github.com/zt-infra/ztlog/contract/client"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/contract/gateway/mcp"
-	"github.com/zt-infra/ztlog/contract/identity"
 )
 
 // benchCalls is how many tools/call each measurement makes (per path, per

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/gateway/mcp"
 )
 
@@ -38,7 +38,7 @@ func TestEverythingAllowedAndDenied(t *testing.T) {
 		t.Fatalf("echo answered %q; the server's echo did not run", got)
 	}
 	dec, di := d.findDecision(t, from, "mcp.tool.everything.echo")
-	if dec.Effect != contract.Allow {
+	if dec.Effect != entry.Allow {
 		t.Fatalf("decision %d: %s %v, want allow", di, dec.Effect, dec.Reasons)
 	}
 	if dec.Resource != "everything" {
@@ -73,7 +73,7 @@ func TestEverythingAllowedAndDenied(t *testing.T) {
 	// The client's copy carries what the gateway's own server adds (_meta
 	// serverInfo); the tool's answer is the rest.
 	answer := &sdk.CallToolResult{Content: res.Content, StructuredContent: res.StructuredContent, IsError: res.IsError}
-	if got, want := r.Statement.Claims["stdout.digest"], contract.Digest(mcp.ResultBytes(answer)); got != want {
+	if got, want := r.Statement.Claims["stdout.digest"], entry.Digest(mcp.ResultBytes(answer)); got != want {
 		t.Fatalf("result output digest %s, want the digest of the tool's answer %s", got, want)
 	}
 
@@ -91,7 +91,7 @@ func TestEverythingAllowedAndDenied(t *testing.T) {
 	}
 	idx := logIndex(t, msg)
 	deny := d.decision(t, idx)
-	if deny.Effect != contract.Deny {
+	if deny.Effect != entry.Deny {
 		t.Fatalf("entry %d (named by the tool error) is %s, want deny", idx, deny.Effect)
 	}
 	if deny.Action != "mcp.tool.everything.get-sum" {
@@ -127,7 +127,7 @@ func TestFilesystemDeniedWriteNeverReachesServer(t *testing.T) {
 	}
 	idx := logIndex(t, textOf(res))
 	deny := d.decision(t, idx)
-	if deny.Effect != contract.Deny {
+	if deny.Effect != entry.Deny {
 		t.Fatalf("entry %d is %s, want deny", idx, deny.Effect)
 	}
 	if deny.Resource != target {
@@ -199,7 +199,7 @@ func TestEverythingOverStreamableHTTP(t *testing.T) {
 		t.Fatalf("echo answered %q (error %v)", textOf(res), res.IsError)
 	}
 	dec, di := d.findDecision(t, from, "mcp.tool.everything.echo")
-	if dec.Effect != contract.Allow {
+	if dec.Effect != entry.Allow {
 		t.Fatalf("decision %d is %s", di, dec.Effect)
 	}
 	if r, _ := d.resultOf(t, di); r.Outcome != "ok" {

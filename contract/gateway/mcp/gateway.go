@@ -44,10 +44,11 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/client"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/internal/jcs"
 	"github.com/zt-infra/ztlog/internal/text"
 )
 
@@ -132,7 +133,7 @@ func New(ctx context.Context, cfg Config, t sdk.Transport) (*Gateway, error) {
 	probe := cfg.Runtime
 	now := time.Now()
 	probe.IssuedAt, probe.ExpiresAt = attest.FormatTime(now), attest.FormatTime(now.Add(time.Minute))
-	probe.Tool = &attest.Tool{Name: "probe", ManifestDigest: contract.Digest(nil)}
+	probe.Tool = &attest.Tool{Name: "probe", ManifestDigest: entry.Digest(nil)}
 	if err := probe.Validate(); err != nil {
 		return nil, fmt.Errorf("mcp gateway: runtime context: %w", err)
 	}
@@ -408,7 +409,7 @@ func (g *Gateway) call(ctx context.Context, tool string, args json.RawMessage) (
 		defer g.pending.Done()
 		defer cancel()
 		rep, err := g.cfg.Broker.Perform(rctx, &broker.Call{Receipt: d.Token, Action: action, Resource: resource, ArgsDigest: argsDigest,
-			Caller: g.agent, Sandbox: attest.SandboxApplied{Kind: "none", Capabilities: contract.Digest(nil),
+			Caller: g.agent, Sandbox: attest.SandboxApplied{Kind: "none", Capabilities: entry.Digest(nil),
 				Applied: []string{"mcp.forward " + g.name + "/" + tool}}},
 			func(context.Context) broker.CallOutcome {
 				start := time.Now()
@@ -485,7 +486,7 @@ func ResultBytes(res *sdk.CallToolResult) []byte {
 	if err != nil {
 		return nil
 	}
-	c, err := contract.Canonicalize(raw)
+	c, err := jcs.Canonicalize(raw)
 	if err != nil {
 		return nil
 	}
@@ -493,5 +494,5 @@ func ResultBytes(res *sdk.CallToolResult) []byte {
 }
 
 func output(b []byte) attest.Output {
-	return attest.Output{Digest: contract.Digest(b), Size: int64(len(b))}
+	return attest.Output{Digest: entry.Digest(b), Size: int64(len(b))}
 }

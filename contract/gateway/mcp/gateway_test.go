@@ -10,8 +10,8 @@ import (
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/zt-infra/ztlog/contract"
 	"github.com/zt-infra/ztlog/contract/api"
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/gateway/mcp"
 )
 
@@ -36,7 +36,7 @@ func TestServerSeesOnlyAllowedCalls(t *testing.T) {
 		t.Fatalf("the server saw the denied delete_everything %d times", n)
 	}
 	deny := d.decision(t, logIndex(t, textOf(res)))
-	if deny.Effect != contract.Deny {
+	if deny.Effect != entry.Deny {
 		t.Fatalf("the tool error names entry of effect %s", deny.Effect)
 	}
 }
@@ -161,7 +161,7 @@ func TestStreamableHTTP(t *testing.T) {
 		t.Fatalf("echo over HTTP answered %q (error %v)", textOf(res), res.IsError)
 	}
 	dec, di := d.findDecision(t, from, "mcp.tool.counting.echo")
-	if dec.Effect != contract.Allow {
+	if dec.Effect != entry.Allow {
 		t.Fatalf("decision %d is %s", di, dec.Effect)
 	}
 	if r, _ := d.resultOf(t, di); r.Outcome != "ok" {
@@ -218,8 +218,8 @@ func TestSuiteCommitsBeforeForwarding(t *testing.T) {
 		}
 	}
 	// Read the log: every decision and result since from.
-	decisions := map[uint64]*contract.Decision{}
-	results := map[uint64]*contract.Result{}
+	decisions := map[uint64]*entry.Decision{}
+	results := map[uint64]*entry.Result{}
 	deadline := time.Now().Add(15 * time.Second)
 	for len(decisions) < n || len(results) < 2*n/3 {
 		if time.Now().After(deadline) {
@@ -228,9 +228,9 @@ func TestSuiteCommitsBeforeForwarding(t *testing.T) {
 		size := d.size(t)
 		for i := from; i < size; i++ {
 			switch e := d.entry(t, i).(type) {
-			case *contract.Decision:
+			case *entry.Decision:
 				decisions[i] = e
-			case *contract.Result:
+			case *entry.Result:
 				results[e.DecisionIndex] = e
 			}
 		}
@@ -241,12 +241,12 @@ func TestSuiteCommitsBeforeForwarding(t *testing.T) {
 	for i, dec := range decisions {
 		_, hasResult := results[i]
 		switch dec.Effect {
-		case contract.Allow:
+		case entry.Allow:
 			allows++
 			if !hasResult {
 				t.Errorf("allow %d (%s) has no result", i, dec.Action)
 			}
-		case contract.Deny:
+		case entry.Deny:
 			if hasResult {
 				t.Errorf("deny %d has a result: something ran", i)
 			}
@@ -267,7 +267,7 @@ func TestSuiteCommitsBeforeForwarding(t *testing.T) {
 		digest, _ := api.ArgsDigest(a.args)
 		found := false
 		for i, dec := range decisions {
-			if used[i] || dec.Effect != contract.Allow || dec.Action != "mcp.tool.counting."+a.tool || dec.ArgsDigest != digest {
+			if used[i] || dec.Effect != entry.Allow || dec.Action != "mcp.tool.counting."+a.tool || dec.ArgsDigest != digest {
 				continue
 			}
 			decided, err := time.Parse(time.RFC3339Nano, dec.Time)

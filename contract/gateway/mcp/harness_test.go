@@ -18,9 +18,9 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/contract/gateway/mcp"
-	"github.com/zt-infra/ztlog/contract/identity"
 )
 
 // The tests run the gateway against a real `ztlog dev` process (built
@@ -115,7 +115,7 @@ func startDevIn(t testing.TB, dir string) *dev {
 
 // entry reads entry i through the public read API (waiting for a
 // checkpoint that covers it).
-func (d *dev) entry(t testing.TB, i uint64) contract.Entry {
+func (d *dev) entry(t testing.TB, i uint64) entry.Entry {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -129,7 +129,7 @@ func (d *dev) entry(t testing.TB, i uint64) contract.Entry {
 		json.NewDecoder(resp.Body).Decode(&e)
 		resp.Body.Close()
 		if resp.StatusCode == 200 {
-			parsed, err := contract.Parse(e.Leaf)
+			parsed, err := entry.Parse(e.Leaf)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,9 +161,9 @@ func (d *dev) size(t testing.TB) uint64 {
 }
 
 // decision and result read typed entries.
-func (d *dev) decision(t testing.TB, i uint64) *contract.Decision {
+func (d *dev) decision(t testing.TB, i uint64) *entry.Decision {
 	t.Helper()
-	e, ok := d.entry(t, i).(*contract.Decision)
+	e, ok := d.entry(t, i).(*entry.Decision)
 	if !ok {
 		t.Fatalf("entry %d is not a decision", i)
 	}
@@ -172,7 +172,7 @@ func (d *dev) decision(t testing.TB, i uint64) *contract.Decision {
 
 // resultOf finds the result entry linked to decision i among the entries
 // after it.
-func (d *dev) resultOf(t testing.TB, i uint64) (*contract.Result, uint64) {
+func (d *dev) resultOf(t testing.TB, i uint64) (*entry.Result, uint64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for j := i + 1; ; {
@@ -183,7 +183,7 @@ func (d *dev) resultOf(t testing.TB, i uint64) (*contract.Result, uint64) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		if r, ok := d.entry(t, j).(*contract.Result); ok && r.DecisionIndex == i {
+		if r, ok := d.entry(t, j).(*entry.Result); ok && r.DecisionIndex == i {
 			return r, j
 		}
 		j++
@@ -207,7 +207,7 @@ func gatewayOptions(t testing.TB, d *dev) mcp.Options {
 	return mcp.Options{URL: d.url(), Agent: agent, Broker: brokerSrc, Replay: filepath.Join(t.TempDir(), "replay"),
 		Timeout: 5 * time.Second,
 		Runtime: attest.RuntimeContext{Model: attest.Model{Provider: "anthropic", Name: "claude-sonnet-4"},
-			Code: attest.Code{Digest: contract.Digest([]byte("mcp gateway test"))}}}
+			Code: attest.Code{Digest: entry.Digest([]byte("mcp gateway test"))}}}
 }
 
 // openGateway starts a gateway over upstream and connects a Go SDK client
@@ -284,7 +284,7 @@ func npmServer(t testing.TB, bin string, args ...string) *exec.Cmd {
 
 // findDecision scans the log from index from for the first decision about
 // action, waiting for checkpoints.
-func (d *dev) findDecision(t testing.TB, from uint64, action string) (*contract.Decision, uint64) {
+func (d *dev) findDecision(t testing.TB, from uint64, action string) (*entry.Decision, uint64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for j := from; ; {
@@ -295,7 +295,7 @@ func (d *dev) findDecision(t testing.TB, from uint64, action string) (*contract.
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		if e, ok := d.entry(t, j).(*contract.Decision); ok && e.Action == action {
+		if e, ok := d.entry(t, j).(*entry.Decision); ok && e.Action == action {
 			return e, j
 		}
 		j++

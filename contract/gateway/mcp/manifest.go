@@ -12,7 +12,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/zt-infra/ztlog/contract"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/internal/jcs"
 )
 
 // ManifestDigest is the tool manifest digest of an upstream's tools/list
@@ -57,11 +58,11 @@ func ManifestDigest(pages ...[]byte) (string, error) {
 		b.Write(t.raw)
 	}
 	b.WriteString(`]}`)
-	c, err := contract.Canonicalize(b.Bytes())
+	c, err := jcs.Canonicalize(b.Bytes())
 	if err != nil {
 		return "", fmt.Errorf("tool manifest: %v", err)
 	}
-	return contract.Digest(c), nil
+	return entry.Digest(c), nil
 }
 
 // listCapture keeps the raw results of the tools/list calls made over a

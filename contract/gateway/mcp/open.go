@@ -14,7 +14,7 @@ import (
 	"github.com/zt-infra/ztlog/attest"
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/client"
-	"github.com/zt-infra/ztlog/contract/identity"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
 )
 
 // maxIdleConns is how many idle connections to ztlog each identity keeps.

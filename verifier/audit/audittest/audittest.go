@@ -21,8 +21,9 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/api/layout"
-	"github.com/zt-infra/ztlog/contract"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/zt-infra/ztlog/contract/entry"
 )
 
 // Checkpoint is what WriteLog wrote.
@@ -43,7 +44,7 @@ func WriteLog(dir string, signer note.Signer, entries iter.Seq[[]byte]) (*Checkp
 	var bundle bytes.Buffer
 	inBundle := 0
 	for e := range entries {
-		if len(e) == 0 || len(e) > contract.MaxEntrySize {
+		if len(e) == 0 || len(e) > entry.MaxEntrySize {
 			return nil, fmt.Errorf("entry %d: %d bytes", rng.End(), len(e))
 		}
 		bundle.Write(binary.BigEndian.AppendUint16(nil, uint16(len(e))))
@@ -150,57 +151,57 @@ const Admin = "spiffe://dev.ztlog.local/admin"
 var PolicyHash = "sha256:" + fmt.Sprintf("%064x", 1)
 
 // Allow returns an allow decision entry.
-func Allow(t time.Time, n uint64, actor string) *contract.Decision {
-	return &contract.Decision{
-		Time: contract.FormatTime(t), CorrelationID: fmt.Sprintf("c-%d", n), Actor: actor,
-		Authn:  contract.Authn{Method: "x509-svid", Serial: fmt.Sprintf("%x", n+1)},
+func Allow(t time.Time, n uint64, actor string) *entry.Decision {
+	return &entry.Decision{
+		Time: entry.FormatTime(t), CorrelationID: fmt.Sprintf("c-%d", n), Actor: actor,
+		Authn:  entry.Authn{Method: "x509-svid", Serial: fmt.Sprintf("%x", n+1)},
 		Action: "demo.echo", Resource: fmt.Sprintf("demo://item/%d", n),
-		ArgsDigest: contract.Digest([]byte(fmt.Sprintf("args %d", n))), ActionDigest: ActionDigest(n),
-		Broker: Broker, Effect: contract.Allow, Policy: contract.PolicyRef{Hash: PolicyHash, Engine: "opa", Revision: "r1"},
-		Receipt: &contract.ReceiptRef{ID: fmt.Sprintf("rcpt-%d", n), KeyID: "k1", Audience: Broker, Expires: contract.FormatTime(t.Add(5 * time.Minute))},
+		ArgsDigest: entry.Digest([]byte(fmt.Sprintf("args %d", n))), ActionDigest: ActionDigest(n),
+		Broker: Broker, Effect: entry.Allow, Policy: entry.PolicyRef{Hash: PolicyHash, Engine: "opa", Revision: "r1"},
+		Receipt: &entry.ReceiptRef{ID: fmt.Sprintf("rcpt-%d", n), KeyID: "k1", Audience: Broker, Expires: entry.FormatTime(t.Add(5 * time.Minute))},
 	}
 }
 
 // Deny returns a deny decision entry.
-func Deny(t time.Time, n uint64, actor string) *contract.Decision {
-	return &contract.Decision{
-		Time: contract.FormatTime(t), CorrelationID: fmt.Sprintf("c-%d", n), Actor: actor,
-		Authn:  contract.Authn{Method: "x509-svid", Serial: fmt.Sprintf("%x", n+1)},
+func Deny(t time.Time, n uint64, actor string) *entry.Decision {
+	return &entry.Decision{
+		Time: entry.FormatTime(t), CorrelationID: fmt.Sprintf("c-%d", n), Actor: actor,
+		Authn:  entry.Authn{Method: "x509-svid", Serial: fmt.Sprintf("%x", n+1)},
 		Action: "aws.ec2.terminate_instances", Resource: fmt.Sprintf("i-%08x", n), ActionDigest: ActionDigest(n),
-		Effect: contract.Deny, Reasons: []contract.Reason{{Code: "policy.denied", Message: "infrastructure termination needs approval"}},
-		Policy: contract.PolicyRef{Hash: PolicyHash, Engine: "opa", Revision: "r1"},
+		Effect: entry.Deny, Reasons: []entry.Reason{{Code: "policy.denied", Message: "infrastructure termination needs approval"}},
+		Policy: entry.PolicyRef{Hash: PolicyHash, Engine: "opa", Revision: "r1"},
 	}
 }
 
 // ActionDigest is the scenario's action digest for the n-th decision.
-func ActionDigest(n uint64) string { return contract.Digest([]byte(fmt.Sprintf("action %d", n))) }
+func ActionDigest(n uint64) string { return entry.Digest([]byte(fmt.Sprintf("action %d", n))) }
 
 // ResultFor returns a result entry for the allow at index, whose leaf is
 // allowLeaf.
-func ResultFor(t time.Time, index uint64, allowLeaf []byte, allow *contract.Decision) *contract.Result {
+func ResultFor(t time.Time, index uint64, allowLeaf []byte, allow *entry.Decision) *entry.Result {
 	status := 0
-	return &contract.Result{
-		Time: contract.FormatTime(t), CorrelationID: allow.CorrelationID,
+	return &entry.Result{
+		Time: entry.FormatTime(t), CorrelationID: allow.CorrelationID,
 		DecisionIndex: index, DecisionLeafHash: base64.StdEncoding.EncodeToString(rfc6962.DefaultHasher.HashLeaf(allowLeaf)),
 		ActionDigest: allow.ActionDigest, Broker: allow.Broker, ReceiptID: allow.Receipt.ID,
 		Outcome: "ok", ExitStatus: &status,
-		Statement: contract.Attestation{Digest: contract.Digest([]byte(fmt.Sprintf("statement %d", index)))},
+		Statement: entry.Attestation{Digest: entry.Digest([]byte(fmt.Sprintf("statement %d", index)))},
 	}
 }
 
 // Register returns an agent registration.
-func Register(t time.Time, id string) *contract.Agent {
-	return &contract.Agent{Time: contract.FormatTime(t), CorrelationID: "reg-" + id, Op: contract.AgentRegister, ID: id, Brokers: []string{Broker}, By: Admin}
+func Register(t time.Time, id string) *entry.Agent {
+	return &entry.Agent{Time: entry.FormatTime(t), CorrelationID: "reg-" + id, Op: entry.AgentRegister, ID: id, Brokers: []string{Broker}, By: Admin}
 }
 
 // Revoke returns an agent revocation.
-func Revoke(t time.Time, id string) *contract.Agent {
-	return &contract.Agent{Time: contract.FormatTime(t), CorrelationID: "rev-" + id, Op: contract.AgentRevoke, ID: id, By: Admin}
+func Revoke(t time.Time, id string) *entry.Agent {
+	return &entry.Agent{Time: entry.FormatTime(t), CorrelationID: "rev-" + id, Op: entry.AgentRevoke, ID: id, By: Admin}
 }
 
-// MustMarshal is contract.Marshal for entries known to be valid.
-func MustMarshal(e contract.Entry) []byte {
-	b, err := contract.Marshal(e)
+// MustMarshal is entry.Marshal for entries known to be valid.
+func MustMarshal(e entry.Entry) []byte {
+	b, err := entry.Marshal(e)
 	if err != nil {
 		panic(err)
 	}
@@ -217,7 +218,7 @@ type pendingResult struct {
 
 // template is a marshaled entry cut at the values that vary, so that
 // entries of one shape are made by concatenation (about a microsecond)
-// instead of contract.Marshal (tens of microseconds). Entries made this
+// instead of entry.Marshal (tens of microseconds). Entries made this
 // way are byte-identical to Marshal's (tested).
 type template struct {
 	segs [][]byte // len(slots)+1
@@ -225,7 +226,7 @@ type template struct {
 
 // newTemplate marshals e and cuts it at each of vals (which must each
 // occur exactly once, as a JSON string or number value).
-func newTemplate(e contract.Entry, vals ...string) *template {
+func newTemplate(e entry.Entry, vals ...string) *template {
 	b := MustMarshal(e)
 	type cut struct{ at, end int }
 	var cuts []cut
@@ -305,7 +306,7 @@ func (s Scenario) Entries(n uint64) iter.Seq[[]byte] {
 		if n == 0 {
 			return
 		}
-		if !emit(MustMarshal(&contract.Policy{Time: contract.FormatTime(at()), Hash: PolicyHash, Engine: "opa", Revision: "r1", SourceDigest: contract.Digest([]byte("policy")), LoadedBy: "startup"})) {
+		if !emit(MustMarshal(&entry.Policy{Time: entry.FormatTime(at()), Hash: PolicyHash, Engine: "opa", Revision: "r1", SourceDigest: entry.Digest([]byte("policy")), LoadedBy: "startup"})) {
 			return
 		}
 		for a := 0; a < s.Agents && i < n; a++ {

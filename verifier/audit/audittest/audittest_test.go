@@ -14,9 +14,10 @@ import (
 
 	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/storage/posix"
-	"github.com/zt-infra/ztlog/contract"
 	"golang.org/x/mod/sumdb/note"
 	"k8s.io/klog/v2"
+
+	"github.com/zt-infra/ztlog/contract/entry"
 )
 
 func init() { klog.SetSlogLogger(slog.New(slog.NewTextHandler(io.Discard, nil))) }
@@ -116,7 +117,7 @@ func TestWriteLogMatchesTessera(t *testing.T) {
 func TestScenarioEntriesAreValid(t *testing.T) {
 	var kinds = map[string]int{}
 	for b := range DefaultScenario().Entries(500) {
-		e, err := contract.Parse(b)
+		e, err := entry.Parse(b)
 		if err != nil {
 			t.Fatalf("%v\n%s", err, b)
 		}
@@ -127,7 +128,7 @@ func TestScenarioEntriesAreValid(t *testing.T) {
 	}
 }
 
-// The templated entries are exactly what contract.Marshal writes.
+// The templated entries are exactly what entry.Marshal writes.
 func TestTemplatesMatchMarshal(t *testing.T) {
 	s := DefaultScenario()
 	entries := Slice(s.Entries(3000))
@@ -135,15 +136,15 @@ func TestTemplatesMatchMarshal(t *testing.T) {
 	var want [][]byte
 	i := uint64(0)
 	at := func() time.Time { return s.Start.Add(time.Duration(i) * s.Step) }
-	add := func(e contract.Entry) []byte { b := MustMarshal(e); want = append(want, b); i++; return b }
-	add(&contract.Policy{Time: contract.FormatTime(at()), Hash: PolicyHash, Engine: "opa", Revision: "r1", SourceDigest: contract.Digest([]byte("policy")), LoadedBy: "startup"})
+	add := func(e entry.Entry) []byte { b := MustMarshal(e); want = append(want, b); i++; return b }
+	add(&entry.Policy{Time: entry.FormatTime(at()), Hash: PolicyHash, Engine: "opa", Revision: "r1", SourceDigest: entry.Digest([]byte("policy")), LoadedBy: "startup"})
 	for a := 0; a < s.Agents; a++ {
 		add(Register(at(), Agent(a)))
 	}
 	type pend struct {
 		due, index uint64
 		leaf       []byte
-		d          *contract.Decision
+		d          *entry.Decision
 	}
 	var pending []pend
 	var decisions uint64

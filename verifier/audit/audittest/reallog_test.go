@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/transparency-dev/tessera/client"
+
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/storage"
+	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/verifier/audit"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
-	"github.com/zt-infra/ztlog/verifier/policy"
 )
 
 // A log written by the real log package (Tessera POSIX) audits clean, and
@@ -28,12 +29,12 @@ func TestAuditRealLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol, err := policy.Parse([]byte("log " + vkey + "\nquorum none\n"))
+	pol, err := trustpolicy.Parse([]byte("log " + vkey + "\nquorum none\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	backend, err := storage.New(ctx, storage.Config{Dir: dir})
+	backend, err := posix.Open(ctx, posix.Config{Dir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,9 +9,10 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
 	"github.com/zt-infra/ztlog/attest"
-	"github.com/zt-infra/ztlog/contract"
-	"github.com/zt-infra/ztlog/contract/identity/devca"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/internal/devca"
 	"github.com/zt-infra/ztlog/verifier/attestation"
 )
 
@@ -68,15 +69,15 @@ func (p *PKI) Entries(n uint64) iter.Seq[[]byte] {
 	return func(yield func([]byte) bool) {
 		var i uint64
 		at := func() time.Time { return start.Add(time.Duration(i) * time.Millisecond) }
-		emit := func(e contract.Entry) bool {
-			b, err := contract.Marshal(e)
+		emit := func(e entry.Entry) bool {
+			b, err := entry.Marshal(e)
 			if err != nil {
 				panic(err)
 			}
 			i++
 			return yield(b)
 		}
-		if !emit(&contract.Policy{Time: contract.FormatTime(at()), Hash: policyHash, Engine: "opa", Revision: "r1", SourceDigest: contract.Digest([]byte("policy")), LoadedBy: "startup"}) {
+		if !emit(&entry.Policy{Time: entry.FormatTime(at()), Hash: policyHash, Engine: "opa", Revision: "r1", SourceDigest: entry.Digest([]byte("policy")), LoadedBy: "startup"}) {
 			return
 		}
 		for _, a := range agents {
@@ -88,7 +89,7 @@ func (p *PKI) Entries(n uint64) iter.Seq[[]byte] {
 			due   uint64
 			index uint64
 			leaf  []byte
-			d     *contract.Decision
+			d     *entry.Decision
 		}
 		var queue []pending
 		var decisions uint64
@@ -100,15 +101,15 @@ func (p *PKI) Entries(n uint64) iter.Seq[[]byte] {
 				r := ResultFor(t, p.index, p.leaf, p.d)
 				br := &attest.BrokerResult{
 					Decision: attest.DecisionRef{Index: r.DecisionIndex, LeafHash: r.DecisionLeafHash}, ReceiptID: r.ReceiptID, CorrelationID: r.CorrelationID,
-					Outcome: "ok", Exit: &attest.Exit{Status: 0}, StartedAt: contract.FormatTime(t.Add(-2 * time.Millisecond)), FinishedAt: contract.FormatTime(t),
-					Outputs: attest.Outputs{Stdout: attest.Output{Digest: contract.Digest([]byte("hi\n")), Size: 3}, Stderr: attest.Output{Digest: contract.Digest(nil)}},
-					Sandbox: attest.SandboxApplied{Kind: "landlock+bwrap", Version: "landlock-abi-7 bubblewrap-0.8.0", Capabilities: contract.Digest([]byte("manifest")),
+					Outcome: "ok", Exit: &attest.Exit{Status: 0}, StartedAt: entry.FormatTime(t.Add(-2 * time.Millisecond)), FinishedAt: entry.FormatTime(t),
+					Outputs: attest.Outputs{Stdout: attest.Output{Digest: entry.Digest([]byte("hi\n")), Size: 3}, Stderr: attest.Output{Digest: entry.Digest(nil)}},
+					Sandbox: attest.SandboxApplied{Kind: "landlock+bwrap", Version: "landlock-abi-7 bubblewrap-0.8.0", Capabilities: entry.Digest([]byte("manifest")),
 						Applied: []string{"fs.read /usr", "fs.read_write /tmp/work", "net.blocked namespace", "limit.timeout 30s", "command /usr/bin/echo"}}}
 				s, err := attest.SignBrokerResult(ctx, broker, r.ActionDigest, br)
 				if err != nil {
 					panic(err)
 				}
-				r.Statement = contract.Attestation{Digest: contract.Digest(s.Envelope), Envelope: s.Envelope, Chain: s.ChainBase64(),
+				r.Statement = entry.Attestation{Digest: entry.Digest(s.Envelope), Envelope: s.Envelope, Chain: s.ChainBase64(),
 					Claims: attest.BrokerResultClaims(broker.ID, br)}
 				if !emit(r) {
 					return
@@ -117,7 +118,7 @@ func (p *PKI) Entries(n uint64) iter.Seq[[]byte] {
 			}
 			decisions++
 			agent := agents[int(decisions)%len(agents)]
-			var d *contract.Decision
+			var d *entry.Decision
 			deny := decisions%4 == 0
 			if deny {
 				d = Deny(t, decisions, agent.ID.String())
@@ -125,16 +126,16 @@ func (p *PKI) Entries(n uint64) iter.Seq[[]byte] {
 				d = Allow(t, decisions, agent.ID.String())
 			}
 			rc := &attest.RuntimeContext{Model: attest.Model{Provider: "anthropic", Name: "claude-sonnet-4"}, Broker: d.Broker,
-				Tool: &attest.Tool{ManifestDigest: contract.Digest([]byte("tools")), Name: "shell"},
-				Code: attest.Code{Digest: contract.Digest([]byte("agent code"))}, IssuedAt: contract.FormatTime(t.Add(-time.Second)), ExpiresAt: contract.FormatTime(t.Add(5 * time.Minute))}
+				Tool: &attest.Tool{ManifestDigest: entry.Digest([]byte("tools")), Name: "shell"},
+				Code: attest.Code{Digest: entry.Digest([]byte("agent code"))}, IssuedAt: entry.FormatTime(t.Add(-time.Second)), ExpiresAt: entry.FormatTime(t.Add(5 * time.Minute))}
 			s, err := attest.SignRuntimeContext(ctx, agent, d.ActionDigest, rc)
 			if err != nil {
 				panic(err)
 			}
-			d.Attestation = &contract.Attestation{Digest: contract.Digest(s.Envelope), Envelope: s.Envelope, Chain: s.ChainBase64(),
+			d.Attestation = &entry.Attestation{Digest: entry.Digest(s.Envelope), Envelope: s.Envelope, Chain: s.ChainBase64(),
 				Claims: attest.RuntimeContextClaims(agent.ID, rc)}
 			index := i
-			b, err := contract.Marshal(d)
+			b, err := entry.Marshal(d)
 			if err != nil {
 				panic(err)
 			}

@@ -1,0 +1,45 @@
+package daal
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestVerdicts(t *testing.T) {
+	rep := &Report{OnChain: []ChainAnchor{{Verdict: "verified"}, {Verdict: "split_view"}, {Verdict: "verified"}}}
+	got := rep.Verdicts()
+	if got["verified"] != 2 {
+		t.Errorf("verified: %d, want 2", got["verified"])
+	}
+	if got["split_view"] != 1 {
+		t.Errorf("split_view: %d, want 1", got["split_view"])
+	}
+	if got["foreign"] != 0 {
+		t.Errorf("foreign: %d, want 0", got["foreign"])
+	}
+}
+
+func TestWriteFindings(t *testing.T) {
+	rep := &Report{
+		Legacy:  &LegacySummary{Records: 3, Anchors: 2, Matched: 1, Tampered: 1, NoRecord: 0, Unanchored: 2},
+		Gaps:    []Gap{{FromTx: "0xa", ToTx: "0xb", Duration: "2h0m0s"}},
+		Notices: []string{"first", "second"},
+	}
+	var b strings.Builder
+	rep.WriteFindings(&b)
+	want := "legacy: 3 record(s), 2 anchor(s): 1 matched, 1 tampered, 0 anchor(s) without record, 2 record(s) without anchor\n" +
+		"gap: 2h0m0s between 0xa and 0xb\n" +
+		"notice: first\n" +
+		"notice: second\n"
+	if b.String() != want {
+		t.Errorf("wrote\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestWriteFindingsOfACleanReport(t *testing.T) {
+	var b strings.Builder
+	(&Report{}).WriteFindings(&b)
+	if b.Len() != 0 {
+		t.Errorf("wrote %q for a report without findings, want nothing", b.String())
+	}
+}
