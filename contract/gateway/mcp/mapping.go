@@ -27,9 +27,8 @@ var serverNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 var toolNamePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$`)
 
 // Action is the action name of a call of tool on server:
-// "mcp.tool.<server>.<tool>" (the Go SDK's client.MCPToolAction of
-// "<server>.<tool>").
-func Action(server, tool string) string { return client.MCPToolAction(server + "." + tool) }
+// "mcp.tool.<server>.<tool>", the Go SDK's client.MCPServerToolAction.
+func Action(server, tool string) string { return client.MCPServerToolAction(server, tool) }
 
 // Mapping is the gateway's configuration file (gateway.md): the server
 // name, where each tool's resource comes from, and which tools are shown.
