@@ -4,6 +4,7 @@
 //	zt decide --server URL --workload-api unix:///path --action A --resource R [flags]
 //	zt run    --server URL --svid PREFIX --action A --resource R [flags] -- CMD ARGS...
 //	zt broker --server URL --svid PREFIX [--listen ADDR] [flags]
+//	zt mcp proxy --server URL --svid PREFIX --model P/NAME [flags] -- CMD ARGS...
 //
 // decide asks the ztlog decision path whether the agent may run an action,
 // authenticating with the X.509-SVID in PREFIX.pem / PREFIX.key (mutual
@@ -24,6 +25,9 @@
 // but the result was not committed.
 //
 // broker serves the work API over mutual TLS (contract/broker/broker.md).
+//
+// mcp proxy is the MCP gateway (contract/gateway/mcp/gateway.md): every
+// tools/call is decided and committed before it is forwarded.
 //
 // a2a gates an A2A agent: messages are decided before they are forwarded
 // (contract/gateway/a2a/gateway.md).
@@ -68,6 +72,9 @@ usage:
                 commit its result
   zt broker --server URL --svid PREFIX [--listen ADDR] [flags]
                 serve the work API: receipt-checked, sandboxed, reported
+  zt mcp proxy --server URL --svid PREFIX --model P/NAME [flags] -- CMD ARGS...
+  zt mcp proxy --server URL --svid PREFIX --model P/NAME --listen ADDR --upstream URL
+                the MCP gateway: every tools/call decided and committed first
   zt a2a --upstream URL --server URL --svid PREFIX --broker-svid PREFIX [--listen ADDR]
                 an A2A gate: every message to the agent is decided first,
                 denied or undecided messages are never forwarded
@@ -103,6 +110,8 @@ func main() {
 		os.Exit(runRun(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "broker":
 		os.Exit(runBroker(os.Args[2:], os.Stderr))
+	case "mcp":
+		os.Exit(runMCP(os.Args[2:], os.Stderr))
 	case "conformance":
 		os.Exit(runConformance(os.Args[2:], os.Stdout, os.Stderr))
 	case "a2a":

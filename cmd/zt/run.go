@@ -448,12 +448,11 @@ func (f *runFlags) runtimeContext(argv []string) (*attest.RuntimeContext, error)
 	if f.noAttest || f.model == "" {
 		return nil, nil
 	}
-	provider, rest, ok := strings.Cut(f.model, "/")
-	if !ok || provider == "" || rest == "" {
-		return nil, fmt.Errorf("--model %q: want provider/name[@version]", f.model)
+	model, err := attestedModel(f.model, f.modelDigest)
+	if err != nil {
+		return nil, err
 	}
-	name, version, _ := strings.Cut(rest, "@")
-	rc := &attest.RuntimeContext{Model: attest.Model{Provider: provider, Name: name, Version: version, Digest: f.modelDigest}}
+	rc := &attest.RuntimeContext{Model: model}
 	toolName, toolVersion, _ := strings.Cut(f.tool, "@")
 	rc.Tool = &attest.Tool{Name: toolName, Version: toolVersion}
 	if f.toolManifest != "" {
@@ -469,19 +468,9 @@ func (f *runFlags) runtimeContext(argv []string) (*attest.RuntimeContext, error)
 		}
 		rc.Tool.ManifestDigest = d
 	}
-	code := f.code
-	if code == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, err
-		}
-		code = exe
+	if rc.Code, err = attestedCode(f.code); err != nil {
+		return nil, err
 	}
-	d, err := fileDigest(code)
-	if err != nil {
-		return nil, fmt.Errorf("--code: %v", err)
-	}
-	rc.Code = attest.Code{Digest: d, URI: "file://" + code}
 	// Validity and subject are filled per request by the SDK; validate the
 	// rest now for a clear usage error.
 	probe := *rc
@@ -490,6 +479,33 @@ func (f *runFlags) runtimeContext(argv []string) (*attest.RuntimeContext, error)
 		return nil, err
 	}
 	return rc, nil
+}
+
+// attestedModel reads --model provider/name[@version] and --model-digest.
+func attestedModel(model, digest string) (attest.Model, error) {
+	provider, rest, ok := strings.Cut(model, "/")
+	if !ok || provider == "" || rest == "" {
+		return attest.Model{}, fmt.Errorf("--model %q: want provider/name[@version]", model)
+	}
+	name, version, _ := strings.Cut(rest, "@")
+	return attest.Model{Provider: provider, Name: name, Version: version, Digest: digest}, nil
+}
+
+// attestedCode is the attested code: the file --code names, or this zt
+// executable.
+func attestedCode(code string) (attest.Code, error) {
+	if code == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return attest.Code{}, err
+		}
+		code = exe
+	}
+	d, err := fileDigest(code)
+	if err != nil {
+		return attest.Code{}, fmt.Errorf("--code: %v", err)
+	}
+	return attest.Code{Digest: d, URI: "file://" + code}, nil
 }
 
 func fileDigest(path string) (string, error) {

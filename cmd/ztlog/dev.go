@@ -155,6 +155,10 @@ Try (zt and ztlog are in ./bin after make build):
        (decides with a runtime attestation, runs it sandboxed in a local broker
        with the SVID %s, commits the result; see contract/broker/broker.md)
   zt broker --server %s --svid %s --listen 127.0.0.1:8444
+  zt mcp proxy --server %s --svid %s --model anthropic/claude-sonnet-4 \
+       -- npx -y @modelcontextprotocol/server-everything
+       (the MCP gateway, for an MCP client to launch: tools/call echo is
+       allowed, get-sum denied; see contract/gateway/mcp/gateway.md)
   curl --cacert %s -H "Authorization: Bearer $(cat %s)" \
        -H 'Content-Type: application/json' https://%s/actions \
        -d '{"actor":"%s","action":"demo.echo","resource":"demo://hello"}'
@@ -176,6 +180,7 @@ Stop with Ctrl-C; the log is kept in %s and continues on the next start.
 			secure, filepath.Join(devDir, "agent"), secure, filepath.Join(devDir, "agent"),
 			secure, filepath.Join(devDir, "agent"), filepath.Join(devDir, "user.jwt"),
 			secure, filepath.Join(devDir, "agent"), filepath.Join(devDir, "broker"), secure, filepath.Join(devDir, "broker"),
+			secure, filepath.Join(devDir, "agent"),
 			filepath.Join(devDir, "bundle.pem"), filepath.Join(devDir, "agent.jwt"), addr, devAgentAlias,
 			base, base, base, base, base, trustPolicy, filepath.Join(devDir, "bundle.pem"),
 			base, trustPolicy, filepath.Join(devDir, "bundle.pem"), trustPolicy, filepath.Join(devDir, "bundle.pem"), secure, logDir)

@@ -127,7 +127,8 @@ func ArgsDigest(argv []string) (string, error) {
 	return api.ArgsDigest(b)
 }
 
-// Config wires a broker. SVID, Issuer, Keys, Replay, Runner are required.
+// Config wires a broker. SVID, Issuer, Keys and Replay are required;
+// Runner too for work (Handle), not for calls it performs itself (Perform).
 type Config struct {
 	// SVID is the broker's own identity: the receipt audience it accepts,
 	// and the key it signs results with.
@@ -161,8 +162,8 @@ type Broker struct {
 
 // New checks cfg.
 func New(cfg Config) (*Broker, error) {
-	if cfg.SVID == nil || cfg.Issuer == "" || cfg.Keys == nil || cfg.Replay == nil || cfg.Runner == nil {
-		return nil, errors.New("broker: SVID, Issuer, Keys, Replay and Runner are required")
+	if cfg.SVID == nil || cfg.Issuer == "" || cfg.Keys == nil || cfg.Replay == nil {
+		return nil, errors.New("broker: SVID, Issuer, Keys and Replay are required")
 	}
 	if _, err := cfg.SVID.GetX509SVID(); err != nil {
 		return nil, fmt.Errorf("broker: own SVID: %v", err)
@@ -300,17 +301,16 @@ func (b *Broker) verifyReceipt(ctx context.Context, token, self string) (*receip
 // nothing was spawned and nothing reported. Otherwise the Report says how
 // the work ended and whether its result was committed.
 func (b *Broker) Handle(ctx context.Context, w *Work) (*Report, error) {
+	if b.cfg.Runner == nil {
+		return nil, refused(RefuseInternal, "this broker has no sandbox runner; it runs no commands")
+	}
 	c, digest, m, err := b.Check(ctx, w)
 	if err != nil {
 		b.cfg.Logger.Warn("work refused", "error", err.Error(), "action", w.Action)
 		return nil, err
 	}
-	if err := b.cfg.Replay.Claim(c.ID, time.Unix(c.Expiry, 0)); err != nil {
-		if errors.Is(err, ErrReplayed) {
-			b.cfg.Logger.Warn("work refused: receipt replayed", "jti", c.ID, "log_index", c.LogIndex)
-			return nil, refused(RefuseReplayed, "%v", err)
-		}
-		return nil, refused(RefuseInternal, "recording the receipt id: %v", err)
+	if err := b.claim(c, "work"); err != nil {
+		return nil, err
 	}
 	spec := &sandbox.Spec{Manifest: m, Argv: w.Argv, Stdin: w.Stdin, Stdout: w.Stdout, Stderr: w.Stderr}
 	o, err := b.cfg.Runner.Run(ctx, spec)
@@ -330,14 +330,36 @@ func (b *Broker) Handle(ctx context.Context, w *Work) (*Report, error) {
 	}
 	b.cfg.Logger.Info("work ran", "outcome", rep.Predicate.Outcome, "log_index", c.LogIndex, "jti", c.ID,
 		"sandbox", o.Sandbox.Kind, "correlation_id", c.CorrelationID)
+	b.signAndReport(ctx, rep)
+	return rep, nil
+}
+
+// claim records the receipt's one-time id; what names the refused thing
+// in the log line.
+func (b *Broker) claim(c *receipt.Claims, what string) error {
+	if err := b.cfg.Replay.Claim(c.ID, time.Unix(c.Expiry, 0)); err != nil {
+		if errors.Is(err, ErrReplayed) {
+			b.cfg.Logger.Warn(what+" refused: receipt replayed", "jti", c.ID, "log_index", c.LogIndex)
+			return refused(RefuseReplayed, "%v", err)
+		}
+		return refused(RefuseInternal, "recording the receipt id: %v", err)
+	}
+	return nil
+}
+
+// signAndReport signs rep.Predicate about rep.ActionDigest with the
+// broker's SVID and commits it through the Reporter, recording in rep what
+// became of it. Handle and Perform share it: one result path.
+func (b *Broker) signAndReport(ctx context.Context, rep *Report) {
+	c := rep.Claims
 	svid, err := b.cfg.SVID.GetX509SVID()
 	if err == nil {
-		rep.Statement, err = attest.SignBrokerResult(ctx, svid, digest, rep.Predicate)
+		rep.Statement, err = attest.SignBrokerResult(ctx, svid, rep.ActionDigest, rep.Predicate)
 	}
 	if err != nil {
 		rep.ReportError = fmt.Errorf("signing the result: %w", err)
 		b.cfg.Logger.Error("result not signed", "error", err.Error(), "log_index", c.LogIndex)
-		return rep, nil
+		return
 	}
 	if b.cfg.Reporter != nil {
 		rep.Result, rep.ReportError = b.cfg.Reporter.Report(ctx, rep.Statement)
@@ -345,7 +367,6 @@ func (b *Broker) Handle(ctx context.Context, w *Work) (*Report, error) {
 			b.cfg.Logger.Error("result not committed", "error", rep.ReportError.Error(), "log_index", c.LogIndex)
 		}
 	}
-	return rep, nil
 }
 
 func jsonMarshal(v any) ([]byte, error) {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,6 +42,11 @@ type Replay struct {
 	ino    uint64   // its inode, to notice a compaction by another process
 	off    int64    // bytes of it read into seen
 	seen   map[string]int64
+	// Group commit: claims write their line under the locks, then share
+	// fsyncs. written counts lines written, synced those known durable.
+	syncMu  sync.Mutex
+	written atomic.Int64
+	synced  atomic.Int64
 }
 
 // OpenReplay opens (creating) the replay file at path. leeway is how long
@@ -161,25 +167,58 @@ func (r *Replay) sync() error {
 // Claim records the one-time id jti of a receipt expiring at exp, durably,
 // and returns nil — or ErrReplayed if it was claimed before. Call it after
 // every other check and right before running the work.
+//
+// Concurrent claims share fsyncs: each writes its line under the locks (so
+// the check-and-record is atomic, across processes too), then waits until
+// an fsync that started after its write has completed. A line another
+// process reads before it is synced is still a claim (it refuses the id);
+// a crash before the sync loses only claims whose Claim has not returned,
+// so whose work never ran.
 func (r *Replay) Claim(jti string, exp time.Time) error {
+	f, n, err := r.record(jti, exp)
+	if err != nil {
+		return err
+	}
+	return r.syncThrough(f, n)
+}
+
+// syncThrough returns once write number n (to f) is durable.
+func (r *Replay) syncThrough(f *os.File, n int64) error {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	if r.synced.Load() >= n {
+		return nil
+	}
+	// Everything written until now goes down with this fsync.
+	upTo := r.written.Load()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("replay file: %w", err)
+	}
+	r.synced.Store(upTo)
+	return nil
+}
+
+// record checks and writes the claim's line under the locks; it returns
+// the file written and the write's number.
+func (r *Replay) record(jti string, exp time.Time) (*os.File, int64, error) {
 	if jti == "" {
-		return errors.New("replay: empty receipt id")
+		return nil, 0, errors.New("replay: empty receipt id")
 	}
 	id := base64.RawURLEncoding.EncodeToString([]byte(jti))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.lockF == nil {
-		return errors.New("replay: closed")
+		return nil, 0, errors.New("replay: closed")
 	}
 	if err := r.lock(); err != nil {
-		return err
+		return nil, 0, err
 	}
 	defer r.unlock()
 	if err := r.sync(); err != nil {
-		return err
+		return nil, 0, err
 	}
 	if _, ok := r.seen[id]; ok {
-		return fmt.Errorf("%w: receipt id %q was honoured before", ErrReplayed, text.Cut(jti, 80))
+		return nil, 0, fmt.Errorf("%w: receipt id %q was honoured before", ErrReplayed, text.Cut(jti, 80))
 	}
 	// Bytes after the last whole line are a write that never completed (a
 	// broker killed mid-append, or a full disk): every writer holds the
@@ -187,19 +226,16 @@ func (r *Replay) Claim(jti string, exp time.Time) error {
 	// after them would merge our line into theirs, and the id claimed
 	// would not be found again.
 	if err := r.dropTornTail(); err != nil {
-		return err
+		return nil, 0, err
 	}
 	line := fmt.Sprintf("%s %d\n", id, exp.Unix())
 	if _, err := r.f.WriteString(line); err != nil {
 		r.dropTornTail()
-		return fmt.Errorf("replay file: %w", err)
-	}
-	if err := r.f.Sync(); err != nil {
-		return fmt.Errorf("replay file: %w", err)
+		return nil, 0, fmt.Errorf("replay file: %w", err)
 	}
 	r.off += int64(len(line))
 	r.seen[id] = exp.Unix()
-	return nil
+	return r.f, r.written.Add(1), nil
 }
 
 // dropTornTail truncates the file to its whole lines (r.off, as sync

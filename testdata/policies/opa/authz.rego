@@ -13,7 +13,9 @@ allow if {
 	count(deny) == 0
 }
 
-# Allow lists: SPIFFE ID prefix x action pattern (* matches anything).
+# Allow lists: SPIFFE ID prefix x action pattern (* matches anything;
+# mcp.tool.*.echo is the echo tool of any MCP server behind the gateway,
+# contract/gateway/mcp; other MCP tools are denied by default).
 permitted if {
 	some rule in data.ztlog.allow
 	startswith(input.actor.id, rule.actor_prefix)

@@ -1,0 +1,303 @@
+package mcp_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/zt-infra/ztlog/attest"
+	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/contract/gateway/mcp"
+)
+
+// The tests run the gateway against a real `ztlog dev` process (built
+// once per test binary), real MCP servers (the npm reference servers, or
+// Go SDK servers) and the Go SDK's client.
+
+var ztlogBin, auditBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mcp-gw-bin")
+	if err != nil {
+		panic(err)
+	}
+	ztlogBin, auditBin = filepath.Join(dir, "ztlog"), filepath.Join(dir, "zt-audit")
+	for bin, pkg := range map[string]string{ztlogBin: "../../../cmd/ztlog", auditBin: "../../../cmd/zt-audit"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer is a buffer a process writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// dev is a running `ztlog dev`.
+type dev struct {
+	dir, addr string
+	cmd       *exec.Cmd
+	stderr    *syncBuffer
+}
+
+func (d *dev) url() string             { return "https://" + d.addr }
+func (d *dev) file(name string) string { return filepath.Join(d.dir, "dev", name) }
+func (d *dev) kill()                   { d.cmd.Process.Kill(); d.cmd.Wait() }
+
+// freeAddr is a 127.0.0.1 address with a port free a moment ago.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startDev(t testing.TB) *dev {
+	t.Helper()
+	return startDevIn(t, t.TempDir())
+}
+
+// startDevIn runs `ztlog dev` with its data under dir.
+func startDevIn(t testing.TB, dir string) *dev {
+	t.Helper()
+	d := &dev{dir: dir, addr: freeAddr(t), stderr: &syncBuffer{}}
+	d.cmd = exec.Command(ztlogBin, "dev", "--data-dir", d.dir, "--listen", d.addr, "--checkpoint-interval", "100ms")
+	out, _ := d.cmd.StdoutPipe()
+	d.cmd.Stderr = d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.kill)
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "Stop with") {
+			go io.Copy(io.Discard, out)
+			return d
+		}
+	}
+	t.Fatalf("ztlog dev did not start:\n%s", d.stderr.String())
+	return nil
+}
+
+// entry reads entry i through the public read API (waiting for a
+// checkpoint that covers it).
+func (d *dev) entry(t testing.TB, i uint64) entry.Entry {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(fmt.Sprintf("http://%s/v1/entries/%d", d.addr, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Leaf []byte `json:"leaf"`
+		}
+		json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			parsed, err := entry.Parse(e.Leaf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return parsed
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("entry %d: HTTP %d", i, resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// size is the size of the log's latest checkpoint.
+func (d *dev) size(t testing.TB) uint64 {
+	t.Helper()
+	resp, err := http.Get("http://" + d.addr + "/log/checkpoint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	lines := strings.Split(string(b), "\n")
+	var n uint64
+	if len(lines) < 2 {
+		t.Fatalf("checkpoint: %q", b)
+	}
+	fmt.Sscan(lines[1], &n)
+	return n
+}
+
+// decision and result read typed entries.
+func (d *dev) decision(t testing.TB, i uint64) *entry.Decision {
+	t.Helper()
+	e, ok := d.entry(t, i).(*entry.Decision)
+	if !ok {
+		t.Fatalf("entry %d is not a decision", i)
+	}
+	return e
+}
+
+// resultOf finds the result entry linked to decision i among the entries
+// after it.
+func (d *dev) resultOf(t testing.TB, i uint64) (*entry.Result, uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for j := i + 1; ; {
+		if j >= d.size(t) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no result entry links to decision %d", i)
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if r, ok := d.entry(t, j).(*entry.Result); ok && r.DecisionIndex == i {
+			return r, j
+		}
+		j++
+	}
+}
+
+// gatewayOptions are the gateway's options against d: the demo agent, the
+// demo broker, an attested allowed model.
+func gatewayOptions(t testing.TB, d *dev) mcp.Options {
+	t.Helper()
+	bundle := d.file("bundle.pem")
+	agent, err := identity.FromFiles(identity.Files{Cert: d.file("agent.pem"), Key: d.file("agent.key"), Bundle: bundle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokerSrc, err := identity.FromFiles(identity.Files{Cert: d.file("broker.pem"), Key: d.file("broker.key"), Bundle: bundle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Close(); brokerSrc.Close() })
+	return mcp.Options{URL: d.url(), Agent: agent, Broker: brokerSrc, Replay: filepath.Join(t.TempDir(), "replay"),
+		Timeout: 5 * time.Second,
+		Runtime: attest.RuntimeContext{Model: attest.Model{Provider: "anthropic", Name: "claude-sonnet-4"},
+			Code: attest.Code{Digest: entry.Digest([]byte("mcp gateway test"))}}}
+}
+
+// openGateway starts a gateway over upstream and connects a Go SDK client
+// to it (in memory).
+func openGateway(t testing.TB, o mcp.Options, upstream sdk.Transport) (*mcp.Gateway, *sdk.ClientSession) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	g, closeGW, err := mcp.Open(ctx, o, upstream)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	ct, st := sdk.NewInMemoryTransports()
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(ctx, st) }()
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "test-agent", Version: "1"}, nil).Connect(ctx, ct, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close(); cancel(); <-served; closeGW() })
+	return g, cs
+}
+
+// call calls a tool through the gateway.
+func call(t testing.TB, cs *sdk.ClientSession, tool string, args any) *sdk.CallToolResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: tool, Arguments: args})
+	if err != nil {
+		t.Fatalf("tools/call %s: %v", tool, err)
+	}
+	return res
+}
+
+// textOf is the text of a result's content.
+func textOf(res *sdk.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(*sdk.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	return b.String()
+}
+
+// logIndex reads "log index N" from a gateway tool error.
+func logIndex(t testing.TB, text string) uint64 {
+	t.Helper()
+	i := strings.Index(text, "log index ")
+	if i < 0 {
+		t.Fatalf("no log index in %q", text)
+	}
+	var n uint64
+	if _, err := fmt.Sscan(strings.TrimRight(strings.Fields(text[i+len("log index "):])[0], ",;."), &n); err != nil {
+		t.Fatalf("log index in %q: %v", text, err)
+	}
+	return n
+}
+
+// npmServer is the command of an npm MCP server installed by
+// .ci/deps.d/mcp-servers.sh; the test skips naming it when absent.
+func npmServer(t testing.TB, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	path := filepath.Join("/opt/ztlog-tools/node_modules/.bin", bin)
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("%s is not installed (npm @modelcontextprotocol/%s; .ci/deps.d/mcp-servers.sh installs it)", bin, strings.TrimPrefix(bin, "mcp-"))
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not installed (needed by the npm MCP servers)")
+	}
+	return exec.Command(path, args...)
+}
+
+// findDecision scans the log from index from for the first decision about
+// action, waiting for checkpoints.
+func (d *dev) findDecision(t testing.TB, from uint64, action string) (*entry.Decision, uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for j := from; ; {
+		if j >= d.size(t) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no decision about %s from index %d on", action, from)
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if e, ok := d.entry(t, j).(*entry.Decision); ok && e.Action == action {
+			return e, j
+		}
+		j++
+	}
+}

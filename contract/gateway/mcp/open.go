@@ -1,0 +1,138 @@
+package mcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/zt-infra/ztlog/attest"
+	"github.com/zt-infra/ztlog/contract/broker"
+	"github.com/zt-infra/ztlog/contract/client"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
+)
+
+// maxIdleConns is how many idle connections to ztlog each identity keeps.
+const maxIdleConns = 64
+
+// Options are the settings of a gateway process (`zt mcp proxy`): where
+// ztlog is, the two identities, and the Config fields. Open wires them.
+type Options struct {
+	// URL is the ztlog service, https://host:port.
+	URL string
+	// Agent is the identity calls are decided as (the actor); Broker the
+	// identity of the gateway's broker (the receipts' audience, the
+	// results' signer). Both carry the trust bundle.
+	Agent, Broker identity.Source
+	// ServerID is ztlog's SPIFFE ID (zero: any member of the trust domain).
+	ServerID spiffeid.ID
+	// Replay is the broker's file of honoured receipt ids (required).
+	Replay string
+	// Outbox, when set, is a directory keeping signed results until the
+	// log commits them (as zt broker's); they are retried every
+	// OutboxInterval (default 30s).
+	Outbox         string
+	OutboxInterval time.Duration
+	// Strict requires each decision's inclusion proof before forwarding.
+	Strict *broker.Strict
+	// Timeout bounds one decision attempt (default the SDK's).
+	Timeout time.Duration
+
+	Mapping       *Mapping
+	ServerName    string
+	Runtime       attest.RuntimeContext
+	DigestOnly    bool
+	SyncResults   bool
+	ResultTimeout time.Duration
+	Observe       func(CallTiming)
+	Logger        *slog.Logger
+}
+
+// Open builds the SDK client (the agent), reads the receipt issuer from
+// ztlog, builds the broker (replay file, JWKS from ztlog, results posted
+// with the broker's SVID, through the outbox when set) and connects the
+// gateway to the upstream over t. ctx bounds the start and, with an
+// outbox, the background flushes. The returned close function closes the
+// gateway and the replay file.
+func Open(ctx context.Context, o Options, t sdk.Transport) (*Gateway, func(), error) {
+	if o.URL == "" || o.Agent == nil || o.Broker == nil || o.Replay == "" {
+		return nil, nil, errors.New("mcp gateway: the ztlog URL, the agent and broker identities and the replay file are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	o.URL = strings.TrimSuffix(o.URL, "/")
+	asvid, err := o.Agent.GetX509SVID()
+	if err != nil {
+		return nil, nil, fmt.Errorf("mcp gateway: agent SVID: %w", err)
+	}
+	// Many calls at once: keep as many connections (mutual TLS handshakes
+	// are the expensive part) as there are callers.
+	agentHTTP := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: maxIdleConns, IdleConnTimeout: 90 * time.Second,
+		TLSClientConfig: identity.ClientTLS(o.Agent, o.Agent, o.ServerID, asvid.ID.TrustDomain())}}
+	c, err := client.New(client.Config{URL: o.URL, SVID: o.Agent, Bundles: o.Agent, ServerID: o.ServerID, Timeout: o.Timeout,
+		HTTPClient: agentHTTP})
+	if err != nil {
+		return nil, nil, fmt.Errorf("mcp gateway: %w", err)
+	}
+	issuer, err := c.Issuer(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mcp gateway: ztlog at %s: %w", o.URL, err)
+	}
+	bsvid, err := o.Broker.GetX509SVID()
+	if err != nil {
+		return nil, nil, fmt.Errorf("mcp gateway: broker SVID: %w", err)
+	}
+	replay, err := broker.OpenReplay(o.Replay, 5*time.Second, time.Now())
+	if err != nil {
+		return nil, nil, fmt.Errorf("mcp gateway: replay file %s: %w", o.Replay, err)
+	}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: maxIdleConns, IdleConnTimeout: 90 * time.Second,
+		TLSClientConfig: identity.ClientTLS(o.Broker, o.Broker, o.ServerID, bsvid.ID.TrustDomain())}}
+	reporter := &broker.HTTPReporter{Client: hc, BaseURL: o.URL}
+	var rep broker.Reporter = reporter
+	if o.Outbox != "" {
+		outbox, err := broker.OpenOutbox(o.Outbox, o.Logger)
+		if err != nil {
+			replay.Close()
+			return nil, nil, fmt.Errorf("mcp gateway: %w", err)
+		}
+		rep = outbox.Reporter(reporter)
+		every := o.OutboxInterval
+		if every <= 0 {
+			every = 30 * time.Second
+		}
+		go func() {
+			for {
+				if n, err := outbox.Flush(ctx, reporter); err != nil {
+					o.Logger.Warn("results still wait in the outbox", "outbox", outbox.Dir(), "error", err.Error())
+				} else if n > 0 {
+					o.Logger.Info("committed results from the outbox", "outbox", outbox.Dir(), "count", n)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(every):
+				}
+			}
+		}()
+	}
+	b, err := broker.New(broker.Config{SVID: o.Broker, Issuer: issuer, Keys: c.Keys(), Replay: replay, Reporter: rep,
+		Strict: o.Strict, Logger: o.Logger})
+	if err != nil {
+		replay.Close()
+		return nil, nil, err
+	}
+	g, err := New(ctx, Config{Client: c, Broker: b, Mapping: o.Mapping, ServerName: o.ServerName, Runtime: o.Runtime,
+		DigestOnly: o.DigestOnly, SyncResults: o.SyncResults, ResultTimeout: o.ResultTimeout, Observe: o.Observe, Logger: o.Logger}, t)
+	if err != nil {
+		replay.Close()
+		return nil, nil, err
+	}
+	return g, func() { g.Close(); replay.Close() }, nil
+}
