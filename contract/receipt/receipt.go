@@ -22,7 +22,6 @@ import (
 
 	"github.com/zt-infra/ztlog/internal/tlogproof"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
-	"github.com/zt-infra/ztlog/verifier/proof"
 )
 
 // Type is the JWS "typ" header of every receipt.
@@ -270,7 +269,7 @@ func (c *Claims) VerifyWitnessed(pol *trustpolicy.Policy, now time.Time) (*trust
 		return nil, fmt.Errorf("%w: the checkpoint is of log %q, the receipt was issued by %q", ErrUnwitnessed, cp.Origin, c.Issuer)
 	}
 	lh, _ := base64.StdEncoding.DecodeString(c.LeafHash)
-	if err := proof.Inclusion(cp, c.LogIndex, lh, p.Hashes); err != nil {
+	if err := cp.VerifyInclusion(c.LogIndex, lh, p.Hashes); err != nil {
 		return nil, fmt.Errorf("%w: decision %d is not proven in the checkpoint of size %d: %v", ErrUnwitnessed, c.LogIndex, cp.Size, err)
 	}
 	return cp, nil

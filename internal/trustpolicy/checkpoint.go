@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	merkleproof "github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -287,4 +290,26 @@ func shortfall(m Member, cosigned func(*Witness) bool) string {
 		return s
 	}
 	return ""
+}
+
+// Outcomes of VerifyInclusion, wrapped with detail; test with errors.Is.
+var (
+	// ErrInclusion: the inclusion proof does not lead from the leaf to the
+	// checkpoint's root hash.
+	ErrInclusion = errors.New("inclusion proof does not verify")
+	// ErrRange: an index or size is outside the checkpoint's tree.
+	ErrRange = errors.New("index or size outside the tree")
+)
+
+// VerifyInclusion checks that leafHash is at index in the tree of cp, given
+// the audit path (leaf's sibling first).
+func (cp *Checkpoint) VerifyInclusion(index uint64, leafHash []byte, path [][]byte) error {
+	if index >= cp.Size {
+		return fmt.Errorf("%w: index %d is not in a tree of size %d", ErrRange, index, cp.Size)
+	}
+	if err := merkleproof.VerifyInclusion(rfc6962.DefaultHasher, index, cp.Size, leafHash, path, cp.Hash); err != nil {
+		b64 := base64.StdEncoding.EncodeToString
+		return fmt.Errorf("%w: leaf %s at index %d, tree size %d, root %s: %w", ErrInclusion, b64(leafHash), index, cp.Size, b64(cp.Hash), err)
+	}
+	return nil
 }

@@ -25,13 +25,13 @@ import (
 var (
 	// ErrInclusion: the inclusion proof does not lead from the leaf to the
 	// checkpoint's root hash.
-	ErrInclusion = errors.New("inclusion proof does not verify")
+	ErrInclusion = trustpolicy.ErrInclusion
 	// ErrConsistency: the consistency proof does not show the old tree is
 	// a prefix of the new one; if both checkpoints verified, the log has
 	// signed two views (a fork).
 	ErrConsistency = errors.New("consistency proof does not verify")
 	// ErrRange: an index or size is outside the checkpoint's tree.
-	ErrRange = errors.New("index or size outside the tree")
+	ErrRange = trustpolicy.ErrRange
 	// ErrDifferentLogs: the two checkpoints are from different origins.
 	ErrDifferentLogs = errors.New("checkpoints are from different logs")
 )
@@ -42,13 +42,7 @@ func LeafHash(entry []byte) []byte { return rfc6962.DefaultHasher.HashLeaf(entry
 // Inclusion checks that the leaf hash is at index in the tree of cp, given
 // the audit path (leaf's sibling first).
 func Inclusion(cp *trustpolicy.Checkpoint, index uint64, leafHash []byte, path [][]byte) error {
-	if index >= cp.Size {
-		return fmt.Errorf("%w: index %d is not in a tree of size %d", ErrRange, index, cp.Size)
-	}
-	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, cp.Size, leafHash, path, cp.Hash); err != nil {
-		return fmt.Errorf("%w: leaf %s at index %d, tree size %d, root %s: %v", ErrInclusion, b64(leafHash), index, cp.Size, b64(cp.Hash), err)
-	}
-	return nil
+	return cp.VerifyInclusion(index, leafHash, path)
 }
 
 // Consistency checks that old's tree is a prefix of new's, given the
