@@ -22,6 +22,7 @@
 package gate
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -177,9 +178,7 @@ func New(cfg Config) (*Gate, error) {
 	if cfg.WitnessWait <= 0 {
 		cfg.WitnessWait = DefaultWitnessWait
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

@@ -28,6 +28,7 @@ package results
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -136,9 +137,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.DecisionWait <= 0 {
 		cfg.DecisionWait = DefaultDecisionWait
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
