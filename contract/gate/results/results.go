@@ -158,6 +158,12 @@ func (s *Service) Replay(index uint64, leaf []byte) error {
 	}
 	if r, ok := e.(*entry.Result); ok {
 		s.mu.Lock()
+		if prev, ok := s.done[r.DecisionIndex]; ok && prev.index <= index {
+			// Already known (applied when it was committed here, or
+			// followed before): the first result in log order stands.
+			s.mu.Unlock()
+			return nil
+		}
 		s.done[r.DecisionIndex] = committed{index: index, leafHash: leafHash(leaf), statement: r.Statement.Digest, outcome: r.Outcome, cid: r.CorrelationID}
 		s.mu.Unlock()
 	}

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
+
+	"github.com/zt-infra/ztlog/contract/api"
+	"github.com/zt-infra/ztlog/contract/client"
+	"github.com/zt-infra/ztlog/internal/devca"
+	"github.com/zt-infra/ztlog/internal/testutil/awstest"
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
+)
+
+// followBound is the stated bound within which a change committed through
+// one frontend is in force on every other (README, "Many frontends, one
+// log"): the AWS driver's one-second checkpoint, the 250ms follow interval,
+// and one read of the new entries, with slack for this shared machine.
+const followBound = 2 * time.Second
+
+var (
+	multiTD     = spiffeid.RequireTrustDomainFromString("dev.ztlog.local")
+	multiAgent  = spiffeid.RequireFromPath(multiTD, "/agent/demo")
+	multiAdmin  = spiffeid.RequireFromPath(multiTD, "/admin")
+	multiBroker = spiffeid.RequireFromPath(multiTD, "/broker/demo")
+)
+
+// cluster is N `ztlog serve --storage aws` frontends on one log: one
+// MariaDB, one s3rver bucket, one log key, one receipt key, one policy.
+type cluster struct {
+	dir       string
+	db        *awstest.MariaDB
+	s3        string
+	frontends []*frontend
+	// agent, admin and broker are mTLS clients of those identities.
+	agent, admin, broker *http.Client
+}
+
+type frontend struct {
+	addr string
+	cmd  *exec.Cmd
+	logs *devproc.SyncBuffer
+}
+
+func (f *frontend) url() string { return "https://" + f.addr }
+
+// startCluster starts n frontends, one after another (the first creates
+// the log), each ready before it returns.
+func startCluster(t *testing.T, n int, extra ...string) *cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts MariaDB, s3rver and several ztlog serve processes; skipped with -short")
+	}
+	c := &cluster{dir: t.TempDir()}
+	c.db = awstest.StartMariaDB(t)
+	c.s3 = awstest.StartS3(t)
+	ca, err := devca.New(multiTD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(name string, id spiffeid.ID, o devca.SVIDOptions) {
+		o.TTL = time.Hour
+		svid, err := ca.IssueX509SVID(id, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := devca.WriteSVID(filepath.Join(c.dir, name), svid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	issue("server", spiffeid.RequireFromPath(multiTD, "/ztlog"), devca.SVIDOptions{DNSNames: []string{"localhost"}})
+	issue("agent", multiAgent, devca.SVIDOptions{})
+	issue("admin", multiAdmin, devca.SVIDOptions{})
+	issue("broker", multiBroker, devca.SVIDOptions{})
+	bundle, err := ca.Bundle().Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.write(t, "bundle.json", bundle)
+	c.run(t, "keygen", "--origin", "test.example/multi", "--out", c.path("log.key"))
+	c.run(t, "receipt-keygen", "--out", c.path("receipt.jwk"))
+	c.copyPolicy(t)
+	c.agent, c.admin, c.broker = c.client(t, "agent"), c.client(t, "admin"), c.client(t, "broker")
+	for range n {
+		c.add(t, extra...)
+	}
+	return c
+}
+
+func (c *cluster) path(name string) string { return filepath.Join(c.dir, name) }
+
+func (c *cluster) write(t *testing.T, name string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(c.path(name), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *cluster) run(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(ztlogBin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("ztlog %s: %v\n%s", args[0], err, out)
+	}
+}
+
+// copyPolicy puts the example OPA policy in <dir>/policy.
+func (c *cluster) copyPolicy(t *testing.T) {
+	t.Helper()
+	if err := os.MkdirAll(c.path("policy"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"authz.rego", "data.json"} {
+		b, err := os.ReadFile(filepath.Join("devpolicy", "opa", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.write(t, filepath.Join("policy", name), b)
+	}
+}
+
+func (c *cluster) client(t *testing.T, name string) *http.Client {
+	t.Helper()
+	src, err := client.FromFiles(c.path(name), c.path("bundle.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	cfg := tlsconfig.MTLSClientConfig(src, src, tlsconfig.AuthorizeMemberOf(multiTD))
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, MaxIdleConnsPerHost: 64}}
+}
+
+// serveArgs are the flags of one frontend on the cluster's log.
+func (c *cluster) serveArgs(addr, policyDir string) []string {
+	return []string{"serve", "--storage", "aws", "--db-dsn", c.db.DSN, "--bucket", awstest.Bucket,
+		"--bucket-prefix", "logs/multi", "--s3-endpoint", c.s3, "--key", c.path("log.key"), "--listen", addr,
+		"--svid-cert", c.path("server.pem"), "--svid-key", c.path("server.key"), "--bundle", c.path("bundle.json"),
+		"--admin", multiAdmin.String(), "--policy", policyDir, "--policy-revision", "multi",
+		"--receipt-key", c.path("receipt.jwk"), "--default-broker", multiBroker.String(),
+		"--checkpoint-interval", "1s", "--decision-timeout", "15s", "--log-level", "warn"}
+}
+
+// add starts one more frontend and waits until it is ready.
+func (c *cluster) add(t *testing.T, extra ...string) *frontend {
+	t.Helper()
+	return c.addWithPolicy(t, c.path("policy"), extra...)
+}
+
+func (c *cluster) addWithPolicy(t *testing.T, policyDir string, extra ...string) *frontend {
+	t.Helper()
+	f := &frontend{addr: devproc.FreeAddr(t), logs: &devproc.SyncBuffer{}}
+	f.cmd = exec.Command(ztlogBin, append(c.serveArgs(f.addr, policyDir), extra...)...)
+	f.cmd.Stderr = f.logs
+	if err := f.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		f.cmd.Process.Kill()
+		f.cmd.Wait()
+		if t.Failed() {
+			t.Logf("frontend %s logs:\n%s", f.addr, f.logs.String())
+		}
+	})
+	waitReadyWithin(t, "http://"+f.addr, 90*time.Second)
+	c.frontends = append(c.frontends, f)
+	return f
+}
+
+func waitReadyWithin(t *testing.T, base string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s was not ready within %s", base, d)
+}
+
+// post sends a JSON body and decodes the answer into out (when 2xx).
+func post(ctx context.Context, hc *http.Client, url string, body, out any) (int, []byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, nil, err
+	}
+	if resp.StatusCode/100 == 2 && out != nil {
+		err = json.Unmarshal(raw, out)
+	}
+	return resp.StatusCode, raw, err
+}
+
+// setAgent registers or revokes the demo agent through f.
+func (c *cluster) setAgent(t *testing.T, f *frontend, op string) api.AgentResponse {
+	t.Helper()
+	var ar api.AgentResponse
+	status, raw, err := post(t.Context(), c.admin, f.url()+"/v1/agents", api.AgentRequest{Op: op, ID: multiAgent.String()}, &ar)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("%s the agent through %s: %d %v %s", op, f.addr, status, err, raw)
+	}
+	return ar
+}
+
+// decide asks f for a decision on demo.echo as the demo agent.
+func (c *cluster) decide(ctx context.Context, f *frontend, resource string) (api.ActionResponse, error) {
+	var ar api.ActionResponse
+	status, raw, err := post(ctx, c.agent, f.url()+"/v1/actions", api.ActionRequest{Action: "demo.echo", Resource: resource}, nil)
+	if err != nil {
+		return ar, err
+	}
+	if status != http.StatusOK && status != http.StatusForbidden {
+		return ar, fmt.Errorf("decision on %s: %d %s", f.addr, status, raw)
+	}
+	if err := json.Unmarshal(raw, &ar); err != nil {
+		return ar, fmt.Errorf("decision on %s: %d %s: %v", f.addr, status, raw, err)
+	}
+	return ar, nil
+}
+
+// waitDecision asks f for decisions, one after another, until one is want,
+// and returns how long that took from since.
+func (c *cluster) waitDecision(t *testing.T, f *frontend, want string, since time.Time, limit time.Duration) (time.Duration, api.ActionResponse) {
+	t.Helper()
+	for i := 0; ; i++ {
+		ar, err := c.decide(t.Context(), f, fmt.Sprintf("r-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ar.Decision == want {
+			return time.Since(since), ar
+		}
+		if time.Since(since) > limit {
+			t.Fatalf("%s still answers %s %v after %s, want %s", f.addr, ar.Decision, ar.Reasons, limit, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func reasonCodes(rs []api.Reason) string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Code)
+	}
+	return strings.Join(out, ",")
+}
+
+// TestManyFrontendsFollowAgents: two `ztlog serve` frontends on one log
+// (Tessera's AWS driver on MariaDB and s3rver). An agent registered through
+// A is allowed on B within followBound; revoked through A, it is denied on
+// B within followBound, with the revocation's log index in the reason.
+func TestManyFrontendsFollowAgents(t *testing.T) {
+	c := startCluster(t, 2)
+	a, b := c.frontends[0], c.frontends[1]
+
+	before, err := c.decide(t.Context(), b, "before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Decision != "deny" {
+		t.Fatalf("unregistered agent on B: %s, want deny", before.Decision)
+	}
+
+	start := time.Now()
+	reg := c.setAgent(t, a, "register")
+	took, allow := c.waitDecision(t, b, "allow", start, 10*followBound)
+	t.Logf("register through A (log index %d): allowed on B after %s", reg.Log.Index, took.Round(time.Millisecond))
+	if took > followBound {
+		t.Errorf("register through A took %s to be in force on B, want at most %s", took.Round(time.Millisecond), followBound)
+	}
+	if allow.Receipt == "" {
+		t.Errorf("the allow on B carries no receipt")
+	}
+
+	start = time.Now()
+	rev := c.setAgent(t, a, "revoke")
+	took, deny := c.waitDecision(t, b, "deny", start, 10*followBound)
+	t.Logf("revoke through A (log index %d): denied on B after %s", rev.Log.Index, took.Round(time.Millisecond))
+	if took > followBound {
+		t.Errorf("revoke through A took %s to be in force on B, want at most %s", took.Round(time.Millisecond), followBound)
+	}
+	if got := reasonCodes(deny.Reasons); !strings.Contains(got, "agent.revoked") {
+		t.Errorf("deny on B after the revoke has reasons %q, want agent.revoked", got)
+	}
+	if want := fmt.Sprintf("log index %d", rev.Log.Index); !strings.Contains(fmt.Sprint(deny.Reasons), want) {
+		t.Errorf("deny on B names %v, want the revocation's %s", deny.Reasons, want)
+	}
+}
