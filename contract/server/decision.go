@@ -138,7 +138,8 @@ func (s *Service) mountDecision(ctx context.Context, d *DecisionPath) error {
 		}
 	}
 	p.agents = agents.New(s.log)
-	if p.results, err = results.New(results.Config{Log: s.log, Auth: auth, Bundles: d.Identity, Logger: s.logger, Registerer: s.registry}); err != nil {
+	if p.results, err = results.New(results.Config{Log: s.log, Auth: auth, Bundles: d.Identity, Logger: s.logger, Registerer: s.registry,
+		Claims: s.cfg.ResultClaims}); err != nil {
 		return err
 	}
 	p.follow = newFollower(p, s, d.FollowInterval)

@@ -33,6 +33,7 @@ import (
 
 	"github.com/zt-infra/ztlog/contract/gate/correlation"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/contract/gate/results"
 	"github.com/zt-infra/ztlog/internal/httperr"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/httpread"
@@ -81,6 +82,11 @@ type Config struct {
 	// Decision, when set, mounts the decision path (see DecisionPath); TLS
 	// then defaults to the identity's mutual TLS. Nil: a read-only log.
 	Decision *DecisionPath
+	// ResultClaims, when several frontends serve the decision path of one
+	// log, is where they agree on each decision's one result before
+	// appending it (results.Claims; sqlclaims over the AWS driver's
+	// database). Nil: this process is the log's only frontend.
+	ResultClaims results.Claims
 	// Witnessing, when set, collects the witnesses' cosignatures before a
 	// checkpoint is published: it supplies Witnesses, WitnessOptions and
 	// HTTPClient, a "witnesses" /readyz check and report, and its metrics.
