@@ -548,3 +548,116 @@ func (c *cluster) checkBound(t *testing.T, what string, took, pub time.Duration)
 		t.Errorf("%s: in force after %s, want at most %s (%s nominal)", what, took.Round(time.Millisecond), loadedBound, followBound)
 	}
 }
+
+// readiness is f's /readyz.
+func readiness(t *testing.T, f *frontend) (int, map[string]string) {
+	t.Helper()
+	resp, err := http.Get("http://" + f.addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Checks map[string]string `json:"checks"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, r.Checks
+}
+
+// policyHash is the hash of the policy in force on f.
+func policyHash(t *testing.T, f *frontend) string {
+	t.Helper()
+	var st struct {
+		Hash string `json:"hash"`
+	}
+	getJSON(t, "http://"+f.addr+"/v1/policy", &st)
+	return st.Hash
+}
+
+// waitPolicyCheck waits until f's /readyz "policy" check satisfies ok.
+func waitPolicyCheck(t *testing.T, f *frontend, ok func(status int, check string) bool) (int, string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * followBound)
+	for {
+		status, checks := readiness(t, f)
+		if ok(status, checks["policy"]) {
+			return status, checks["policy"]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s /readyz: %d %v", f.addr, status, checks)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestManyFrontendsOnePolicy: a frontend started with another policy
+// commits it, so it is the log's latest version; the frontends still on the
+// old one fail /readyz naming both hashes. When their (shared) policy files
+// get the new version, they reload, commit it and are ready again. All
+// frontends publish one JWKS.
+func TestManyFrontendsOnePolicy(t *testing.T) {
+	c := startCluster(t, 2)
+	a, b := c.frontends[0], c.frontends[1]
+	oldHash := policyHash(t, a)
+
+	// Another version: the same rules, another allow list.
+	newDir := c.path("policy-v2")
+	if err := os.MkdirAll(newDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rego, _ := os.ReadFile(c.path("policy/authz.rego"))
+	data, _ := os.ReadFile(c.path("policy/data.json"))
+	data2 := bytes.Replace(data, []byte(`"shell.*"`), []byte(`"shell.ls"`), 1)
+	if bytes.Equal(data, data2) {
+		t.Fatal("the example data.json no longer has a shell.* rule to edit")
+	}
+	os.WriteFile(filepath.Join(newDir, "authz.rego"), rego, 0o644)
+	os.WriteFile(filepath.Join(newDir, "data.json"), data2, 0o644)
+	cf := c.addWithPolicy(t, newDir)
+	newHash := policyHash(t, cf)
+	if newHash == oldHash {
+		t.Fatalf("the edited policy has the old hash %s", oldHash)
+	}
+
+	for name, f := range map[string]*frontend{"A": a, "B": b} {
+		status, check := waitPolicyCheck(t, f, func(status int, check string) bool { return status == http.StatusServiceUnavailable })
+		if !strings.Contains(check, oldHash) {
+			t.Errorf("%s's policy check %q does not name its own hash %s", name, check, oldHash)
+		}
+		if !strings.Contains(check, newHash) {
+			t.Errorf("%s's policy check %q does not name the log's latest hash %s", name, check, newHash)
+		}
+		t.Logf("%s /readyz %d: policy: %s", name, status, check)
+	}
+	if status, checks := readiness(t, cf); status != http.StatusOK {
+		t.Errorf("the frontend with the log's latest policy is not ready: %d %v", status, checks)
+	}
+
+	// The policy files A and B share get the new version: both follow.
+	os.WriteFile(c.path("policy/data.json"), data2, 0o644)
+	for name, f := range map[string]*frontend{"A": a, "B": b} {
+		waitPolicyCheck(t, f, func(status int, check string) bool { return status == http.StatusOK && check == "ok" })
+		if got := policyHash(t, f); got != newHash {
+			t.Errorf("%s's policy after its files changed: %s, want %s", name, got, newHash)
+		}
+	}
+
+	// One receipt key: one JWKS.
+	var jwks []string
+	for _, f := range c.frontends {
+		resp, err := http.Get("http://" + f.addr + "/v1/receipts/jwks.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		jwks = append(jwks, string(body))
+	}
+	for i := 1; i < len(jwks); i++ {
+		if jwks[i] != jwks[0] {
+			t.Errorf("frontend %d publishes JWKS %s, frontend 0 %s", i, jwks[i], jwks[0])
+		}
+	}
+}
