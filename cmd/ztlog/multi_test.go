@@ -69,16 +69,19 @@ type frontend struct {
 
 func (f *frontend) url() string { return "https://" + f.addr }
 
-// startCluster starts n frontends, one after another (the first creates
-// the log), each ready before it returns.
-func startCluster(t *testing.T, n int, extra ...string) *cluster {
+// startCluster starts n frontends on the AWS driver, one after another
+// (the first creates the log), each ready before it returns; n = 0 starts
+// one frontend on the POSIX driver.
+func startCluster(t testing.TB, n int, extra ...string) *cluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts MariaDB, s3rver and several ztlog serve processes; skipped with -short")
 	}
 	c := &cluster{dir: t.TempDir()}
-	c.db = awstest.StartMariaDB(t)
-	c.s3 = awstest.StartS3(t)
+	if n > 0 {
+		c.db = awstest.StartMariaDB(t)
+		c.s3 = awstest.StartS3(t)
+	}
 	ca, err := devca.New(multiTD)
 	if err != nil {
 		t.Fatal(err)
@@ -102,11 +105,12 @@ func startCluster(t *testing.T, n int, extra ...string) *cluster {
 		t.Fatal(err)
 	}
 	c.write(t, "bundle.json", bundle)
-	c.run(t, "keygen", "--origin", "test.example/multi", "--out", c.path("log.key"))
+	vkey := c.run(t, "keygen", "--origin", "test.example/multi", "--out", c.path("log.key"))
+	c.write(t, "trust.policy", []byte("log "+strings.TrimSpace(vkey)+"\nquorum none\n"))
 	c.run(t, "receipt-keygen", "--out", c.path("receipt.jwk"))
 	c.copyPolicy(t)
 	c.agent, c.admin, c.broker = c.client(t, "agent"), c.client(t, "admin"), c.client(t, "broker")
-	for range n {
+	for range max(n, 1) {
 		c.add(t, extra...)
 	}
 	return c
@@ -114,22 +118,27 @@ func startCluster(t *testing.T, n int, extra ...string) *cluster {
 
 func (c *cluster) path(name string) string { return filepath.Join(c.dir, name) }
 
-func (c *cluster) write(t *testing.T, name string, b []byte) {
+func (c *cluster) write(t testing.TB, name string, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(c.path(name), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (c *cluster) run(t *testing.T, args ...string) {
+func (c *cluster) run(t testing.TB, args ...string) string {
 	t.Helper()
-	if out, err := exec.Command(ztlogBin, args...).CombinedOutput(); err != nil {
-		t.Fatalf("ztlog %s: %v\n%s", args[0], err, out)
+	cmd := exec.Command(ztlogBin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ztlog %s: %v\n%s%s", args[0], err, out, stderr.Bytes())
 	}
+	return string(out)
 }
 
 // copyPolicy puts the example OPA policy in <dir>/policy.
-func (c *cluster) copyPolicy(t *testing.T) {
+func (c *cluster) copyPolicy(t testing.TB) {
 	t.Helper()
 	if err := os.MkdirAll(c.path("policy"), 0o755); err != nil {
 		t.Fatal(err)
@@ -143,7 +152,7 @@ func (c *cluster) copyPolicy(t *testing.T) {
 	}
 }
 
-func (c *cluster) client(t *testing.T, name string) *http.Client {
+func (c *cluster) client(t testing.TB, name string) *http.Client {
 	t.Helper()
 	src, err := client.FromFiles(c.path(name), c.path("bundle.json"))
 	if err != nil {
@@ -154,23 +163,28 @@ func (c *cluster) client(t *testing.T, name string) *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, MaxIdleConnsPerHost: 64}}
 }
 
-// serveArgs are the flags of one frontend on the cluster's log.
+// serveArgs are the flags of one frontend on the cluster's log (on the AWS
+// driver; without a database, the POSIX driver in <dir>/data).
 func (c *cluster) serveArgs(addr, policyDir string) []string {
-	return []string{"serve", "--storage", "aws", "--db-dsn", c.db.DSN, "--bucket", awstest.Bucket,
-		"--bucket-prefix", "logs/multi", "--s3-endpoint", c.s3, "--key", c.path("log.key"), "--listen", addr,
+	storage := []string{"--storage", "posix", "--data-dir", c.path("data")}
+	if c.db != nil {
+		storage = []string{"--storage", "aws", "--db-dsn", c.db.DSN, "--bucket", awstest.Bucket,
+			"--bucket-prefix", "logs/multi", "--s3-endpoint", c.s3}
+	}
+	return append(append([]string{"serve"}, storage...), "--key", c.path("log.key"), "--listen", addr,
 		"--svid-cert", c.path("server.pem"), "--svid-key", c.path("server.key"), "--bundle", c.path("bundle.json"),
 		"--admin", multiAdmin.String(), "--policy", policyDir, "--policy-revision", "multi",
 		"--receipt-key", c.path("receipt.jwk"), "--default-broker", multiBroker.String(),
-		"--checkpoint-interval", "1s", "--decision-timeout", "15s", "--log-level", "warn"}
+		"--checkpoint-interval", "1s", "--decision-timeout", "15s", "--log-level", "warn")
 }
 
 // add starts one more frontend and waits until it is ready.
-func (c *cluster) add(t *testing.T, extra ...string) *frontend {
+func (c *cluster) add(t testing.TB, extra ...string) *frontend {
 	t.Helper()
 	return c.addWithPolicy(t, c.path("policy"), extra...)
 }
 
-func (c *cluster) addWithPolicy(t *testing.T, policyDir string, extra ...string) *frontend {
+func (c *cluster) addWithPolicy(t testing.TB, policyDir string, extra ...string) *frontend {
 	t.Helper()
 	f := &frontend{addr: devproc.FreeAddr(t), logs: &devproc.SyncBuffer{}}
 	f.cmd = exec.Command(ztlogBin, append(c.serveArgs(f.addr, policyDir), extra...)...)
@@ -190,7 +204,7 @@ func (c *cluster) addWithPolicy(t *testing.T, policyDir string, extra ...string)
 	return f
 }
 
-func waitReadyWithin(t *testing.T, base string, d time.Duration) {
+func waitReadyWithin(t testing.TB, base string, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
@@ -232,7 +246,7 @@ func post(ctx context.Context, hc *http.Client, url string, body, out any) (int,
 }
 
 // setAgent registers or revokes the demo agent through f.
-func (c *cluster) setAgent(t *testing.T, f *frontend, op string) api.AgentResponse {
+func (c *cluster) setAgent(t testing.TB, f *frontend, op string) api.AgentResponse {
 	t.Helper()
 	var ar api.AgentResponse
 	status, raw, err := post(t.Context(), c.admin, f.url()+"/v1/agents", api.AgentRequest{Op: op, ID: multiAgent.String()}, &ar)
@@ -260,7 +274,7 @@ func (c *cluster) decide(ctx context.Context, f *frontend, resource string) (api
 
 // waitDecision asks f for decisions, one after another, until one is want,
 // and returns how long that took from since.
-func (c *cluster) waitDecision(t *testing.T, f *frontend, want string, since time.Time, limit time.Duration) (time.Duration, api.ActionResponse) {
+func (c *cluster) waitDecision(t testing.TB, f *frontend, want string, since time.Time, limit time.Duration) (time.Duration, api.ActionResponse) {
 	t.Helper()
 	for i := 0; ; i++ {
 		ar, err := c.decide(t.Context(), f, fmt.Sprintf("r-%d", i))
@@ -326,7 +340,7 @@ func TestManyFrontendsFollowAgents(t *testing.T) {
 }
 
 // publishedSize is the size of the checkpoint f publishes.
-func publishedSize(t *testing.T, f *frontend) uint64 {
+func publishedSize(t testing.TB, f *frontend) uint64 {
 	t.Helper()
 	resp, err := http.Get("http://" + f.addr + "/log/checkpoint")
 	if err != nil {
@@ -346,7 +360,7 @@ func publishedSize(t *testing.T, f *frontend) uint64 {
 }
 
 // resultsFor counts the result entries for decision in f's published log.
-func resultsFor(t *testing.T, f *frontend, decision uint64) int {
+func resultsFor(t testing.TB, f *frontend, decision uint64) int {
 	t.Helper()
 	n := 0
 	size := publishedSize(t, f)
@@ -354,7 +368,7 @@ func resultsFor(t *testing.T, f *frontend, decision uint64) int {
 		var e struct {
 			Leaf []byte `json:"leaf"`
 		}
-		getJSON(t, fmt.Sprintf("http://%s/v1/entries/%d", f.addr, i), &e)
+		fetchJSON(t, fmt.Sprintf("http://%s/v1/entries/%d", f.addr, i), &e)
 		ent, err := entry.Parse(e.Leaf)
 		if err != nil {
 			t.Fatalf("entry %d: %v", i, err)
@@ -367,7 +381,7 @@ func resultsFor(t *testing.T, f *frontend, decision uint64) int {
 }
 
 // brokerResult is a signed broker-result statement about the allow d.
-func (c *cluster) brokerResult(t *testing.T, d api.ActionResponse, outcome string) []byte {
+func (c *cluster) brokerResult(t testing.TB, d api.ActionResponse, outcome string) []byte {
 	t.Helper()
 	svid, err := x509svid.Load(c.path("broker.pem"), c.path("broker.key"))
 	if err != nil {
@@ -509,7 +523,7 @@ func TestManyFrontendsOneResult(t *testing.T) {
 // whenPublished reports how long after since f's published checkpoint
 // first covered index (a diagnosis of the follow bound: publication, then
 // the follower).
-func (c *cluster) whenPublished(t *testing.T, f *frontend, index uint64, since time.Time) <-chan time.Duration {
+func (c *cluster) whenPublished(t testing.TB, f *frontend, index uint64, since time.Time) <-chan time.Duration {
 	ch := make(chan time.Duration, 1)
 	go func() {
 		for time.Since(since) < 30*time.Second {
@@ -534,7 +548,7 @@ func (c *cluster) whenPublished(t *testing.T, f *frontend, index uint64, since t
 
 // checkBound checks how long a change took to be in force on another
 // frontend (took), given when it was published there (pub).
-func (c *cluster) checkBound(t *testing.T, what string, took, pub time.Duration) {
+func (c *cluster) checkBound(t testing.TB, what string, took, pub time.Duration) {
 	t.Helper()
 	t.Logf("%s: published after %s, in force after %s (follower's share %s)", what, pub.Round(time.Millisecond), took.Round(time.Millisecond), (took - pub).Round(time.Millisecond))
 	if pub < 0 {
@@ -550,7 +564,7 @@ func (c *cluster) checkBound(t *testing.T, what string, took, pub time.Duration)
 }
 
 // readiness is f's /readyz.
-func readiness(t *testing.T, f *frontend) (int, map[string]string) {
+func readiness(t testing.TB, f *frontend) (int, map[string]string) {
 	t.Helper()
 	resp, err := http.Get("http://" + f.addr + "/readyz")
 	if err != nil {
@@ -567,17 +581,17 @@ func readiness(t *testing.T, f *frontend) (int, map[string]string) {
 }
 
 // policyHash is the hash of the policy in force on f.
-func policyHash(t *testing.T, f *frontend) string {
+func policyHash(t testing.TB, f *frontend) string {
 	t.Helper()
 	var st struct {
 		Hash string `json:"hash"`
 	}
-	getJSON(t, "http://"+f.addr+"/v1/policy", &st)
+	fetchJSON(t, "http://"+f.addr+"/v1/policy", &st)
 	return st.Hash
 }
 
 // waitPolicyCheck waits until f's /readyz "policy" check satisfies ok.
-func waitPolicyCheck(t *testing.T, f *frontend, ok func(status int, check string) bool) (int, string) {
+func waitPolicyCheck(t testing.TB, f *frontend, ok func(status int, check string) bool) (int, string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * followBound)
 	for {
@@ -659,5 +673,17 @@ func TestManyFrontendsOnePolicy(t *testing.T) {
 		if jwks[i] != jwks[0] {
 			t.Errorf("frontend %d publishes JWKS %s, frontend 0 %s", i, jwks[i], jwks[0])
 		}
+	}
+}
+
+func fetchJSON(t testing.TB, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("%s: %v", url, err)
 	}
 }
