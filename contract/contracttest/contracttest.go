@@ -57,6 +57,9 @@ type Options struct {
 	PolicyDir string
 	// ReceiptTTL (default the gate's).
 	ReceiptTTL time.Duration
+	// ResultClaims, when set, is the server's results.Claims (as several
+	// frontends of one log have).
+	ResultClaims results.Claims
 }
 
 // Server is a running ztlog service.
@@ -129,7 +132,7 @@ func (s *Server) start() {
 	}
 	svc, err := server.New(ctx, server.Config{
 		Storage: posix.Opener(posix.Config{Dir: filepath.Join(s.dir, "log")}), Key: s.Key, Logger: logger,
-		CheckpointInterval: 100 * time.Millisecond, PlainHTTPReads: true,
+		CheckpointInterval: 100 * time.Millisecond, PlainHTTPReads: true, ResultClaims: s.opts.ResultClaims,
 		Decision: &server.DecisionPath{Identity: s.Src, PDP: pdp.NewPDP(p, 5*time.Second), Receipts: receipt.NewKeyset(s.rk),
 			Admins: []spiffeid.ID{AdminID}, DefaultBroker: BrokerID.String(), ReceiptTTL: s.opts.ReceiptTTL,
 			CheckpointWait: 3 * time.Second},
