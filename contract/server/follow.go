@@ -145,7 +145,7 @@ func (f *follower) step(ctx context.Context) error {
 	if cp.Size <= next {
 		return nil
 	}
-	var done uint64 = next
+	done := next
 	err = f.s.log.Scan(ctx, next, cp.Size, func(i uint64, leaf []byte) error {
 		if err := f.apply(i, leaf); err != nil {
 			return err
