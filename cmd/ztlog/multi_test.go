@@ -273,16 +273,23 @@ func (c *cluster) decide(ctx context.Context, f *frontend, resource string) (api
 }
 
 // waitDecision asks f for decisions, one after another, until one is want,
-// and returns how long that took from since.
+// and returns when, after since, that decision was asked for: the agent
+// registry is read as a request arrives, before its entry is committed, so
+// the send time (not the answer's, which adds the commit) is when the
+// change was seen to be in force.
 func (c *cluster) waitDecision(t testing.TB, f *frontend, want string, since time.Time, limit time.Duration) (time.Duration, api.ActionResponse) {
 	t.Helper()
 	for i := 0; ; i++ {
+		sent := time.Now()
 		ar, err := c.decide(t.Context(), f, fmt.Sprintf("r-%d", i))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if ar.Decision == want {
-			return time.Since(since), ar
+			if d := time.Since(sent); d > time.Second {
+				t.Logf("the decision that saw the change took %s to answer (its commit)", d.Round(time.Millisecond))
+			}
+			return sent.Sub(since), ar
 		}
 		if time.Since(since) > limit {
 			t.Fatalf("%s still answers %s %v after %s, want %s", f.addr, ar.Decision, ar.Reasons, limit, want)
