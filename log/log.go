@@ -597,3 +597,7 @@ func (l *Log) Close(ctx context.Context) error {
 	l.logger.Info("log closed")
 	return nil
 }
+
+// Closed is closed once the log is closed (Close has stopped its
+// committer): goroutines that follow the log stop then.
+func (l *Log) Closed() <-chan struct{} { return l.stopped }

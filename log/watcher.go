@@ -281,3 +281,11 @@ func (l *Log) Healthy(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Refresh reads the published checkpoint now, rather than at the watcher's
+// next poll, and returns the latest verified one: how a frontend following
+// a log that other frontends append to learns of their entries promptly.
+func (l *Log) Refresh(ctx context.Context) (*Checkpoint, error) {
+	l.watcher.refresh(ctx)
+	return l.watcher.current()
+}

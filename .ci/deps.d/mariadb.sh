@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# MariaDB server binaries, for the AWS storage driver test (log/storage). The
+# MariaDB server binaries, for the AWS storage driver test (log/storage) and the
+# many-frontends tests (cmd/ztlog, contract/gate/results/sqlclaims). The
 # test runs its own private server in a temp dir; no service is started here.
 set -u
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] && exit 0

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# s3rver, an S3-compatible server (npm), for the AWS storage driver test.
+# s3rver, an S3-compatible server (npm), for the AWS storage driver test and
+# the many-frontends tests (cmd/ztlog).
 set -u
 dest=/opt/ztlog-tools
 [ -x "$dest/node_modules/.bin/s3rver" ] && exit 0

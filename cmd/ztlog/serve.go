@@ -172,6 +172,9 @@ func runServe(ctx context.Context, args []string) error {
 	if err := f.witness.apply(&cfg, logger); err != nil {
 		return err
 	}
+	if cfg.ResultClaims, err = f.claims(ctx); err != nil {
+		return err
+	}
 	return serve(ctx, cfg, &f.contract, logger, nil)
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/zt-infra/ztlog/contract/gate/results"
 	"github.com/zt-infra/ztlog/log/storage"
 	"github.com/zt-infra/ztlog/log/storage/posix"
 )
@@ -18,6 +19,24 @@ import (
 // (-tags ztlog_noaws,ztlog_nogcp: a posix-only binary links no cloud SDK).
 var drivers = map[string]func(f *serveFlags) storage.Opener{
 	"posix": func(f *serveFlags) storage.Opener { return posix.Opener(posix.Config{Dir: f.dataDir}) },
+}
+
+// resultClaims open, for a driver that lets several frontends append to one
+// log, the store where they agree on each decision's one result.
+var resultClaims = map[string]func(ctx context.Context, f *serveFlags) (results.Claims, error){}
+
+// claims opens the result claims of the --storage driver (nil if it has
+// none: one frontend per log).
+func (f *serveFlags) claims(ctx context.Context) (results.Claims, error) {
+	open, ok := resultClaims[f.storageKind]
+	if kind, err := f.contract.enabled(); !ok || err != nil || kind == "none" {
+		return nil, nil // no decision path (or a flag error serve reports)
+	}
+	c, err := open(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("--storage %s: %w", f.storageKind, err)
+	}
+	return c, nil
 }
 
 // storageFlags names the flag behind each driver Config field, so that a

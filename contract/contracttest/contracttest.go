@@ -63,6 +63,9 @@ type Options struct {
 	// checkpoints are published with its quorum's cosignatures, witnessed
 	// assurance is possible, and TrustPolicy returns that text.
 	Witnessing func(key *ztlog.Key) (*witnessing.Collector, string)
+	// ResultClaims, when set, is the server's results.Claims (as several
+	// frontends of one log have).
+	ResultClaims results.Claims
 }
 
 // Server is a running ztlog service.
@@ -142,6 +145,7 @@ func (s *Server) start() {
 	svc, err := server.New(ctx, server.Config{
 		Storage: posix.Opener(posix.Config{Dir: filepath.Join(s.dir, "log")}), Key: s.Key, Logger: logger,
 		CheckpointInterval: 100 * time.Millisecond, PlainHTTPReads: true, Witnessing: s.witnessing,
+		ResultClaims: s.opts.ResultClaims,
 		Decision: &server.DecisionPath{Identity: s.Src, PDP: pdp.NewPDP(p, 5*time.Second), Receipts: receipt.NewKeyset(s.rk),
 			Admins: []spiffeid.ID{AdminID}, DefaultBroker: BrokerID.String(), ReceiptTTL: s.opts.ReceiptTTL,
 			CheckpointWait: 3 * time.Second},

@@ -64,6 +64,10 @@ type DecisionPath struct {
 	// at start (it needs a checkpoint covering every entry, which with
 	// witnesses needs them). Default DefaultRebuildTimeout.
 	RebuildTimeout time.Duration
+	// FollowInterval is how often the published checkpoint is read to
+	// apply entries other frontends of the same log appended (agents,
+	// results, policy versions). Default DefaultFollowInterval.
+	FollowInterval time.Duration
 }
 
 // UserTokens configures delegated user tokens: the issuer, its JWKS file
@@ -90,6 +94,7 @@ type mountedPath struct {
 	results *results.Service
 	policy  *pdp.Manager // nil with a fixed PDP
 	users   *identity.UserVerifier
+	follow  *follower
 }
 
 // mountDecision builds the decision path over the open log and adds its
@@ -143,11 +148,18 @@ func (s *Service) mountDecision(ctx context.Context, d *DecisionPath) error {
 		}
 	}
 	p.agents = agents.New(s.log)
-	if p.results, err = results.New(results.Config{Log: s.log, Auth: auth, Bundles: d.Identity, Logger: s.logger, Registerer: s.registry}); err != nil {
+	if p.results, err = results.New(results.Config{Log: s.log, Auth: auth, Bundles: d.Identity, Logger: s.logger, Registerer: s.registry,
+		Claims: s.cfg.ResultClaims}); err != nil {
 		return err
 	}
-	if err := p.rebuild(ctx, s); err != nil {
+	p.follow = newFollower(p, s, d.FollowInterval)
+	if err := p.rebuild(ctx); err != nil {
 		return err
+	}
+	go p.follow.run(untilClosed(ctx, s))
+	s.addCheck("follow", p.follow.checkFollow)
+	if p.policy != nil {
+		s.addCheck("policy", p.follow.checkPolicy)
 	}
 	var witnesses gate.Witnesses
 	if s.cfg.Witnessing != nil {
@@ -178,25 +190,33 @@ func (s *Service) mountDecision(ctx context.Context, d *DecisionPath) error {
 	return nil
 }
 
-// rebuild replays the agent registry and which decisions already have a
-// result from the log, in one pass.
-func (p *mountedPath) rebuild(ctx context.Context, s *Service) error {
+// rebuild replays the agent registry, which decisions already have a
+// result and the latest policy version from the log, in one pass; the
+// follower then keeps them current.
+func (p *mountedPath) rebuild(ctx context.Context) error {
 	timeout := p.cfg.RebuildTimeout
 	if timeout <= 0 {
 		timeout = DefaultRebuildTimeout
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	err := s.log.Replay(rctx, func(i uint64, leaf []byte) error {
-		if err := p.agents.Replay(i, leaf); err != nil {
-			return err
-		}
-		return p.results.Replay(i, leaf)
-	})
-	if err != nil {
+	if err := p.follow.rebuild(rctx); err != nil {
 		return fmt.Errorf("rebuild the agent registry and results from the log (within %s; are the witnesses reachable?): %w", timeout, err)
 	}
 	return nil
+}
+
+// untilClosed is ctx, also ended when the service's log is closed.
+func untilClosed(ctx context.Context, s *Service) context.Context {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer cancel()
+		select {
+		case <-ctx.Done():
+		case <-s.log.Closed():
+		}
+	}()
+	return ctx
 }
 
 // verifier builds the user token verifier (nil when none is configured).

@@ -34,6 +34,7 @@ import (
 
 	"github.com/zt-infra/ztlog/contract/gate/correlation"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/contract/gate/results"
 	"github.com/zt-infra/ztlog/internal/httperr"
 	"github.com/zt-infra/ztlog/internal/netguard"
 	ztlog "github.com/zt-infra/ztlog/log"
@@ -88,6 +89,11 @@ type Config struct {
 	// source cannot be stored does not come into force. Nil: sources are
 	// not stored (the endpoint answers 404 saying so).
 	PolicyStore PolicyStore
+	// ResultClaims, when several frontends serve the decision path of one
+	// log, is where they agree on each decision's one result before
+	// appending it (results.Claims; sqlclaims over the AWS driver's
+	// database). Nil: this process is the log's only frontend.
+	ResultClaims results.Claims
 	// Witnessing, when set, collects the witnesses' cosignatures before a
 	// checkpoint is published: it supplies Witnesses, WitnessOptions and
 	// HTTPClient, a "witnesses" /readyz check and report, and its metrics.

@@ -23,7 +23,9 @@
 //
 // Anything else is refused with the contract's error shape and commits
 // nothing. The result entry is appended and durably sequenced before the
-// answer. One process appends results for a log (as for decisions).
+// answer. Several frontends of one log agree on each decision's one result
+// through Config.Claims (a claim row in their shared database) before
+// appending; see Claims.
 package results
 
 import (
@@ -66,6 +68,12 @@ const (
 	MaxEnvelopeInEntry = 32 << 10
 )
 
+// integrationLag is how far beyond the integrated tree a decision index
+// may be and still be waited for: entries sequenced (answered) but not yet
+// integrated, which with several frontends on one log is more than one
+// batch.
+const integrationLag = 1 << 16
+
 // Error codes of POST /v1/results (besides the decoder's).
 const (
 	CodeStatementInvalid = "statement_invalid"  // does not verify (signature, chain, form)
@@ -88,6 +96,12 @@ type Config struct {
 	Registerer    prometheus.Registerer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Claims, when several frontends accept results for one log, decides
+	// which statement becomes a decision's one result before any appends
+	// it (see Claims). Nil: this process is the log's only frontend.
+	Claims Claims
+	// ClaimLease is DefaultClaimLease when zero.
+	ClaimLease time.Duration
 }
 
 // committed is a result entry already in the log.
@@ -141,6 +155,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ClaimLease <= 0 {
+		cfg.ClaimLease = DefaultClaimLease
+	}
 	s := &Service{cfg: cfg, done: map[uint64]committed{}, pending: map[uint64]bool{},
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ztlog_results_total", Help: "Result entries committed, by outcome."}, []string{"outcome"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ztlog_results_refused_total", Help: "Results refused, by error code."}, []string{"code"}),
@@ -162,6 +179,12 @@ func (s *Service) Replay(index uint64, leaf []byte) error {
 	}
 	if r, ok := e.(*entry.Result); ok {
 		s.mu.Lock()
+		if prev, ok := s.done[r.DecisionIndex]; ok && prev.index <= index {
+			// Already known (applied when it was committed here, or
+			// followed before): the first result in log order stands.
+			s.mu.Unlock()
+			return nil
+		}
 		s.done[r.DecisionIndex] = committed{index: index, leafHash: leafHash(leaf), statement: r.Statement.Digest,
 			payload: payloadDigest(r.Statement.Envelope), broker: r.Broker, outcome: r.Outcome, cid: r.CorrelationID}
 		s.mu.Unlock()
@@ -269,10 +292,9 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		// Not a refusal: it may be this very statement, still being
 		// sequenced after an earlier attempt gave up waiting.
-		s.refused.WithLabelValues("busy").Inc()
+		s.refused.WithLabelValues(codeBusy).Inc()
 		w.Header().Set("Retry-After", "1")
-		httperr.WriteError(w, http.StatusServiceUnavailable, &httperr.Error{Code: "busy", Field: "statement",
-			Message: fmt.Sprintf("a result for decision %d is being committed right now; post the same statement again in a moment", idx)})
+		httperr.WriteError(w, http.StatusServiceUnavailable, busy(idx))
 		return
 	}
 	s.pending[idx] = true
@@ -280,10 +302,34 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request) {
 	// The mark stays until the entry's fate is known: an append that
 	// ends waiting may still be sequenced, and a retry meanwhile must not
 	// append the result a second time.
-	release := func() {
+	unmark := func() {
 		s.mu.Lock()
 		delete(s.pending, idx)
 		s.mu.Unlock()
+	}
+	owner, status, e := s.claim(r.Context(), idx, digest, now)
+	if e != nil {
+		unmark()
+		if e.Code == codeBusy {
+			s.refused.WithLabelValues(codeBusy).Inc()
+			w.Header().Set("Retry-After", "1")
+			httperr.WriteError(w, status, e)
+			return
+		}
+		s.refuse(w, r, status, e)
+		return
+	}
+	// release: nothing of this attempt is in flight any more (the log
+	// answered an error), so a retry may claim the decision again at once.
+	release := func() {
+		unmark()
+		if owner != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommitTimeout)
+			defer cancel()
+			if err := s.cfg.Claims.Release(ctx, idx, owner); err != nil {
+				s.cfg.Logger.Warn("result claim not released; a retry waits for its lease", "decision_index", idx, "error", err.Error())
+			}
+		}
 	}
 
 	re := resultEntry(now, d, p, v, raw, req.Chain, digest)
@@ -346,13 +392,22 @@ func (s *Service) decision(ctx context.Context, idx uint64) (*entry.Decision, st
 	if err != nil {
 		return nil, "", http.StatusServiceUnavailable, &httperr.Error{Code: "log_unavailable", Message: "cannot read the log: " + err.Error()}
 	}
-	if idx >= n {
+	notFound := func(n uint64) (*entry.Decision, string, int, *httperr.Error) {
 		return nil, "", http.StatusNotFound, &httperr.Error{Code: CodeDecisionNotFound, Field: "statement",
 			Message: fmt.Sprintf("the statement names decision %d; the log has %d entries", idx, n)}
+	}
+	if idx >= n+integrationLag {
+		return notFound(n)
 	}
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.DecisionWait)
 	defer cancel()
 	if _, err := s.cfg.Log.Await(wctx, idx); err != nil {
+		// Integration may lag sequencing (the AWS driver integrates in
+		// the background, and another frontend may have answered the
+		// decision): unknown only if it is still beyond the tree.
+		if n, nerr := s.cfg.Log.IntegratedSize(ctx); nerr == nil && idx >= n {
+			return notFound(n)
+		}
 		return nil, "", http.StatusServiceUnavailable, &httperr.Error{Code: "log_unavailable",
 			Message: fmt.Sprintf("no published checkpoint covers decision %d yet (%v); post again shortly", idx, err)}
 	}
@@ -452,4 +507,52 @@ func rawMember(body []byte, name string) []byte {
 		return nil
 	}
 	return []byte(m[name])
+}
+
+// codeBusy: a result for the decision is being committed right now.
+const codeBusy = "busy"
+
+func busy(idx uint64) *httperr.Error {
+	return &httperr.Error{Code: codeBusy, Field: "statement",
+		Message: fmt.Sprintf("a result for decision %d is being committed right now; post the same statement again in a moment", idx)}
+}
+
+// claim claims decision idx for the statement digest in Config.Claims (see
+// Claims for the rule) and returns the attempt's owner name ("" without
+// Claims), or the answer to give instead.
+func (s *Service) claim(ctx context.Context, idx uint64, digest string, now time.Time) (string, int, *httperr.Error) {
+	if s.cfg.Claims == nil {
+		return "", 0, nil
+	}
+	unavailable := func(err error) (string, int, *httperr.Error) {
+		return "", http.StatusServiceUnavailable, &httperr.Error{Code: "claim_unavailable",
+			Message: fmt.Sprintf("cannot claim decision %d's result in the database the frontends share; nothing was committed, post the same statement again: %v", idx, err)}
+	}
+	owner := newOwner()
+	c, err := s.cfg.Claims.Claim(ctx, idx, digest, owner, now)
+	if err != nil {
+		return unavailable(err)
+	}
+	switch {
+	case c.Owner == owner:
+		return owner, 0, nil
+	case c.Statement != digest:
+		return "", http.StatusConflict, &httperr.Error{Code: CodeResultExists, Field: "statement",
+			Message: fmt.Sprintf("decision %d already has a result: statement %s, claimed through another frontend at %s; a decision gets one result",
+				idx, c.Statement, c.At.UTC().Format(time.RFC3339))}
+	case now.Sub(c.At) < s.cfg.ClaimLease:
+		return "", http.StatusServiceUnavailable, busy(idx)
+	}
+	if _, ok := s.ResultOf(idx); ok {
+		return "", http.StatusServiceUnavailable, busy(idx) // committed after all: the retry answers it
+	}
+	ok, err := s.cfg.Claims.TakeOver(ctx, idx, c.Owner, owner, now)
+	if err != nil {
+		return unavailable(err)
+	}
+	if !ok {
+		return "", http.StatusServiceUnavailable, busy(idx)
+	}
+	s.cfg.Logger.Warn("result claim taken over after its lease", "decision_index", idx, "previous_owner", c.Owner, "claimed_at", c.At.UTC().Format(time.RFC3339))
+	return owner, 0, nil
 }
