@@ -14,6 +14,19 @@ import (
 	"github.com/zt-infra/ztlog/internal/text"
 )
 
+// The assurance levels of an allow (Decision.Assurance; contract/receipt/receipt.md,
+// "Witnessed receipts").
+const (
+	// Sequenced: the allow was answered once its entry was durably
+	// sequenced in the log.
+	Sequenced = "sequenced"
+	// Witnessed: the receipt carries the entry's inclusion proof in a
+	// checkpoint the issuer says its witness quorum cosigned. The SDK
+	// checks that evidence's form only; the broker verifies the
+	// cosignatures under its trust policy.
+	Witnessed = "witnessed"
+)
+
 // Leeway is the clock skew the SDK tolerates on a receipt's iat and exp.
 const Leeway = 5 * time.Second
 
@@ -96,7 +109,7 @@ func ParseAnswer(status int, body []byte) (*Decision, error) {
 // CheckAnswer checks a parsed answer against want: the action digest and
 // correlation id, and for an allow the receipt (verified with keys) and
 // that it names the answer's index, leaf hash and the agent. On success it
-// fills d.ActionDigest, and for an allow d.Receipt and d.Token.
+// fills d.ActionDigest, and for an allow d.Receipt, d.Token and d.Assurance.
 func CheckAnswer(d *Decision, keys *jose.JSONWebKeySet, want Expect) error {
 	ar := &d.Response
 	if ar.ActionDigest != want.ActionDigest {
@@ -120,8 +133,10 @@ func CheckAnswer(d *Decision, keys *jose.JSONWebKeySet, want Expect) error {
 		}
 		aud = r.Claims.Audience
 	}
+	// The agent holds no witness policy: a witnessed receipt's form is
+	// checked here, its checkpoint by the broker (testdata/sdk/README.md).
 	claims, err := receipt.Verify(ar.Receipt, keys, receipt.Expect{Issuer: want.Issuer, Audience: aud,
-		ActionDigest: want.ActionDigest, Now: want.Now, Leeway: want.Leeway})
+		ActionDigest: want.ActionDigest, Now: want.Now, Leeway: want.Leeway, DeferWitnessCheck: true})
 	if err != nil {
 		return fmt.Errorf("the receipt does not verify: %w", err)
 	}
@@ -134,5 +149,9 @@ func CheckAnswer(d *Decision, keys *jose.JSONWebKeySet, want Expect) error {
 		return fmt.Errorf("%w: the receipt is for %s, this agent is %s", ErrInconsistent, claims.Subject, want.Actor)
 	}
 	d.ActionDigest, d.Receipt, d.Token = want.ActionDigest, claims, ar.Receipt
+	d.Assurance = Sequenced
+	if claims.Assurance == receipt.Witnessed {
+		d.Assurance = Witnessed
+	}
 	return nil
 }

@@ -183,6 +183,9 @@ type Decision struct {
 	// Receipt is the verified receipt of an allow; Token its compact JWS.
 	Receipt *receipt.Claims
 	Token   string
+	// Assurance is the level of a verified allow, Sequenced or Witnessed
+	// (from its receipt); "" for a deny.
+	Assurance string
 	// ActionDigest is the digest the SDK computed and the answer confirmed.
 	ActionDigest  string
 	CorrelationID string

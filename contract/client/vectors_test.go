@@ -27,6 +27,9 @@ import (
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/receipt"
 	"github.com/zt-infra/ztlog/internal/jcs"
+	"github.com/zt-infra/ztlog/internal/tlogproof"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
+	"github.com/zt-infra/ztlog/verifier/proof"
 )
 
 var update = flag.Bool("update", false, "rewrite the shared SDK vectors in testdata/sdk")
@@ -82,6 +85,8 @@ type vectorExpect struct {
 	Reasons    []api.Reason `json:"reasons,omitempty"`
 	PolicyHash string       `json:"policy_hash,omitempty"`
 	ReceiptID  string       `json:"receipt_id,omitempty"`
+	// Assurance is the level an allow reports; absent means "sequenced".
+	Assurance string `json:"assurance,omitempty"`
 }
 
 type answerVector struct {
@@ -217,6 +222,13 @@ func TestSDKVectors(t *testing.T) {
 					t.Errorf("reason %d: %+v, want %+v", i, d.Response.Reasons[i], r)
 				}
 			}
+			wantAssurance := v.Expect.Assurance
+			if d.Allow && wantAssurance == "" {
+				wantAssurance = client.Sequenced
+			}
+			if d.Assurance != wantAssurance {
+				t.Errorf("assurance %q, want %q", d.Assurance, wantAssurance)
+			}
 			if d.Allow {
 				if d.Receipt == nil {
 					t.Fatal("an allow without verified receipt claims")
@@ -226,6 +238,19 @@ func TestSDKVectors(t *testing.T) {
 				}
 			} else if d.Receipt != nil {
 				t.Errorf("a deny with receipt claims")
+			}
+			if wantAssurance == client.Witnessed {
+				// What the SDK leaves to the broker holds too: the
+				// checkpoint meets the log's witness policy and includes
+				// the decision (receipt.md, verification step 7).
+				pol, err := trustpolicy.Parse(readTLog(t, "trust.policy"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := receipt.Verify(d.Token, &v.JWKS, receipt.Expect{Issuer: v.Issuer, Audience: v.Request.Broker,
+					ActionDigest: actionDigest, Now: time.Unix(v.Now, 0), Witnesses: pol}); err != nil {
+					t.Errorf("a broker with the witness policy refuses the receipt: %v", err)
+				}
 			}
 		})
 	}
@@ -371,6 +396,7 @@ func generateSDKVectors(t *testing.T) *vectorFile {
 
 	type spec struct {
 		name, why string
+		issuer    string // "" means vecIssuer
 		req       vectorRequest
 		now       int64
 		jwks      *jose.JSONWebKeySet
@@ -553,11 +579,88 @@ func generateSDKVectors(t *testing.T) *vectorFile {
 		{name: "body-not-an-object", why: "the body is a JSON string, not a decision",
 			req: baseReq, status: 200, body: func(string) any { return "allow" }, expect: errorOf("answer")},
 	}
+	// Witnessed receipts (contract/receipt/receipt.md, "Witnessed
+	// receipts"), appended so that the vectors above stay as they were.
+	// They are for entry 0 of the tlog-proof example log, whose tlog-proof
+	// is cosigned by the witness of its trust policy, so the valid ones
+	// also verify as a broker verifies them (TestSDKVectors checks that).
+	wProof0 := string(readTLog(t, "entry-0.tlog-proof"))
+	wProof1 := string(readTLog(t, "entry-1.tlog-proof"))
+	wHead, wCheckpoint, _ := strings.Cut(wProof0, "\n\n")
+	wHashes := strings.Split(wHead, "\n")[2:] // after the header and index lines
+	wClaims := func(digest string) receipt.Claims {
+		c := claimsFor(digest)
+		c.Issuer, c.ID, c.LogIndex, c.LeafHash = witnessedIssuer, "rcpt-sdk-vector-w001", 0, witnessedLeaf(t)
+		c.Assurance, c.TLogProof = receipt.Witnessed, wProof0
+		return c
+	}
+	// witnessedWith signs the witnessed claims, edited as a JSON object.
+	witnessedWith := func(edit func(m map[string]any)) func(string) any {
+		return func(digest string) any {
+			b := allowBody(baseReq, digest, signRaw(key, header("EdDSA", key.kid), claimsJSON(t, wClaims(digest), edit)))
+			b.Log = api.LogRef{Origin: witnessedIssuer, Index: 0, LeafHash: witnessedLeaf(t), EntryURL: "/v1/entries/0"}
+			return b
+		}
+	}
+	withProof := func(p string) func(string) any {
+		return witnessedWith(func(m map[string]any) { m["tlog_proof"] = p })
+	}
+	// withExtra puts n bytes of unauthenticated extra data in the proof
+	// (tlog-proof's "extra" line; no verifier reads it): a longer receipt.
+	withExtra := func(n int) string {
+		return strings.Replace(wProof0, tlogproof.Header+"\n",
+			tlogproof.Header+"\nextra "+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("ztlog sdk vector padding. "), n/26+1)[:n])+"\n", 1)
+	}
+	witnessedExpect := vectorExpect{Outcome: "allow", Index: idx(0), LeafHash: witnessedLeaf(t), PolicyHash: policy.Hash,
+		Reasons: allowExpect.Reasons, ReceiptID: "rcpt-sdk-vector-w001", Assurance: receipt.Witnessed}
+	w := func(name, why string, body func(string) any, expect vectorExpect) spec {
+		return spec{name: name, why: why, issuer: witnessedIssuer, req: baseReq, status: 200, body: body, expect: expect}
+	}
+	specs = append(specs,
+		w("witnessed-allow", "a valid witnessed allow: assurance witnessed and the decision's tlog-proof with a cosigned checkpoint; the SDK reports assurance witnessed",
+			witnessedWith(nil), witnessedExpect),
+		w("witnessed-allow-large", "a valid witnessed allow of about 12 KB (6 KB of tlog-proof extra data): receipts may be up to 16384 bytes",
+			withProof(withExtra(6000)), witnessedExpect),
+		w("witnessed-too-large", "a witnessed receipt of more than 16384 bytes (12 KB of tlog-proof extra data), otherwise valid",
+			withProof(withExtra(12000)), errorOf("malformed")),
+		w("witnessed-assurance-sequenced", "assurance \"sequenced\": the only value is witnessed (a sequenced receipt has no assurance claim)",
+			witnessedWith(func(m map[string]any) { m["assurance"] = "sequenced" }), errorOf("malformed")),
+		w("witnessed-assurance-empty", "assurance \"\" with a tlog_proof",
+			witnessedWith(func(m map[string]any) { m["assurance"] = "" }), errorOf("malformed")),
+		w("witnessed-assurance-not-a-string", "assurance true: a string is required",
+			witnessedWith(func(m map[string]any) { m["assurance"] = true }), errorOf("malformed")),
+		w("witnessed-no-proof", "assurance witnessed without a tlog_proof: either member without the other is malformed",
+			witnessedWith(func(m map[string]any) { delete(m, "tlog_proof") }), errorOf("malformed")),
+		w("witnessed-proof-without-assurance", "a tlog_proof without assurance: either member without the other is malformed",
+			witnessedWith(func(m map[string]any) { delete(m, "assurance") }), errorOf("malformed")),
+		w("witnessed-proof-not-a-string", "tlog_proof 42: a string is required",
+			witnessedWith(func(m map[string]any) { m["tlog_proof"] = 42 }), errorOf("malformed")),
+		w("witnessed-proof-other-index", "the tlog-proof proves index 1 (a valid proof of the same checkpoint), log_index is 0",
+			withProof(wProof1), errorOf("malformed")),
+		w("witnessed-proof-wrong-header", "the proof's first line is c2sp.org/tlog-proof@v2",
+			withProof(strings.Replace(wProof0, "tlog-proof@v1\n", "tlog-proof@v2\n", 1)), errorOf("malformed")),
+		w("witnessed-proof-index-leading-zero", "index 00: a decimal without leading zeros is required",
+			withProof(strings.Replace(wProof0, "\nindex 0\n", "\nindex 00\n", 1)), errorOf("malformed")),
+		w("witnessed-proof-short-hash", "a proof line that is the base64 of 3 bytes, not 32",
+			withProof(strings.Replace(wProof0, wHashes[0], "AAAA", 1)), errorOf("malformed")),
+		w("witnessed-proof-hash-padding-bits", "a proof hash in non-canonical base64 (non-zero padding bits): one spelling only",
+			withProof(strings.Replace(wProof0, wHashes[0], strings.TrimSuffix(wHashes[0], "4=")+"5=", 1)), errorOf("malformed")),
+		w("witnessed-proof-65-hashes", "65 proof hashes: no tree needs more than 64",
+			withProof(wHead+strings.Repeat("\n"+wHashes[0], 62)+"\n\n"+wCheckpoint), errorOf("malformed")),
+		w("witnessed-proof-no-checkpoint", "the proof has no empty line and no checkpoint",
+			withProof(wHead+"\n"), errorOf("malformed")),
+		w("witnessed-proof-empty-checkpoint", "the proof's empty line is followed by nothing",
+			withProof(wHead+"\n\n"), errorOf("malformed")),
+	)
 	for _, s := range specs {
 		argsDigest, digest := digestsOf(t, s.req)
 		now := s.now
 		if now == 0 {
 			now = vecNow
+		}
+		issuer := s.issuer
+		if issuer == "" {
+			issuer = vecIssuer
 		}
 		keys := jwks
 		if s.jwks != nil {
@@ -568,7 +671,7 @@ func generateSDKVectors(t *testing.T) *vectorFile {
 			t.Fatal(err)
 		}
 		f.Answers = append(f.Answers, answerVector{Name: s.name, Why: s.why, Request: s.req, ArgsDigest: argsDigest,
-			ActionDigest: digest, Issuer: vecIssuer, Now: now, JWKS: keys, Status: s.status, Body: body, Expect: s.expect})
+			ActionDigest: digest, Issuer: issuer, Now: now, JWKS: keys, Status: s.status, Body: body, Expect: s.expect})
 	}
 
 	// Action names: the MCP gateway decides mcp.tool.<server>.<tool>; an
@@ -586,6 +689,26 @@ func generateSDKVectors(t *testing.T) *vectorFile {
 		f.Names = append(f.Names, nameVector{Helper: n.helper, Args: n.args, Action: nameHelpers[n.helper](n.args)})
 	}
 	return f
+}
+
+// The witnessed vectors' log: testdata/tlog-proof/ztlog, whose entry 0 is
+// a decision allow.
+const (
+	witnessedIssuer = "example.com/ztlog-vectors"
+	tlogVectors     = "../../testdata/tlog-proof/ztlog"
+)
+
+func readTLog(t *testing.T, name string) []byte {
+	b, err := os.ReadFile(tlogVectors + "/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// witnessedLeaf is the leaf hash of entry 0 of that log.
+func witnessedLeaf(t *testing.T) string {
+	return base64.StdEncoding.EncodeToString(proof.LeafHash(bytes.TrimRight(readTLog(t, "decision-allow.json"), "\n")))
 }
 
 func digestOfReq(t *testing.T, r vectorRequest) string {

@@ -216,6 +216,13 @@ func (g *Gateway) serveRPC(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := g.cfg.Decider.Decide(r.Context(), client.Request{Action: call.Action, Resource: call.Resource,
 		Args: call.Params, Broker: g.broker})
+	if err == nil && d.Allow && d.Assurance == client.Witnessed {
+		// The gate acts as the broker, and a broker verifies a witnessed
+		// receipt's cosigned checkpoint under a trust policy
+		// (receipt.md, step 7); the SDK leaves that to it. The gate holds
+		// no trust policy, so it refuses (fail closed).
+		err = errors.New("the receipt is witnessed, and this gate has no trust policy to check its cosigned checkpoint")
+	}
 	var denied *client.DeniedError
 	switch {
 	case err == nil && (!d.Allow || d.Receipt == nil):

@@ -58,8 +58,10 @@ def test_answer(v):
     if d.allowed:
         assert d.claims["jti"] == want["receipt_id"]
         assert d.receipt == v["body"]["receipt"]
+        assert d.assurance == want.get("assurance", "sequenced")
     else:
         assert d.receipt is None
+        assert d.assurance is None
 
 
 NAME_HELPERS = {

@@ -24,6 +24,9 @@ class Decision:
     receipt      the compact JWS for the broker (allow only, else None)
     policy_hash  the policy version that decided
     claims       the verified receipt claims (allow only, else None)
+    assurance    "sequenced" or "witnessed" for an allow (from its receipt), None
+                 for a deny; a witnessed receipt's cosignatures are checked by
+                 the broker, not here (testdata/sdk/README.md)
     action_digest, correlation_id, response (the answer body as a dict)
     """
 
@@ -39,11 +42,12 @@ class Decision:
         self.correlation_id = response.get("correlation_id", "")
         self.receipt = None
         self.claims = None
+        self.assurance = None
         self.action_digest = None
 
     def __repr__(self):
         return (f"Decision(allowed={self.allowed}, index={self.index}, reasons={self.reasons!r}, "
-                f"policy_hash={self.policy_hash!r})")
+                f"policy_hash={self.policy_hash!r}, assurance={self.assurance!r})")
 
 
 def _typed(obj, key, t, what, default):
@@ -100,8 +104,8 @@ def parse_answer(status, body):
 
 def check_answer(d, jwks, *, actor, issuer, broker, action_digest, correlation_id, now, leeway):
     """Check a parsed answer against the request and, for an allow, its
-    receipt against the issuer's JWKS. Fills d.action_digest, d.receipt and
-    d.claims."""
+    receipt against the issuer's JWKS. Fills d.action_digest, d.receipt,
+    d.claims and d.assurance."""
     r = d.response
     if r.get("action_digest", "") != action_digest:
         raise InconsistentAnswer(f"the answer is about action {r.get('action_digest')}, the SDK asked for {action_digest}")
@@ -123,6 +127,7 @@ def check_answer(d, jwks, *, actor, issuer, broker, action_digest, correlation_i
     if claims["sub"] != actor:
         raise InconsistentAnswer(f"the receipt is for {claims['sub']}, this agent is {actor}")
     d.action_digest, d.receipt, d.claims = action_digest, token, claims
+    d.assurance = _receipt.WITNESSED if claims.get("assurance") == _receipt.WITNESSED else _receipt.SEQUENCED
     return d
 
 

@@ -9,6 +9,12 @@ is pure (no I/O, no clock) and runs the checks of the Go package
 * ``BadSignature`` -- the key's alg differs, or the signature does not verify;
 * ``ReceiptMismatch`` -- issuer, audience or action digest differ;
 * ``ReceiptExpired`` -- past exp, or iat in the future (beyond the leeway).
+
+A witnessed receipt (claims ``assurance`` and ``tlog_proof``) is checked
+for form only: ``assurance`` is "witnessed", ``tlog_proof`` is a C2SP
+tlog-proof@v1 for ``log_index``. Its checkpoint's cosignatures are the
+broker's to verify under its trust policy (receipt.md, step 7); the agent
+side holds none (testdata/sdk/README.md).
 """
 
 import base64
@@ -25,11 +31,18 @@ from .errors import BadSignature, ReceiptExpired, ReceiptMalformed, ReceiptMisma
 
 TYPE = "ztlog-receipt+jwt"
 VERSION = 1
-MAX_SIZE = 8192
+MAX_SIZE = 16384
 ALGORITHMS = ("EdDSA", "ES256")
 
 CLAIMS = ("ver", "iss", "sub", "aud", "iat", "exp", "jti", "action_digest", "decision",
           "log_index", "leaf_hash", "policy_hash", "cid")
+# A witnessed receipt has both of these, a sequenced one neither.
+WITNESS_CLAIMS = ("assurance", "tlog_proof")
+WITNESSED = "witnessed"
+SEQUENCED = "sequenced"
+TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
+_TLOG_PROOF_MAX_HASHES = 64
+_DECIMAL = re.compile(r"^(0|[1-9][0-9]*)$")
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -68,6 +81,58 @@ def valid_spiffe_id(s):
 
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _std_b64(s):
+    """Standard base64 with padding, in its one canonical spelling, or None."""
+    try:
+        b = base64.b64decode(s, validate=True)
+    except ValueError:
+        return None
+    return b if base64.b64encode(b).decode("ascii") == s else None
+
+
+class TLogProof:
+    """A parsed C2SP tlog-proof@v1 (syntax only; internal/tlogproof)."""
+
+    def __init__(self, extra, index, hashes, checkpoint):
+        self.extra = extra
+        self.index = index
+        self.hashes = hashes
+        self.checkpoint = checkpoint
+
+
+def parse_tlog_proof(text):
+    """Read a tlog-proof@v1 as the Go parser (internal/tlogproof) does,
+    refusing anything its formatter would not write. Raises ValueError."""
+    head, sep, checkpoint = text.partition("\n\n")
+    if not sep:
+        raise ValueError("no empty line before the checkpoint")
+    if not checkpoint:
+        raise ValueError("empty checkpoint")
+    lines = head.split("\n")
+    if lines[0] != TLOG_PROOF_HEADER:
+        raise ValueError(f"line 1: want {TLOG_PROOF_HEADER!r}")
+    i, extra = 1, None
+    if i < len(lines) and lines[i].startswith("extra "):
+        extra = _std_b64(lines[i][len("extra "):])
+        if extra is None:
+            raise ValueError(f"line {i + 1}: extra is not standard base64")
+        i += 1
+    if i >= len(lines) or not lines[i].startswith("index "):
+        raise ValueError(f'line {i + 1}: want "index <N>"')
+    idx = lines[i][len("index "):]
+    if not _DECIMAL.match(idx) or int(idx) >= 2**64:
+        raise ValueError(f"line {i + 1}: index {idx!r} is not a decimal without leading zeros")
+    hashes = []
+    for j in range(i + 1, len(lines)):
+        h = _std_b64(lines[j])
+        if h is None or len(h) != 32:
+            raise ValueError(f"line {j + 1}: not the base64 of a 32-byte hash")
+        if len(hashes) == _TLOG_PROOF_MAX_HASHES:
+            raise ValueError(f"line {j + 1}: more than {_TLOG_PROOF_MAX_HASHES} hashes")
+        hashes.append(h)
+    return TLogProof(extra, int(idx), hashes, checkpoint)
 
 
 class Receipt:
@@ -116,7 +181,7 @@ def parse(token):
 
 
 def parse_claims(payload):
-    """The receipt's 13 claims, each checked for form."""
+    """The receipt's 13 claims (15 for a witnessed receipt), each checked for form."""
     try:
         c = strict_json(payload)
     except (ValueError, UnicodeDecodeError) as e:
@@ -126,8 +191,13 @@ def parse_claims(payload):
     for k in CLAIMS:
         if k not in c:
             raise ReceiptMalformed(f"claim {k!r} is missing")
-    if len(c) != len(CLAIMS):
-        extra = sorted(set(c) - set(CLAIMS))
+    witnessed = "assurance" in c
+    if witnessed and "tlog_proof" not in c:
+        raise ReceiptMalformed("claim 'tlog_proof' is missing: a witnessed receipt carries its evidence")
+    if "tlog_proof" in c and not witnessed:
+        raise ReceiptMalformed("claim 'assurance' is missing: only a witnessed receipt has a tlog_proof")
+    if len(c) != len(CLAIMS) + (len(WITNESS_CLAIMS) if witnessed else 0):
+        extra = sorted(set(c) - set(CLAIMS) - set(WITNESS_CLAIMS))
         raise ReceiptMalformed(f"claims have unknown members {extra}")
 
     def bad(claim, why):
@@ -136,7 +206,8 @@ def parse_claims(payload):
     for k in ("ver", "iat", "exp", "log_index"):
         if not _is_int(c[k]):
             raise bad(k, "want an integer")
-    for k in ("iss", "sub", "aud", "jti", "action_digest", "decision", "leaf_hash", "policy_hash", "cid"):
+    for k in ("iss", "sub", "aud", "jti", "action_digest", "decision", "leaf_hash", "policy_hash", "cid") + \
+            (WITNESS_CLAIMS if witnessed else ()):
         if not isinstance(c[k], str):
             raise bad(k, "want a string")
     if c["ver"] != VERSION:
@@ -162,6 +233,16 @@ def parse_claims(payload):
     for k in ("action_digest", "policy_hash"):
         if not _DIGEST.match(c[k]):
             raise bad(k, "want sha256:<64 lowercase hex digits>")
+    if witnessed:
+        if c["assurance"] != WITNESSED:
+            # One spelling: a sequenced receipt has no assurance claim.
+            raise bad("assurance", f"want {WITNESSED!r} (a sequenced receipt has no assurance claim), got {c['assurance']!r}")
+        try:
+            p = parse_tlog_proof(c["tlog_proof"])
+        except ValueError as e:
+            raise bad("tlog_proof", f"not a C2SP tlog-proof@v1: {e}") from e
+        if p.index != c["log_index"]:
+            raise bad("tlog_proof", f"proves index {p.index}, the receipt's log_index is {c['log_index']}")
     return c
 
 

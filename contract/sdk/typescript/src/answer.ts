@@ -3,7 +3,7 @@
 // testdata/sdk/ mean the same thing to every SDK.
 
 import { Inconsistent, type Reason } from "./errors.js";
-import { parseReceipt, verifyReceipt, type JWKS, type ReceiptClaims } from "./receipt.js";
+import { parseReceipt, verifyReceipt, WITNESSED, type Assurance, type JWKS, type ReceiptClaims } from "./receipt.js";
 
 /** The clock skew tolerated on a receipt's iat and exp, milliseconds. */
 export const LEEWAY_MS = 5000;
@@ -38,6 +38,12 @@ export interface Decision {
   receipt: string | undefined;
   /** The verified claims of that receipt. */
   claims: ReceiptClaims | undefined;
+  /**
+   * The assurance level of an allow, from its receipt: "sequenced" or
+   * "witnessed"; undefined for a deny. The SDK checks a witnessed receipt's
+   * evidence for form; its cosignatures are verified by the broker.
+   */
+  assurance: Assurance | undefined;
   /** The hash of the policy version that decided. */
   policyHash: string;
   /** The action digest the SDK computed and the answer confirmed. */
@@ -171,6 +177,7 @@ export async function checkAnswer(ar: ActionResponse, jwks: JWKS, want: AnswerEx
     leafHash: ar.log.leaf_hash,
     receipt: undefined,
     claims: undefined,
+    assurance: undefined,
     policyHash: ar.policy.hash,
     actionDigest: want.actionDigest,
     correlationId: ar.correlation_id,
@@ -192,6 +199,7 @@ export async function checkAnswer(ar: ActionResponse, jwks: JWKS, want: AnswerEx
   d.allowed = true;
   d.receipt = ar.receipt;
   d.claims = claims;
+  d.assurance = claims.assurance === WITNESSED ? "witnessed" : "sequenced";
   return d;
 }
 

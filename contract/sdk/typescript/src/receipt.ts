@@ -2,6 +2,12 @@
 // decision path issues for an allow. Verification is pure: the token, the
 // issuer's JWKS and a time in; the claims or a ReceiptError out. It mirrors
 // the Go package contract/receipt check for check.
+//
+// A witnessed receipt (claims "assurance" and "tlog_proof") is checked for
+// form only: assurance is "witnessed", tlog_proof a C2SP tlog-proof@v1 for
+// log_index. Its checkpoint's cosignatures are the broker's to verify under
+// its trust policy (receipt.md, step 7); the agent side holds none
+// (testdata/sdk/README.md).
 
 import { compactVerify, importJWK, type JWK } from "jose";
 import { ReceiptError } from "./errors.js";
@@ -11,12 +17,21 @@ export const RECEIPT_TYPE = "ztlog-receipt+jwt";
 /** The receipt version this SDK reads (claim "ver"). */
 export const RECEIPT_VERSION = 1;
 /** The longest compact receipt looked at, in bytes. */
-export const RECEIPT_MAX_SIZE = 8192;
+export const RECEIPT_MAX_SIZE = 16384;
+/** The assurance claim of a witnessed receipt (a sequenced one has none). */
+export const WITNESSED = "witnessed";
+/** The assurance level of an allow: from its receipt. */
+export type Assurance = "sequenced" | "witnessed";
+/** The first line of a C2SP tlog-proof@v1. */
+export const TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1";
+const TLOG_PROOF_MAX_HASHES = 64;
 
 const ALGORITHMS = ["EdDSA", "ES256"] as const;
 const CLAIMS = ["ver", "iss", "sub", "aud", "iat", "exp", "jti", "action_digest", "decision", "log_index", "leaf_hash", "policy_hash", "cid"] as const;
+/** A witnessed receipt has both, a sequenced one neither. */
+const WITNESS_CLAIMS = ["assurance", "tlog_proof"] as const;
 
-/** The 13 claims of a receipt, all required. */
+/** The 13 claims of a receipt, all required, and a witnessed receipt's two more. */
 export interface ReceiptClaims {
   ver: number;
   /** The log's origin. */
@@ -37,6 +52,10 @@ export interface ReceiptClaims {
   leaf_hash: string;
   policy_hash: string;
   cid: string;
+  /** "witnessed" in a witnessed receipt, absent in a sequenced one. */
+  assurance?: "witnessed";
+  /** A witnessed receipt's evidence: the decision's tlog-proof@v1 with a cosigned checkpoint. */
+  tlog_proof?: string;
 }
 
 /** A parsed, not yet verified, receipt. */
@@ -120,8 +139,12 @@ function parseClaims(m: Record<string, unknown>): ReceiptClaims {
   for (const k of CLAIMS) {
     if (!(k in m)) throw malformed(`claim "${k}" is missing`);
   }
+  const witnessed = "assurance" in m;
+  if (witnessed && !("tlog_proof" in m)) throw malformed('claim "tlog_proof" is missing: a witnessed receipt carries its evidence');
+  if ("tlog_proof" in m && !witnessed) throw malformed('claim "assurance" is missing: only a witnessed receipt has a tlog_proof');
+  const known: readonly string[] = witnessed ? [...CLAIMS, ...WITNESS_CLAIMS] : CLAIMS;
   for (const k of Object.keys(m)) {
-    if (!(CLAIMS as readonly string[]).includes(k)) throw malformed(`claim "${k}" is not defined by receipt version 1`);
+    if (!known.includes(k)) throw malformed(`claim "${k}" is not defined by receipt version 1`);
   }
   const bad = (claim: string, why: string) => malformed(`claim "${claim}": ${why}`);
   const str = (k: string): string => {
@@ -161,7 +184,74 @@ function parseClaims(m: Record<string, unknown>): ReceiptClaims {
   if (!isMerkleHash(c.leaf_hash)) throw bad("leaf_hash", "want standard base64 of 32 bytes");
   if (!isDigest(c.action_digest)) throw bad("action_digest", "want sha256:<64 lowercase hex digits>");
   if (!isDigest(c.policy_hash)) throw bad("policy_hash", "want sha256:<64 lowercase hex digits>");
+  if (witnessed) {
+    const assurance = str("assurance");
+    const proof = str("tlog_proof");
+    // One spelling: a sequenced receipt has no assurance claim.
+    if (assurance !== WITNESSED) throw bad("assurance", `want "${WITNESSED}" (a sequenced receipt has no assurance claim), got ${JSON.stringify(assurance)}`);
+    let p: TLogProof;
+    try {
+      p = parseTlogProof(proof);
+    } catch (e) {
+      throw bad("tlog_proof", `not a C2SP tlog-proof@v1: ${(e as Error).message}`);
+    }
+    if (p.index !== BigInt(c.log_index)) throw bad("tlog_proof", `proves index ${p.index}, the receipt's log_index is ${c.log_index}`);
+    c.assurance = WITNESSED;
+    c.tlog_proof = proof;
+  }
   return c;
+}
+
+/** A parsed C2SP tlog-proof@v1 (syntax only). */
+export interface TLogProof {
+  /** The optional unauthenticated extra data (undefined when absent). */
+  extra: Buffer | undefined;
+  index: bigint;
+  /** The inclusion proof, leaf's sibling first. */
+  hashes: Buffer[];
+  /** The checkpoint (a signed note), verbatim. */
+  checkpoint: string;
+}
+
+/** Standard base64 with padding, in its one canonical spelling, or undefined. */
+function stdBase64(s: string): Buffer | undefined {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) return undefined;
+  const b = Buffer.from(s, "base64");
+  return b.toString("base64") === s ? b : undefined;
+}
+
+/**
+ * parseTlogProof reads a tlog-proof@v1 as the Go parser (internal/tlogproof)
+ * does, refusing anything its formatter would not write. It checks syntax
+ * only; it throws an Error naming the line.
+ */
+export function parseTlogProof(text: string): TLogProof {
+  const cut = text.indexOf("\n\n");
+  if (cut < 0) throw new Error("no empty line before the checkpoint");
+  const checkpoint = text.slice(cut + 2);
+  if (checkpoint === "") throw new Error("empty checkpoint");
+  const lines = text.slice(0, cut).split("\n");
+  if (lines[0] !== TLOG_PROOF_HEADER) throw new Error(`line 1: want "${TLOG_PROOF_HEADER}"`);
+  let i = 1;
+  let extra: Buffer | undefined;
+  if (i < lines.length && lines[i]!.startsWith("extra ")) {
+    extra = stdBase64(lines[i]!.slice("extra ".length));
+    if (extra === undefined) throw new Error(`line ${i + 1}: extra is not standard base64`);
+    i++;
+  }
+  if (i >= lines.length || !lines[i]!.startsWith("index ")) throw new Error(`line ${i + 1}: want "index <N>"`);
+  const idx = lines[i]!.slice("index ".length);
+  if (!/^(0|[1-9][0-9]*)$/.test(idx) || BigInt(idx) >= 2n ** 64n) {
+    throw new Error(`line ${i + 1}: index ${JSON.stringify(idx)} is not a decimal without leading zeros`);
+  }
+  const hashes: Buffer[] = [];
+  for (let j = i + 1; j < lines.length; j++) {
+    const h = stdBase64(lines[j]!);
+    if (h === undefined || h.length !== 32) throw new Error(`line ${j + 1}: not the base64 of a 32-byte hash`);
+    if (hashes.length === TLOG_PROOF_MAX_HASHES) throw new Error(`line ${j + 1}: more than ${TLOG_PROOF_MAX_HASHES} hashes`);
+    hashes.push(h);
+  }
+  return { extra, index: BigInt(idx), hashes, checkpoint };
 }
 
 /** isDigest: "sha256:" and 64 lowercase hex digits. */

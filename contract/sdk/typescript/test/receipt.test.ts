@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { parseJwks, ReceiptError, verifyReceipt, type ReceiptClaims } from "../src/index.js";
+import { parseJwks, parseTlogProof, ReceiptError, verifyReceipt, type ReceiptClaims } from "../src/index.js";
 import { testdata } from "./dev.js";
 
 // contract/receipt/receipt.md, "Example": the vectors verify for this
@@ -81,4 +81,44 @@ test("a JWKS with no keys is refused", () => {
 test("a receipt whose kid names a key of another algorithm is refused", async () => {
   const k = { ...jwks.keys[0]!, alg: "ES256" };
   await assert.rejects(verifyReceipt(read("valid.jws"), { keys: [k] }, want), (e: unknown) => e instanceof ReceiptError && e.kind === "signature");
+});
+
+// testdata/receipts/witnessed (receipt.md, "Example"): witnessed receipts
+// for issuer example.com/ztlog-vectors.
+const wdir = join(dir, "witnessed");
+const wread = (f: string) => readFileSync(join(wdir, f), "utf8").trim();
+const wwant = { issuer: "example.com/ztlog-vectors", audience: "spiffe://dev.ztlog.local/broker/local", now: want.now };
+const winvalid = JSON.parse(wread("vectors.json")) as Invalid[];
+
+test("witnessed/valid.jws verifies and its claims are valid.claims.json", async () => {
+  const claims = await verifyReceipt(wread("valid.jws"), jwks, wwant);
+  assert.deepEqual(claims, JSON.parse(wread("valid.claims.json")) as ReceiptClaims);
+});
+
+for (const v of winvalid.filter((v) => v.error === "malformed")) {
+  test(`witnessed/${v.file} is refused as malformed (${v.why})`, async () => {
+    await assert.rejects(verifyReceipt(wread(v.file), jwks, wwant), (e: unknown) => {
+      assert.ok(e instanceof ReceiptError, `not a ReceiptError: ${String(e)}`);
+      assert.equal(e.kind, "malformed", e.message);
+      return true;
+    });
+  });
+}
+
+// The agent side holds no witness policy: a well-formed receipt whose
+// cosignatures or inclusion proof do not hold is the broker's to refuse
+// (receipt.md step 7; testdata/sdk/README.md).
+for (const v of winvalid.filter((v) => v.error === "unwitnessed")) {
+  test(`witnessed/${v.file} is left to the broker (${v.why})`, async () => {
+    const claims = await verifyReceipt(wread(v.file), jwks, wwant);
+    assert.equal(claims.assurance, "witnessed");
+  });
+}
+
+test("the tlog-proof spec example parses", () => {
+  const p = parseTlogProof(readFileSync(join(testdata, "tlog-proof", "spec-example.tlog-proof"), "utf8"));
+  assert.equal(p.index, 73894n);
+  assert.equal(p.hashes.length, 5);
+  assert.ok(p.extra && p.extra.length > 0, "extra data");
+  assert.ok(p.checkpoint.startsWith("example.com/fancylog\n109482\n"), p.checkpoint);
 });

@@ -20,7 +20,7 @@ interface AnswerVector {
   body: unknown;
   args_digest: string;
   action_digest: string;
-  expect: { outcome: "allow" | "deny" | "error"; error?: string; index?: number; leaf_hash?: string; policy_hash?: string; reasons?: Reason[]; receipt_id?: string };
+  expect: { outcome: "allow" | "deny" | "error"; error?: string; index?: number; leaf_hash?: string; policy_hash?: string; reasons?: Reason[]; receipt_id?: string; assurance?: string };
 }
 
 interface Vectors {
@@ -103,6 +103,7 @@ describe("shared SDK vectors", { skip }, () => {
       assert.equal(got.policyHash, v.expect.policy_hash, "policy hash");
       assert.deepEqual(got.reasons, v.expect.reasons, "reasons");
       if (v.expect.outcome === "allow") assert.equal(got.claims?.jti, v.expect.receipt_id, "receipt id");
+      assert.equal(got.assurance, v.expect.outcome === "allow" ? (v.expect.assurance ?? "sequenced") : undefined, "assurance");
     });
   }
 });
