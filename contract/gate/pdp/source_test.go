@@ -3,6 +3,7 @@ package pdp
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,10 +11,17 @@ import (
 	"github.com/zt-infra/ztlog/contract/policysource"
 )
 
+var updateSources = flag.Bool("update-sources", false, "rewrite the example policies' stored-source vectors in contract/policysource/testdata from testdata/policies")
+
 // TestSourceDigestIsTheStoredContent: the source digest a loaded version
 // carries is the digest of the policysource golden vector of the same
 // files, and compiling the stored content gives the same policy hash.
+// After a change to the example policies, rewrite their vectors with
+// go test ./contract/gate/pdp -run TestSourceDigestIsTheStoredContent -update-sources.
 func TestSourceDigestIsTheStoredContent(t *testing.T) {
+	if *updateSources {
+		rewriteExampleSources(t)
+	}
 	raw, err := os.ReadFile("../../policysource/testdata/vectors.json")
 	if err != nil {
 		t.Fatal(err)
@@ -88,5 +96,50 @@ func TestSourceDigestIndependentOfLocation(t *testing.T) {
 	}
 	if _, ok := sa.Files["sub/data.json"]; !ok {
 		t.Errorf("nested data collected as %v, want sub/data.json", sa.Paths())
+	}
+}
+
+// rewriteExampleSources writes the stored form of the example policies
+// and their manifest and digest into the policysource vectors.
+func rewriteExampleSources(t *testing.T) {
+	const dir = "../../policysource/testdata"
+	raw, err := os.ReadFile(filepath.Join(dir, "vectors.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vs []struct {
+		File         string `json:"file"`
+		Engine       string `json:"engine"`
+		Manifest     string `json:"manifest"`
+		SourceDigest string `json:"source_digest"`
+	}
+	if err := json.Unmarshal(raw, &vs); err != nil {
+		t.Fatal(err)
+	}
+	for i := range vs {
+		v := &vs[i]
+		engine, file := v.Engine, v.File
+		if file != engine+"-example.json" {
+			continue
+		}
+		src, err := Collect(engine, filepath.Join(examples, engine))
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := src.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, file), doc, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		v.Manifest, v.SourceDigest = string(src.Manifest()), src.Digest()
+	}
+	out, err := json.MarshalIndent(vs, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "vectors.json"), append(out, '\n'), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
