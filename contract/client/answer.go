@@ -43,6 +43,9 @@ var errNotJSON = errors.New("the answer is not a decision")
 type Expect struct {
 	// Actor is the agent's authenticated SPIFFE ID (the receipt's subject).
 	Actor string
+	// Action and Resource, when set, must be the answer's (the action
+	// digest covers them too; these name them in the error).
+	Action, Resource string
 	// Issuer is the trusted log origin; required for an allow.
 	Issuer string
 	// Broker is the broker asked for (the receipt's audience); "" accepts
@@ -82,11 +85,7 @@ func ParseAnswer(status int, body []byte) (*Decision, error) {
 	switch status {
 	case http.StatusOK, http.StatusForbidden:
 	default:
-		var e httperr.Error
-		if json.Unmarshal(body, &e) == nil && e.Code != "" {
-			return nil, fmt.Errorf("HTTP %d %s (%s): %s", status, e.Code, e.Field, e.Message)
-		}
-		return nil, fmt.Errorf("HTTP %d: %s", status, text.Cut(string(body), 200))
+		return nil, serviceError(status, body)
 	}
 	d := &Decision{}
 	if err := json.Unmarshal(body, &d.Response); err != nil {
@@ -112,6 +111,10 @@ func ParseAnswer(status int, body []byte) (*Decision, error) {
 // fills d.ActionDigest, and for an allow d.Receipt, d.Token and d.Assurance.
 func CheckAnswer(d *Decision, keys *jose.JSONWebKeySet, want Expect) error {
 	ar := &d.Response
+	if (want.Action != "" && ar.Action != want.Action) || (want.Resource != "" && ar.Resource != want.Resource) {
+		return fmt.Errorf("%w: the answer is about %q on %q, not %q on %q", ErrInconsistent,
+			text.Cut(ar.Action, 100), text.Cut(ar.Resource, 200), want.Action, want.Resource)
+	}
 	if ar.ActionDigest != want.ActionDigest {
 		return fmt.Errorf("%w: the answer is about action %s, the SDK asked for %s", ErrInconsistent, ar.ActionDigest, want.ActionDigest)
 	}
@@ -154,4 +157,30 @@ func CheckAnswer(d *Decision, keys *jose.JSONWebKeySet, want Expect) error {
 		d.Assurance = Witnessed
 	}
 	return nil
+}
+
+// ServiceError is the service's error answer (neither an allow nor a
+// deny): the HTTP status, the error body's code, field and message, and
+// the body as received. Decide wraps it in ErrNoDecision or ErrAmbiguous.
+type ServiceError struct {
+	Status               int
+	Code, Field, Message string
+	Body                 []byte
+}
+
+func (e *ServiceError) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("HTTP %d: %s", e.Status, text.Cut(string(e.Body), 200))
+	}
+	return fmt.Sprintf("HTTP %d %s (%s): %s", e.Status, e.Code, e.Field, e.Message)
+}
+
+// serviceError reads an error answer.
+func serviceError(status int, body []byte) *ServiceError {
+	e := &ServiceError{Status: status, Body: body}
+	var b httperr.Error
+	if json.Unmarshal(body, &b) == nil {
+		e.Code, e.Field, e.Message = b.Code, b.Field, b.Message
+	}
+	return e
 }

@@ -53,8 +53,6 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
-	"github.com/zt-infra/ztlog/internal/httperr"
-
 	"github.com/zt-infra/ztlog/attest"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/broker"
@@ -189,6 +187,8 @@ type Decision struct {
 	// ActionDigest is the digest the SDK computed and the answer confirmed.
 	ActionDigest  string
 	CorrelationID string
+	// Raw is the service's answer as received (JSON).
+	Raw []byte
 }
 
 // Client talks to one ztlog service. Safe for concurrent use.
@@ -391,7 +391,7 @@ func (c *Client) decide(ctx context.Context, req Request) (*Decision, error) {
 		}
 		d, f := c.attempt(ctx, body, cid, req.UserToken)
 		if f == nil {
-			if err := c.verify(ctx, d, digest, brokerID, cid); err != nil {
+			if err := c.verify(ctx, d, req, digest, brokerID, cid); err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrNoDecision, err)
 			}
 			return d, nil
@@ -540,10 +540,8 @@ func (c *Client) attempt(ctx context.Context, body []byte, cid, userToken string
 	}
 	switch resp.StatusCode {
 	case http.StatusServiceUnavailable:
-		var e httperr.Error
-		json.Unmarshal(raw, &e)
-		err := fmt.Errorf("503 %s: %s", e.Code, e.Message)
-		if e.Code == "log_pushback" || e.Code == "shutting_down" {
+		err := serviceError(resp.StatusCode, raw)
+		if err.Code == "log_pushback" || err.Code == "shutting_down" {
 			return nil, &failure{err: err, retry: true}
 		}
 		return nil, &failure{err: err, ambig: true}
@@ -553,13 +551,14 @@ func (c *Client) attempt(ctx context.Context, body []byte, cid, userToken string
 		// A body that is not a decision may hide a committed one.
 		return nil, &failure{err: err, ambig: errors.Is(err, errNotJSON)}
 	}
+	d.Raw = raw
 	return d, nil
 }
 
 // verify checks an answer against what was asked: the action digest, and
 // for an allow the receipt against the issuer's JWKS.
-func (c *Client) verify(ctx context.Context, d *Decision, digest, brokerID, cid string) error {
-	want := Expect{Actor: c.ID().String(), Broker: brokerID, ActionDigest: digest, CorrelationID: cid,
+func (c *Client) verify(ctx context.Context, d *Decision, req Request, digest, brokerID, cid string) error {
+	want := Expect{Actor: c.ID().String(), Action: req.Action, Resource: req.Resource, Broker: brokerID, ActionDigest: digest, CorrelationID: cid,
 		Now: c.cfg.Now(), Leeway: Leeway}
 	if d.Allow {
 		issuer, err := c.issuerOf(ctx)
