@@ -21,6 +21,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
+	"github.com/zt-infra/ztlog/contract/receipt"
 	"github.com/zt-infra/ztlog/internal/netguard"
 )
 
@@ -126,7 +127,7 @@ func runBroker(args []string, stderr io.Writer) int {
 	}
 	reporter := &broker.HTTPReporter{Client: hc, BaseURL: *server}
 	go flushOutbox(ctx, outbox, reporter, *flushEvery, logger)
-	cfg := broker.Config{SVID: src, Issuer: issuer, Keys: &broker.HTTPKeys{Client: hc, URL: *server + "/v1/receipts/jwks.json"},
+	cfg := broker.Config{SVID: src, Issuer: issuer, Keys: &receipt.HTTPKeys{Client: hc, URL: *server + "/v1/receipts/jwks.json"},
 		Replay: replay, Runner: runner, Reporter: outbox.Reporter(reporter), Logger: logger}
 	if f.strict {
 		if cfg.Strict, err = strictMode(f.trustPolicy, *svid, *server, hc); err != nil {

@@ -136,7 +136,7 @@ type Config struct {
 	// Issuer is the log origin receipts must come from.
 	Issuer string
 	// Keys gives the issuer's receipt JWKS.
-	Keys KeySource
+	Keys receipt.KeySource
 	// Replay remembers honoured receipt ids.
 	Replay *Replay
 	// Runner runs the work.

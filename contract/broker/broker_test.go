@@ -72,7 +72,7 @@ func (f *fixture) broker(id spiffeid.ID, opts ...option) *broker.Broker {
 	}
 	f.t.Cleanup(func() { replay.Close() })
 	svid := f.s.SVID(id)
-	cfg := broker.Config{SVID: svid, Issuer: contracttest.Origin, Keys: &broker.HTTPKeys{Client: f.s.Client(svid), URL: f.s.URL + "/v1/receipts/jwks.json"},
+	cfg := broker.Config{SVID: svid, Issuer: contracttest.Origin, Keys: &receipt.HTTPKeys{Client: f.s.Client(svid), URL: f.s.URL + "/v1/receipts/jwks.json"},
 		Replay: replay, Runner: f.runner, Reporter: &broker.HTTPReporter{Client: f.s.Client(svid), BaseURL: f.s.URL}}
 	for _, o := range opts {
 		o(&cfg)

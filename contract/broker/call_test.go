@@ -16,6 +16,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/contracttest"
 	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/receipt"
 )
 
 // callFixture is a broker without a sandbox runner, as an MCP gateway
@@ -39,7 +40,7 @@ func (f *callFixture) broker(id spiffeid.ID) *broker.Broker {
 	f.t.Cleanup(func() { replay.Close() })
 	svid := f.s.SVID(id)
 	b, err := broker.New(broker.Config{SVID: svid, Issuer: contracttest.Origin,
-		Keys: &broker.HTTPKeys{Client: f.s.Client(svid), URL: f.s.URL + "/v1/receipts/jwks.json"}, Replay: replay,
+		Keys: &receipt.HTTPKeys{Client: f.s.Client(svid), URL: f.s.URL + "/v1/receipts/jwks.json"}, Replay: replay,
 		Reporter: &broker.HTTPReporter{Client: f.s.Client(svid), BaseURL: f.s.URL}})
 	if err != nil {
 		f.t.Fatal(err)

@@ -55,7 +55,6 @@ import (
 
 	"github.com/zt-infra/ztlog/attest"
 	"github.com/zt-infra/ztlog/contract/api"
-	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/capability"
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/gate/correlation"
@@ -195,7 +194,7 @@ type Decision struct {
 type Client struct {
 	cfg  Config
 	http *http.Client
-	keys *broker.HTTPKeys
+	keys *receipt.HTTPKeys
 
 	mu       sync.Mutex
 	issuer   string
@@ -256,7 +255,7 @@ func New(cfg Config) (*Client, error) {
 		})}
 	}
 	return &Client{cfg: cfg, http: hc, issuer: cfg.Issuer,
-		keys: &broker.HTTPKeys{Client: hc, URL: cfg.URL + "/v1/receipts/jwks.json"}}, nil
+		keys: &receipt.HTTPKeys{Client: hc, URL: cfg.URL + "/v1/receipts/jwks.json"}}, nil
 }
 
 // FromFiles loads an agent identity from files: the X.509-SVID in
@@ -641,4 +640,4 @@ func (c *Client) wellKnown(ctx context.Context) (*serviceInfo, error) {
 func (c *Client) HTTPClient() *http.Client { return c.http }
 
 // Keys is the issuer's JWKS source the SDK verifies receipts with.
-func (c *Client) Keys() broker.KeySource { return c.keys }
+func (c *Client) Keys() receipt.KeySource { return c.keys }

@@ -71,7 +71,7 @@ func checkWellKnown(ctx context.Context, s *suite) (string, error) {
 		return "", fmt.Errorf("/.well-known/ztlog: the verifier key is not for origin %q", s.wk.Origin)
 	}
 	s.policy = pol
-	if _, err := broker.ParseJWKS(s.wk.ReceiptJWKS); err != nil {
+	if _, err := receipt.ParseJWKS(s.wk.ReceiptJWKS); err != nil {
 		return "", fmt.Errorf("/.well-known/ztlog: receipt_jwks: %v", err)
 	}
 	a, err := s.do(ctx, s.agentHTTP, http.MethodGet, "/v1/receipts/jwks.json", nil, nil)
@@ -81,7 +81,7 @@ func checkWellKnown(ctx context.Context, s *suite) (string, error) {
 	if a.status != http.StatusOK {
 		return "", fmt.Errorf("GET /v1/receipts/jwks.json: %s", a)
 	}
-	if s.jwks, err = broker.ParseJWKS(a.body); err != nil {
+	if s.jwks, err = receipt.ParseJWKS(a.body); err != nil {
 		return "", fmt.Errorf("GET /v1/receipts/jwks.json: %v", err)
 	}
 	s.audience = s.wk.DefaultBroker

@@ -1,4 +1,7 @@
-package broker
+// JWKS sources: the issuer's receipt keys, fixed or fetched over an
+// authenticated connection.
+
+package receipt
 
 import (
 	"context"
