@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,15 +13,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
-	"github.com/zt-infra/ztlog/contract/receipt"
 	"github.com/zt-infra/ztlog/internal/netguard"
+	"github.com/zt-infra/ztlog/internal/trustpolicy"
 )
 
 const brokerUsage = `usage: zt broker --server URL --svid PREFIX [--listen ADDR] [flags]
@@ -36,117 +34,123 @@ runs the work sandboxed, signs the result and posts it to the server.
 flags:
 `
 
+// brokerFlags are zt broker's own flags; the sandbox, replay, outbox and
+// strict flags are zt run's.
+type brokerFlags struct {
+	runFlags
+	workloadAPI, listen string
+	maxConcurrent       int
+	flushEvery          time.Duration
+}
+
+func (f *brokerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.server, "server", "", "ztlog base `URL`, https://host:port (receipt keys, results)")
+	fs.StringVar(&f.svid, "svid", "", "path `PREFIX` of the broker's X.509-SVID: PREFIX.pem and PREFIX.key")
+	fs.StringVar(&f.workloadAPI, "workload-api", "", "take the broker's SVID and bundle from the SPIFFE Workload API at this `address` (unix:///path; \"env\" = $SPIFFE_ENDPOINT_SOCKET) instead of --svid")
+	fs.StringVar(&f.bundle, "bundle", "", "trust bundle `file` (default: bundle.pem next to the SVID)")
+	fs.StringVar(&f.serverID, "server-id", "", "the server's SPIFFE `ID` (default: any member of the trust domain)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8444", "`address` of the work API")
+	fs.IntVar(&f.maxConcurrent, "max-concurrent", 4, "work running at once; more is 503 busy")
+	fs.StringVar(&f.sandboxMode, "sandbox", "local", "`sandbox`: local (Landlock + namespaces) or nono")
+	fs.BoolVar(&f.unsafe, "unsafe-no-sandbox", false, "run WITHOUT a sandbox (rlimits and timeout only); logged, and every result says so")
+	fs.StringVar(&f.replay, "replay", "", "`file` of honoured receipt ids (default: PREFIX.replay)")
+	fs.StringVar(&f.outbox, "outbox", "", "`directory` keeping signed results until the log commits them (default: PREFIX.outbox)")
+	fs.DurationVar(&f.flushEvery, "outbox-interval", 30*time.Second, "how often to retry results waiting in the outbox")
+	fs.BoolVar(&f.strict, "strict", false, "require each decision's inclusion proof under a checkpoint that satisfies --trust-policy")
+	fs.StringVar(&f.trustPolicy, "trust-policy", "", "trust policy `file`: witnessed receipts are checked against it, and --strict's proofs (default: trust.policy next to the SVID)")
+	fs.StringVar(&f.nonoProfile, "nono-profile", "", "nono sandbox: nono `profile` to start from")
+	fs.BoolVar(&f.nonoRollback, "nono-rollback", false, "nono sandbox: rollback snapshots")
+	fs.BoolVar(&f.nonoAuditIntegrity, "nono-audit-integrity", false, "nono sandbox: audit integrity")
+}
+
+// identity loads the broker's SVID from files or the Workload API.
+func (f *brokerFlags) identity() (identity.Source, error) {
+	if f.workloadAPI != "" {
+		addr := f.workloadAPI
+		if addr == "env" {
+			addr = ""
+		}
+		if (f.replay == "" || f.outbox == "") && f.svid == "" {
+			return nil, errors.New("with --workload-api, name the replay file (--replay) and the outbox directory (--outbox)")
+		}
+		return identity.FromWorkloadAPI(context.Background(), addr, 10*time.Second)
+	}
+	if f.bundle == "" {
+		f.bundle = filepath.Join(filepath.Dir(f.svid), "bundle.pem")
+	}
+	src, err := identity.FromFiles(identity.Files{Cert: f.svid + ".pem", Key: f.svid + ".key", Bundle: f.bundle})
+	if err != nil {
+		return nil, fmt.Errorf("--svid %s: %w", f.svid, err)
+	}
+	return src, nil
+}
+
 func runBroker(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, brokerUsage); fs.PrintDefaults() }
-	var f runFlags
-	server := fs.String("server", "", "ztlog base URL, https://host:port (receipt keys, results)")
-	svid := fs.String("svid", "", "path prefix of the broker's X.509-SVID: PREFIX.pem and PREFIX.key")
-	workloadAPI := fs.String("workload-api", "", "take the broker's SVID and bundle from the SPIFFE Workload API at this address (unix:///path; \"env\" = $SPIFFE_ENDPOINT_SOCKET) instead of --svid")
-	bundle := fs.String("bundle", "", "trust bundle (default: bundle.pem next to the SVID)")
-	serverID := fs.String("server-id", "", "the server's SPIFFE ID (default: any member of the trust domain)")
-	listen := fs.String("listen", "127.0.0.1:8444", "address of the work API")
-	maxConcurrent := fs.Int("max-concurrent", 4, "work running at once; more is 503 busy")
-	fs.StringVar(&f.sandboxMode, "sandbox", "local", "sandbox: local (Landlock + namespaces) or nono")
-	fs.BoolVar(&f.unsafe, "unsafe-no-sandbox", false, "run WITHOUT a sandbox (rlimits and timeout only); logged, and every result says so")
-	fs.StringVar(&f.replay, "replay", "", "file of honoured receipt ids (default: PREFIX.replay)")
-	fs.StringVar(&f.outbox, "outbox", "", "directory keeping signed results until the log commits them (default: PREFIX.outbox)")
-	flushEvery := fs.Duration("outbox-interval", 30*time.Second, "how often to retry results waiting in the outbox")
-	fs.BoolVar(&f.strict, "strict", false, "require each decision's inclusion proof under a checkpoint that satisfies --trust-policy")
-	fs.StringVar(&f.trustPolicy, "trust-policy", "", "trust policy: witnessed receipts are checked against it, and --strict's proofs (default: trust.policy next to the SVID)")
-	fs.StringVar(&f.nonoProfile, "nono-profile", "", "nono sandbox: nono profile to start from")
-	fs.BoolVar(&f.nonoRollback, "nono-rollback", false, "nono sandbox: rollback snapshots")
-	fs.BoolVar(&f.nonoAuditIntegrity, "nono-audit-integrity", false, "nono sandbox: audit integrity")
+	var f brokerFlags
+	f.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "zt broker: "+format+"\n", a...)
+	if f.server == "" || (f.svid == "") == (f.workloadAPI == "") {
+		fmt.Fprintf(stderr, "zt broker: needs --server and one of --svid or --workload-api\n")
 		return exitUsage
 	}
-	if *server == "" || (*svid == "") == (*workloadAPI == "") {
-		return fail("needs --server and one of --svid or --workload-api")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := f.serve(ctx, slog.New(slog.NewJSONHandler(os.Stderr, nil))); err != nil {
+		fmt.Fprintf(stderr, "zt broker: %v\n", err)
+		return exitUsage
 	}
-	var src identity.Source
-	var err error
-	if *workloadAPI != "" {
-		addr := *workloadAPI
-		if addr == "env" {
-			addr = ""
-		}
-		if src, err = identity.FromWorkloadAPI(context.Background(), addr, 10*time.Second); err != nil {
-			return fail("%v", err)
-		}
-		if (f.replay == "" || f.outbox == "") && *svid == "" {
-			return fail("with --workload-api, name the replay file (--replay) and the outbox directory (--outbox)")
-		}
-	} else {
-		if *bundle == "" {
-			*bundle = filepath.Join(filepath.Dir(*svid), "bundle.pem")
-		}
-		if src, err = identity.FromFiles(identity.Files{Cert: *svid + ".pem", Key: *svid + ".key", Bundle: *bundle}); err != nil {
-			return fail("--svid %s: %v", *svid, err)
-		}
+	return 0
+}
+
+// serve opens the broker and serves the work API until ctx ends.
+func (f *brokerFlags) serve(ctx context.Context, logger *slog.Logger) error {
+	src, err := f.identity()
+	if err != nil {
+		return err
 	}
 	defer src.Close()
 	self, _ := src.GetX509SVID()
 	var sid spiffeid.ID
-	if *serverID != "" {
-		if sid, err = spiffeid.FromString(*serverID); err != nil {
-			return fail("--server-id: %v", err)
+	if f.serverID != "" {
+		if sid, err = spiffeid.FromString(f.serverID); err != nil {
+			return fmt.Errorf("--server-id: %w", err)
 		}
 	}
 	hc := brokerHTTPClient(src, sid)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	issuer, err := wellKnownOrigin(ctx, hc, *server)
-	if err != nil {
-		return fail("%v", err)
-	}
 	f.quiet = true
 	runner, err := f.runner()
 	if err != nil {
-		return fail("%v", err)
+		return err
 	}
-	if f.replay == "" {
-		f.replay = *svid + ".replay"
-	}
-	replay, err := broker.OpenReplay(f.replay, 5*time.Second, time.Now())
-	if err != nil {
-		return fail("replay file %s: %v", f.replay, err)
-	}
-	defer replay.Close()
-	if f.outbox == "" {
-		f.outbox = *svid + ".outbox"
-	}
-	outbox, err := broker.OpenOutbox(f.outbox, logger)
-	if err != nil {
-		return fail("%v", err)
-	}
-	reporter := &broker.HTTPReporter{Client: hc, BaseURL: *server}
-	go flushOutbox(ctx, outbox, reporter, *flushEvery, logger)
-	cfg := broker.Config{SVID: src, Issuer: issuer, Keys: &receipt.HTTPKeys{Client: hc, URL: *server + "/v1/receipts/jwks.json"},
-		Replay: replay, Runner: runner, Reporter: outbox.Reporter(reporter), Logger: logger}
+	var strict *broker.Strict
+	var witnesses *trustpolicy.Policy
 	if f.strict {
-		if cfg.Strict, err = strictMode(f.trustPolicy, *svid, *server, hc); err != nil {
-			return fail("%v", err)
+		if strict, err = strictMode(f.trustPolicy, f.svid, f.server, hc); err != nil {
+			return err
 		}
-	} else if cfg.Witnesses, err = witnessPolicy(f.trustPolicy, *svid); err != nil {
-		return fail("%v", err)
+	} else if witnesses, err = witnessPolicy(f.trustPolicy, f.svid); err != nil {
+		return err
 	}
-	b, err := broker.New(cfg)
+	f.replay, f.outbox = defaultPath(f.replay, f.svid+".replay"), defaultPath(f.outbox, f.svid+".outbox")
+	p, err := broker.Open(ctx, broker.ProcessConfig{SVID: src, Server: f.server, HTTP: hc, ReplayPath: f.replay, OutboxDir: f.outbox,
+		Runner: runner, Strict: strict, Witnesses: witnesses, Logger: logger})
 	if err != nil {
-		return fail("%v", err)
+		return err
 	}
-	ln, err := net.Listen("tcp", *listen)
+	defer p.Close()
+	go p.FlushEvery(ctx, f.flushEvery, logger)
+	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
-		return fail("listen on %s: %v", *listen, err)
+		return fmt.Errorf("listen on %s: %w", f.listen, err)
 	}
-	srv := netguard.Harden(&http.Server{Handler: (&broker.Server{Broker: b, MaxConcurrent: *maxConcurrent}).Handler()})
-	logger.Info("broker ready", "id", self.ID.String(), "listen", ln.Addr().String(), "issuer", issuer, "sandbox", runner.Describe(),
-		"replay", f.replay, "outbox", f.outbox, "strict", f.strict, "server", *server)
+	srv := netguard.Harden(&http.Server{Handler: (&broker.Server{Broker: p.Broker, MaxConcurrent: f.maxConcurrent}).Handler()})
+	logger.Info("broker ready", "id", self.ID.String(), "listen", ln.Addr().String(), "issuer", p.Issuer, "sandbox", runner.Describe(),
+		"replay", f.replay, "outbox", f.outbox, "strict", f.strict, "server", f.server)
 	errc := make(chan error, 1)
 	go func() {
 		errc <- srv.Serve(tls.NewListener(netguard.Wrap(ln, netguard.Options{Logger: logger}), broker.ServerTLS(src, src, self.ID.TrustDomain())))
@@ -156,49 +160,11 @@ func runBroker(args []string, stderr io.Writer) int {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
-		return 0
+		return nil
 	case err := <-errc:
 		if errors.Is(err, http.ErrServerClosed) {
-			return 0
+			return nil
 		}
-		return fail("%v", err)
-	}
-}
-
-// wellKnownOrigin reads the log origin (the receipt issuer) from the
-// server, over the authenticated connection.
-func wellKnownOrigin(ctx context.Context, hc *http.Client, server string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(server, "/")+"/.well-known/ztlog", nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("reading the log origin from %s: %v", server, err)
-	}
-	defer resp.Body.Close()
-	var wk struct {
-		Origin string `json:"origin"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&wk); err != nil || wk.Origin == "" {
-		return "", fmt.Errorf("reading the log origin from %s: HTTP %d %v", server, resp.StatusCode, err)
-	}
-	return wk.Origin, nil
-}
-
-// flushOutbox commits results waiting in the outbox now and then every
-// interval, until ctx ends.
-func flushOutbox(ctx context.Context, o *broker.Outbox, r *broker.HTTPReporter, every time.Duration, logger *slog.Logger) {
-	for {
-		if n, err := o.Flush(ctx, r); err != nil {
-			logger.Warn("results still wait in the outbox", "outbox", o.Dir(), "error", err.Error())
-		} else if n > 0 {
-			logger.Info("committed results from the outbox", "outbox", o.Dir(), "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(every):
-		}
+		return err
 	}
 }

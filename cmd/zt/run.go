@@ -132,6 +132,36 @@ type runReport struct {
 	ResultError   string            `json:"result_error,omitempty"`
 }
 
+// exitError is a failure of zt run with its exit status.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func exitf(code int, format string, a ...any) error {
+	return &exitError{code: code, msg: fmt.Sprintf(format, a...)}
+}
+
+// runSetup is what zt run opens before it asks: the identities, the
+// manifest, the SDK client and the request.
+type runSetup struct {
+	agent, brokerSrc identity.Source
+	brokerID         spiffeid.ID
+	manifest         *capability.Manifest
+	client           *client.Client
+	serverID         spiffeid.ID
+	req              client.Request
+	cleanup          []func()
+}
+
+func (r *runSetup) close() {
+	for i := len(r.cleanup) - 1; i >= 0; i-- {
+		r.cleanup[i]()
+	}
+}
+
 func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -142,112 +172,35 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitRunUsage
 	}
 	argv := fs.Args()
-	say := func(format string, a ...any) {
-		if !f.quiet {
-			fmt.Fprintf(stderr, "zt: "+format+"\n", a...)
-		}
+	r := &runSetup{}
+	defer r.close()
+	rep := runReport{}
+	code, err := f.run(r, argv, stdin, stdout, stderr, &rep)
+	if r.client != nil {
+		f.writeReport(&rep, stderr)
 	}
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "zt: "+format+"\n", a...)
-		return code
+	if e, ok := err.(*exitError); ok {
+		fmt.Fprintf(stderr, "zt: %s\n", e.msg)
+		return e.code
 	}
+	return code
+}
+
+// run decides and hands an allowed command to the broker.
+func (f *runFlags) run(r *runSetup, argv []string, stdin io.Reader, stdout, stderr io.Writer, rep *runReport) (int, error) {
 	if f.server == "" || (f.svid == "") == (f.workloadAPI == "") || f.action == "" || f.resource == "" || len(argv) == 0 {
-		return fail(exitRunUsage, "run needs --server, one of --svid or --workload-api, --action, --resource and a command after --")
+		return 0, exitf(exitRunUsage, "run needs --server, one of --svid or --workload-api, --action, --resource and a command after --")
 	}
-	var agentSrc identity.Source
-	var err error
-	if f.workloadAPI != "" {
-		addr := f.workloadAPI
-		if addr == "env" {
-			addr = ""
-		}
-		if f.brokerURL == "" && (f.brokerSVID == "" || f.bundle == "") {
-			return fail(exitRunUsage, "with --workload-api, the local broker needs --broker-svid and --bundle (or use --broker-url)")
-		}
-		if agentSrc, err = client.FromWorkloadAPI(context.Background(), addr, 10*time.Second); err != nil {
-			return fail(exitRunUsage, "%v", err)
-		}
-	} else {
-		if f.bundle == "" {
-			f.bundle = filepath.Join(filepath.Dir(f.svid), "bundle.pem")
-		}
-		if agentSrc, err = client.FromFiles(f.svid, f.bundle); err != nil {
-			return fail(exitRunUsage, "--svid %s: %v", f.svid, err)
-		}
+	if err := f.open(r, argv); err != nil {
+		return 0, err
 	}
-	defer agentSrc.Close()
-	agentSVID, _ := agentSrc.GetX509SVID()
-
-	// The broker: its identity is the receipt's audience.
-	var brokerSrc identity.Source
-	var brokerID spiffeid.ID
-	if f.brokerURL != "" {
-		if brokerID, err = spiffeid.FromString(f.brokerID); err != nil {
-			return fail(exitRunUsage, "--broker-url needs --broker, the broker's SPIFFE ID: %v", err)
-		}
-	} else {
-		if f.brokerSVID == "" {
-			f.brokerSVID = filepath.Join(filepath.Dir(f.svid), "broker")
-		}
-		if brokerSrc, err = identity.FromFiles(identity.Files{Cert: f.brokerSVID + ".pem", Key: f.brokerSVID + ".key", Bundle: f.bundle}); err != nil {
-			return fail(exitRunUsage, "--broker-svid %s: %v", f.brokerSVID, err)
-		}
-		defer brokerSrc.Close()
-		s, _ := brokerSrc.GetX509SVID()
-		brokerID = s.ID
-	}
-
-	// The capability manifest.
-	var m *capability.Manifest
-	if f.manifest != "" {
-		raw, err := os.ReadFile(f.manifest)
-		if err != nil {
-			return fail(exitRunUsage, "--manifest: %v", err)
-		}
-		if m, err = capability.Parse(raw); err != nil {
-			return fail(exitRunUsage, "--manifest %s: %v", f.manifest, err)
-		}
-	} else {
-		wd := f.workdir
-		if wd == "" {
-			if wd, err = os.MkdirTemp("", "zt-run-"); err != nil {
-				return fail(exitRunUsage, "workdir: %v", err)
-			}
-			defer os.RemoveAll(wd)
-		}
-		m = capability.Strict(wd, argv[0])
-	}
-
-	cfg := client.Config{URL: f.server, SVID: agentSrc, Bundles: agentSrc, Broker: brokerID.String(), Timeout: f.timeout}
-	if f.serverID != "" {
-		if cfg.ServerID, err = spiffeid.FromString(f.serverID); err != nil {
-			return fail(exitRunUsage, "--server-id: %v", err)
-		}
-	}
-	runtime, err := f.runtimeContext(argv)
-	if err != nil {
-		return fail(exitRunUsage, "%v", err)
-	}
-	if runtime == nil && !f.noAttest {
-		say("no --model given: sending no runtime attestation (policies may require one)")
-	}
-	c, err := client.New(cfg)
-	if err != nil {
-		return fail(exitRunUsage, "%v", err)
-	}
-	req := client.Request{Action: f.action, Resource: f.resource, Capabilities: m, Runtime: runtime}
-	if f.inspectArgs {
-		req.Args = broker.CommandArgs(argv)
-	} else if req.ArgsDigest, err = broker.ArgsDigest(argv); err != nil {
-		return fail(exitRunUsage, "command line: %v", err)
+	if r.req.Runtime == nil && !f.noAttest {
+		f.say(stderr, "no --model given: sending no runtime attestation (policies may require one)")
 	}
 	ctx := context.Background()
-	rep := runReport{}
-	defer func() { f.writeReport(&rep, stderr) }()
-
-	d, err := c.Decide(ctx, req)
+	d, err := r.client.Decide(ctx, r.req)
 	if err != nil {
-		return fail(exitRunNoDecision, "no decision, nothing ran: %v", err)
+		return 0, exitf(exitRunNoDecision, "no decision, nothing ran: %v", err)
 	}
 	rep.Decision, rep.DecisionIndex, rep.ActionDigest, rep.CorrelationID = d.Response.Decision, d.Response.Log.Index, d.ActionDigest, d.CorrelationID
 	rep.Reasons, _ = json.Marshal(d.Response.Reasons)
@@ -256,76 +209,179 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		for _, r := range d.Response.Reasons {
 			fmt.Fprintf(stderr, "zt:   %s: %s\n", r.Code, r.Message)
 		}
-		return exitRunDenied
+		return exitRunDenied, nil
 	}
-	say("ALLOW %s on %s (log index %d, correlation %s); handing to %s", f.action, f.resource, d.Response.Log.Index, d.CorrelationID, brokerID)
-	caps, _ := json.Marshal(m)
-
+	f.say(stderr, "ALLOW %s on %s (log index %d, correlation %s); handing to %s", f.action, f.resource, d.Response.Log.Index, d.CorrelationID, r.brokerID)
+	caps, _ := json.Marshal(r.manifest)
 	if f.brokerURL != "" {
-		return f.remote(ctx, agentSrc, brokerID, d, caps, argv, stdin, stdout, stderr, &rep)
+		return f.remote(ctx, r.agent, r.brokerID, d, caps, argv, stdin, stdout, stderr, rep), nil
 	}
+	return f.local(ctx, r, d, caps, argv, stdin, stdout, stderr, rep)
+}
 
-	issuer, err := c.Issuer(ctx)
+func (f *runFlags) say(stderr io.Writer, format string, a ...any) {
+	if !f.quiet {
+		fmt.Fprintf(stderr, "zt: "+format+"\n", a...)
+	}
+}
+
+// open loads the identities and the manifest and builds the client and
+// the request.
+func (f *runFlags) open(r *runSetup, argv []string) error {
+	if err := f.openIdentities(r); err != nil {
+		return err
+	}
+	m, err := f.capabilities(r, argv[0])
 	if err != nil {
-		return fail(exitRunRefused, "receipt issuer: %v", err)
+		return err
+	}
+	r.manifest = m
+	cfg := client.Config{URL: f.server, SVID: r.agent, Bundles: r.agent, Broker: r.brokerID.String(), Timeout: f.timeout}
+	if f.serverID != "" {
+		if cfg.ServerID, err = spiffeid.FromString(f.serverID); err != nil {
+			return exitf(exitRunUsage, "--server-id: %v", err)
+		}
+	}
+	r.serverID = cfg.ServerID
+	runtime, err := f.runtimeContext(argv)
+	if err != nil {
+		return exitf(exitRunUsage, "%v", err)
+	}
+	if r.client, err = client.New(cfg); err != nil {
+		return exitf(exitRunUsage, "%v", err)
+	}
+	r.req = client.Request{Action: f.action, Resource: f.resource, Capabilities: m, Runtime: runtime}
+	if f.inspectArgs {
+		r.req.Args = broker.CommandArgs(argv)
+	} else if r.req.ArgsDigest, err = broker.ArgsDigest(argv); err != nil {
+		return exitf(exitRunUsage, "command line: %v", err)
+	}
+	return nil
+}
+
+// openIdentities loads the agent's SVID and, for the local broker, the
+// broker's; the broker's SPIFFE ID is the receipt's audience.
+func (f *runFlags) openIdentities(r *runSetup) error {
+	var err error
+	if f.workloadAPI != "" {
+		addr := f.workloadAPI
+		if addr == "env" {
+			addr = ""
+		}
+		if f.brokerURL == "" && (f.brokerSVID == "" || f.bundle == "") {
+			return exitf(exitRunUsage, "with --workload-api, the local broker needs --broker-svid and --bundle (or use --broker-url)")
+		}
+		if r.agent, err = client.FromWorkloadAPI(context.Background(), addr, 10*time.Second); err != nil {
+			return exitf(exitRunUsage, "%v", err)
+		}
+	} else {
+		if f.bundle == "" {
+			f.bundle = filepath.Join(filepath.Dir(f.svid), "bundle.pem")
+		}
+		if r.agent, err = client.FromFiles(f.svid, f.bundle); err != nil {
+			return exitf(exitRunUsage, "--svid %s: %v", f.svid, err)
+		}
+	}
+	r.cleanup = append(r.cleanup, func() { r.agent.Close() })
+	if f.brokerURL != "" {
+		if r.brokerID, err = spiffeid.FromString(f.brokerID); err != nil {
+			return exitf(exitRunUsage, "--broker-url needs --broker, the broker's SPIFFE ID: %v", err)
+		}
+		return nil
+	}
+	if f.brokerSVID == "" {
+		f.brokerSVID = filepath.Join(filepath.Dir(f.svid), "broker")
+	}
+	if r.brokerSrc, err = identity.FromFiles(identity.Files{Cert: f.brokerSVID + ".pem", Key: f.brokerSVID + ".key", Bundle: f.bundle}); err != nil {
+		return exitf(exitRunUsage, "--broker-svid %s: %v", f.brokerSVID, err)
+	}
+	r.cleanup = append(r.cleanup, func() { r.brokerSrc.Close() })
+	s, _ := r.brokerSrc.GetX509SVID()
+	r.brokerID = s.ID
+	return nil
+}
+
+// capabilities is the manifest of --manifest, or the strict default over
+// --workdir (a fresh temporary directory when not given) for cmd only.
+func (f *runFlags) capabilities(r *runSetup, cmd string) (*capability.Manifest, error) {
+	if f.manifest != "" {
+		raw, err := os.ReadFile(f.manifest)
+		if err != nil {
+			return nil, exitf(exitRunUsage, "--manifest: %v", err)
+		}
+		m, err := capability.Parse(raw)
+		if err != nil {
+			return nil, exitf(exitRunUsage, "--manifest %s: %v", f.manifest, err)
+		}
+		return m, nil
+	}
+	wd := f.workdir
+	if wd == "" {
+		var err error
+		if wd, err = os.MkdirTemp("", "zt-run-"); err != nil {
+			return nil, exitf(exitRunUsage, "workdir: %v", err)
+		}
+		r.cleanup = append(r.cleanup, func() { os.RemoveAll(wd) })
+	}
+	return capability.Strict(wd, cmd), nil
+}
+
+// local runs the work through a broker in this process.
+func (f *runFlags) local(ctx context.Context, r *runSetup, d *client.Decision, caps []byte, argv []string,
+	stdin io.Reader, stdout, stderr io.Writer, rep *runReport) (int, error) {
+	issuer, err := r.client.Issuer(ctx)
+	if err != nil {
+		return 0, exitf(exitRunRefused, "receipt issuer: %v", err)
 	}
 	runner, err := f.runner()
 	if err != nil {
-		return fail(exitRunRefused, "%v", err)
+		return 0, exitf(exitRunRefused, "%v", err)
 	}
-	replayPath := f.replay
-	if replayPath == "" {
-		replayPath = f.brokerSVID + ".replay"
-	}
-	replay, err := broker.OpenReplay(replayPath, 5*time.Second, time.Now())
-	if err != nil {
-		return fail(exitRunRefused, "replay file %s: %v", replayPath, err)
-	}
-	defer replay.Close()
-	brokerClient := brokerHTTPClient(brokerSrc, cfg.ServerID)
-	outboxDir := f.outbox
-	if outboxDir == "" {
-		outboxDir = f.brokerSVID + ".outbox"
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	outbox, err := broker.OpenOutbox(outboxDir, quiet)
-	if err != nil {
-		return fail(exitRunRefused, "%v", err)
-	}
-	reporter := &broker.HTTPReporter{Client: brokerClient, BaseURL: f.server}
-	// Results an earlier run could not commit go first.
-	if n, err := outbox.Flush(ctx, reporter); err != nil {
-		say("%d earlier result(s) still wait in %s: %v", pendingCount(outbox), outboxDir, err)
-	} else if n > 0 {
-		say("committed %d earlier result(s) from %s", n, outboxDir)
-	}
-	bcfg := broker.Config{SVID: brokerSrc, Issuer: issuer, Keys: c.Keys(), Replay: replay, Runner: runner,
-		Reporter: outbox.Reporter(reporter), Logger: quiet}
+	hc := brokerHTTPClient(r.brokerSrc, r.serverID)
+	var strict *broker.Strict
+	var witnesses *trustpolicy.Policy
 	if f.strict {
-		if bcfg.Strict, err = strictMode(f.trustPolicy, f.svid, f.server, brokerClient); err != nil {
-			return fail(exitRunUsage, "%v", err)
+		if strict, err = strictMode(f.trustPolicy, f.svid, f.server, hc); err != nil {
+			return 0, exitf(exitRunUsage, "%v", err)
 		}
-	} else if bcfg.Witnesses, err = witnessPolicy(f.trustPolicy, f.svid); err != nil {
-		return fail(exitRunUsage, "%v", err)
+	} else if witnesses, err = witnessPolicy(f.trustPolicy, f.svid); err != nil {
+		return 0, exitf(exitRunUsage, "%v", err)
 	}
-	b, err := broker.New(bcfg)
+	p, err := broker.Open(ctx, broker.ProcessConfig{SVID: r.brokerSrc, Server: f.server, HTTP: hc, Issuer: issuer, Keys: r.client.Keys(),
+		ReplayPath: defaultPath(f.replay, f.brokerSVID+".replay"), OutboxDir: defaultPath(f.outbox, f.brokerSVID+".outbox"),
+		Runner: runner, Strict: strict, Witnesses: witnesses, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
-		return fail(exitRunRefused, "%v", err)
+		return 0, exitf(exitRunRefused, "%v", err)
 	}
-	report, err := b.Handle(ctx, &broker.Work{Receipt: d.Token, Action: f.action, Resource: f.resource, Argv: argv,
+	defer p.Close()
+	// Results an earlier run could not commit go first.
+	if n, err := p.Flush(ctx); err != nil {
+		f.say(stderr, "%d earlier result(s) still wait in %s: %v", p.Pending(), p.Outbox.Dir(), err)
+	} else if n > 0 {
+		f.say(stderr, "committed %d earlier result(s) from %s", n, p.Outbox.Dir())
+	}
+	agentSVID, _ := r.agent.GetX509SVID()
+	report, err := p.Handle(ctx, &broker.Work{Receipt: d.Token, Action: f.action, Resource: f.resource, Argv: argv,
 		Capabilities: caps, Caller: agentSVID.ID.String(), Stdin: stdin, Stdout: stdout, Stderr: stderr})
 	if ref, ok := broker.AsRefused(err); ok {
 		rep.Refused = ref
-		return fail(exitRunRefused, "the broker refused the work (%s): %s; nothing ran", ref.Code, ref.Message)
+		return 0, exitf(exitRunRefused, "the broker refused the work (%s): %s; nothing ran", ref.Code, ref.Message)
 	}
 	if err != nil {
-		return fail(exitRunRefused, "%v", err)
+		return 0, exitf(exitRunRefused, "%v", err)
 	}
 	var resultIndex *uint64
 	if report.Result != nil {
 		resultIndex = &report.Result.Log.Index
 	}
-	return f.finish(&rep, report.Predicate, resultIndex, report.ReportError, stderr)
+	return f.finish(rep, report.Predicate, resultIndex, report.ReportError, stderr), nil
+}
+
+func defaultPath(p, def string) string {
+	if p == "" {
+		return def
+	}
+	return p
 }
 
 // remote hands the work to a zt broker.
@@ -570,12 +626,3 @@ func witnessPolicy(path, svidPrefix string) (*trustpolicy.Policy, error) {
 }
 
 func signalNumber(name string) int { return int(unix.SignalNum(name)) }
-
-// pendingCount is how many results wait in the outbox (-1 if unreadable).
-func pendingCount(o *broker.Outbox) int {
-	p, err := o.Pending()
-	if err != nil {
-		return -1
-	}
-	return len(p)
-}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,4 +102,29 @@ func (h *HTTPKeys) Keys(ctx context.Context, refresh bool) (*jose.JSONWebKeySet,
 	}
 	h.set, h.fetched = set, time.Now()
 	return set, nil
+}
+
+// FetchIssuer reads the receipt issuer (the log origin) from the service at
+// baseURL (GET /.well-known/ztlog), over hc, a client that authenticates
+// the server.
+func FetchIssuer(ctx context.Context, hc *http.Client, baseURL string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(baseURL, "/")+"/.well-known/ztlog", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("reading the issuer from %s/.well-known/ztlog: %w", baseURL, err)
+	}
+	defer resp.Body.Close()
+	var wk struct {
+		Origin string `json:"origin"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&wk); err != nil {
+		return "", fmt.Errorf("reading the issuer from %s/.well-known/ztlog: HTTP %d: %w", baseURL, resp.StatusCode, err)
+	}
+	if wk.Origin == "" {
+		return "", fmt.Errorf("reading the issuer from %s/.well-known/ztlog: HTTP %d, no origin", baseURL, resp.StatusCode)
+	}
+	return wk.Origin, nil
 }
