@@ -9,6 +9,7 @@ import (
 
 	"github.com/transparency-dev/tessera/client"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
+	"github.com/zt-infra/ztlog/verifier/audit"
 	"github.com/zt-infra/ztlog/verifier/proof"
 )
 
@@ -33,16 +34,9 @@ func runConsistency(ctx context.Context, args []string) error {
 	logSpec := fs.String("log", "", "the log: its tlog-tiles URL (https://host/log/) or its directory")
 	policyFile := fs.String("policy", "", "trust policy (C2SP tlog-policy): the log key (and witness quorum) both checkpoints must verify against")
 	asJSON := fs.Bool("json", false, "print the verdict as JSON")
-	var files []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		args = fs.Args()[1:]
+	files, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(files) != 2 {
 		return fmt.Errorf("consistency takes two checkpoints: zt-audit consistency OLD NEW --log URL|DIR --policy FILE (NEW may be - for the log's current checkpoint)")
@@ -55,60 +49,68 @@ func runConsistency(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	read := func(name string) ([]byte, error) {
-		if name == "-" {
-			b, err := src.ReadCheckpoint(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("read the log's checkpoint: %v", err)
-			}
-			return b, nil
-		}
-		return os.ReadFile(name)
-	}
-	var cps [2]*trustpolicy.Checkpoint
-	for i, name := range files {
-		raw, err := read(name)
-		if err != nil {
-			return err
-		}
-		cp, err := pol.VerifyCheckpoint(raw, trustpolicy.VerifyOptions{})
-		if err != nil {
-			return failedError{fmt.Errorf("checkpoint %s: %v", name, err)}
-		}
-		cps[i] = cp
+	cps, err := readCheckpoints(ctx, src, pol, files)
+	if err != nil {
+		return err
 	}
 	old, new := cps[0], cps[1]
 	rep := consistencyReport{Origin: new.Origin, OldSize: old.Size, OldRoot: old.Hash, NewSize: new.Size, NewRoot: new.Hash}
-	var path [][]byte
 	if old.Size > 0 && old.Size < new.Size && old.Origin == new.Origin {
 		pb, err := client.NewProofBuilder(ctx, new.Size, src.ReadTile)
 		if err == nil {
-			path, err = pb.ConsistencyProof(ctx, old.Size, new.Size)
+			rep.Proof, err = pb.ConsistencyProof(ctx, old.Size, new.Size)
 		}
 		if err != nil {
-			return fmt.Errorf("build the consistency proof %d..%d from the log's tiles: %v", old.Size, new.Size, err)
+			return fmt.Errorf("build the consistency proof %d..%d from the log's tiles: %w", old.Size, new.Size, err)
 		}
 	}
-	rep.Proof = path
-	verr := proof.Consistency(old, new, path)
+	verr := proof.Consistency(old, new, rep.Proof)
 	rep.Consistent = verr == nil
 	if verr != nil {
 		rep.Failure = verr.Error()
 	}
-	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(rep)
-	} else {
-		fmt.Printf("log  %s\nold  size %d, root %s (%s)\nnew  size %d, root %s (%s)\nproof %d hashes\n", rep.Origin, old.Size, b64(old.Hash), files[0], new.Size, b64(new.Hash), files[1], len(path))
-		if verr == nil {
-			fmt.Printf("CONSISTENT: the tree of size %d is a prefix of the tree of size %d\n", old.Size, new.Size)
-		} else {
-			fmt.Printf("INCONSISTENT: %v\n", verr)
-		}
-	}
+	printConsistency(&rep, files, *asJSON, verr)
 	if verr != nil {
 		return failedError{verr}
 	}
 	return nil
+}
+
+// readCheckpoints reads the two checkpoints (a file, or "-" for the log's
+// current one) and verifies each against the trust policy.
+func readCheckpoints(ctx context.Context, src audit.Source, pol *trustpolicy.Policy, files []string) ([2]*trustpolicy.Checkpoint, error) {
+	var cps [2]*trustpolicy.Checkpoint
+	for i, name := range files {
+		var raw []byte
+		var err error
+		if name == "-" {
+			if raw, err = src.ReadCheckpoint(ctx); err != nil {
+				return cps, fmt.Errorf("read the log's checkpoint: %w", err)
+			}
+		} else if raw, err = os.ReadFile(name); err != nil {
+			return cps, err
+		}
+		cp, err := pol.VerifyCheckpoint(raw, trustpolicy.VerifyOptions{})
+		if err != nil {
+			return cps, failedError{fmt.Errorf("checkpoint %s: %w", name, err)}
+		}
+		cps[i] = cp
+	}
+	return cps, nil
+}
+
+func printConsistency(rep *consistencyReport, files []string, asJSON bool, verr error) {
+	if asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+		return
+	}
+	fmt.Printf("log  %s\nold  size %d, root %s (%s)\nnew  size %d, root %s (%s)\nproof %d hashes\n", rep.Origin,
+		rep.OldSize, b64(rep.OldRoot), files[0], rep.NewSize, b64(rep.NewRoot), files[1], len(rep.Proof))
+	if verr == nil {
+		fmt.Printf("CONSISTENT: the tree of size %d is a prefix of the tree of size %d\n", rep.OldSize, rep.NewSize)
+	} else {
+		fmt.Printf("INCONSISTENT: %v\n", verr)
+	}
 }

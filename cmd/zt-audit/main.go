@@ -14,6 +14,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 
@@ -70,4 +71,20 @@ func exitCode(err error) int {
 	}
 	fmt.Fprintf(os.Stderr, "zt-audit: %v\n", err)
 	return 2
+}
+
+// parseInterleaved parses args whose operands (files) may come before,
+// between or after the flags, and returns the operands.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var operands []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return operands, nil
+		}
+		operands = append(operands, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }

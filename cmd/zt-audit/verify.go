@@ -26,16 +26,9 @@ func runVerify(ctx context.Context, args []string) error {
 	var policyHashes stringList
 	fs.Var(&policyHashes, "policy-hash", "for a bundle: a policy hash (sha256:...) you accept; repeat for several (default: any)")
 	// The file may come before, between or after the flags.
-	var files []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		args = fs.Args()[1:]
+	files, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
 	}
 	if *legacyFile != "" {
 		if len(files) > 0 {
