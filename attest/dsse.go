@@ -349,13 +349,13 @@ func Verify(ctx context.Context, rawEnvelope []byte, chain [][]byte, bundles x50
 		}
 		c, err := x509.ParseCertificate(der)
 		if err != nil {
-			return nil, fmt.Errorf("%w: chain[%d]: %v", ErrChain, i, err)
+			return nil, fmt.Errorf("%w: chain[%d]: %w", ErrChain, i, err)
 		}
 		certs[i] = c
 	}
 	id, verified, err := x509svid.Verify(certs, bundles, x509svid.WithTime(now))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrChain, err)
+		return nil, fmt.Errorf("%w: %w", ErrChain, err)
 	}
 	var path []*x509.Certificate
 	if len(verified) > 0 {
@@ -394,7 +394,7 @@ func decodeEnvelope(rawEnvelope []byte) (*decoded, error) {
 	d := new(decoded)
 	env := &d.env
 	if err := json.Unmarshal(rawEnvelope, env, json.RejectUnknownMembers(true)); err != nil {
-		return nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: envelope: %w", ErrMalformed, err)
 	}
 	if env.PayloadType != PayloadType {
 		return nil, fmt.Errorf("%w: payloadType is %q, want %q", ErrMalformed, text.Cut(env.PayloadType, 80), PayloadType)
@@ -447,13 +447,13 @@ func parseStatement(payload []byte, predicateType string) (*ita.Statement, []byt
 	}
 	var st ita.Statement
 	if err := protojson.Unmarshal(payload, &st); err != nil {
-		return nil, nil, fmt.Errorf("%w: statement: %v", ErrMalformed, err)
+		return nil, nil, fmt.Errorf("%w: statement: %w", ErrMalformed, err)
 	}
 	if st.GetType() != ita.StatementTypeUri {
 		return nil, nil, fmt.Errorf("%w: _type is %q, want %q", ErrMalformed, text.Cut(st.GetType(), 80), ita.StatementTypeUri)
 	}
 	if err := st.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("%w: statement: %v", ErrMalformed, err)
+		return nil, nil, fmt.Errorf("%w: statement: %w", ErrMalformed, err)
 	}
 	if st.GetPredicateType() != predicateType {
 		return nil, nil, fmt.Errorf("%w: predicateType is %q, want %q", ErrMalformed, text.Cut(st.GetPredicateType(), 120), predicateType)
@@ -514,7 +514,7 @@ func parseStatementFast(payload []byte, predicateType string) (*ita.Statement, [
 // members) and validates it.
 func decodePredicate(raw []byte, p predicate) error {
 	if err := json.Unmarshal(raw, p, json.RejectUnknownMembers(true)); err != nil {
-		return fmt.Errorf("%w: predicate: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: predicate: %w", ErrMalformed, err)
 	}
 	return p.Validate()
 }
@@ -565,7 +565,7 @@ func brokerResultPresent(raw []byte) error {
 		} `json:"sandbox"`
 	}
 	if err := json.Unmarshal(raw, &q); err != nil {
-		return fmt.Errorf("%w: predicate: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: predicate: %w", ErrMalformed, err)
 	}
 	missing := ""
 	switch {

@@ -53,7 +53,7 @@ func LoadKey(path string) (*Key, error) {
 	}
 	k, err := ParseKey(strings.TrimSpace(string(raw)))
 	if err != nil {
-		return nil, fmt.Errorf("log key %s: %v", path, err)
+		return nil, fmt.Errorf("log key %s: %w", path, err)
 	}
 	return k, nil
 }
@@ -63,7 +63,7 @@ func LoadKey(path string) (*Key, error) {
 func ParseKey(skey string) (*Key, error) {
 	s, v, err := fnote.NewEd25519SignerVerifier(skey)
 	if err != nil {
-		return nil, fmt.Errorf("not an Ed25519 note signer key: %v", err)
+		return nil, fmt.Errorf("not an Ed25519 note signer key: %w", err)
 	}
 	// The last field is base64(0x01 || 32-byte seed).
 	parts := strings.SplitN(skey, "+", 5)

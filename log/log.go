@@ -345,11 +345,11 @@ func checkExisting(ctx context.Context, b *storage.Backend, k *Key) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%w: read existing checkpoint from %s: %v", ErrStorage, b.Describe, err)
+		return fmt.Errorf("%w: read existing checkpoint from %s: %w", ErrStorage, b.Describe, err)
 	}
 	var unverified flog.Checkpoint
 	if _, err := unverified.Unmarshal(raw); err != nil {
-		return fmt.Errorf("%w: %s has a checkpoint that does not parse (%v); refusing to write over it", ErrWrongLog, b.Describe, err)
+		return fmt.Errorf("%w: %s has a checkpoint that does not parse (%w); refusing to write over it", ErrWrongLog, b.Describe, err)
 	}
 	if unverified.Origin != k.Origin() {
 		return fmt.Errorf("%w: %s holds the log %q, but the key is for %q; use that log's key and origin, or another data directory", ErrWrongLog, b.Describe, unverified.Origin, k.Origin())
@@ -549,7 +549,7 @@ func (l *Log) resolve(batch []*pendingEntry, futures []tessera.IndexFuture) {
 			}
 			l.metrics.appends.WithLabelValues(label).Inc()
 			l.logger.Error("append failed", "error", err)
-			p.answer(appendResult{err: fmt.Errorf("%w: %v", kind, err)})
+			p.answer(appendResult{err: fmt.Errorf("%w: %w", kind, err)})
 			continue
 		}
 		l.metrics.appends.WithLabelValues("ok").Inc()

@@ -94,7 +94,7 @@ func (l *Log) Entry(ctx context.Context, index uint64) ([]byte, *Checkpoint, err
 func (l *Log) entryAt(ctx context.Context, index, size uint64) ([]byte, error) {
 	bundle, err := client.GetEntryBundle(ctx, l.reader.ReadEntryBundle, index/layout.EntryBundleWidth, size)
 	if err != nil {
-		return nil, fmt.Errorf("%w: entry bundle for index %d: %v", ErrStorage, index, err)
+		return nil, fmt.Errorf("%w: entry bundle for index %d: %w", ErrStorage, index, err)
 	}
 	i := index % layout.EntryBundleWidth
 	if i >= uint64(len(bundle.Entries)) {
@@ -118,11 +118,11 @@ func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([][]byte,
 	}
 	pb, err := client.NewProofBuilder(ctx, size, l.tilesAt(published))
 	if err != nil {
-		return nil, fmt.Errorf("%w: proof builder: %v", ErrStorage, err)
+		return nil, fmt.Errorf("%w: proof builder: %w", ErrStorage, err)
 	}
 	p, err := pb.InclusionProof(ctx, index)
 	if err != nil {
-		return nil, fmt.Errorf("%w: inclusion proof for %d in %d: %v", ErrStorage, index, size, err)
+		return nil, fmt.Errorf("%w: inclusion proof for %d in %d: %w", ErrStorage, index, size, err)
 	}
 	return p, nil
 }
@@ -139,11 +139,11 @@ func (l *Log) ConsistencyProof(ctx context.Context, old, new uint64) ([][]byte, 
 	}
 	pb, err := client.NewProofBuilder(ctx, new, l.tilesAt(published))
 	if err != nil {
-		return nil, fmt.Errorf("%w: proof builder: %v", ErrStorage, err)
+		return nil, fmt.Errorf("%w: proof builder: %w", ErrStorage, err)
 	}
 	p, err := pb.ConsistencyProof(ctx, old, new)
 	if err != nil {
-		return nil, fmt.Errorf("%w: consistency proof %d..%d: %v", ErrStorage, old, new, err)
+		return nil, fmt.Errorf("%w: consistency proof %d..%d: %w", ErrStorage, old, new, err)
 	}
 	return p, nil
 }
@@ -171,9 +171,9 @@ func mapReadErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("%w: %v", ErrNotFound, err)
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	default:
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 }
 
@@ -183,7 +183,7 @@ func mapReadErr(err error) error {
 func (l *Log) IntegratedSize(ctx context.Context) (uint64, error) {
 	n, err := l.reader.IntegratedSize(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("%w: integrated size: %v", ErrStorage, err)
+		return 0, fmt.Errorf("%w: integrated size: %w", ErrStorage, err)
 	}
 	return n, nil
 }
@@ -202,7 +202,7 @@ func (l *Log) Scan(ctx context.Context, start, end uint64, fn func(index uint64,
 	for b := start / layout.EntryBundleWidth; b*layout.EntryBundleWidth < end; b++ {
 		bundle, err := client.GetEntryBundle(ctx, l.reader.ReadEntryBundle, b, cp.Size)
 		if err != nil {
-			return fmt.Errorf("%w: entry bundle %d: %v", ErrStorage, b, err)
+			return fmt.Errorf("%w: entry bundle %d: %w", ErrStorage, b, err)
 		}
 		for j, e := range bundle.Entries {
 			i := b*layout.EntryBundleWidth + uint64(j)

@@ -151,7 +151,7 @@ func (w *watcher) refresh(ctx context.Context) {
 				return
 			}
 			if err := proof.VerifyConsistency(rfc6962.DefaultHasher, prev.Size, cp.Size, p, prev.Hash, cp.Hash); err != nil {
-				inconsistent = fmt.Errorf("%w: size %d is not an extension of size %d: %v", ErrInconsistent, cp.Size, prev.Size, err)
+				inconsistent = fmt.Errorf("%w: size %d is not an extension of size %d: %w", ErrInconsistent, cp.Size, prev.Size, err)
 			}
 		}
 		// Otherwise: the same tree re-signed or newly cosigned; take the
@@ -267,7 +267,7 @@ func (l *Log) Checkpoint() (*Checkpoint, error) {
 // for long (a stalled checkpoint publisher, e.g. witnesses out of quorum).
 func (l *Log) Healthy(ctx context.Context) error {
 	if _, err := l.reader.IntegratedSize(ctx); err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	cp, err := l.watcher.current()
 	if err != nil {

@@ -36,6 +36,7 @@ type answer struct {
 	decision string
 	action   string       // default: the action asked
 	signer   *receipt.Key // signs the receipt of an allow (nil: the published key)
+	noBroker bool         // zt decide names no --broker: the service picks decideBroker
 }
 
 // decideAgainst runs zt decide for aws.ec2.terminate_instances on i-1
@@ -84,7 +85,7 @@ func decideAgainst(t *testing.T, scheme string, a answer) (int, string, string) 
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/ztlog", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(map[string]string{"origin": decideOrigin})
+		json.NewEncoder(w).Encode(map[string]string{"origin": decideOrigin, "default_broker": decideBroker})
 	})
 	mux.HandleFunc("GET /v1/receipts/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{published.Public()}})
@@ -104,13 +105,20 @@ func decideAgainst(t *testing.T, scheme string, a answer) (int, string, string) 
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	var out, errb bytes.Buffer
-	code := runDecide([]string{"--server", scheme + "://" + ln.Addr().String(), "--svid", filepath.Join(dir, "agent"), "--bundle", bundle,
-		"--action", decideAction, "--resource", "i-1", "--broker", decideBroker}, &out, &errb)
+	args := []string{"--server", scheme + "://" + ln.Addr().String(), "--svid", filepath.Join(dir, "agent"), "--bundle", bundle,
+		"--action", decideAction, "--resource", "i-1"}
+	if !a.noBroker {
+		args = append(args, "--broker", decideBroker)
+	}
+	code := runDecide(args, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
 // respond builds the answer to req from actor as a real service would.
 func (a answer) respond(t *testing.T, req *api.ActionRequest, actor string) ([]byte, int) {
+	if req.Broker == "" {
+		req.Broker = decideBroker // the service's default broker
+	}
 	digest, err := entry.ActionDigest(entry.Action{Actor: actor, Action: req.Action, Resource: req.Resource, ArgsDigest: req.ArgsDigest, Broker: req.Broker})
 	if err != nil {
 		t.Error(err)
@@ -194,5 +202,16 @@ func TestDecideReceiptNotInJWKSIsNoDecision(t *testing.T) {
 	}
 	if stdout != "" {
 		t.Errorf("stdout %q: nothing is printed for no decision", stdout)
+	}
+}
+
+// Without --broker the SDK names the service's default broker (from
+// /.well-known/ztlog), so the action digest it checks is the one committed.
+func TestDecideWithTheServicesDefaultBroker(t *testing.T) {
+	if code, _, stderr := decideAgainst(t, "https", answer{decision: "allow", noBroker: true}); code != exitAllow {
+		t.Errorf("an allow for the default broker: exit %d (%s), want %d", code, stderr, exitAllow)
+	}
+	if code, _, stderr := decideAgainst(t, "https", answer{decision: "deny", noBroker: true}); code != exitDeny {
+		t.Errorf("a deny without a broker: exit %d (%s), want %d", code, stderr, exitDeny)
 	}
 }

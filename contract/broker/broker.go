@@ -166,7 +166,7 @@ func New(cfg Config) (*Broker, error) {
 		return nil, errors.New("broker: SVID, Issuer, Keys and Replay are required")
 	}
 	if _, err := cfg.SVID.GetX509SVID(); err != nil {
-		return nil, fmt.Errorf("broker: own SVID: %v", err)
+		return nil, fmt.Errorf("broker: own SVID: %w", err)
 	}
 	if cfg.Leeway <= 0 {
 		cfg.Leeway = 5 * time.Second

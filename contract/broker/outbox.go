@@ -64,7 +64,7 @@ func (or *outboxReporter) Report(ctx context.Context, s *attest.Signed) (*api.Re
 		// Not kept: still try to commit it now, and say so if that fails.
 		res, _, perr := or.r.commit(ctx, body)
 		if perr != nil {
-			return nil, fmt.Errorf("%w; and it could not be kept in the outbox: %v", perr, err)
+			return nil, fmt.Errorf("%w; and it could not be kept in the outbox: %w", perr, err)
 		}
 		return res, nil
 	}
@@ -135,7 +135,7 @@ func (o *Outbox) send(ctx context.Context, r *HTTPReporter, path string, body []
 	default:
 		o.logger.Error("the log refused a result; set aside", "file", path+".rejected", "error", err.Error())
 		if rerr := os.Rename(path, path+".rejected"); rerr != nil {
-			return nil, &rejectedError{fmt.Errorf("%w (and setting %s aside failed: %v)", err, path, rerr)}
+			return nil, &rejectedError{fmt.Errorf("%w (and setting %s aside failed: %w)", err, path, rerr)}
 		}
 		return nil, &rejectedError{fmt.Errorf("%w (set aside as %s.rejected)", err, path)}
 	}

@@ -66,7 +66,7 @@ func (h *HTTPReporter) commit(ctx context.Context, body []byte) (res *api.Result
 		if i > 0 {
 			select {
 			case <-ctx.Done():
-				return nil, true, fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+				return nil, true, fmt.Errorf("%w (last: %w)", ctx.Err(), last)
 			case <-time.After(delay):
 			}
 		}

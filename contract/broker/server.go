@@ -239,7 +239,7 @@ func (c *Client) Submit(ctx context.Context, req *WorkRequest) (*WorkResponse, e
 	}
 	var wr WorkResponse
 	if err := json.Unmarshal(raw, &wr); err != nil {
-		return nil, fmt.Errorf("broker: the answer is not a work response: %v", err)
+		return nil, fmt.Errorf("broker: the answer is not a work response: %w", err)
 	}
 	switch wr.Outcome {
 	case attest.OutcomeOK, attest.OutcomeFailed, attest.OutcomeError:

@@ -61,29 +61,29 @@ func (s *Strict) prove(ctx context.Context, c *receipt.Claims, now time.Time) er
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("decision %d: %v within %s", c.LogIndex, err, wait)
+			return fmt.Errorf("decision %d: %w within %s", c.LogIndex, err, wait)
 		case <-time.After(delay):
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("decision %d: %v", c.LogIndex, err)
+		return fmt.Errorf("decision %d: %w", c.LogIndex, err)
 	}
 	p, err := tlogproof.Parse(proofText)
 	if err != nil {
-		return fmt.Errorf("decision %d: tlog-proof: %v", c.LogIndex, err)
+		return fmt.Errorf("decision %d: tlog-proof: %w", c.LogIndex, err)
 	}
 	if p.Index != c.LogIndex {
 		return fmt.Errorf("the tlog-proof is for index %d, the receipt names %d", p.Index, c.LogIndex)
 	}
 	if _, err := proof.VerifyTLogProof(p, leaf, s.Policy, trustpolicy.VerifyOptions{Now: now}); err != nil {
-		return fmt.Errorf("decision %d: %v", c.LogIndex, err)
+		return fmt.Errorf("decision %d: %w", c.LogIndex, err)
 	}
 	if lh := base64.StdEncoding.EncodeToString(leafHash(leaf)); lh != c.LeafHash {
 		return fmt.Errorf("the entry at %d has leaf hash %s, the receipt says %s", c.LogIndex, lh, c.LeafHash)
 	}
 	e, err := entry.Parse(leaf)
 	if err != nil {
-		return fmt.Errorf("entry %d: %v", c.LogIndex, err)
+		return fmt.Errorf("entry %d: %w", c.LogIndex, err)
 	}
 	d, ok := e.(*entry.Decision)
 	switch {
@@ -134,7 +134,7 @@ func (h *HTTPEntries) Entry(ctx context.Context, index uint64) ([]byte, []byte, 
 		TLogProof string `json:"tlog_proof"`
 	}
 	if err := json.Unmarshal(body, &e); err != nil {
-		return nil, nil, fmt.Errorf("GET %s: %v", url, err)
+		return nil, nil, fmt.Errorf("GET %s: %w", url, err)
 	}
 	leaf, err := base64.StdEncoding.DecodeString(e.Leaf)
 	if err != nil || e.TLogProof == "" {

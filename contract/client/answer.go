@@ -89,7 +89,7 @@ func ParseAnswer(status int, body []byte) (*Decision, error) {
 	}
 	d := &Decision{}
 	if err := json.Unmarshal(body, &d.Response); err != nil {
-		return nil, fmt.Errorf("%w: %w: %v", ErrInconsistent, errNotJSON, err)
+		return nil, fmt.Errorf("%w: %w: %w", ErrInconsistent, errNotJSON, err)
 	}
 	ar := &d.Response
 	switch {

@@ -217,7 +217,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	svid, err := cfg.SVID.GetX509SVID()
 	if err != nil {
-		return nil, fmt.Errorf("client: SVID: %v", err)
+		return nil, fmt.Errorf("client: SVID: %w", err)
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
@@ -374,9 +374,9 @@ func (c *Client) decide(ctx context.Context, req Request) (*Decision, error) {
 	if cid == "" {
 		cid = correlation.New()
 	}
-	body, digest, brokerID, err := c.body(ctx, req, self, cid)
+	body, act, digest, err := c.body(ctx, req, self, cid)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoDecision, err)
+		return nil, fmt.Errorf("%w: %w", ErrNoDecision, err)
 	}
 	var last failure
 	for i := 0; i < c.cfg.Retry.Attempts; i++ {
@@ -390,7 +390,7 @@ func (c *Client) decide(ctx context.Context, req Request) (*Decision, error) {
 		}
 		d, f := c.attempt(ctx, body, cid, req.UserToken)
 		if f == nil {
-			if err := c.verify(ctx, d, req, digest, brokerID, cid); err != nil {
+			if err := c.verify(ctx, d, req, digest, act.Broker, cid); err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrNoDecision, err)
 			}
 			return d, nil
@@ -398,9 +398,9 @@ func (c *Client) decide(ctx context.Context, req Request) (*Decision, error) {
 		last = *f
 	}
 	if last.ambig {
-		return nil, fmt.Errorf("%w (correlation id %s): %v", ErrAmbiguous, cid, last.err)
+		return nil, fmt.Errorf("%w (correlation id %s): %w", ErrAmbiguous, cid, last.err)
 	}
-	return nil, fmt.Errorf("%w (correlation id %s): %v", ErrNoDecision, cid, last.err)
+	return nil, fmt.Errorf("%w (correlation id %s): %w", ErrNoDecision, cid, last.err)
 }
 
 func backoff(r Retry, attempt int) time.Duration {
@@ -424,7 +424,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // body builds the request body, the action digest the answer must carry,
 // and the broker.
-func (c *Client) body(ctx context.Context, req Request, self spiffeid.ID, cid string) ([]byte, string, string, error) {
+func (c *Client) body(ctx context.Context, req Request, self spiffeid.ID, cid string) ([]byte, entry.Action, string, error) {
 	brokerID := req.Broker
 	if brokerID == "" {
 		brokerID = c.cfg.Broker
@@ -434,7 +434,7 @@ func (c *Client) body(ctx context.Context, req Request, self spiffeid.ID, cid st
 		// action digest the SDK checks is the one the service commits.
 		wk, err := c.wellKnown(ctx)
 		if err != nil {
-			return nil, "", "", err
+			return nil, entry.Action{}, "", err
 		}
 		brokerID = wk.DefaultBroker
 	}
@@ -442,14 +442,14 @@ func (c *Client) body(ctx context.Context, req Request, self spiffeid.ID, cid st
 	if req.Args != nil {
 		raw, err := json.Marshal(req.Args)
 		if err != nil {
-			return nil, "", "", fmt.Errorf("args: %v", err)
+			return nil, entry.Action{}, "", fmt.Errorf("args: %w", err)
 		}
 		d, err := api.ArgsDigest(raw)
 		if err != nil {
-			return nil, "", "", fmt.Errorf("args: %v", err)
+			return nil, entry.Action{}, "", fmt.Errorf("args: %w", err)
 		}
 		if ar.ArgsDigest != "" && ar.ArgsDigest != d {
-			return nil, "", "", fmt.Errorf("args_digest %s is not the digest of args (%s)", ar.ArgsDigest, d)
+			return nil, entry.Action{}, "", fmt.Errorf("args_digest %s is not the digest of args (%s)", ar.ArgsDigest, d)
 		}
 		ar.Args, ar.ArgsDigest = raw, d
 	}
@@ -457,17 +457,18 @@ func (c *Client) body(ctx context.Context, req Request, self spiffeid.ID, cid st
 	if m := req.Capabilities; m != nil {
 		raw, err := json.Marshal(m)
 		if err != nil {
-			return nil, "", "", err
+			return nil, entry.Action{}, "", err
 		}
 		if caps, err = m.Digest(); err != nil {
-			return nil, "", "", err
+			return nil, entry.Action{}, "", err
 		}
 		ar.Capabilities = raw
 	}
-	digest, err := entry.ActionDigest(entry.Action{Actor: self.String(), Action: req.Action, Resource: req.Resource,
-		ArgsDigest: ar.ArgsDigest, Broker: brokerID, CapabilitiesDigest: caps})
+	act := entry.Action{Actor: self.String(), Action: req.Action, Resource: req.Resource,
+		ArgsDigest: ar.ArgsDigest, Broker: brokerID, CapabilitiesDigest: caps}
+	digest, err := entry.ActionDigest(act)
 	if err != nil {
-		return nil, "", "", err
+		return nil, entry.Action{}, "", err
 	}
 	rt := req.Runtime
 	if rt == nil {
@@ -476,7 +477,7 @@ func (c *Client) body(ctx context.Context, req Request, self spiffeid.ID, cid st
 	var envelope []byte
 	if rt != nil {
 		if brokerID == "" {
-			return nil, "", "", errors.New("an attested request names its broker (Request.Broker or Config.Broker)")
+			return nil, entry.Action{}, "", errors.New("an attested request names its broker (Request.Broker or Config.Broker)")
 		}
 		p := *rt
 		now := c.cfg.Now()
@@ -487,24 +488,24 @@ func (c *Client) body(ctx context.Context, req Request, self spiffeid.ID, cid st
 		}
 		svid, err := c.cfg.SVID.GetX509SVID()
 		if err != nil {
-			return nil, "", "", err
+			return nil, entry.Action{}, "", err
 		}
 		s, err := attest.SignRuntimeContext(ctx, svid, digest, &p)
 		if err != nil {
-			return nil, "", "", fmt.Errorf("runtime attestation: %v", err)
+			return nil, entry.Action{}, "", fmt.Errorf("runtime attestation: %w", err)
 		}
 		envelope = s.Envelope
 		ar.AttestationChain = s.ChainBase64()
 	}
 	b, err := json.Marshal(&ar)
 	if err != nil {
-		return nil, "", "", err
+		return nil, entry.Action{}, "", err
 	}
 	if envelope != nil {
 		// The envelope goes in exactly as signed.
 		b = append(b[:len(b)-1], []byte(`,"attestation":`+string(envelope)+`}`)...)
 	}
-	return b, digest, brokerID, nil
+	return b, act, digest, nil
 }
 
 // attempt makes one request. A nil failure means a well-formed answer of a
@@ -535,7 +536,7 @@ func (c *Client) attempt(ctx context.Context, body []byte, cid, userToken string
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, &failure{err: fmt.Errorf("reading the answer: %v", err), ambig: true}
+		return nil, &failure{err: fmt.Errorf("reading the answer: %w", err), ambig: true}
 	}
 	switch resp.StatusCode {
 	case http.StatusServiceUnavailable:

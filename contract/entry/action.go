@@ -68,7 +68,7 @@ func ActionDigest(a Action) (string, error) {
 	}
 	b, err := canonical(m)
 	if err != nil {
-		return "", fmt.Errorf("%w: action digest: %v", ErrMalformed, err)
+		return "", fmt.Errorf("%w: action digest: %w", ErrMalformed, err)
 	}
 	return Digest(b), nil
 }

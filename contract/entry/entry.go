@@ -125,11 +125,11 @@ func marshalReference(e Entry) ([]byte, error) {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(e); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	out, err := jcs.Canonicalize(buf.Bytes())
 	if err != nil {
-		return nil, fmt.Errorf("%w: canonicalize: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: canonicalize: %w", ErrMalformed, err)
 	}
 	return out, nil
 }
@@ -237,14 +237,14 @@ func parseStrict(leaf []byte) (Entry, error) {
 	}
 	canon, err := jcs.Canonicalize(leaf)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if !bytes.Equal(canon, leaf) {
 		return nil, ErrNotCanonical
 	}
 	var h Header
 	if err := json.Unmarshal(leaf, &h); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if h.V != Version {
 		return nil, fmt.Errorf("%w: v=%d, this reader knows v=%d", ErrUnsupportedVersion, h.V, Version)
@@ -256,7 +256,7 @@ func parseStrict(leaf []byte) (Entry, error) {
 	dec := json.NewDecoder(bytes.NewReader(leaf))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(e); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if err := e.Validate(); err != nil {
 		return nil, err

@@ -486,7 +486,7 @@ func (p *Policy) Validate() error {
 // ValidSPIFFEID reports whether s is a well-formed SPIFFE ID.
 func ValidSPIFFEID(s string) error {
 	if _, err := spiffeid.FromString(s); err != nil {
-		return fmt.Errorf("not a SPIFFE ID: %v", err)
+		return fmt.Errorf("not a SPIFFE ID: %w", err)
 	}
 	return nil
 }

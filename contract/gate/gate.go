@@ -184,7 +184,7 @@ func New(cfg Config) (*Gate, error) {
 	}
 	if cfg.DefaultBroker != "" {
 		if err := entry.ValidSPIFFEID(cfg.DefaultBroker); err != nil {
-			return nil, fmt.Errorf("gate: default broker: %v", err)
+			return nil, fmt.Errorf("gate: default broker: %w", err)
 		}
 	}
 	g := &Gate{cfg: cfg, admins: map[string]bool{}, metrics: newMetrics(cfg.Registerer)}
@@ -677,7 +677,7 @@ func (g *Gate) decide(reqCtx context.Context, caller *identity.Caller, cid strin
 		tok, err := rkey.Sign(claims)
 		if err != nil {
 			// Committed but not honourable: the caller gets no allow.
-			o.err = fmt.Errorf("%w: the allow is committed at index %d, but %v", errReceipt, idx, err)
+			o.err = fmt.Errorf("%w: the allow is committed at index %d, but %w", errReceipt, idx, err)
 			return o
 		}
 		o.receipt = tok

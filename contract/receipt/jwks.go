@@ -38,7 +38,7 @@ func (s StaticKeys) Keys(context.Context, bool) (*jose.JSONWebKeySet, error) {
 func ParseJWKS(b []byte) (*jose.JSONWebKeySet, error) {
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(b, &set); err != nil {
-		return nil, fmt.Errorf("receipt JWKS: %v", err)
+		return nil, fmt.Errorf("receipt JWKS: %w", err)
 	}
 	for _, k := range set.Keys {
 		if !k.IsPublic() {
@@ -86,7 +86,7 @@ func (h *HTTPKeys) Keys(ctx context.Context, refresh bool) (*jose.JSONWebKeySet,
 		if h.set != nil {
 			return h.set, nil
 		}
-		return nil, fmt.Errorf("fetching receipt keys from %s: %v", h.URL, err)
+		return nil, fmt.Errorf("fetching receipt keys from %s: %w", h.URL, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

@@ -124,7 +124,7 @@ func (k *Key) MarshalJSON() ([]byte, error) { return json.Marshal(k.jwk) }
 func ParseKey(b []byte) (*Key, error) {
 	var jwk jose.JSONWebKey
 	if err := json.Unmarshal(b, &jwk); err != nil {
-		return nil, fmt.Errorf("receipt: key: %v", err)
+		return nil, fmt.Errorf("receipt: key: %w", err)
 	}
 	if jwk.IsPublic() {
 		return nil, errors.New("receipt: key: this is a public key; a signing key file holds the private JWK")

@@ -121,11 +121,11 @@ func Parse(token string) (*Receipt, error) {
 	// x5c, crit, b64, ...) is ever honoured.
 	rawHeader, err := base64.RawURLEncoding.DecodeString(token[:strings.IndexByte(token, '.')])
 	if err != nil {
-		return nil, fmt.Errorf("%w: header is not base64url: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: header is not base64url: %w", ErrMalformed, err)
 	}
 	var hdr map[string]json.RawMessage
 	if err := json.Unmarshal(rawHeader, &hdr); err != nil {
-		return nil, fmt.Errorf("%w: header is not a JSON object: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: header is not a JSON object: %w", ErrMalformed, err)
 	}
 	for k := range hdr {
 		if k != "alg" && k != "kid" && k != "typ" {
@@ -134,7 +134,7 @@ func Parse(token string) (*Receipt, error) {
 	}
 	jws, err := jose.ParseSignedCompact(token, algorithms)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if len(jws.Signatures) != 1 {
 		return nil, fmt.Errorf("%w: want exactly one signature", ErrMalformed)
@@ -159,7 +159,7 @@ func parseClaims(payload []byte) (*Claims, error) {
 	dec.DisallowUnknownFields()
 	var c Claims
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: claims: %w", ErrMalformed, err)
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%w: claims: trailing data", ErrMalformed)
@@ -167,7 +167,7 @@ func parseClaims(payload []byte) (*Claims, error) {
 	// Every member must be present: decode again into a map and compare.
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &m); err != nil {
-		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: claims: %w", ErrMalformed, err)
 	}
 	for _, k := range []string{"ver", "iss", "sub", "aud", "iat", "exp", "jti", "action_digest", "decision", "log_index", "leaf_hash", "policy_hash", "cid"} {
 		if _, ok := m[k]; !ok {
@@ -375,7 +375,7 @@ func (r *Receipt) VerifySignature(keys *jose.JSONWebKeySet) error {
 		return fmt.Errorf("%w: kid %q is not an Ed25519 key", ErrSignature, r.KeyID)
 	}
 	if _, err := r.jws.Verify(k.Key); err != nil {
-		return fmt.Errorf("%w: %v", ErrSignature, err)
+		return fmt.Errorf("%w: %w", ErrSignature, err)
 	}
 	return nil
 }

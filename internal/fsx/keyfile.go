@@ -19,14 +19,14 @@ import (
 func Read(path, name, create string) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v (create one with %s)", name, err, create)
+		return nil, fmt.Errorf("%s: %w (create one with %s)", name, err, create)
 	}
 	if st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s %s is readable by others (mode %v); chmod 600 it", name, path, st.Mode().Perm())
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return raw, nil
 }

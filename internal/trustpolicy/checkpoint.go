@@ -153,7 +153,7 @@ func (p *Policy) VerifyCheckpoint(signed []byte, opts VerifyOptions) (*Checkpoin
 	case errors.As(err, &unverified):
 		return nil, fmt.Errorf("%w: none of its %d signature lines is from a key in the policy (%s); check that the policy is for this log", ErrUnknownLog, len(unverified.Note.UnverifiedSigs), sigNames(unverified.Note.UnverifiedSigs))
 	case err != nil:
-		return nil, fmt.Errorf("%w: %v (want a C2SP signed note: body, empty line, \"— <name> <base64>\" lines)", ErrMalformedCheckpoint, err)
+		return nil, fmt.Errorf("%w: %w (want a C2SP signed note: body, empty line, \"— <name> <base64>\" lines)", ErrMalformedCheckpoint, err)
 	}
 	cp := &Checkpoint{Note: signed, Body: []byte(n.Text), Unknown: n.UnverifiedSigs}
 	if err := cp.parseBody(); err != nil {

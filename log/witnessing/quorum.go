@@ -99,7 +99,7 @@ func New(p *trustpolicy.Policy, opts Options) (*Collector, error) {
 		}
 		tw, err := tessera.NewWitness(w.VKey, u)
 		if err != nil {
-			return nil, fmt.Errorf("witness policy: witness %q (line %d): %v", w.Name, w.Line, err)
+			return nil, fmt.Errorf("witness policy: witness %q (line %d): %w", w.Name, w.Line, err)
 		}
 		if o, dup := c.byURL[tw.URL]; dup {
 			return nil, fmt.Errorf("witness policy: witnesses %q and %q have the same URL %s; each witness needs its own", o.witness.Name, w.Name, w.URL)
@@ -138,7 +138,7 @@ func New(p *trustpolicy.Policy, opts Options) (*Collector, error) {
 	}, []string{"witness", "outcome"})
 	if opts.FailOpen {
 		opts.Logger.Warn("WITNESS FAIL-OPEN: checkpoints will be published even when the witness quorum is not met; "+
-			"clients that require cosignatures will reject them. Remove --witness-fail-open to fail closed.",
+			"clients that require cosignatures will reject them. Configure the witness policy to fail closed (Options.FailOpen false).",
 			"quorum", c.QuorumName(), "witnesses", len(c.states))
 	}
 	return c, nil

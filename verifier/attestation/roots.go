@@ -87,7 +87,7 @@ func (r *Roots) Validate() error {
 				return fmt.Errorf("%w: %s: authorities must be in ascending order of their DER, once each", ErrRoots, d.TrustDomain)
 			}
 			if _, err := x509.ParseCertificate(der); err != nil {
-				return fmt.Errorf("%w: %s: authority %d: %v", ErrRoots, d.TrustDomain, k, err)
+				return fmt.Errorf("%w: %s: authority %d: %w", ErrRoots, d.TrustDomain, k, err)
 			}
 		}
 	}
@@ -117,13 +117,13 @@ func (r *Roots) Set() (*x509bundle.Set, error) {
 	for _, d := range r.Domains {
 		td, err := spiffeid.TrustDomainFromString(d.TrustDomain)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrRoots, err)
+			return nil, fmt.Errorf("%w: %w", ErrRoots, err)
 		}
 		var certs []*x509.Certificate
 		for _, der := range d.Authorities {
 			c, err := x509.ParseCertificate(der)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %s: %v", ErrRoots, d.TrustDomain, err)
+				return nil, fmt.Errorf("%w: %s: %w", ErrRoots, d.TrustDomain, err)
 			}
 			certs = append(certs, c)
 		}
@@ -204,7 +204,7 @@ func LoadRoots(spec string) (*Roots, error) {
 	}
 	raw, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRoots, err)
+		return nil, fmt.Errorf("%w: %w", ErrRoots, err)
 	}
 	r, err := ParseRoots(raw, tdName)
 	if err != nil {
@@ -221,7 +221,7 @@ func ParseRoots(raw []byte, tdName string) (*Roots, error) {
 		// The trust domain only labels the parsed bundle here.
 		b, err := spiffebundle.Parse(spiffeid.RequireTrustDomainFromString("parse.invalid"), raw)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrRoots, err)
+			return nil, fmt.Errorf("%w: %w", ErrRoots, err)
 		}
 		certs = b.X509Authorities()
 	} else {
@@ -237,7 +237,7 @@ func ParseRoots(raw []byte, tdName string) (*Roots, error) {
 			}
 			c, err := x509.ParseCertificate(blk.Bytes)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrRoots, err)
+				return nil, fmt.Errorf("%w: %w", ErrRoots, err)
 			}
 			certs = append(certs, c)
 		}

@@ -187,7 +187,7 @@ func Run(ctx context.Context, src Source, pol *trustpolicy.Policy, opts Options)
 	start := time.Now()
 	raw, err := src.ReadCheckpoint(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: read checkpoint: %v", ErrUnusable, err)
+		return nil, fmt.Errorf("%w: read checkpoint: %w", ErrUnusable, err)
 	}
 	cp, err := a.VerifyCheckpoint(raw, pol)
 	if err == nil {
@@ -212,7 +212,7 @@ func (a *Auditor) VerifyCheckpoint(raw []byte, pol *trustpolicy.Policy) (*trustp
 	cp, err := pol.VerifyCheckpoint(raw, trustpolicy.VerifyOptions{Now: a.opts.Now, MaxSkew: a.opts.MaxSkew})
 	if err != nil {
 		a.f.add(CheckCheckpoint, Fail, nil, err.Error())
-		return nil, fmt.Errorf("%w: %v", errStop, err)
+		return nil, fmt.Errorf("%w: %w", errStop, err)
 	}
 	return cp, nil
 }
@@ -337,7 +337,7 @@ func (a *Auditor) compareTile(level, index uint64, w uint8, t []byte, err error,
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%w: read tile %s: %v", ErrUnusable, path, err)
+		return fmt.Errorf("%w: read tile %s: %w", ErrUnusable, path, err)
 	}
 	if ok, why := sameHashes(t, hashes); !ok {
 		first := index * layout.TileWidth << (level * layout.TileHeight)
@@ -481,7 +481,7 @@ func (a *Auditor) stream(ctx context.Context, src Source, from, to uint64) error
 			return errStop
 		case j.err != nil:
 			finish()
-			return fmt.Errorf("%w: read entry bundle %s: %v", ErrUnusable, path, j.err)
+			return fmt.Errorf("%w: read entry bundle %s: %w", ErrUnusable, path, j.err)
 		case j.bad != "":
 			a.f.add(CheckBundles, Fail, idx(j.first), fmt.Sprintf("entry bundle %s is malformed: %s", path, j.bad))
 			finish()
@@ -502,7 +502,7 @@ func (a *Auditor) stream(ctx context.Context, src Source, from, to uint64) error
 			case work <- p:
 			case <-ctx.Done():
 				finish()
-				return fmt.Errorf("%w: %v", ErrUnusable, ctx.Err())
+				return fmt.Errorf("%w: %w", ErrUnusable, ctx.Err())
 			}
 			ordered <- p
 		}
@@ -512,7 +512,7 @@ func (a *Auditor) stream(ctx context.Context, src Source, from, to uint64) error
 	}
 	finish()
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnusable, err)
+		return fmt.Errorf("%w: %w", ErrUnusable, err)
 	}
 	if a.tree.size() != to {
 		return fmt.Errorf("%w: streamed to size %d, want %d", ErrUnusable, a.tree.size(), to)

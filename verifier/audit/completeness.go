@@ -143,7 +143,7 @@ func (c *completeness) evictOldest() {
 	c.capacityEvicted++
 	if c.capacityEvicted == 1 {
 		// Said now as well as in the summary: a monitor never finishes.
-		c.f.add(CheckCapacity, Warn, idx(h), fmt.Sprintf("more than %d allows are open at once: the oldest (entry %d) and others after it leave tracking inside their window, and a missing result for them is not reported (raise --max-open)", c.maxOpen, h))
+		c.f.add(CheckCapacity, Warn, idx(h), fmt.Sprintf("more than %d allows are open at once: the oldest (entry %d) and others after it leave tracking inside their window, and a missing result for them is not reported (raise Options.MaxOpen)", c.maxOpen, h))
 	}
 }
 
@@ -221,7 +221,7 @@ func (c *completeness) result(i uint64, t int64, r *entry.Result) {
 		if len(c.late) >= c.maxLate {
 			c.lateDropped++
 			// Said now as well as in the summary: a monitor never finishes.
-			c.f.add(CheckCapacity, Fail, idx(i), fmt.Sprintf("result at entry %d links to entry %d, which left tracking, and more than %d such late results are waiting: it is not checked (raise --max-late)", i, d, c.maxLate))
+			c.f.add(CheckCapacity, Fail, idx(i), fmt.Sprintf("result at entry %d links to entry %d, which left tracking, and more than %d such late results are waiting: it is not checked (raise Options.MaxLate)", i, d, c.maxLate))
 			return
 		}
 		c.late = append(c.late, lateResult{Index: i, Decision: d, Time: t, Leaf: leaf, Action: action, Broker: r.Broker})
@@ -255,10 +255,10 @@ func (c *completeness) finish(now time.Time) uint64 {
 	c.expire(n, at)
 	c.f.checked(CheckCapacity, 1)
 	if c.capacityEvicted > 0 {
-		c.f.add(CheckCapacity, Warn, nil, fmt.Sprintf("%d allows were dropped from tracking while inside the window (more than %d open at once); a missing result for them is not reported (raise --max-open)", c.capacityEvicted, c.maxOpen))
+		c.f.add(CheckCapacity, Warn, nil, fmt.Sprintf("%d allows were dropped from tracking while inside the window (more than %d open at once); a missing result for them is not reported (raise Options.MaxOpen)", c.capacityEvicted, c.maxOpen))
 	}
 	if c.lateDropped > 0 {
-		c.f.add(CheckCapacity, Fail, nil, fmt.Sprintf("%d late results were not linked to their allows (more than %d late results); raise --max-late", c.lateDropped, c.maxLate))
+		c.f.add(CheckCapacity, Fail, nil, fmt.Sprintf("%d late results were not linked to their allows (more than %d late results); raise Options.MaxLate", c.lateDropped, c.maxLate))
 	}
 	return uint64(len(c.open))
 }

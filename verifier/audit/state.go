@@ -41,22 +41,22 @@ func (a *Auditor) MarshalState() ([]byte, error) {
 func RestoreAuditor(opts Options, saved []byte) (*Auditor, error) {
 	var s state
 	if err := json.Unmarshal(saved, &s); err != nil {
-		return nil, fmt.Errorf("auditor state: %v", err)
+		return nil, fmt.Errorf("auditor state: %w", err)
 	}
 	if s.V != StateVersion {
 		return nil, fmt.Errorf("auditor state version %d, this build reads %d", s.V, StateVersion)
 	}
 	a := NewAuditor(opts)
 	if err := a.tree.restore(s.Tree); err != nil {
-		return nil, fmt.Errorf("auditor state: %v", err)
+		return nil, fmt.Errorf("auditor state: %w", err)
 	}
 	closed, err := loadBitmap(s.Closed)
 	if err != nil {
-		return nil, fmt.Errorf("auditor state: %v", err)
+		return nil, fmt.Errorf("auditor state: %w", err)
 	}
 	evicted, err := loadBitmap(s.Evicted)
 	if err != nil {
-		return nil, fmt.Errorf("auditor state: %v", err)
+		return nil, fmt.Errorf("auditor state: %w", err)
 	}
 	c := a.comp
 	c.closed, c.evicted, c.logTime = closed, evicted, s.LogTime

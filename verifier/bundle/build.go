@@ -59,7 +59,7 @@ type BuildOptions struct {
 func Build(ctx context.Context, src Source, pol *trustpolicy.Policy, index uint64, opts BuildOptions) (*Bundle, error) {
 	raw, err := src.ReadCheckpoint(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the log's checkpoint: %v", err)
+		return nil, fmt.Errorf("read the log's checkpoint: %w", err)
 	}
 	cp, err := pol.VerifyCheckpoint(raw, trustpolicy.VerifyOptions{Now: opts.Now})
 	if err != nil {
@@ -76,7 +76,7 @@ func Build(ctx context.Context, src Source, pol *trustpolicy.Policy, index uint6
 		n := i / layout.EntryBundleWidth
 		rawBundle, err := src.ReadEntryBundle(ctx, n, layout.PartialTileSize(0, n, cp.Size))
 		if err != nil {
-			return Entry{}, fmt.Errorf("read entry %d: %v", i, err)
+			return Entry{}, fmt.Errorf("read entry %d: %w", i, err)
 		}
 		var eb api.EntryBundle
 		if err := eb.UnmarshalText(rawBundle); err != nil || uint64(len(eb.Entries)) <= i%layout.EntryBundleWidth {
@@ -85,7 +85,7 @@ func Build(ctx context.Context, src Source, pol *trustpolicy.Policy, index uint6
 		leaf := eb.Entries[i%layout.EntryBundleWidth]
 		path, err := pb.InclusionProof(ctx, i)
 		if err != nil {
-			return Entry{}, fmt.Errorf("inclusion proof for entry %d: %v", i, err)
+			return Entry{}, fmt.Errorf("inclusion proof for entry %d: %w", i, err)
 		}
 		if err := proof.Inclusion(cp, i, proof.LeafHash(leaf), path); err != nil {
 			return Entry{}, fmt.Errorf("the log serves entry %d with a proof that does not verify: %w", i, err)
@@ -150,7 +150,7 @@ func SignerTrustDomains(b *Bundle) ([]string, error) {
 	add := func(id string) error {
 		sid, err := spiffeid.FromString(id)
 		if err != nil {
-			return fmt.Errorf("signer %q is not a SPIFFE ID: %v", id, err)
+			return fmt.Errorf("signer %q is not a SPIFFE ID: %w", id, err)
 		}
 		if !slices.Contains(tds, sid.TrustDomain().Name()) {
 			tds = append(tds, sid.TrustDomain().Name())
@@ -189,11 +189,11 @@ func FindResult(ctx context.Context, src Source, size, index uint64) (*uint64, e
 	for ri := range layout.Range(index+1, size-min(size, index+1), size) {
 		raw, err := src.ReadEntryBundle(ctx, ri.Index, ri.Partial)
 		if err != nil {
-			return nil, fmt.Errorf("read entry bundle %d while looking for the result of entry %d: %v", ri.Index, index, err)
+			return nil, fmt.Errorf("read entry bundle %d while looking for the result of entry %d: %w", ri.Index, index, err)
 		}
 		var eb api.EntryBundle
 		if err := eb.UnmarshalText(raw); err != nil {
-			return nil, fmt.Errorf("entry bundle %d is malformed: %v", ri.Index, err)
+			return nil, fmt.Errorf("entry bundle %d is malformed: %w", ri.Index, err)
 		}
 		for k := uint64(ri.First); k < uint64(ri.First)+uint64(ri.N) && k < uint64(len(eb.Entries)); k++ {
 			leaf := eb.Entries[k]

@@ -89,7 +89,7 @@ func Parse(raw []byte) (*Bundle, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if b.Format == FormatV1 {
 		return nil, fmt.Errorf("%w: format %q: version 1 bundles carry no SPIFFE trust bundle, so their attestations cannot be verified; this verifier reads %q: make the bundle again with zt-audit bundle or GET /v1/bundles/{index}", ErrMalformed, b.Format, Format)
@@ -99,7 +99,7 @@ func Parse(raw []byte) (*Bundle, error) {
 	}
 	again, err := Marshal(&b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if !bytes.Equal(again, raw) {
 		return nil, fmt.Errorf("%w: not in the bundle's one encoding (compact JSON, fields in order, standard base64, final newline): re-encode it with zt-audit bundle, or it was altered", ErrMalformed)

@@ -436,7 +436,7 @@ func (r *run) spiffe(b *Bundle, pinnedRoots *attestation.Roots, signed bool) (*a
 		r.rep.SPIFFE = &SPIFFEInfo{Pinned: true, TrustDomains: pinnedRoots.TrustDomains()}
 		r.add(CheckSPIFFE, Pass, "the bundle carries no SPIFFE roots; your pinned roots (%s, %s) are used", strings.Join(pinnedRoots.TrustDomains(), ", "), pinnedRoots.Digest())
 	case pinnedRoots == nil:
-		r.add(CheckSPIFFE, NotVerified, "the bundle carries SPIFFE roots %s (trust domains %s) but you pinned none (--spiffe-bundle FILE): statements are checked against them, but who signed is not proven, since whoever made the bundle chose them", own.Digest(), strings.Join(own.TrustDomains(), ", "))
+		r.add(CheckSPIFFE, NotVerified, "the bundle carries SPIFFE roots %s (trust domains %s) but you pinned none (Options.Roots): statements are checked against them, but who signed is not proven, since whoever made the bundle chose them", own.Digest(), strings.Join(own.TrustDomains(), ", "))
 	default:
 		if err := own.Within(pinnedRoots); err != nil {
 			return nil, false, r.add(CheckSPIFFE, Fail, "the bundle's SPIFFE roots are not the ones you pinned: %v", err)
@@ -470,7 +470,7 @@ func (r *run) verified(check, digestCheck string, sv *attestation.Verifier, pinn
 		return
 	}
 	if sv == nil {
-		r.add(check, NotVerified, "%s (digest %s) is committed, but there are no SPIFFE roots to check its chain against: pass --spiffe-bundle FILE", what, a.Digest)
+		r.add(check, NotVerified, "%s (digest %s) is committed, but there are no SPIFFE roots to check its chain against: pin them (Options.Roots)", what, a.Digest)
 		return
 	}
 	p, err := verify()

@@ -93,7 +93,7 @@ func ReadRecords(b []byte) ([]Record, error) {
 	var raws []json.RawMessage
 	if trimmed[0] == '[' {
 		if err := json.Unmarshal(trimmed, &raws); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUnusable, err)
+			return nil, fmt.Errorf("%w: %w", ErrUnusable, err)
 		}
 	} else {
 		dec := json.NewDecoder(bytes.NewReader(trimmed))
@@ -104,7 +104,7 @@ func ReadRecords(b []byte) ([]Record, error) {
 				break
 			}
 			if err != nil {
-				return nil, fmt.Errorf("%w: record %d: %v", ErrUnusable, len(raws), err)
+				return nil, fmt.Errorf("%w: record %d: %w", ErrUnusable, len(raws), err)
 			}
 			if len(raws) == MaxRecords {
 				return nil, fmt.Errorf("%w: more than %d records", ErrUnusable, MaxRecords)
@@ -121,7 +121,7 @@ func ReadRecords(b []byte) ([]Record, error) {
 			return nil, fmt.Errorf("%w: record %d is not a JSON object", ErrUnusable, i)
 		}
 		if err := json.Unmarshal(raw, &recs[i]); err != nil {
-			return nil, fmt.Errorf("%w: record %d: %v", ErrUnusable, i, err)
+			return nil, fmt.Errorf("%w: record %d: %w", ErrUnusable, i, err)
 		}
 		r := &recs[i]
 		if r.Audit == nil {
@@ -132,7 +132,7 @@ func ReadRecords(b []byte) ([]Record, error) {
 			v    json.RawMessage
 		}{{"actor", r.Actor}, {"action", r.Action}, {"resource", r.Resource}, {"decision", r.Decision}, {"reason", r.Reason}, {"audit.timestamp", r.Audit.Timestamp}} {
 			if _, err := scalar(f.v); err != nil {
-				return nil, fmt.Errorf("%w: record %d field %q: %v", ErrUnusable, i, f.name, err)
+				return nil, fmt.Errorf("%w: record %d field %q: %w", ErrUnusable, i, f.name, err)
 			}
 		}
 	}
@@ -289,7 +289,7 @@ func verifySignature(name string, r Record, opts Options) Check {
 		return Check{name, Fail, "current_hash is not a 32-byte hex digest, so there is nothing it could sign"}
 	}
 	if opts.KMSKey == nil {
-		return Check{name, Unverifiable, fmt.Sprintf("no KMS public key given for key_id %q (zt-audit: --kms-key PEM)", s.KeyID)}
+		return Check{name, Unverifiable, fmt.Sprintf("no KMS public key given for key_id %q (Options.KMSKey)", s.KeyID)}
 	}
 	if !ecdsa.VerifyASN1(opts.KMSKey, digest, sig) {
 		return Check{name, Fail, fmt.Sprintf("ECDSA P-256 signature by key_id %q does not verify over the digest %s with the given key", s.KeyID, r.Audit.CurrentHash)}
@@ -428,7 +428,7 @@ func ParseKMSPublicKey(pemBytes []byte) (*ecdsa.PublicKey, error) {
 	}
 	k, err := x509.ParsePKIXPublicKey(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("not a PKIX public key: %v", err)
+		return nil, fmt.Errorf("not a PKIX public key: %w", err)
 	}
 	ec, ok := k.(*ecdsa.PublicKey)
 	if !ok || ec.Curve != elliptic.P256() {

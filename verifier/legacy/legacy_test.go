@@ -165,7 +165,7 @@ func TestControlPlaneChain(t *testing.T) {
 		t.Fatalf("array: %+v", rep.FirstProblem)
 	}
 	// Without the key the signatures are unverifiable, not valid.
-	if rep := Verify(mustRead(t, raw), Options{}); rep.Valid || rep.FirstProblem.Verdict != Unverifiable || !strings.Contains(rep.FirstProblem.Detail, "--kms-key") {
+	if rep := Verify(mustRead(t, raw), Options{}); rep.Valid || rep.FirstProblem.Verdict != Unverifiable || !strings.Contains(rep.FirstProblem.Detail, "Options.KMSKey") {
 		t.Fatalf("no key: %+v", rep.FirstProblem)
 	}
 	// Another key: every signature fails.

@@ -121,7 +121,7 @@ func Open(dir string, pol *trustpolicy.Policy, opts Options) (*Monitor, error) {
 		opts.Now = time.Now
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("monitor state: %v", err)
+		return nil, fmt.Errorf("monitor state: %w", err)
 	}
 	m := &Monitor{dir: dir, pol: pol, opts: opts}
 	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
@@ -130,7 +130,7 @@ func Open(dir string, pol *trustpolicy.Policy, opts Options) (*Monitor, error) {
 		m.auditor = audit.NewAuditor(m.auditOptions())
 		return m, nil
 	case err != nil:
-		return nil, fmt.Errorf("monitor state: %v", err)
+		return nil, fmt.Errorf("monitor state: %w", err)
 	}
 	var s savedState
 	if err := json.Unmarshal(raw, &s); err != nil || s.V != 1 {
@@ -138,10 +138,10 @@ func Open(dir string, pol *trustpolicy.Policy, opts Options) (*Monitor, error) {
 	}
 	cp, err := pol.VerifyCheckpoint([]byte(s.Checkpoint), trustpolicy.VerifyOptions{})
 	if err != nil && !errors.Is(err, trustpolicy.ErrQuorum) {
-		return nil, fmt.Errorf("monitor state: the saved checkpoint does not verify against this policy (%v); use the policy the state was made with, or another --state", err)
+		return nil, fmt.Errorf("monitor state: the saved checkpoint does not verify against this policy (%w); use the policy the state was made with, or another state directory", err)
 	}
 	if m.auditor, err = audit.RestoreAuditor(m.auditOptions(), s.Auditor); err != nil {
-		return nil, fmt.Errorf("monitor state: %v", err)
+		return nil, fmt.Errorf("monitor state: %w", err)
 	}
 	if m.auditor.Size() != cp.Size {
 		return nil, fmt.Errorf("monitor state: audited %d entries but the saved checkpoint has %d", m.auditor.Size(), cp.Size)
@@ -352,7 +352,7 @@ func (m *Monitor) consistent(ctx context.Context, src audit.Source, prev, cp *tr
 			path, err = pb.ConsistencyProof(ctx, prev.Size, cp.Size)
 		}
 		if err != nil {
-			return fmt.Errorf("no consistency proof from size %d to %d can be built from the log's tiles: %v", prev.Size, cp.Size, err)
+			return fmt.Errorf("no consistency proof from size %d to %d can be built from the log's tiles: %w", prev.Size, cp.Size, err)
 		}
 	}
 	return proof.Consistency(prev, cp, path)

@@ -64,7 +64,7 @@ func Consistency(old, new *trustpolicy.Checkpoint, path [][]byte) error {
 		return fmt.Errorf("%w: two different roots for tree size %d (%s and %s): the log forked", ErrConsistency, old.Size, b64(old.Hash), b64(new.Hash))
 	}
 	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, old.Size, new.Size, path, old.Hash, new.Hash); err != nil {
-		return fmt.Errorf("%w: from size %d (root %s) to size %d (root %s): %v", ErrConsistency, old.Size, b64(old.Hash), new.Size, b64(new.Hash), err)
+		return fmt.Errorf("%w: from size %d (root %s) to size %d (root %s): %w", ErrConsistency, old.Size, b64(old.Hash), new.Size, b64(new.Hash), err)
 	}
 	return nil
 }

@@ -207,7 +207,7 @@ func VerifierKeys(vkeys []string) (note.Verifiers, error) {
 	for _, k := range vkeys {
 		v, err := note.NewVerifier(k)
 		if err != nil {
-			return nil, fmt.Errorf("log key %q: %v", k, err)
+			return nil, fmt.Errorf("log key %q: %w", k, err)
 		}
 		vs = append(vs, v)
 	}
@@ -341,7 +341,7 @@ func Build(logKeys []string, cps [2][]byte, obs [2]Observation, attempt *ProofAt
 	}
 	n, err := note.Open(cps[0], vs)
 	if err != nil {
-		return nil, nil, fmt.Errorf("first checkpoint: %v", err)
+		return nil, nil, fmt.Errorf("first checkpoint: %w", err)
 	}
 	origin, _, _ := strings.Cut(n.Text, "\n")
 	a, err := openCheckpoint(origin, cps[0], vs, "first")

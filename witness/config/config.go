@@ -242,20 +242,20 @@ func Parse(name string, raw []byte) (*Config, error) {
 func (f *Federation) check() error {
 	td, err := spiffeid.TrustDomainFromString(f.TrustDomain)
 	if err != nil {
-		return fmt.Errorf("trust_domain %q: %v", f.TrustDomain, err)
+		return fmt.Errorf("trust_domain %q: %w", f.TrustDomain, err)
 	}
 	if !strings.HasPrefix(f.BundleEndpoint, "https://") {
 		return fmt.Errorf("bundle_endpoint %q must be an https:// URL (SPIFFE bundle endpoint)", f.BundleEndpoint)
 	}
 	if err := checkURL(f.BundleEndpoint); err != nil {
-		return fmt.Errorf("bundle_endpoint: %v", err)
+		return fmt.Errorf("bundle_endpoint: %w", err)
 	}
 	if (f.BundleEndpointSPIFFEID == "") != (f.BootstrapBundle == "") {
 		return fmt.Errorf("bundle_endpoint_spiffe_id and bootstrap_bundle go together (https_spiffe profile); give both or neither")
 	}
 	if f.BundleEndpointSPIFFEID != "" {
 		if _, err := spiffeid.FromString(f.BundleEndpointSPIFFEID); err != nil {
-			return fmt.Errorf("bundle_endpoint_spiffe_id: %v", err)
+			return fmt.Errorf("bundle_endpoint_spiffe_id: %w", err)
 		}
 		if f.BundleEndpointCA != "" {
 			return fmt.Errorf("bundle_endpoint_ca is for the https_web profile; it cannot be combined with bundle_endpoint_spiffe_id")
@@ -264,7 +264,7 @@ func (f *Federation) check() error {
 	if f.ServerSPIFFEID != "" {
 		id, err := spiffeid.FromString(f.ServerSPIFFEID)
 		if err != nil {
-			return fmt.Errorf("server_spiffe_id: %v", err)
+			return fmt.Errorf("server_spiffe_id: %w", err)
 		}
 		if id.TrustDomain() != td {
 			return fmt.Errorf("server_spiffe_id %s is not in trust_domain %s", id, td)
@@ -291,7 +291,7 @@ func checkURL(s string) error {
 func Load(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %v", err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	return Parse(path, raw)
 }

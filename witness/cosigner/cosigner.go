@@ -119,7 +119,7 @@ func Parse(skey string) (*Cosigner, error) {
 	case typeMLDSA44CosigV1:
 		priv, err := mldsa.NewPrivateKey(mldsa.MLDSA44(), material[1:])
 		if err != nil {
-			return nil, fmt.Errorf("not a witness signer key: ML-DSA-44 private key: %v", err)
+			return nil, fmt.Errorf("not a witness signer key: ML-DSA-44 private key: %w", err)
 		}
 		alg = MLDSA44
 		public = append([]byte{typeMLDSA44CosigV1}, priv.PublicKey().Bytes()...)
@@ -128,7 +128,7 @@ func Parse(skey string) (*Cosigner, error) {
 	}
 	s, err := fnote.NewSignerForCosignatureV1(skey)
 	if err != nil {
-		return nil, fmt.Errorf("not a witness signer key: %v", err)
+		return nil, fmt.Errorf("not a witness signer key: %w", err)
 	}
 	vkey := fmt.Sprintf("%s+%08x+%s", name, s.KeyHash(), base64.StdEncoding.EncodeToString(public))
 	v, err := NewVerifier(vkey)
@@ -141,7 +141,7 @@ func Parse(skey string) (*Cosigner, error) {
 		_, err = note.Open(n, note.VerifierList(v))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("not a witness signer key: a test cosignature does not verify: %v", err)
+		return nil, fmt.Errorf("not a witness signer key: a test cosignature does not verify: %w", err)
 	}
 	return &Cosigner{Signer: s, Verifier: v, VerifierKey: vkey, Algorithm: alg}, nil
 }
@@ -154,7 +154,7 @@ func Load(path string) (*Cosigner, error) {
 	}
 	c, err := Parse(strings.TrimSpace(string(raw)))
 	if err != nil {
-		return nil, fmt.Errorf("witness key %s: %v", path, err)
+		return nil, fmt.Errorf("witness key %s: %w", path, err)
 	}
 	return c, nil
 }
@@ -171,7 +171,7 @@ func WriteKeyFile(path, skey string) error {
 func NewVerifier(vkey string) (note.Verifier, error) {
 	v, err := fnote.NewVerifierForCosignatureV1(vkey)
 	if err != nil {
-		return nil, fmt.Errorf("witness verifier key %q: %v (want <name>+<id>+<base64 key> of type 0x04 or 0x06)", vkey, err)
+		return nil, fmt.Errorf("witness verifier key %q: %w (want <name>+<id>+<base64 key> of type 0x04 or 0x06)", vkey, err)
 	}
 	return v, nil
 }

@@ -43,7 +43,7 @@ func New(dir string, logger *slog.Logger, reg prometheus.Registerer) (*Reporter,
 		return nil, errors.New("evidence: no directory given")
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("evidence: %v", err)
+		return nil, fmt.Errorf("evidence: %w", err)
 	}
 	if logger == nil {
 		logger = slog.Default()
@@ -88,10 +88,10 @@ func (r *Reporter) Report(e *splitview.Evidence, raw []byte) (string, bool, erro
 	if _, err := os.Stat(path); err == nil {
 		return path, false, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", false, fmt.Errorf("evidence: %v", err)
+		return "", false, fmt.Errorf("evidence: %w", err)
 	}
 	if err := state.WriteFileAtomic(r.dir, name, raw); err != nil {
-		return "", false, fmt.Errorf("evidence: %v", err)
+		return "", false, fmt.Errorf("evidence: %w", err)
 	}
 	r.count.WithLabelValues(e.Origin, e.Kind).Inc()
 	sizes := [2]string{}

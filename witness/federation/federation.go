@@ -268,11 +268,11 @@ func (f *Federator) Check(ctx context.Context, l *config.Log) Result {
 func (f *Federator) open(l *config.Log, raw []byte, source string, wv note.Verifier) (*view, error) {
 	n, err := note.Open(raw, note.VerifierList(l.Verifier()))
 	if err != nil {
-		return nil, fmt.Errorf("not validly signed by the log key %s: %v", l.VerifierKey, err)
+		return nil, fmt.Errorf("not validly signed by the log key %s: %w", l.VerifierKey, err)
 	}
 	if wv != nil {
 		if _, err := note.Open(raw, note.VerifierList(wv)); err != nil {
-			return nil, fmt.Errorf("no valid cosignature by %s: %v", wv.Name(), err)
+			return nil, fmt.Errorf("no valid cosignature by %s: %w", wv.Name(), err)
 		}
 	}
 	var cp flog.Checkpoint
@@ -390,7 +390,7 @@ func (f *Federator) submit(ctx context.Context, l *config.Log, fc *config.Federa
 				req.Proof, err = pb.ConsistencyProof(ctx, old, v.cp.Size)
 			}
 			if err != nil {
-				return false, fmt.Errorf("consistency proof from %d to %d for the witness: %v", old, v.cp.Size, err)
+				return false, fmt.Errorf("consistency proof from %d to %d for the witness: %w", old, v.cp.Size, err)
 			}
 		}
 		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(tlogwitness.FormatRequest(req)))
@@ -399,20 +399,20 @@ func (f *Federator) submit(ctx context.Context, l *config.Log, fc *config.Federa
 		}
 		resp, err := f.opts.HTTPClient.Do(hreq)
 		if err != nil {
-			return false, fmt.Errorf("local witness %s: %v", u, err)
+			return false, fmt.Errorf("local witness %s: %w", u, err)
 		}
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, tlogwitness.MaxRequestSize))
 		resp.Body.Close()
 		switch resp.StatusCode {
 		case http.StatusOK:
 			if _, err := note.Open(append(append([]byte{}, req.Checkpoint...), body...), note.VerifierList(fc.Verifier())); err != nil {
-				return false, fmt.Errorf("local witness answered with a cosignature that does not verify with witness_key: %v", err)
+				return false, fmt.Errorf("local witness answered with a cosignature that does not verify with witness_key: %w", err)
 			}
 			return true, nil
 		case http.StatusConflict:
 			size, err := tlogwitness.ParseSize(body)
 			if err != nil {
-				return false, fmt.Errorf("local witness: 409 with %v", err)
+				return false, fmt.Errorf("local witness: 409 with %w", err)
 			}
 			if size > v.cp.Size {
 				// The witness has cosigned more than the log now shows; gossip
@@ -525,7 +525,7 @@ func (f *Federator) federatedClient(ctx context.Context, fed *config.Federation)
 		} else {
 			b, err := x509bundle.Load(id.TrustDomain(), fed.BootstrapBundle)
 			if err != nil {
-				return nil, fmt.Errorf("bootstrap_bundle: %v", err)
+				return nil, fmt.Errorf("bootstrap_bundle: %w", err)
 			}
 			src = b
 		}
@@ -533,7 +533,7 @@ func (f *Federator) federatedClient(ctx context.Context, fed *config.Federation)
 	case fed.BundleEndpointCA != "":
 		pem, err := os.ReadFile(fed.BundleEndpointCA)
 		if err != nil {
-			return nil, fmt.Errorf("bundle_endpoint_ca: %v", err)
+			return nil, fmt.Errorf("bundle_endpoint_ca: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
@@ -553,7 +553,7 @@ func (f *Federator) federatedClient(ctx context.Context, fed *config.Federation)
 		f.logger.Warn("bundle endpoint unavailable; using the last bundle fetched", "trust_domain", td.String(), "error", err)
 		b = cached
 	default:
-		return nil, fmt.Errorf("trust bundle of %s from %s: %v", td, fed.BundleEndpoint, err)
+		return nil, fmt.Errorf("trust bundle of %s from %s: %w", td, fed.BundleEndpoint, err)
 	}
 	authorize := tlsconfig.AuthorizeMemberOf(td)
 	if fed.ServerSPIFFEID != "" {

@@ -239,7 +239,7 @@ func (w *Witness) addCheckpoint(body []byte, source string) ([]byte, string, err
 
 	signed, err := note.Sign(&note.Note{Text: n.Text}, w.signers...)
 	if err != nil {
-		return nil, l.Origin, fmt.Errorf("cosign: %v", err)
+		return nil, l.Origin, fmt.Errorf("cosign: %w", err)
 	}
 	cosigs := signed[len(n.Text)+1:]
 	var stored bytes.Buffer
@@ -298,7 +298,7 @@ func (w *Witness) Checkpoint(originHash string) ([]byte, error) {
 func parseCheckpoint(text string) (*flog.Checkpoint, error) {
 	var cp flog.Checkpoint
 	if _, err := cp.Unmarshal([]byte(text)); err != nil {
-		return nil, fmt.Errorf("not a checkpoint: %v", err)
+		return nil, fmt.Errorf("not a checkpoint: %w", err)
 	}
 	if len(cp.Hash) != rfc6962.DefaultHasher.Size() {
 		return nil, fmt.Errorf("not a checkpoint: the root hash is %d bytes, want %d", len(cp.Hash), rfc6962.DefaultHasher.Size())

@@ -75,29 +75,29 @@ func ValidOriginHash(s string) bool {
 func Open(dir string) (*Store, error) {
 	cdir := filepath.Join(dir, checkpointsDir)
 	if err := os.MkdirAll(cdir, 0o700); err != nil {
-		return nil, fmt.Errorf("state: create %s: %v", cdir, err)
+		return nil, fmt.Errorf("state: create %s: %w", cdir, err)
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("state: %v", err)
+		return nil, fmt.Errorf("state: %w", err)
 	}
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		lock.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: %s (is another zt-witness running with the same --state?)", ErrLocked, dir)
+			return nil, fmt.Errorf("%w: %s (is another witness using this state directory?)", ErrLocked, dir)
 		}
-		return nil, fmt.Errorf("state: lock %s: %v", dir, err)
+		return nil, fmt.Errorf("state: lock %s: %w", dir, err)
 	}
 	entries, err := os.ReadDir(cdir)
 	if err != nil {
 		lock.Close()
-		return nil, fmt.Errorf("state: %v", err)
+		return nil, fmt.Errorf("state: %w", err)
 	}
 	for _, e := range entries {
 		if strings.Contains(e.Name(), tempMarker) {
 			if err := os.Remove(filepath.Join(cdir, e.Name())); err != nil {
 				lock.Close()
-				return nil, fmt.Errorf("state: remove leftover %s: %v", e.Name(), err)
+				return nil, fmt.Errorf("state: remove leftover %s: %w", e.Name(), err)
 			}
 		}
 	}
@@ -129,7 +129,7 @@ func (s *Store) LoadHash(originHash string) ([]byte, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("state: read checkpoint of %s: %v", originHash, err)
+		return nil, fmt.Errorf("state: read checkpoint of %s: %w", originHash, err)
 	}
 	if len(b) == 0 {
 		// Never written by Store; refuse rather than forget the log.

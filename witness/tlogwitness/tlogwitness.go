@@ -140,7 +140,7 @@ func ParseSize(body []byte) (uint64, error) {
 	}
 	n, err := parseDecimal(num)
 	if err != nil {
-		return 0, fmt.Errorf("%w: size body %q: %v", ErrMalformed, truncate(body), err)
+		return 0, fmt.Errorf("%w: size body %q: %w", ErrMalformed, truncate(body), err)
 	}
 	return n, nil
 }

@@ -79,10 +79,10 @@ func Flags(m *capability.Manifest, o NonoOptions, stat func(string) (fs.FileInfo
 	} {
 		for i, p := range l.paths {
 			if err := checkFlagValue(p); err != nil {
-				return nil, fmt.Errorf("nono: %s[%d]: %v", l.field, i, err)
+				return nil, fmt.Errorf("nono: %s[%d]: %w", l.field, i, err)
 			}
 			if err := capability.CheckPath(p); err != nil {
-				return nil, fmt.Errorf("nono: %s[%d]: %v", l.field, i, err)
+				return nil, fmt.Errorf("nono: %s[%d]: %w", l.field, i, err)
 			}
 			flag := l.dir
 			if st, err := stat(p); err == nil && !st.IsDir() {
@@ -101,10 +101,10 @@ func Flags(m *capability.Manifest, o NonoOptions, stat func(string) (fs.FileInfo
 	case capability.NetAllow:
 		for i, d := range n.Domains {
 			if err := checkFlagValue(d); err != nil {
-				return nil, fmt.Errorf("nono: network.domains[%d]: %v", i, err)
+				return nil, fmt.Errorf("nono: network.domains[%d]: %w", i, err)
 			}
 			if err := capability.CheckDomain(d); err != nil {
-				return nil, fmt.Errorf("nono: network.domains[%d]: %v", i, err)
+				return nil, fmt.Errorf("nono: network.domains[%d]: %w", i, err)
 			}
 			flags = append(flags, "--allow-domain", d)
 		}
@@ -122,7 +122,7 @@ func Flags(m *capability.Manifest, o NonoOptions, stat func(string) (fs.FileInfo
 		return nil, fmt.Errorf("nono: network.mode %q", n.Mode)
 	}
 	if err := checkFlagValue(m.Workdir); err != nil {
-		return nil, fmt.Errorf("nono: workdir: %v", err)
+		return nil, fmt.Errorf("nono: workdir: %w", err)
 	}
 	flags = append(flags, "--workdir", m.Workdir)
 	if o.Rollback {

@@ -69,6 +69,16 @@ type Runner struct {
 	nonoVersion string
 }
 
+// Errors of New when the chosen sandbox cannot run here.
+var (
+	// ErrNoLandlock: ModeLocal on a kernel without Landlock
+	// (CONFIG_SECURITY_LANDLOCK, lsm=landlock). The runner refuses to run
+	// unsandboxed; choose ModeNono, or ModeUnsafe explicitly.
+	ErrNoLandlock = errors.New("sandbox: this kernel has no Landlock (CONFIG_SECURITY_LANDLOCK, lsm=landlock); the local sandbox refuses to run unsandboxed")
+	// ErrNoNono: ModeNono without the nono executable (https://nono.sh).
+	ErrNoNono = errors.New("sandbox: nono is not installed (https://nono.sh)")
+)
+
 // New checks that the mode can work here and records the versions of the
 // mechanisms. A local runner without Landlock is an error: refusing to run
 // unsandboxed is the point.
@@ -82,7 +92,7 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Helper == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return nil, fmt.Errorf("sandbox: own executable: %v", err)
+			return nil, fmt.Errorf("sandbox: own executable: %w", err)
 		}
 		cfg.Helper = exe
 	}
@@ -90,7 +100,7 @@ func New(cfg Config) (*Runner, error) {
 	switch cfg.Mode {
 	case ModeLocal:
 		if r.abi = landlockABI(); r.abi < 1 {
-			return nil, errors.New("sandbox: this kernel has no Landlock (CONFIG_SECURITY_LANDLOCK, lsm=landlock); the local broker refuses to run unsandboxed — use --sandbox nono, or --unsafe-no-sandbox explicitly")
+			return nil, ErrNoLandlock
 		}
 		if cfg.Bwrap != "none" {
 			path := cfg.Bwrap
@@ -101,7 +111,7 @@ func New(cfg Config) (*Runner, error) {
 				out, err := exec.Command(path, "--version").Output()
 				if err != nil {
 					if cfg.Bwrap != "" {
-						return nil, fmt.Errorf("sandbox: %s --version: %v", path, err)
+						return nil, fmt.Errorf("sandbox: %s --version: %w", path, err)
 					}
 				} else {
 					r.bwrap, r.bwrapVer = path, strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "bubblewrap"))
@@ -113,12 +123,12 @@ func New(cfg Config) (*Runner, error) {
 		if path == "" {
 			var err error
 			if path, err = exec.LookPath("nono"); err != nil {
-				return nil, errors.New("sandbox: nono is not installed (https://nono.sh); use --sandbox local")
+				return nil, ErrNoNono
 			}
 		}
 		out, err := exec.Command(path, "--version").Output()
 		if err != nil {
-			return nil, fmt.Errorf("sandbox: %s --version: %v", path, err)
+			return nil, fmt.Errorf("sandbox: %s --version: %w", path, err)
 		}
 		r.cfg.Nono = path
 		r.nonoVersion = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "nono"))
@@ -126,7 +136,7 @@ func New(cfg Config) (*Runner, error) {
 			return nil, err
 		}
 	case ModeUnsafe:
-		cfg.Logger.Warn("SANDBOX DISABLED: --unsafe-no-sandbox; commands run with the broker's own privileges, limited only by rlimits and the timeout")
+		cfg.Logger.Warn("SANDBOX DISABLED (unsafe mode): commands run with the broker's own privileges, limited only by rlimits and the timeout")
 	default:
 		return nil, fmt.Errorf("sandbox: unknown mode %q (local, nono or unsafe)", cfg.Mode)
 	}
@@ -147,7 +157,7 @@ func (r *Runner) Describe() string {
 	case ModeNono:
 		return "nono " + r.nonoVersion + " (" + r.cfg.Nono + ")"
 	}
-	return "NONE (--unsafe-no-sandbox)"
+	return "NONE (unsafe mode: no sandbox)"
 }
 
 // prepared is a command ready to start.

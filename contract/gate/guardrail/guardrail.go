@@ -62,15 +62,15 @@ func New() (*Scanner, error) {
 	v := viper.New()
 	v.SetConfigType("toml")
 	if err := v.ReadConfig(strings.NewReader(config.DefaultConfig)); err != nil {
-		return nil, fmt.Errorf("guardrail: gitleaks rules: %v", err)
+		return nil, fmt.Errorf("guardrail: gitleaks rules: %w", err)
 	}
 	var vc config.ViperConfig
 	if err := v.Unmarshal(&vc); err != nil {
-		return nil, fmt.Errorf("guardrail: gitleaks rules: %v", err)
+		return nil, fmt.Errorf("guardrail: gitleaks rules: %w", err)
 	}
 	cfg, err := vc.Translate()
 	if err != nil {
-		return nil, fmt.Errorf("guardrail: gitleaks rules: %v", err)
+		return nil, fmt.Errorf("guardrail: gitleaks rules: %w", err)
 	}
 	s := &Scanner{}
 	ids := make([]string, 0, len(cfg.Rules))

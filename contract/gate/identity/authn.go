@@ -120,7 +120,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Caller, error) {
 		}
 		id, err := x509svid.IDFromCert(leaf)
 		if err != nil {
-			return nil, fmt.Errorf("%w: client certificate: %v", ErrInvalid, err)
+			return nil, fmt.Errorf("%w: client certificate: %w", ErrInvalid, err)
 		}
 		fromCert = &Caller{ID: id, Method: X509SVID, Serial: fmt.Sprintf("%x", leaf.SerialNumber), Expires: leaf.NotAfter}
 	}
@@ -131,7 +131,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Caller, error) {
 		}
 		svid, err := jwtsvid.ParseAndValidate(token, a.src, a.audience)
 		if err != nil {
-			return nil, fmt.Errorf("%w: JWT-SVID: %v", ErrInvalid, err)
+			return nil, fmt.Errorf("%w: JWT-SVID: %w", ErrInvalid, err)
 		}
 		// go-jose tolerates a minute past exp; an expired token is refused
 		// here at once, by the same clock as X.509-SVIDs.

@@ -73,12 +73,12 @@ func FromFiles(f Files) (Source, error) {
 func (s *fileSource) Reload() error {
 	svid, err := x509svid.Load(s.files.Cert, s.files.Key)
 	if err != nil {
-		return fmt.Errorf("identity: server SVID %s, %s: %v", s.files.Cert, s.files.Key, err)
+		return fmt.Errorf("identity: server SVID %s, %s: %w", s.files.Cert, s.files.Key, err)
 	}
 	td := svid.ID.TrustDomain()
 	if s.files.TrustDomain != "" {
 		if td, err = spiffeid.TrustDomainFromString(s.files.TrustDomain); err != nil {
-			return fmt.Errorf("identity: trust domain %q: %v", s.files.TrustDomain, err)
+			return fmt.Errorf("identity: trust domain %q: %w", s.files.TrustDomain, err)
 		}
 	}
 	x509Set, jwtSet := x509bundle.NewSet(), jwtbundle.NewSet()
@@ -102,12 +102,12 @@ func (s *fileSource) Reload() error {
 func loadBundle(path string, td spiffeid.TrustDomain, x509Set *x509bundle.Set, jwtSet *jwtbundle.Set) error {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("identity: trust bundle: %v", err)
+		return fmt.Errorf("identity: trust bundle: %w", err)
 	}
 	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
 		b, err := spiffebundle.Parse(td, raw)
 		if err != nil {
-			return fmt.Errorf("identity: trust bundle %s: %v", path, err)
+			return fmt.Errorf("identity: trust bundle %s: %w", path, err)
 		}
 		if len(b.X509Authorities()) > 0 {
 			x509Set.Add(b.X509Bundle())
@@ -119,7 +119,7 @@ func loadBundle(path string, td spiffeid.TrustDomain, x509Set *x509bundle.Set, j
 	}
 	b, err := x509bundle.Parse(td, raw)
 	if err != nil {
-		return fmt.Errorf("identity: trust bundle %s: %v", path, err)
+		return fmt.Errorf("identity: trust bundle %s: %w", path, err)
 	}
 	x509Set.Add(b)
 	return nil
@@ -169,6 +169,10 @@ type workloadSource struct {
 	jwt    *workloadapi.JWTSource
 }
 
+// ErrNoWorkloadAPI: FromWorkloadAPI was given no address and
+// SPIFFE_ENDPOINT_SOCKET is not set.
+var ErrNoWorkloadAPI = errors.New("identity: no Workload API address (give one, or set SPIFFE_ENDPOINT_SOCKET)")
+
 // FromWorkloadAPI connects to the SPIFFE Workload API at addr
 // ("unix:///path" or "tcp://host:port"; "" means $SPIFFE_ENDPOINT_SOCKET)
 // and waits, at most timeout, for the first SVID and bundles. The sources
@@ -178,7 +182,7 @@ func FromWorkloadAPI(ctx context.Context, addr string, timeout time.Duration) (S
 		addr = os.Getenv("SPIFFE_ENDPOINT_SOCKET")
 	}
 	if addr == "" {
-		return nil, errors.New("identity: no Workload API address: set --workload-api or SPIFFE_ENDPOINT_SOCKET")
+		return nil, ErrNoWorkloadAPI
 	}
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -186,20 +190,20 @@ func FromWorkloadAPI(ctx context.Context, addr string, timeout time.Duration) (S
 	// The sources live beyond ctx; only their first update is bounded.
 	client, err := workloadapi.New(context.WithoutCancel(ctx), workloadapi.WithAddr(addr))
 	if err != nil {
-		return nil, fmt.Errorf("identity: Workload API %s: %v", addr, err)
+		return nil, fmt.Errorf("identity: Workload API %s: %w", addr, err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	x509src, err := workloadapi.NewX509Source(wctx, workloadapi.WithClient(client))
 	if err != nil {
 		client.Close()
-		return nil, fmt.Errorf("identity: no X.509-SVID from the Workload API at %s within %s: %v", addr, timeout, err)
+		return nil, fmt.Errorf("identity: no X.509-SVID from the Workload API at %s within %s: %w", addr, timeout, err)
 	}
 	jwtsrc, err := workloadapi.NewJWTSource(wctx, workloadapi.WithClient(client))
 	if err != nil {
 		x509src.Close()
 		client.Close()
-		return nil, fmt.Errorf("identity: no JWT bundles from the Workload API at %s within %s: %v", addr, timeout, err)
+		return nil, fmt.Errorf("identity: no JWT bundles from the Workload API at %s within %s: %w", addr, timeout, err)
 	}
 	return &workloadSource{addr: addr, client: client, x509: x509src, jwt: jwtsrc}, nil
 }

@@ -102,7 +102,7 @@ func (v *UserVerifier) SetKeys(set *jose.JSONWebKeySet) error {
 		}
 		alg, err := keyAlgorithm(k)
 		if err != nil {
-			return fmt.Errorf("identity: user JWKS key %d (%s): %v", i, k.KeyID, err)
+			return fmt.Errorf("identity: user JWKS key %d (%s): %w", i, k.KeyID, err)
 		}
 		if !seen[alg] {
 			seen[alg] = true
@@ -144,7 +144,7 @@ func LoadJWKS(path string) (*jose.JSONWebKeySet, error) {
 	}
 	var s jose.JSONWebKeySet
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("%s: not a JWKS: %v", path, err)
+		return nil, fmt.Errorf("%s: not a JWKS: %w", path, err)
 	}
 	return &s, nil
 }

@@ -62,7 +62,7 @@ func LoadCedar(_ context.Context, dir, revision string) (Policy, error) {
 func CollectCedar(dir string) (*policysource.Source, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("policy: cedar: %v", err)
+		return nil, fmt.Errorf("policy: cedar: %w", err)
 	}
 	src := &policysource.Source{Engine: "cedar", Files: map[string][]byte{}}
 	for _, e := range entries {
@@ -102,7 +102,7 @@ func compileCedar(src *policysource.Source, revision, origin string) (Policy, er
 		case strings.HasSuffix(name, ".cedar"):
 			list, err := cedar.NewPolicyListFromBytes(name, b)
 			if err != nil {
-				return nil, fmt.Errorf("policy: cedar %s does not parse: %v", path, err)
+				return nil, fmt.Errorf("policy: cedar %s does not parse: %w", path, err)
 			}
 			for i, p := range list {
 				id := cedar.PolicyID(fmt.Sprintf("%s:%d", name, i))
@@ -140,7 +140,7 @@ func compileCedar(src *policysource.Source, revision, origin string) (Policy, er
 			}
 		case name == "entities.json":
 			if err := json.Unmarshal(b, &entities); err != nil {
-				return nil, fmt.Errorf("policy: cedar %s: %v", path, err)
+				return nil, fmt.Errorf("policy: cedar %s: %w", path, err)
 			}
 		default:
 			return nil, fmt.Errorf("policy: cedar %s: not a file the engine reads (*.cedar, entities.json)", path)

@@ -54,7 +54,7 @@ func LoadOPA(ctx context.Context, path, revision string) (Policy, error) {
 func CollectOPA(path string) (*policysource.Source, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("policy: opa: %v", err)
+		return nil, fmt.Errorf("policy: opa: %w", err)
 	}
 	src := &policysource.Source{Engine: "opa", Files: map[string][]byte{}}
 	if !st.IsDir() {
@@ -146,7 +146,7 @@ func compileOPA(ctx context.Context, src *policysource.Source, revision, origin 
 			return !info.IsDir() && !opaFile(info.Name(), false)
 		})
 		if err != nil {
-			return nil, fmt.Errorf("policy: opa %s: %v", origin, err)
+			return nil, fmt.Errorf("policy: opa %s: %w", origin, err)
 		}
 		modules, data = map[string]*ast.Module{}, res.Documents
 		for name, m := range res.Modules {
@@ -158,7 +158,7 @@ func compileOPA(ctx context.Context, src *policysource.Source, revision, origin 
 	}
 	hash, err := opaHash(modules, data)
 	if err != nil {
-		return nil, fmt.Errorf("policy: opa %s: %v", origin, err)
+		return nil, fmt.Errorf("policy: opa %s: %w", origin, err)
 	}
 	parsed := make([]func(*rego.Rego), 0, len(modules)+3)
 	for _, m := range modules {
@@ -170,7 +170,7 @@ func compileOPA(ctx context.Context, src *policysource.Source, revision, origin 
 	parsed = append(parsed, rego.Query(OPAQuery), rego.Store(inmem.NewFromObject(data)), rego.StrictBuiltinErrors(true))
 	pq, err := rego.New(parsed...).PrepareForEval(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("policy: opa %s does not compile: %v", origin, err)
+		return nil, fmt.Errorf("policy: opa %s does not compile: %w", origin, err)
 	}
 	return &opaPolicy{
 		version: Version{Engine: "opa", Hash: hash, Revision: revision, SourceDigest: src.Digest(), Source: origin, Content: src},

@@ -123,11 +123,11 @@ func (f *spannerFront) forward(_ any, in grpc.ServerStream) error {
 func (f *spannerFront) skipExistingTables(ctx context.Context, raw []byte) ([]byte, error) {
 	var req databasepb.UpdateDatabaseDdlRequest
 	if err := proto.Unmarshal(raw, &req); err != nil {
-		return nil, fmt.Errorf("spanner front: UpdateDatabaseDdlRequest: %v", err)
+		return nil, fmt.Errorf("spanner front: UpdateDatabaseDdlRequest: %w", err)
 	}
 	ddl, err := f.admin.GetDatabaseDdl(ctx, &databasepb.GetDatabaseDdlRequest{Database: req.Database})
 	if err != nil {
-		return nil, fmt.Errorf("spanner front: GetDatabaseDdl: %v", err)
+		return nil, fmt.Errorf("spanner front: GetDatabaseDdl: %w", err)
 	}
 	exists := map[spansql.ID]bool{}
 	for _, s := range ddl.Statements {
