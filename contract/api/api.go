@@ -197,6 +197,12 @@ type Agent struct {
 	Index   uint64 `json:"index"`
 }
 
+// AgentList answers GET /v1/agents (administrators): every record,
+// registered and revoked, sorted by ID.
+type AgentList struct {
+	Agents []Agent `json:"agents"`
+}
+
 // AgentResponse answers POST /v1/agents once the change is committed.
 type AgentResponse struct {
 	Agent         Agent  `json:"agent"`

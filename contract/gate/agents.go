@@ -28,7 +28,7 @@ func (g *Gate) changeAgent(w http.ResponseWriter, r *http.Request) {
 	if !g.admins[caller.ID.String()] {
 		g.metrics.refusals.WithLabelValues("not_admin").Inc()
 		httperr.WriteError(w, http.StatusForbidden, &httperr.Error{Code: "not_admin",
-			Message: fmt.Sprintf("%s is not an administrator of this service (--admin)", caller.ID)})
+			Message: fmt.Sprintf("%s is not an administrator of this service", caller.ID)})
 		return
 	}
 	req, _, ok := readRequest(g, w, r, api.DecodeAgentRequest)
@@ -70,15 +70,35 @@ func (g *Gate) getAgent(w http.ResponseWriter, r *http.Request) {
 	g.agentRecord(w, r, "spiffe://"+v["td"]+"/"+v["path"])
 }
 
-// getAgentByQuery is GET /v1/agents?id=spiffe://...
+// getAgentByQuery is GET /v1/agents?id=spiffe://..., and without id the
+// list of every record (administrators only).
 func (g *Gate) getAgentByQuery(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("id")
+	if id == "" && !r.URL.Query().Has("id") {
+		g.listAgents(w, r)
+		return
+	}
 	if id == "" {
 		httperr.WriteError(w, http.StatusBadRequest, &httperr.Error{Code: api.CodeMissingField, Field: "id",
 			Message: "name the agent: GET /v1/agents/{trust-domain}/{path} or /v1/agents?id=" + url.QueryEscape("spiffe://td/path")})
 		return
 	}
 	g.agentRecord(w, r, id)
+}
+
+// listAgents is GET /v1/agents: every record, for administrators.
+func (g *Gate) listAgents(w http.ResponseWriter, r *http.Request) {
+	caller := g.authenticate(w, r)
+	if caller == nil {
+		return
+	}
+	if !g.admins[caller.ID.String()] {
+		httperr.WriteError(w, http.StatusForbidden, &httperr.Error{Code: "not_admin",
+			Message: fmt.Sprintf("%s is not an administrator of this service; only administrators list agents", caller.ID)})
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httperr.WriteJSON(w, http.StatusOK, api.AgentList{Agents: g.cfg.Agents.All()})
 }
 
 func (g *Gate) agentRecord(w http.ResponseWriter, r *http.Request, id string) {

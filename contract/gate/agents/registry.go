@@ -166,6 +166,18 @@ func (r *Registry) IDs() []string {
 	return out
 }
 
+// All lists every record (registered and revoked), sorted by ID.
+func (r *Registry) All() []api.Agent {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]api.Agent, 0, len(r.agents))
+	for _, a := range r.agents {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
 // ErrUnknownAgent: a revoke of an ID that was never registered.
 var ErrUnknownAgent = errors.New("agents: no such agent")
 
