@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/bundle"
 )
@@ -36,7 +37,7 @@ func runBundle(ctx context.Context, args []string) error {
 	receiptFile := fs.String("receipt", "", "file holding the receipt (compact JWS) issued for the allow, if you have it")
 	jwksSpec := fs.String("jwks", "", "the log's receipt JWKS (file or URL; default: <server>/v1/receipts/jwks.json when --log is a URL)")
 	out := fs.String("out", "", "write the bundle here (default: stdout)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseArgs(fs, args, cli.Help{Usage: "zt-audit bundle --log URL|DIR --policy FILE --index N [flags]", About: "Assemble the evidence bundle of the decision at index N: the entry, its inclusion proof under a\ncheckpoint that satisfies --policy, its result, and the SPIFFE roots."}); err != nil {
 		return err
 	}
 	if *index < 0 {
@@ -102,7 +103,7 @@ func loadJWKS(ctx context.Context, spec, logSpec string) (*jose.JSONWebKeySet, e
 		}
 		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 		if err != nil {
-			return nil, fmt.Errorf("receipt JWKS: %v", err)
+			return nil, fmt.Errorf("receipt JWKS: %w", err)
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
@@ -119,7 +120,7 @@ func loadJWKS(ctx context.Context, spec, logSpec string) (*jose.JSONWebKeySet, e
 	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(raw, &set); err != nil {
-		return nil, fmt.Errorf("receipt JWKS %s: %v", spec, err)
+		return nil, fmt.Errorf("receipt JWKS %s: %w", spec, err)
 	}
 	return &set, nil
 }
@@ -139,9 +140,9 @@ func verifyBundle(w io.Writer, file string, raw []byte, policyFile string, polic
 	b, err := bundle.Parse(raw)
 	if err != nil {
 		if strings.Contains(err.Error(), bundle.FormatV1) {
-			return fmt.Errorf("%s: %v", file, err)
+			return fmt.Errorf("%s: %w", file, err)
 		}
-		return failedError{fmt.Errorf("%s: %v", file, err)}
+		return failedError{fmt.Errorf("%s: %w", file, err)}
 	}
 	rep := bundle.Verify(b, pol, opts)
 	if asJSON {
@@ -152,7 +153,7 @@ func verifyBundle(w io.Writer, file string, raw []byte, policyFile string, polic
 		printBundleReport(w, file, rep)
 	}
 	if !rep.Valid {
-		return failedError{fmt.Errorf("%s: %s", rep.FirstFailure.Name, rep.FirstFailure.Detail)}
+		return failedError{fmt.Errorf("%s: %s", rep.FirstFailure.Name, hint(rep.FirstFailure.Detail))}
 	}
 	return nil
 }
@@ -200,12 +201,12 @@ func printBundleReport(w io.Writer, file string, r *bundle.Report) {
 	proven("broker", r.Statement)
 	fmt.Fprintln(w)
 	for _, c := range r.Checks {
-		fmt.Fprintf(w, "  %-22s %-13s %s\n", c.Name, strings.ToUpper(string(c.Verdict)), c.Detail)
+		fmt.Fprintf(w, "  %-22s %-13s %s\n", c.Name, strings.ToUpper(string(c.Verdict)), hint(c.Detail))
 	}
 	fmt.Fprintln(w)
 	switch {
 	case !r.Valid:
-		fmt.Fprintf(w, "INVALID: %s: %s\n", r.FirstFailure.Name, r.FirstFailure.Detail)
+		fmt.Fprintf(w, "INVALID: %s: %s\n", r.FirstFailure.Name, hint(r.FirstFailure.Detail))
 	case len(r.NotVerified) > 0:
 		fmt.Fprintf(w, "VALID for everything checked; NOT VERIFIED by this build: %s\n", strings.Join(r.NotVerified, ", "))
 	default:

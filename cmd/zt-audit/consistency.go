@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/transparency-dev/tessera/client"
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/audit"
 	"github.com/zt-infra/ztlog/verifier/proof"
@@ -34,7 +35,8 @@ func runConsistency(ctx context.Context, args []string) error {
 	logSpec := fs.String("log", "", "the log: its tlog-tiles URL (https://host/log/) or its directory")
 	policyFile := fs.String("policy", "", "trust policy (C2SP tlog-policy): the log key (and witness quorum) both checkpoints must verify against")
 	asJSON := fs.Bool("json", false, "print the verdict as JSON")
-	files, err := parseInterleaved(fs, args)
+	files, err := parseInterleaved(fs, args, cli.Help{Usage: "zt-audit consistency OLD NEW --log URL|DIR --policy FILE [--json]",
+		About: "Prove that the saved checkpoint OLD is a prefix of NEW (a saved checkpoint, or - for the log's\ncurrent one) with a consistency proof built from the log's tiles."})
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ func verifyLegacy(w io.Writer, file, kmsKey string, hashOnly, asJSON bool) error
 	}
 	recs, err := legacy.ReadRecords(raw)
 	if err != nil {
-		return fmt.Errorf("%s: %v", file, err)
+		return fmt.Errorf("%s: %w", file, err)
 	}
 	opts := legacy.Options{HashOnly: hashOnly}
 	if kmsKey != "" {
@@ -28,7 +28,7 @@ func verifyLegacy(w io.Writer, file, kmsKey string, hashOnly, asJSON bool) error
 			return err
 		}
 		if opts.KMSKey, err = legacy.ParseKMSPublicKey(pem); err != nil {
-			return fmt.Errorf("--kms-key %s: %v", kmsKey, err)
+			return fmt.Errorf("--kms-key %s: %w", kmsKey, err)
 		}
 	}
 	rep := legacy.Verify(recs, opts)
@@ -46,18 +46,18 @@ func verifyLegacy(w io.Writer, file, kmsKey string, hashOnly, asJSON bool) error
 			fmt.Fprintf(w, "\nrecord %d  %s  %s  %s  %s  (%s)\n", r.Index, r.Actor, r.Action, r.Decision, r.Timestamp, form)
 			for _, c := range r.Checks {
 				name := c.Name[strings.Index(c.Name, ": ")+2:]
-				fmt.Fprintf(w, "  %-14s %-13s %s\n", name, strings.ToUpper(string(c.Verdict)), c.Detail)
+				fmt.Fprintf(w, "  %-14s %-13s %s\n", name, strings.ToUpper(string(c.Verdict)), hint(c.Detail))
 			}
 		}
 		fmt.Fprintln(w)
 		if rep.Valid {
 			fmt.Fprintln(w, "VALID: every hash, link and signature verifies")
 		} else {
-			fmt.Fprintf(w, "NOT VALID: %s is %s: %s\n", rep.FirstProblem.Name, rep.FirstProblem.Verdict, rep.FirstProblem.Detail)
+			fmt.Fprintf(w, "NOT VALID: %s is %s: %s\n", rep.FirstProblem.Name, rep.FirstProblem.Verdict, hint(rep.FirstProblem.Detail))
 		}
 	}
 	if !rep.Valid {
-		return failedError{fmt.Errorf("%s is %s: %s", rep.FirstProblem.Name, rep.FirstProblem.Verdict, rep.FirstProblem.Detail)}
+		return failedError{fmt.Errorf("%s is %s: %s", rep.FirstProblem.Name, rep.FirstProblem.Verdict, hint(rep.FirstProblem.Detail))}
 	}
 	return nil
 }

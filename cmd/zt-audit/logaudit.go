@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/audit"
 )
@@ -32,7 +33,7 @@ func runLogAudit(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	spiffeBundle := fs.String("spiffe-bundle", "", "SPIFFE trust bundle you trust ([TRUST_DOMAIN=]FILE, PEM or SPIFFE JSON): verify every committed attestation and broker statement against it (without it, entry signatures are NOT checked)")
 	progress := fs.String("progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseArgs(fs, args, cli.Help{Usage: "zt-audit audit --log URL|DIR --policy FILE [flags]", About: "Audit the whole log from its tiles: the tree, every entry, and that every allow has its result\nwithin the window."}); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -87,7 +88,7 @@ func runLogAudit(ctx context.Context, args []string) error {
 		printAuditReport(os.Stdout, rep)
 	}
 	if !rep.Valid {
-		return failedError{fmt.Errorf("%s: %s", rep.First.Check, rep.First.Message)}
+		return failedError{fmt.Errorf("%s: %s", rep.First.Check, hint(rep.First.Message))}
 	}
 	return nil
 }
@@ -124,7 +125,7 @@ func printAuditReport(w io.Writer, r *audit.Report) {
 		}
 		fmt.Fprintf(w, "\n%s (%s):\n", c.ID, c.Title)
 		for _, f := range c.Examples {
-			fmt.Fprintf(w, "  %-4s %s\n", f.Severity, f.Message)
+			fmt.Fprintf(w, "  %-4s %s\n", f.Severity, hint(f.Message))
 		}
 		if n := c.Failed + c.Warned; n > uint64(len(c.Examples)) {
 			fmt.Fprintf(w, "  ... and %d more\n", n-uint64(len(c.Examples)))
@@ -138,7 +139,7 @@ func printAuditReport(w io.Writer, r *audit.Report) {
 	}
 	switch {
 	case !r.Valid:
-		fmt.Fprintf(w, "INVALID: first failing check %s: %s\n", r.First.Check, r.First.Message)
+		fmt.Fprintf(w, "INVALID: first failing check %s: %s\n", r.First.Check, hint(r.First.Message))
 	case warned > 0:
 		fmt.Fprintf(w, "VALID: every check passed; %d warning(s) above\n", warned)
 	default:

@@ -26,12 +26,12 @@ func openLog(ctx context.Context, spec string) (audit.Source, error) {
 	if strings.HasPrefix(spec, "http://") || strings.HasPrefix(spec, "https://") {
 		u, err := url.Parse(spec)
 		if err != nil {
-			return nil, fmt.Errorf("--log %q: %v", spec, err)
+			return nil, fmt.Errorf("--log %q: %w", spec, err)
 		}
 		hc := &http.Client{Timeout: 30 * time.Second, Transport: boundedTransport{http.DefaultTransport}}
 		f, err := client.NewHTTPFetcher(u, hc)
 		if err != nil {
-			return nil, fmt.Errorf("--log %q: %v", spec, err)
+			return nil, fmt.Errorf("--log %q: %w", spec, err)
 		}
 		if _, err := f.ReadCheckpoint(ctx); err != nil && !strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), "/log") {
 			// A ztlog server's base URL: its tiles are under /log/.
@@ -46,7 +46,7 @@ func openLog(ctx context.Context, spec string) (audit.Source, error) {
 	}
 	st, err := os.Stat(spec)
 	if err != nil {
-		return nil, fmt.Errorf("--log %q: %v", spec, err)
+		return nil, fmt.Errorf("--log %q: %w", spec, err)
 	}
 	if !st.IsDir() {
 		return nil, fmt.Errorf("--log %q is neither an http(s) URL nor a log directory", spec)
@@ -65,7 +65,7 @@ func loadPolicy(path string) (*trustpolicy.Policy, error) {
 	}
 	p, err := trustpolicy.Parse(text)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return p, nil
 }

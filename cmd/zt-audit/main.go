@@ -73,12 +73,15 @@ func exitCode(err error) int {
 	return 2
 }
 
+// parseArgs parses the flags of a subcommand; -h prints h and the flags.
+func parseArgs(fs *flag.FlagSet, args []string, h cli.Help) error { return cli.Parse(fs, args, h) }
+
 // parseInterleaved parses args whose operands (files) may come before,
 // between or after the flags, and returns the operands.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+func parseInterleaved(fs *flag.FlagSet, args []string, h cli.Help) ([]string, error) {
 	var operands []string
 	for {
-		if err := parseFlags(fs, args); err != nil {
+		if err := parseArgs(fs, args, h); err != nil {
 			return nil, err
 		}
 		if fs.NArg() == 0 {

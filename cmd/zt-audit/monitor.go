@@ -10,59 +10,75 @@ import (
 	"os"
 	"time"
 
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/verifier/audit"
 	"github.com/zt-infra/ztlog/verifier/monitor"
 )
 
-// runMonitor is `zt-audit monitor --log URL --policy FILE --state DIR`:
-// follow the log, alert as JSON lines on stdout (and to --webhook).
+// monitorFlags are zt-audit monitor's flags.
+type monitorFlags struct {
+	logSpec, policyFile, stateDir, webhook, spiffeBundle, listen string
+	interval, window, heartbeat                                  time.Duration
+	once, merkleOnly                                             bool
+}
+
+func (f *monitorFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.logSpec, "log", "", "the log: its tlog-tiles `URL` (https://host/log/) or its directory")
+	fs.StringVar(&f.policyFile, "policy", "", "trust policy `file` (C2SP tlog-policy): the log key and witness quorum you trust")
+	fs.StringVar(&f.stateDir, "state", "", "`directory` for the monitor's state (the last accepted checkpoint and the audit position)")
+	fs.DurationVar(&f.interval, "interval", 10*time.Second, "how often to read the log's checkpoint")
+	fs.StringVar(&f.webhook, "webhook", "", "also POST each alert as JSON to this `URL`")
+	fs.BoolVar(&f.once, "once", false, "poll once and exit: status 1 if a failure was alerted, 2 if the log could not be read")
+	fs.DurationVar(&f.window, "window", audit.DefaultWindow, "alert on allows older than this without a result")
+	fs.BoolVar(&f.merkleOnly, "merkle-only", false, "replay the tree and check tiles only; do not read entries")
+	fs.StringVar(&f.spiffeBundle, "spiffe-bundle", "", "SPIFFE trust bundle you trust ([TRUST_DOMAIN=]`FILE`): alert on committed attestations and broker statements that do not verify against it (without it they are not checked)")
+	fs.StringVar(&f.listen, "listen", "", "serve /metrics and /healthz over plain HTTP on this `address` (default: none)")
+	fs.DurationVar(&f.heartbeat, "heartbeat", time.Hour, "log a heartbeat line on stderr this often while all is well (0: never)")
+}
+
+var monitorHelp = cli.Help{Usage: "zt-audit monitor --log URL|DIR --policy FILE --state DIR [flags]",
+	About: `Follow the log: prove each new checkpoint consistent with the last, check every new entry, and
+print alerts as JSON lines on stdout (and to --webhook). A heartbeat line on stderr says the
+monitor is alive; --listen serves /metrics and /healthz (503 when the log was not read lately).`}
+
+// runMonitor is zt-audit monitor: follow the log and alert.
 func runMonitor(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("monitor", flag.ContinueOnError)
-	logSpec := fs.String("log", "", "the log: its tlog-tiles URL (https://host/log/) or its directory")
-	policyFile := fs.String("policy", "", "trust policy (C2SP tlog-policy): the log key and witness quorum you trust")
-	stateDir := fs.String("state", "", "directory for the monitor's state (the last accepted checkpoint and the audit position)")
-	interval := fs.Duration("interval", 10*time.Second, "how often to read the log's checkpoint")
-	webhook := fs.String("webhook", "", "also POST each alert as JSON to this URL")
-	once := fs.Bool("once", false, "poll once and exit: status 1 if a failure was alerted, 2 if the log could not be read")
-	window := fs.Duration("window", audit.DefaultWindow, "alert on allows older than this without a result")
-	merkleOnly := fs.Bool("merkle-only", false, "replay the tree and check tiles only; do not read entries")
-	spiffeBundle := fs.String("spiffe-bundle", "", "SPIFFE trust bundle you trust ([TRUST_DOMAIN=]FILE): alert on committed attestations and broker statements that do not verify against it (without it they are not checked)")
-	if err := parseFlags(fs, args); err != nil {
+	var f monitorFlags
+	f.register(fs)
+	if err := parseArgs(fs, args, monitorHelp); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
+	switch {
+	case fs.NArg() > 0:
 		return fmt.Errorf("monitor takes no arguments (got %q)", fs.Arg(0))
-	}
-	if *stateDir == "" {
+	case f.stateDir == "":
 		return fmt.Errorf("--state is required: a directory where the monitor keeps its position across restarts")
-	}
-	if *interval <= 0 {
+	case f.interval <= 0:
 		return fmt.Errorf("--interval must be positive")
 	}
-	pol, err := loadPolicy(*policyFile)
+	pol, err := loadPolicy(f.policyFile)
 	if err != nil {
 		return err
 	}
-	src, err := openLog(ctx, *logSpec)
+	src, err := openLog(ctx, f.logSpec)
 	if err != nil {
 		return err
 	}
-	checks, err := entryChecks(*spiffeBundle)
+	checks, err := entryChecks(f.spiffeBundle)
 	if err != nil {
 		return err
 	}
+	st := newMonitorStatus(f.interval)
 	out := json.NewEncoder(os.Stdout)
 	hook := &http.Client{Timeout: 10 * time.Second}
-	failed := 0
-	m, err := monitor.Open(*stateDir, pol, monitor.Options{
-		Audit: audit.Options{Window: *window, MerkleOnly: *merkleOnly, Verifiers: checks},
+	m, err := monitor.Open(f.stateDir, pol, monitor.Options{
+		Audit: audit.Options{Window: f.window, MerkleOnly: f.merkleOnly, Verifiers: checks},
 		Alert: func(a monitor.Alert) {
-			if a.Severity == audit.Fail {
-				failed++
-			}
+			st.alerted(a)
 			out.Encode(a)
-			if *webhook != "" {
-				postAlert(ctx, hook, *webhook, a)
+			if f.webhook != "" {
+				postAlert(ctx, hook, f.webhook, a)
 			}
 		},
 	})
@@ -72,13 +88,27 @@ func runMonitor(ctx context.Context, args []string) error {
 	if cp := m.Checkpoint(); cp != nil {
 		fmt.Fprintf(os.Stderr, "zt-audit monitor: resuming %s at size %d\n", cp.Origin, cp.Size)
 	}
+	if f.listen != "" {
+		addr, err := cli.ServeOps(ctx, f.listen, st.registry(), st.health)
+		if err != nil {
+			return fmt.Errorf("--listen %s: %w", f.listen, err)
+		}
+		fmt.Fprintf(os.Stderr, "zt-audit monitor: metrics on http://%s/metrics, health on /healthz\n", addr)
+	}
+	return f.follow(ctx, m, src, st)
+}
+
+// follow polls the log until ctx ends (or once, with --once).
+func (f *monitorFlags) follow(ctx context.Context, m *monitor.Monitor, src audit.Source, st *monitorStatus) error {
+	lastBeat := time.Now()
 	for {
 		if err := m.Poll(ctx, src); err != nil {
 			return err
 		}
-		if *once {
-			if failed > 0 {
-				return failedError{fmt.Errorf("%d failure alert(s)", failed)}
+		st.polled(m)
+		if f.once {
+			if n := st.failures(); n > 0 {
+				return failedError{fmt.Errorf("%d failure alert(s)", n)}
 			}
 			if m.Unreachable() {
 				// Nothing was verified: not a valid log, an unusable one.
@@ -86,10 +116,14 @@ func runMonitor(ctx context.Context, args []string) error {
 			}
 			return nil
 		}
+		if f.heartbeat > 0 && time.Since(lastBeat) >= f.heartbeat {
+			fmt.Fprintf(os.Stderr, "zt-audit monitor: heartbeat: %s\n", st.line())
+			lastBeat = time.Now()
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(*interval):
+		case <-time.After(f.interval):
 		}
 	}
 }

@@ -29,7 +29,7 @@ func verifySplitView(w io.Writer, file string, raw []byte, policyFile string, as
 		}
 		p, err := trustpolicy.Parse(text)
 		if err != nil {
-			return fmt.Errorf("%s: %v", policyFile, err)
+			return fmt.Errorf("%s: %w", policyFile, err)
 		}
 		var vs []note.Verifier
 		for _, l := range p.Logs {
@@ -57,7 +57,7 @@ func verifySplitView(w io.Writer, file string, raw []byte, policyFile string, as
 		fmt.Fprintln(w, string(b))
 	}
 	if err != nil {
-		return failedError{fmt.Errorf("%s: %v", file, err)}
+		return failedError{fmt.Errorf("%s: %w", file, err)}
 	}
 	if !asJSON {
 		verdict := "VERIFIED: the log misbehaved"

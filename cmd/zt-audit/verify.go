@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/verifier/bundle"
 	"github.com/zt-infra/ztlog/verifier/splitview"
 )
@@ -26,7 +27,8 @@ func runVerify(ctx context.Context, args []string) error {
 	var policyHashes stringList
 	fs.Var(&policyHashes, "policy-hash", "for a bundle: a policy hash (sha256:...) you accept; repeat for several (default: any)")
 	// The file may come before, between or after the flags.
-	files, err := parseInterleaved(fs, args)
+	files, err := parseInterleaved(fs, args, cli.Help{Usage: "zt-audit verify FILE|BUNDLE [--policy FILE] [flags], or zt-audit verify --legacy FILE [flags]",
+		About: "Verify a file offline: split-view evidence (did the log sign two views?), one action's evidence\nbundle, or the earlier ZT adapter's hash-chained audit records (--legacy)."})
 	if err != nil {
 		return err
 	}

@@ -5,13 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/zt-infra/ztlog/internal/netguard"
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/witness/config"
 	"github.com/zt-infra/ztlog/witness/evidence"
 	"github.com/zt-infra/ztlog/witness/federation"
@@ -20,6 +17,9 @@ import (
 
 // errChecksFailed makes `federate --once` exit 1.
 var errChecksFailed = errors.New("cross-checks failed (see above)")
+
+var federateHelp = cli.Help{Usage: "zt-witness federate --config FILE --state DIR [--once] [flags]",
+	About: "Cross-check the logs of --config with the peers it names: fetch their checkpoints, prove\nconsistency, ask the local witness to cosign, and file split-view evidence."}
 
 func runFederate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("federate", flag.ContinueOnError)
@@ -30,7 +30,7 @@ func runFederate(ctx context.Context, args []string) error {
 	listen := fs.String("listen", "", "serve /metrics and /healthz on this address (default: none)")
 	poll := fs.Duration("config-poll", config.DefaultPoll, "how often the configuration file is checked for changes")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, federateHelp); err != nil {
 		return err
 	}
 	if *cfgPath == "" || *stateDir == "" {
@@ -48,6 +48,7 @@ func runFederate(ctx context.Context, args []string) error {
 		return usageError{fmt.Errorf("config %s has no \"federate\" section (witness_url, witness_key)", *cfgPath)}
 	}
 	seen, err := state.Open(*stateDir)
+	err = stateError(err)
 	if err != nil {
 		return err
 	}
@@ -86,17 +87,11 @@ func runFederate(ctx context.Context, args []string) error {
 		return nil
 	}
 	if *listen != "" {
-		ln, err := net.Listen("tcp", *listen)
+		addr, err := cli.ServeOps(ctx, *listen, reg, func() (any, error) { return nil, nil })
 		if err != nil {
-			return fmt.Errorf("listen on %s: %v", *listen, err)
+			return fmt.Errorf("listen on %s: %w", *listen, err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-		srv := netguard.Harden(&http.Server{Handler: mux})
-		go srv.Serve(netguard.Wrap(ln, netguard.Options{}))
-		defer srv.Close()
-		fmt.Printf("zt-witness federate metrics on http://%s/metrics\n", ln.Addr())
+		fmt.Printf("zt-witness federate metrics on http://%s/metrics\n", addr)
 	}
 	logger.Info("zt-witness federate running", "config", *cfgPath, "state", *stateDir, "evidence", *evidenceDir)
 	return fed.Run(ctx)

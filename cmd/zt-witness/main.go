@@ -45,12 +45,17 @@ type usageError struct{ error }
 
 func (usageError) UsageError() bool { return true }
 
+func (e usageError) Unwrap() error { return e.error }
+
 // parseFlags parses args, then fills every flag not given from the
 // environment (ZTWITNESS_<NAME>).
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+func parseFlags(fs *flag.FlagSet, args []string, h cli.Help) error {
+	if err := cli.Parse(fs, args, h); err != nil {
+		return err
 	}
+	var known []string
+	fs.VisitAll(func(f *flag.Flag) { known = append(known, envName(f.Name)) })
+	cli.WarnUnknownEnv(os.Stderr, "zt-witness", "ZTWITNESS_", known, os.Environ())
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("%s takes no arguments, got %q", fs.Name(), fs.Args())}
 	}
@@ -61,14 +66,19 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		if set[f.Name] || firstErr != nil {
 			return
 		}
-		env := "ZTWITNESS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		env := envName(f.Name)
 		if v, ok := os.LookupEnv(env); ok {
 			if err := f.Value.Set(v); err != nil {
-				firstErr = usageError{fmt.Errorf("%s=%q: %v", env, v, err)}
+				firstErr = usageError{fmt.Errorf("%s=%q: %w", env, v, err)}
 			}
 		}
 	})
 	return firstErr
+}
+
+// envName is the environment variable of a flag: ZTWITNESS_<NAME>.
+func envName(flagName string) string {
+	return "ZTWITNESS_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 // listFlag is a repeatable string flag.

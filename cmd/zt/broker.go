@@ -16,29 +16,28 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/internal/netguard"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
 )
 
-const brokerUsage = `usage: zt broker --server URL --svid PREFIX [--listen ADDR] [flags]
-
-Serves the work API (POST /v1/work, broker.md) over mutual TLS with the
+var brokerHelp = cli.Help{Usage: "zt broker --server URL --svid PREFIX [--listen ADDR] [flags]", About: `Serves the work API (POST /v1/work, broker.md) over mutual TLS with the
 broker's X.509-SVID. Agents hand it work with a receipt; it verifies the
 receipt offline (JWKS from the server, issuer, audience = its own SPIFFE ID,
 expiry, one-time id recorded across restarts, action digest = the work),
-runs the work sandboxed, signs the result and posts it to the server.
-
-flags:
-`
+runs the work sandboxed, signs the result and posts it to the server.`}
 
 // brokerFlags are zt broker's own flags; the sandbox, replay, outbox and
 // strict flags are zt run's.
 type brokerFlags struct {
 	runFlags
 	workloadAPI, listen string
+	metricsListen       string
 	maxConcurrent       int
 	flushEvery          time.Duration
 }
@@ -51,6 +50,7 @@ func (f *brokerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.serverID, "server-id", "", "the server's SPIFFE `ID` (default: any member of the trust domain)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8444", "`address` of the work API")
 	fs.IntVar(&f.maxConcurrent, "max-concurrent", 4, "work running at once; more is 503 busy")
+	fs.StringVar(&f.metricsListen, "metrics-listen", "", "serve /metrics and /healthz over plain HTTP on this `address` (default: none)")
 	fs.StringVar(&f.sandboxMode, "sandbox", "local", "`sandbox`: local (Landlock + namespaces) or nono")
 	fs.BoolVar(&f.unsafe, "unsafe-no-sandbox", false, "run WITHOUT a sandbox (rlimits and timeout only); logged, and every result says so")
 	fs.StringVar(&f.replay, "replay", "", "`file` of honoured receipt ids (default: PREFIX.replay)")
@@ -73,7 +73,8 @@ func (f *brokerFlags) identity() (identity.Source, error) {
 		if (f.replay == "" || f.outbox == "") && f.svid == "" {
 			return nil, errors.New("with --workload-api, name the replay file (--replay) and the outbox directory (--outbox)")
 		}
-		return identity.FromWorkloadAPI(context.Background(), addr, 10*time.Second)
+		src, err := identity.FromWorkloadAPI(context.Background(), addr, 10*time.Second)
+		return src, workloadAPIError(err)
 	}
 	if f.bundle == "" {
 		f.bundle = filepath.Join(filepath.Dir(f.svid), "bundle.pem")
@@ -86,13 +87,11 @@ func (f *brokerFlags) identity() (identity.Source, error) {
 }
 
 func runBroker(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, brokerUsage); fs.PrintDefaults() }
+	fs := flag.NewFlagSet("zt broker", flag.ContinueOnError)
 	var f brokerFlags
 	f.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code := parseStatus(fs, args, brokerHelp, stderr, exitUsage); code >= 0 {
+		return code
 	}
 	if f.server == "" || (f.svid == "") == (f.workloadAPI == "") {
 		fmt.Fprintf(stderr, "zt broker: needs --server and one of --svid or --workload-api\n")
@@ -148,7 +147,11 @@ func (f *brokerFlags) serve(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", f.listen, err)
 	}
-	srv := netguard.Harden(&http.Server{Handler: (&broker.Server{Broker: p.Broker, MaxConcurrent: f.maxConcurrent}).Handler()})
+	handler, err := f.ops(ctx, p, logger, (&broker.Server{Broker: p.Broker, MaxConcurrent: f.maxConcurrent}).Handler())
+	if err != nil {
+		return err
+	}
+	srv := netguard.Harden(&http.Server{Handler: handler})
 	logger.Info("broker ready", "id", self.ID.String(), "listen", ln.Addr().String(), "issuer", p.Issuer, "sandbox", runner.Describe(),
 		"replay", f.replay, "outbox", f.outbox, "strict", f.strict, "server", f.server)
 	errc := make(chan error, 1)
@@ -167,4 +170,30 @@ func (f *brokerFlags) serve(ctx context.Context, logger *slog.Logger) error {
 		}
 		return err
 	}
+}
+
+// ops serves /metrics and /healthz at --metrics-listen (if set) and
+// returns the work handler, counted.
+func (f *brokerFlags) ops(ctx context.Context, p *broker.Process, logger *slog.Logger, work http.Handler) (http.Handler, error) {
+	if f.metricsListen == "" {
+		return work, nil
+	}
+	reg := cli.NewRegistry()
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ztlog_broker_work_requests_total",
+		Help: "Work API requests by HTTP status (200 ran, 4xx refused, 503 busy)."}, []string{"code"})
+	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ztlog_broker_outbox_pending",
+		Help: "Signed results waiting in the outbox to be committed (-1: the outbox is unreadable)."}, func() float64 { return float64(p.Pending()) })
+	reg.MustRegister(requests, pending)
+	addr, err := cli.ServeOps(ctx, f.metricsListen, reg, func() (any, error) {
+		n := p.Pending()
+		if n < 0 {
+			return nil, fmt.Errorf("the outbox %s is unreadable", p.Outbox.Dir())
+		}
+		return map[string]any{"issuer": p.Issuer, "outbox_pending": n}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-listen %s: %w", f.metricsListen, err)
+	}
+	logger.Info("broker metrics", "listen", addr.String())
+	return promhttp.InstrumentHandlerCounter(requests, work), nil
 }

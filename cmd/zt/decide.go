@@ -15,6 +15,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/client"
 	"github.com/zt-infra/ztlog/contract/entry"
@@ -46,6 +47,12 @@ func (f *decideFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "request timeout")
 	fs.BoolVar(&f.asJSON, "json", false, "print the service's JSON answer")
 }
+
+var decideHelp = cli.Help{Usage: "zt decide --server URL --svid PREFIX --action A --resource R [flags]",
+	About: `Ask the decision service whether the agent may run an action, through the Go SDK: the answer
+is verified (action, resource, action digest, and an allow's receipt against the service's
+JWKS) and the committed decision printed.
+Exit status: 0 allow, 1 deny, 2 usage error, 3 no decision (never treat 3 as an allow).`}
 
 // decideUsage is a usage error of zt decide.
 type decideUsage struct{ msg string }
@@ -111,12 +118,11 @@ func (f *decideFlags) request() (client.Config, client.Request, error) {
 // answer (and an allow's receipt against the issuer's JWKS) or fails
 // closed.
 func runDecide(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("decide", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flag.NewFlagSet("zt decide", flag.ContinueOnError)
 	var f decideFlags
 	f.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code := parseStatus(fs, args, decideHelp, stderr, exitUsage); code >= 0 {
+		return code
 	}
 	fail := func(code int, format string, a ...any) int {
 		fmt.Fprintf(stderr, "zt: "+format+"\n", a...)

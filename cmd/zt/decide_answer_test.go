@@ -6,6 +6,8 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -213,5 +215,16 @@ func TestDecideWithTheServicesDefaultBroker(t *testing.T) {
 	}
 	if code, _, stderr := decideAgainst(t, "https", answer{decision: "deny", noBroker: true}); code != exitDeny {
 		t.Errorf("a deny without a broker: exit %d (%s), want %d", code, stderr, exitDeny)
+	}
+}
+
+// A library error naming no flag is mapped to the flag here.
+func TestWorkloadAPIErrorNamesTheFlag(t *testing.T) {
+	err := workloadAPIError(fmt.Errorf("opening: %w", identity.ErrNoWorkloadAPI))
+	if !strings.Contains(err.Error(), "--workload-api env") {
+		t.Errorf("%q does not name --workload-api", err)
+	}
+	if !errors.Is(err, identity.ErrNoWorkloadAPI) {
+		t.Error("the mapped error does not wrap identity.ErrNoWorkloadAPI")
 	}
 }

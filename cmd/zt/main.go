@@ -37,11 +37,14 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/contract/broker/sandbox"
-	"github.com/zt-infra/ztlog/internal/version"
 )
 
 const usage = `zt: the agent side of the ztlog adapter contract
@@ -63,6 +66,9 @@ usage:
   zt conformance --target URL --svid PREFIX [--jwt FILE] [--broker-svid PREFIX] [--json] [--junit FILE]
                 run the adapter contract's conformance checks against a target
                 (exit 0 all passed, 1 a check failed, 2 usage)
+  zt agents register|revoke|list|show --server URL --svid ADMIN [flags]
+                manage the agent registry (an administrator's SVID)
+  zt version    print the version (also --version)
   (zt <command> -h for flags)
 
 exit status of decide: 0 allow, 1 deny, 2 usage error, 3 no decision (never an allow)
@@ -98,12 +104,28 @@ func main() {
 		os.Exit(runConformance(os.Args[2:], os.Stdout, os.Stderr))
 	case "a2a":
 		os.Exit(runA2A(os.Args[2:], os.Stderr))
+	case "agents":
+		os.Exit(runAgents(os.Args[2:], os.Stdout, os.Stderr))
 	case "-h", "--help", "help":
 		fmt.Print(usage)
-	case "version", "--version":
-		fmt.Println(version.Get().String("zt"))
+	case "--version", "-version", "version":
+		cli.PrintVersion(os.Stdout, "zt")
 	default:
-		fmt.Fprintf(os.Stderr, "zt: unknown command %q\n\n%s", os.Args[1], usage)
+		fmt.Fprintf(os.Stderr, "%s\n\n%s", cli.UnknownCommand("zt", os.Args[1], []string{"decide", "run", "broker", "a2a", "conformance", "agents", "version", "help"}), usage)
 		os.Exit(exitUsage)
 	}
+}
+
+// parseStatus parses the flags of a zt subcommand: -1 to go on, or the
+// exit status (0 after -h, usage otherwise, the error printed).
+func parseStatus(fs *flag.FlagSet, args []string, h cli.Help, stderr io.Writer, usage int) int {
+	err := cli.Parse(fs, args, h)
+	switch {
+	case err == nil:
+		return -1
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	}
+	fmt.Fprintf(stderr, "zt: %v\n", err)
+	return usage
 }

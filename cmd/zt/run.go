@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/internal/text"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -39,9 +40,7 @@ const (
 	exitRunUnreported = 79 // the command ran; its result was not committed
 )
 
-const runUsage = `usage: zt run --server URL --svid PREFIX --action A --resource R [flags] -- CMD ARGS...
-
-Asks ztlog for a decision (with a runtime attestation, a capability manifest
+var runHelp = cli.Help{Usage: "zt run --server URL --svid PREFIX --action A --resource R [flags] -- CMD ARGS...", About: `Asks ztlog for a decision (with a runtime attestation, a capability manifest
 and the digest of the command line), hands the approved work to a broker —
 the local one in this process, or a zt broker at --broker-url — which runs
 it sandboxed, and reports the committed result.
@@ -54,10 +53,7 @@ Exit status: the command's own (128+N when a signal N ended it), or
   78 refused: the broker refused the work or it could not start
   79 the command ran, but its result could not be committed yet: the signed
      result waits in the outbox (--outbox) and the next zt run or zt broker
-     with the same outbox commits it
-
-flags:
-`
+     with the same outbox commits it`}
 
 // runFlags are the flags of zt run.
 type runFlags struct {
@@ -163,13 +159,11 @@ func (r *runSetup) close() {
 }
 
 func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
+	fs := flag.NewFlagSet("zt run", flag.ContinueOnError)
 	var f runFlags
 	f.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return exitRunUsage
+	if code := parseStatus(fs, args, runHelp, stderr, exitRunUsage); code >= 0 {
+		return code
 	}
 	argv := fs.Args()
 	r := &runSetup{}
@@ -272,7 +266,7 @@ func (f *runFlags) openIdentities(r *runSetup) error {
 			return exitf(exitRunUsage, "with --workload-api, the local broker needs --broker-svid and --bundle (or use --broker-url)")
 		}
 		if r.agent, err = client.FromWorkloadAPI(context.Background(), addr, 10*time.Second); err != nil {
-			return exitf(exitRunUsage, "%v", err)
+			return exitf(exitRunUsage, "%v", workloadAPIError(err))
 		}
 	} else {
 		if f.bundle == "" {
@@ -495,8 +489,23 @@ func (f *runFlags) runner() (*sandbox.Runner, error) {
 	if f.unsafe {
 		mode = sandbox.ModeUnsafe
 	}
-	return sandbox.New(sandbox.Config{Mode: mode, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	r, err := sandbox.New(sandbox.Config{Mode: mode, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		NonoOptions: sandbox.NonoOptions{Profile: f.nonoProfile, Rollback: f.nonoRollback, AuditIntegrity: f.nonoAuditIntegrity}})
+	switch {
+	case errors.Is(err, sandbox.ErrNoLandlock):
+		return nil, fmt.Errorf("%w: use --sandbox nono, or --unsafe-no-sandbox explicitly", err)
+	case errors.Is(err, sandbox.ErrNoNono):
+		return nil, fmt.Errorf("%w: use --sandbox local", err)
+	}
+	return r, err
+}
+
+// workloadAPIError names the flag of a missing Workload API address.
+func workloadAPIError(err error) error {
+	if errors.Is(err, identity.ErrNoWorkloadAPI) {
+		return fmt.Errorf("--workload-api env: SPIFFE_ENDPOINT_SOCKET is not set: %w", err)
+	}
+	return err
 }
 
 // runtimeContext is the runtime context zt run attests (nil: none).
@@ -514,7 +523,7 @@ func (f *runFlags) runtimeContext(argv []string) (*attest.RuntimeContext, error)
 	if f.toolManifest != "" {
 		d, err := fileDigest(f.toolManifest)
 		if err != nil {
-			return nil, fmt.Errorf("--tool-manifest: %v", err)
+			return nil, fmt.Errorf("--tool-manifest: %w", err)
 		}
 		rc.Tool.ManifestDigest = d
 	} else {
@@ -559,7 +568,7 @@ func attestedCode(code string) (attest.Code, error) {
 	}
 	d, err := fileDigest(code)
 	if err != nil {
-		return attest.Code{}, fmt.Errorf("--code: %v", err)
+		return attest.Code{}, fmt.Errorf("--code: %w", err)
 	}
 	return attest.Code{Digest: d, URI: "file://" + code}, nil
 }
@@ -594,11 +603,11 @@ func strictMode(path, svidPrefix, server string, hc *http.Client) (*broker.Stric
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("--trust-policy: %v", err)
+		return nil, fmt.Errorf("--trust-policy: %w", err)
 	}
 	pol, err := trustpolicy.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("--trust-policy %s: %v", path, err)
+		return nil, fmt.Errorf("--trust-policy %s: %w", path, err)
 	}
 	return &broker.Strict{Entries: &broker.HTTPEntries{Client: hc, BaseURL: server}, Policy: pol}, nil
 }

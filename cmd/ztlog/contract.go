@@ -65,7 +65,7 @@ func (f *contractFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.policyPath, "policy", "", "policy: for opa a directory of .rego files and data.json, or an OPA bundle (.tar.gz); for cedar a directory of .cedar files and optional entities.json")
 	fs.StringVar(&f.policyRevision, "policy-revision", "", "the operator's name for this policy version (committed with it)")
 	fs.DurationVar(&f.policyTimeout, "policy-timeout", time.Second, "longest policy evaluation; slower is a deny")
-	fs.StringVar(&f.receiptKey, "receipt-key", "", "receipt signing key, a private JWK (create with `ztlog receipt-keygen`)")
+	fs.StringVar(&f.receiptKey, "receipt-key", "", "receipt signing key `file`, a private JWK (create one with ztlog receipt-keygen)")
 	fs.StringVar(&f.receiptPrevious, "receipt-previous-keys", "", "comma-separated JWK files of keys that signed before a rotation; published for --receipt-ttl after start")
 	fs.DurationVar(&f.receiptTTL, "receipt-ttl", gate.DefaultReceiptTTL, "receipt lifetime")
 	fs.StringVar(&f.defaultBroker, "default-broker", "", "receipt audience (broker SPIFFE ID) when a request names none")
@@ -108,7 +108,11 @@ func (f *contractFlags) openIdentity(ctx context.Context) (identity.Source, erro
 		}
 		return identity.FromFiles(identity.Files{Cert: f.svidCert, Key: f.svidKey, Bundle: f.bundle, JWTBundle: f.jwtBundle})
 	case "workload-api":
-		return identity.FromWorkloadAPI(ctx, f.workloadAPI, f.identityTimeout)
+		src, err := identity.FromWorkloadAPI(ctx, f.workloadAPI, f.identityTimeout)
+		if errors.Is(err, identity.ErrNoWorkloadAPI) {
+			return nil, usageError{fmt.Errorf("%w: set --workload-api or SPIFFE_ENDPOINT_SOCKET", err)}
+		}
+		return src, err
 	}
 	return nil, nil
 }

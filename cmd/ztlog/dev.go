@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/server/devenv"
@@ -45,8 +46,10 @@ func runDev(ctx context.Context, args []string) error {
 	fset := flag.NewFlagSet("dev", flag.ContinueOnError)
 	var f serveFlags
 	f.register(fset)
-	if err := fset.Parse(args); err != nil {
-		return usageError{err}
+	dd := fset.Lookup("data-dir")
+	dd.Usage, dd.DefValue = "`directory` of the dev setup: DIR/dev holds the CA, SVIDs, keys and policies, DIR/log the log", ".ztlog-dev"
+	if err := cli.Parse(fset, args, devHelp); err != nil {
+		return err
 	}
 	if err := applyEnvAndConfig(fset, f.config); err != nil {
 		return err
@@ -233,3 +236,14 @@ func setDefault(p *string, v string) {
 		*p = v
 	}
 }
+
+// devHelp is ztlog dev -h.
+var devHelp = cli.Help{Usage: "ztlog dev [--data-dir DIR] [--listen ADDR] [flags]",
+	About: `Start the embedded default for trying ztlog out: a log with its own key,
+a local witness, a dev SPIFFE trust domain (CA, SVIDs for a server, a demo
+agent, a demo broker and an admin), a receipt key, the example policy and a
+delegated-user token, all created under --data-dir on the first start and
+kept (SVIDs are reissued at every start). The demo agent is registered, and
+the decision path is served over HTTPS with the read API on the same port.
+Not for production. Every serve flag applies; the ones dev fills in
+(identity, policy, receipt key, witness) may be given to override it.`}

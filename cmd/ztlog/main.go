@@ -46,3 +46,5 @@ func main() {
 type usageError struct{ error }
 
 func (usageError) UsageError() bool { return true }
+
+func (e usageError) Unwrap() error { return e.error }

@@ -15,6 +15,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/contract/server"
 	"github.com/zt-infra/ztlog/internal/slogx"
 	ztlog "github.com/zt-infra/ztlog/log"
@@ -55,14 +56,14 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.config, "config", "", "JSON file of settings (keys are flag names)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8443", "address to serve on")
 	fs.StringVar(&f.storageKind, "storage", "posix", "storage driver: posix, aws or gcp")
-	fs.StringVar(&f.dataDir, "data-dir", "", "log directory (posix)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "log `directory` (POSIX storage)")
 	fs.StringVar(&f.dbDSN, "db-dsn", "", "MySQL-compatible database DSN (aws)")
 	fs.StringVar(&f.bucket, "bucket", "", "S3 bucket (aws) or GCS bucket (gcp)")
 	fs.StringVar(&f.bucketPrefix, "bucket-prefix", "", "prefix of the log's objects in the bucket (aws, gcp)")
 	fs.StringVar(&f.s3Endpoint, "s3-endpoint", "", "endpoint of an S3-compatible store that is not AWS S3 (aws)")
 	fs.StringVar(&f.spanner, "spanner", "", "Spanner database projects/P/instances/I/databases/D (gcp; SPANNER_EMULATOR_HOST selects an emulator)")
 	fs.StringVar(&f.gcsEndpoint, "gcs-endpoint", "", "base URL of a GCS-compatible store that is not Google's, used without credentials (gcp)")
-	fs.StringVar(&f.keyFile, "key", "", "checkpoint signer key file, from `ztlog keygen`")
+	fs.StringVar(&f.keyFile, "key", "", "checkpoint signer key `file`, from ztlog keygen")
 	fs.StringVar(&f.origin, "origin", "", "log origin; must match the key's name (default: the key's name)")
 	fs.UintVar(&f.batchMaxSize, "batch-max-size", ztlog.DefaultBatchMaxSize, "most entries sequenced in one storage write")
 	fs.DurationVar(&f.batchMaxAge, "batch-max-age", ztlog.DefaultBatchMaxAge, "how long a batch waits for more entries once started")
@@ -152,8 +153,8 @@ func runServe(ctx context.Context, args []string) error {
 	var f serveFlags
 	f.register(fs)
 	fs.BoolVar(&f.contract.readOnly, "read-only", false, "serve the log's public read API only, without an identity source (no decision API); without this flag serve refuses to start without one")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	if err := cli.Parse(fs, args, serveHelp); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("serve takes no arguments, got %q", fs.Args())}
@@ -255,3 +256,12 @@ func reloadOnHUP(ctx context.Context, svc *server.Service) {
 		}
 	}
 }
+
+// serveHelp is ztlog serve -h.
+var serveHelp = cli.Help{Usage: "ztlog serve --key FILE --data-dir DIR [--listen ADDR] [flags]",
+	About: `Serve the evidence log: the public read API (tlog-tiles, entries, proofs)
+and, with an identity source (--svid-cert or --workload-api), the decision
+path (POST /v1/actions, /v1/results, /v1/agents) with --policy and
+--receipt-key. Every flag can also be set as ZTLOG_<FLAG> (dashes as
+underscores) or as a key of the JSON object in --config FILE; the command
+line wins over the environment, which wins over the file.`}

@@ -25,7 +25,7 @@ func writeTrustPolicy(path, witnessPolicy string, key *ztlog.Key) error {
 	}
 	p, err := trustpolicy.Parse(text)
 	if err != nil {
-		return fmt.Errorf("%s: %v", witnessPolicy, err)
+		return fmt.Errorf("%s: %w", witnessPolicy, err)
 	}
 	for _, l := range p.Logs {
 		l.URL = ""

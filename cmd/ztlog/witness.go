@@ -45,7 +45,7 @@ func (w *witnessFlags) apply(cfg *service.Config, logger *slog.Logger) error {
 	}
 	text, err := os.ReadFile(w.policy)
 	if err != nil {
-		return usageError{fmt.Errorf("--witness-policy: %v", err)}
+		return usageError{fmt.Errorf("--witness-policy: %w", err)}
 	}
 	return applyPolicy(cfg, text, w.policy, w.timeout, w.failOpen, logger)
 }
@@ -53,11 +53,11 @@ func (w *witnessFlags) apply(cfg *service.Config, logger *slog.Logger) error {
 func applyPolicy(cfg *service.Config, text []byte, name string, timeout time.Duration, failOpen bool, logger *slog.Logger) error {
 	p, err := trustpolicy.Parse(text)
 	if err != nil {
-		return usageError{fmt.Errorf("--witness-policy %s: %v", name, err)}
+		return usageError{fmt.Errorf("--witness-policy %s: %w", name, err)}
 	}
 	c, err := witnessing.New(p, witnessing.Options{Origin: cfg.Key.Origin(), Timeout: timeout, FailOpen: failOpen, Logger: logger})
 	if err != nil {
-		return usageError{fmt.Errorf("--witness-policy %s: %v", name, err)}
+		return usageError{fmt.Errorf("--witness-policy %s: %w", name, err)}
 	}
 	cfg.WitnessPolicy, cfg.Witnessing = text, c
 	logger.Info("witness policy", "file", name, "quorum", c.QuorumName(), "witnesses", len(p.Witnesses), "fail_open", failOpen)

@@ -6,12 +6,11 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/zt-infra/ztlog/internal/version"
 )
 
 // UsageError is a mistake in the command line: exit status 2. A command
@@ -44,22 +43,25 @@ func run(name, usage string, cmds map[string]Command, args []string, exit func(e
 		fmt.Fprint(os.Stderr, usage)
 		return 2
 	}
-	switch args[0] {
-	case "-h", "--help", "help":
+	switch {
+	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
 		fmt.Print(usage)
 		return 0
-	case "version", "--version":
-		fmt.Println(version.Get().String(name))
+	case IsVersion(args[0]):
+		PrintVersion(os.Stdout, name)
 		return 0
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "%s: unknown command %q\n\n%s", name, args[0], usage)
+		fmt.Fprintf(os.Stderr, "%s\n\n%s", UnknownCommand(name, args[0], append(Commands(cmds), "version", "help")), usage)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := cmd(ctx, args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return 0 // the help was asked for, and printed
+	}
 	if exit != nil {
 		return exit(err)
 	}
