@@ -4,13 +4,18 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/internal/testutil/devproc"
+	"github.com/zt-infra/ztlog/internal/testutil/workloadtest"
 )
 
 // zt runs the zt binary and returns its exit status, stdout and stderr.
@@ -140,4 +145,35 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// zt decide --workload-api takes the agent's identity from the SPIFFE
+// Workload API; naming both --svid and --workload-api is a usage error.
+func TestDecideWorkloadAPI(t *testing.T) {
+	d := startDev(t)
+	agentSVID, err := x509svid.Load(d.svid("agent")+".pem", d.svid("agent")+".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := spiffebundle.Load(agentSVID.ID.TrustDomain(), filepath.Join(d.dir, "dev", "bundle.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wlDir, _ := os.MkdirTemp("", "wl")
+	defer os.RemoveAll(wlDir)
+	wl, err := workloadtest.Start(wlDir, agentSVID, sb.X509Bundle(), sb.JWTBundle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wl.Stop()
+	code, out, stderr := zt(t, "decide", "--server", d.url(), "--workload-api", wl.Addr(), "--action", "demo.echo", "--resource", "demo://hello")
+	if code != exitAllow {
+		t.Fatalf("zt decide --workload-api: exit %d: %s", code, stderr)
+	}
+	if !strings.HasPrefix(out, "ALLOW  demo.echo on demo://hello") {
+		t.Errorf("zt decide --workload-api printed %q", out)
+	}
+	if code, _, _ := zt(t, "decide", "--server", d.url(), "--svid", d.svid("agent"), "--workload-api", wl.Addr(), "--action", "a", "--resource", "r"); code != exitUsage {
+		t.Errorf("--svid and --workload-api: exit %d, want %d", code, exitUsage)
+	}
 }

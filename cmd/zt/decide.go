@@ -19,11 +19,13 @@ import (
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/client"
 	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/gate/identity"
 )
 
 // decideFlags are zt decide's flags.
 type decideFlags struct {
 	server, svid, bundle, serverID        string
+	workloadAPI                           string
 	action, resource, broker              string
 	argsDigest, argsFile, corr, userToken string
 	argsJSON                              string
@@ -34,6 +36,7 @@ type decideFlags struct {
 func (f *decideFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.server, "server", "", "ztlog base `URL`, https://host:port")
 	fs.StringVar(&f.svid, "svid", "", "path `PREFIX` of the agent's X.509-SVID: PREFIX.pem (chain) and PREFIX.key")
+	fs.StringVar(&f.workloadAPI, "workload-api", "", "take the agent's SVID and bundle from the SPIFFE Workload API at this `address` (unix:///path; \"env\" = $SPIFFE_ENDPOINT_SOCKET) instead of --svid")
 	fs.StringVar(&f.bundle, "bundle", "", "trust bundle `file`, PEM or SPIFFE bundle JSON (default: bundle.pem next to the SVID)")
 	fs.StringVar(&f.serverID, "server-id", "", "the server's SPIFFE `ID` (default: any member of the SVID's trust domain)")
 	fs.StringVar(&f.action, "action", "", "action `name`, e.g. demo.echo")
@@ -48,7 +51,7 @@ func (f *decideFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.asJSON, "json", false, "print the service's JSON answer")
 }
 
-var decideHelp = cli.Help{Usage: "zt decide --server URL --svid PREFIX --action A --resource R [flags]",
+var decideHelp = cli.Help{Usage: "zt decide --server URL --svid PREFIX|--workload-api ADDR --action A --resource R [flags]",
 	About: `Ask the decision service whether the agent may run an action, through the Go SDK: the answer
 is verified (action, resource, action digest, and an allow's receipt against the service's
 JWKS) and the committed decision printed.
@@ -65,8 +68,8 @@ func usageErr(format string, a ...any) error { return &decideUsage{fmt.Sprintf(f
 func (f *decideFlags) request() (client.Config, client.Request, error) {
 	var cfg client.Config
 	var req client.Request
-	if f.server == "" || f.svid == "" || f.action == "" || f.resource == "" {
-		return cfg, req, usageErr("decide needs --server, --svid, --action and --resource")
+	if f.server == "" || (f.svid == "") == (f.workloadAPI == "") || f.action == "" || f.resource == "" {
+		return cfg, req, usageErr("decide needs --server, one of --svid or --workload-api, --action and --resource")
 	}
 	if !strings.HasPrefix(f.server, "https://") {
 		// Over plain HTTP the answer would come from whoever answers at
@@ -97,13 +100,9 @@ func (f *decideFlags) request() (client.Config, client.Request, error) {
 		}
 		req.UserToken = strings.TrimSpace(string(b))
 	}
-	bundle := f.bundle
-	if bundle == "" {
-		bundle = filepath.Join(filepath.Dir(f.svid), "bundle.pem")
-	}
-	src, err := client.FromFiles(f.svid, bundle)
+	src, err := f.identity()
 	if err != nil {
-		return cfg, req, usageErr("--svid %s: %v (want %s.pem and %s.key, and the bundle %s)", f.svid, err, f.svid, f.svid, bundle)
+		return cfg, req, err
 	}
 	cfg = client.Config{URL: f.server, SVID: src, Bundles: src, Timeout: f.timeout, Breaker: client.Breaker{Failures: -1}}
 	if f.serverID != "" {
@@ -112,6 +111,35 @@ func (f *decideFlags) request() (client.Config, client.Request, error) {
 		}
 	}
 	return cfg, req, nil
+}
+
+// noDecision is a failure before the request that is no usage error (the
+// Workload API did not answer): exit 3, never an allow.
+type noDecision struct{ error }
+
+// identity loads the agent's SVID and bundle from files or the Workload
+// API (which keeps them rotated, federated trust domains included).
+func (f *decideFlags) identity() (identity.Source, error) {
+	if f.workloadAPI != "" {
+		addr := f.workloadAPI
+		if addr == "env" {
+			addr = ""
+		}
+		src, err := client.FromWorkloadAPI(context.Background(), addr, f.timeout)
+		if err != nil {
+			return nil, noDecision{workloadAPIError(err)}
+		}
+		return src, nil
+	}
+	bundle := f.bundle
+	if bundle == "" {
+		bundle = filepath.Join(filepath.Dir(f.svid), "bundle.pem")
+	}
+	src, err := client.FromFiles(f.svid, bundle)
+	if err != nil {
+		return nil, usageErr("--svid %s: %v (want %s.pem and %s.key, and the bundle %s)", f.svid, err, f.svid, f.svid, bundle)
+	}
+	return src, nil
 }
 
 // runDecide is zt decide: one decision through the SDK, which verifies the
@@ -129,8 +157,14 @@ func runDecide(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	cfg, req, err := f.request()
+	if nd, ok := err.(noDecision); ok {
+		return fail(exitNoDecision, "no decision: %v", nd.error)
+	}
 	if err != nil {
 		return fail(exitUsage, "%v", err)
+	}
+	if src, ok := cfg.SVID.(identity.Source); ok {
+		defer src.Close()
 	}
 	c, err := client.New(cfg)
 	if err != nil {
