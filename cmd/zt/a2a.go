@@ -101,7 +101,7 @@ func runA2A(args []string, stderr io.Writer) int {
 func a2aConfig(server, svid, brokerSVID, bundle string, sid spiffeid.ID) (a2a.Config, error) {
 	src, err := client.FromFiles(svid, bundle)
 	if err != nil {
-		return a2a.Config{}, fmt.Errorf("--svid: %v", err)
+		return a2a.Config{}, fmt.Errorf("--svid: %w", err)
 	}
 	c, err := client.New(client.Config{URL: server, SVID: src, Bundles: src, ServerID: sid})
 	if err != nil {
@@ -109,11 +109,11 @@ func a2aConfig(server, svid, brokerSVID, bundle string, sid spiffeid.ID) (a2a.Co
 	}
 	bsrc, err := identity.FromFiles(identity.Files{Cert: brokerSVID + ".pem", Key: brokerSVID + ".key", Bundle: bundle})
 	if err != nil {
-		return a2a.Config{}, fmt.Errorf("--broker-svid: %v", err)
+		return a2a.Config{}, fmt.Errorf("--broker-svid: %w", err)
 	}
 	bsvid, err := bsrc.GetX509SVID()
 	if err != nil {
-		return a2a.Config{}, fmt.Errorf("--broker-svid: %v", err)
+		return a2a.Config{}, fmt.Errorf("--broker-svid: %w", err)
 	}
 	tlsc := identity.ClientTLS(bsrc, bsrc, sid, bsvid.ID.TrustDomain())
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsc}}

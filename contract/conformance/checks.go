@@ -65,14 +65,14 @@ func checkWellKnown(ctx context.Context, s *suite) (string, error) {
 	}
 	pol, err := trustpolicy.Parse([]byte("log " + s.wk.VerifierKey + "\nquorum none\n"))
 	if err != nil {
-		return "", fmt.Errorf("/.well-known/ztlog: verifier_key %q is not a note verifier key: %v", s.wk.VerifierKey, err)
+		return "", fmt.Errorf("/.well-known/ztlog: verifier_key %q is not a note verifier key: %w", s.wk.VerifierKey, err)
 	}
 	if l := pol.LogFor(s.wk.Origin); l == nil {
 		return "", fmt.Errorf("/.well-known/ztlog: the verifier key is not for origin %q", s.wk.Origin)
 	}
 	s.policy = pol
 	if _, err := receipt.ParseJWKS(s.wk.ReceiptJWKS); err != nil {
-		return "", fmt.Errorf("/.well-known/ztlog: receipt_jwks: %v", err)
+		return "", fmt.Errorf("/.well-known/ztlog: receipt_jwks: %w", err)
 	}
 	a, err := s.do(ctx, s.agentHTTP, http.MethodGet, "/v1/receipts/jwks.json", nil, nil)
 	if err != nil {
@@ -82,7 +82,7 @@ func checkWellKnown(ctx context.Context, s *suite) (string, error) {
 		return "", fmt.Errorf("GET /v1/receipts/jwks.json: %s", a)
 	}
 	if s.jwks, err = receipt.ParseJWKS(a.body); err != nil {
-		return "", fmt.Errorf("GET /v1/receipts/jwks.json: %v", err)
+		return "", fmt.Errorf("GET /v1/receipts/jwks.json: %w", err)
 	}
 	s.audience = s.wk.DefaultBroker
 	if !s.broker.IsZero() {
@@ -286,7 +286,7 @@ func checkAllowReceipt(ctx context.Context, s *suite) (string, error) {
 		return "", err
 	}
 	if d.status != http.StatusOK {
-		return "", fmt.Errorf("%s on %s: want 200 (allow), got HTTP %d: %s (is it allowed by the target's policy? see --allow-action)",
+		return "", fmt.Errorf("%s on %s: want 200 (allow), got HTTP %d: %s (is it allowed by the target's policy? see Config.AllowAction)",
 			d.req.Action, d.req.Resource, d.status, string(d.raw))
 	}
 	s.allow = d
@@ -361,7 +361,7 @@ func checkInclusion(ctx context.Context, s *suite) (string, error) {
 	}
 	var er entryResponse
 	if err := s.getJSON(ctx, fmt.Sprintf("/v1/entries/%d?size=%d", i, cp.Size), &er); err != nil {
-		return "", fmt.Errorf("entry %d with its proof to size %d: %v", i, cp.Size, err)
+		return "", fmt.Errorf("entry %d with its proof to size %d: %w", i, cp.Size, err)
 	}
 	if er.TreeSize != cp.Size {
 		return "", fmt.Errorf("asked for a proof to size %d, got one to size %d", cp.Size, er.TreeSize)
@@ -369,12 +369,12 @@ func checkInclusion(ctx context.Context, s *suite) (string, error) {
 	path := make([][]byte, len(er.InclusionProof))
 	for k, h := range er.InclusionProof {
 		if path[k], err = base64.StdEncoding.DecodeString(h); err != nil {
-			return "", fmt.Errorf("inclusion_proof[%d] is not base64: %v", k, err)
+			return "", fmt.Errorf("inclusion_proof[%d] is not base64: %w", k, err)
 		}
 	}
 	lh, err := base64.StdEncoding.DecodeString(d.resp.Log.LeafHash)
 	if err != nil {
-		return "", fmt.Errorf("the answer's leaf hash is not base64: %v", err)
+		return "", fmt.Errorf("the answer's leaf hash is not base64: %w", err)
 	}
 	if err := proof.Inclusion(cp, i, lh, path); err != nil {
 		return "", fmt.Errorf("the answer's leaf hash at index %d: %w", i, err)
@@ -408,11 +408,11 @@ func (s *suite) resultStatement(ctx context.Context, outcome string, exit int) (
 
 func checkResult(ctx context.Context, s *suite) (string, error) {
 	if s.brokerHTTP == nil {
-		return "", fmt.Errorf("%w: no broker identity given (--broker-svid)", errSkip)
+		return "", fmt.Errorf("%w: no broker identity given (Config.Broker)", errSkip)
 	}
 	st, err := s.resultStatement(ctx, attest.OutcomeOK, 0)
 	if err != nil {
-		return "", fmt.Errorf("signing the result: %v", err)
+		return "", fmt.Errorf("signing the result: %w", err)
 	}
 	a, err := s.postResult(ctx, broker.ResultBody(st))
 	if err != nil {
@@ -423,7 +423,7 @@ func checkResult(ctx context.Context, s *suite) (string, error) {
 	}
 	var rr api.ResultResponse
 	if err := json.Unmarshal(a.body, &rr); err != nil {
-		return "", fmt.Errorf("POST /v1/results: the answer is not a result: %v", err)
+		return "", fmt.Errorf("POST /v1/results: the answer is not a result: %w", err)
 	}
 	if rr.DecisionIndex != s.allow.resp.Log.Index {
 		return "", fmt.Errorf("the result links to decision %d, it was posted for %d", rr.DecisionIndex, s.allow.resp.Log.Index)
@@ -455,7 +455,7 @@ func checkResult(ctx context.Context, s *suite) (string, error) {
 func checkSecondResult(ctx context.Context, s *suite) (string, error) {
 	st, err := s.resultStatement(ctx, attest.OutcomeFailed, 1)
 	if err != nil {
-		return "", fmt.Errorf("signing the result: %v", err)
+		return "", fmt.Errorf("signing the result: %w", err)
 	}
 	return s.refused(ctx, fmt.Sprintf("a second result for decision %d", s.allow.resp.Log.Index), is4xx(),
 		func() (*answer, error) { return s.postResult(ctx, broker.ResultBody(st)) }, nil)

@@ -68,7 +68,7 @@ type decided struct {
 func newSuite(cfg Config) (*suite, error) {
 	svid, err := cfg.Agent.GetX509SVID()
 	if err != nil {
-		return nil, errors.Join(ErrConfig, fmt.Errorf("agent SVID: %v", err))
+		return nil, errors.Join(ErrConfig, fmt.Errorf("agent SVID: %w", err))
 	}
 	auth := tlsconfig.AuthorizeMemberOf(svid.ID.TrustDomain())
 	if !cfg.ServerID.IsZero() {
@@ -83,7 +83,7 @@ func newSuite(cfg Config) (*suite, error) {
 	if cfg.Broker != nil {
 		b, err := cfg.Broker.GetX509SVID()
 		if err != nil {
-			return nil, errors.Join(ErrConfig, fmt.Errorf("broker SVID: %v", err))
+			return nil, errors.Join(ErrConfig, fmt.Errorf("broker SVID: %w", err))
 		}
 		s.broker = b.ID
 		s.brokerHTTP = mk(tlsconfig.MTLSClientConfig(cfg.Broker, cfg.Bundles, auth))
@@ -129,12 +129,12 @@ func (s *suite) do(ctx context.Context, c *http.Client, method, path string, bod
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %v", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: reading the answer: %v", method, path, err)
+		return nil, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
 	}
 	return &answer{status: resp.StatusCode, body: b}, nil
 }
@@ -149,7 +149,7 @@ func (s *suite) getJSON(ctx context.Context, path string, v any) error {
 		return fmt.Errorf("GET %s: %s", path, a)
 	}
 	if err := json.Unmarshal(a.body, v); err != nil {
-		return fmt.Errorf("GET %s: not JSON: %v", path, err)
+		return fmt.Errorf("GET %s: not JSON: %w", path, err)
 	}
 	return nil
 }
@@ -180,7 +180,7 @@ func (s *suite) decide(ctx context.Context, req api.ActionRequest) (*decided, er
 	d := &decided{req: req, digest: digest, status: a.status, raw: a.body}
 	if a.status == http.StatusOK || a.status == http.StatusForbidden {
 		if err := json.Unmarshal(a.body, &d.resp); err != nil {
-			return nil, fmt.Errorf("POST /v1/actions: HTTP %d but the body is not a decision: %v", a.status, err)
+			return nil, fmt.Errorf("POST /v1/actions: HTTP %d but the body is not a decision: %w", a.status, err)
 		}
 	}
 	return d, nil
@@ -235,13 +235,13 @@ func (s *suite) awaitSize(ctx context.Context, n uint64) (*trustpolicy.Checkpoin
 func (s *suite) fence(ctx context.Context) (uint64, error) {
 	d, err := s.decide(ctx, s.request(s.cfg.DenyAction, ""))
 	if err != nil {
-		return 0, fmt.Errorf("fence deny: %v", err)
+		return 0, fmt.Errorf("fence deny: %w", err)
 	}
 	if d.status != http.StatusForbidden || d.resp.Log.LeafHash == "" {
 		return 0, fmt.Errorf("fence deny (%s on %s): want a committed deny, got HTTP %d", d.req.Action, d.req.Resource, d.status)
 	}
 	if _, err := s.awaitSize(ctx, d.resp.Log.Index+1); err != nil {
-		return 0, fmt.Errorf("fence deny at index %d: %v", d.resp.Log.Index, err)
+		return 0, fmt.Errorf("fence deny at index %d: %w", d.resp.Log.Index, err)
 	}
 	return d.resp.Log.Index, nil
 }
@@ -254,7 +254,7 @@ func (s *suite) begin(ctx context.Context) error {
 	}
 	i, err := s.fence(ctx)
 	if err != nil {
-		return fmt.Errorf("cannot measure the log size before the request: %v", err)
+		return fmt.Errorf("cannot measure the log size before the request: %w", err)
 	}
 	s.mark = i + 1
 	return nil
@@ -266,7 +266,7 @@ func (s *suite) committedSince(ctx context.Context) (uint64, error) {
 	before := s.mark
 	i, err := s.fence(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("cannot measure the log size after the request: %v", err)
+		return 0, fmt.Errorf("cannot measure the log size after the request: %w", err)
 	}
 	s.mark, s.fenced = i+1, true
 	if i < before {
@@ -301,11 +301,11 @@ func (s *suite) nothingCommitted(ctx context.Context, what string, fn func() err
 func (s *suite) entryAt(ctx context.Context, index uint64, wantLeafHash string) (entry.Entry, *entryResponse, error) {
 	var er entryResponse
 	if err := s.getJSON(ctx, fmt.Sprintf("/v1/entries/%d", index), &er); err != nil {
-		return nil, nil, fmt.Errorf("entry %d is not readable: %v", index, err)
+		return nil, nil, fmt.Errorf("entry %d is not readable: %w", index, err)
 	}
 	leaf, err := base64.StdEncoding.DecodeString(er.Leaf)
 	if err != nil {
-		return nil, nil, fmt.Errorf("entry %d: leaf is not base64: %v", index, err)
+		return nil, nil, fmt.Errorf("entry %d: leaf is not base64: %w", index, err)
 	}
 	got := base64.StdEncoding.EncodeToString(proof.LeafHash(leaf))
 	if got != wantLeafHash {
@@ -316,7 +316,7 @@ func (s *suite) entryAt(ctx context.Context, index uint64, wantLeafHash string) 
 	}
 	e, err := entry.Parse(leaf)
 	if err != nil {
-		return nil, nil, fmt.Errorf("entry %d is not a contract entry: %v", index, err)
+		return nil, nil, fmt.Errorf("entry %d is not a contract entry: %w", index, err)
 	}
 	er.leaf = leaf
 	return e, &er, nil

@@ -97,7 +97,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	svid, err := cfg.Broker.GetX509SVID()
 	if err != nil {
-		return nil, fmt.Errorf("a2a: broker SVID: %v", err)
+		return nil, fmt.Errorf("a2a: broker SVID: %w", err)
 	}
 	g := &Gateway{cfg: cfg, broker: svid.ID.String()}
 	if err := g.readCard(ctx); err != nil {
@@ -110,11 +110,11 @@ func (g *Gateway) readCard(ctx context.Context) error {
 	cardURL := strings.TrimSuffix(g.cfg.Upstream, "/") + CardPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cardURL, nil)
 	if err != nil {
-		return fmt.Errorf("a2a: upstream %q: %v", g.cfg.Upstream, err)
+		return fmt.Errorf("a2a: upstream %q: %w", g.cfg.Upstream, err)
 	}
 	resp, err := g.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("a2a: reading the agent card at %s: %v", cardURL, err)
+		return fmt.Errorf("a2a: reading the agent card at %s: %w", cardURL, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
@@ -123,7 +123,7 @@ func (g *Gateway) readCard(ctx context.Context) error {
 	}
 	var card Card
 	if err := json.Unmarshal(raw, &card); err != nil {
-		return fmt.Errorf("a2a: the agent card at %s is not JSON: %v", cardURL, err)
+		return fmt.Errorf("a2a: the agent card at %s is not JSON: %w", cardURL, err)
 	}
 	json.Unmarshal(raw, &g.rawCard)
 	u, err := url.Parse(card.URL)

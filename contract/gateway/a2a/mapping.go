@@ -122,7 +122,7 @@ func Map(card *Card, agent, method string, params json.RawMessage) (*Call, error
 		return nil, fmt.Errorf("%w: params must be an object {message, ...}", ErrInvalidParams)
 	}
 	if err := json.Unmarshal(params, &p); err != nil {
-		return nil, fmt.Errorf("%w: params: %v", ErrInvalidParams, err)
+		return nil, fmt.Errorf("%w: params: %w", ErrInvalidParams, err)
 	}
 	if p.Message == nil {
 		return nil, fmt.Errorf("%w: params.message is required", ErrInvalidParams)
