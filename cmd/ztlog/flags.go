@@ -70,11 +70,11 @@ func envName(flagName string) string {
 	return "ZTLOG_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// knownEnv are the ZTLOG_* variables ztlog reads: one per flag of serve,
-// dev and daal, ZTLOG_CONFIG, and ZTLOG_BIN (the SDK test suites' path to
+// knownEnv are the ZTLOG_* variables ztlog reads: one per flag of serve
+// (--read-only included), dev and daal, ZTLOG_CONFIG, and ZTLOG_BIN (the SDK test suites' path to
 // this binary).
 func knownEnv() []string {
-	known := []string{"ZTLOG_CONFIG", "ZTLOG_BIN"}
+	known := []string{"ZTLOG_CONFIG", "ZTLOG_BIN", envName("read-only")}
 	fs := flag.NewFlagSet("", flag.ContinueOnError)
 	var s serveFlags
 	s.register(fs)

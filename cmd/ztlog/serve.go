@@ -262,6 +262,7 @@ var serveHelp = cli.Help{Usage: "ztlog serve --key FILE --data-dir DIR [--listen
 	About: `Serve the evidence log: the public read API (tlog-tiles, entries, proofs)
 and, with an identity source (--svid-cert or --workload-api), the decision
 path (POST /v1/actions, /v1/results, /v1/agents) with --policy and
---receipt-key. Every flag can also be set as ZTLOG_<FLAG> (dashes as
+--receipt-key; without an identity source it refuses to start unless
+--read-only says so. Every flag can also be set as ZTLOG_<FLAG> (dashes as
 underscores) or as a key of the JSON object in --config FILE; the command
 line wins over the environment, which wins over the file.`}
