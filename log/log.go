@@ -275,7 +275,7 @@ func (l *Log) CheckpointWitnessed(ctx context.Context) error {
 	// proofs answer with it), not the storage's file.
 	cp, err := l.Checkpoint()
 	if err != nil {
-		return fmt.Errorf("no published checkpoint: %v", err)
+		return fmt.Errorf("no published checkpoint: %w", err)
 	}
 	raw := cp.Note
 	if !l.witnesses.Satisfied(raw) {

@@ -31,7 +31,7 @@ func openLog(spec string) (replay.Source, replay.Fetch, error) {
 	if !strings.HasPrefix(spec, "http://") && !strings.HasPrefix(spec, "https://") {
 		st, err := os.Stat(spec)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--log %q: %v", spec, err)
+			return nil, nil, fmt.Errorf("--log %q: %w", spec, err)
 		}
 		if !st.IsDir() {
 			return nil, nil, fmt.Errorf("--log %q is neither an http(s) URL nor a log directory", spec)
@@ -43,12 +43,12 @@ func openLog(spec string) (replay.Source, replay.Fetch, error) {
 	}
 	u, err := url.Parse(strings.TrimSuffix(strings.TrimSuffix(spec, "/"), "/log"))
 	if err != nil {
-		return nil, nil, fmt.Errorf("--log %q: %v", spec, err)
+		return nil, nil, fmt.Errorf("--log %q: %w", spec, err)
 	}
 	hc := &http.Client{Timeout: 30 * time.Second}
 	tiles, err := client.NewHTTPFetcher(u.JoinPath("log"), hc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--log %q: %v", spec, err)
+		return nil, nil, fmt.Errorf("--log %q: %w", spec, err)
 	}
 	fetch := func(ctx context.Context, hash, digest string) ([]byte, error) {
 		pu := u.JoinPath("v1", "policies", hash)

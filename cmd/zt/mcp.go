@@ -168,16 +168,16 @@ func (f *mcpFlags) options(stderr io.Writer) (mcp.Options, func(), error) {
 	var err error
 	if f.serverID != "" {
 		if o.ServerID, err = spiffeid.FromString(f.serverID); err != nil {
-			return o, nil, fmt.Errorf("--server-id: %v", err)
+			return o, nil, fmt.Errorf("--server-id: %w", err)
 		}
 	}
 	if f.config != "" {
 		raw, err := os.ReadFile(f.config)
 		if err != nil {
-			return o, nil, fmt.Errorf("--config: %v", err)
+			return o, nil, fmt.Errorf("--config: %w", err)
 		}
 		if o.Mapping, err = mcp.ParseMapping(raw); err != nil {
-			return o, nil, fmt.Errorf("--config %s: %v", f.config, err)
+			return o, nil, fmt.Errorf("--config %s: %w", f.config, err)
 		}
 	}
 	if o.Runtime.Model, err = attestedModel(f.model, f.modelDigest); err != nil {
@@ -193,11 +193,11 @@ func (f *mcpFlags) options(stderr io.Writer) (mcp.Options, func(), error) {
 	// stdout is the MCP channel in stdio mode: logs go to stderr.
 	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if o.Agent, err = identity.FromFiles(identity.Files{Cert: f.svid + ".pem", Key: f.svid + ".key", Bundle: f.bundle}); err != nil {
-		return o, nil, fmt.Errorf("--svid %s: %v", f.svid, err)
+		return o, nil, fmt.Errorf("--svid %s: %w", f.svid, err)
 	}
 	if o.Broker, err = identity.FromFiles(identity.Files{Cert: f.brokerSVID + ".pem", Key: f.brokerSVID + ".key", Bundle: f.bundle}); err != nil {
 		o.Agent.Close()
-		return o, nil, fmt.Errorf("--broker-svid %s: %v", f.brokerSVID, err)
+		return o, nil, fmt.Errorf("--broker-svid %s: %w", f.brokerSVID, err)
 	}
 	closeIDs := func() { o.Agent.Close(); o.Broker.Close() }
 	if f.strict {

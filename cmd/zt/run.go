@@ -625,11 +625,11 @@ func witnessPolicy(path, svidPrefix string) (*trustpolicy.Policy, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("--trust-policy: %v", err)
+		return nil, fmt.Errorf("--trust-policy: %w", err)
 	}
 	pol, err := trustpolicy.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("--trust-policy %s: %v", path, err)
+		return nil, fmt.Errorf("--trust-policy %s: %w", path, err)
 	}
 	return pol, nil
 }

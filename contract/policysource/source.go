@@ -169,7 +169,7 @@ func (s *Source) Marshal() ([]byte, error) {
 func Parse(b []byte) (*Source, error) {
 	var d document
 	if err := jsonx.DecodeStrict(b, &d); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if d.V != Version {
 		return nil, fmt.Errorf("%w: v is %d, this reader knows %d", ErrMalformed, d.V, Version)
@@ -178,7 +178,7 @@ func Parse(b []byte) (*Source, error) {
 	for p, enc := range d.Files {
 		raw, err := base64.StdEncoding.Strict().DecodeString(enc)
 		if err != nil {
-			return nil, fmt.Errorf("%w: file %q: content is not standard base64: %v", ErrMalformed, p, err)
+			return nil, fmt.Errorf("%w: file %q: content is not standard base64: %w", ErrMalformed, p, err)
 		}
 		s.Files[p] = raw
 	}

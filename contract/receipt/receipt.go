@@ -259,18 +259,18 @@ func (c *Claims) VerifyWitnessed(pol *trustpolicy.Policy, now time.Time) (*trust
 	}
 	p, err := tlogproof.Parse([]byte(c.TLogProof))
 	if err != nil {
-		return nil, fmt.Errorf("%w: claim \"tlog_proof\": %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: claim \"tlog_proof\": %w", ErrMalformed, err)
 	}
 	cp, err := pol.VerifyCheckpoint(p.Checkpoint, trustpolicy.VerifyOptions{Now: now})
 	if err != nil {
-		return nil, fmt.Errorf("%w: checkpoint: %v", ErrUnwitnessed, err)
+		return nil, fmt.Errorf("%w: checkpoint: %w", ErrUnwitnessed, err)
 	}
 	if cp.Origin != c.Issuer {
 		return nil, fmt.Errorf("%w: the checkpoint is of log %q, the receipt was issued by %q", ErrUnwitnessed, cp.Origin, c.Issuer)
 	}
 	lh, _ := base64.StdEncoding.DecodeString(c.LeafHash)
 	if err := cp.VerifyInclusion(c.LogIndex, lh, p.Hashes); err != nil {
-		return nil, fmt.Errorf("%w: decision %d is not proven in the checkpoint of size %d: %v", ErrUnwitnessed, c.LogIndex, cp.Size, err)
+		return nil, fmt.Errorf("%w: decision %d is not proven in the checkpoint of size %d: %w", ErrUnwitnessed, c.LogIndex, cp.Size, err)
 	}
 	return cp, nil
 }

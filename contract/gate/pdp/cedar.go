@@ -116,7 +116,7 @@ func compileCedar(src *policysource.Source, revision, origin string) (Policy, er
 				if v, ok := ann[cedarAssuranceAnnotation]; ok {
 					level, err := ParseAssurance(string(v))
 					if err != nil {
-						return nil, fmt.Errorf("policy: cedar %s: policy %s: @%v", path, id, err)
+						return nil, fmt.Errorf("policy: cedar %s: policy %s: @%w", path, id, err)
 					}
 					if p.Effect() != cedar.Permit {
 						return nil, fmt.Errorf("policy: cedar %s: policy %s: @assurance applies to permit policies only", path, id)

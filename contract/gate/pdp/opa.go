@@ -60,7 +60,7 @@ func CollectOPA(path string) (*policysource.Source, error) {
 	if !st.IsDir() {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("policy: opa: %v", err)
+			return nil, fmt.Errorf("policy: opa: %w", err)
 		}
 		if strings.HasSuffix(st.Name(), ".rego") {
 			return nil, fmt.Errorf("policy: opa %s: give the directory holding the module, or a bundle (.tar.gz)", path)
@@ -95,7 +95,7 @@ func CollectOPA(path string) (*policysource.Source, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("policy: opa %s: %v", path, err)
+		return nil, fmt.Errorf("policy: opa %s: %w", path, err)
 	}
 	if err := src.Check(); err != nil {
 		return nil, fmt.Errorf("policy: opa %s: %w", path, err)
@@ -132,7 +132,7 @@ func compileOPA(ctx context.Context, src *policysource.Source, revision, origin 
 		}
 		b, err := loader.NewFileLoader().WithFS(fsys).WithProcessAnnotation(true).AsBundle(root)
 		if err != nil {
-			return nil, fmt.Errorf("policy: opa bundle %s: %v", origin, err)
+			return nil, fmt.Errorf("policy: opa bundle %s: %w", origin, err)
 		}
 		modules, data = map[string]*ast.Module{}, b.Data
 		for _, m := range b.Modules {
@@ -277,7 +277,7 @@ func (p *opaPolicy) Evaluate(ctx context.Context, in *Input) (Decision, error) {
 			return Decision{}, fmt.Errorf("%s.assurance is %T, want the string %q or %q", OPAQuery, v, Sequenced, Witnessed)
 		}
 		if level, err = ParseAssurance(s); err != nil {
-			return Decision{}, fmt.Errorf("%s.%v", OPAQuery, err)
+			return Decision{}, fmt.Errorf("%s.%w", OPAQuery, err)
 		}
 	}
 	return Decision{Allow: allow, Reasons: reasons, Assurance: level}, nil

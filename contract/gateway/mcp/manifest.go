@@ -36,14 +36,14 @@ func ManifestDigest(pages ...[]byte) (string, error) {
 			Tools []json.RawMessage `json:"tools"`
 		}
 		if err := json.Unmarshal(p, &r); err != nil {
-			return "", fmt.Errorf("tools/list page %d: %v", i, err)
+			return "", fmt.Errorf("tools/list page %d: %w", i, err)
 		}
 		for j, raw := range r.Tools {
 			var t struct {
 				Name string `json:"name"`
 			}
 			if err := json.Unmarshal(raw, &t); err != nil {
-				return "", fmt.Errorf("tools/list page %d, tool %d: %v", i, j, err)
+				return "", fmt.Errorf("tools/list page %d, tool %d: %w", i, j, err)
 			}
 			tools = append(tools, named{t.Name, raw})
 		}
@@ -60,7 +60,7 @@ func ManifestDigest(pages ...[]byte) (string, error) {
 	b.WriteString(`]}`)
 	c, err := jcs.Canonicalize(b.Bytes())
 	if err != nil {
-		return "", fmt.Errorf("tool manifest: %v", err)
+		return "", fmt.Errorf("tool manifest: %w", err)
 	}
 	return entry.Digest(c), nil
 }

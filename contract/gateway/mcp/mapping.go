@@ -65,7 +65,7 @@ func ParseMapping(b []byte) (*Mapping, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("mapping: %v (want {\"server\": NAME, \"tools\": {TOOL: {\"resource\": \"/json/pointer\"}}, \"expose\": [PATTERN]})", err)
+		return nil, fmt.Errorf("mapping: %w (want {\"server\": NAME, \"tools\": {TOOL: {\"resource\": \"/json/pointer\"}}, \"expose\": [PATTERN]})", err)
 	}
 	if dec.More() {
 		return nil, errors.New("mapping: trailing data after the object")
@@ -87,7 +87,7 @@ func (m *Mapping) Validate() error {
 		}
 		if t.Resource != "" {
 			if _, err := parsePointer(t.Resource); err != nil {
-				return fmt.Errorf("mapping: tools.%s.resource: %v", name, err)
+				return fmt.Errorf("mapping: tools.%s.resource: %w", name, err)
 			}
 		}
 	}
@@ -304,7 +304,7 @@ func noDuplicates(b []byte) error {
 	if err := walk(); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return fmt.Errorf("not JSON: %v", err)
+			return fmt.Errorf("not JSON: %w", err)
 		}
 		return err
 	}
