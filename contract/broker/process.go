@@ -65,10 +65,11 @@ func Open(ctx context.Context, cfg ProcessConfig) (*Process, error) {
 	server := strings.TrimSuffix(cfg.Server, "/")
 	issuer := cfg.Issuer
 	if issuer == "" {
-		var err error
-		if issuer, err = receipt.FetchIssuer(ctx, cfg.HTTP, server); err != nil {
+		info, err := receipt.FetchServiceInfo(ctx, cfg.HTTP, server)
+		if err != nil {
 			return nil, err
 		}
+		issuer = info.Origin
 	}
 	keys := cfg.Keys
 	if keys == nil {

@@ -198,7 +198,7 @@ type Client struct {
 
 	mu       sync.Mutex
 	issuer   string
-	info     *serviceInfo // /.well-known/ztlog, once read
+	info     *receipt.ServiceInfo // /.well-known/ztlog, once read
 	failures int
 	openTill time.Time
 	trial    bool
@@ -605,35 +605,20 @@ func (c *Client) issuerOf(ctx context.Context) (string, error) {
 	return c.issuer, nil
 }
 
-// serviceInfo is what the SDK reads from /.well-known/ztlog.
-type serviceInfo struct {
-	Origin        string `json:"origin"`
-	DefaultBroker string `json:"default_broker"`
-}
-
 // wellKnown reads /.well-known/ztlog over the authenticated connection,
 // once.
-func (c *Client) wellKnown(ctx context.Context) (*serviceInfo, error) {
+func (c *Client) wellKnown(ctx context.Context) (*receipt.ServiceInfo, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.info != nil {
 		return c.info, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.URL+"/.well-known/ztlog", nil)
+	info, err := receipt.FetchServiceInfo(ctx, c.http, c.cfg.URL)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("reading /.well-known/ztlog: %w", err)
-	}
-	defer resp.Body.Close()
-	var wk serviceInfo
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&wk); err != nil || wk.Origin == "" {
-		return nil, fmt.Errorf("reading /.well-known/ztlog: HTTP %d, no origin (%v)", resp.StatusCode, err)
-	}
-	c.info = &wk
-	return c.info, nil
+	c.info = info
+	return info, nil
 }
 
 // HTTPClient is the mutual-TLS client the SDK uses (for brokers' reports

@@ -104,27 +104,34 @@ func (h *HTTPKeys) Keys(ctx context.Context, refresh bool) (*jose.JSONWebKeySet,
 	return set, nil
 }
 
-// FetchIssuer reads the receipt issuer (the log origin) from the service at
-// baseURL (GET /.well-known/ztlog), over hc, a client that authenticates
-// the server.
-func FetchIssuer(ctx context.Context, hc *http.Client, baseURL string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(baseURL, "/")+"/.well-known/ztlog", nil)
+// ServiceInfo is what a client reads from a service's /.well-known/ztlog:
+// the receipt issuer (the log's origin) and the broker a request that names
+// none is decided for.
+type ServiceInfo struct {
+	Origin        string `json:"origin"`
+	DefaultBroker string `json:"default_broker"`
+}
+
+// FetchServiceInfo reads baseURL's /.well-known/ztlog with hc (the
+// authenticated client: the issuer and keys a receipt is checked with are
+// only as trustworthy as the connection they came over).
+func FetchServiceInfo(ctx context.Context, hc *http.Client, baseURL string) (*ServiceInfo, error) {
+	where := strings.TrimSuffix(baseURL, "/") + "/.well-known/ztlog"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, where, nil)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("reading the issuer from %s/.well-known/ztlog: %w", baseURL, err)
+		return nil, fmt.Errorf("reading %s: %w", where, err)
 	}
 	defer resp.Body.Close()
-	var wk struct {
-		Origin string `json:"origin"`
-	}
+	var wk ServiceInfo
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&wk); err != nil {
-		return "", fmt.Errorf("reading the issuer from %s/.well-known/ztlog: HTTP %d: %w", baseURL, resp.StatusCode, err)
+		return nil, fmt.Errorf("reading %s: HTTP %d: %w", where, resp.StatusCode, err)
 	}
 	if wk.Origin == "" {
-		return "", fmt.Errorf("reading the issuer from %s/.well-known/ztlog: HTTP %d, no origin", baseURL, resp.StatusCode)
+		return nil, fmt.Errorf("reading %s: HTTP %d, no origin", where, resp.StatusCode)
 	}
-	return wk.Origin, nil
+	return &wk, nil
 }

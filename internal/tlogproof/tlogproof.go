@@ -65,6 +65,17 @@ func malformed(line int, format string, args ...any) error {
 	return fmt.Errorf("%w: line %d: %s", ErrMalformed, line, fmt.Sprintf(format, args...))
 }
 
+// decodeCanonical decodes standard base64 written exactly as Format
+// writes it: encoding/base64's decoder skips \r and \n inside the text,
+// which Format never writes.
+func decodeCanonical(s string) ([]byte, bool) {
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil || base64.StdEncoding.EncodeToString(b) != s {
+		return nil, false
+	}
+	return b, true
+}
+
 // Parse reads a tlog-proof@v1. It rejects anything Format would not write.
 func Parse(b []byte) (*Proof, error) {
 	head, checkpoint, ok := bytes.Cut(b, []byte("\n\n"))
@@ -81,8 +92,8 @@ func Parse(b []byte) (*Proof, error) {
 	p := &Proof{Checkpoint: checkpoint}
 	i := 1
 	if i < len(lines) && strings.HasPrefix(lines[i], "extra ") {
-		extra, err := base64.StdEncoding.Strict().DecodeString(strings.TrimPrefix(lines[i], "extra "))
-		if err != nil {
+		extra, ok := decodeCanonical(strings.TrimPrefix(lines[i], "extra "))
+		if !ok {
 			return nil, malformed(i+1, "extra is not standard base64")
 		}
 		p.Extra = extra
@@ -102,8 +113,8 @@ func Parse(b []byte) (*Proof, error) {
 	p.Index = n
 	i++
 	for ; i < len(lines); i++ {
-		h, err := base64.StdEncoding.Strict().DecodeString(lines[i])
-		if err != nil || len(h) != 32 {
+		h, ok := decodeCanonical(lines[i])
+		if !ok || len(h) != 32 {
 			return nil, malformed(i+1, "not the base64 of a 32-byte hash")
 		}
 		if len(p.Hashes) == maxHashes {

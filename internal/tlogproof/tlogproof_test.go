@@ -58,6 +58,8 @@ func TestParseRejects(t *testing.T) {
 		"no checkpoint":   Header + "\nindex 1\n" + h,
 		"empty checkpt":   Header + "\nindex 1\n\n",
 		"extra after idx": Header + "\nindex 1\nextra AAAA" + cp,
+		"hash with CR":    Header + "\nindex 1\n" + h[:10] + "\r" + h[10:] + cp,
+		"extra with CR":   Header + "\nextra AA\rAA\nindex 1" + cp,
 	} {
 		if _, err := Parse([]byte(s)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: Parse = %v, want ErrMalformed", name, err)
