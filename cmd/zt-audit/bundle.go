@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
 	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/bundle"
@@ -142,7 +143,7 @@ func verifyBundle(w io.Writer, file string, raw []byte, policyFile string, polic
 		if strings.Contains(err.Error(), bundle.FormatV1) {
 			return fmt.Errorf("%s: %w", file, err)
 		}
-		return failedError{fmt.Errorf("%s: %w", file, err)}
+		return cli.Fail(fmt.Errorf("%s: %w", file, err))
 	}
 	rep := bundle.Verify(b, pol, opts)
 	if asJSON {
@@ -153,7 +154,7 @@ func verifyBundle(w io.Writer, file string, raw []byte, policyFile string, polic
 		printBundleReport(w, file, rep)
 	}
 	if !rep.Valid {
-		return failedError{fmt.Errorf("%s: %s", rep.FirstFailure.Name, hint(rep.FirstFailure.Detail))}
+		return cli.Fail(fmt.Errorf("%s: %s", rep.FirstFailure.Name, hint(rep.FirstFailure.Detail)))
 	}
 	return nil
 }

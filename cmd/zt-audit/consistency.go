@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/transparency-dev/tessera/client"
+
 	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/audit"
@@ -73,7 +74,7 @@ func runConsistency(ctx context.Context, args []string) error {
 	}
 	printConsistency(&rep, files, *asJSON, verr)
 	if verr != nil {
-		return failedError{verr}
+		return cli.Fail(verr)
 	}
 	return nil
 }
@@ -94,7 +95,7 @@ func readCheckpoints(ctx context.Context, src audit.Source, pol *trustpolicy.Pol
 		}
 		cp, err := pol.VerifyCheckpoint(raw, trustpolicy.VerifyOptions{})
 		if err != nil {
-			return cps, failedError{fmt.Errorf("checkpoint %s: %w", name, err)}
+			return cps, cli.Fail(fmt.Errorf("checkpoint %s: %w", name, err))
 		}
 		cps[i] = cp
 	}

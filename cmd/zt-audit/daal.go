@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/log/anchor/daal/daalog"
 	daal "github.com/zt-infra/ztlog/verifier/daal"
 	"github.com/zt-infra/ztlog/verifier/daal/ethrpc"
-	"golang.org/x/mod/sumdb/note"
 )
 
 const daalUsage = `zt-audit daal: audit the log's anchors on the DAAL contract (see DAAL.md)
@@ -158,7 +160,7 @@ func runDAALCheck(ctx context.Context, args []string) error {
 		printCheckReport(os.Stdout, rep)
 	}
 	if len(rep.Alerts) > 0 {
-		return failedError{fmt.Errorf("%d alert(s), first: [%s] %s", len(rep.Alerts), rep.Alerts[0].Kind, rep.Alerts[0].Message)}
+		return cli.Fail(fmt.Errorf("%d alert(s), first: [%s] %s", len(rep.Alerts), rep.Alerts[0].Kind, rep.Alerts[0].Message))
 	}
 	return nil
 }
@@ -302,7 +304,7 @@ func runDAALEvidence(args []string) error {
 		return fmt.Errorf("%s: not DAAL split-view evidence: %w", file, err)
 	}
 	if err := daal.VerifyEvidence(ev, trust); err != nil {
-		return failedError{err}
+		return cli.Fail(err)
 	}
 	fmt.Printf("PROVEN: %s, the anchoring sender of %s, put root %s for size %d on chain (tx %s),\nbut the log's signed tree has root %s at that size.\n",
 		trust.Sender.Hex(), trust.LogKey.Name(), ev.OnChainRoot, ev.OnChainSize, ev.Receipt.TxHash().Hex(), ev.LogRoot)
@@ -351,7 +353,7 @@ func runDAALVerify(args []string) error {
 		fmt.Println(string(b))
 	}
 	if verr != nil {
-		return failedError{verr}
+		return cli.Fail(verr)
 	}
 	if !*asJSON {
 		a := p.Anchor

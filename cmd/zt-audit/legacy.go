@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/verifier/legacy"
 )
 
@@ -57,7 +58,7 @@ func verifyLegacy(w io.Writer, file, kmsKey string, hashOnly, asJSON bool) error
 		}
 	}
 	if !rep.Valid {
-		return failedError{fmt.Errorf("%s is %s: %s", rep.FirstProblem.Name, rep.FirstProblem.Verdict, hint(rep.FirstProblem.Detail))}
+		return cli.Fail(fmt.Errorf("%s is %s: %s", rep.FirstProblem.Name, rep.FirstProblem.Verdict, hint(rep.FirstProblem.Detail)))
 	}
 	return nil
 }

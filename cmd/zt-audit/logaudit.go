@@ -88,7 +88,7 @@ func runLogAudit(ctx context.Context, args []string) error {
 		printAuditReport(os.Stdout, rep)
 	}
 	if !rep.Valid {
-		return failedError{fmt.Errorf("%s: %s", rep.First.Check, hint(rep.First.Message))}
+		return cli.Fail(fmt.Errorf("%s: %s", rep.First.Check, hint(rep.First.Message)))
 	}
 	return nil
 }

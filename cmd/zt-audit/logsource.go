@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/transparency-dev/tessera/client"
+
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/audit"
 )

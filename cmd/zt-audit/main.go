@@ -13,10 +13,7 @@
 package main
 
 import (
-	"errors"
 	"flag"
-	"fmt"
-	"os"
 
 	"github.com/zt-infra/ztlog/cmd/internal/cli"
 )
@@ -56,22 +53,9 @@ var commands = map[string]cli.Command{
 
 func main() { cli.MainExit("zt-audit", usage, commands, exitCode) }
 
-// failedError is a verification that failed: exit status 1. Any other
-// error means the input was unusable or could not be read: exit status 2.
-type failedError struct{ error }
-
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	var f failedError
-	if errors.As(err, &f) {
-		fmt.Fprintf(os.Stderr, "zt-audit: FAILED: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(os.Stderr, "zt-audit: %v\n", err)
-	return 2
-}
+// exitCode: 0 ok, 1 a verdict (cli.Fail: verification failed, replay
+// disagreed), 2 anything else (the input was unusable or unreadable).
+var exitCode = cli.VerdictExit("zt-audit")
 
 // parseArgs parses the flags of a subcommand; -h prints h and the flags.
 func parseArgs(fs *flag.FlagSet, args []string, h cli.Help) error { return cli.Parse(fs, args, h) }

@@ -108,7 +108,7 @@ func (f *monitorFlags) follow(ctx context.Context, m *monitor.Monitor, src audit
 		st.polled(m)
 		if f.once {
 			if n := st.failures(); n > 0 {
-				return failedError{fmt.Errorf("%d failure alert(s)", n)}
+				return cli.Fail(fmt.Errorf("%d failure alert(s)", n))
 			}
 			if m.Unreachable() {
 				// Nothing was verified: not a valid log, an unusable one.

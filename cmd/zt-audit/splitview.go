@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
 	"github.com/zt-infra/ztlog/verifier/splitview"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // verifySplitView checks split-view evidence and reports whether it proves
@@ -38,7 +40,7 @@ func verifySplitView(w io.Writer, file string, raw []byte, policyFile string, as
 			}
 		}
 		if perr == nil && len(vs) == 0 {
-			return failedError{fmt.Errorf("%s: the policy %s names no log %q; the evidence is not about a log you trust", file, policyFile, e.Origin)}
+			return cli.Fail(fmt.Errorf("%s: the policy %s names no log %q; the evidence is not about a log you trust", file, policyFile, e.Origin))
 		}
 		keys = note.VerifierList(vs...)
 		keySource = "the trust policy " + policyFile
@@ -57,7 +59,7 @@ func verifySplitView(w io.Writer, file string, raw []byte, policyFile string, as
 		fmt.Fprintln(w, string(b))
 	}
 	if err != nil {
-		return failedError{fmt.Errorf("%s: %w", file, err)}
+		return cli.Fail(fmt.Errorf("%s: %w", file, err))
 	}
 	if !asJSON {
 		verdict := "VERIFIED: the log misbehaved"
@@ -77,7 +79,7 @@ func verifySplitView(w io.Writer, file string, raw []byte, policyFile string, as
 		fmt.Fprintf(w, "  reported by   %s at %s\n", e.Reporter, e.Time)
 	}
 	if !v.Conclusive {
-		return failedError{fmt.Errorf("%s: the evidence is not conclusive (%s)", file, v.Kind)}
+		return cli.Fail(fmt.Errorf("%s: the evidence is not conclusive (%s)", file, v.Kind))
 	}
 	return nil
 }

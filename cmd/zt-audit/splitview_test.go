@@ -11,8 +11,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/zt-infra/ztlog/verifier/splitview"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/zt-infra/ztlog/verifier/splitview"
 )
 
 var (

@@ -16,10 +16,6 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"os"
-
 	"github.com/zt-infra/ztlog/cmd/internal/cli"
 )
 
@@ -48,19 +44,6 @@ var commands = map[string]cli.Command{
 
 func main() { cli.MainExit("zt-replay", usage, commands, exitCode) }
 
-// failedError is a replay that disagreed or a policy that was refused:
-// exit status 1. Any other error: exit status 2.
-type failedError struct{ error }
-
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	var f failedError
-	if errors.As(err, &f) {
-		fmt.Fprintf(os.Stderr, "zt-replay: FAILED: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(os.Stderr, "zt-replay: %v\n", err)
-	return 2
-}
+// exitCode: 0 ok, 1 a verdict (cli.Fail: verification failed, replay
+// disagreed), 2 anything else (the input was unusable or unreadable).
+var exitCode = cli.VerdictExit("zt-replay")

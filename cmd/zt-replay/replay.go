@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/gate/pdp"
 	"github.com/zt-infra/ztlog/contract/gate/replay"
@@ -49,7 +50,7 @@ func runDecision(ctx context.Context, args []string) error {
 	_, err = replay.New(fetch, local).Run(ctx, src, target+1, func(i uint64) bool { return i == target },
 		func(r *replay.Result) error { got = r; return nil })
 	if errors.Is(err, replay.ErrPolicy) {
-		return failedError{err}
+		return cli.Fail(err)
 	}
 	if err != nil {
 		return err
@@ -65,7 +66,7 @@ func runDecision(ctx context.Context, args []string) error {
 		printResult(os.Stdout, got)
 	}
 	if got.Verdict == replay.Different {
-		return failedError{fmt.Errorf("decision %d: the committed policy decides otherwise: %s", got.Index, strings.Join(got.Differences, "; "))}
+		return cli.Fail(fmt.Errorf("decision %d: the committed policy decides otherwise: %s", got.Index, strings.Join(got.Differences, "; ")))
 	}
 	return nil
 }
@@ -92,7 +93,7 @@ func runLog(ctx context.Context, args []string) error {
 		return nil
 	})
 	if errors.Is(err, replay.ErrPolicy) {
-		return failedError{err}
+		return cli.Fail(err)
 	}
 	if err != nil {
 		return err
@@ -115,7 +116,7 @@ func runLog(ctx context.Context, args []string) error {
 		fmt.Printf("note: %s\n", replay.Saw)
 	}
 	if sum.Different > 0 || sum.Unreplayable > 0 {
-		return failedError{fmt.Errorf("of %d decisions, %d replay differently and %d could not be replayed", sum.Decisions, sum.Different, sum.Unreplayable)}
+		return cli.Fail(fmt.Errorf("of %d decisions, %d replay differently and %d could not be replayed", sum.Decisions, sum.Different, sum.Unreplayable))
 	}
 	return nil
 }

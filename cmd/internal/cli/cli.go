@@ -75,3 +75,30 @@ func run(name, usage string, cmds map[string]Command, args []string, exit func(e
 	fmt.Fprintf(os.Stderr, "%s: error: %v\n", name, err)
 	return 1
 }
+
+// Failed marks a verdict, not a fault: a verification that failed, a
+// replay that disagreed. VerdictExit gives it exit status 1.
+type Failed struct{ error }
+
+// Fail wraps err as a verdict.
+func Fail(err error) error { return Failed{err} }
+
+func (f Failed) Unwrap() error { return f.error }
+
+// VerdictExit is the exit status of an offline checker named name: 0 for
+// no error, 1 (printed as FAILED) for a Failed verdict, 2 for anything
+// else (the input was unusable or could not be read).
+func VerdictExit(name string) func(error) int {
+	return func(err error) int {
+		if err == nil {
+			return 0
+		}
+		var f Failed
+		if errors.As(err, &f) {
+			fmt.Fprintf(os.Stderr, "%s: FAILED: %v\n", name, err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 2
+	}
+}

@@ -55,3 +55,20 @@ func TestRunOwnExitStatuses(t *testing.T) {
 		t.Errorf("unknown subcommand with own exit: %d, want 2", st)
 	}
 }
+
+func TestVerdictExit(t *testing.T) {
+	exit := VerdictExit("checker")
+	if got := exit(nil); got != 0 {
+		t.Errorf("no error: exit %d, want 0", got)
+	}
+	if got := exit(fmt.Errorf("wrapped: %w", Fail(errors.New("proof does not verify")))); got != 1 {
+		t.Errorf("a verdict: exit %d, want 1", got)
+	}
+	if got := exit(errors.New("no such file")); got != 2 {
+		t.Errorf("unusable input: exit %d, want 2", got)
+	}
+	inner := errors.New("inner")
+	if !errors.Is(Fail(inner), inner) {
+		t.Error("Fail does not unwrap to its cause")
+	}
+}
