@@ -46,15 +46,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// proc is a running ztlog; its output is read while it runs, so the
+// buffers are safe for concurrent use.
 type proc struct {
 	cmd    *exec.Cmd
-	stdout *bytes.Buffer
-	stderr *bytes.Buffer
+	stdout *devproc.SyncBuffer
+	stderr *devproc.SyncBuffer
 }
 
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(ztlogBin, args...), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	p := &proc{cmd: exec.Command(ztlogBin, args...), stdout: &devproc.SyncBuffer{}, stderr: &devproc.SyncBuffer{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
