@@ -49,7 +49,7 @@ func TestAuditCoversMCPCalls(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	cmd := exec.Command(auditBin, "audit", "--log", d.dir+"/log/", "--policy", d.file("trust.policy"),
+	cmd := exec.Command(auditBin, "audit", "--log", d.Dir+"/log/", "--policy", d.file("trust.policy"),
 		"--spiffe-bundle", d.file("bundle.pem"), "--json", "--window", "1m", "--now", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

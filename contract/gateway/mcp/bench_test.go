@@ -15,6 +15,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
 	"github.com/zt-infra/ztlog/attest"
 	"github.com/zt-infra/ztlog/contract/client"
 	"github.com/zt-infra/ztlog/contract/gate/identity"

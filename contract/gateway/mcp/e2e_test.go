@@ -11,9 +11,11 @@ import (
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/gateway/mcp"
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 )
 
 // TestEverythingAllowedAndDenied runs the gateway between the Go SDK's
@@ -162,11 +164,11 @@ func TestArgumentValuesAreNotCommitted(t *testing.T) {
 // both sides, in front of server-everything's own Streamable HTTP
 // transport.
 func TestEverythingOverStreamableHTTP(t *testing.T) {
-	addr := freeAddr(t)
+	addr := devproc.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := npmServer(t, "mcp-server-everything", "streamableHttp")
 	cmd.Env = append(os.Environ(), "PORT="+port)
-	var stderr syncBuffer
+	var stderr devproc.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,26 +1,25 @@
 package mcp_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/zt-infra/ztlog/attest"
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/contract/gateway/mcp"
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 )
 
 // The tests run the gateway against a real `ztlog dev` process (built
@@ -46,45 +45,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a buffer a process writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
+// dev is a running `ztlog dev` (devproc.Start).
+type dev struct{ *devproc.Dev }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// dev is a running `ztlog dev`.
-type dev struct {
-	dir, addr string
-	cmd       *exec.Cmd
-	stderr    *syncBuffer
-}
-
-func (d *dev) url() string             { return "https://" + d.addr }
-func (d *dev) file(name string) string { return filepath.Join(d.dir, "dev", name) }
-func (d *dev) kill()                   { d.cmd.Process.Kill(); d.cmd.Wait() }
-
-// freeAddr is a 127.0.0.1 address with a port free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func (d *dev) url() string             { return d.URL() }
+func (d *dev) file(name string) string { return d.DevFile(name) }
+func (d *dev) kill()                   { d.Cmd.Process.Kill(); d.Cmd.Wait() }
 
 func startDev(t testing.TB) *dev {
 	t.Helper()
@@ -94,23 +60,7 @@ func startDev(t testing.TB) *dev {
 // startDevIn runs `ztlog dev` with its data under dir.
 func startDevIn(t testing.TB, dir string) *dev {
 	t.Helper()
-	d := &dev{dir: dir, addr: freeAddr(t), stderr: &syncBuffer{}}
-	d.cmd = exec.Command(ztlogBin, "dev", "--data-dir", d.dir, "--listen", d.addr, "--checkpoint-interval", "100ms")
-	out, _ := d.cmd.StdoutPipe()
-	d.cmd.Stderr = d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.kill)
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "Stop with") {
-			go io.Copy(io.Discard, out)
-			return d
-		}
-	}
-	t.Fatalf("ztlog dev did not start:\n%s", d.stderr.String())
-	return nil
+	return &dev{devproc.Start(t, ztlogBin, dir)}
 }
 
 // entry reads entry i through the public read API (waiting for a
@@ -119,7 +69,7 @@ func (d *dev) entry(t testing.TB, i uint64) entry.Entry {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get(fmt.Sprintf("http://%s/v1/entries/%d", d.addr, i))
+		resp, err := http.Get(fmt.Sprintf("http://%s/v1/entries/%d", d.Addr, i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +95,7 @@ func (d *dev) entry(t testing.TB, i uint64) entry.Entry {
 // size is the size of the log's latest checkpoint.
 func (d *dev) size(t testing.TB) uint64 {
 	t.Helper()
-	resp, err := http.Get("http://" + d.addr + "/log/checkpoint")
+	resp, err := http.Get("http://" + d.Addr + "/log/checkpoint")
 	if err != nil {
 		t.Fatal(err)
 	}
