@@ -31,20 +31,7 @@ import (
 var ztBin, ztlogBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "zt-bin")
-	if err != nil {
-		panic(err)
-	}
-	ztBin, ztlogBin = filepath.Join(dir, "zt"), filepath.Join(dir, "ztlog")
-	for bin, pkg := range map[string]string{ztBin: ".", ztlogBin: "../ztlog"} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	devproc.MainWithBinaries(m, map[*string]string{&ztBin: ".", &ztlogBin: "../ztlog"})
 }
 
 // dev is a running `ztlog dev`.

@@ -31,20 +31,7 @@ import (
 var ztlogBin, witnessBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "faultsuite-bin")
-	if err != nil {
-		panic(err)
-	}
-	ztlogBin, witnessBin = filepath.Join(dir, "ztlog"), filepath.Join(dir, "zt-witness")
-	for bin, pkg := range map[string]string{ztlogBin: "../../cmd/ztlog", witnessBin: "../../cmd/zt-witness"} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	devproc.MainWithBinaries(m, map[*string]string{&ztlogBin: "../../cmd/ztlog", &witnessBin: "../../cmd/zt-witness"})
 }
 
 // dev is a running `ztlog dev`, possibly under a wrapper (prlimit).

@@ -29,20 +29,7 @@ import (
 var ztlogBin, auditBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mcp-gw-bin")
-	if err != nil {
-		panic(err)
-	}
-	ztlogBin, auditBin = filepath.Join(dir, "ztlog"), filepath.Join(dir, "zt-audit")
-	for bin, pkg := range map[string]string{ztlogBin: "../../../cmd/ztlog", auditBin: "../../../cmd/zt-audit"} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	devproc.MainWithBinaries(m, map[*string]string{&ztlogBin: "../../../cmd/ztlog", &auditBin: "../../../cmd/zt-audit"})
 }
 
 // dev is a running `ztlog dev` (devproc.Start).

@@ -8,8 +8,10 @@ package devproc
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -90,4 +92,33 @@ func Start(t testing.TB, bin, dir string, args ...string) *Dev {
 	}
 	go io.Copy(io.Discard, out)
 	return d
+}
+
+// MainWithBinaries is a TestMain for tests that run the project's commands:
+// it builds each package (a path relative to the test's directory) into a
+// temporary directory, points *bin at the built binary, runs the tests,
+// removes the directory and exits with their status. Each binary has its
+// command's name. A package that does
+// not build fails the run.
+func MainWithBinaries(m *testing.M, bins map[*string]string) {
+	dir, err := os.MkdirTemp("", "ztlog-test-bin")
+	if err != nil {
+		panic(err)
+	}
+	for bin, pkg := range bins {
+		abs, err := filepath.Abs(pkg)
+		if err != nil {
+			panic(err)
+		}
+		*bin = filepath.Join(dir, filepath.Base(abs)) // the command's own name
+
+		if out, err := exec.Command("go", "build", "-o", *bin, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
