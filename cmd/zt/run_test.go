@@ -77,32 +77,7 @@ func ztRun(t *testing.T, d *dev, extra []string, argv ...string) run {
 }
 
 // readEntry reads an entry through the public read API.
-func readEntry(t *testing.T, d *dev, i uint64) entry.Entry {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(fmt.Sprintf("http://%s/v1/entries/%d", d.addr, i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e struct {
-			Leaf []byte `json:"leaf"`
-		}
-		json.NewDecoder(resp.Body).Decode(&e)
-		resp.Body.Close()
-		if resp.StatusCode == 200 {
-			parsed, err := entry.Parse(e.Leaf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return parsed
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("entry %d: HTTP %d", i, resp.StatusCode)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+func readEntry(t *testing.T, d *dev, i uint64) entry.Entry { return devproc.ReadEntry(t, d.addr, i) }
 
 // TestRunEndToEnd is issue 5's done-when, through the real binaries: from
 // ztlog dev, zt run demo.echo leaves a decision with a verified runtime

@@ -37,7 +37,7 @@ func TestAuditCoversMCPCalls(t *testing.T) {
 	for {
 		results := 0
 		for i := from; i < d.size(t); i++ {
-			if _, ok := d.entry(t, i).(*entry.Result); ok {
+			if _, ok := d.Entry(t, i).(*entry.Result); ok {
 				results++
 			}
 		}

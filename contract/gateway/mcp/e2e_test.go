@@ -153,7 +153,7 @@ func TestArgumentValuesAreNotCommitted(t *testing.T) {
 	}
 	_, di := d.findDecision(t, from, "mcp.tool.counting.echo")
 	for i := di; i < d.size(t); i++ {
-		raw, _ := json.Marshal(d.entry(t, i))
+		raw, _ := json.Marshal(d.Entry(t, i))
 		if strings.Contains(string(raw), secret) {
 			t.Fatalf("entry %d contains the argument value", i)
 		}

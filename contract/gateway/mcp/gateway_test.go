@@ -228,7 +228,7 @@ func TestSuiteCommitsBeforeForwarding(t *testing.T) {
 		}
 		size := d.size(t)
 		for i := from; i < size; i++ {
-			switch e := d.entry(t, i).(type) {
+			switch e := d.Entry(t, i).(type) {
 			case *entry.Decision:
 				decisions[i] = e
 			case *entry.Result:

@@ -2,7 +2,6 @@ package mcp_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -50,35 +49,6 @@ func startDevIn(t testing.TB, dir string) *dev {
 	return &dev{devproc.Start(t, ztlogBin, dir)}
 }
 
-// entry reads entry i through the public read API (waiting for a
-// checkpoint that covers it).
-func (d *dev) entry(t testing.TB, i uint64) entry.Entry {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(fmt.Sprintf("http://%s/v1/entries/%d", d.Addr, i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e struct {
-			Leaf []byte `json:"leaf"`
-		}
-		json.NewDecoder(resp.Body).Decode(&e)
-		resp.Body.Close()
-		if resp.StatusCode == 200 {
-			parsed, err := entry.Parse(e.Leaf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return parsed
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("entry %d: HTTP %d", i, resp.StatusCode)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // size is the size of the log's latest checkpoint.
 func (d *dev) size(t testing.TB) uint64 {
 	t.Helper()
@@ -100,7 +70,7 @@ func (d *dev) size(t testing.TB) uint64 {
 // decision and result read typed entries.
 func (d *dev) decision(t testing.TB, i uint64) *entry.Decision {
 	t.Helper()
-	e, ok := d.entry(t, i).(*entry.Decision)
+	e, ok := d.Entry(t, i).(*entry.Decision)
 	if !ok {
 		t.Fatalf("entry %d is not a decision", i)
 	}
@@ -120,7 +90,7 @@ func (d *dev) resultOf(t testing.TB, i uint64) (*entry.Result, uint64) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		if r, ok := d.entry(t, j).(*entry.Result); ok && r.DecisionIndex == i {
+		if r, ok := d.Entry(t, j).(*entry.Result); ok && r.DecisionIndex == i {
 			return r, j
 		}
 		j++
@@ -232,7 +202,7 @@ func (d *dev) findDecision(t testing.TB, from uint64, action string) (*entry.Dec
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		if e, ok := d.entry(t, j).(*entry.Decision); ok && e.Action == action {
+		if e, ok := d.Entry(t, j).(*entry.Decision); ok && e.Action == action {
 			return e, j
 		}
 		j++

@@ -8,15 +8,20 @@ package devproc
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/zt-infra/ztlog/contract/entry"
 )
 
 // Dev is a running `ztlog dev`.
@@ -121,4 +126,37 @@ func MainWithBinaries(m *testing.M, bins map[*string]string) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// Entry reads entry i of d's log through the public read API, waiting (at
+// most 10s) for a checkpoint that covers it.
+func (d *Dev) Entry(t testing.TB, i uint64) entry.Entry { return ReadEntry(t, d.Addr, i) }
+
+// ReadEntry reads entry i through the public read API of the ztlog at
+// addr (plain HTTP), waiting (at most 10s) for a checkpoint that covers it.
+func ReadEntry(t testing.TB, addr string, i uint64) entry.Entry {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(fmt.Sprintf("http://%s/v1/entries/%d", addr, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Leaf []byte `json:"leaf"`
+		}
+		json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			parsed, err := entry.Parse(e.Leaf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return parsed
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("entry %d: HTTP %d", i, resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
