@@ -1,7 +1,6 @@
 package gate_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +25,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/receipt"
 	service "github.com/zt-infra/ztlog/contract/server"
 	"github.com/zt-infra/ztlog/internal/devca"
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 	ztlog "github.com/zt-infra/ztlog/log"
 	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/log/witnessing"
@@ -60,7 +59,7 @@ type server struct {
 	gate   *gate.Gate
 	pdp    *pdp.PDP
 	url    string
-	logs   *syncBuffer
+	logs   *devproc.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -81,23 +80,6 @@ type options struct {
 	// witness server on loopback (see witness_test.go).
 	witness     *testWitness
 	witnessWait time.Duration
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newServer(t testing.TB, o options) *server {
@@ -138,7 +120,7 @@ func (s *server) start(o options) {
 		}
 		s.src = src
 	}
-	s.logs = &syncBuffer{}
+	s.logs = &devproc.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(s.logs, nil))
 	ctx := context.Background()
 	cpInterval := o.checkpointInterval

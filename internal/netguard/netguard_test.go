@@ -1,7 +1,6 @@
 package netguard
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 )
 
 // fakeListener fails Accept with errs in turn, then accepts from the real
@@ -45,26 +46,9 @@ func listen(t *testing.T) net.Listener {
 	return ln
 }
 
-func logBuffer() (*slog.Logger, *syncBuffer) {
-	var b syncBuffer
+func logBuffer() (*slog.Logger, *devproc.SyncBuffer) {
+	var b devproc.SyncBuffer
 	return slog.New(slog.NewTextHandler(&b, nil)), &b
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestAcceptRetriesTemporaryErrors(t *testing.T) {

@@ -6,7 +6,6 @@
 package awstest
 
 import (
-	"bytes"
 	"database/sql"
 	"fmt"
 	"net"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
+
+	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 )
 
 // S3rverPaths are where .ci/deps.d/s3rver.sh installs s3rver, besides PATH.
@@ -56,25 +57,8 @@ func freePort(t testing.TB) int {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  syncBuffer
+	out  devproc.SyncBuffer
 	once sync.Once
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startProc(t testing.TB, name string, args ...string) *proc {
