@@ -111,6 +111,9 @@ image: image-context
 ## target, its last execs line and whether it failed (a failure's input is in testdata/fuzz)
 FUZZTIME_LONG ?= 5m
 FUZZ_LONG_DIR ?= bin/fuzz-long
+## FUZZ_PARALLEL=N runs N fuzz workers per target (default: GOMAXPROCS), so a long
+## run can leave cores to other work.
+FUZZ_PARALLEL ?=
 .PHONY: fuzz-long
 fuzz-long:
 	@mkdir -p $(FUZZ_LONG_DIR); failed=0; \
@@ -118,7 +121,7 @@ fuzz-long:
 		pkg=./$$(dirname $$f); \
 		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
 			out=$(FUZZ_LONG_DIR)/$$(echo $$pkg | sed 's|^[./]*||' | tr / _)_$$t.log; \
-			if $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME_LONG) $$pkg > $$out 2>&1; then res=ok; else res=FAIL; failed=$$((failed+1)); fi; \
+			if $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME_LONG) $(if $(FUZZ_PARALLEL),-parallel $(FUZZ_PARALLEL)) $$pkg > $$out 2>&1; then res=ok; else res=FAIL; failed=$$((failed+1)); fi; \
 			echo "fuzz-long $$res $$pkg $$t: $$(grep -o 'execs: [0-9]*' $$out | tail -1)"; \
 		done; \
 	done; \
