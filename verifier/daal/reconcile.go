@@ -52,6 +52,14 @@ const (
 	// AlertLegacyTampered: a legacy record whose stated hash is anchored no
 	// longer hashes to it.
 	AlertLegacyTampered = "legacy_tampered"
+	// AlertLegacyRecordMissing: a legacy logBatch anchor covers records
+	// some of which are imported and some not: records were removed (or
+	// changed together with their hash) after they were anchored.
+	AlertLegacyRecordMissing = "legacy_record_missing"
+	// AlertLegacyBatchUnmatched: a legacy logBatch anchor's root is neither
+	// the root of its metadata's action hashes nor of any run of imported
+	// records.
+	AlertLegacyBatchUnmatched = "legacy_batch_unmatched"
 )
 
 // ReconcileConfig configures Reconcile. Tree, Chain, Sender,
@@ -140,6 +148,15 @@ type ChainAnchor struct {
 	Metadata  string `json:"metadata"`
 	// Size is the anchored tree size (checkpoint anchors).
 	Size uint64 `json:"size,omitempty"`
+	// AgentID is the call's agentId (legacy anchors).
+	AgentID string `json:"agent_id,omitempty"`
+	// Finding is what matching a legacy anchor to the imported records
+	// found: "matched", "tampered", "without_record" (logAction);
+	// "matched", "tampered", "record_missing", "without_records",
+	// "unmatched" (logBatch). LegacyRecords are the matched records'
+	// numbers (1-based, in the imported file's order).
+	Finding       string `json:"finding,omitempty"`
+	LegacyRecords []int  `json:"legacy_records,omitempty"`
 	// Verdict: "verified" (a prefix of our tree), "split_view",
 	// "unexpected", "legacy", or "foreign" (another sender used our
 	// origin; not trusted, not an alert).
@@ -188,6 +205,13 @@ type LegacySummary struct {
 	Tampered   int `json:"tampered"`
 	NoRecord   int `json:"anchors_without_record"`
 	Unanchored int `json:"records_without_anchor"`
+	// Batches counts the logBatch anchors among Anchors, by finding.
+	Batches               int `json:"batches"`
+	BatchesMatched        int `json:"batches_matched"`
+	BatchesTampered       int `json:"batches_tampered"`
+	BatchesRecordMissing  int `json:"batches_record_missing"`
+	BatchesWithoutRecords int `json:"batches_without_records"`
+	BatchesUnmatched      int `json:"batches_unmatched"`
 }
 
 // Reconcile checks every anchor against the chain and the log, and the
@@ -356,8 +380,9 @@ func (r *reconciler) scan(ctx context.Context, logs []types.Log) error {
 		}
 		ours := t.sender == r.cfg.Sender
 		switch {
-		case t.call != nil && t.call.Method == "logAction" && isLegacySender(t.sender, r.cfg.LegacySenders):
-			ca.Verdict = "legacy"
+		case t.call != nil && t.call.Method == "logAction" && isLegacySender(t.sender, r.cfg.LegacySenders),
+			t.call != nil && t.call.Method == "logBatch" && isLegacySender(t.sender, r.cfg.LegacySenders) && !(ours && t.call.AgentID == origin):
+			ca.Verdict, ca.AgentID = "legacy", t.call.AgentID
 			legacy = append(legacy, ca)
 			continue
 		case !ours && ev.AgentTopic == originTopic:
@@ -615,41 +640,45 @@ func (r *reconciler) neverAnchoredTooLong(now time.Time) bool {
 	return now.Sub(as[0].QueuedAt) > r.cfg.MaxGap
 }
 
-// matchLegacy matches legacy logAction anchors to imported records.
+// matchLegacy matches legacy logAction and logBatch anchors to imported
+// records.
 func (r *reconciler) matchLegacy(anchors []ChainAnchor) {
 	s := &LegacySummary{Records: len(r.cfg.Legacy), Anchors: len(anchors)}
-	byStated := map[common.Hash]int{}
-	byComputed := map[common.Hash]int{}
-	for i, rec := range r.cfg.Legacy {
-		if h, ok := legacyStated(rec); ok {
-			byStated[h] = i
-		}
-		for _, h := range legacyComputed(rec) {
-			byComputed[h] = i
-		}
-	}
+	ix := newLegacyIndex(r.cfg.Legacy)
 	anchored := map[int]bool{}
 	for i := range anchors {
 		ca := &anchors[i]
+		if ca.Method == "logBatch" {
+			r.matchLegacyBatch(ix, ca, s, anchored)
+			continue
+		}
 		h := common.HexToHash(ca.Hash)
-		if idx, ok := byComputed[h]; ok {
+		if idx, ok := ix.byComputed[h]; ok {
 			s.Matched++
 			anchored[idx] = true
+			ca.Finding, ca.LegacyRecords = "matched", []int{idx + 1}
 			ca.Reason = fmt.Sprintf("matches legacy record %d (%s, %s)", idx+1, legacyText(r.cfg.Legacy[idx].Actor), legacyText(r.cfg.Legacy[idx].Audit.Timestamp))
 			continue
 		}
-		if idx, ok := byStated[h]; ok {
+		if idx, ok := ix.byStated[h]; ok {
 			s.Tampered++
 			anchored[idx] = true
-			rec := r.cfg.Legacy[idx]
+			ca.Finding = "tampered"
 			ca.Reason = fmt.Sprintf("legacy record %d states this hash but its content no longer hashes to it", idx+1)
-			r.alert(Alert{Kind: AlertLegacyTampered, TxHash: ca.TxHash, Message: fmt.Sprintf("legacy record %d (%s, %s, %s) states current_hash %s, which is anchored in tx %s, but its content hashes to something else: the record was changed after it was anchored", idx+1, legacyText(rec.Actor), legacyText(rec.Action), legacyText(rec.Audit.Timestamp), rec.Audit.CurrentHash, ca.TxHash)})
+			r.tamperedAlert(idx, ca.TxHash)
 			continue
 		}
 		s.NoRecord++
+		ca.Finding = "without_record"
 		ca.Reason = "no imported legacy record has this hash"
 	}
 	s.Unanchored = len(r.cfg.Legacy) - len(anchored)
 	r.rep.Legacy = s
 	r.rep.OnChain = append(r.rep.OnChain, anchors...)
+}
+
+// tamperedAlert raises legacy_tampered for record idx, anchored in tx.
+func (r *reconciler) tamperedAlert(idx int, tx string) {
+	rec := r.cfg.Legacy[idx]
+	r.alert(Alert{Kind: AlertLegacyTampered, TxHash: tx, Message: fmt.Sprintf("legacy record %d (%s, %s, %s) states current_hash %s, which is anchored in tx %s, but its content hashes to something else: the record was changed after it was anchored", idx+1, legacyText(rec.Actor), legacyText(rec.Action), legacyText(rec.Audit.Timestamp), rec.Audit.CurrentHash, tx)})
 }

@@ -23,6 +23,15 @@ func (r *Report) WriteFindings(w io.Writer) {
 	if l := r.Legacy; l != nil {
 		fmt.Fprintf(w, "legacy: %d record(s), %d anchor(s): %d matched, %d tampered, %d anchor(s) without record, %d record(s) without anchor\n",
 			l.Records, l.Anchors, l.Matched, l.Tampered, l.NoRecord, l.Unanchored)
+		if l.Batches > 0 {
+			fmt.Fprintf(w, "legacy batches: %d logBatch anchor(s): %d matched, %d tampered, %d with a record missing, %d without imported records, %d matching nothing\n",
+				l.Batches, l.BatchesMatched, l.BatchesTampered, l.BatchesRecordMissing, l.BatchesWithoutRecords, l.BatchesUnmatched)
+		}
+	}
+	for _, ca := range r.OnChain {
+		if ca.Verdict == "legacy" && ca.Method == "logBatch" {
+			fmt.Fprintf(w, "  legacy batch  %-15s block %-8d tx %s: %s\n", ca.Finding, ca.Block, ca.TxHash, ca.Reason)
+		}
 	}
 	for _, g := range r.Gaps {
 		fmt.Fprintf(w, "gap: %s between %s and %s\n", g.Duration, g.FromTx, g.ToTx)

@@ -43,3 +43,19 @@ func TestWriteFindingsOfACleanReport(t *testing.T) {
 		t.Errorf("wrote %q for a report without findings, want nothing", b.String())
 	}
 }
+
+func TestWriteFindingsOfLegacyBatches(t *testing.T) {
+	rep := &Report{
+		Legacy: &LegacySummary{Records: 3, Anchors: 1, Unanchored: 0, Batches: 1, BatchesMatched: 1},
+		OnChain: []ChainAnchor{{Verdict: "legacy", Method: "logBatch", Finding: "matched", Block: 7, TxHash: "0xb",
+			Reason: "matches legacy records 1, 2, 3"}},
+	}
+	var b strings.Builder
+	rep.WriteFindings(&b)
+	want := "legacy: 3 record(s), 1 anchor(s): 0 matched, 0 tampered, 0 anchor(s) without record, 0 record(s) without anchor\n" +
+		"legacy batches: 1 logBatch anchor(s): 1 matched, 0 tampered, 0 with a record missing, 0 without imported records, 0 matching nothing\n" +
+		"  legacy batch  matched         block 7        tx 0xb: matches legacy records 1, 2, 3\n"
+	if b.String() != want {
+		t.Errorf("wrote\n%s\nwant\n%s", b.String(), want)
+	}
+}
