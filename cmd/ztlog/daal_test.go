@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/eth/ethconfig"
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 	"github.com/ethereum/go-ethereum/node"
@@ -41,6 +43,10 @@ type daalWorld struct {
 	logDir, vkey, dataDir                     string
 	log                                       *ztlog.Log
 	stop                                      func()
+	// sim is the chain; legacyKey a funded account standing for the
+	// earlier system's sender.
+	sim       *simulated.Backend
+	legacyKey *ecdsa.PrivateKey
 }
 
 func newDAALWorld(t *testing.T) *daalWorld {
@@ -68,7 +74,9 @@ func newDAALWorld(t *testing.T) *daalWorld {
 	}
 	t.Cleanup(func() { os.RemoveAll(sock) })
 	w.ipc = filepath.Join(sock, "sim.ipc")
-	sim := simulated.NewBackend(types.GenesisAlloc{signer.Address(): {Balance: new(big.Int).Mul(big.NewInt(1000), big.NewInt(params.Ether))}},
+	w.legacyKey, _ = crypto.GenerateKey()
+	funds := new(big.Int).Mul(big.NewInt(1000), big.NewInt(params.Ether))
+	sim := simulated.NewBackend(types.GenesisAlloc{signer.Address(): {Balance: funds}, crypto.PubkeyToAddress(w.legacyKey.PublicKey): {Balance: funds}},
 		func(nc *node.Config, ec *ethconfig.Config) {
 			nc.IPCPath = w.ipc
 			cc := *ec.Genesis.Config
@@ -85,6 +93,7 @@ func newDAALWorld(t *testing.T) *daalWorld {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}()
+	w.sim = sim
 	w.stop = func() { cancel(); wg.Wait() }
 	t.Cleanup(func() { w.stop(); sim.Close() })
 
