@@ -123,8 +123,8 @@ func (f *serveFlags) serviceConfig(logger *slog.Logger) (server.Config, error) {
 	}
 	var policies server.PolicyStore
 	if f.storageKind == "" || f.storageKind == "posix" {
-		// The AWS and GCP drivers have no policy store yet
-		// (contract/policysource/policysource.md says what one needs).
+		// The AWS and GCP drivers keep policy sources in their object
+		// store (server.ObjectPolicyStore), which every frontend shares.
 		policies = server.DirPolicyStore(filepath.Join(f.dataDir, "policies"))
 	}
 	return server.Config{

@@ -174,6 +174,11 @@ func (s *Service) servePolicy(w http.ResponseWriter, r *http.Request) {
 		httperr.WriteError(w, http.StatusNotFound, &httperr.Error{Code: "policy_not_stored", Field: "hash",
 			Message: what + " is not stored here: no version with it came into force on this service since policies were stored"})
 		return
+	case errors.Is(err, ErrPolicyCorrupt):
+		s.logger.Error("stored policy source refused", "hash", hash, "error", err.Error())
+		httperr.WriteError(w, http.StatusInternalServerError, &httperr.Error{Code: "policy_source_corrupt", Field: "hash",
+			Message: fmt.Sprintf("policy %s: the stored source was changed or damaged in the policy store and is not served (%v); the operator must restore the object (storing that version again rewrites it)", hash, err)})
+		return
 	case err != nil:
 		s.logger.Error("policy store read failed", "hash", hash, "error", err.Error())
 		httperr.WriteError(w, http.StatusInternalServerError, &httperr.Error{Code: "policy_store_error", Message: "the policy store could not be read"})

@@ -86,8 +86,10 @@ type Config struct {
 	Decision *DecisionPath
 	// PolicyStore keeps the source of every policy version that comes into
 	// force and serves it at GET /v1/policies/{hash}; a version whose
-	// source cannot be stored does not come into force. Nil: sources are
-	// not stored (the endpoint answers 404 saying so).
+	// source cannot be stored does not come into force. Nil: the storage
+	// driver's object store (ObjectPolicyStore; AWS and GCP), shared by
+	// every frontend of the log; with a driver that has none (POSIX),
+	// sources are not stored (the endpoint answers 404 saying so).
 	PolicyStore PolicyStore
 	// ResultClaims, when several frontends serve the decision path of one
 	// log, is where they agree on each decision's one result before
@@ -160,6 +162,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	backend, err := cfg.Storage(ctx, cfg.HTTPClient)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.PolicyStore == nil && backend.Objects != nil {
+		// Every frontend of the log stores and serves policy sources in
+		// the driver's object store.
+		cfg.PolicyStore = ObjectPolicyStore(backend.Objects)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -42,6 +42,24 @@ type Backend struct {
 	// MinCheckpointInterval is the shortest checkpoint interval the driver
 	// accepts (Tessera's POSIX driver: 100ms; AWS: 1s; GCP: 1.2s).
 	MinCheckpointInterval time.Duration
+	// Objects is the driver's object store for what the service keeps
+	// beside the log and every frontend of the log must see (policy
+	// sources): the S3 bucket (AWS) or GCS bucket (GCP), under the log's
+	// prefix. Nil for the POSIX driver, whose one frontend keeps such
+	// content in its data directory.
+	Objects Objects
+}
+
+// Objects is an object store shared by every frontend of one log. Keys
+// are slash-separated paths, relative to the log's prefix in its bucket;
+// they never collide with the log's own resources (checkpoint, tile/).
+type Objects interface {
+	// Get returns the object's bytes, or an error wrapping os.ErrNotExist
+	// when there is no object at key.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Put writes data at key, replacing any object there, and returns once
+	// the object store has it durably.
+	Put(ctx context.Context, key string, data []byte) error
 }
 
 // Opener opens a driver. The log's HTTP client (for witnesses) is passed in;

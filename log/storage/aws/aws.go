@@ -5,6 +5,7 @@
 package aws
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -79,23 +80,49 @@ func Open(ctx context.Context, cfg Config, hc *http.Client) (*storage.Backend, e
 	if err != nil {
 		return nil, fmt.Errorf("storage: aws: %w", err)
 	}
-	client := s3.NewFromConfig(sdk, s3opts)
-	key := path.Join(cfg.BucketPrefix, layout.CheckpointPath)
+	objects := &s3Objects{client: s3.NewFromConfig(sdk, s3opts), bucket: cfg.Bucket, prefix: cfg.BucketPrefix}
 	return &storage.Backend{
 		Driver: d,
 		ReadCheckpoint: func(ctx context.Context) ([]byte, error) {
-			out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: &cfg.Bucket, Key: &key})
-			if err != nil {
-				var nsk *s3types.NoSuchKey
-				if errors.As(err, &nsk) {
-					return nil, fmt.Errorf("s3://%s/%s: %w", cfg.Bucket, key, os.ErrNotExist)
-				}
-				return nil, fmt.Errorf("s3://%s/%s: %w", cfg.Bucket, key, err)
-			}
-			defer out.Body.Close()
-			return io.ReadAll(out.Body)
+			return objects.Get(ctx, layout.CheckpointPath)
 		},
 		Describe:              fmt.Sprintf("aws:s3://%s/%s", cfg.Bucket, cfg.BucketPrefix),
 		MinCheckpointInterval: time.Second,
+		Objects:               objects,
 	}, nil
+}
+
+// s3Objects is the log's bucket as a storage.Objects.
+type s3Objects struct {
+	client *s3.Client
+	bucket string
+	prefix string
+}
+
+func (o *s3Objects) Get(ctx context.Context, key string) ([]byte, error) {
+	k := path.Join(o.prefix, key)
+	out, err := o.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &o.bucket, Key: &k})
+	if err != nil {
+		var nsk *s3types.NoSuchKey
+		if errors.As(err, &nsk) {
+			return nil, fmt.Errorf("s3://%s/%s: %w", o.bucket, k, os.ErrNotExist)
+		}
+		return nil, fmt.Errorf("s3://%s/%s: %w", o.bucket, k, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, fmt.Errorf("s3://%s/%s: %w", o.bucket, k, err)
+	}
+	return b, nil
+}
+
+func (o *s3Objects) Put(ctx context.Context, key string, data []byte) error {
+	k := path.Join(o.prefix, key)
+	_, err := o.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &o.bucket, Key: &k, Body: bytes.NewReader(data),
+		ContentLength: awssdk.Int64(int64(len(data)))})
+	if err != nil {
+		return fmt.Errorf("s3://%s/%s: %w", o.bucket, k, err)
+	}
+	return nil
 }

@@ -101,33 +101,13 @@ func Open(ctx context.Context, cfg Config, hc *http.Client) (*storage.Backend, e
 		gcsClient.Close()
 		return nil, fmt.Errorf("storage: gcp: %w", err)
 	}
-	// Tessera joins BucketPrefix with filepath.Join; path.Join is the same
-	// on the platforms ztlog runs on.
-	key := path.Join(cfg.BucketPrefix, layout.CheckpointPath)
-	where := fmt.Sprintf("gs://%s/%s", cfg.Bucket, key)
-	bucket := gcsClient.Bucket(cfg.Bucket)
+	objects := &gcsObjects{bucket: gcsClient.Bucket(cfg.Bucket), name: cfg.Bucket, prefix: cfg.BucketPrefix}
 	return &storage.Backend{
 		Driver: d,
 		ReadCheckpoint: func(ctx context.Context) ([]byte, error) {
-			r, err := bucket.Object(key).NewReader(ctx)
-			if errors.Is(err, gcs.ErrObjectNotExist) {
-				// A missing bucket reads as a missing object; say which it
-				// is when we may look (buckets.get is not in every role).
-				if _, aerr := bucket.Attrs(ctx); errors.Is(aerr, gcs.ErrBucketNotExist) {
-					return nil, fmt.Errorf("%s: the bucket %q does not exist; create it first", where, cfg.Bucket)
-				}
-				return nil, fmt.Errorf("%s: %w", where, os.ErrNotExist)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
-			}
-			defer r.Close()
-			b, err := io.ReadAll(r)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
-			}
-			return b, nil
+			return objects.Get(ctx, layout.CheckpointPath)
 		},
+		Objects:  objects,
 		Describe: fmt.Sprintf("gcp:%s,gs://%s/%s", cfg.Spanner, cfg.Bucket, cfg.BucketPrefix),
 		Close: func() error {
 			spannerClient.Close()
@@ -149,4 +129,52 @@ func gcsEndpoint(raw string) (string, error) {
 		u.Path = "/storage/v1/"
 	}
 	return u.String(), nil
+}
+
+// gcsObjects is the log's bucket as a storage.Objects.
+type gcsObjects struct {
+	bucket *gcs.BucketHandle
+	name   string
+	prefix string
+}
+
+// key is the object name of key: Tessera joins BucketPrefix with
+// filepath.Join; path.Join is the same on the platforms ztlog runs on.
+func (o *gcsObjects) key(key string) string { return path.Join(o.prefix, key) }
+
+func (o *gcsObjects) Get(ctx context.Context, key string) ([]byte, error) {
+	k := o.key(key)
+	where := fmt.Sprintf("gs://%s/%s", o.name, k)
+	r, err := o.bucket.Object(k).NewReader(ctx)
+	if errors.Is(err, gcs.ErrObjectNotExist) {
+		// A missing bucket reads as a missing object; say which it
+		// is when we may look (buckets.get is not in every role).
+		if _, aerr := o.bucket.Attrs(ctx); errors.Is(aerr, gcs.ErrBucketNotExist) {
+			return nil, fmt.Errorf("%s: the bucket %q does not exist; create it first", where, o.name)
+		}
+		return nil, fmt.Errorf("%s: %w", where, os.ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return b, nil
+}
+
+func (o *gcsObjects) Put(ctx context.Context, key string, data []byte) error {
+	k := o.key(key)
+	w := o.bucket.Object(k).NewWriter(ctx)
+	w.ContentType = "application/octet-stream"
+	if _, err := w.Write(data); err != nil {
+		w.Close()
+		return fmt.Errorf("gs://%s/%s: %w", o.name, k, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("gs://%s/%s: %w", o.name, k, err)
+	}
+	return nil
 }
