@@ -21,6 +21,8 @@ import (
 	"github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/zt-infra/ztlog/contract/policysource"
+	"github.com/zt-infra/ztlog/contract/server"
 	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 	"github.com/zt-infra/ztlog/internal/testutil/gcptest"
 	ztlog "github.com/zt-infra/ztlog/log"
@@ -148,6 +150,27 @@ func TestServeGCP(t *testing.T) {
 	}
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, 2, cp.Size, rfc6962.DefaultHasher.HashLeaf(got.Leaf), got.InclusionProof, cp.Hash); err != nil {
 		t.Fatalf("inclusion proof of entry 2: %v", err)
+	}
+	// A policy source stored by another frontend of the log (this process,
+	// through the driver's object store) is served by this one.
+	src := &policysource.Source{Engine: "cedar", Files: map[string][]byte{"policy.cedar": []byte("permit(principal, action, resource);\n")}}
+	policyHash := "sha256:" + strings.Repeat("5a", 32)
+	func() {
+		b, err := gcp.Open(ctx, emu.Config("logs/s"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if err := server.ObjectPolicyStore(b.Objects).Put(ctx, policyHash, src); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	status, doc := get(t, base+"/v1/policies/"+policyHash)
+	if status != http.StatusOK {
+		t.Fatalf("GET /v1/policies/%s: %d %s", policyHash, status, doc)
+	}
+	if served, err := policysource.Parse([]byte(doc)); err != nil || served.Digest() != src.Digest() {
+		t.Fatalf("served policy source %q (%v), want digest %s", doc, err, src.Digest())
 	}
 	stop(cmd, stderr)
 

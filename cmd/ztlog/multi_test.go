@@ -24,6 +24,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/client"
 	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/contract/policysource"
 	"github.com/zt-infra/ztlog/contract/receipt"
 	"github.com/zt-infra/ztlog/internal/devca"
 	"github.com/zt-infra/ztlog/internal/testutil/awstest"
@@ -640,6 +641,23 @@ func TestManyFrontendsOnePolicy(t *testing.T) {
 	newHash := policyHash(t, cf)
 	if newHash == oldHash {
 		t.Fatalf("the edited policy has the old hash %s", oldHash)
+	}
+	// The new version's source, stored by the frontend that committed it
+	// (in the bucket, before its policy entry), is served by the others,
+	// which never loaded it: byte for byte, with the files' digest.
+	want := &policysource.Source{Engine: "opa", Files: map[string][]byte{"authz.rego": rego, "data.json": data2}}
+	for name, f := range map[string]*frontend{"A": a, "B": b} {
+		status, doc := get(t, "http://"+f.addr+"/v1/policies/"+newHash)
+		if status != http.StatusOK {
+			t.Fatalf("%s: GET /v1/policies/%s: %d %s", name, newHash, status, doc)
+		}
+		src, err := policysource.Parse([]byte(doc))
+		if err != nil {
+			t.Fatalf("%s served %q: %v", name, doc, err)
+		}
+		if src.Digest() != want.Digest() {
+			t.Errorf("%s served source digest %s, want %s (the files the other frontend loaded)", name, src.Digest(), want.Digest())
+		}
 	}
 
 	for name, f := range map[string]*frontend{"A": a, "B": b} {
