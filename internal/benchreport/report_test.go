@@ -94,6 +94,13 @@ func TestChecksPass(t *testing.T) {
 	}
 }
 
+func TestAuditRatiosDisagree(t *testing.T) {
+	rs := results{{Name: benchAudit, Metrics: map[string]float64{"ratio-vs-ecdsa-verify-allcores": 0.89, "cpu-ratio-vs-ecdsa-verify": 0.56}}}
+	if c := byTarget(checks(rs), "whole-log audit"); c.Verdict != uncertain {
+		t.Errorf("audit at 0.89 by rate and 0.56 by CPU: %s, want UNCERTAIN", c.Verdict)
+	}
+}
+
 func TestBreakdown(t *testing.T) {
 	b, err := os.ReadFile("testdata/traces.txt")
 	if err != nil {
