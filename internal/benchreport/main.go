@@ -4,12 +4,13 @@
 // machine's load while it ran, and a CPU breakdown per decision from a
 // profile. A benchmark that is absent or fails is reported as missing.
 //
-//	go run ./internal/benchreport [-quick] [-out docs/bench-report.md] [-dir bin/bench-report] [-runs 5] [-steps decisions,latency2000,log,audit,mcp]
+//	go run ./internal/benchreport [-quick] [-out docs/bench-report.md] [-dir bin/bench-report] [-runs 5] [-steps decisions,latency2000,log,audit,mcp] [-render-only]
 //
 // `make bench-report` runs it (QUICK=1 for -quick).
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -27,14 +28,15 @@ func main() {
 	quick := flag.Bool("quick", os.Getenv("QUICK") == "1", "a smoke run: fewer configurations, one latency run (also QUICK=1)")
 	runs := flag.Int("runs", 0, "runs of the latency-at-2,000/s benchmark (default 5, 1 with -quick)")
 	only := flag.String("steps", "", "run only these steps (comma-separated IDs: decisions,latency2000,log,audit,mcp)")
+	renderOnly := flag.Bool("render-only", false, "run nothing: write the report from the raw outputs already in -dir")
 	flag.Parse()
-	if err := run(*out, *dir, *quick, *runs, *only); err != nil {
+	if err := run(*out, *dir, *quick, *runs, *only, *renderOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-report:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out, dir string, quick bool, runs int, only string) error {
+func run(out, dir string, quick bool, runs int, only string, renderOnly bool) error {
 	if runs <= 0 {
 		runs = 5
 		if quick {
@@ -44,14 +46,28 @@ func run(out, dir string, quick bool, runs int, only string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	m := machine{Started: time.Now(), LoadBefore: loadAvg(), CPUs: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), Revision: revision(), Quick: quick}
+	m := machine{CPUs: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), Revision: revision(), Quick: quick}
+	if !renderOnly {
+		m.Started, m.LoadBefore = time.Now(), loadAvg()
+	}
 	var rep report
 	var all results
 	for _, s := range steps(quick, runs) {
 		if only != "" && !contains(strings.Split(only, ","), s.ID) {
 			continue
 		}
-		sr := runStep(s, dir)
+		var sr stepRun
+		if renderOnly {
+			sr = loadStep(s, dir)
+			if m.Started.IsZero() || (!sr.Started.IsZero() && sr.Started.Before(m.Started)) {
+				m.Started, m.LoadBefore = sr.Started, sr.LoadBefore
+			}
+			if end := sr.Started.Add(sr.Duration); end.After(m.Finished) {
+				m.Finished, m.LoadAfter = end, sr.LoadAfter
+			}
+		} else {
+			sr = runStep(s, dir)
+		}
 		if len(sr.Results) > 0 {
 			all = append(all, sr.Results...)
 		}
@@ -73,7 +89,9 @@ func run(out, dir string, quick bool, runs int, only string) error {
 	}
 	rep.PerDec, _ = all.metric(benchDecisions+"/clients=256", "cpu-us/decision")
 	rep.Checks = checks(all)
-	m.LoadAfter, m.Finished = loadAvg(), time.Now()
+	if !renderOnly {
+		m.LoadAfter, m.Finished = loadAvg(), time.Now()
+	}
 	rep.Machine = m
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
@@ -106,17 +124,37 @@ func runStep(s step, dir string) stepRun {
 	fmt.Fprintf(os.Stderr, "bench-report: %s: %s\n", s.ID, sr.Command)
 	f, err := os.Create(raw)
 	if err != nil {
-		sr.Err = err
+		sr.Err = err.Error()
 		return sr
 	}
 	defer f.Close()
 	cmd := exec.Command(goCmd(), args...)
 	cmd.Stdout = io.MultiWriter(f, os.Stderr)
 	cmd.Stderr = cmd.Stdout
-	start := time.Now()
-	sr.Err = cmd.Run()
-	sr.Duration = time.Since(start)
+	sr.Started, sr.LoadBefore = time.Now(), loadAvg()
+	if err := cmd.Run(); err != nil {
+		sr.Err = err.Error()
+	}
+	sr.Duration, sr.LoadAfter = time.Since(sr.Started), loadAvg()
 	sr.Results, _ = parseBenchFile(raw)
+	if meta, err := json.MarshalIndent(sr, "", "  "); err == nil {
+		os.WriteFile(filepath.Join(dir, s.ID+".meta.json"), append(meta, '\n'), 0o644)
+	}
+	return sr
+}
+
+// loadStep reads what an earlier run of s left in dir.
+func loadStep(s step, dir string) stepRun {
+	sr := stepRun{step: s, Raw: filepath.Join(dir, s.ID+".txt")}
+	meta, err := os.ReadFile(filepath.Join(dir, s.ID+".meta.json"))
+	if err == nil {
+		err = json.Unmarshal(meta, &sr)
+	}
+	if err != nil {
+		sr.Err = fmt.Sprintf("not run (no %s.meta.json in %s)", s.ID, dir)
+		return sr
+	}
+	sr.Results, _ = parseBenchFile(sr.Raw)
 	return sr
 }
 

@@ -130,16 +130,47 @@ func TestBreakdown(t *testing.T) {
 
 func TestRenderMarksLoadAndMissing(t *testing.T) {
 	var buf bytes.Buffer
-	m := machine{LoadBefore: "9.50 8.00 7.00", LoadAfter: "0.10 0.20 0.30", CPUs: 2}
-	render(&buf, report{Machine: m, Checks: checks(nil), Steps: []stepRun{{step: step{Title: "x"}, Raw: "bin/x.txt"}}})
+	m := machine{LoadBefore: "0.50 8.00 7.00", LoadAfter: "0.10 0.20 0.30", CPUs: 2}
+	render(&buf, report{Machine: m, Checks: checks(nil), Steps: []stepRun{{step: step{Title: "x"}, Raw: "bin/x.txt", LoadBefore: "0.2 0.2 0.2", LoadAfter: "9.50 1 1"}}})
 	out := buf.String()
 	if !strings.Contains(out, "Loaded machine: these figures are not final") {
-		t.Error("a report made at load 9.5 on 2 CPUs does not say it is not final")
+		t.Error("a report with a step that ended at load 9.5 on 2 CPUs does not say it is not final")
 	}
 	if !strings.Contains(out, "**MISSING**") {
 		t.Error("targets without results are not reported as MISSING")
 	}
 	if !strings.Contains(out, "MISSING: no benchmark results.") {
 		t.Error("a step without results is not reported as missing")
+	}
+}
+
+func TestLoadStep(t *testing.T) {
+	dir := t.TempDir()
+	raw, err := os.ReadFile("testdata/bench.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/log.txt", raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	meta := `{"command":"go test x","started":"2026-12-06T11:00:00Z","duration_ns":60000000000,"load_before":"0.10 0.20 0.30","load_after":"0.40 0.20 0.30"}`
+	if err := os.WriteFile(dir+"/log.meta.json", []byte(meta), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sr := loadStep(step{ID: "log"}, dir)
+	if sr.Err != "" {
+		t.Fatalf("error %q", sr.Err)
+	}
+	if sr.LoadAfter != "0.40 0.20 0.30" {
+		t.Errorf("load after %q", sr.LoadAfter)
+	}
+	if sr.Duration != time.Minute {
+		t.Errorf("duration %s, want 1m", sr.Duration)
+	}
+	if len(sr.Results) != 5 {
+		t.Errorf("%d results, want 5", len(sr.Results))
+	}
+	if absent := loadStep(step{ID: "audit"}, dir); !strings.HasPrefix(absent.Err, "not run") {
+		t.Errorf("a step with no meta: error %q, want not run", absent.Err)
 	}
 }
