@@ -137,7 +137,11 @@ func checks(rs results) []check {
 	for _, c := range []string{"c1", "c32"} {
 		added, ok := rs.metric(benchMCP, "added-p50-ms/"+c)
 		decide, dok := rs.metric(benchMCP, "decide-p50-ms/"+c)
-		target := fmt.Sprintf("MCP gateway added p50 ≤ decision p50 + 1 ms (%s callers, issue 15)", strings.TrimPrefix(c, "c"))
+		callers := strings.TrimPrefix(c, "c") + " callers"
+		if callers == "1 callers" {
+			callers = "1 caller"
+		}
+		target := fmt.Sprintf("MCP gateway added p50 ≤ decision p50 + 1 ms (%s, issue 15)", callers)
 		if !ok || !dok {
 			out = append(out, missingCheck(target, benchMCP, "added-p50-ms/"+c))
 			continue
