@@ -136,4 +136,4 @@ fuzz-long:
 BENCH_RUNS ?= 5
 .PHONY: bench-report
 bench-report:
-	$(GO) run ./internal/benchreport -out docs/bench-report.md -dir $(BIN)/bench-report -runs $(if $(QUICK),1,$(BENCH_RUNS)) $(if $(filter 1,$(QUICK)),-quick)
+	$(GO) run ./internal/benchreport -out docs/bench-report.md -dir $(BIN)/bench-report -runs $(if $(filter 1,$(QUICK)),1,$(BENCH_RUNS)) $(if $(filter 1,$(QUICK)),-quick)
