@@ -10,6 +10,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -61,6 +62,7 @@ func run(out, dir string, quick bool, runs int, only string, renderOnly bool) er
 			sr = loadStep(s, dir)
 			if m.Started.IsZero() || (!sr.Started.IsZero() && sr.Started.Before(m.Started)) {
 				m.Started, m.LoadBefore = sr.Started, sr.LoadBefore
+				m.Revision = cmp.Or(sr.Revision, "unknown") + " (as run; report rendered again with -render-only)"
 			}
 			if end := sr.Started.Add(sr.Duration); end.After(m.Finished) {
 				m.Finished, m.LoadAfter = end, sr.LoadAfter
@@ -131,12 +133,13 @@ func runStep(s step, dir string) stepRun {
 	cmd := exec.Command(goCmd(), args...)
 	cmd.Stdout = io.MultiWriter(f, os.Stderr)
 	cmd.Stderr = cmd.Stdout
-	sr.Started, sr.LoadBefore = time.Now(), loadAvg()
+	sr.Started, sr.LoadBefore, sr.Revision = time.Now(), loadAvg(), revision()
 	if err := cmd.Run(); err != nil {
 		sr.Err = err.Error()
 	}
 	sr.Duration, sr.LoadAfter = time.Since(sr.Started), loadAvg()
 	sr.Results, _ = parseBenchFile(raw)
+	sr.Failed = failedRunsFile(raw)
 	if meta, err := json.MarshalIndent(sr, "", "  "); err == nil {
 		os.WriteFile(filepath.Join(dir, s.ID+".meta.json"), append(meta, '\n'), 0o644)
 	}
@@ -155,7 +158,17 @@ func loadStep(s step, dir string) stepRun {
 		return sr
 	}
 	sr.Results, _ = parseBenchFile(sr.Raw)
+	sr.Failed = failedRunsFile(sr.Raw)
 	return sr
+}
+
+func failedRunsFile(path string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	return failedRuns(f)
 }
 
 func parseBenchFile(path string) (results, string) {

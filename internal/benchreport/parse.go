@@ -90,3 +90,20 @@ func (rs results) names(prefix string) []string {
 	}
 	return out
 }
+
+// failedRuns returns the names of the benchmark runs that failed, in
+// order, one per failed run: the "--- FAIL: name" lines that begin a line
+// (go test also writes one after the benchmark's name column, for the
+// same failure).
+func failedRuns(r io.Reader) []string {
+	var out []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(strings.TrimLeft(sc.Text(), " \t"), "--- FAIL: ")
+		if f := strings.Fields(rest); ok && len(f) > 0 {
+			out = append(out, procSuffix.ReplaceAllString(f[0], ""))
+		}
+	}
+	return out
+}

@@ -48,8 +48,10 @@ type stepRun struct {
 	Err        string        `json:"error,omitempty"`
 	LoadBefore string        `json:"load_before"`
 	LoadAfter  string        `json:"load_after"`
+	Revision   string        `json:"revision,omitempty"`
 	Raw        string        `json:"-"` // path of its raw output
 	Results    results       `json:"-"`
+	Failed     []string      `json:"-"` // benchmark runs that failed
 }
 
 // report is everything rendered.
@@ -80,6 +82,11 @@ func render(w io.Writer, r report) {
 	for _, c := range r.Checks {
 		fmt.Fprintf(w, "| %s | %s | %s | **%s** | %s |\n", c.Target, orDash(c.Figure), orDash(c.Baseline), c.Verdict, cell(c.Note))
 	}
+	for _, s := range r.Steps {
+		if len(s.Failed) > 0 {
+			fmt.Fprintf(w, "\n**Failed benchmark runs** (%s): %s. A target judged on the remaining runs is judged on fewer than asked.\n", s.ID, cell(strings.Join(s.Failed, ", ")))
+		}
+	}
 	fmt.Fprintln(w)
 
 	fmt.Fprintf(w, "## CPU per decision, by part\n\n")
@@ -109,9 +116,12 @@ func render(w io.Writer, r report) {
 
 	fmt.Fprintf(w, "## Figures\n\n")
 	for _, s := range r.Steps {
-		fmt.Fprintf(w, "### %s\n\n`%s` (%s; load average %s before, %s after", s.Title, orDash(s.Command), s.Duration.Round(time.Second), orDash(s.LoadBefore), orDash(s.LoadAfter))
+		fmt.Fprintf(w, "### %s\n\n`%s` (%s; load average %s before, %s after; revision %s", s.Title, orDash(s.Command), s.Duration.Round(time.Second), orDash(s.LoadBefore), orDash(s.LoadAfter), orDash(s.Revision))
 		if s.Err != "" {
 			fmt.Fprintf(w, "; **failed: %s**", cell(s.Err))
+		}
+		if len(s.Failed) > 0 {
+			fmt.Fprintf(w, "; **%d benchmark run(s) failed: %s** (their figures are missing; the raw output says why)", len(s.Failed), cell(strings.Join(s.Failed, ", ")))
 		}
 		fmt.Fprintf(w, "; raw output: `%s`)\n\n", s.Raw)
 		if len(s.Results) == 0 {

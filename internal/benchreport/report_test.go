@@ -174,3 +174,16 @@ func TestLoadStep(t *testing.T) {
 		t.Errorf("a step with no meta: error %q, want not run", absent.Err)
 	}
 }
+
+func TestFailedRuns(t *testing.T) {
+	f, err := os.Open("testdata/bench.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := failedRuns(f)
+	want := []string{"BenchmarkSomething", "BenchmarkDecisionLatencyAt2000/commit-delay=0s"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("failed runs %q, want %q (one per failure)", got, want)
+	}
+}
