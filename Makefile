@@ -127,3 +127,13 @@ fuzz-long:
 	done; \
 	echo "fuzz-long: $$failed target(s) failed; logs in $(FUZZ_LONG_DIR)"; \
 	[ $$failed -eq 0 ]
+
+## bench-report: run issue 20's benchmarks (decisions at 64/256/1,024 clients beside bare
+## Tessera, latency at 2,000/s $(BENCH_RUNS) times, log append p99 beside a lone append, audit
+## beside raw ECDSA, the MCP gateway's added latency) and write docs/bench-report.md: every
+## figure beside its same-run baseline, pass/fail per target, the load average, and CPU per
+## decision by part from a profile. QUICK=1: a smoke run. Raw outputs: $(BIN)/bench-report.
+BENCH_RUNS ?= 5
+.PHONY: bench-report
+bench-report:
+	$(GO) run ./internal/benchreport -out docs/bench-report.md -dir $(BIN)/bench-report -runs $(if $(filter 1,$(QUICK)),1,$(BENCH_RUNS)) $(if $(filter 1,$(QUICK)),-quick)
