@@ -136,4 +136,3 @@ func waitEmpty(t *testing.T, ob *broker.Outbox) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
