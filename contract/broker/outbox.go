@@ -61,16 +61,25 @@ type outboxReporter struct {
 
 func (or *outboxReporter) Report(ctx context.Context, s *attest.Signed) (*api.ResultResponse, error) {
 	body := ResultBody(s)
-	path, err := or.o.put(body)
-	if err != nil {
-		// Not kept: still try to commit it now, and say so if that fails.
-		res, _, perr := or.r.commit(ctx, body)
-		if perr != nil {
-			return nil, fmt.Errorf("%w; and it could not be kept in the outbox: %w", perr, err)
-		}
-		return res, nil
+	path, res, err := or.o.keep(ctx, or.r, body)
+	if path == "" {
+		return res, err
 	}
 	return or.o.send(ctx, or.r, path, body)
+}
+
+// keep puts body in the outbox and returns its path; if it cannot be kept
+// (path ""), it is committed now, and the error says both failures.
+func (o *Outbox) keep(ctx context.Context, r *HTTPReporter, body []byte) (string, *api.ResultResponse, error) {
+	path, err := o.put(body)
+	if err == nil {
+		return path, nil, nil
+	}
+	res, _, perr := r.commit(ctx, body)
+	if perr != nil {
+		return "", nil, fmt.Errorf("%w; and it could not be kept in the outbox: %w", perr, err)
+	}
+	return "", res, nil
 }
 
 // Pending lists the results waiting to be committed.
@@ -94,13 +103,28 @@ func (o *Outbox) Pending() ([]string, error) {
 // overloaded) and returns how many were committed and that error; results
 // refused for good are set aside as .rejected and do not stop it.
 func (o *Outbox) Flush(ctx context.Context, r *HTTPReporter) (int, error) {
+	return o.flush(ctx, r, nil)
+}
+
+// flush is Flush; with a courier, over the results it is not delivering
+// already.
+func (o *Outbox) flush(ctx context.Context, r *HTTPReporter, c *Courier) (int, error) {
 	pending, err := o.Pending()
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, path := range pending {
+		if c != nil {
+			if !c.claim(path) {
+				continue
+			}
+			defer c.release(path)
+		}
 		body, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) && c != nil {
+			continue // delivered meanwhile
+		}
 		if err != nil {
 			return n, fmt.Errorf("outbox: %w", err)
 		}
@@ -223,13 +247,9 @@ func (o *Outbox) StartCourier(ctx context.Context, r *HTTPReporter, every time.D
 // Reporter does.
 func (c *Courier) Report(ctx context.Context, s *attest.Signed) (*api.ResultResponse, error) {
 	body := ResultBody(s)
-	path, err := c.o.put(body)
-	if err != nil {
-		res, _, perr := c.r.commit(ctx, body)
-		if perr != nil {
-			return nil, fmt.Errorf("%w; and it could not be kept in the outbox: %w", perr, err)
-		}
-		return res, nil
+	path, res, err := c.o.keep(ctx, c.r, body)
+	if path == "" {
+		return res, err
 	}
 	if !c.claim(path) {
 		return nil, ErrQueued // the same result is being delivered
@@ -285,33 +305,4 @@ func (c *Courier) release(path string) {
 }
 
 // pass is Flush over the results not being delivered already.
-func (c *Courier) pass() (int, error) {
-	pending, err := c.o.Pending()
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, path := range pending {
-		if !c.claim(path) {
-			continue
-		}
-		body, err := os.ReadFile(path)
-		if err != nil {
-			c.release(path)
-			if errors.Is(err, os.ErrNotExist) {
-				continue // delivered meanwhile
-			}
-			return n, fmt.Errorf("outbox: %w", err)
-		}
-		_, err = c.o.send(c.ctx, c.r, path, body)
-		c.release(path)
-		if err != nil {
-			if errors.As(err, new(*rejectedError)) {
-				continue
-			}
-			return n, err
-		}
-		n++
-	}
-	return n, nil
-}
+func (c *Courier) pass() (int, error) { return c.o.flush(c.ctx, c.r, c) }
