@@ -66,7 +66,7 @@ func (f *mcpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.modelDigest, "model-digest", "", "attested model digest, sha256:<hex>")
 	fs.StringVar(&f.code, "code", "", "file whose digest is the attested agent code (default: this zt executable)")
 	fs.BoolVar(&f.digestOnly, "digest-only", false, "send only the arguments' digest, not their values (no guardrail inspection)")
-	fs.BoolVar(&f.syncResults, "sync-results", false, "answer a call only once its result is committed (default: the result is committed right after the answer, kept in the outbox until then)")
+	fs.BoolVar(&f.syncResults, "sync-results", false, "answer a call only once its result is committed (default: a call is answered once its result is kept in the outbox, synced; the result is committed right after)")
 	fs.StringVar(&f.replay, "replay", "", "file of honoured receipt ids (default: PREFIX.replay of the broker SVID)")
 	fs.StringVar(&f.outbox, "outbox", "", "directory keeping signed results until the log commits them (default: PREFIX.outbox of the broker SVID)")
 	fs.BoolVar(&f.strict, "strict", false, "require each decision's inclusion proof under a checkpoint that satisfies --trust-policy before forwarding")

@@ -31,6 +31,9 @@ import (
 var ztBin, ztlogBin string
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(heldUpstreamEnv); dir != "" {
+		os.Exit(serveHeldUpstream(dir))
+	}
 	devproc.MainWithBinaries(m, map[*string]string{&ztBin: ".", &ztlogBin: "../ztlog"})
 }
 

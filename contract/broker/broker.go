@@ -203,8 +203,12 @@ type Report struct {
 	// Predicate and Statement: the signed broker result.
 	Predicate *attest.BrokerResult
 	Statement *attest.Signed
-	// Result is the committed result entry (nil if it was not reported).
+	// Result is the committed result entry (nil if it was not reported,
+	// or is Queued).
 	Result *api.ResultResponse
+	// Queued: the Reporter (a Courier) kept the signed result durably in
+	// its outbox and delivers it in the background.
+	Queued bool
 	// ReportError says why the result was not committed.
 	ReportError error
 }
@@ -363,6 +367,9 @@ func (b *Broker) signAndReport(ctx context.Context, rep *Report) {
 	}
 	if b.cfg.Reporter != nil {
 		rep.Result, rep.ReportError = b.cfg.Reporter.Report(ctx, rep.Statement)
+		if errors.Is(rep.ReportError, ErrQueued) {
+			rep.Queued, rep.ReportError = true, nil
+		}
 		if rep.ReportError != nil {
 			b.cfg.Logger.Error("result not committed", "error", rep.ReportError.Error(), "log_index", c.LogIndex)
 		}

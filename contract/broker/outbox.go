@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/zt-infra/ztlog/attest"
 	"github.com/zt-infra/ztlog/contract/api"
@@ -59,16 +61,25 @@ type outboxReporter struct {
 
 func (or *outboxReporter) Report(ctx context.Context, s *attest.Signed) (*api.ResultResponse, error) {
 	body := ResultBody(s)
-	path, err := or.o.put(body)
-	if err != nil {
-		// Not kept: still try to commit it now, and say so if that fails.
-		res, _, perr := or.r.commit(ctx, body)
-		if perr != nil {
-			return nil, fmt.Errorf("%w; and it could not be kept in the outbox: %w", perr, err)
-		}
-		return res, nil
+	path, res, err := or.o.keep(ctx, or.r, body)
+	if path == "" {
+		return res, err
 	}
 	return or.o.send(ctx, or.r, path, body)
+}
+
+// keep puts body in the outbox and returns its path; if it cannot be kept
+// (path ""), it is committed now, and the error says both failures.
+func (o *Outbox) keep(ctx context.Context, r *HTTPReporter, body []byte) (string, *api.ResultResponse, error) {
+	path, err := o.put(body)
+	if err == nil {
+		return path, nil, nil
+	}
+	res, _, perr := r.commit(ctx, body)
+	if perr != nil {
+		return "", nil, fmt.Errorf("%w; and it could not be kept in the outbox: %w", perr, err)
+	}
+	return "", res, nil
 }
 
 // Pending lists the results waiting to be committed.
@@ -92,13 +103,28 @@ func (o *Outbox) Pending() ([]string, error) {
 // overloaded) and returns how many were committed and that error; results
 // refused for good are set aside as .rejected and do not stop it.
 func (o *Outbox) Flush(ctx context.Context, r *HTTPReporter) (int, error) {
+	return o.flush(ctx, r, nil)
+}
+
+// flush is Flush; with a courier, over the results it is not delivering
+// already.
+func (o *Outbox) flush(ctx context.Context, r *HTTPReporter, c *Courier) (int, error) {
 	pending, err := o.Pending()
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, path := range pending {
+		if c != nil {
+			if !c.claim(path) {
+				continue
+			}
+			defer c.release(path)
+		}
 		body, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) && c != nil {
+			continue // delivered meanwhile
+		}
 		if err != nil {
 			return n, fmt.Errorf("outbox: %w", err)
 		}
@@ -152,3 +178,131 @@ func (o *Outbox) put(body []byte) (string, error) {
 	}
 	return path, fsx.WriteAtomic(path, body, 0o600)
 }
+
+// ErrQueued is what a Courier's Report returns: the result is kept in the
+// outbox, written and synced to disk, and is being delivered in the
+// background. It is not a failure: Report.Queued records it.
+var ErrQueued = errors.New("result kept in the outbox; it is delivered in the background")
+
+// Courier delivers the results kept in an outbox in the background, for a
+// broker that answers its caller before the log has committed the result
+// (the MCP gateway): Report keeps the result durably — written and
+// fsynced, exactly as the outbox Reporter does — and returns ErrQueued at
+// once; the courier posts it right away from another goroutine (at most
+// Parallel at a time), and while the log cannot commit it, retries every
+// Every. Its first pass also delivers what an earlier process left in the
+// outbox (a crash between an answer and the delivery loses nothing). A
+// result the log refuses for good is set aside as .rejected, as by Flush.
+type Courier struct {
+	o        *Outbox
+	r        *HTTPReporter
+	ctx      context.Context
+	every    time.Duration
+	slots    chan struct{}
+	mu       sync.Mutex
+	inflight map[string]bool
+	wg       sync.WaitGroup // deliveries
+	stop     chan struct{}
+	loop     chan struct{} // closed when the retry loop returned
+}
+
+// DefaultCourierParallel is how many results a Courier posts at once.
+const DefaultCourierParallel = 32
+
+// StartCourier starts delivering the outbox's results through r: now
+// (what an earlier process left), every every (default 30s), and each
+// result Report keeps as soon as it is kept. Deliveries stop when ctx
+// ends; what was not delivered stays in the outbox.
+func (o *Outbox) StartCourier(ctx context.Context, r *HTTPReporter, every time.Duration, parallel int) *Courier {
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	if parallel <= 0 {
+		parallel = DefaultCourierParallel
+	}
+	c := &Courier{o: o, r: r, ctx: ctx, every: every, slots: make(chan struct{}, parallel), inflight: map[string]bool{},
+		stop: make(chan struct{}), loop: make(chan struct{})}
+	go func() {
+		defer close(c.loop)
+		for {
+			if n, err := c.pass(); err != nil {
+				o.logger.Warn("results still wait in the outbox", "outbox", o.dir, "error", err.Error())
+			} else if n > 0 {
+				o.logger.Info("committed results from the outbox", "outbox", o.dir, "count", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.stop:
+				return
+			case <-time.After(c.every):
+			}
+		}
+	}()
+	return c
+}
+
+// Report keeps s in the outbox (synced) and returns ErrQueued; the courier
+// delivers it. If it cannot be kept, it is committed now, as the outbox
+// Reporter does.
+func (c *Courier) Report(ctx context.Context, s *attest.Signed) (*api.ResultResponse, error) {
+	body := ResultBody(s)
+	path, res, err := c.o.keep(ctx, c.r, body)
+	if path == "" {
+		return res, err
+	}
+	if !c.claim(path) {
+		return nil, ErrQueued // the same result is being delivered
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer c.release(path)
+		select {
+		case c.slots <- struct{}{}:
+		case <-c.ctx.Done():
+			return
+		}
+		defer func() { <-c.slots }()
+		if _, err := c.o.send(c.ctx, c.r, path, body); err == nil {
+			c.o.logger.Debug("result committed from the outbox", "file", path)
+		}
+	}()
+	return nil, ErrQueued
+}
+
+// Close stops the retry loop and waits for the deliveries under way: each
+// ends when its result is committed, set aside, or its attempts or the
+// courier's context ran out (it then stays in the outbox). Report must not
+// be called after Close.
+func (c *Courier) Close() {
+	close(c.stop)
+	<-c.loop
+	c.wg.Wait()
+}
+
+// InFlight is how many results are being delivered now.
+func (c *Courier) InFlight() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.inflight)
+}
+
+func (c *Courier) claim(path string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inflight[path] {
+		return false
+	}
+	c.inflight[path] = true
+	return true
+}
+
+func (c *Courier) release(path string) {
+	c.mu.Lock()
+	delete(c.inflight, path)
+	c.mu.Unlock()
+}
+
+// pass is Flush over the results not being delivered already.
+func (c *Courier) pass() (int, error) { return c.o.flush(c.ctx, c.r, c) }

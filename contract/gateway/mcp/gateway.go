@@ -22,9 +22,12 @@
 //     codes and the log index, and forwards nothing;
 //  4. on an allow, acts as the broker of the call (contract/broker
 //     Perform): verifies the receipt (JWKS, issuer, audience = its broker
-//     SVID, expiry, action digest, one-time id), forwards the call, and
-//     commits a signed broker result (digest of the answer, isError,
-//     start and end) linked to the decision.
+//     SVID, expiry, action digest, one-time id), forwards the call, signs a
+//     broker result (digest of the answer, isError, start and end) linked
+//     to the decision, and reports it: through Open's outbox courier the
+//     answer goes back once the result is kept on disk (synced), and the
+//     result is committed right after, in the background, retried until
+//     the log has it, across restarts.
 //
 // Anything that is not a verified allow — ztlog unreachable, not
 // committing, an answer that does not verify, a refused receipt — is a
@@ -81,14 +84,11 @@ type Config struct {
 	// DigestOnly sends only the arguments' digest, not their values (no
 	// guardrail inspection).
 	DigestOnly bool
-	// SyncResults makes the client wait until the call's result is
-	// committed (as zt broker answers). By default the answer goes back as
-	// soon as the upstream gives it and the result is signed and committed
-	// right after, in the background (through the outbox when there is
-	// one); the decision is always committed before the call is forwarded.
-	SyncResults bool
-	// ResultTimeout bounds committing a result (default
-	// DefaultResultTimeout).
+	// ResultTimeout bounds signing and reporting a result (default
+	// DefaultResultTimeout). A call is answered once Broker's Reporter
+	// returned: with a Courier (Open's default) when the signed result is
+	// kept durably in the outbox, with an outbox Reporter or HTTPReporter
+	// when the log committed it.
 	ResultTimeout time.Duration
 	// Observe, when set, is given the timing of every forwarded call (for
 	// metrics and benchmarks).
@@ -100,9 +100,10 @@ type Config struct {
 type CallTiming struct {
 	// Decide is the decision (committed, answer verified); Broker the
 	// broker's checks of the receipt and the one-time id's record;
-	// Upstream the forwarded call; Total all of it, from the call's arrival
-	// to the upstream's answer.
-	Decide, Broker, Upstream, Total time.Duration
+	// Upstream the forwarded call; Result signing the result and reporting
+	// it (keeping it in the outbox, or committing it); Total all of it,
+	// from the call's arrival to the answer.
+	Decide, Broker, Upstream, Result, Total time.Duration
 }
 
 // Gateway is a running gateway: one upstream session, one downstream MCP
@@ -118,9 +119,8 @@ type Gateway struct {
 	manifest string
 	tools    map[string]*sdk.Tool // upstream tools shown downstream, by name
 	hidden   int
-	refresh  sync.Mutex     // one tools/list refresh at a time
-	capture  *listCapture   // the raw tools/list answers
-	pending  sync.WaitGroup // results being committed in the background
+	refresh  sync.Mutex   // one tools/list refresh at a time
+	capture  *listCapture // the raw tools/list answers
 }
 
 // New connects to the upstream over t, lists its tools and builds the
@@ -256,10 +256,8 @@ func (g *Gateway) Handler() http.Handler {
 	return sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return g.server }, nil)
 }
 
-// Close waits for the results being committed (at most ResultTimeout
-// each) and ends the upstream session.
+// Close ends the upstream session.
 func (g *Gateway) Close() error {
-	g.pending.Wait()
 	return g.upstream.Close()
 }
 
@@ -396,56 +394,45 @@ func (g *Gateway) call(ctx context.Context, tool string, args json.RawMessage) (
 	}
 	var res *sdk.CallToolResult
 	var callErr error
-	answered := make(chan struct{})
-	type performed struct {
-		rep *broker.Report
-		err error
-	}
-	done := make(chan performed, 1)
-	// The result is committed even when the client gave up on the call.
+	var start, end time.Time
+	// The result is kept (and committed) even when the client gave up on
+	// the call.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ResultTimeout)
-	g.pending.Add(1)
-	go func() {
-		defer g.pending.Done()
-		defer cancel()
-		rep, err := g.cfg.Broker.Perform(rctx, &broker.Call{Receipt: d.Token, Action: action, Resource: resource, ArgsDigest: argsDigest,
-			Caller: g.agent, Sandbox: attest.SandboxApplied{Kind: "none", Capabilities: entry.Digest(nil),
-				Applied: []string{"mcp.forward " + g.name + "/" + tool}}},
-			func(context.Context) broker.CallOutcome {
-				start := time.Now()
-				res, callErr = g.upstream.CallTool(ctx, &sdk.CallToolParams{Name: tool, Arguments: args})
-				end := time.Now()
-				if g.cfg.Observe != nil {
-					g.cfg.Observe(CallTiming{Decide: decided.Sub(t0), Broker: start.Sub(decided), Upstream: end.Sub(start), Total: end.Sub(t0)})
-				}
-				// Digest the answer before the downstream server annotates it.
-				o := outcome(res, callErr, start, end)
-				close(answered)
-				return o
-			})
-		switch {
-		case err != nil:
-		case rep.ReportError != nil:
-			g.cfg.Logger.Error("call forwarded; its result is NOT committed", "action", action, "log_index", d.Response.Log.Index, "error", rep.ReportError.Error())
-		case rep.Result != nil:
-			g.cfg.Logger.Info("call forwarded; result committed", "action", action, "log_index", d.Response.Log.Index, "result_index", rep.Result.Log.Index)
-		}
-		done <- performed{rep, err}
-	}()
-	select {
-	case <-answered:
-		if g.cfg.SyncResults {
-			<-done
-		}
-	case p := <-done:
+	defer cancel()
+	forwarded := false
+	rep, err := g.cfg.Broker.Perform(rctx, &broker.Call{Receipt: d.Token, Action: action, Resource: resource, ArgsDigest: argsDigest,
+		Caller: g.agent, Sandbox: attest.SandboxApplied{Kind: "none", Capabilities: entry.Digest(nil),
+			Applied: []string{"mcp.forward " + g.name + "/" + tool}}},
+		func(context.Context) broker.CallOutcome {
+			forwarded = true
+			start = time.Now()
+			res, callErr = g.upstream.CallTool(ctx, &sdk.CallToolParams{Name: tool, Arguments: args})
+			end = time.Now()
+			// Digest the answer before the downstream server annotates it.
+			return outcome(res, callErr, start, end)
+		})
+	if !forwarded {
 		// Perform returned before forwarding: the broker refused.
-		if ref, ok := broker.AsRefused(p.err); ok {
+		if ref, ok := broker.AsRefused(err); ok {
 			return toolError("ztlog: allowed (log index %d), but the gateway's broker refused the receipt (%s): %s. The call was not forwarded.",
 				d.Response.Log.Index, ref.Code, ref.Message), nil
 		}
-		if p.err != nil {
-			return toolError("ztlog: allowed (log index %d), but the gateway's broker failed: %v. The call was not forwarded.", d.Response.Log.Index, p.err), nil
-		}
+		return toolError("ztlog: allowed (log index %d), but the gateway's broker failed: %v. The call was not forwarded.", d.Response.Log.Index, err), nil
+	}
+	kept := time.Now()
+	if g.cfg.Observe != nil {
+		g.cfg.Observe(CallTiming{Decide: decided.Sub(t0), Broker: start.Sub(decided), Upstream: end.Sub(start),
+			Result: kept.Sub(end), Total: kept.Sub(t0)})
+	}
+	switch {
+	case rep.ReportError != nil:
+		// Signed but neither kept nor committed: say so loudly; the
+		// client still gets the answer (the call ran).
+		g.cfg.Logger.Error("call forwarded; its result is NOT committed", "action", action, "log_index", d.Response.Log.Index, "error", rep.ReportError.Error())
+	case rep.Queued:
+		g.cfg.Logger.Info("call forwarded; result kept in the outbox", "action", action, "log_index", d.Response.Log.Index)
+	case rep.Result != nil:
+		g.cfg.Logger.Info("call forwarded; result committed", "action", action, "log_index", d.Response.Log.Index, "result_index", rep.Result.Log.Index)
 	}
 	if callErr != nil {
 		return nil, callErr

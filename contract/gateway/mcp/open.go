@@ -33,9 +33,12 @@ type Options struct {
 	ServerID spiffeid.ID
 	// Replay is the broker's file of honoured receipt ids (required).
 	Replay string
-	// Outbox, when set, is a directory keeping signed results until the
-	// log commits them (as zt broker's); they are retried every
-	// OutboxInterval (default 30s).
+	// Outbox is the directory keeping signed results until the log
+	// commits them (as zt broker's; required). A call is answered once its
+	// result is kept there (written and synced); a courier delivers it
+	// right after, retries every OutboxInterval (default 30s) what the log
+	// could not commit yet, and at start delivers what an earlier process
+	// left.
 	Outbox         string
 	OutboxInterval time.Duration
 	// Strict requires each decision's inclusion proof before forwarding.
@@ -43,10 +46,12 @@ type Options struct {
 	// Timeout bounds one decision attempt (default the SDK's).
 	Timeout time.Duration
 
-	Mapping       *Mapping
-	ServerName    string
-	Runtime       attest.RuntimeContext
-	DigestOnly    bool
+	Mapping    *Mapping
+	ServerName string
+	Runtime    attest.RuntimeContext
+	DigestOnly bool
+	// SyncResults answers a call only once its result is committed (kept
+	// in the outbox until then).
 	SyncResults   bool
 	ResultTimeout time.Duration
 	Observe       func(CallTiming)
@@ -54,14 +59,14 @@ type Options struct {
 }
 
 // Open builds the SDK client (the agent), reads the receipt issuer from
-// ztlog, builds the broker (replay file, JWKS from ztlog, results posted
-// with the broker's SVID, through the outbox when set) and connects the
-// gateway to the upstream over t. ctx bounds the start and, with an
-// outbox, the background flushes. The returned close function closes the
-// gateway and the replay file.
+// ztlog, builds the broker (replay file, JWKS from ztlog, results kept in
+// the outbox and delivered by its courier with the broker's SVID) and
+// connects the gateway to the upstream over t. ctx bounds the start and
+// the deliveries. The returned close function closes the gateway, waits
+// for the deliveries under way and closes the replay file.
 func Open(ctx context.Context, o Options, t sdk.Transport) (*Gateway, func(), error) {
-	if o.URL == "" || o.Agent == nil || o.Broker == nil || o.Replay == "" {
-		return nil, nil, errors.New("mcp gateway: the ztlog URL, the agent and broker identities and the replay file are required")
+	if o.URL == "" || o.Agent == nil || o.Broker == nil || o.Replay == "" || o.Outbox == "" {
+		return nil, nil, errors.New("mcp gateway: the ztlog URL, the agent and broker identities, the replay file and the outbox are required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -95,44 +100,31 @@ func Open(ctx context.Context, o Options, t sdk.Transport) (*Gateway, func(), er
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: maxIdleConns, IdleConnTimeout: 90 * time.Second,
 		TLSClientConfig: identity.ClientTLS(o.Broker, o.Broker, o.ServerID, bsvid.ID.TrustDomain())}}
 	reporter := &broker.HTTPReporter{Client: hc, BaseURL: o.URL}
-	var rep broker.Reporter = reporter
-	if o.Outbox != "" {
-		outbox, err := broker.OpenOutbox(o.Outbox, o.Logger)
-		if err != nil {
-			replay.Close()
-			return nil, nil, fmt.Errorf("mcp gateway: %w", err)
-		}
+	outbox, err := broker.OpenOutbox(o.Outbox, o.Logger)
+	if err != nil {
+		replay.Close()
+		return nil, nil, fmt.Errorf("mcp gateway: %w", err)
+	}
+	// The courier delivers what an earlier process left in the outbox,
+	// and every result kept from now on.
+	courier := outbox.StartCourier(ctx, reporter, o.OutboxInterval, broker.DefaultCourierParallel)
+	var rep broker.Reporter = courier
+	if o.SyncResults {
 		rep = outbox.Reporter(reporter)
-		every := o.OutboxInterval
-		if every <= 0 {
-			every = 30 * time.Second
-		}
-		go func() {
-			for {
-				if n, err := outbox.Flush(ctx, reporter); err != nil {
-					o.Logger.Warn("results still wait in the outbox", "outbox", outbox.Dir(), "error", err.Error())
-				} else if n > 0 {
-					o.Logger.Info("committed results from the outbox", "outbox", outbox.Dir(), "count", n)
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(every):
-				}
-			}
-		}()
 	}
 	b, err := broker.New(broker.Config{SVID: o.Broker, Issuer: issuer, Keys: c.Keys(), Replay: replay, Reporter: rep,
 		Strict: o.Strict, Logger: o.Logger})
 	if err != nil {
+		courier.Close()
 		replay.Close()
 		return nil, nil, err
 	}
 	g, err := New(ctx, Config{Client: c, Broker: b, Mapping: o.Mapping, ServerName: o.ServerName, Runtime: o.Runtime,
-		DigestOnly: o.DigestOnly, SyncResults: o.SyncResults, ResultTimeout: o.ResultTimeout, Observe: o.Observe, Logger: o.Logger}, t)
+		DigestOnly: o.DigestOnly, ResultTimeout: o.ResultTimeout, Observe: o.Observe, Logger: o.Logger}, t)
 	if err != nil {
+		courier.Close()
 		replay.Close()
 		return nil, nil, err
 	}
-	return g, func() { g.Close(); replay.Close() }, nil
+	return g, func() { g.Close(); courier.Close(); replay.Close() }, nil
 }
