@@ -102,4 +102,3 @@ func parseHash(s string) (Hash, error) {
 	copy(h[:], b)
 	return h, nil
 }
-
