@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/transparency-dev/merkle/compact"
+
 	"github.com/zt-infra/ztlog/contract/entry"
 )
 
@@ -104,6 +106,7 @@ type Index struct {
 	actorNames []string
 	actorNum   map[string]uint32
 	log        levels
+	rng        *compact.Range // the log's root as entries are applied
 	dirty      bool
 	snap       *Snapshot
 }
@@ -121,7 +124,8 @@ type Options struct {
 // New returns the index of the empty log.
 func New(opts Options) *Index {
 	return &Index{keepIndices: opts.KeepIndices, keepTree: opts.KeepTree,
-		keys: map[Hash]*keyState{}, actorNum: map[string]uint32{}, dirty: true}
+		keys: map[Hash]*keyState{}, actorNum: map[string]uint32{}, dirty: true,
+		rng: (&compact.RangeFactory{Hash: hasher.HashChildren}).NewEmptyRange(0)}
 }
 
 // Size is the number of log entries applied.
@@ -147,6 +151,7 @@ func (x *Index) ApplyParsed(leafHash Hash, e entry.Entry) {
 	if x.keepTree {
 		x.log.add(leafHash)
 	}
+	_ = x.rng.Append(leafHash[:], nil) // never fails appending at the end
 	var actor uint32
 	if d, ok := e.(*entry.Decision); ok {
 		n, ok := x.actorNum[d.Actor]
@@ -280,6 +285,14 @@ func (x *Index) Indices(key string, s *Snapshot) []uint64 {
 	}
 	n := cut(st.indices, s.Size)
 	return slices.Clone(st.indices[:n])
+}
+
+// Root is the log's root at the size applied.
+func (x *Index) Root() Hash {
+	var h Hash
+	r, _ := x.rng.GetRootHash(nil) // never fails on a range from 0
+	copy(h[:], r)
+	return h
 }
 
 // LogRoot is the log's root at size n (Options.KeepTree).
