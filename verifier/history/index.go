@@ -289,6 +289,9 @@ func (x *Index) Indices(key string, s *Snapshot) []uint64 {
 
 // Root is the log's root at the size applied.
 func (x *Index) Root() Hash {
+	if x.size == 0 {
+		return emptyRoot
+	}
 	var h Hash
 	r, _ := x.rng.GetRootHash(nil) // never fails on a range from 0
 	copy(h[:], r)
