@@ -35,7 +35,17 @@ type historyIndex struct {
 	mu  sync.Mutex
 	x   *history.Index
 	cur *historyAt // nil until the first checkpoint is indexed
+	// snapped is when the last snapshot was made and cost how long it
+	// took: the next is made no sooner than snapshotBudget times that
+	// later, so rebuilding the map tree (O(keys)) takes at most a fifth of
+	// a core however fast checkpoints come.
+	snapped time.Time
+	cost    time.Duration
 }
+
+// snapshotBudget: a snapshot is made at most every snapshotBudget times
+// its own cost.
+const snapshotBudget = 5
 
 // historyAt is the index at one published checkpoint.
 type historyAt struct {
@@ -91,6 +101,9 @@ func (h *historyIndex) step(ctx context.Context) error {
 	if same || cp.Size < next {
 		return nil
 	}
+	if cp.Size == next && h.cur != nil && time.Since(h.snapped) < snapshotBudget*h.cost {
+		return nil
+	}
 	err = h.l.Scan(ctx, next, cp.Size, func(i uint64, leaf []byte) error {
 		h.mu.Lock()
 		h.x.Apply(leaf)
@@ -102,7 +115,12 @@ func (h *historyIndex) step(ctx context.Context) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.cur != nil && time.Since(h.snapped) < snapshotBudget*h.cost {
+		return nil // the entries are applied; the next step snapshots them
+	}
+	start := time.Now()
 	snap := h.x.Snapshot()
+	h.snapped, h.cost = time.Now(), time.Since(start)
 	ic := h.x.IndexCheckpoint(h.l.Origin(), snap)
 	if string(ic.LogRoot[:]) != string(cp.Hash) {
 		return fmt.Errorf("the %d entries read hash to another root than the checkpoint's: not indexed", cp.Size)
