@@ -109,6 +109,8 @@ type Index struct {
 	rng        *compact.Range // the log's root as entries are applied
 	dirty      bool
 	snap       *Snapshot
+	// changed are the keys added or extended since the last snapshot.
+	changed map[Hash]struct{}
 }
 
 // Options choose what an Index keeps beyond the map itself.
@@ -124,7 +126,7 @@ type Options struct {
 // New returns the index of the empty log.
 func New(opts Options) *Index {
 	return &Index{keepIndices: opts.KeepIndices, keepTree: opts.KeepTree,
-		keys: map[Hash]*keyState{}, actorNum: map[string]uint32{}, dirty: true,
+		keys: map[Hash]*keyState{}, actorNum: map[string]uint32{}, dirty: true, changed: map[Hash]struct{}{},
 		rng: (&compact.RangeFactory{Hash: hasher.HashChildren}).NewEmptyRange(0)}
 }
 
@@ -175,6 +177,7 @@ func (x *Index) ApplyParsed(leafHash Hash, e entry.Entry) {
 		}
 		s.count++
 		s.value = ChainValue(s.value, i, leafHash)
+		x.changed[kh] = struct{}{}
 		if x.keepIndices {
 			s.indices = append(s.indices, i)
 		}
@@ -204,8 +207,9 @@ func (s *Snapshot) MapSize() uint64 { return uint64(len(s.Leaves)) }
 // Root is the map root.
 func (s *Snapshot) Root() Hash { return s.tree.root(uint64(len(s.Leaves))) }
 
-// Snapshot returns the map at the current size (recomputed only when an
-// entry changed a key since the last one).
+// Snapshot returns the map at the current size. Only what changed since
+// the last snapshot is recomputed: the leaves of the keys added or
+// extended, merged into the sorted list, then the tree's inner nodes.
 func (x *Index) Snapshot() *Snapshot {
 	if !x.dirty && x.snap != nil {
 		if x.snap.Size != x.size {
@@ -215,24 +219,52 @@ func (x *Index) Snapshot() *Snapshot {
 		}
 		return x.snap
 	}
-	leaves := make([]MapLeaf, 0, len(x.keys))
-	for kh, s := range x.keys {
-		leaves = append(leaves, MapLeaf{KeyHash: kh, Count: s.count, ValueHash: s.value})
+	var old []MapLeaf
+	var oldHashes []Hash
+	if x.snap != nil {
+		old, oldHashes = x.snap.Leaves, x.snap.tree[0]
 	}
-	slices.SortFunc(leaves, func(a, b MapLeaf) int { return bytes.Compare(a.KeyHash[:], b.KeyHash[:]) })
+	var added []Hash
+	for kh := range x.changed {
+		if _, ok := slices.BinarySearchFunc(old, kh, cmpLeafKey); !ok {
+			added = append(added, kh)
+		}
+	}
+	slices.SortFunc(added, func(a, b Hash) int { return bytes.Compare(a[:], b[:]) })
+	leaves := make([]MapLeaf, 0, len(old)+len(added))
 	var t levels
-	for _, l := range leaves {
-		t.add(l.LeafHash())
+	take := func(kh Hash, oldHash *Hash) {
+		st := x.keys[kh]
+		l := MapLeaf{KeyHash: kh, Count: st.count, ValueHash: st.value}
+		leaves = append(leaves, l)
+		if _, ch := x.changed[kh]; ch || oldHash == nil {
+			t.add(l.LeafHash())
+		} else {
+			t.add(*oldHash)
+		}
+	}
+	i, j := 0, 0
+	for i < len(old) || j < len(added) {
+		if j == len(added) || (i < len(old) && bytes.Compare(old[i].KeyHash[:], added[j][:]) < 0) {
+			take(old[i].KeyHash, &oldHashes[i])
+			i++
+		} else {
+			take(added[j], nil)
+			j++
+		}
 	}
 	x.snap = &Snapshot{Size: x.size, Leaves: leaves, tree: t}
 	x.dirty = false
+	clear(x.changed)
 	return x.snap
 }
+
+func cmpLeafKey(l MapLeaf, k Hash) int { return bytes.Compare(l.KeyHash[:], k[:]) }
 
 // Find returns the position of the key hash in the snapshot, and whether
 // it is there; when it is not, the position is where it would go.
 func (s *Snapshot) Find(kh Hash) (uint64, bool) {
-	p, ok := slices.BinarySearchFunc(s.Leaves, kh, func(l MapLeaf, k Hash) int { return bytes.Compare(l.KeyHash[:], k[:]) })
+	p, ok := slices.BinarySearchFunc(s.Leaves, kh, cmpLeafKey)
 	return uint64(p), ok
 }
 

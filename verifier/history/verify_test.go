@@ -2,10 +2,12 @@ package history
 
 import (
 	"encoding/json"
+	"fmt"
 	"errors"
 	"testing"
 	"time"
 
+	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
 )
 
@@ -187,9 +189,34 @@ func TestVerifyEntryOfAnotherAgent(t *testing.T) {
 	}
 	st.count, st.value = 5, v
 	l.x.dirty = true
+	l.x.changed[KeyHash(AgentKey(agentA))] = struct{}{}
 	_ = s
 	_, err := Verify(encode(t, l.answer(t, AgentKey(agentA))), AgentKey(agentA), l.policy, noTime)
 	if !errors.Is(err, ErrNotTheKeys) {
 		t.Fatalf("got %v, want ErrNotTheKeys", err)
+	}
+}
+
+// TestSnapshotIncremental: snapshots taken as entries arrive (keys added
+// and extended in between) have the root of an index built at once.
+func TestSnapshotIncremental(t *testing.T) {
+	l := newTestLog(t, testOrigin)
+	for n := 0; n < 300; n++ {
+		actor := fmt.Sprintf("spiffe://example.test/agent/%d", n%7)
+		l.add(t, decision(actor, fmt.Sprintf("corr-%d", n%13+n/50), n%60, entry.Allow))
+		if n%17 == 0 || n == 299 {
+			got := l.x.Snapshot()
+			fresh := New(Options{})
+			for _, leaf := range l.leaves {
+				fresh.Apply(leaf)
+			}
+			want := fresh.Snapshot()
+			if got.Root() != want.Root() {
+				t.Fatalf("after %d entries: the incremental root differs from the one built at once", n+1)
+			}
+			if got.MapSize() != want.MapSize() {
+				t.Fatalf("after %d entries: %d keys, want %d", n+1, got.MapSize(), want.MapSize())
+			}
+		}
 	}
 }
