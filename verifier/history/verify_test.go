@@ -2,8 +2,8 @@ package history
 
 import (
 	"encoding/json"
-	"fmt"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
