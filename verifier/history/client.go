@@ -95,10 +95,10 @@ func (e *ServerError) Error() string {
 
 func get(ctx context.Context, hc *http.Client, u string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
+	var resp *http.Response
+	if err == nil {
+		resp, err = hc.Do(req)
 	}
-	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
