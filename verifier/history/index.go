@@ -232,27 +232,28 @@ func (x *Index) Snapshot() *Snapshot {
 	}
 	slices.SortFunc(added, func(a, b Hash) int { return bytes.Compare(a[:], b[:]) })
 	leaves := make([]MapLeaf, 0, len(old)+len(added))
-	var t levels
-	take := func(kh Hash, oldHash *Hash) {
+	hashes := make([]Hash, 0, len(old)+len(added))
+	take := func(kh Hash) {
 		st := x.keys[kh]
 		l := MapLeaf{KeyHash: kh, Count: st.count, ValueHash: st.value}
-		leaves = append(leaves, l)
-		if _, ch := x.changed[kh]; ch || oldHash == nil {
-			t.add(l.LeafHash())
-		} else {
-			t.add(*oldHash)
-		}
+		leaves, hashes = append(leaves, l), append(hashes, l.LeafHash())
 	}
 	i, j := 0, 0
 	for i < len(old) || j < len(added) {
-		if j == len(added) || (i < len(old) && bytes.Compare(old[i].KeyHash[:], added[j][:]) < 0) {
-			take(old[i].KeyHash, &oldHashes[i])
-			i++
-		} else {
-			take(added[j], nil)
+		switch {
+		case j < len(added) && (i == len(old) || bytes.Compare(added[j][:], old[i].KeyHash[:]) < 0):
+			take(added[j])
 			j++
+		default:
+			if _, ch := x.changed[old[i].KeyHash]; ch {
+				take(old[i].KeyHash)
+			} else {
+				leaves, hashes = append(leaves, old[i]), append(hashes, oldHashes[i])
+			}
+			i++
 		}
 	}
+	t := buildLevels(hashes)
 	x.snap = &Snapshot{Size: x.size, Leaves: leaves, tree: t}
 	x.dirty = false
 	clear(x.changed)

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"crypto/sha256"
 	"math/bits"
 
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -35,6 +36,31 @@ func (t *levels) add(h Hash) {
 		}
 		(*t)[l+1] = append((*t)[l+1], children((*t)[l][n-2], (*t)[l][n-1]))
 	}
+}
+
+// buildLevels is the tree over the leaf hashes, all at once: each level
+// allocated once, hashed with one reused SHA-256 state.
+func buildLevels(leaves []Hash) levels {
+	if len(leaves) == 0 {
+		return nil
+	}
+	t := levels{leaves}
+	h := sha256.New()
+	var buf [1 + 2*32]byte
+	buf[0] = rfc6962.RFC6962NodeHashPrefix
+	for below := leaves; len(below) >= 2; {
+		up := make([]Hash, len(below)/2)
+		for k := range up {
+			copy(buf[1:33], below[2*k][:])
+			copy(buf[33:], below[2*k+1][:])
+			h.Reset()
+			h.Write(buf[:])
+			h.Sum(up[k][:0])
+		}
+		t = append(t, up)
+		below = up
+	}
+	return t
 }
 
 // size is the number of leaves.

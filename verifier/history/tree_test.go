@@ -34,6 +34,9 @@ func TestLevelsAgreeWithCompactRange(t *testing.T) {
 		if got := tr.root(n); string(got[:]) != string(want) {
 			t.Fatalf("size %d: root differs from the compact range's", n)
 		}
+		if got := buildLevels(append([]Hash(nil), tr[0]...)).root(n); string(got[:]) != string(want) {
+			t.Fatalf("size %d: the tree built at once has another root than the compact range's", n)
+		}
 	}
 }
 
