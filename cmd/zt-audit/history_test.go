@@ -50,11 +50,14 @@ func issueSecondAgent(t *testing.T, d *devproc.Dev) string {
 
 func ztDecide(t *testing.T, zt string, d *devproc.Dev, svid, action, corr string) api.ActionResponse {
 	t.Helper()
-	out, _ := exec.Command(zt, "decide", "--server", d.URL(), "--svid", svid, "--bundle", d.DevFile("bundle.pem"),
-		"--action", action, "--resource", "r", "--correlation-id", corr, "--json").Output()
+	cmd := exec.Command(zt, "decide", "--server", d.URL(), "--svid", svid, "--bundle", d.DevFile("bundle.pem"),
+		"--action", action, "--resource", "r", "--correlation-id", corr, "--json", "--timeout", "60s")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, _ := cmd.Output()
 	var ar api.ActionResponse
 	if err := json.Unmarshal(out, &ar); err != nil || ar.Decision == "" {
-		t.Fatalf("zt decide %s as %s: %s", action, svid, out)
+		t.Fatalf("zt decide %s as %s: %s\n%s\nztlog dev: %s", action, svid, out, stderr.String(), d.Stderr.String())
 	}
 	return ar
 }
@@ -95,7 +98,7 @@ func TestHistoryEndToEnd(t *testing.T) {
 	bins := t.TempDir()
 	ztlogBin, ztBin := buildBin(t, bins, "../ztlog"), buildBin(t, bins, "../zt")
 	dir := t.TempDir()
-	d := devproc.Start(t, ztlogBin, dir)
+	d := devproc.Start(t, ztlogBin, dir, "--decision-timeout", "30s")
 	second := issueSecondAgent(t, d)
 	var demo []uint64
 	demo = append(demo, ztDecide(t, ztBin, d, d.DevFile("agent"), "demo.echo", "incident-1").Log.Index)
@@ -172,7 +175,7 @@ func TestHistoryEndToEnd(t *testing.T) {
 	// Restart: the index is rebuilt from the log.
 	d.Cmd.Process.Signal(syscall.SIGTERM)
 	d.Cmd.Wait()
-	d2 := devproc.Start(t, ztlogBin, dir)
+	d2 := devproc.Start(t, ztlogBin, dir, "--decision-timeout", "30s")
 	base2 := "http://" + d2.Addr
 	waitIndexed(t, base2, demo[1])
 	out, code = runAudit(t, "history", "--agent", demoAgent, "--log", base2, "--policy", policy, "--json")

@@ -221,7 +221,7 @@ func (x *Index) Snapshot() *Snapshot {
 	}
 	var old []MapLeaf
 	var oldHashes []Hash
-	if x.snap != nil {
+	if x.snap != nil && len(x.snap.tree) > 0 {
 		old, oldHashes = x.snap.Leaves, x.snap.tree[0]
 	}
 	var added []Hash

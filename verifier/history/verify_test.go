@@ -201,6 +201,15 @@ func TestVerifyEntryOfAnotherAgent(t *testing.T) {
 // and extended in between) have the root of an index built at once.
 func TestSnapshotIncremental(t *testing.T) {
 	l := newTestLog(t, testOrigin)
+	// A snapshot of the empty map, then of a map without keys (a policy
+	// entry), as a server makes them when a log starts.
+	if r := l.x.Snapshot().Root(); r != emptyRoot {
+		t.Fatal("the empty map's root is not SHA-256 of nothing")
+	}
+	l.add(t, &entry.Policy{Time: "2026-11-21T09:59:00Z", Hash: digest(0xaa), Engine: "opa", SourceDigest: digest(0xbb), LoadedBy: "startup"})
+	if n := l.x.Snapshot().MapSize(); n != 0 {
+		t.Fatalf("a policy entry made %d keys", n)
+	}
 	for n := 0; n < 300; n++ {
 		actor := fmt.Sprintf("spiffe://example.test/agent/%d", n%7)
 		l.add(t, decision(actor, fmt.Sprintf("corr-%d", n%13+n/50), n%60, entry.Allow))
