@@ -31,6 +31,9 @@ type historyIndex struct {
 	interval time.Duration
 	indexed  prometheus.Gauge
 	logger   interface{ Warn(string, ...any) }
+	// broken, once set, is why the index stopped (a bug: a panic while
+	// applying or snapshotting); the decision path and the log go on.
+	broken error
 
 	mu  sync.Mutex
 	x   *history.Index
@@ -68,10 +71,19 @@ func newHistoryIndex(s *Service, interval time.Duration) *historyIndex {
 	return h
 }
 
-// run follows the log until ctx ends.
+// run follows the log until ctx ends. A panic stops the index, never the
+// process: the history is an auditor's convenience, the log is the evidence.
 func (h *historyIndex) run(ctx context.Context) {
 	t := time.NewTicker(h.interval)
 	defer t.Stop()
+	defer func() {
+		if r := recover(); r != nil {
+			h.mu.Lock()
+			h.broken, h.cur = fmt.Errorf("the history index stopped on an internal error (%v); restart the server to rebuild it from the log", r), nil
+			h.mu.Unlock()
+			h.logger.Warn("history index stopped", "error", fmt.Sprint(r))
+		}
+	}()
 	for {
 		if err := h.step(ctx); err != nil && ctx.Err() == nil {
 			h.logger.Warn("history index: following the log", "error", err.Error())
@@ -136,8 +148,12 @@ func (h *historyIndex) step(ctx context.Context) error {
 
 func (h *historyIndex) current(w http.ResponseWriter) *historyAt {
 	h.mu.Lock()
-	cur := h.cur
+	cur, broken := h.cur, h.broken
 	h.mu.Unlock()
+	if broken != nil {
+		httperr.WriteError(w, http.StatusServiceUnavailable, &httperr.Error{Code: "index_broken", Message: broken.Error()})
+		return nil
+	}
 	if cur == nil {
 		httperr.WriteError(w, http.StatusServiceUnavailable, &httperr.Error{Code: "index_not_ready",
 			Message: "the history index has not indexed a checkpoint yet (an empty log, or rebuilding after a start); retry shortly"})
