@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -62,6 +63,29 @@ func ztDecide(t *testing.T, zt string, d *devproc.Dev, svid, action, corr string
 	return ar
 }
 
+type runReport struct {
+	DecisionIndex uint64  `json:"decision_index"`
+	ResultIndex   *uint64 `json:"result_index"`
+}
+
+// ztRun runs demo.echo through zt run (the dev broker, sandboxed) as the
+// demo agent and returns its report.
+func ztRun(t *testing.T, zt string, d *devproc.Dev) *runReport {
+	t.Helper()
+	report := filepath.Join(t.TempDir(), "report.json")
+	out, err := exec.Command(zt, "run", "--server", d.URL(), "--svid", d.DevFile("agent"), "--model", "anthropic/claude-sonnet-4",
+		"--report", report, "--action", "demo.echo", "--resource", "demo://hello", "--", "echo", "hi").CombinedOutput()
+	if err != nil {
+		t.Fatalf("zt run: %v\n%s", err, out)
+	}
+	var rep runReport
+	raw, _ := os.ReadFile(report)
+	if err := json.Unmarshal(raw, &rep); err != nil || rep.ResultIndex == nil {
+		t.Fatalf("zt run report: %v %s", err, raw)
+	}
+	return &rep
+}
+
 // waitIndexed waits until the history index covers index.
 func waitIndexed(t *testing.T, base string, index uint64) {
 	t.Helper()
@@ -88,7 +112,8 @@ func timelineOf(t *testing.T, out string) *history.Timeline {
 	return &tl
 }
 
-// TestHistoryEndToEnd: a real `ztlog dev`, decisions as two agents; the
+// TestHistoryEndToEnd: a real `ztlog dev`, decisions as two agents and (with
+// bubblewrap) a sandboxed run whose broker result joins the agent; the
 // history of one holds exactly its decisions and verifies; the history of
 // a correlation id holds both agents'; answers tampered by a proxy fail
 // naming what broke; bad queries get 4xx naming the parameter; zt-audit
@@ -104,8 +129,20 @@ func TestHistoryEndToEnd(t *testing.T) {
 	demo = append(demo, ztDecide(t, ztBin, d, d.DevFile("agent"), "demo.echo", "incident-1").Log.Index)
 	other := ztDecide(t, ztBin, d, second, "demo.echo", "incident-1").Log.Index
 	demo = append(demo, ztDecide(t, ztBin, d, d.DevFile("agent"), "aws.ec2.terminate_instances", "incident-2").Log.Index)
+	// With bubblewrap, a sandboxed run: an allow and its broker's result.
+	var ran *runReport
+	if _, err := exec.LookPath("bwrap"); err == nil {
+		ran = ztRun(t, ztBin, d)
+		demo = append(demo, ran.DecisionIndex)
+	} else {
+		t.Log("bubblewrap (bwrap) is not installed: no sandboxed run, so no result entry in the history")
+	}
 	base := "http://" + d.Addr
-	waitIndexed(t, base, demo[1])
+	last := demo[len(demo)-1]
+	if ran != nil {
+		last = *ran.ResultIndex
+	}
+	waitIndexed(t, base, last)
 	policy := d.DevFile("trust.policy")
 
 	out, code := runAudit(t, "history", "--agent", demoAgent, "--log", base, "--policy", policy, "--json")
@@ -127,6 +164,20 @@ func TestHistoryEndToEnd(t *testing.T) {
 	}
 	if fmt.Sprint(decisions) != fmt.Sprint(demo) {
 		t.Errorf("the demo agent's decisions are %v, want %v", decisions, demo)
+	}
+	if ran != nil {
+		found := false
+		for _, e := range tl.Events {
+			if e.Kind == "result" && e.Index == *ran.ResultIndex {
+				found = true
+				if e.DecisionIndex == nil || *e.DecisionIndex != ran.DecisionIndex {
+					t.Errorf("the result at %d names decision %v, want %d", e.Index, e.DecisionIndex, ran.DecisionIndex)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("the broker's result at %d is not in the demo agent's history", *ran.ResultIndex)
+		}
 	}
 	if !tl.Verified {
 		t.Error("timeline not marked verified")
