@@ -26,7 +26,7 @@ func TestCLIConventions(t *testing.T) {
 			}
 		}
 	}
-	for _, sub := range []string{"verify", "bundle", "audit", "consistency", "monitor"} {
+	for _, sub := range []string{"verify", "bundle", "audit", "consistency", "monitor", "history"} {
 		clitest.Help(t, audit, sub)
 	}
 	for _, sub := range []string{"serve", "keygen", "federate"} {

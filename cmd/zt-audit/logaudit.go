@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/zt-infra/ztlog/cmd/internal/cli"
 	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/audit"
+	"github.com/zt-infra/ztlog/verifier/history"
 )
 
 // runLogAudit is `zt-audit audit --log URL|DIR --policy FILE`: the whole
@@ -54,6 +57,9 @@ func runLogAudit(ctx context.Context, args []string) error {
 		}
 	}
 	if opts.Verifiers, err = entryChecks(*spiffeBundle); err != nil {
+		return err
+	}
+	if opts.HistoryIndex, err = servedIndex(ctx, *logSpec); err != nil {
 		return err
 	}
 	var bar *progressBar
@@ -203,4 +209,27 @@ func entryChecks(spiffeBundle string) ([]audit.EntryVerifier, error) {
 		return nil, err
 	}
 	return []audit.EntryVerifier{attestation.EntryCheck{V: attestation.NewVerifier(set)}}, nil
+}
+
+// servedIndex is the history index checkpoint a log server serves (read
+// before the log's checkpoint, so that the audit reaches its size), or nil
+// for a log directory or a server without a history index.
+func servedIndex(ctx context.Context, spec string) ([]byte, error) {
+	if !strings.HasPrefix(spec, "http://") && !strings.HasPrefix(spec, "https://") {
+		return nil, nil
+	}
+	base, err := history.ServerBase(spec)
+	if err != nil {
+		return nil, fmt.Errorf("--log %q: %w", spec, err)
+	}
+	note, found, err := history.FetchIndexCheckpoint(ctx, &http.Client{Timeout: 30 * time.Second}, base)
+	var se *history.ServerError
+	if errors.As(err, &se) && se.Code == "index_not_ready" {
+		fmt.Fprintf(os.Stderr, "zt-audit: the history index is not ready (%s): it is not checked\n", se.Message)
+		return nil, nil
+	}
+	if err != nil || !found {
+		return nil, err
+	}
+	return note, nil
 }

@@ -7,6 +7,8 @@
 //	GET /metrics   Prometheus metrics
 //	GET /.well-known/ztlog  origin and checkpoint verifier key
 //	GET /v1/policies/{hash}  the stored source of a policy version
+//	GET /v1/history  an agent's or correlation id's entries, with a
+//	               completeness proof (verifier/history/history.md)
 //
 // Shutdown (context cancelled, e.g. SIGTERM) stops accepting connections,
 // lets in-flight requests finish, then closes the log, which waits until
@@ -126,6 +128,7 @@ type Service struct {
 	bundles  *bundles
 	started  time.Time
 	decision *mountedPath // nil for a read-only log
+	history  *historyIndex
 
 	mu          sync.Mutex
 	checks      map[string]func(context.Context) error
@@ -222,6 +225,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		httperr.WriteError(w, http.StatusMethodNotAllowed, &httperr.Error{Code: "method_not_allowed",
 			Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)})
 	})
+	var follow time.Duration
+	if cfg.Decision != nil {
+		follow = cfg.Decision.FollowInterval
+	}
+	s.history = newHistoryIndex(s, follow)
+	go s.history.run(untilClosed(ctx, s))
 	if cfg.Decision != nil {
 		if err := s.mountDecision(ctx, cfg.Decision); err != nil {
 			l.Close(context.Background())
@@ -262,7 +271,7 @@ func (s *Service) Handler() http.Handler { return s.logRequests(s.plainGuard(s.r
 // PublicPath reports whether path is a public, read-only endpoint, served
 // over plain HTTP too when PlainHTTPReads is set.
 func PublicPath(path string) bool {
-	for _, p := range []string{"/log/", "/v1/entries/", "/v1/proofs/", "/v1/bundles/", "/v1/policies/"} {
+	for _, p := range []string{"/log/", "/v1/entries/", "/v1/proofs/", "/v1/bundles/", "/v1/policies/", "/v1/history"} {
 		if strings.HasPrefix(path, p) {
 			return true
 		}

@@ -118,6 +118,10 @@ type Options struct {
 	Progress func(done, total uint64)
 	// OnFinding, when set, receives every finding as it is made.
 	OnFinding func(Finding)
+	// HistoryIndex, when set, is the index checkpoint the log serves
+	// (GET /v1/history/checkpoint, verifier/history): Run recomputes the
+	// history index from the entries and checks it (history.index).
+	HistoryIndex []byte
 }
 
 func (o Options) withDefaults() Options {
@@ -158,6 +162,7 @@ type Auditor struct {
 	src      Source
 	ctx      context.Context
 	entries  uint64
+	hist     *historyCheck
 }
 
 // NewAuditor returns an auditor at tree size 0.
@@ -190,8 +195,14 @@ func Run(ctx context.Context, src Source, pol *trustpolicy.Policy, opts Options)
 		return nil, fmt.Errorf("%w: read checkpoint: %w", ErrUnusable, err)
 	}
 	cp, err := a.VerifyCheckpoint(raw, pol)
+	if err == nil && opts.HistoryIndex != nil && !opts.MerkleOnly {
+		a.setHistory(opts.HistoryIndex, cp)
+	}
 	if err == nil {
 		err = a.Advance(ctx, src, cp)
+	}
+	if err == nil {
+		a.finishHistory()
 	}
 	if err != nil && !errors.Is(err, errStop) {
 		return nil, err
@@ -455,6 +466,9 @@ func (a *Auditor) stream(ctx context.Context, src Source, from, to uint64) error
 				for k, e := range p.entries {
 					if e != nil {
 						a.comp.entry(p.first+uint64(k), p.hashes[k*32:k*32+32], e)
+					}
+					if a.hist != nil {
+						a.hist.observe(p.hashes[k*32:k*32+32], e)
 					}
 				}
 			}

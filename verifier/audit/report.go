@@ -41,6 +41,7 @@ var checkTitles = map[string]string{
 	CheckRevocation: "no allow for a revoked agent",
 	CheckResultDue:  "allows older than the window have a result",
 	CheckCapacity:   "audit limits sufficed",
+	CheckHistory:    "history index recomputed from the entries",
 }
 
 // Finding is one problem found.
@@ -135,7 +136,7 @@ func newFindings(maxExamples int, verifierNames []string) *findings {
 	for _, n := range verifierNames {
 		ids = append(ids, "signature."+n)
 	}
-	ids = append(ids, CheckCapacity)
+	ids = append(ids, CheckHistory, CheckCapacity)
 	for _, id := range ids {
 		title := checkTitles[id]
 		if title == "" {
