@@ -7,6 +7,7 @@
 //	zt-audit audit --log URL|DIR --policy FILE       audit the whole log from its tiles
 //	zt-audit consistency OLD NEW --log URL --policy FILE   prove OLD is a prefix of NEW
 //	zt-audit monitor --log URL --policy FILE --state DIR   follow the log and alert
+//	zt-audit explore --log URL|DIR --policy FILE   the evidence explorer on localhost
 //	zt-audit daal ...   check DAAL anchors, prove and verify actions against them
 //
 // Exit status: 0 verified, 1 verification failed, 2 unusable input.
@@ -35,6 +36,8 @@ usage:
                              prove the saved checkpoint OLD is a prefix of NEW (- = current)
   zt-audit monitor --log URL|DIR --policy FILE --state DIR [--spiffe-bundle FILE] [--webhook URL] [--once]
                              follow the log; alerts as JSON lines on stdout
+  zt-audit explore --log URL|DIR --policy FILE [--listen 127.0.0.1:PORT]
+                             serve the evidence explorer: a web page that verifies the log in the browser
   zt-audit daal SUBCOMMAND   DAAL anchors: check, prove, verify, evidence, dump (zt-audit daal -h)
 
 exit status: 0 verified, 1 verification failed, 2 unusable input
@@ -49,6 +52,7 @@ var commands = map[string]cli.Command{
 	"bundle":      runBundle,
 	"consistency": runConsistency,
 	"monitor":     runMonitor,
+	"explore":     runExplore,
 }
 
 func main() { cli.MainExit("zt-audit", usage, commands, exitCode) }
