@@ -170,9 +170,9 @@ function entryRow(r) {
   const who = e.actor || e.broker || e.by || e.loaded_by || "";
   return el("tr", { "data-index": r.index },
     el("td", {}, link(`#/entry/${r.index}`, `#${r.index}`)),
-    el("td", { class: "mono" }, e.time || ""),
+    el("td", { class: "mono time", title: e.time || "" }, e.time ? e.time.replace("T", " ").replace(/\.[0-9]+Z$/, "Z") : ""),
     el("td", {}, e.kind || "?"),
-    el("td", { class: "mono" }, who),
+    el("td", { class: "mono actor" }, who),
     el("td", {}, what),
     el("td", { class: e.decision || "" }, e.decision || (e.outcome ? e.outcome : "")),
     verdictCell(r));
@@ -369,7 +369,7 @@ async function historyPage(params) {
   try {
     h = await getJSON("/v1/history?" + q({ ...key, size: cp.tree ? cp.tree.size : 0 }));
   } catch (e) {
-    if (e.status === 404 || e.status === 501 || e.status === 405) {
+    if ([403, 404, 405, 501].includes(e.status)) {
       out.push(el("div", { class: "card", id: "history-unavailable", "data-history": "unavailable" },
         el("p", {}, el("b", {}, "History not served by this log. "), "It answers GET /v1/history with: ", e.message),
         el("p", { class: "muted" }, "Without a verifiable history, Search still finds entries and verifies each one, but cannot prove that none is missing.")));
