@@ -281,6 +281,8 @@ func TestExplorerInBrowser(t *testing.T) {
 	}
 	base := explore(t, "http://"+l.dev.Addr, trust)
 	all := map[string]string{"checkpoint signature": "PASS", "witness cosignatures": "PASS"}
+	historyAll := map[string]string{"checkpoint signature": "PASS", "witness cosignatures": "PASS", "index checkpoint": "PASS",
+		"map proof": "PASS", "completeness": "PASS", "log inclusion": "PASS", "entries belong to the key": "PASS"}
 	entryAll := map[string]string{"checkpoint signature": "PASS", "witness cosignatures": "PASS", "leaf hash": "PASS", "inclusion proof": "PASS"}
 
 	t.Run("log page", func(t *testing.T) {
@@ -360,9 +362,48 @@ func TestExplorerInBrowser(t *testing.T) {
 
 	t.Run("history", func(t *testing.T) {
 		b.open(t, base+"/ui/#/history?agent="+url.QueryEscape(l.agent))
-		if got := b.text(t, "#history-unavailable"); !strings.Contains(got, "History not served by this log") {
-			t.Errorf("history = %q, want it to say the log serves no history", got)
+		if !historyServed(t, l.dev, l.agent) {
+			if got := b.text(t, "#history-unavailable"); !strings.Contains(got, "History not served by this log") {
+				t.Errorf("history = %q, want it to say the log serves no history", got)
+			}
+			return
 		}
+		wantChecks(t, b.checks(t), historyAll)
+		n := evalJS[string](t, b, `document.querySelector("#history-summary").dataset.entries`)
+		if n == "" || n == "0" {
+			t.Errorf("history of %s shows %q entries", l.agent, n)
+		}
+		rows := evalJS[[]uint64](t, b, `[...document.querySelectorAll("table.entries tr[data-index]")].map(r => Number(r.dataset.index))`)
+		for _, want := range []uint64{l.original, l.deny, l.allow, l.result} {
+			if !contains(rows, want) {
+				t.Errorf("history rows %v lack %d", rows, want)
+			}
+		}
+		b.screenshot(t, "history")
+	})
+
+	t.Run("tampered history", func(t *testing.T) {
+		if !historyServed(t, l.dev, l.agent) {
+			t.Skip("this ztlog serves no GET /v1/history (verifier/history is not merged): nothing to tamper with")
+		}
+		proxy := tamperProxy(t, l.dev, "/v1/history", func(b []byte) []byte {
+			var a map[string]any
+			if err := json.Unmarshal(b, &a); err != nil {
+				return b
+			}
+			if es, ok := a["entries"].([]any); ok && len(es) > 1 {
+				a["entries"] = append(es[:1], es[2:]...) // leave one out
+			}
+			out, _ := json.Marshal(a)
+			return out
+		})
+		b.open(t, offline(t, proxy, policyText)+"/ui/#/history?agent="+url.QueryEscape(l.agent))
+		want := map[string]string{}
+		for k, v := range historyAll {
+			want[k] = v
+		}
+		want["completeness"], want["log inclusion"] = "FAIL", "FAIL"
+		wantChecks(t, b.checks(t), want)
 	})
 
 	t.Run("tampered tile", func(t *testing.T) {
@@ -414,6 +455,27 @@ func TestExplorerInBrowser(t *testing.T) {
 		b.open(t, fmt.Sprintf("%s/ui/#/entry/%d", dir, l.allow))
 		wantChecks(t, b.checks(t), entryAll)
 	})
+}
+
+// historyServed reports whether the dev log answers GET /v1/history.
+func historyServed(t *testing.T, d *devproc.Dev, agent string) bool {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + d.Addr + "/v1/history?agent=" + url.QueryEscape(agent))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusOK:
+			return true
+		case resp.StatusCode == http.StatusServiceUnavailable && time.Now().Before(deadline):
+			time.Sleep(100 * time.Millisecond) // the index is catching up
+		default:
+			return false
+		}
+	}
 }
 
 func contains(xs []uint64, x uint64) bool {
