@@ -285,6 +285,15 @@ func TestExplorerInBrowser(t *testing.T) {
 		"map proof": "PASS", "completeness": "PASS", "log inclusion": "PASS", "entries belong to the key": "PASS"}
 	entryAll := map[string]string{"checkpoint signature": "PASS", "witness cosignatures": "PASS", "leaf hash": "PASS", "inclusion proof": "PASS"}
 
+	t.Run("checkpoint vectors", func(t *testing.T) {
+		b.open(t, base+"/ui/#/trust")
+		checkpointVectors(t, b)
+	})
+
+	t.Run("history vectors", func(t *testing.T) {
+		historyVectors(t, b)
+	})
+
 	t.Run("log page", func(t *testing.T) {
 		b.open(t, base+"/ui/#/")
 		wantChecks(t, b.checks(t), all)
@@ -479,6 +488,161 @@ func historyServed(t *testing.T, d *devproc.Dev, agent string) bool {
 }
 
 func contains(xs []uint64, x uint64) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// checkpointVectors runs the page's verifyCheckpoint (ui/verify.js) over the
+// Go verifier's checkpoint vectors (testdata/policy/checkpoints) and
+// compares: the log signature verdict, the witnesses whose cosignatures
+// count, those rejected, those unknown, and the quorum verdict. WebCrypto
+// has no ML-DSA: an ML-DSA-44 cosignature is rejected in the page (and
+// says so), so the page's cosigners are the vector's less those, and the
+// quorum verdict is compared only where no ML-DSA cosignature counts.
+func checkpointVectors(t *testing.T, b *browser) {
+	dir := "../../testdata/policy/checkpoints"
+	raw, err := os.ReadFile(filepath.Join(dir, "vectors.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vectors []struct {
+		Note, Policy, Want string
+		Cosigned, Rejected []string
+		Unknown            int
+	}
+	if err := json.Unmarshal(raw, &vectors); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vectors {
+		t.Run(v.Note, func(t *testing.T) {
+			note, err := os.ReadFile(filepath.Join(dir, v.Note))
+			if err != nil {
+				t.Fatal(err)
+			}
+			policy, err := os.ReadFile(filepath.Join(dir, "..", "valid", v.Policy))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := evalJS[struct {
+				Signature, Witnesses      bool
+				Cosigned, Rejected, MLDSA []string
+				Unknown                   int
+				SignatureWhy              string
+			}](t, b, fmt.Sprintf(`(async () => {
+				const v = await import("/ui/verify.js");
+				const p = await v.parsePolicy(%s);
+				const r = await v.verifyCheckpoint(%s, p, new Date());
+				return {Signature: r.signature.ok, SignatureWhy: r.signature.reason, Witnesses: r.witnesses.ok,
+					Cosigned: r.cosignatures.map(c => c.witness), Rejected: r.rejected.map(c => c.witness), Unknown: r.unknown.length,
+					MLDSA: p.witnesses.filter(w => w.cosigType === 6).map(w => w.name)};
+			})()`, jsString(policy), jsString(note)))
+			mldsa := map[string]bool{}
+			for _, w := range got.MLDSA {
+				mldsa[w] = true
+			}
+			wantSig := v.Want == "valid" || v.Want == "quorum"
+			if got.Signature != wantSig {
+				t.Fatalf("log signature = %v (%s), want %v (vector: %s)", got.Signature, got.SignatureWhy, wantSig, v.Want)
+			}
+			if !wantSig {
+				return
+			}
+			var wantCosigned []string
+			needsMLDSA := false
+			for _, w := range v.Cosigned {
+				if mldsa[w] {
+					needsMLDSA = true
+				} else {
+					wantCosigned = append(wantCosigned, w)
+				}
+			}
+			if !sameSet(got.Cosigned, wantCosigned) {
+				t.Errorf("cosigned %v, want %v (the vector's Ed25519 cosigners)", got.Cosigned, wantCosigned)
+			}
+			for _, w := range got.Rejected {
+				if !mldsa[w] && !slicesContains(v.Rejected, w) {
+					t.Errorf("rejected %s, which the vector counts", w)
+				}
+			}
+			for _, w := range v.Rejected {
+				if !slicesContains(got.Rejected, w) {
+					t.Errorf("did not reject %s", w)
+				}
+			}
+			if got.Unknown != v.Unknown {
+				t.Errorf("unknown signers %d, want %d", got.Unknown, v.Unknown)
+			}
+			if !needsMLDSA && got.Witnesses != (v.Want == "valid") {
+				t.Errorf("quorum met = %v, want %v (vector: %s)", got.Witnesses, v.Want == "valid", v.Want)
+			}
+		})
+	}
+}
+
+// historyVectors runs the page's verifyHistory (ui/history.js) over the
+// history answers of testdata/history, which verifier/history's own tests
+// verify: every check must pass.
+func historyVectors(t *testing.T, b *browser) {
+	dir := "../../testdata/history"
+	raw, err := os.ReadFile(filepath.Join(dir, "vectors.json"))
+	if os.IsNotExist(err) {
+		t.Skip("testdata/history is not in this tree (verifier/history is not merged): no history vectors")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vectors struct {
+		Policy  string   `json:"policy"`
+		Answers []string `json:"answers"`
+	}
+	if err := json.Unmarshal(raw, &vectors); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range vectors.Answers {
+		answer, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := evalJS[[][2]any](t, b, fmt.Sprintf(`(async () => {
+			const v = await import("/ui/verify.js");
+			const h = await import("/ui/history.js");
+			const a = JSON.parse(%s);
+			const r = await h.verifyHistory(a, a.key, await v.parsePolicy(%s), new Date());
+			return r.checks.map(([n, c]) => [n, c.ok ? "PASS" : "FAIL: " + c.reason]);
+		})()`, jsString(answer), jsString([]byte(vectors.Policy))))
+		if len(got) != 7 {
+			t.Errorf("%s: %d checks, want 7", name, len(got))
+		}
+		for _, c := range got {
+			if c[1] != "PASS" {
+				t.Errorf("%s: %v %v", name, c[0], c[1])
+			}
+		}
+	}
+}
+
+func jsString(b []byte) string {
+	s, _ := json.Marshal(string(b))
+	return string(s)
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slicesContains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+func slicesContains(xs []string, x string) bool {
 	for _, y := range xs {
 		if y == x {
 			return true

@@ -136,7 +136,7 @@ async function verifyMultiInclusion(answer, root) {
     const got = await rec(0, answer.size);
     if (p !== proof.length) return fail(`${proof.length - p} proof hashes left over`);
     if (!equalBytes(got, root)) return fail(`the ${entries.length} entries and ${proof.length} hashes lead to ${b64encode(got)}, not the checkpoint's root`);
-    return pass(`the ${entries.length} entries are in the log of size ${answer.size} (${proof.length} hashes)`);
+    return pass(`the ${entries.length} entries are in the log of size ${answer.size} (${proof.length} proof hash${proof.length === 1 ? "" : "es"})`);
   } catch (err) {
     return fail(err.message);
   }
