@@ -127,3 +127,9 @@ fuzz-long:
 	done; \
 	echo "fuzz-long: $$failed target(s) failed; logs in $(FUZZ_LONG_DIR)"; \
 	[ $$failed -eq 0 ]
+
+## screenshots: the evidence explorer's main pages as docs/explorer/*.png, taken by its
+## browser test (Debian chromium, .ci/deps.d/chromium.sh) against a fresh ztlog dev
+.PHONY: screenshots
+screenshots:
+	$(GO) test -count=1 -run '^TestExplorerInBrowser$$' ./verifier/explorer -screenshots $(CURDIR)/docs/explorer
