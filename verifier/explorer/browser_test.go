@@ -184,7 +184,8 @@ func startDevLog(t *testing.T) *devLog {
 func explore(t *testing.T, logSpec, policy string) string {
 	t.Helper()
 	addr := devproc.FreeAddr(t)
-	cmd := exec.Command(auditBin, "explore", "--log", logSpec, "--policy", policy, "--listen", addr)
+	cmd := exec.Command(auditBin, "explore", "--log", logSpec, "--policy", filepath.Base(policy), "--listen", addr)
+	cmd.Dir = filepath.Dir(policy) // the page names the policy file as given
 	stdout, _ := cmd.StdoutPipe()
 	var stderr devproc.SyncBuffer
 	cmd.Stderr = &stderr
@@ -433,6 +434,7 @@ func TestExplorerInBrowser(t *testing.T) {
 		})
 		b.open(t, fmt.Sprintf("%s/ui/#/entry/%d", offline(t, proxy, policyText), l.original))
 		wantChecks(t, b.checks(t), map[string]string{"checkpoint signature": "PASS", "witness cosignatures": "PASS", "leaf hash": "FAIL", "inclusion proof": "PASS"})
+		b.screenshot(t, "tampered-entry")
 		if got := b.text(t, "pre.mono"); !strings.Contains(got, "forgery!") {
 			t.Errorf("the page does not show the served (forged) entry it failed: %q", got)
 		}
