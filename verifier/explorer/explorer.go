@@ -82,7 +82,7 @@ func Handler(cfg Config) http.Handler {
 		panic(err) // the embedded directory exists: a build without it does not compile
 	}
 	files := http.StripPrefix("/ui/", http.FileServerFS(static))
-	f := &finder{log: cfg.Log}
+	f := &finder{log: cfg.Log, scans: make(chan struct{}, maxScans)}
 	page := PageConfig{Mode: cfg.Mode, TrustPolicy: string(cfg.TrustPolicy), TrustSource: cfg.TrustSource}
 	if page.Mode == "" {
 		page.Mode = "serve"

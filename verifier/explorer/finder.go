@@ -28,8 +28,34 @@ const (
 )
 
 // finder answers searches by reading every entry bundle of the log's latest
-// checkpoint. Its answers are hints: the page verifies each hit.
-type finder struct{ log Reader }
+// checkpoint. Its answers are hints: the page verifies each hit. At most
+// maxScans run at once (a public endpoint must not let anyone make the
+// server read its whole log many times over); more are refused with 503.
+type finder struct {
+	log   Reader
+	scans chan struct{}
+}
+
+// maxScans is how many searches (or growth samples) may read the log at once.
+const maxScans = 2
+
+// acquire takes a scan slot, or answers 503 and returns false.
+func (f *finder) acquire(w http.ResponseWriter) bool {
+	if f.log == nil {
+		writeError(w, http.StatusNotFound, "no_finder", "", "this server has no log to search")
+		return false
+	}
+	select {
+	case f.scans <- struct{}{}:
+		return true
+	default:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "finder_busy", "", fmt.Sprintf("%d searches are reading the log; try again in a moment", maxScans))
+		return false
+	}
+}
+
+func (f *finder) release() { <-f.scans }
 
 // Query is a search: every given field must match.
 type Query struct {
@@ -240,15 +266,15 @@ func parseQuery(v url.Values) (Query, int, *apiErr) {
 type apiErr struct{ code, field, msg string }
 
 func (f *finder) find(w http.ResponseWriter, r *http.Request) {
-	if f.log == nil {
-		writeError(w, http.StatusNotFound, "no_finder", "", "this server has no log to search")
-		return
-	}
 	q, limit, bad := parseQuery(r.URL.Query())
 	if bad != nil {
 		writeError(w, http.StatusBadRequest, bad.code, bad.field, bad.msg)
 		return
 	}
+	if !f.acquire(w) {
+		return
+	}
+	defer f.release()
 	res, err := Find(r.Context(), f.log, q, limit)
 	if err != nil {
 		writeError(w, http.StatusBadGateway, "log_unreadable", "", "the log could not be read: "+err.Error())
@@ -302,10 +328,10 @@ func point(e []byte, size uint64) []GrowthPoint {
 }
 
 func (f *finder) growth(w http.ResponseWriter, r *http.Request) {
-	if f.log == nil {
-		writeError(w, http.StatusNotFound, "no_finder", "", "this server has no log to read")
+	if !f.acquire(w) {
 		return
 	}
+	defer f.release()
 	size, points, err := Growth(r.Context(), f.log)
 	if err != nil {
 		writeError(w, http.StatusBadGateway, "log_unreadable", "", "the log could not be read: "+err.Error())

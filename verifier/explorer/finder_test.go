@@ -284,3 +284,46 @@ func FuzzFindQuery(f *testing.F) {
 		}
 	})
 }
+
+// blockingLog holds every read until release is closed.
+type blockingLog struct {
+	memLog
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingLog) ReadCheckpoint(ctx context.Context) ([]byte, error) {
+	b.started <- struct{}{}
+	<-b.release
+	return b.memLog.ReadCheckpoint(ctx)
+}
+
+// TestFinderRefusesTooManyScans: a public server does not read its whole
+// log for more than maxScans searches at once.
+func TestFinderRefusesTooManyScans(t *testing.T) {
+	l := &blockingLog{memLog: *testLog(t), started: make(chan struct{}, maxScans), release: make(chan struct{})}
+	h := Handler(Config{Log: l})
+	done := make(chan int, maxScans)
+	for i := 0; i < maxScans; i++ {
+		go func() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ui/api/find?kind=policy", nil))
+			done <- rec.Code
+		}()
+		<-l.started
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ui/api/growth", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("a search beyond %d at once: HTTP %d, want 503", maxScans, rec.Code)
+	}
+	if !strings.Contains(rec.Body.String(), "finder_busy") {
+		t.Errorf("body %s, want finder_busy", rec.Body.String())
+	}
+	close(l.release)
+	for i := 0; i < maxScans; i++ {
+		if code := <-done; code != http.StatusOK {
+			t.Errorf("a search within the limit: HTTP %d", code)
+		}
+	}
+}

@@ -104,6 +104,13 @@ func proxy(base *url.URL, hc *http.Client) http.Handler {
 			r.Out.Host = base.Host
 		},
 		Transport: hc.Transport,
+		// The log's bytes are data for the page, never a document of the
+		// explorer's origin: a hostile server's HTML would not run.
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Header.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+			resp.Header.Set("X-Content-Type-Options", "nosniff")
+			return nil
+		},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !readPath(r.URL.Path) {
