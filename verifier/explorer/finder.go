@@ -25,6 +25,8 @@ const (
 	MaxHits = 1000
 	// growthSamples is how many entry bundles GET /ui/api/growth reads.
 	growthSamples = 48
+	// smallLog is the largest log whose growth is drawn from every entry.
+	smallLog = 2 * layout.EntryBundleWidth
 )
 
 // finder answers searches by reading every entry bundle of the log's latest
@@ -171,16 +173,23 @@ func Find(ctx context.Context, log Reader, q Query, limit int) (*FindResult, err
 // scan calls fn with every entry of the tree of size size that is a JSON
 // object; other entries are skipped (the page shows them as they are).
 func scan(ctx context.Context, log Reader, size uint64, fn func(uint64, *summary)) error {
+	return scanEntries(ctx, log, size, func(i uint64, e []byte) {
+		var s summary
+		if json.Unmarshal(e, &s) == nil {
+			fn(i, &s)
+		}
+	})
+}
+
+// scanEntries calls fn with every entry of the tree of size size.
+func scanEntries(ctx context.Context, log Reader, size uint64, fn func(uint64, []byte)) error {
 	for b := uint64(0); b*layout.EntryBundleWidth < size; b++ {
 		entries, err := readBundle(ctx, log, b, size)
 		if err != nil {
 			return err
 		}
 		for j, e := range entries {
-			var s summary
-			if json.Unmarshal(e, &s) == nil {
-				fn(b*layout.EntryBundleWidth+uint64(j), &s)
-			}
+			fn(b*layout.EntryBundleWidth+uint64(j), e)
 		}
 	}
 	return nil
@@ -292,7 +301,8 @@ type GrowthPoint struct {
 }
 
 // Growth samples the log's size over time from the times of the last
-// entries of up to growthSamples entry bundles, spread over the log.
+// entries of up to growthSamples entry bundles, spread over the log (from
+// every entry's time in a log of at most smallLog entries).
 func Growth(ctx context.Context, log Reader) (uint64, []GrowthPoint, error) {
 	size, err := latestSize(ctx, log)
 	if err != nil || size == 0 {
@@ -300,6 +310,10 @@ func Growth(ctx context.Context, log Reader) (uint64, []GrowthPoint, error) {
 	}
 	bundles := (size + layout.EntryBundleWidth - 1) / layout.EntryBundleWidth
 	points := []GrowthPoint{}
+	if size <= smallLog {
+		err := scanEntries(ctx, log, size, func(i uint64, e []byte) { points = append(points, point(e, i+1)...) })
+		return size, points, err
+	}
 	last := uint64(1<<64 - 1)
 	for k := uint64(0); k < growthSamples; k++ {
 		b := k * (bundles - 1) / (growthSamples - 1)

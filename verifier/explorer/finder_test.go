@@ -121,15 +121,33 @@ func TestGrowth(t *testing.T) {
 	if size != 304 {
 		t.Errorf("size %d, want 304", size)
 	}
-	// Bundle 0 gives its first and last entry; bundle 1 ends in "not json".
-	if len(points) != 2 {
-		t.Fatalf("points %v, want 2", points)
+	// A small log: one point per entry, but the last ("not json").
+	if len(points) != 303 {
+		t.Fatalf("%d points, want 303", len(points))
 	}
 	if points[0].Size != 1 || points[0].Time != "2026-11-21T09:00:00Z" {
 		t.Errorf("first point %+v", points[0])
 	}
-	if points[1].Size != 256 {
-		t.Errorf("second point %+v, want size 256", points[1])
+	if last := points[302]; last.Size != 303 || last.Time != "2026-11-21T11:00:00Z" {
+		t.Errorf("last point %+v, want size 303 at the result's time", last)
+	}
+}
+
+func TestGrowthSamplesALargeLog(t *testing.T) {
+	l := &memLog{}
+	for i := 0; i < 100*layout.EntryBundleWidth; i++ {
+		l.entries = append(l.entries, []byte(fmt.Sprintf(`{"time":"2026-11-21T10:00:00.%06dZ"}`, i)))
+	}
+	_, points, err := Growth(context.Background(), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Entry 0, then the last entry of 48 bundles spread from the first to the last.
+	if len(points) != 1+growthSamples {
+		t.Fatalf("%d points, want %d", len(points), 1+growthSamples)
+	}
+	if got := points[len(points)-1].Size; got != uint64(len(l.entries)) {
+		t.Errorf("last point at size %d, want %d", got, len(l.entries))
 	}
 }
 
