@@ -139,9 +139,12 @@ type devLog struct {
 
 func decide(t *testing.T, d *devproc.Dev, action, resource string) uint64 {
 	t.Helper()
-	out, err := exec.Command(ztBin, "decide", "--server", d.URL(), "--svid", d.DevFile("agent"), "--action", action, "--resource", resource, "--json").Output()
+	cmd := exec.Command(ztBin, "decide", "--server", d.URL(), "--svid", d.DevFile("agent"), "--action", action, "--resource", resource, "--json")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil && len(out) == 0 {
-		t.Fatalf("zt decide %s: %v", action, err)
+		t.Fatalf("zt decide %s: %v\n%s\nztlog dev:\n%s", action, err, stderr.String(), d.Stderr.String())
 	}
 	var ans struct {
 		Log struct{ Index uint64 } `json:"log"`
