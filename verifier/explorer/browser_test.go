@@ -364,8 +364,8 @@ func TestExplorerInBrowser(t *testing.T) {
 		if len(idx) == 0 {
 			t.Fatal("no policy version listed")
 		}
-		b.screenshot(t, "policies")
 		b.open(t, fmt.Sprintf("%s/ui/#/policy/%d", base, idx[0]))
+		b.screenshot(t, "policy")
 		want := map[string]string{"policy source digest": "PASS"}
 		for k, v := range entryAll {
 			want[k] = v
