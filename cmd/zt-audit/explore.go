@@ -41,7 +41,7 @@ func runExplore(ctx context.Context, args []string) error {
 	}
 	h, err := explorer.Offline(ctx, explorer.OfflineConfig{Log: *logSpec, TrustPolicy: text, TrustSource: *policyFile})
 	if err != nil {
-		return fmt.Errorf("--log %q: %w", *logSpec, err)
+		return err // names the log as given to --log
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
