@@ -137,3 +137,9 @@ BENCH_RUNS ?= 5
 .PHONY: bench-report
 bench-report:
 	$(GO) run ./internal/benchreport -out docs/bench-report.md -dir $(BIN)/bench-report -runs $(if $(filter 1,$(QUICK)),1,$(BENCH_RUNS)) $(if $(filter 1,$(QUICK)),-quick)
+
+## screenshots: the evidence explorer's main pages as docs/explorer/*.png, taken by its
+## browser test (Debian chromium, .ci/deps.d/chromium.sh) against a fresh ztlog dev
+.PHONY: screenshots
+screenshots:
+	$(GO) test -count=1 -run '^TestExplorerInBrowser$$' ./verifier/explorer -screenshots $(CURDIR)/docs/explorer

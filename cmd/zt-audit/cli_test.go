@@ -26,7 +26,7 @@ func TestCLIConventions(t *testing.T) {
 			}
 		}
 	}
-	for _, sub := range []string{"verify", "bundle", "audit", "consistency", "monitor", "history"} {
+	for _, sub := range []string{"verify", "bundle", "audit", "consistency", "monitor", "history", "explore"} {
 		clitest.Help(t, audit, sub)
 	}
 	for _, sub := range []string{"serve", "keygen", "federate"} {
@@ -39,6 +39,8 @@ func TestCLIConventions(t *testing.T) {
 	}{
 		{audit, []string{"moniter"}, `did you mean "monitor"?`},
 		{audit, []string{"audit", "--polcy", "x"}, "did you mean --policy?"},
+		{audit, []string{"explore", "--policy", "x"}, "--log is required"},
+		{audit, []string{"explore", "--log", "x"}, "--policy is required"},
 		{witness, []string{"serv"}, `did you mean "serve"?`},
 		{witness, []string{"serve", "--stat", "x"}, "did you mean --state?"},
 	}

@@ -8,6 +8,7 @@
 //	zt-audit consistency OLD NEW --log URL --policy FILE   prove OLD is a prefix of NEW
 //	zt-audit monitor --log URL --policy FILE --state DIR   follow the log and alert
 //	zt-audit history --agent ID|--correlation-id ID --log URL --policy FILE   an agent's verified history
+//	zt-audit explore --log URL|DIR --policy FILE   the evidence explorer on localhost
 //	zt-audit daal ...   check DAAL anchors, prove and verify actions against them
 //
 // Exit status: 0 verified, 1 verification failed, 2 unusable input.
@@ -38,6 +39,8 @@ usage:
                              follow the log; alerts as JSON lines on stdout
   zt-audit history --agent ID | --correlation-id ID --log URL --policy FILE [--since T] [--size N] [--json]
                              every entry of an agent or correlation id, proven complete
+  zt-audit explore --log URL|DIR --policy FILE [--listen 127.0.0.1:PORT]
+                             serve the evidence explorer: a web page that verifies the log in the browser
   zt-audit daal SUBCOMMAND   DAAL anchors: check, prove, verify, evidence, dump (zt-audit daal -h)
 
 exit status: 0 verified, 1 verification failed, 2 unusable input
@@ -53,6 +56,7 @@ var commands = map[string]cli.Command{
 	"consistency": runConsistency,
 	"monitor":     runMonitor,
 	"history":     runHistory,
+	"explore":     runExplore,
 }
 
 func main() { cli.MainExit("zt-audit", usage, commands, exitCode) }

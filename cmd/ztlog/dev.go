@@ -189,6 +189,8 @@ Try (zt and ztlog are in ./bin after make build):
   curl %s/.well-known/ztlog
   curl %s/readyz
   curl %s/v1/entries/0
+  open %s/ui/ in a browser: the evidence explorer, verifying the log in the page
+       (zt-audit explore --log %s --policy %s: the same, against your policy)
   zt-audit audit --log %s/log/ --policy %s --spiffe-bundle %s
   zt-audit bundle --log %s/log/ --policy %s --spiffe-bundle %s --index N --out action.bundle
   zt-audit verify action.bundle --policy %s --spiffe-bundle %s
@@ -202,7 +204,7 @@ Stop with Ctrl-C; the log is kept in %s and continues on the next start.
 		secure, agent, broker, secure, broker,
 		secure, agent,
 		bundle, b.env.AgentJWT, addr, devAgentAlias,
-		base, base, base, base, base, b.trustPolicy, bundle,
+		base, base, base, base, base, base, b.trustPolicy, base, b.trustPolicy, bundle,
 		base, b.trustPolicy, bundle, b.trustPolicy, bundle, secure, b.logDir)
 }
 

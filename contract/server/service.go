@@ -9,6 +9,8 @@
 //	GET /v1/policies/{hash}  the stored source of a policy version
 //	GET /v1/history  an agent's or correlation id's entries, with a
 //	               completeness proof (verifier/history/history.md)
+//	GET /ui/       the evidence explorer (verifier/explorer): a web page that
+//	               verifies the log in the browser
 //
 // Shutdown (context cancelled, e.g. SIGTERM) stops accepting connections,
 // lets in-flight requests finish, then closes the log, which waits until
@@ -43,6 +45,7 @@ import (
 	"github.com/zt-infra/ztlog/log/httpread"
 	"github.com/zt-infra/ztlog/log/storage"
 	"github.com/zt-infra/ztlog/log/witnessing"
+	"github.com/zt-infra/ztlog/verifier/explorer"
 )
 
 // Config is everything `ztlog serve` is told.
@@ -217,6 +220,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.router.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
 	s.router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})).Methods(http.MethodGet)
 	s.router.HandleFunc("/.well-known/ztlog", s.wellKnown).Methods(http.MethodGet)
+	ui := explorer.Handler(explorer.Config{Log: l, Mode: "serve"})
+	s.router.Handle("/ui", ui)
+	s.router.PathPrefix("/ui/").Handler(ui)
 	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httperr.WriteError(w, http.StatusNotFound, &httperr.Error{Code: "no_such_endpoint", Field: "path",
 			Message: fmt.Sprintf("no endpoint at %s", r.URL.Path)})
@@ -271,13 +277,13 @@ func (s *Service) Handler() http.Handler { return s.logRequests(s.plainGuard(s.r
 // PublicPath reports whether path is a public, read-only endpoint, served
 // over plain HTTP too when PlainHTTPReads is set.
 func PublicPath(path string) bool {
-	for _, p := range []string{"/log/", "/v1/entries/", "/v1/proofs/", "/v1/bundles/", "/v1/policies/", "/v1/history"} {
+	for _, p := range []string{"/log/", "/v1/entries/", "/v1/proofs/", "/v1/bundles/", "/v1/policies/", "/v1/history", "/ui/"} {
 		if strings.HasPrefix(path, p) {
 			return true
 		}
 	}
 	switch path {
-	case "/.well-known/ztlog", "/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/v1/receipts/jwks.json", "/v1/policy":
+	case "/.well-known/ztlog", "/ui", "/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/v1/receipts/jwks.json", "/v1/policy":
 		return true
 	}
 	return false
