@@ -41,6 +41,11 @@ usage:
                              every entry of an agent or correlation id, proven complete
   zt-audit explore --log URL|DIR --policy FILE [--listen 127.0.0.1:PORT]
                              serve the evidence explorer: a web page that verifies the log in the browser
+  zt-audit replay --log URL|DIR [--index N] [--policy-dir DIR] [--json]
+                             re-decide one decision (or, without --index, every one) under its committed
+                             policy; runs zt-replay, which links the policy engines zt-audit leaves out
+  zt-audit policy-hash DIR|BUNDLE [--engine opa|cedar] [--json]
+                             the hash of a policy you reviewed (runs zt-replay)
   zt-audit daal SUBCOMMAND   DAAL anchors: check, prove, verify, evidence, dump (zt-audit daal -h)
 
 exit status: 0 verified, 1 verification failed, 2 unusable input
@@ -57,6 +62,8 @@ var commands = map[string]cli.Command{
 	"monitor":     runMonitor,
 	"history":     runHistory,
 	"explore":     runExplore,
+	"replay":      runReplay,
+	"policy-hash": runPolicyHash,
 }
 
 func main() { cli.MainExit("zt-audit", usage, commands, exitCode) }

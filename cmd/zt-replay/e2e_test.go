@@ -18,15 +18,15 @@ import (
 	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 )
 
-var replayBin, ztlogBin, ztBin string
+var replayBin, ztlogBin, ztBin, auditBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "zt-replay-bin")
 	if err != nil {
 		panic(err)
 	}
-	replayBin, ztlogBin, ztBin = filepath.Join(dir, "zt-replay"), filepath.Join(dir, "ztlog"), filepath.Join(dir, "zt")
-	for _, b := range []struct{ out, pkg string }{{replayBin, "."}, {ztlogBin, "../ztlog"}, {ztBin, "../zt"}} {
+	replayBin, ztlogBin, ztBin, auditBin = filepath.Join(dir, "zt-replay"), filepath.Join(dir, "ztlog"), filepath.Join(dir, "zt"), filepath.Join(dir, "zt-audit")
+	for _, b := range []struct{ out, pkg string }{{replayBin, "."}, {ztlogBin, "../ztlog"}, {ztBin, "../zt"}, {auditBin, "../zt-audit"}} {
 		if out, err := exec.Command("go", "build", "-tags", "ztlog_noaws,ztlog_nogcp", "-o", b.out, b.pkg).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b.pkg, err, out)
 			os.Exit(1)

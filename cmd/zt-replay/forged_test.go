@@ -20,6 +20,35 @@ import (
 // `zt-replay decision` reports the mismatch (exit 1) and `zt-replay log`
 // counts it; the honest decision at index 2 replays the same.
 func TestForgedEffectIsAMismatch(t *testing.T) {
+	dir := forgedLog(t)
+	if out, stderr, code := run(t, "decision", "--log", dir, "--index", "2"); code != 0 {
+		t.Errorf("honest decision: exit %d\n%s%s", code, out, stderr)
+	}
+	out, stderr, code := run(t, "decision", "--log", dir, "--index", "3")
+	if code != 1 {
+		t.Errorf("forged decision: exit %d, want 1\n%s%s", code, out, stderr)
+	}
+	t.Logf("zt-replay decision --index 3:\n%s%s", out, stderr)
+	if !strings.Contains(out, "effect: committed allow, replayed deny") {
+		t.Errorf("forged decision: output does not name both effects:\n%s", out)
+	}
+	out, stderr, code = run(t, "log", "--log", dir)
+	if code != 1 {
+		t.Errorf("log: exit %d, want 1\n%s%s", code, out, stderr)
+	}
+	if !strings.Contains(out, "different  1") {
+		t.Errorf("log: does not count one differing decision:\n%s", out)
+	}
+	if _, stderr, code := run(t, "decision", "--log", dir, "--index", "1"); code != 2 || !strings.Contains(stderr, "entry 1 is not a decision") {
+		t.Errorf("index of an agent entry: exit %d, %q; want 2 and a clear error", code, stderr)
+	}
+}
+
+// forgedLog writes a log directory (with its policies/ store) whose decision
+// at index 2 is honest and whose decision at index 3 was committed as an
+// allow although the committed policy forbids it.
+func forgedLog(t *testing.T) string {
+	t.Helper()
 	p, err := pdp.Load(context.Background(), "opa", "../../testdata/policies/opa", "r1")
 	if err != nil {
 		t.Fatal(err)
@@ -53,25 +82,5 @@ func TestForgedEffectIsAMismatch(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "policies"), 0o755)
 	os.WriteFile(filepath.Join(dir, "policies", strings.TrimPrefix(v.SourceDigest, "sha256:")+".json"), doc, 0o644)
 
-	if out, stderr, code := run(t, "decision", "--log", dir, "--index", "2"); code != 0 {
-		t.Errorf("honest decision: exit %d\n%s%s", code, out, stderr)
-	}
-	out, stderr, code := run(t, "decision", "--log", dir, "--index", "3")
-	if code != 1 {
-		t.Errorf("forged decision: exit %d, want 1\n%s%s", code, out, stderr)
-	}
-	t.Logf("zt-replay decision --index 3:\n%s%s", out, stderr)
-	if !strings.Contains(out, "effect: committed allow, replayed deny") {
-		t.Errorf("forged decision: output does not name both effects:\n%s", out)
-	}
-	out, stderr, code = run(t, "log", "--log", dir)
-	if code != 1 {
-		t.Errorf("log: exit %d, want 1\n%s%s", code, out, stderr)
-	}
-	if !strings.Contains(out, "different  1") {
-		t.Errorf("log: does not count one differing decision:\n%s", out)
-	}
-	if _, stderr, code := run(t, "decision", "--log", dir, "--index", "1"); code != 2 || !strings.Contains(stderr, "entry 1 is not a decision") {
-		t.Errorf("index of an agent entry: exit %d, %q; want 2 and a clear error", code, stderr)
-	}
+	return dir
 }
