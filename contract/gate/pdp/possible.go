@@ -39,8 +39,9 @@ type possibler interface {
 // ever allow it for actor, and the version that answered. The answer
 // depends only on the version, the actor's SPIFFE ID and the action. Any
 // doubt is Possible: an engine that cannot answer (Cedar), a partial
-// evaluation error, timeout or panic; errs names the actions whose answer
-// is Possible because of a failure (for logs), nil when there was none.
+// evaluation error, panic, or the PDP's timeout (which bounds the whole
+// list); errs names the first action answered Possible because of a
+// failure (for logs), nil when there was none.
 func (d *PDP) Possible(ctx context.Context, actor ActorID, actions []string) (out []Possibility, v Version, errs error) {
 	p := d.Current()
 	v = p.Version()
@@ -74,8 +75,12 @@ func safePossible(ctx context.Context, pe possibler, actor ActorID, action strin
 		}
 	}()
 	ans, err = pe.possible(ctx, actor, action)
-	if err != nil || ctx.Err() != nil {
-		return Possible, fmt.Errorf("%w (context: %v)", err, ctx.Err())
+	switch {
+	case err != nil:
+		return Possible, err
+	case ctx.Err() != nil:
+		// An evaluation cut short may have missed a residual.
+		return Possible, ctx.Err()
 	}
 	return ans, nil
 }
@@ -111,7 +116,9 @@ func (p *opaPolicy) partial(ctx context.Context) (rego.PreparedPartialQuery, err
 		// Non-deterministic built-ins (time.now_ns, http.send, ...) stay
 		// unevaluated (residual): OPA's default, kept explicit.
 		opts = append(opts, rego.NondeterministicBuiltins(false))
-		p.partialQuery, p.partialErr = rego.New(opts...).PrepareForPartial(ctx)
+		// Prepared once and kept, error included: not cut short by the
+		// first caller's deadline.
+		p.partialQuery, p.partialErr = rego.New(opts...).PrepareForPartial(context.WithoutCancel(ctx))
 	})
 	return p.partialQuery, p.partialErr
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 var demoActor = ActorID{ID: "spiffe://dev.ztlog.local/agent/demo", TrustDomain: "dev.ztlog.local", Path: "/agent/demo"}
@@ -196,5 +197,24 @@ func TestOPAUnknownsCoverInput(t *testing.T) {
 		if !strings.HasPrefix(u, "input.") {
 			t.Errorf("unknown %s is not an input member", u)
 		}
+	}
+}
+
+// Out of time is Possible, with the error; the next question, in time,
+// answers again.
+func TestOPAPossibleTimeoutIsPossible(t *testing.T) {
+	p, err := LoadOPA(context.Background(), filepath.Join(examples, "opa"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := NewPDP(p, time.Nanosecond).Possible(context.Background(), demoActor, []string{"mcp.tool.everything.printEnv"})
+	if err == nil {
+		t.Fatal("no error when out of time")
+	}
+	if got[0] != Possible {
+		t.Fatalf("out of time: %s, want possible", got[0])
+	}
+	if again := possibleOf(t, p, demoActor, "mcp.tool.everything.printEnv"); again[0] != Never {
+		t.Fatalf("in time: %s, want never", again[0])
 	}
 }
