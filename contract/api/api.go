@@ -231,3 +231,30 @@ type ResultResponse struct {
 	Log           LogRef `json:"log"`
 	CorrelationID string `json:"correlation_id"`
 }
+
+// MaxPossibleActions is the most action names one POST
+// /v1/actions/possible asks about.
+const MaxPossibleActions = 256
+
+// PossibleRequest is the body of POST /v1/actions/possible: the action
+// names the caller (the authenticated actor) asks about.
+type PossibleRequest struct {
+	Actions []string `json:"actions"`
+}
+
+// PossibleResponse is the answer of POST /v1/actions/possible. It is
+// advisory: never evidence, never an authorization, and nothing of it is
+// committed. Each answer is "never" (the policy version named cannot allow
+// the action for this actor, whatever else the request holds) or
+// "possible".
+type PossibleResponse struct {
+	Actor   string           `json:"actor"`
+	Policy  Policy           `json:"policy"`
+	Answers []PossibleAnswer `json:"answers"`
+}
+
+// PossibleAnswer is one action's answer, in the order asked.
+type PossibleAnswer struct {
+	Action string `json:"action"`
+	Answer string `json:"answer"`
+}

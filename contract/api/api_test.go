@@ -285,12 +285,12 @@ func TestOpenAPIDocument(t *testing.T) {
 	if doc.OpenAPI != "3.1.0" {
 		t.Fatalf("openapi %q", doc.OpenAPI)
 	}
-	for _, p := range []string{"/v1/actions", "/v1/results", "/actions", "/v1/agents", "/v1/agents/{trust_domain}/{path}", "/v1/receipts/jwks.json", "/v1/openapi.json"} {
+	for _, p := range []string{"/v1/actions", "/v1/actions/possible", "/v1/results", "/actions", "/v1/agents", "/v1/agents/{trust_domain}/{path}", "/v1/receipts/jwks.json", "/v1/openapi.json"} {
 		if _, ok := doc.Paths[p]; !ok {
 			t.Errorf("OpenAPI document lacks %s", p)
 		}
 	}
-	for _, name := range []string{"ActionResponse", "LegacyActionResponse", "AgentResponse", "ResultResponse", "Error"} {
+	for _, name := range []string{"ActionResponse", "LegacyActionResponse", "AgentResponse", "ResultResponse", "PossibleResponse", "Error"} {
 		schema(t, name)
 	}
 }
@@ -418,4 +418,70 @@ func TestLegacyActorIsOptional(t *testing.T) {
 	if req.Actor != "" {
 		t.Errorf("actor %q, want empty", req.Actor)
 	}
+}
+
+var possibleCases = []string{
+	`{"actions":["mcp.tool.everything.echo","mcp.tool.everything.add"]}`,
+	`{"actions":[]}`,
+	`{}`,
+	`{"actions":["a b"]}`,
+	`{"actions":["ok",7]}`,
+	`{"actions":["ok"],"actor":"spiffe://x/y"}`,
+	`{"actions":null}`,
+}
+
+// TestDecodePossibleRequest: each refusal names the field.
+func TestDecodePossibleRequest(t *testing.T) {
+	req, e := DecodePossibleRequest([]byte(possibleCases[0]))
+	if e != nil {
+		t.Fatal(e)
+	}
+	if len(req.Actions) != 2 {
+		t.Fatalf("%d actions, want 2", len(req.Actions))
+	}
+	many := `{"actions":[` + strings.Repeat(`"a",`, MaxPossibleActions) + `"a"]}`
+	for _, c := range []struct{ body, code, field string }{
+		{possibleCases[1], CodeInvalidField, "actions"},
+		{possibleCases[2], CodeMissingField, "actions"},
+		{possibleCases[3], CodeInvalidField, "actions[0]"},
+		{possibleCases[4], CodeWrongType, "actions[1]"},
+		{possibleCases[5], CodeUnknownField, "actor"},
+		{possibleCases[6], CodeMissingField, "actions"},
+		{many, CodeInvalidField, "actions"},
+	} {
+		_, e := DecodePossibleRequest([]byte(c.body))
+		if e == nil {
+			t.Errorf("%.60s: accepted", c.body)
+			continue
+		}
+		if e.Code != c.code {
+			t.Errorf("%.60s: code %s, want %s", c.body, e.Code, c.code)
+		}
+		if e.Field != c.field {
+			t.Errorf("%.60s: field %q, want %q", c.body, e.Field, c.field)
+		}
+	}
+}
+
+func FuzzDecodePossibleRequest(f *testing.F) {
+	for _, c := range possibleCases {
+		f.Add([]byte(c))
+	}
+	s := schema(f, "PossibleRequest")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		_, e := DecodePossibleRequest(body)
+		if e != nil {
+			if e.Code == "" || e.Message == "" {
+				t.Fatalf("error without code or message: %+v", e)
+			}
+			return
+		}
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("decoder accepted non-JSON %q", body)
+		}
+		if err := s.Validate(inst); err != nil {
+			t.Fatalf("decoder accepted %q, schema rejects: %v", body, err)
+		}
+	})
 }

@@ -451,3 +451,25 @@ func chain(field string, c []string, required bool) *httperr.Error {
 	}
 	return nil
 }
+
+// DecodePossibleRequest decodes and validates a POST /v1/actions/possible
+// body: 1 to MaxPossibleActions action names, each of the form of
+// ActionRequest.Action.
+func DecodePossibleRequest(body []byte) (*PossibleRequest, *httperr.Error) {
+	var req PossibleRequest
+	if e := decode(body, &req); e != nil {
+		return nil, e
+	}
+	if req.Actions == nil {
+		return nil, missing("actions")
+	}
+	if n := len(req.Actions); n == 0 || n > MaxPossibleActions {
+		return nil, invalid("actions", "%d action names: send 1 to %d (ask again for more)", n, MaxPossibleActions)
+	}
+	for i, a := range req.Actions {
+		if e := pattern(fmt.Sprintf("actions[%d]", i), a, actionPattern, maxAction, true, "an action name (letters, digits and _ . : / -)"); e != nil {
+			return nil, e
+		}
+	}
+	return &req, nil
+}

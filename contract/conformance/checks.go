@@ -49,6 +49,7 @@ var checks = []check{
 	{Check{"ZT-RESULT-001", "a result posted by the receipt's broker is committed and links to its decision", spec + "must-result-linked"}, []string{"ZT-ALLOW-001"}, checkResult},
 	{Check{"ZT-RESULT-002", "a second, different result for the same decision is refused, nothing committed", spec + "must-one-result"}, []string{"ZT-RESULT-001"}, checkSecondResult},
 	{Check{"ZT-COMPAT-001", "POST /actions answers in the ZT JavaScript SDK's shape, with committed log evidence", spec + "must-compat-actions"}, []string{"ZT-WK-001"}, checkCompat},
+	{Check{"ZT-POSS-001", "POST /v1/actions/possible (optional) answers every action, never 'never' for an allowed one, with no receipt, nothing committed", spec + "must-possible-advisory"}, []string{"ZT-WK-001"}, checkPossible},
 }
 
 func checkWellKnown(ctx context.Context, s *suite) (string, error) {
@@ -518,4 +519,67 @@ func checkCompat(ctx context.Context, s *suite) (string, error) {
 		auth = "JWT-SVID bearer"
 	}
 	return fmt.Sprintf("allow at %d, deny at %d (%s)", allowIndex, lr.Audit.Index, auth), nil
+}
+
+// checkPossible: POST /v1/actions/possible, when served, answers each
+// action in order, never "never" for the action the policy allows, carries
+// no receipt and commits nothing. Not served (404, 405): skipped.
+func checkPossible(ctx context.Context, s *suite) (string, error) {
+	asked := []string{s.cfg.AllowAction, s.cfg.DenyAction}
+	body, _ := json.Marshal(api.PossibleRequest{Actions: asked})
+	var resp api.PossibleResponse
+	notServed := false
+	// Earlier checks may have committed through requests that do not
+	// reset the fence (POST /actions): measure afresh.
+	s.fenced = false
+	err := s.nothingCommitted(ctx, "POST /v1/actions/possible", func() error {
+		a, err := s.do(ctx, s.agentHTTP, http.MethodPost, "/v1/actions/possible", body, nil)
+		if err != nil {
+			return err
+		}
+		if a.status == http.StatusNotFound || a.status == http.StatusMethodNotAllowed {
+			notServed = true
+			return nil
+		}
+		if a.status != http.StatusOK {
+			return fmt.Errorf("POST /v1/actions/possible: %s", a)
+		}
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(a.body, &members); err != nil {
+			return fmt.Errorf("POST /v1/actions/possible: not a JSON object: %w", err)
+		}
+		for name := range members {
+			if strings.Contains(name, "receipt") || name == "log" || name == "decision" {
+				return fmt.Errorf("POST /v1/actions/possible: the answer has a %q member; it is advisory and carries no receipt or log evidence", name)
+			}
+		}
+		return json.Unmarshal(a.body, &resp)
+	})
+	if err != nil {
+		return "", err
+	}
+	if notServed {
+		return "", fmt.Errorf("%w: POST /v1/actions/possible is not served (optional)", errSkip)
+	}
+	if resp.Actor != s.agent.String() {
+		return "", fmt.Errorf("the answer is about %q, not the authenticated %s", resp.Actor, s.agent)
+	}
+	if len(resp.Answers) != len(asked) {
+		return "", fmt.Errorf("%d answers for %d actions", len(resp.Answers), len(asked))
+	}
+	for i, a := range resp.Answers {
+		if a.Action != asked[i] {
+			return "", fmt.Errorf("answer %d is about %q, asked %q", i, a.Action, asked[i])
+		}
+		if a.Answer != "never" && a.Answer != "possible" {
+			return "", fmt.Errorf("answer %d is %q, want never or possible", i, a.Answer)
+		}
+	}
+	if resp.Answers[0].Answer == "never" {
+		return "", fmt.Errorf("%s, which the policy allows, is answered never", s.cfg.AllowAction)
+	}
+	if resp.Policy.Hash == "" {
+		return "", errors.New("the answer names no policy hash")
+	}
+	return fmt.Sprintf("%s %s, %s %s under %s; log size unchanged", asked[0], resp.Answers[0].Answer, asked[1], resp.Answers[1].Answer, resp.Policy.Hash), nil
 }

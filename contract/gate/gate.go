@@ -4,6 +4,8 @@
 // only then answers — with a signed receipt for an allow.
 //
 //	POST /v1/actions          the contract (api.ActionRequest -> api.ActionResponse)
+//	POST /v1/actions/possible advisory: could the policy ever allow these
+//	                          actions for the caller? Commits nothing.
 //	POST /actions             the ZT JavaScript SDK's shape (ZeroTrustClient.decide)
 //	POST /v1/agents           register or revoke an agent (administrators)
 //	GET  /v1/agents/{td}/{path}  an agent's record (administrators, or the agent)
@@ -197,6 +199,7 @@ func New(cfg Config) (*Gate, error) {
 // Register adds the gate's endpoints to r.
 func (g *Gate) Register(r *mux.Router) {
 	r.Handle("/v1/actions", g.guard(g.decideV1)).Methods(http.MethodPost)
+	r.Handle("/v1/actions/possible", g.guard(g.possible)).Methods(http.MethodPost)
 	r.Handle("/actions", g.guard(g.decideLegacy)).Methods(http.MethodPost)
 	r.Handle("/v1/agents", g.guard(g.changeAgent)).Methods(http.MethodPost)
 	r.Handle("/v1/agents", g.guard(g.getAgentByQuery)).Methods(http.MethodGet)

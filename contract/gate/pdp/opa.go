@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/format"
@@ -32,6 +33,23 @@ const OPAQuery = "data.ztlog.authz"
 type opaPolicy struct {
 	version Version
 	query   rego.PreparedEvalQuery
+	modules []*ast.Module
+	data    map[string]any
+
+	// The partial evaluation of Possible, prepared on first use.
+	partialOnce  sync.Once
+	partialQuery rego.PreparedPartialQuery
+	partialErr   error
+}
+
+// regoOptions are the modules, data and settings every query of the
+// policy is prepared with (the decision's and Possible's).
+func (p *opaPolicy) regoOptions() []func(*rego.Rego) {
+	opts := make([]func(*rego.Rego), 0, len(p.modules)+3)
+	for _, m := range p.modules {
+		opts = append(opts, rego.ParsedModule(m))
+	}
+	return append(opts, rego.Store(inmem.NewFromObject(p.data)), rego.StrictBuiltinErrors(true))
 }
 
 // LoadOPA loads an OPA policy from a directory (*.rego modules, data.json
@@ -160,22 +178,22 @@ func compileOPA(ctx context.Context, src *policysource.Source, revision, origin 
 	if err != nil {
 		return nil, fmt.Errorf("policy: opa %s: %w", origin, err)
 	}
-	parsed := make([]func(*rego.Rego), 0, len(modules)+3)
-	for _, m := range modules {
-		parsed = append(parsed, rego.ParsedModule(m))
-	}
 	if data == nil {
 		data = map[string]any{}
 	}
-	parsed = append(parsed, rego.Query(OPAQuery), rego.Store(inmem.NewFromObject(data)), rego.StrictBuiltinErrors(true))
-	pq, err := rego.New(parsed...).PrepareForEval(ctx)
+	p := &opaPolicy{
+		version: Version{Engine: "opa", Hash: hash, Revision: revision, SourceDigest: src.Digest(), Source: origin, Content: src},
+		data:    data,
+	}
+	for _, m := range modules {
+		p.modules = append(p.modules, m)
+	}
+	pq, err := rego.New(append(p.regoOptions(), rego.Query(OPAQuery))...).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("policy: opa %s does not compile: %w", origin, err)
 	}
-	return &opaPolicy{
-		version: Version{Engine: "opa", Hash: hash, Revision: revision, SourceDigest: src.Digest(), Source: origin, Content: src},
-		query:   pq,
-	}, nil
+	p.query = pq
+	return p, nil
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -121,6 +121,9 @@ type Gateway struct {
 	hidden   int
 	refresh  sync.Mutex   // one tools/list refresh at a time
 	capture  *listCapture // the raw tools/list answers
+
+	// possibles caches /v1/actions/possible (filter_tools "policy").
+	possibles possibleCache
 }
 
 // New connects to the upstream over t, lists its tools and builds the
@@ -202,12 +205,17 @@ func New(ctx context.Context, cfg Config, t sdk.Transport) (*Gateway, error) {
 	// manifest digest follows it.
 	g.server.AddReceivingMiddleware(func(next sdk.MethodHandler) sdk.MethodHandler {
 		return func(ctx context.Context, method string, req sdk.Request) (sdk.Result, error) {
-			if method == "tools/list" {
-				if err := g.Refresh(ctx); err != nil {
-					return nil, fmt.Errorf("ztlog gateway: listing the upstream's tools: %w", err)
-				}
+			if method != "tools/list" {
+				return next(ctx, method, req)
 			}
-			return next(ctx, method, req)
+			if err := g.Refresh(ctx); err != nil {
+				return nil, fmt.Errorf("ztlog gateway: listing the upstream's tools: %w", err)
+			}
+			res, err := next(ctx, method, req)
+			if lr, ok := res.(*sdk.ListToolsResult); ok && err == nil && g.cfg.Mapping.FiltersByPolicy() {
+				return g.filterList(ctx, lr), nil
+			}
+			return res, err
 		}
 	})
 	if err := g.Refresh(ctx); err != nil {
@@ -388,6 +396,7 @@ func (g *Gateway) call(ctx context.Context, tool string, args json.RawMessage) (
 		g.cfg.Logger.Warn("no decision; call not forwarded", "action", action, "error", err.Error())
 		return toolError("ztlog: no decision for %s on %s: %v. The call was not forwarded.", action, resource, err), nil
 	}
+	g.possibles.notePolicy(d.Response.Policy.Hash)
 	if !d.Allow || d.Receipt == nil {
 		g.cfg.Logger.Info("denied; call not forwarded", "action", action, "log_index", d.Response.Log.Index)
 		return toolError("%s", deniedText(action, resource, d)), nil

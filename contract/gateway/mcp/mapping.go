@@ -42,7 +42,16 @@ type Mapping struct {
 	// string, as in the example policy); tools whose action matches none
 	// are hidden from tools/list and cannot be called through the gateway.
 	Expose []string `json:"expose,omitempty"`
+	// FilterTools, when "policy", also hides from tools/list the tools the
+	// policy in force can never allow for the gateway's agent (POST
+	// /v1/actions/possible). Hidden tools stay callable: their calls are
+	// decided and denied like any other. Empty (the default): no policy
+	// filtering.
+	FilterTools string `json:"filter_tools,omitempty"`
 }
+
+// FiltersByPolicy reports whether tools/list is filtered by policy.
+func (m *Mapping) FiltersByPolicy() bool { return m != nil && m.FilterTools == FilterPolicy }
 
 // ToolMapping maps the calls of one tool.
 type ToolMapping struct {
@@ -65,7 +74,7 @@ func ParseMapping(b []byte) (*Mapping, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("mapping: %w (want {\"server\": NAME, \"tools\": {TOOL: {\"resource\": \"/json/pointer\"}}, \"expose\": [PATTERN]})", err)
+		return nil, fmt.Errorf("mapping: %w (want {\"server\": NAME, \"tools\": {TOOL: {\"resource\": \"/json/pointer\"}}, \"expose\": [PATTERN], \"filter_tools\": \"policy\"})", err)
 	}
 	if dec.More() {
 		return nil, errors.New("mapping: trailing data after the object")
@@ -90,6 +99,9 @@ func (m *Mapping) Validate() error {
 				return fmt.Errorf("mapping: tools.%s.resource: %w", name, err)
 			}
 		}
+	}
+	if m.FilterTools != "" && m.FilterTools != FilterPolicy {
+		return fmt.Errorf("mapping: filter_tools: %q: want %q (hide the tools the policy can never allow) or leave it out", text.Cut(m.FilterTools, 80), FilterPolicy)
 	}
 	for i, p := range m.Expose {
 		if p == "" || !strings.HasPrefix(p, "mcp.tool.") {

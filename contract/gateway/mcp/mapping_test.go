@@ -140,6 +140,8 @@ func TestParseMappingRefuses(t *testing.T) {
 		{`{"server":"a"} {}`, "trailing data"},
 		{`{"server":`, "not JSON"},
 		{`{"extra":1}`, `unknown field "extra"`},
+		{`{"filter_tools":"policy"}`, ""},
+		{`{"filter_tools":"Policy"}`, `filter_tools: "Policy"`},
 	} {
 		_, err := mcp.ParseMapping([]byte(tc.in))
 		if tc.want == "" {
