@@ -13,6 +13,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/format"
 	"github.com/open-policy-agent/opa/v1/loader"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
@@ -243,11 +244,10 @@ func opaHash(modules map[string]*ast.Module, data map[string]any) (string, error
 func (p *opaPolicy) Version() Version { return p.version }
 
 func (p *opaPolicy) Evaluate(ctx context.Context, in *Input) (Decision, error) {
-	v, err := ast.InterfaceToValue(in.document())
-	if err != nil {
-		return Decision{}, err
-	}
-	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(v))
+	// The input as an AST value built directly, no metrics kept, and only
+	// the three members read converted back to Go values: the rest of the
+	// package's document (helper rules) is never materialized.
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(in.value()), rego.EvalMetrics(metrics.NoOp()), rego.EvalGenerateJSON(decisionJSON))
 	if err != nil {
 		return Decision{}, err
 	}
@@ -312,62 +312,92 @@ func opaReasons(v any) ([]entry.Reason, error) {
 	return out, nil
 }
 
-// document is the input as plain JSON values (what InterfaceToValue takes
-// without a JSON round trip).
-func (in *Input) document() map[string]any {
-	brokers := make([]any, len(in.Actor.Brokers))
+// decisionMembers are the members of data.ztlog.authz a decision reads.
+var decisionMembers = [...]string{"allow", "reasons", "assurance"}
+
+// decisionJSON converts the query's result, the document data.ztlog.authz,
+// to Go values as rego does by default (ast.JSONWithOpt), but only its
+// decisionMembers: an object holding those that are defined.
+func decisionJSON(t *ast.Term, _ *rego.EvalContext) (any, error) {
+	obj, ok := t.Value.(ast.Object)
+	if !ok {
+		return ast.JSONWithOpt(t.Value, ast.JSONOpt{})
+	}
+	out := make(map[string]any, len(decisionMembers))
+	for _, k := range decisionMembers {
+		v := obj.Get(ast.InternedTerm(k))
+		if v == nil {
+			continue
+		}
+		x, err := ast.JSONWithOpt(v.Value, ast.JSONOpt{})
+		if err != nil {
+			return nil, err
+		}
+		out[k] = x
+	}
+	return out, nil
+}
+
+// value is the input as an OPA value, built directly: the same value as
+// its JSON encoding (input.schema.json) parsed by OPA.
+func (in *Input) value() ast.Value {
+	str := ast.StringTerm
+	brokers := make([]*ast.Term, len(in.Actor.Brokers))
 	for i, b := range in.Actor.Brokers {
-		brokers[i] = b
+		brokers[i] = str(b)
 	}
-	labels := make(map[string]any, len(in.Actor.Labels))
+	labels := make([][2]*ast.Term, 0, len(in.Actor.Labels))
 	for k, v := range in.Actor.Labels {
-		labels[k] = v
+		labels = append(labels, ast.Item(str(k), str(v)))
 	}
-	actor := map[string]any{
-		"id": in.Actor.ID, "trust_domain": in.Actor.TrustDomain, "path": in.Actor.Path,
-		"status": in.Actor.Status, "brokers": brokers, "labels": labels,
-	}
+	actor := make([][2]*ast.Term, 0, 7)
+	actor = append(actor, ast.Item(str("id"), str(in.Actor.ID)), ast.Item(str("trust_domain"), str(in.Actor.TrustDomain)),
+		ast.Item(str("path"), str(in.Actor.Path)), ast.Item(str("status"), str(in.Actor.Status)),
+		ast.Item(str("brokers"), ast.ArrayTerm(brokers...)), ast.Item(str("labels"), ast.ObjectTerm(labels...)))
 	if in.Actor.Owner != "" {
-		actor["owner"] = in.Actor.Owner
+		actor = append(actor, ast.Item(str("owner"), str(in.Actor.Owner)))
 	}
-	findings := make([]any, len(in.Findings))
+	findings := make([]*ast.Term, len(in.Findings))
 	for i, f := range in.Findings {
-		m := map[string]any{"type": f.Type, "offset": json.Number(fmt.Sprint(f.Offset)), "length": json.Number(fmt.Sprint(f.Length))}
+		m := make([][2]*ast.Term, 0, 5)
+		m = append(m, ast.Item(str("type"), str(f.Type)), ast.Item(str("offset"), ast.IntNumberTerm(f.Offset)),
+			ast.Item(str("length"), ast.IntNumberTerm(f.Length)))
 		if f.Arg != "" {
-			m["arg"] = f.Arg
+			m = append(m, ast.Item(str("arg"), str(f.Arg)))
 		}
 		if f.Rule != "" {
-			m["rule"] = f.Rule
+			m = append(m, ast.Item(str("rule"), str(f.Rule)))
 		}
-		findings[i] = m
+		findings[i] = ast.ObjectTerm(m...)
 	}
-	doc := map[string]any{
-		"actor": actor, "action": in.Action, "resource": in.Resource, "findings": findings,
-		"time": in.Time, "correlation_id": in.CorrelationID,
-	}
+	doc := make([][2]*ast.Term, 0, 10)
+	doc = append(doc, ast.Item(str("actor"), ast.ObjectTerm(actor...)), ast.Item(str("action"), str(in.Action)),
+		ast.Item(str("resource"), str(in.Resource)), ast.Item(str("findings"), ast.ArrayTerm(findings...)),
+		ast.Item(str("time"), str(in.Time)), ast.Item(str("correlation_id"), str(in.CorrelationID)))
 	if in.ArgsDigest != "" {
-		doc["args_digest"] = in.ArgsDigest
+		doc = append(doc, ast.Item(str("args_digest"), str(in.ArgsDigest)))
 	}
 	if in.Broker != "" {
-		doc["broker"] = in.Broker
+		doc = append(doc, ast.Item(str("broker"), str(in.Broker)))
 	}
 	if u := in.User; u != nil {
-		scopes := make([]any, len(u.Scopes))
+		scopes := make([]*ast.Term, len(u.Scopes))
 		for i, s := range u.Scopes {
-			scopes[i] = s
+			scopes[i] = str(s)
 		}
-		doc["user"] = map[string]any{"issuer": u.Issuer, "subject": u.Subject, "scopes": scopes}
+		doc = append(doc, ast.Item(str("user"), ast.ObjectTerm(ast.Item(str("issuer"), str(u.Issuer)),
+			ast.Item(str("subject"), str(u.Subject)), ast.Item(str("scopes"), ast.ArrayTerm(scopes...)))))
 	}
 	if a := in.Attestation; a != nil {
-		att := map[string]any{"verified": a.Verified}
-		for k, v := range map[string]string{"model": a.Model, "model_provider": a.ModelProvider, "model_version": a.ModelVersion,
-			"tool_manifest": a.ToolManifest, "tool_name": a.ToolName, "sandbox_profile": a.SandboxProfile,
-			"broker": a.Broker, "policy_hash": a.PolicyHash, "code_digest": a.CodeDigest} {
-			if v != "" {
-				att[k] = v
+		att := [][2]*ast.Term{ast.Item(str("verified"), ast.BooleanTerm(a.Verified))}
+		for _, kv := range [...][2]string{{"model", a.Model}, {"model_provider", a.ModelProvider}, {"model_version", a.ModelVersion},
+			{"tool_manifest", a.ToolManifest}, {"tool_name", a.ToolName}, {"sandbox_profile", a.SandboxProfile},
+			{"broker", a.Broker}, {"policy_hash", a.PolicyHash}, {"code_digest", a.CodeDigest}} {
+			if kv[1] != "" {
+				att = append(att, ast.Item(str(kv[0]), str(kv[1])))
 			}
 		}
-		doc["attestation"] = att
+		doc = append(doc, ast.Item(str("attestation"), ast.ObjectTerm(att...)))
 	}
-	return doc
+	return ast.NewObject(doc...)
 }

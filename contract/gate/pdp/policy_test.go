@@ -9,11 +9,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -235,21 +235,33 @@ func TestOPAUndefinedAndBroken(t *testing.T) {
 	}
 }
 
-// The OPA document is the Input's JSON encoding (input.schema.json).
-func TestDocumentIsTheJSONEncoding(t *testing.T) {
+// The OPA input is the Input's JSON encoding (input.schema.json): the value
+// built directly equals OPA's parse of the JSON, for a full input and for
+// every input of the shared table.
+func TestInputValueIsTheJSONEncoding(t *testing.T) {
 	in := demoInput("demo.echo")
 	in.User = &User{Issuer: "https://idp", Subject: "alice", Scopes: []string{"a"}}
-	in.Findings = []Finding{{Type: "email", Arg: "body", Offset: 3, Length: 9}}
-	in.Attestation = &Attestation{Verified: true, Model: "m", ModelProvider: "p", ModelVersion: "v", ToolName: "shell", SandboxProfile: "strict"}
+	in.Findings = []Finding{{Type: "email", Arg: "body", Offset: 3, Length: 9, Rule: "r"}}
+	in.Attestation = &Attestation{Verified: true, Model: "m", ModelProvider: "p", ModelVersion: "v", ToolName: "shell", SandboxProfile: "strict",
+		ToolManifest: "sha256:aa", Broker: "spiffe://dev.ztlog.local/broker/demo", PolicyHash: "sha256:bb", CodeDigest: "sha256:cc"}
 	in.Broker = "spiffe://dev.ztlog.local/broker/demo"
-	in.Actor.Labels = map[string]string{"tier": "dev"}
-	viaJSON, _ := json.Marshal(in)
-	direct, _ := json.Marshal(in.document())
-	var a, b any
-	json.Unmarshal(viaJSON, &a)
-	json.Unmarshal(direct, &b)
-	if !reflect.DeepEqual(a, b) {
-		t.Fatalf("document() differs from the JSON encoding:\n%s\n%s", viaJSON, direct)
+	in.ArgsDigest = "sha256:dd"
+	in.Actor.Owner = "team"
+	in.Actor.Brokers = []string{"spiffe://dev.ztlog.local/broker/demo"}
+	in.Actor.Labels = map[string]string{"tier": "dev", "zone": "a"}
+	_, inputs, _ := loadTable(t)
+	for i, in := range append([]*Input{in}, inputs...) {
+		viaJSON, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ast.ValueFromReader(bytes.NewReader(viaJSON))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := in.value(); got.Compare(want) != 0 {
+			t.Errorf("input %d: the direct value differs from the JSON encoding:\n%v\n%s", i, got, viaJSON)
+		}
 	}
 }
 
