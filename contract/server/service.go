@@ -54,7 +54,7 @@ type Config struct {
 	Key *ztlog.Key
 	// BatchMaxSize, BatchMaxAge, CheckpointInterval, MaxPending,
 	// CommitDelay and CommitSiblings tune the log (zero: the log package's
-	// defaults).
+	// defaults; a zero CommitDelay is the self-tuned group commit).
 	BatchMaxSize       uint
 	BatchMaxAge        time.Duration
 	CheckpointInterval time.Duration
