@@ -338,10 +338,20 @@ func decisionJSON(t *ast.Term, _ *rego.EvalContext) (any, error) {
 	return out, nil
 }
 
+// The input's member names are interned: value builds each input with the
+// same key terms.
+func init() {
+	ast.InternStringTerm("actor", "id", "trust_domain", "path", "status", "owner", "brokers", "labels",
+		"action", "resource", "args_digest", "broker", "findings", "type", "offset", "length", "arg", "rule",
+		"time", "correlation_id", "user", "issuer", "subject", "scopes", "attestation", "verified",
+		"model", "model_provider", "model_version", "tool_manifest", "tool_name", "sandbox_profile", "policy_hash", "code_digest",
+		"allow", "reasons", "assurance")
+}
+
 // value is the input as an OPA value, built directly: the same value as
 // its JSON encoding (input.schema.json) parsed by OPA.
 func (in *Input) value() ast.Value {
-	str := ast.StringTerm
+	str, key := ast.StringTerm, ast.InternedTerm[string]
 	brokers := make([]*ast.Term, len(in.Actor.Brokers))
 	for i, b := range in.Actor.Brokers {
 		brokers[i] = str(b)
@@ -351,53 +361,53 @@ func (in *Input) value() ast.Value {
 		labels = append(labels, ast.Item(str(k), str(v)))
 	}
 	actor := make([][2]*ast.Term, 0, 7)
-	actor = append(actor, ast.Item(str("id"), str(in.Actor.ID)), ast.Item(str("trust_domain"), str(in.Actor.TrustDomain)),
-		ast.Item(str("path"), str(in.Actor.Path)), ast.Item(str("status"), str(in.Actor.Status)),
-		ast.Item(str("brokers"), ast.ArrayTerm(brokers...)), ast.Item(str("labels"), ast.ObjectTerm(labels...)))
+	actor = append(actor, ast.Item(key("id"), str(in.Actor.ID)), ast.Item(key("trust_domain"), str(in.Actor.TrustDomain)),
+		ast.Item(key("path"), str(in.Actor.Path)), ast.Item(key("status"), str(in.Actor.Status)),
+		ast.Item(key("brokers"), ast.ArrayTerm(brokers...)), ast.Item(key("labels"), ast.ObjectTerm(labels...)))
 	if in.Actor.Owner != "" {
-		actor = append(actor, ast.Item(str("owner"), str(in.Actor.Owner)))
+		actor = append(actor, ast.Item(key("owner"), str(in.Actor.Owner)))
 	}
 	findings := make([]*ast.Term, len(in.Findings))
 	for i, f := range in.Findings {
 		m := make([][2]*ast.Term, 0, 5)
-		m = append(m, ast.Item(str("type"), str(f.Type)), ast.Item(str("offset"), ast.IntNumberTerm(f.Offset)),
-			ast.Item(str("length"), ast.IntNumberTerm(f.Length)))
+		m = append(m, ast.Item(key("type"), str(f.Type)), ast.Item(key("offset"), ast.IntNumberTerm(f.Offset)),
+			ast.Item(key("length"), ast.IntNumberTerm(f.Length)))
 		if f.Arg != "" {
-			m = append(m, ast.Item(str("arg"), str(f.Arg)))
+			m = append(m, ast.Item(key("arg"), str(f.Arg)))
 		}
 		if f.Rule != "" {
-			m = append(m, ast.Item(str("rule"), str(f.Rule)))
+			m = append(m, ast.Item(key("rule"), str(f.Rule)))
 		}
 		findings[i] = ast.ObjectTerm(m...)
 	}
 	doc := make([][2]*ast.Term, 0, 10)
-	doc = append(doc, ast.Item(str("actor"), ast.ObjectTerm(actor...)), ast.Item(str("action"), str(in.Action)),
-		ast.Item(str("resource"), str(in.Resource)), ast.Item(str("findings"), ast.ArrayTerm(findings...)),
-		ast.Item(str("time"), str(in.Time)), ast.Item(str("correlation_id"), str(in.CorrelationID)))
+	doc = append(doc, ast.Item(key("actor"), ast.ObjectTerm(actor...)), ast.Item(key("action"), str(in.Action)),
+		ast.Item(key("resource"), str(in.Resource)), ast.Item(key("findings"), ast.ArrayTerm(findings...)),
+		ast.Item(key("time"), str(in.Time)), ast.Item(key("correlation_id"), str(in.CorrelationID)))
 	if in.ArgsDigest != "" {
-		doc = append(doc, ast.Item(str("args_digest"), str(in.ArgsDigest)))
+		doc = append(doc, ast.Item(key("args_digest"), str(in.ArgsDigest)))
 	}
 	if in.Broker != "" {
-		doc = append(doc, ast.Item(str("broker"), str(in.Broker)))
+		doc = append(doc, ast.Item(key("broker"), str(in.Broker)))
 	}
 	if u := in.User; u != nil {
 		scopes := make([]*ast.Term, len(u.Scopes))
 		for i, s := range u.Scopes {
 			scopes[i] = str(s)
 		}
-		doc = append(doc, ast.Item(str("user"), ast.ObjectTerm(ast.Item(str("issuer"), str(u.Issuer)),
-			ast.Item(str("subject"), str(u.Subject)), ast.Item(str("scopes"), ast.ArrayTerm(scopes...)))))
+		doc = append(doc, ast.Item(key("user"), ast.ObjectTerm(ast.Item(key("issuer"), str(u.Issuer)),
+			ast.Item(key("subject"), str(u.Subject)), ast.Item(key("scopes"), ast.ArrayTerm(scopes...)))))
 	}
 	if a := in.Attestation; a != nil {
-		att := [][2]*ast.Term{ast.Item(str("verified"), ast.BooleanTerm(a.Verified))}
+		att := [][2]*ast.Term{ast.Item(key("verified"), ast.BooleanTerm(a.Verified))}
 		for _, kv := range [...][2]string{{"model", a.Model}, {"model_provider", a.ModelProvider}, {"model_version", a.ModelVersion},
 			{"tool_manifest", a.ToolManifest}, {"tool_name", a.ToolName}, {"sandbox_profile", a.SandboxProfile},
 			{"broker", a.Broker}, {"policy_hash", a.PolicyHash}, {"code_digest", a.CodeDigest}} {
 			if kv[1] != "" {
-				att = append(att, ast.Item(str(kv[0]), str(kv[1])))
+				att = append(att, ast.Item(key(kv[0]), str(kv[1])))
 			}
 		}
-		doc = append(doc, ast.Item(str("attestation"), ast.ObjectTerm(att...)))
+		doc = append(doc, ast.Item(key("attestation"), ast.ObjectTerm(att...)))
 	}
 	return ast.NewObject(doc...)
 }
