@@ -30,6 +30,12 @@ import (
 //	           (or strings) explaining the decision (optional)
 const OPAQuery = "data.ztlog.authz"
 
+// opaDecisionQuery is the query evaluated: the members of OPAQuery a
+// decision reads, and only those. Asking for each member by name evaluates
+// the rules that define it (and what they depend on), not every rule of
+// the package, and builds no object of the whole package.
+const opaDecisionQuery = `decision := {k: v | some k in ["allow", "reasons", "assurance"]; v := data.ztlog.authz[k]}`
+
 type opaPolicy struct {
 	version Version
 	query   rego.PreparedEvalQuery
@@ -168,7 +174,7 @@ func compileOPA(ctx context.Context, src *policysource.Source, revision, origin 
 	if data == nil {
 		data = map[string]any{}
 	}
-	parsed = append(parsed, rego.Query(OPAQuery), rego.Store(inmem.NewFromObject(data)), rego.StrictBuiltinErrors(true))
+	parsed = append(parsed, rego.Query(opaDecisionQuery), rego.Store(inmem.NewFromObject(data)), rego.StrictBuiltinErrors(true))
 	pq, err := rego.New(parsed...).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("policy: opa %s does not compile: %w", origin, err)
@@ -244,19 +250,17 @@ func opaHash(modules map[string]*ast.Module, data map[string]any) (string, error
 func (p *opaPolicy) Version() Version { return p.version }
 
 func (p *opaPolicy) Evaluate(ctx context.Context, in *Input) (Decision, error) {
-	// The input as an AST value built directly, no metrics kept, and only
-	// the three members read converted back to Go values: the rest of the
-	// package's document (helper rules) is never materialized.
-	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(in.value()), rego.EvalMetrics(metrics.NoOp()), rego.EvalGenerateJSON(decisionJSON))
+	// The input as an AST value built directly, and no metrics kept.
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(in.value()), rego.EvalMetrics(metrics.NoOp()))
 	if err != nil {
 		return Decision{}, err
 	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		return Decision{}, fmt.Errorf("%w: %s is not defined (define package ztlog.authz with an allow rule)", ErrUndefined, OPAQuery)
+	var doc map[string]any
+	if len(rs) > 0 {
+		doc, _ = rs[0].Bindings["decision"].(map[string]any)
 	}
-	doc, ok := rs[0].Expressions[0].Value.(map[string]any)
-	if !ok {
-		return Decision{}, fmt.Errorf("%s is not an object", OPAQuery)
+	if len(doc) == 0 {
+		return Decision{}, fmt.Errorf("%w: %s is not defined (define package ztlog.authz with an allow rule)", ErrUndefined, OPAQuery)
 	}
 	allowV, defined := doc["allow"]
 	if !defined {
@@ -312,32 +316,6 @@ func opaReasons(v any) ([]entry.Reason, error) {
 	return out, nil
 }
 
-// decisionMembers are the members of data.ztlog.authz a decision reads.
-var decisionMembers = [...]string{"allow", "reasons", "assurance"}
-
-// decisionJSON converts the query's result, the document data.ztlog.authz,
-// to Go values as rego does by default (ast.JSONWithOpt), but only its
-// decisionMembers: an object holding those that are defined.
-func decisionJSON(t *ast.Term, _ *rego.EvalContext) (any, error) {
-	obj, ok := t.Value.(ast.Object)
-	if !ok {
-		return ast.JSONWithOpt(t.Value, ast.JSONOpt{})
-	}
-	out := make(map[string]any, len(decisionMembers))
-	for _, k := range decisionMembers {
-		v := obj.Get(ast.InternedTerm(k))
-		if v == nil {
-			continue
-		}
-		x, err := ast.JSONWithOpt(v.Value, ast.JSONOpt{})
-		if err != nil {
-			return nil, err
-		}
-		out[k] = x
-	}
-	return out, nil
-}
-
 // The input's member names are interned: value builds each input with the
 // same key terms.
 func init() {
@@ -345,7 +323,7 @@ func init() {
 		"action", "resource", "args_digest", "broker", "findings", "type", "offset", "length", "arg", "rule",
 		"time", "correlation_id", "user", "issuer", "subject", "scopes", "attestation", "verified",
 		"model", "model_provider", "model_version", "tool_manifest", "tool_name", "sandbox_profile", "policy_hash", "code_digest",
-		"allow", "reasons", "assurance")
+	)
 }
 
 // value is the input as an OPA value, built directly: the same value as

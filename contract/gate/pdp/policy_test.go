@@ -458,3 +458,52 @@ allow if {
 		}
 	}
 }
+
+// An OPA decision evaluates the rules that define allow, reasons and
+// assurance, and what they depend on: a helper rule of the package that
+// none of them uses is not evaluated, so its runtime error does not
+// decide (it would if it were used).
+func TestOPAEvaluatesOnlyTheDecisionMembers(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name, rules string
+		allow       bool
+		code        string
+	}{
+		{"unused helper", "allow := true\nbroken := 1 / 0\n", true, ""},
+		{"used helper", "allow if broken > 0\nbroken := 1 / 0\n", false, ReasonError},
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "p.rego"), []byte("package ztlog.authz\nimport rego.v1\n"+c.rules), 0o644)
+		p, err := LoadOPA(ctx, dir, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _, _ := NewPDP(p, time.Second).Decide(ctx, demoInput("x"))
+		if d.Allow != c.allow {
+			t.Errorf("%s: allow %v, want %v (%+v)", c.name, d.Allow, c.allow, d.Reasons)
+		}
+		if c.code != "" && (len(d.Reasons) == 0 || d.Reasons[0].Code != c.code) {
+			t.Errorf("%s: reasons %+v, want %s", c.name, d.Reasons, c.code)
+		}
+	}
+}
+
+// A policy without the package data.ztlog.authz decides nothing: the
+// error says to define it.
+func TestOPAMissingPackage(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.rego"), []byte("package other\nimport rego.v1\nallow := true\n"), 0o644)
+	p, err := LoadOPA(ctx, dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := NewPDP(p, time.Second).Decide(ctx, demoInput("x"))
+	if d.Allow {
+		t.Fatal("a policy without data.ztlog.authz allowed")
+	}
+	if err == nil || !strings.Contains(err.Error(), "define package ztlog.authz with an allow rule") {
+		t.Errorf("err = %v, want it to say to define package ztlog.authz", err)
+	}
+}
