@@ -19,7 +19,7 @@ import (
 // BenchmarkDecisions: the decision path's own CPU and the log's, without
 // the transport's (the mtls-echo figure of BenchmarkDecisions). Metrics:
 // cpu-us/decision (process CPU time, user and system, per decision),
-// decisions/s, p50-ms/p99-ms. Run with -benchtime=1x.
+// decisions/s, entries/batch (the log's mean batch), p50-ms/p99-ms. Run with -benchtime=1x.
 func BenchmarkDecisionHandler(b *testing.B) {
 	benchGC(b)
 	const conc, n = 256, 10000
@@ -30,13 +30,14 @@ func BenchmarkDecisionHandler(b *testing.B) {
 			s.register(agentID, "")
 			op := inProcessDecider(b, s)
 			closed(b, 2000, conc, op)
-			runs = append(runs, closed(b, n, conc, op))
+			runs = append(runs, measured(b, s, func() stats { return closed(b, n, conc, op) }))
 			s.stop()
 		}
 	}
 	st := merge(runs)
 	b.ReportMetric(float64(st.cpu.Microseconds()), "cpu-us/decision")
 	b.ReportMetric(st.rate, "decisions/s")
+	b.ReportMetric(st.batch, "entries/batch")
 	b.ReportMetric(st.pct(.50), "p50-ms")
 	b.ReportMetric(st.pct(.99), "p99-ms")
 	b.ReportMetric(float64(st.unavailable), "failed-closed-503s")
