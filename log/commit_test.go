@@ -211,7 +211,7 @@ func TestParseCommitDelay(t *testing.T) {
 	for _, c := range []struct {
 		in   string
 		want time.Duration
-	}{{"", 0}, {"auto", 0}, {"off", CommitDelayOff}, {"4ms", 4 * time.Millisecond}} {
+	}{{"", 0}, {"auto", 0}, {"off", CommitDelayOff}, {"4ms", 4 * time.Millisecond}, {"0", CommitDelayOff}, {"0s", CommitDelayOff}} {
 		got, err := ParseCommitDelay(c.in)
 		if err != nil {
 			t.Fatalf("%q: %v", c.in, err)
@@ -219,7 +219,7 @@ func TestParseCommitDelay(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%q: %s, want %s", c.in, got, c.want)
 		}
-		if c.in != "" && CommitDelayText(got) != c.in {
+		if (c.in == "auto" || c.in == "off" || c.in == "4ms") && CommitDelayText(got) != c.in {
 			t.Errorf("%q reads back as %q", c.in, CommitDelayText(got))
 		}
 	}

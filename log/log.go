@@ -419,7 +419,8 @@ func (l *Log) Expect() (done func()) {
 
 // ParseCommitDelay reads a commit delay as an operator writes it: "auto"
 // (or "") is the self-tuned delay (0), "off" is CommitDelayOff, anything
-// else a duration ("4ms").
+// else a duration ("4ms"); a zero duration ("0", "0s") is off, as it was
+// before the delay tuned itself.
 func ParseCommitDelay(s string) (time.Duration, error) {
 	switch s {
 	case "", "auto":
@@ -430,6 +431,9 @@ func ParseCommitDelay(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0, fmt.Errorf("commit delay %q: want auto, off or a duration such as 4ms", s)
+	}
+	if d == 0 {
+		return CommitDelayOff, nil
 	}
 	return d, nil
 }
