@@ -137,7 +137,7 @@ func openAutoDelayedLog(t *testing.T, siblings int) (*Log, *prometheus.Registry)
 		o.CommitSiblings, o.Registerer = siblings, reg
 	})
 	l.mu.Lock()
-	l.autoDelay = [2]time.Duration{time.Hour, time.Hour}
+	l.autoDelay = time.Hour
 	l.mu.Unlock()
 	return l, reg
 }

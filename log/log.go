@@ -20,8 +20,8 @@
 // per batch, so a bigger batch costs less CPU and disk per entry. By
 // default the delay tunes itself to the load (see Options.CommitDelay):
 // callers announce the entries they are about to append (Expect), and a
-// batch waits for them only when enough are on their way, never longer
-// than a storage write takes.
+// batch waits for them only when enough are on their way, at most
+// MaxAutoCommitDelay.
 //
 // Every failure is a typed error (ErrPushback, ErrStorage, ErrEntryTooLarge,
 // ErrClosed, ...) so that callers can fail closed.
@@ -71,12 +71,8 @@ const (
 	// a batch is handed to storage as soon as the previous one is done.
 	CommitDelayOff time.Duration = -1
 	// MaxAutoCommitDelay bounds the self-tuned commit delay (CommitDelay
-	// zero): a batch waits for announced entries at most this long, and
-	// never longer than the last storage writes took.
+	// zero): a batch waits for announced entries at most this long.
 	MaxAutoCommitDelay = 5 * time.Millisecond
-	// minAutoCommitDelay is the self-tuned delay's floor when storage
-	// writes are faster than that.
-	minAutoCommitDelay = 500 * time.Microsecond
 	// DefaultAwaitPoll is how often the shared watcher reads the checkpoint
 	// while someone is waiting for one.
 	DefaultAwaitPoll = 10 * time.Millisecond
@@ -99,15 +95,14 @@ type Options struct {
 	AwaitPoll          time.Duration
 	// CommitDelay lets a batch grow under load.
 	//
-	// Zero (the default) tunes the delay to the load: when at least
-	// CommitSiblings entries are waiting as the committer collects a batch
-	// and at least CommitSiblings more are announced (Expect: decisions
-	// being made that will append), it waits for the announced entries,
-	// until BatchMaxSize are waiting, or for at most the recent storage
-	// write time (at least 0.5ms, at most MaxAutoCommitDelay). A log whose
-	// callers announce nothing, or few, is never delayed: at light load
-	// every entry is handed to storage at once, and under load, when the
-	// decision path is CPU-bound, batches grow to cut the per-batch cost.
+	// Zero (the default) tunes the delay to the load: when the committer
+	// collects a batch while at least CommitSiblings more entries are
+	// announced (Expect: decisions being made that will append), it waits
+	// for the announced entries, until BatchMaxSize are waiting, or for at
+	// most MaxAutoCommitDelay. A log whose callers announce nothing, or
+	// few, is never delayed: at light load every entry is handed to
+	// storage at once, and under load, when the decision path is
+	// CPU-bound, batches grow to cut the per-batch cost.
 	//
 	// Positive: a fixed delay; when at least CommitSiblings entries are
 	// waiting, the committer waits up to CommitDelay for more (until
@@ -149,16 +144,14 @@ type Log struct {
 	stallAfter time.Duration
 
 	// expected counts the entries callers announced (Expect) and have not
-	// appended yet; writeTime is the committer's moving average of a
-	// batch's storage time (the self-tuned delay's bound).
-	expected  atomic.Int64
-	writeTime time.Duration
+	// appended yet.
+	expected atomic.Int64
 
 	mu          sync.Mutex
 	commitDelay time.Duration // under mu: tests lengthen it
-	// autoDelay bounds the self-tuned delay (minAutoCommitDelay,
-	// MaxAutoCommitDelay; under mu: tests lengthen them).
-	autoDelay [2]time.Duration
+	// autoDelay bounds the self-tuned delay (MaxAutoCommitDelay; under mu:
+	// tests lengthen it).
+	autoDelay time.Duration
 	pending   []*pendingEntry
 	closed    bool
 	wake      chan struct{}
@@ -267,7 +260,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		maxBatch:       int(o.BatchMaxSize),
 		maxPending:     o.MaxPending,
 		commitDelay:    o.CommitDelay,
-		autoDelay:      [2]time.Duration{minAutoCommitDelay, MaxAutoCommitDelay},
+		autoDelay:      MaxAutoCommitDelay,
 		commitSiblings: o.CommitSiblings,
 		stallAfter:     10*o.CheckpointInterval + 5*time.Second,
 		witnesses:      o.Witnesses,
@@ -572,21 +565,21 @@ func (p *pendingEntry) answer(r appendResult) {
 // the self-tuned one (zero); see Options.CommitDelay.
 func (l *Log) gather() {
 	l.mu.Lock()
-	n, closed, delay, bounds := len(l.pending), l.closed, l.commitDelay, l.autoDelay
+	n, closed, delay, bound := len(l.pending), l.closed, l.commitDelay, l.autoDelay
 	l.mu.Unlock()
-	if delay < 0 || closed || n < l.commitSiblings || n >= l.maxBatch {
+	if delay < 0 || closed || n == 0 || n >= l.maxBatch || (delay > 0 && n < l.commitSiblings) {
 		return
 	}
 	target := l.maxBatch
 	if delay == 0 {
 		// Self-tuned: wait only for entries announced as coming, when
-		// enough are, and no longer than storage takes to write a batch.
+		// enough are, until they are all waiting or the bound.
 		coming := int(l.expected.Load())
 		if coming < l.commitSiblings {
 			return
 		}
 		target = min(l.maxBatch, n+coming)
-		delay = min(bounds[1], max(bounds[0], l.writeTime))
+		delay = bound
 	}
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
@@ -611,7 +604,6 @@ func (l *Log) sequence(ctx context.Context, batch []*pendingEntry) {
 		futures[i] = l.appender.Add(ctx, p.entry)
 	}
 	l.metrics.batchSize.Observe(float64(len(batch)))
-	start := time.Now()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -619,9 +611,6 @@ func (l *Log) sequence(ctx context.Context, batch []*pendingEntry) {
 	}()
 	select {
 	case <-done:
-		// The self-tuned delay's bound: a moving average (1/8) of the
-		// time a batch takes in storage.
-		l.writeTime += (time.Since(start) - l.writeTime) / 8
 	case <-ctx.Done():
 		// Tessera stops with the log's context and its futures may never
 		// resolve: answer the batch now.
