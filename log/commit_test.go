@@ -126,3 +126,104 @@ func TestCommitDelayRange(t *testing.T) {
 		}
 	}
 }
+
+// openAutoDelayedLog opens a log with the self-tuned commit delay (the
+// default) and the given commit siblings, whose delay bounds are an hour:
+// a test that waited for the bound would time out.
+func openAutoDelayedLog(t *testing.T, siblings int) (*Log, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	l := openTestLog(t, t.TempDir(), testKey(t, testOrigin), func(o *Options) {
+		o.CommitSiblings, o.Registerer = siblings, reg
+	})
+	l.mu.Lock()
+	l.autoDelay = time.Hour
+	l.mu.Unlock()
+	return l, reg
+}
+
+// With the self-tuned delay, a batch waits for the entries its callers
+// announced (Expect): eight decisions announced, the first appended alone,
+// the other seven trickling in, make one batch of eight, which goes out as
+// soon as the last announced entry is there, not after the bound (an hour
+// here: the test would time out).
+func TestAutoCommitDelayWaitsForAnnouncedEntries(t *testing.T) {
+	l, reg := openAutoDelayedLog(t, 1)
+	defer closeLog(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var dones []func()
+	for range 8 {
+		dones = append(dones, l.Expect())
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	add := func(i int) {
+		defer wg.Done()
+		dones[i]()
+		if _, err := l.Append(ctx, fmt.Appendf(nil, "entry %d", i)); err != nil {
+			errs <- err
+		}
+	}
+	wg.Add(1)
+	go add(0)
+	for i := 1; i < 8; i++ {
+		time.Sleep(2 * time.Millisecond)
+		wg.Add(1)
+		go add(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n, e := batches(t, reg); n != 1 || e != 8 {
+		t.Fatalf("%d batches holding %v entries, want one batch of 8", n, e)
+	}
+}
+
+// With the self-tuned delay, entries nobody announced are never delayed:
+// three lone appends are three batches, not one wait for the bound (an
+// hour here: the test would time out). An announcement withdrawn (done
+// without an append, twice) leaves nothing announced.
+func TestAutoCommitDelaySparesUnannouncedEntries(t *testing.T) {
+	l, reg := openAutoDelayedLog(t, 1)
+	defer closeLog(t, l)
+	done := l.Expect()
+	done()
+	done()
+	if got := l.expected.Load(); got != 0 {
+		t.Fatalf("%d entries announced after the only announcement was withdrawn twice, want 0", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range 3 {
+		if _, err := l.Append(ctx, fmt.Appendf(nil, "lone %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, e := batches(t, reg); n != 3 || e != 3 {
+		t.Fatalf("%d batches holding %v entries, want three batches of one", n, e)
+	}
+}
+
+func TestParseCommitDelay(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want time.Duration
+	}{{"", 0}, {"auto", 0}, {"off", CommitDelayOff}, {"4ms", 4 * time.Millisecond}, {"0", CommitDelayOff}, {"0s", CommitDelayOff}} {
+		got, err := ParseCommitDelay(c.in)
+		if err != nil {
+			t.Fatalf("%q: %v", c.in, err)
+		}
+		if got != c.want {
+			t.Errorf("%q: %s, want %s", c.in, got, c.want)
+		}
+		if (c.in == "auto" || c.in == "off" || c.in == "4ms") && CommitDelayText(got) != c.in {
+			t.Errorf("%q reads back as %q", c.in, CommitDelayText(got))
+		}
+	}
+	if _, err := ParseCommitDelay("soon"); err == nil || !strings.Contains(err.Error(), "want auto, off or a duration") {
+		t.Errorf("soon: %v, want an error naming what is accepted", err)
+	}
+}

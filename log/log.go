@@ -14,11 +14,14 @@
 // Appends are group-committed: while one batch is being written, arriving
 // entries gather, and the whole gathering is handed to Tessera as the next
 // batch. A lone entry is sequenced after BatchMaxAge plus one storage write;
-// under load, batches grow to BatchMaxSize and throughput follows. An
-// optional commit delay (CommitDelay, CommitSiblings) trades a little
-// latency under load for bigger batches: Tessera's POSIX driver rewrites
-// the partial entry bundle and tiles once per batch, so a bigger batch
-// costs less CPU and disk per entry.
+// under load, batches grow to BatchMaxSize and throughput follows. A
+// commit delay trades a little latency under load for bigger batches:
+// Tessera's POSIX driver rewrites the partial entry bundle and tiles once
+// per batch, so a bigger batch costs less CPU and disk per entry. By
+// default the delay tunes itself to the load (see Options.CommitDelay):
+// callers announce the entries they are about to append (Expect), and a
+// batch waits for them only when enough are on their way, at most
+// MaxAutoCommitDelay.
 //
 // Every failure is a typed error (ErrPushback, ErrStorage, ErrEntryTooLarge,
 // ErrClosed, ...) so that callers can fail closed.
@@ -34,6 +37,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +67,12 @@ const (
 	DefaultCommitSiblings = 8
 	// MaxCommitDelay bounds CommitDelay: it is a wait added to appends.
 	MaxCommitDelay = 100 * time.Millisecond
+	// CommitDelayOff, as Options.CommitDelay, turns the commit delay off:
+	// a batch is handed to storage as soon as the previous one is done.
+	CommitDelayOff time.Duration = -1
+	// MaxAutoCommitDelay bounds the self-tuned commit delay (CommitDelay
+	// zero): a batch waits for announced entries at most this long.
+	MaxAutoCommitDelay = 5 * time.Millisecond
 	// DefaultAwaitPoll is how often the shared watcher reads the checkpoint
 	// while someone is waiting for one.
 	DefaultAwaitPoll = 10 * time.Millisecond
@@ -83,11 +93,20 @@ type Options struct {
 	CheckpointInterval time.Duration
 	MaxPending         int
 	AwaitPoll          time.Duration
-	// CommitDelay, when positive, lets a batch grow under load: when at
-	// least CommitSiblings entries are waiting as the committer collects a
-	// batch, it waits up to CommitDelay for more (until BatchMaxSize are
-	// waiting) before handing them to storage. Fewer waiting entries (a
-	// lightly loaded log) are never delayed. Zero: no delay (the default).
+	// CommitDelay lets a batch grow under load.
+	//
+	// Zero (the default) tunes the delay to the load: when the committer
+	// collects a batch while at least CommitSiblings more entries are
+	// announced (Expect: decisions being made that will append), it waits
+	// for the announced entries, until BatchMaxSize are waiting, or for at
+	// most MaxAutoCommitDelay. A log whose callers announce nothing, or
+	// few, is never delayed: at light load every entry is handed to
+	// storage at once, and under load, when the decision path is
+	// CPU-bound, batches grow to cut the per-batch cost.
+	//
+	// Positive: a fixed delay; when at least CommitSiblings entries are
+	// waiting, the committer waits up to CommitDelay for more (until
+	// BatchMaxSize are waiting). CommitDelayOff: no delay.
 	// CommitSiblings defaults to DefaultCommitSiblings.
 	CommitDelay    time.Duration
 	CommitSiblings int
@@ -124,12 +143,19 @@ type Log struct {
 	// Healthy reports the publisher stalled.
 	stallAfter time.Duration
 
+	// expected counts the entries callers announced (Expect) and have not
+	// appended yet.
+	expected atomic.Int64
+
 	mu          sync.Mutex
 	commitDelay time.Duration // under mu: tests lengthen it
-	pending     []*pendingEntry
-	closed      bool
-	wake        chan struct{}
-	stopped     chan struct{} // closed when the committer has exited
+	// autoDelay bounds the self-tuned delay (MaxAutoCommitDelay; under mu:
+	// tests lengthen it).
+	autoDelay time.Duration
+	pending   []*pendingEntry
+	closed    bool
+	wake      chan struct{}
+	stopped   chan struct{} // closed when the committer has exited
 }
 
 type pendingEntry struct {
@@ -168,7 +194,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	o.CheckpointInterval = cmp.Or(o.CheckpointInterval, DefaultCheckpointInterval)
 	o.MaxPending = cmp.Or(o.MaxPending, DefaultMaxPending)
 	o.AwaitPoll = cmp.Or(o.AwaitPoll, DefaultAwaitPoll)
-	if o.CommitDelay < 0 || o.CommitDelay > MaxCommitDelay {
+	if (o.CommitDelay < 0 && o.CommitDelay != CommitDelayOff) || o.CommitDelay > MaxCommitDelay {
 		return nil, fmt.Errorf("log: commit delay %s out of range (0 to %s)", o.CommitDelay, MaxCommitDelay)
 	}
 	if o.CommitSiblings < 0 {
@@ -234,6 +260,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		maxBatch:       int(o.BatchMaxSize),
 		maxPending:     o.MaxPending,
 		commitDelay:    o.CommitDelay,
+		autoDelay:      MaxAutoCommitDelay,
 		commitSiblings: o.CommitSiblings,
 		stallAfter:     10*o.CheckpointInterval + 5*time.Second,
 		witnesses:      o.Witnesses,
@@ -259,7 +286,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	l.logger.Info("log open", "storage", o.Backend.Describe, "verifier_key", o.Key.VerifierKey,
 		"batch_max_size", o.BatchMaxSize, "batch_max_age", o.BatchMaxAge.String(),
 		"checkpoint_interval", o.CheckpointInterval.String(),
-		"commit_delay", o.CommitDelay.String(), "commit_siblings", o.CommitSiblings)
+		"commit_delay", CommitDelayText(o.CommitDelay), "commit_siblings", o.CommitSiblings)
 	return l, nil
 }
 
@@ -368,6 +395,52 @@ func (l *Log) VerifierKey() string { return l.key.VerifierKey }
 
 // Key is the log's checkpoint key.
 func (l *Log) Key() *Key { return l.key }
+
+// Expect announces an entry the caller is about to append (a decision
+// being made): the self-tuned commit delay lets a batch wait for announced
+// entries. The caller calls done when it appends the entry, or gives up;
+// done may be called more than once (only the first counts).
+func (l *Log) Expect() (done func()) {
+	l.expected.Add(1)
+	var once atomic.Bool
+	return func() {
+		if once.CompareAndSwap(false, true) {
+			l.expected.Add(-1)
+		}
+	}
+}
+
+// ParseCommitDelay reads a commit delay as an operator writes it: "auto"
+// (or "") is the self-tuned delay (0), "off" is CommitDelayOff, anything
+// else a duration ("4ms"); a zero duration ("0", "0s") is off, as it was
+// before the delay tuned itself.
+func ParseCommitDelay(s string) (time.Duration, error) {
+	switch s {
+	case "", "auto":
+		return 0, nil
+	case "off":
+		return CommitDelayOff, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("commit delay %q: want auto, off or a duration such as 4ms", s)
+	}
+	if d == 0 {
+		return CommitDelayOff, nil
+	}
+	return d, nil
+}
+
+// CommitDelayText is a commit delay as ParseCommitDelay reads it.
+func CommitDelayText(d time.Duration) string {
+	switch d {
+	case 0:
+		return "auto"
+	case CommitDelayOff:
+		return "off"
+	}
+	return d.String()
+}
 
 // Append adds one entry and returns its index once the entry is durably
 // sequenced. If ctx ends first, Append returns ctx's error; the entry may
@@ -488,15 +561,25 @@ func (p *pendingEntry) answer(r appendResult) {
 	}
 }
 
-// gather applies the commit delay: when at least commitSiblings entries are
-// waiting (and fewer than a full batch), it waits up to commitDelay for a
-// full batch, or for Close.
+// gather applies the commit delay: a fixed one (commitDelay positive), or
+// the self-tuned one (zero); see Options.CommitDelay.
 func (l *Log) gather() {
 	l.mu.Lock()
-	n, closed, delay := len(l.pending), l.closed, l.commitDelay
+	n, closed, delay, bound := len(l.pending), l.closed, l.commitDelay, l.autoDelay
 	l.mu.Unlock()
-	if delay <= 0 || closed || n < l.commitSiblings || n >= l.maxBatch {
+	if delay < 0 || closed || n == 0 || n >= l.maxBatch || (delay > 0 && n < l.commitSiblings) {
 		return
+	}
+	target := l.maxBatch
+	if delay == 0 {
+		// Self-tuned: wait only for entries announced as coming, when
+		// enough are, until they are all waiting or the bound.
+		coming := int(l.expected.Load())
+		if coming < l.commitSiblings {
+			return
+		}
+		target = min(l.maxBatch, n+coming)
+		delay = bound
 	}
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
@@ -506,7 +589,7 @@ func (l *Log) gather() {
 			return
 		case <-l.wake:
 			l.mu.Lock()
-			done := len(l.pending) >= l.maxBatch || l.closed
+			done := len(l.pending) >= target || l.closed
 			l.mu.Unlock()
 			if done {
 				return

@@ -69,7 +69,10 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.batchMaxAge, "batch-max-age", ztlog.DefaultBatchMaxAge, "how long a batch waits for more entries once started")
 	fs.DurationVar(&f.checkpointInterval, "checkpoint-interval", ztlog.DefaultCheckpointInterval, "how often a new checkpoint is published while the log grows (at least 100ms)")
 	fs.IntVar(&f.maxPending, "max-pending", ztlog.DefaultMaxPending, "entries waiting to be sequenced before appends are pushed back")
-	fs.DurationVar(&f.commitDelay, "commit-delay", 0, "under load, how long a batch may wait to grow (0: off; at most 100ms); see --commit-siblings")
+	fs.Func("commit-delay", "group commit: auto (default: under load a batch waits for the decisions being made, at most one storage write), off, or a fixed wait (at most 100ms); see --commit-siblings", func(s string) (err error) {
+		f.commitDelay, err = ztlog.ParseCommitDelay(s)
+		return err
+	})
 	fs.IntVar(&f.commitSiblings, "commit-siblings", ztlog.DefaultCommitSiblings, "entries that must be waiting before --commit-delay applies")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown may take")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")

@@ -204,14 +204,27 @@ func spiffeID(field, s string, required bool) *httperr.Error {
 	return nil
 }
 
-// present reports whether the top-level member name appears in body (to
-// tell a missing member from an empty string).
-func present(body []byte, name string) bool {
-	var m map[string]jsontext.Value
-	if json.Unmarshal(body, &m) != nil {
-		return false
+// presence tells whether top-level members of body appear (to tell a
+// missing member from an empty string). body is parsed once, on the first
+// question about a member whose decoded value is empty: a non-empty value
+// is present.
+type presence struct {
+	body    []byte
+	parsed  bool
+	members map[string]jsontext.Value
+}
+
+func (p *presence) has(name, decoded string) bool {
+	if decoded != "" {
+		return true
 	}
-	_, ok := m[name]
+	if !p.parsed {
+		p.parsed = true
+		if json.Unmarshal(p.body, &p.members) != nil {
+			p.members = nil
+		}
+	}
+	_, ok := p.members[name]
 	return ok
 }
 
@@ -221,13 +234,14 @@ func DecodeActionRequest(body []byte) (*ActionRequest, *httperr.Error) {
 	if e := decode(body, &req); e != nil {
 		return nil, e
 	}
+	p := &presence{body: body}
 	checks := []*httperr.Error{
-		spiffeID("actor", req.Actor, present(body, "actor")),
+		spiffeID("actor", req.Actor, p.has("actor", req.Actor)),
 		pattern("action", req.Action, actionPattern, maxAction, true, "an action name (letters, digits and _ . : / -)"),
 		text("resource", req.Resource, maxResource, true),
-		pattern("args_digest", req.ArgsDigest, digestPattern, 71, present(body, "args_digest"), "a digest (sha256:<64 lowercase hex digits>)"),
-		spiffeID("broker", req.Broker, present(body, "broker")),
-		pattern("correlation_id", req.CorrelationID, corrPattern, maxCorrID, present(body, "correlation_id"), "printable ASCII without spaces"),
+		pattern("args_digest", req.ArgsDigest, digestPattern, 71, p.has("args_digest", req.ArgsDigest), "a digest (sha256:<64 lowercase hex digits>)"),
+		spiffeID("broker", req.Broker, p.has("broker", req.Broker)),
+		pattern("correlation_id", req.CorrelationID, corrPattern, maxCorrID, p.has("correlation_id", req.CorrelationID), "printable ASCII without spaces"),
 	}
 	for _, e := range checks {
 		if e != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/zt-infra/ztlog/internal/jcs"
 )
@@ -55,6 +56,9 @@ func ActionDigest(a Action) (string, error) {
 	if err := checkDigest("capabilities_digest", a.CapabilitiesDigest, false); err != nil {
 		return "", err
 	}
+	if b, ok := appendActionObject(make([]byte, 0, 128+len(a.Action)+len(a.Resource)+len(a.Actor)+len(a.Broker)), a); ok {
+		return Digest(b), nil
+	}
 	m := map[string]any{
 		"v":           1,
 		"actor":       a.Actor,
@@ -71,6 +75,35 @@ func ActionDigest(a Action) (string, error) {
 		return "", fmt.Errorf("%w: action digest: %w", ErrMalformed, err)
 	}
 	return Digest(b), nil
+}
+
+// appendActionObject appends the RFC 8785 serialization of a's action
+// object (the members in JCS order: action, actor, args_digest, broker,
+// capabilities_digest, resource, v), the bytes canonical writes for the
+// same object, without building a map or encoding it twice. ok is false
+// when a member is not valid UTF-8 (encoding/json then substitutes
+// U+FFFD, and canonical is the definition).
+func appendActionObject(dst []byte, a Action) (out []byte, ok bool) {
+	for _, s := range [...]string{a.Action, a.Actor, a.ArgsDigest, a.Broker, a.CapabilitiesDigest, a.Resource} {
+		if !utf8.ValidString(s) {
+			return nil, false
+		}
+	}
+	dst = append(dst, `{"action":`...)
+	dst = jcs.AppendString(dst, []byte(a.Action))
+	dst = append(dst, `,"actor":`...)
+	dst = jcs.AppendString(dst, []byte(a.Actor))
+	dst = append(dst, `,"args_digest":`...)
+	dst = jcs.AppendString(dst, []byte(a.ArgsDigest))
+	dst = append(dst, `,"broker":`...)
+	dst = jcs.AppendString(dst, []byte(a.Broker))
+	if a.CapabilitiesDigest != "" {
+		dst = append(dst, `,"capabilities_digest":`...)
+		dst = jcs.AppendString(dst, []byte(a.CapabilitiesDigest))
+	}
+	dst = append(dst, `,"resource":`...)
+	dst = jcs.AppendString(dst, []byte(a.Resource))
+	return append(dst, `,"v":1}`...), true
 }
 
 // canonical returns the RFC 8785 serialization of v.

@@ -121,3 +121,55 @@ func TestActionDigestBindsEveryField(t *testing.T) {
 		}
 	}
 }
+
+// actionObjectReference is the action object as the definition builds it:
+// a map through canonical (encoding/json, then RFC 8785).
+func actionObjectReference(t testing.TB, a Action) []byte {
+	m := map[string]any{"v": 1, "actor": a.Actor, "action": a.Action, "resource": a.Resource, "args_digest": a.ArgsDigest, "broker": a.Broker}
+	if a.CapabilitiesDigest != "" {
+		m["capabilities_digest"] = a.CapabilitiesDigest
+	}
+	b, err := canonical(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// The direct encoding of the action object writes exactly the bytes of the
+// definition, for text that JSON must escape, non-ASCII text and the
+// optional member.
+func TestActionObjectDirectEncoding(t *testing.T) {
+	for _, a := range []Action{
+		{Actor: "spiffe://td/agent/a", Action: "x.y", Resource: "r"},
+		{Actor: "spiffe://td/agent/a", Action: "x.y", Resource: `q"uote\back<html>&amp;` + "\u2028\u00e9\U0001F600\x7f", Broker: "spiffe://td/broker/b",
+			ArgsDigest: "sha256:" + strings.Repeat("ab", 32), CapabilitiesDigest: "sha256:" + strings.Repeat("0c", 32)},
+		{Actor: "spiffe://td/agent/a", Action: "x.y", Resource: "tab\tnl\ncr\rctl\x01"},
+	} {
+		got, ok := appendActionObject(nil, a)
+		if !ok {
+			t.Fatalf("%+v: not encoded directly", a)
+		}
+		if want := actionObjectReference(t, a); string(got) != string(want) {
+			t.Errorf("direct encoding\n%s\nthe definition\n%s", got, want)
+		}
+	}
+	if _, ok := appendActionObject(nil, Action{Actor: "spiffe://td/a", Action: "a", Resource: "\xff"}); ok {
+		t.Error("invalid UTF-8 was encoded directly; the definition substitutes U+FFFD")
+	}
+}
+
+func FuzzActionObjectDirectEncoding(f *testing.F) {
+	f.Add("spiffe://td/agent/a", "x.y", "r", "", "", "")
+	f.Add("spiffe://td/agent/a", "x.y", "q\"\\<\u2028\x01é", "sha256:00", "spiffe://td/b", "sha256:0c")
+	f.Fuzz(func(t *testing.T, actor, action, resource, args, broker, caps string) {
+		a := Action{Actor: actor, Action: action, Resource: resource, ArgsDigest: args, Broker: broker, CapabilitiesDigest: caps}
+		got, ok := appendActionObject(nil, a)
+		if !ok {
+			return
+		}
+		if want := actionObjectReference(t, a); string(got) != string(want) {
+			t.Fatalf("direct encoding\n%q\nthe definition\n%q", got, want)
+		}
+	})
+}

@@ -50,6 +50,37 @@ type stats struct {
 	// unavailable counts operations that failed closed (HTTP 503), which
 	// an overloaded decision path answers by design.
 	unavailable int
+	// batch is the mean number of entries per batch the log handed to
+	// storage during the run (0: not measured).
+	batch float64
+}
+
+// batches returns how many batches s's log has handed to storage and how
+// many entries they held (its ztlog_log_batch_entries histogram).
+func batches(b *testing.B, s *server) (count uint64, entries float64) {
+	mfs, err := s.svc.Registry().Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "ztlog_log_batch_entries" {
+			h := mf.GetMetric()[0].GetHistogram()
+			return h.GetSampleCount(), h.GetSampleSum()
+		}
+	}
+	b.Fatal("no ztlog_log_batch_entries metric")
+	return 0, 0
+}
+
+// measured runs run (one measured run against s) and sets the mean batch
+// size of s's log over it.
+func measured(b *testing.B, s *server, run func() stats) stats {
+	c0, e0 := batches(b, s)
+	st := run()
+	if c1, e1 := batches(b, s); c1 > c0 {
+		st.batch = (e1 - e0) / float64(c1-c0)
+	}
+	return st
 }
 
 // errUnavailable is a 503: no decision, by design under overload.
@@ -255,22 +286,25 @@ func mtlsEcho(b *testing.B, s *server, n, conc int) stats {
 // keep-alive from many concurrent clients (example OPA policy, Tessera
 // POSIX log, Ed25519 receipts), and measures bare Tessera append
 // throughput at the same concurrency in the same run. Metrics:
-// decisions/s, tessera-appends/s, their ratio, latency p50/p99/p999 (ms),
+// decisions/s, entries/batch (the log's mean batch during the run),
+// tessera-appends/s, their ratio, latency p50/p99/p999 (ms),
 // CPU time per decision and per bare append (clients included), and the
 // decisions/s the machine's cores could carry at that CPU cost; and, as
 // the transport's own floor, requests/s and CPU per request of an mTLS
-// server that answers without deciding (mtls-echo), same clients.
+// server that answers without deciding (mtls-echo), same clients. Cases:
+// the default (self-tuned) commit delay at 64, 256 and 1,024 clients; at
+// 256, the fixed delay benchCommitDelay and none (commit-delay=off).
 // Run with -benchtime=1x.
 func BenchmarkDecisions(b *testing.B) {
 	benchGC(b)
 	for _, c := range []struct {
 		conc  int
 		delay time.Duration
-	}{{64, 0}, {256, 0}, {1024, 0}, {256, benchCommitDelay}} {
+	}{{64, 0}, {256, 0}, {1024, 0}, {256, benchCommitDelay}, {256, ztlog.CommitDelayOff}} {
 		conc := c.conc
 		name := fmt.Sprintf("clients=%d", conc)
-		if c.delay > 0 {
-			name += fmt.Sprintf("/commit-delay=%s", c.delay)
+		if c.delay != 0 {
+			name += "/commit-delay=" + ztlog.CommitDelayText(c.delay)
 		}
 		b.Run(name, func(b *testing.B) {
 			n := 10000
@@ -281,7 +315,7 @@ func BenchmarkDecisions(b *testing.B) {
 					s.register(agentID, "")
 					op := decider(s, conc)
 					closed(b, 2000, conc, op) // warm up connections and JIT-ish caches
-					dec = append(dec, closed(b, n, conc, op))
+					dec = append(dec, measured(b, s, func() stats { return closed(b, n, conc, op) }))
 					s.stop()
 					bare = append(bare, bareTessera(b, n/2, conc))
 					echo = append(echo, mtlsEcho(b, s, n, conc))
@@ -289,6 +323,7 @@ func BenchmarkDecisions(b *testing.B) {
 			}
 			d, t, e := merge(dec), merge(bare), merge(echo)
 			b.ReportMetric(d.rate, "decisions/s")
+			b.ReportMetric(d.batch, "entries/batch")
 			b.ReportMetric(t.rate, "tessera-appends/s")
 			b.ReportMetric(d.rate/t.rate, "ratio-vs-tessera")
 			b.ReportMetric(d.pct(.50), "p50-ms")
@@ -310,23 +345,24 @@ func BenchmarkDecisions(b *testing.B) {
 }
 
 // BenchmarkDecisionLatencyAt2000 sends 2,000 decisions/s open-loop for 4
-// seconds and reports latency p50/p99/p999 in ms, without and with the
-// benchmarks' commit delay.
+// seconds and reports latency p50/p99/p999 in ms, with the default
+// (self-tuned) commit delay, with none, and with the benchmarks' fixed one.
 func BenchmarkDecisionLatencyAt2000(b *testing.B) {
 	benchGC(b)
-	for _, delay := range []time.Duration{0, benchCommitDelay} {
-		b.Run(fmt.Sprintf("commit-delay=%s", delay), func(b *testing.B) {
+	for _, delay := range []time.Duration{0, ztlog.CommitDelayOff, benchCommitDelay} {
+		b.Run("commit-delay="+ztlog.CommitDelayText(delay), func(b *testing.B) {
 			var runs []stats
 			for range b.N {
 				s := newServer(b, options{decisionTimeout: benchDecisionTimeout, checkpointInterval: ztlog.DefaultCheckpointInterval, commitDelay: delay})
 				s.register(agentID, "")
 				op := decider(s, 512)
 				closed(b, 2000, 64, op)
-				runs = append(runs, open(b, 2000, 4*time.Second, op))
+				runs = append(runs, measured(b, s, func() stats { return open(b, 2000, 4*time.Second, op) }))
 				s.stop()
 			}
 			st := merge(runs)
 			b.ReportMetric(st.rate, "decisions/s")
+			b.ReportMetric(st.batch, "entries/batch")
 			b.ReportMetric(st.pct(.50), "p50-ms")
 			b.ReportMetric(st.pct(.99), "p99-ms")
 			b.ReportMetric(st.pct(.999), "p999-ms")
@@ -348,6 +384,7 @@ func merge(runs []stats) stats {
 		out.cpu += r.cpu / time.Duration(len(runs))
 		out.lat = append(out.lat, r.lat...)
 		out.unavailable += r.unavailable
+		out.batch += r.batch / float64(len(runs))
 	}
 	slices.Sort(out.lat)
 	return out

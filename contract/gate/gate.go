@@ -479,6 +479,10 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, status int, e *htt
 // entry was not durably sequenced: o.err is set when the commit failed.
 func (g *Gate) decide(reqCtx context.Context, caller *identity.Caller, cid string, req request) (o outcome) {
 	start := time.Now()
+	// Announce the entry this decision will append: under load the log's
+	// group commit waits for announced entries to make bigger batches.
+	appending := g.cfg.Log.Expect()
+	defer appending()
 	ctx, cancel := context.WithTimeout(reqCtx, g.cfg.DecisionTimeout)
 	defer cancel()
 	now := g.cfg.Now()
@@ -651,6 +655,7 @@ func (g *Gate) decide(reqCtx context.Context, caller *identity.Caller, cid strin
 		o.err = fmt.Errorf("encode decision: %w", err)
 		return o
 	}
+	appending()
 	idx, err := g.cfg.Log.Append(ctx, leaf)
 	if err != nil {
 		o.err = err

@@ -59,7 +59,7 @@ type Config struct {
 	Key *ztlog.Key
 	// BatchMaxSize, BatchMaxAge, CheckpointInterval, MaxPending,
 	// CommitDelay and CommitSiblings tune the log (zero: the log package's
-	// defaults).
+	// defaults; a zero CommitDelay is the self-tuned group commit).
 	BatchMaxSize       uint
 	BatchMaxAge        time.Duration
 	CheckpointInterval time.Duration
@@ -476,7 +476,7 @@ func (s *Service) logRequests(next http.Handler) http.Handler {
 			if len(leaf.URIs) > 0 {
 				uri = leaf.URIs[0].String()
 			}
-			attrs = append(attrs, slog.String("peer_spiffe_id", uri), slog.String("peer_serial", fmt.Sprintf("%x", leaf.SerialNumber)),
+			attrs = append(attrs, slog.String("peer_spiffe_id", uri), slog.String("peer_serial", leaf.SerialNumber.Text(16)),
 				slog.String("peer_svid_expires", leaf.NotAfter.UTC().Format(time.RFC3339)))
 		}
 		attrs = append(attrs, correlation.Attrs(r.Context())...)

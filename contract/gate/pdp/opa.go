@@ -14,6 +14,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/format"
 	"github.com/open-policy-agent/opa/v1/loader"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
@@ -29,6 +30,12 @@ import (
 //	reasons := a set or array of {"code": ..., "message": ...} objects
 //	           (or strings) explaining the decision (optional)
 const OPAQuery = "data.ztlog.authz"
+
+// opaDecisionQuery is the query evaluated: the members of OPAQuery a
+// decision reads, and only those. Asking for each member by name evaluates
+// the rules that define it (and what they depend on), not every rule of
+// the package, and builds no object of the whole package.
+const opaDecisionQuery = `decision := {k: v | some k in ["allow", "reasons", "assurance"]; v := data.ztlog.authz[k]}`
 
 type opaPolicy struct {
 	version Version
@@ -188,7 +195,7 @@ func compileOPA(ctx context.Context, src *policysource.Source, revision, origin 
 	for _, m := range modules {
 		p.modules = append(p.modules, m)
 	}
-	pq, err := rego.New(append(p.regoOptions(), rego.Query(OPAQuery))...).PrepareForEval(ctx)
+	pq, err := rego.New(append(p.regoOptions(), rego.Query(opaDecisionQuery))...).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("policy: opa %s does not compile: %w", origin, err)
 	}
@@ -261,20 +268,17 @@ func opaHash(modules map[string]*ast.Module, data map[string]any) (string, error
 func (p *opaPolicy) Version() Version { return p.version }
 
 func (p *opaPolicy) Evaluate(ctx context.Context, in *Input) (Decision, error) {
-	v, err := ast.InterfaceToValue(in.document())
+	// The input as an AST value built directly, and no metrics kept.
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(in.value()), rego.EvalMetrics(metrics.NoOp()))
 	if err != nil {
 		return Decision{}, err
 	}
-	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(v))
-	if err != nil {
-		return Decision{}, err
+	var doc map[string]any
+	if len(rs) > 0 {
+		doc, _ = rs[0].Bindings["decision"].(map[string]any)
 	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+	if len(doc) == 0 {
 		return Decision{}, fmt.Errorf("%w: %s is not defined (define package ztlog.authz with an allow rule)", ErrUndefined, OPAQuery)
-	}
-	doc, ok := rs[0].Expressions[0].Value.(map[string]any)
-	if !ok {
-		return Decision{}, fmt.Errorf("%s is not an object", OPAQuery)
 	}
 	allowV, defined := doc["allow"]
 	if !defined {
@@ -330,62 +334,76 @@ func opaReasons(v any) ([]entry.Reason, error) {
 	return out, nil
 }
 
-// document is the input as plain JSON values (what InterfaceToValue takes
-// without a JSON round trip).
-func (in *Input) document() map[string]any {
-	brokers := make([]any, len(in.Actor.Brokers))
+// The input's member names are interned: value builds each input with the
+// same key terms.
+func init() {
+	ast.InternStringTerm("actor", "id", "trust_domain", "path", "status", "owner", "brokers", "labels",
+		"action", "resource", "args_digest", "broker", "findings", "type", "offset", "length", "arg", "rule",
+		"time", "correlation_id", "user", "issuer", "subject", "scopes", "attestation", "verified",
+		"model", "model_provider", "model_version", "tool_manifest", "tool_name", "sandbox_profile", "policy_hash", "code_digest",
+	)
+}
+
+// value is the input as an OPA value, built directly: the same value as
+// its JSON encoding (input.schema.json) parsed by OPA.
+func (in *Input) value() ast.Value {
+	str, key := ast.StringTerm, ast.InternedTerm[string]
+	brokers := make([]*ast.Term, len(in.Actor.Brokers))
 	for i, b := range in.Actor.Brokers {
-		brokers[i] = b
+		brokers[i] = str(b)
 	}
-	labels := make(map[string]any, len(in.Actor.Labels))
+	labels := make([][2]*ast.Term, 0, len(in.Actor.Labels))
 	for k, v := range in.Actor.Labels {
-		labels[k] = v
+		labels = append(labels, ast.Item(str(k), str(v)))
 	}
-	actor := map[string]any{
-		"id": in.Actor.ID, "trust_domain": in.Actor.TrustDomain, "path": in.Actor.Path,
-		"status": in.Actor.Status, "brokers": brokers, "labels": labels,
-	}
+	actor := make([][2]*ast.Term, 0, 7)
+	actor = append(actor, ast.Item(key("id"), str(in.Actor.ID)), ast.Item(key("trust_domain"), str(in.Actor.TrustDomain)),
+		ast.Item(key("path"), str(in.Actor.Path)), ast.Item(key("status"), str(in.Actor.Status)),
+		ast.Item(key("brokers"), ast.ArrayTerm(brokers...)), ast.Item(key("labels"), ast.ObjectTerm(labels...)))
 	if in.Actor.Owner != "" {
-		actor["owner"] = in.Actor.Owner
+		actor = append(actor, ast.Item(key("owner"), str(in.Actor.Owner)))
 	}
-	findings := make([]any, len(in.Findings))
+	findings := make([]*ast.Term, len(in.Findings))
 	for i, f := range in.Findings {
-		m := map[string]any{"type": f.Type, "offset": json.Number(fmt.Sprint(f.Offset)), "length": json.Number(fmt.Sprint(f.Length))}
+		m := make([][2]*ast.Term, 0, 5)
+		m = append(m, ast.Item(key("type"), str(f.Type)), ast.Item(key("offset"), ast.IntNumberTerm(f.Offset)),
+			ast.Item(key("length"), ast.IntNumberTerm(f.Length)))
 		if f.Arg != "" {
-			m["arg"] = f.Arg
+			m = append(m, ast.Item(key("arg"), str(f.Arg)))
 		}
 		if f.Rule != "" {
-			m["rule"] = f.Rule
+			m = append(m, ast.Item(key("rule"), str(f.Rule)))
 		}
-		findings[i] = m
+		findings[i] = ast.ObjectTerm(m...)
 	}
-	doc := map[string]any{
-		"actor": actor, "action": in.Action, "resource": in.Resource, "findings": findings,
-		"time": in.Time, "correlation_id": in.CorrelationID,
-	}
+	doc := make([][2]*ast.Term, 0, 10)
+	doc = append(doc, ast.Item(key("actor"), ast.ObjectTerm(actor...)), ast.Item(key("action"), str(in.Action)),
+		ast.Item(key("resource"), str(in.Resource)), ast.Item(key("findings"), ast.ArrayTerm(findings...)),
+		ast.Item(key("time"), str(in.Time)), ast.Item(key("correlation_id"), str(in.CorrelationID)))
 	if in.ArgsDigest != "" {
-		doc["args_digest"] = in.ArgsDigest
+		doc = append(doc, ast.Item(key("args_digest"), str(in.ArgsDigest)))
 	}
 	if in.Broker != "" {
-		doc["broker"] = in.Broker
+		doc = append(doc, ast.Item(key("broker"), str(in.Broker)))
 	}
 	if u := in.User; u != nil {
-		scopes := make([]any, len(u.Scopes))
+		scopes := make([]*ast.Term, len(u.Scopes))
 		for i, s := range u.Scopes {
-			scopes[i] = s
+			scopes[i] = str(s)
 		}
-		doc["user"] = map[string]any{"issuer": u.Issuer, "subject": u.Subject, "scopes": scopes}
+		doc = append(doc, ast.Item(key("user"), ast.ObjectTerm(ast.Item(key("issuer"), str(u.Issuer)),
+			ast.Item(key("subject"), str(u.Subject)), ast.Item(key("scopes"), ast.ArrayTerm(scopes...)))))
 	}
 	if a := in.Attestation; a != nil {
-		att := map[string]any{"verified": a.Verified}
-		for k, v := range map[string]string{"model": a.Model, "model_provider": a.ModelProvider, "model_version": a.ModelVersion,
-			"tool_manifest": a.ToolManifest, "tool_name": a.ToolName, "sandbox_profile": a.SandboxProfile,
-			"broker": a.Broker, "policy_hash": a.PolicyHash, "code_digest": a.CodeDigest} {
-			if v != "" {
-				att[k] = v
+		att := [][2]*ast.Term{ast.Item(key("verified"), ast.BooleanTerm(a.Verified))}
+		for _, kv := range [...][2]string{{"model", a.Model}, {"model_provider", a.ModelProvider}, {"model_version", a.ModelVersion},
+			{"tool_manifest", a.ToolManifest}, {"tool_name", a.ToolName}, {"sandbox_profile", a.SandboxProfile},
+			{"broker", a.Broker}, {"policy_hash", a.PolicyHash}, {"code_digest", a.CodeDigest}} {
+			if kv[1] != "" {
+				att = append(att, ast.Item(key(kv[0]), str(kv[1])))
 			}
 		}
-		doc["attestation"] = att
+		doc = append(doc, ast.Item(key("attestation"), ast.ObjectTerm(att...)))
 	}
-	return doc
+	return ast.NewObject(doc...)
 }

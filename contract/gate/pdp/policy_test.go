@@ -9,11 +9,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -235,21 +235,33 @@ func TestOPAUndefinedAndBroken(t *testing.T) {
 	}
 }
 
-// The OPA document is the Input's JSON encoding (input.schema.json).
-func TestDocumentIsTheJSONEncoding(t *testing.T) {
+// The OPA input is the Input's JSON encoding (input.schema.json): the value
+// built directly equals OPA's parse of the JSON, for a full input and for
+// every input of the shared table.
+func TestInputValueIsTheJSONEncoding(t *testing.T) {
 	in := demoInput("demo.echo")
 	in.User = &User{Issuer: "https://idp", Subject: "alice", Scopes: []string{"a"}}
-	in.Findings = []Finding{{Type: "email", Arg: "body", Offset: 3, Length: 9}}
-	in.Attestation = &Attestation{Verified: true, Model: "m", ModelProvider: "p", ModelVersion: "v", ToolName: "shell", SandboxProfile: "strict"}
+	in.Findings = []Finding{{Type: "email", Arg: "body", Offset: 3, Length: 9, Rule: "r"}}
+	in.Attestation = &Attestation{Verified: true, Model: "m", ModelProvider: "p", ModelVersion: "v", ToolName: "shell", SandboxProfile: "strict",
+		ToolManifest: "sha256:aa", Broker: "spiffe://dev.ztlog.local/broker/demo", PolicyHash: "sha256:bb", CodeDigest: "sha256:cc"}
 	in.Broker = "spiffe://dev.ztlog.local/broker/demo"
-	in.Actor.Labels = map[string]string{"tier": "dev"}
-	viaJSON, _ := json.Marshal(in)
-	direct, _ := json.Marshal(in.document())
-	var a, b any
-	json.Unmarshal(viaJSON, &a)
-	json.Unmarshal(direct, &b)
-	if !reflect.DeepEqual(a, b) {
-		t.Fatalf("document() differs from the JSON encoding:\n%s\n%s", viaJSON, direct)
+	in.ArgsDigest = "sha256:dd"
+	in.Actor.Owner = "team"
+	in.Actor.Brokers = []string{"spiffe://dev.ztlog.local/broker/demo"}
+	in.Actor.Labels = map[string]string{"tier": "dev", "zone": "a"}
+	_, inputs, _ := loadTable(t)
+	for i, in := range append([]*Input{in}, inputs...) {
+		viaJSON, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ast.ValueFromReader(bytes.NewReader(viaJSON))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := in.value(); got.Compare(want) != 0 {
+			t.Errorf("input %d: the direct value differs from the JSON encoding:\n%v\n%s", i, got, viaJSON)
+		}
 	}
 }
 
@@ -444,5 +456,54 @@ allow if {
 				t.Errorf("%s, %s: allow %v, want %v (%+v)", name, engine, d.Allow, tc.want, d.Reasons)
 			}
 		}
+	}
+}
+
+// An OPA decision evaluates the rules that define allow, reasons and
+// assurance, and what they depend on: a helper rule of the package that
+// none of them uses is not evaluated, so its runtime error does not
+// decide (it would if it were used).
+func TestOPAEvaluatesOnlyTheDecisionMembers(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name, rules string
+		allow       bool
+		code        string
+	}{
+		{"unused helper", "allow := true\nbroken := 1 / 0\n", true, ""},
+		{"used helper", "allow if broken > 0\nbroken := 1 / 0\n", false, ReasonError},
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "p.rego"), []byte("package ztlog.authz\nimport rego.v1\n"+c.rules), 0o644)
+		p, err := LoadOPA(ctx, dir, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _, _ := NewPDP(p, time.Second).Decide(ctx, demoInput("x"))
+		if d.Allow != c.allow {
+			t.Errorf("%s: allow %v, want %v (%+v)", c.name, d.Allow, c.allow, d.Reasons)
+		}
+		if c.code != "" && (len(d.Reasons) == 0 || d.Reasons[0].Code != c.code) {
+			t.Errorf("%s: reasons %+v, want %s", c.name, d.Reasons, c.code)
+		}
+	}
+}
+
+// A policy without the package data.ztlog.authz decides nothing: the
+// error says to define it.
+func TestOPAMissingPackage(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.rego"), []byte("package other\nimport rego.v1\nallow := true\n"), 0o644)
+	p, err := LoadOPA(ctx, dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := NewPDP(p, time.Second).Decide(ctx, demoInput("x"))
+	if d.Allow {
+		t.Fatal("a policy without data.ztlog.authz allowed")
+	}
+	if err == nil || !strings.Contains(err.Error(), "define package ztlog.authz with an allow rule") {
+		t.Errorf("err = %v, want it to say to define package ztlog.authz", err)
 	}
 }
