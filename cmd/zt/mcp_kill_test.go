@@ -119,7 +119,8 @@ func TestMCPProxyKilledAfterAnswerDeliversOnRestart(t *testing.T) {
 	if err := syscall.Kill(-first.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	first.Wait()
+	// The SDK's command transport reaps the process on Close (cmd.Wait);
+	// a second Wait here would race with it.
 	cs.Close()
 	kept, _ := filepath.Glob(filepath.Join(outbox, "result-*.json"))
 	if len(kept) != 1 {
