@@ -67,7 +67,7 @@ func (f *mcpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.code, "code", "", "file whose digest is the attested agent code (default: this zt executable)")
 	fs.BoolVar(&f.digestOnly, "digest-only", false, "send only the arguments' digest, not their values (no guardrail inspection)")
 	fs.BoolVar(&f.syncResults, "sync-results", false, "answer a call only once its result is committed (default: a call is answered once its result is kept in the outbox, synced; the result is committed right after)")
-	fs.StringVar(&f.replay, "replay", "", "file of honoured receipt ids (default: PREFIX.replay of the broker SVID)")
+	fs.StringVar(&f.replay, "replay", "", "deprecated, ignored: the gateway keeps the one-time ids of its own receipts in memory (gateway.md, Receipts)")
 	fs.StringVar(&f.outbox, "outbox", "", "directory keeping signed results until the log commits them (default: PREFIX.outbox of the broker SVID)")
 	fs.BoolVar(&f.strict, "strict", false, "require each decision's inclusion proof under a checkpoint that satisfies --trust-policy before forwarding")
 	fs.StringVar(&f.trustPolicy, "trust-policy", "", "trust policy for --strict (default: trust.policy next to the SVID)")
@@ -157,11 +157,11 @@ func (f *mcpFlags) options(stderr io.Writer) (mcp.Options, func(), error) {
 	if f.brokerSVID == "" {
 		f.brokerSVID = filepath.Join(filepath.Dir(f.svid), "broker")
 	}
-	o := mcp.Options{URL: f.server, Replay: f.replay, Outbox: f.outbox, Timeout: f.timeout,
-		ServerName: f.name, DigestOnly: f.digestOnly, SyncResults: f.syncResults}
-	if o.Replay == "" {
-		o.Replay = f.brokerSVID + ".replay"
+	if f.replay != "" {
+		fmt.Fprintf(stderr, "zt mcp proxy: --replay is deprecated and ignored: the gateway honours only receipts it obtains itself and keeps their one-time ids in memory (gateway.md, Receipts)\n")
 	}
+	o := mcp.Options{URL: f.server, Outbox: f.outbox, Timeout: f.timeout,
+		ServerName: f.name, DigestOnly: f.digestOnly, SyncResults: f.syncResults}
 	if o.Outbox == "" {
 		o.Outbox = f.brokerSVID + ".outbox"
 	}

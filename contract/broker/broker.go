@@ -137,8 +137,11 @@ type Config struct {
 	Issuer string
 	// Keys gives the issuer's receipt JWKS.
 	Keys receipt.KeySource
-	// Replay remembers honoured receipt ids.
-	Replay *Replay
+	// Replay remembers honoured receipt ids: a *Replay file for a broker
+	// handed receipts by others (zt broker, zt run's local broker), an
+	// *InProcessReplay only for a broker that honours nothing but the
+	// receipts it obtained itself in process (the MCP gateway; broker.md).
+	Replay ReceiptIDs
 	// Runner runs the work.
 	Runner *sandbox.Runner
 	// Reporter posts results (nil: results are signed but not posted).

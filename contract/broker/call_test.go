@@ -25,19 +25,33 @@ type callFixture struct {
 	t      *testing.T
 	s      *contracttest.Server
 	replay string
+	// inProcess keeps one-time ids in memory (InProcessReplay), as the
+	// MCP gateway does, instead of in the replay file.
+	inProcess bool
 }
 
 func newCallFixture(t *testing.T) *callFixture {
 	return &callFixture{t: t, s: contracttest.Start(t, contracttest.Options{}), replay: filepath.Join(t.TempDir(), "replay")}
 }
 
+// replayModes runs a test with the one-time ids in the replay file and in
+// memory: every check but the record's durability is the same.
+var replayModes = []struct {
+	name      string
+	inProcess bool
+}{{"replay file", false}, {"in process", true}}
+
 func (f *callFixture) broker(id spiffeid.ID) *broker.Broker {
 	f.t.Helper()
-	replay, err := broker.OpenReplay(f.replay, 5*time.Second, time.Now())
-	if err != nil {
-		f.t.Fatal(err)
+	var replay broker.ReceiptIDs = broker.NewInProcessReplay(5*time.Second, nil)
+	if !f.inProcess {
+		file, err := broker.OpenReplay(f.replay, 5*time.Second, time.Now())
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		f.t.Cleanup(func() { file.Close() })
+		replay = file
 	}
-	f.t.Cleanup(func() { replay.Close() })
 	svid := f.s.SVID(id)
 	b, err := broker.New(broker.Config{SVID: svid, Issuer: contracttest.Origin,
 		Keys: &receipt.HTTPKeys{Client: f.s.Client(svid), URL: f.s.URL + "/v1/receipts/jwks.json"}, Replay: replay,
@@ -80,7 +94,14 @@ func okOutcome(ran *int) func(context.Context) broker.CallOutcome {
 }
 
 func TestPerformRunsOnceAndCommitsTheResult(t *testing.T) {
+	for _, m := range replayModes {
+		t.Run(m.name, func(t *testing.T) { performRunsOnce(t, m.inProcess) })
+	}
+}
+
+func performRunsOnce(t *testing.T, inProcess bool) {
 	f := newCallFixture(t)
+	f.inProcess = inProcess
 	b := f.broker(contracttest.BrokerID)
 	call, ar := f.decide(`{"message":"hi"}`)
 	ran := 0
@@ -138,20 +159,23 @@ func TestPerformRefuses(t *testing.T) {
 		{"receipt for another broker", otherBroker, func(*broker.Call) {}, broker.RefuseAudience},
 		{"forged receipt", contracttest.BrokerID, func(c *broker.Call) { c.Receipt = c.Receipt[:len(c.Receipt)-4] + "AAAA" }, broker.RefuseReceipt},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			b := f.broker(tc.broker)
-			call, _ := f.decide(`{"message":"` + tc.name + `"}`)
-			tc.change(call)
-			ran := 0
-			_, err := b.Perform(context.Background(), call, okOutcome(&ran))
-			ref, ok := broker.AsRefused(err)
-			if !ok || ref.Code != tc.code {
-				t.Fatalf("Perform: %v, want refusal %s", err, tc.code)
-			}
-			if ran != 0 {
-				t.Fatalf("a refused call ran")
-			}
-		})
+		for _, m := range replayModes {
+			t.Run(tc.name+"/"+m.name, func(t *testing.T) {
+				f.inProcess = m.inProcess
+				b := f.broker(tc.broker)
+				call, _ := f.decide(`{"message":"` + tc.name + `"}`)
+				tc.change(call)
+				ran := 0
+				_, err := b.Perform(context.Background(), call, okOutcome(&ran))
+				ref, ok := broker.AsRefused(err)
+				if !ok || ref.Code != tc.code {
+					t.Fatalf("Perform: %v, want refusal %s", err, tc.code)
+				}
+				if ran != 0 {
+					t.Fatalf("a refused call ran")
+				}
+			})
+		}
 	}
 }
 

@@ -2,8 +2,6 @@ package broker
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,12 +35,22 @@ type Outbox struct {
 }
 
 // OpenOutbox opens (creating, mode 0700) the outbox directory.
+//
+// It files the results that courier journals left by ended processes hold
+// (journal.go): after it, every result kept is a result file.
 func OpenOutbox(dir string, logger *slog.Logger) (*Outbox, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
 	if logger == nil {
 		logger = slog.Default()
+	}
+	n, err := recoverJournals(dir)
+	if n > 0 {
+		logger.Info("results recovered from a courier journal", "outbox", dir, "count", n)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
 	}
 	return &Outbox{dir: dir, logger: logger}, nil
 }
@@ -170,9 +178,7 @@ func (o *Outbox) send(ctx context.Context, r *HTTPReporter, path string, body []
 // put writes body durably under its content name (an existing copy is
 // the same result: kept as is).
 func (o *Outbox) put(body []byte) (string, error) {
-	sum := sha256.Sum256(body)
-	name := "result-" + hex.EncodeToString(sum[:]) + ".json"
-	path := filepath.Join(o.dir, name)
+	path := filepath.Join(o.dir, resultName(resultSum(body)))
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
@@ -186,13 +192,18 @@ var ErrQueued = errors.New("result kept in the outbox; it is delivered in the ba
 
 // Courier delivers the results kept in an outbox in the background, for a
 // broker that answers its caller before the log has committed the result
-// (the MCP gateway): Report keeps the result durably — written and
-// fsynced, exactly as the outbox Reporter does — and returns ErrQueued at
-// once; the courier posts it right away from another goroutine (at most
-// Parallel at a time), and while the log cannot commit it, retries every
-// Every. Its first pass also delivers what an earlier process left in the
-// outbox (a crash between an answer and the delivery loses nothing). A
-// result the log refuses for good is set aside as .rejected, as by Flush.
+// (the MCP gateway): Report keeps the result durably — appended to the
+// courier's journal and fdatasynced (one sync, shared by concurrent
+// results; journal.go), then written as the usual result file — and
+// returns ErrQueued at once; the courier posts it right away from another
+// goroutine (at most Parallel at a time). A result it could not deliver is
+// written as a result file atomically (synced), and while the log cannot
+// commit it, retried every Every. Its first pass also delivers what an
+// earlier process left in the outbox (a crash between an answer and the
+// delivery loses nothing: OpenOutbox files what a journal held). A result
+// the log refuses for good is set aside as .rejected, as by Flush. Without
+// a journal (it could not be created or written) results are kept as the
+// outbox Reporter keeps them, each file written atomically.
 type Courier struct {
 	o        *Outbox
 	r        *HTTPReporter
@@ -204,6 +215,7 @@ type Courier struct {
 	wg       sync.WaitGroup // deliveries
 	stop     chan struct{}
 	loop     chan struct{} // closed when the retry loop returned
+	j        *journal      // nil: results are kept as synced files
 }
 
 // DefaultCourierParallel is how many results a Courier posts at once.
@@ -222,6 +234,12 @@ func (o *Outbox) StartCourier(ctx context.Context, r *HTTPReporter, every time.D
 	}
 	c := &Courier{o: o, r: r, ctx: ctx, every: every, slots: make(chan struct{}, parallel), inflight: map[string]bool{},
 		stop: make(chan struct{}), loop: make(chan struct{})}
+	j, err := openJournal(o.dir)
+	if err != nil {
+		o.logger.Warn("no courier journal; each result is kept as a synced file", "outbox", o.dir, "error", err.Error())
+	} else {
+		c.j = j
+	}
 	go func() {
 		defer close(c.loop)
 		for {
@@ -247,6 +265,23 @@ func (o *Outbox) StartCourier(ctx context.Context, r *HTTPReporter, every time.D
 // Reporter does.
 func (c *Courier) Report(ctx context.Context, s *attest.Signed) (*api.ResultResponse, error) {
 	body := ResultBody(s)
+	if c.j != nil {
+		sum := resultSum(body)
+		err := c.j.keep(sum, body)
+		if err == nil {
+			path := filepath.Join(c.o.dir, resultName(sum))
+			if !c.claim(path) {
+				return nil, ErrQueued // the same result is being delivered
+			}
+			// Visible to the outbox's readers; durable through the journal.
+			if err := writeUnsynced(path, body); err != nil {
+				c.o.logger.Warn("result kept in the courier journal only", "file", path, "error", err.Error())
+			}
+			c.deliver(path, body, sum)
+			return nil, ErrQueued
+		}
+		c.o.logger.Warn("courier journal failed; keeping the result as a synced file", "error", err.Error())
+	}
 	path, res, err := c.o.keep(ctx, c.r, body)
 	if path == "" {
 		return res, err
@@ -254,6 +289,16 @@ func (c *Courier) Report(ctx context.Context, s *attest.Signed) (*api.ResultResp
 	if !c.claim(path) {
 		return nil, ErrQueued // the same result is being delivered
 	}
+	c.deliver(path, body, "")
+	return nil, ErrQueued
+}
+
+// deliver posts the result kept at path (claimed) from another goroutine.
+// sum is its digest when it is kept in the journal: delivered or set
+// aside, it is marked done there; not delivered, it is first written as a
+// synced file (the retry loop delivers it), then marked done. A delivery
+// cut short by the courier's end leaves it undone: Close files it.
+func (c *Courier) deliver(path string, body []byte, sum string) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -264,21 +309,57 @@ func (c *Courier) Report(ctx context.Context, s *attest.Signed) (*api.ResultResp
 			return
 		}
 		defer func() { <-c.slots }()
-		if _, err := c.o.send(c.ctx, c.r, path, body); err == nil {
+		_, err := c.o.send(c.ctx, c.r, path, body)
+		switch {
+		case err == nil:
 			c.o.logger.Debug("result committed from the outbox", "file", path)
+		case sum == "" || errors.As(err, new(*rejectedError)):
+		default:
+			if ferr := fsx.WriteAtomic(path, body, 0o600); ferr != nil {
+				c.o.logger.Error("result left in the courier journal only (filed at the next start)", "file", path, "error", ferr.Error())
+				return
+			}
+		}
+		if sum != "" {
+			c.j.done(sum)
 		}
 	}()
-	return nil, ErrQueued
+}
+
+// writeUnsynced writes body at path (by rename, so that no reader sees it
+// half written), without syncing: the courier journal made it durable.
+func writeUnsynced(path string, body []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+fsx.TempMarker+"*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // Close stops the retry loop and waits for the deliveries under way: each
 // ends when its result is committed, set aside, or its attempts or the
-// courier's context ran out (it then stays in the outbox). Report must not
+// courier's context ran out (it then stays in the outbox, as a synced
+// file: Close files what its journal holds undone and removes it). Report must not
 // be called after Close.
 func (c *Courier) Close() {
 	close(c.stop)
 	<-c.loop
 	c.wg.Wait()
+	if c.j != nil {
+		if err := c.j.close(); err != nil {
+			c.o.logger.Error("courier journal not closed (filed at the next start)", "error", err.Error())
+		}
+	}
 }
 
 // InFlight is how many results are being delivered now.

@@ -45,7 +45,7 @@ const benchCalls = 400
 // (issue 15): added p50 ≤ decide p50 + 1 ms.
 func BenchmarkToolsCallAddedLatency(b *testing.B) {
 	// ZTLOG_BENCH_DIR (as contract/gate's benchmarks) puts the log and the
-	// broker's replay file there (e.g. /dev/shm, to take the disk out of
+	// gateway's outbox there (e.g. /dev/shm, to take the disk out of
 	// the figures; they are then not durable-storage figures).
 	dir := b.TempDir()
 	if env := os.Getenv("ZTLOG_BENCH_DIR"); env != "" {
@@ -58,7 +58,6 @@ func BenchmarkToolsCallAddedLatency(b *testing.B) {
 	d := startDevIn(b, filepath.Join(dir, "ztlog"))
 	up := newCountingServer()
 	o := gatewayOptions(b, d)
-	o.Replay = filepath.Join(dir, "broker.replay")
 	o.Outbox = filepath.Join(dir, "broker.outbox")
 	var tmu sync.Mutex
 	var timings []mcp.CallTiming

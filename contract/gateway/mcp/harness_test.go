@@ -112,7 +112,7 @@ func gatewayOptions(t testing.TB, d *dev) mcp.Options {
 	}
 	t.Cleanup(func() { agent.Close(); brokerSrc.Close() })
 	dir := t.TempDir()
-	return mcp.Options{URL: d.url(), Agent: agent, Broker: brokerSrc, Replay: filepath.Join(dir, "replay"), Outbox: filepath.Join(dir, "outbox"),
+	return mcp.Options{URL: d.url(), Agent: agent, Broker: brokerSrc, Outbox: filepath.Join(dir, "outbox"),
 		Timeout: 5 * time.Second,
 		Runtime: attest.RuntimeContext{Model: attest.Model{Provider: "anthropic", Name: "claude-sonnet-4"},
 			Code: attest.Code{Digest: entry.Digest([]byte("mcp gateway test"))}}}

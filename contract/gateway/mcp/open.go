@@ -31,8 +31,6 @@ type Options struct {
 	Agent, Broker identity.Source
 	// ServerID is ztlog's SPIFFE ID (zero: any member of the trust domain).
 	ServerID spiffeid.ID
-	// Replay is the broker's file of honoured receipt ids (required).
-	Replay string
 	// Outbox is the directory keeping signed results until the log
 	// commits them (as zt broker's; required). A call is answered once its
 	// result is kept there (written and synced); a courier delivers it
@@ -59,14 +57,14 @@ type Options struct {
 }
 
 // Open builds the SDK client (the agent), reads the receipt issuer from
-// ztlog, builds the broker (replay file, JWKS from ztlog, results kept in
-// the outbox and delivered by its courier with the broker's SVID) and
-// connects the gateway to the upstream over t. ctx bounds the start and
-// the deliveries. The returned close function closes the gateway, waits
-// for the deliveries under way and closes the replay file.
+// ztlog, builds the broker (one-time ids in memory, JWKS from ztlog,
+// results kept in the outbox and delivered by its courier with the
+// broker's SVID) and connects the gateway to the upstream over t. ctx
+// bounds the start and the deliveries. The returned close function closes
+// the gateway and waits for the deliveries under way.
 func Open(ctx context.Context, o Options, t sdk.Transport) (*Gateway, func(), error) {
-	if o.URL == "" || o.Agent == nil || o.Broker == nil || o.Replay == "" || o.Outbox == "" {
-		return nil, nil, errors.New("mcp gateway: the ztlog URL, the agent and broker identities, the replay file and the outbox are required")
+	if o.URL == "" || o.Agent == nil || o.Broker == nil || o.Outbox == "" {
+		return nil, nil, errors.New("mcp gateway: the ztlog URL, the agent and broker identities and the outbox are required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -93,16 +91,15 @@ func Open(ctx context.Context, o Options, t sdk.Transport) (*Gateway, func(), er
 	if err != nil {
 		return nil, nil, fmt.Errorf("mcp gateway: broker SVID: %w", err)
 	}
-	replay, err := broker.OpenReplay(o.Replay, 5*time.Second, time.Now())
-	if err != nil {
-		return nil, nil, fmt.Errorf("mcp gateway: replay file %s: %w", o.Replay, err)
-	}
+	// The gateway honours only the receipts it obtains itself, and uses
+	// each at once in this process: their one-time ids are kept in memory,
+	// not fsynced to a file (gateway.md, "Receipts").
+	replay := broker.NewInProcessReplay(5*time.Second, nil)
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: maxIdleConns, IdleConnTimeout: 90 * time.Second,
 		TLSClientConfig: identity.ClientTLS(o.Broker, o.Broker, o.ServerID, bsvid.ID.TrustDomain())}}
 	reporter := &broker.HTTPReporter{Client: hc, BaseURL: o.URL}
 	outbox, err := broker.OpenOutbox(o.Outbox, o.Logger)
 	if err != nil {
-		replay.Close()
 		return nil, nil, fmt.Errorf("mcp gateway: %w", err)
 	}
 	// The courier delivers what an earlier process left in the outbox,
@@ -116,15 +113,13 @@ func Open(ctx context.Context, o Options, t sdk.Transport) (*Gateway, func(), er
 		Strict: o.Strict, Logger: o.Logger})
 	if err != nil {
 		courier.Close()
-		replay.Close()
 		return nil, nil, err
 	}
 	g, err := New(ctx, Config{Client: c, Broker: b, Mapping: o.Mapping, ServerName: o.ServerName, Runtime: o.Runtime,
 		DigestOnly: o.DigestOnly, ResultTimeout: o.ResultTimeout, Observe: o.Observe, Logger: o.Logger}, t)
 	if err != nil {
 		courier.Close()
-		replay.Close()
 		return nil, nil, err
 	}
-	return g, func() { g.Close(); courier.Close(); replay.Close() }, nil
+	return g, func() { g.Close(); courier.Close() }, nil
 }
