@@ -135,10 +135,40 @@ func Parse(b []byte) (*Manifest, error) {
 	if err := json.Unmarshal(b, &m, json.RejectUnknownMembers(true)); err != nil {
 		return nil, invalid("manifest", "%v", err)
 	}
+	if err := checkPresent(b, &m); err != nil {
+		return nil, err
+	}
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
 	return &m, nil
+}
+
+// checkPresent refuses what the decoded struct cannot tell from an
+// omission: a missing "filesystem" (required, manifest.md and the schema;
+// "filesystem":{} grants nothing) and an optional limit given as 0 (each
+// is 1 or more, or omitted). b has already decoded strictly into m.
+func checkPresent(b []byte, m *Manifest) error {
+	var members struct {
+		Filesystem stdjson.RawMessage            `json:"filesystem"`
+		Limits     map[string]stdjson.RawMessage `json:"limits"`
+	}
+	if err := stdjson.Unmarshal(b, &members); err != nil {
+		return invalid("manifest", "%v", err)
+	}
+	if members.Filesystem == nil {
+		return invalid("filesystem", "required: the paths the work may use (\"filesystem\":{} grants none)")
+	}
+	for _, l := range []struct {
+		name string
+		v    int64
+	}{{"memory_bytes", m.Limits.MemoryBytes}, {"cpu_seconds", int64(m.Limits.CPUSeconds)}, {"processes", int64(m.Limits.Processes)},
+		{"open_files", int64(m.Limits.OpenFiles)}, {"file_size_bytes", m.Limits.FileSizeBytes}} {
+		if _, given := members.Limits[l.name]; given && l.v == 0 {
+			return invalid("limits."+l.name, "0 is not a limit: give 1 or more, or omit it for no limit")
+		}
+	}
+	return nil
 }
 
 // Limits on sizes.

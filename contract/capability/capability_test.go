@@ -83,6 +83,8 @@ var invalidVectors = map[string]struct {
 	"strict-write-outside.json": {`{"v":1,"profile":"strict","filesystem":{"read_write":["/w","/etc"]},"network":{"mode":"blocked"},"workdir":"/w","limits":{"timeout_seconds":30,"memory_bytes":1048576,"processes":1},"commands":["echo"]}`, "profile", "strict writing outside workdir"},
 	"strict-no-memory.json":     {`{"v":1,"profile":"strict","filesystem":{"read_write":["/w"]},"network":{"mode":"blocked"},"workdir":"/w","limits":{"timeout_seconds":30,"processes":1},"commands":["echo"]}`, "profile", "strict without a memory limit"},
 	"duplicate-member.json":     {`{"v":1,"v":1,"profile":"x","filesystem":{},"network":{"mode":"blocked"},"workdir":"/w","limits":{"timeout_seconds":1},"commands":["echo"]}`, "manifest", "a duplicate member"},
+	"no-filesystem.json":        {`{"v":1,"profile":"x","network":{"mode":"blocked"},"workdir":"/w","limits":{"timeout_seconds":1},"commands":["echo"]}`, "filesystem", "filesystem is required"},
+	"processes-zero.json":       {`{"v":1,"profile":"x","filesystem":{},"network":{"mode":"blocked"},"workdir":"/w","limits":{"timeout_seconds":1,"processes":0},"commands":["echo"]}`, "limits.processes", "an explicit 0 is not a limit (found by make fuzz-long)"},
 	"uppercase-member.json":     {`{"V":1,"profile":"x","filesystem":{},"network":{"mode":"blocked"},"workdir":"/w","limits":{"timeout_seconds":1},"commands":["echo"]}`, "manifest", "a differently-cased member"},
 }
 
