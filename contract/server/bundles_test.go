@@ -27,31 +27,7 @@ import (
 // GET /v1/bundles/{index}: the bundle the server serves verifies offline
 // with only the log's key.
 func TestBundleEndpoint(t *testing.T) {
-	ctx := context.Background()
-	skey, vkey, err := ztlog.GenerateKey("test.example/ztlog-server")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := ztlog.ParseKey(skey)
-	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ztlog.Open(ctx, ztlog.Options{Backend: b, Key: key, CheckpointInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close(ctx)
-	entries := audittest.Slice(audittest.DefaultScenario().Entries(16))
-	var last uint64
-	for _, e := range entries {
-		if last, err = l.Append(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := l.Await(ctx, last); err != nil {
-		t.Fatal(err)
-	}
+	l, vkey, entries := scenarioLog(t, "test.example/ztlog-server", 16)
 	r := mux.NewRouter()
 	httpread.Register(r, l)
 	r.HandleFunc("/v1/bundles/{index}", (&bundles{l: l}).serve)
@@ -117,4 +93,38 @@ func TestBundleEndpoint(t *testing.T) {
 			t.Errorf("%s: %d %s, want %s", path, code, body, want)
 		}
 	}
+}
+
+// scenarioLog opens a POSIX log signed by a new key for origin, appends the
+// default audit scenario's first n entries and waits until they are
+// integrated. It returns the log (closed at the end of the test), the
+// verifier key and the entries in log order.
+func scenarioLog(t *testing.T, origin string, n uint64) (*ztlog.Log, string, [][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	skey, vkey, err := ztlog.GenerateKey(origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ztlog.ParseKey(skey)
+	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ztlog.Open(ctx, ztlog.Options{Backend: b, Key: key, CheckpointInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close(ctx) })
+	entries := audittest.Slice(audittest.DefaultScenario().Entries(n))
+	var last uint64
+	for _, e := range entries {
+		if last, err = l.Append(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.Await(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	return l, vkey, entries
 }

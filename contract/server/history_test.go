@@ -17,9 +17,6 @@ import (
 
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/internal/trustpolicy"
-	ztlog "github.com/zt-infra/ztlog/log"
-	"github.com/zt-infra/ztlog/log/logtest"
-	"github.com/zt-infra/ztlog/log/storage/posix"
 	"github.com/zt-infra/ztlog/verifier/audit/audittest"
 	"github.com/zt-infra/ztlog/verifier/history"
 )
@@ -31,31 +28,8 @@ import (
 // the indexed one.
 func TestHistoryEndpoint(t *testing.T) {
 	ctx := context.Background()
-	skey, vkey, err := ztlog.GenerateKey("test.example/ztlog-history")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := ztlog.ParseKey(skey)
-	b, err := posix.Open(ctx, posix.Config{Dir: logtest.Dir(t)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, vkey, entries := scenarioLog(t, "test.example/ztlog-history", 700)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	l, err := ztlog.Open(ctx, ztlog.Options{Backend: b, Key: key, CheckpointInterval: 20 * time.Millisecond, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close(ctx)
-	entries := audittest.Slice(audittest.DefaultScenario().Entries(700))
-	var last uint64
-	for _, e := range entries {
-		if last, err = l.Append(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := l.Await(ctx, last); err != nil {
-		t.Fatal(err)
-	}
 	s := &Service{log: l, router: mux.NewRouter(), registry: prometheus.NewRegistry(), logger: quiet}
 	h := newHistoryIndex(s, time.Hour)
 	if err := h.step(ctx); err != nil {
