@@ -40,14 +40,7 @@ func TestMain(m *testing.M) {
 // run runs zt-replay and returns its stdout, stderr and exit status.
 func run(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(replayBin, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if _, ok := err.(*exec.ExitError); err != nil && !ok {
-		t.Fatal(err)
-	}
-	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+	return runBin(t, replayBin, nil, args...)
 }
 
 func decide(t *testing.T, d *devproc.Dev, action string, extra ...string) api.ActionResponse {

@@ -9,9 +9,9 @@ import (
 	"testing"
 )
 
-// runAudit runs the zt-audit binary at bin with env (nil: this process's)
+// runBin runs the binary at bin with env (nil: this process's)
 // and returns its stdout, stderr and exit status.
-func runAudit(t *testing.T, bin string, env []string, args ...string) (string, string, int) {
+func runBin(t *testing.T, bin string, env []string, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
@@ -32,7 +32,7 @@ func TestZtAuditHandsOffToZtReplay(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("zt-replay policy-hash: exit %d", code)
 	}
-	got, stderr, code := runAudit(t, auditBin, nil, "policy-hash", "../../testdata/policies/opa")
+	got, stderr, code := runBin(t, auditBin, nil, "policy-hash", "../../testdata/policies/opa")
 	if code != 0 {
 		t.Errorf("zt-audit policy-hash: exit %d\n%s", code, stderr)
 	}
@@ -41,17 +41,17 @@ func TestZtAuditHandsOffToZtReplay(t *testing.T) {
 	}
 
 	dir := forgedLog(t)
-	if out, stderr, code := runAudit(t, auditBin, nil, "replay", "--log", dir, "--index", "2"); code != 0 {
+	if out, stderr, code := runBin(t, auditBin, nil, "replay", "--log", dir, "--index", "2"); code != 0 {
 		t.Errorf("zt-audit replay of the honest decision: exit %d\n%s%s", code, out, stderr)
 	}
-	out, stderr, code := runAudit(t, auditBin, nil, "replay", "--log", dir, "--index=3")
+	out, stderr, code := runBin(t, auditBin, nil, "replay", "--log", dir, "--index=3")
 	if code != 1 {
 		t.Errorf("zt-audit replay of the forged decision: exit %d, want 1\n%s%s", code, out, stderr)
 	}
 	if !strings.Contains(out, "effect: committed allow, replayed deny") {
 		t.Errorf("zt-audit replay of the forged decision does not name both effects:\n%s", out)
 	}
-	out, _, code = runAudit(t, auditBin, nil, "replay", "--log", dir)
+	out, _, code = runBin(t, auditBin, nil, "replay", "--log", dir)
 	if code != 1 {
 		t.Errorf("zt-audit replay of the whole log: exit %d, want 1", code)
 	}
@@ -67,7 +67,7 @@ func TestZtAuditHandsOffToZtReplay(t *testing.T) {
 	if err := os.WriteFile(alone, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	_, stderr, code = runAudit(t, alone, []string{"PATH=" + t.TempDir()}, "replay", "--log", dir, "--index", "2")
+	_, stderr, code = runBin(t, alone, []string{"PATH=" + t.TempDir()}, "replay", "--log", dir, "--index", "2")
 	if code != 2 {
 		t.Errorf("zt-audit replay without zt-replay: exit %d, want 2", code)
 	}
