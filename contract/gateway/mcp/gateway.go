@@ -122,6 +122,12 @@ type Gateway struct {
 	refresh  sync.Mutex   // one tools/list refresh at a time
 	capture  *listCapture // the raw tools/list answers
 
+	// ready is closed when New returns; up is true if it succeeded. A
+	// list_changed notification can arrive while New is still connecting
+	// (before upstream and server are set): its refresh waits for ready.
+	ready chan struct{}
+	up    bool
+
 	// possibles caches /v1/actions/possible (filter_tools "policy").
 	possibles possibleCache
 }
@@ -158,7 +164,8 @@ func New(ctx context.Context, cfg Config, t sdk.Transport) (*Gateway, error) {
 	if agent.IsZero() {
 		return nil, errors.New("mcp gateway: the agent has no SVID")
 	}
-	g := &Gateway{cfg: cfg, agent: agent.String(), tools: map[string]*sdk.Tool{}}
+	g := &Gateway{cfg: cfg, agent: agent.String(), tools: map[string]*sdk.Tool{}, ready: make(chan struct{})}
+	defer close(g.ready)
 	c := sdk.NewClient(&sdk.Implementation{Name: "ztlog-mcp-gateway", Version: Version}, &sdk.ClientOptions{
 		Capabilities: &sdk.ClientCapabilities{},
 		ToolListChangedHandler: func(ctx context.Context, _ *sdk.ToolListChangedRequest) {
@@ -167,6 +174,14 @@ func New(ctx context.Context, cfg Config, t sdk.Transport) (*Gateway, error) {
 			go func() {
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 				defer cancel()
+				select {
+				case <-g.ready:
+				case <-rctx.Done():
+					return
+				}
+				if !g.up {
+					return // New failed: there is no gateway to refresh
+				}
 				if err := g.Refresh(rctx); err != nil {
 					g.cfg.Logger.Error("tools/list after list_changed", "error", err.Error())
 				}
@@ -222,6 +237,7 @@ func New(ctx context.Context, cfg Config, t sdk.Transport) (*Gateway, error) {
 		up.Close()
 		return nil, err
 	}
+	g.up = true // read after <-g.ready, which the deferred close publishes
 	return g, nil
 }
 
