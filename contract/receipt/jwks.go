@@ -8,14 +8,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/zt-infra/ztlog/internal/httperr"
 )
+
+// maxDocument is the most read of a fetched JWKS or /.well-known/ztlog
+// document (1 MiB); a longer answer is an error, not a cut prefix.
+const maxDocument = 1 << 20
 
 // KeySource gives the issuer's receipt JWKS. refresh asks for a fresh copy
 // (after a receipt named an unknown key).
@@ -89,16 +94,19 @@ func (h *HTTPKeys) Keys(ctx context.Context, refresh bool) (*jose.JSONWebKeySet,
 		return nil, fmt.Errorf("fetching receipt keys from %s: %w", h.URL, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil || resp.StatusCode != http.StatusOK {
+	b, err := httperr.ReadBody(resp.Body, maxDocument)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	if err != nil {
 		if h.set != nil {
 			return h.set, nil
 		}
-		return nil, fmt.Errorf("fetching receipt keys from %s: HTTP %d %v", h.URL, resp.StatusCode, err)
+		return nil, fmt.Errorf("fetching receipt keys from %s: %w", h.URL, err)
 	}
 	set, err := ParseJWKS(b)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("fetching receipt keys from %s: %w", h.URL, err)
 	}
 	h.set, h.fetched = set, time.Now()
 	return set, nil
@@ -126,8 +134,12 @@ func FetchServiceInfo(ctx context.Context, hc *http.Client, baseURL string) (*Se
 		return nil, fmt.Errorf("reading %s: %w", where, err)
 	}
 	defer resp.Body.Close()
+	b, err := httperr.ReadBody(resp.Body, maxDocument)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: HTTP %d: %w", where, resp.StatusCode, err)
+	}
 	var wk ServiceInfo
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&wk); err != nil {
+	if err := json.Unmarshal(b, &wk); err != nil {
 		return nil, fmt.Errorf("reading %s: HTTP %d: %w", where, resp.StatusCode, err)
 	}
 	if wk.Origin == "" {
