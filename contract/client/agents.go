@@ -11,6 +11,7 @@ import (
 
 	"github.com/zt-infra/ztlog/contract/api"
 	"github.com/zt-infra/ztlog/contract/entry"
+	"github.com/zt-infra/ztlog/internal/httperr"
 )
 
 // The agent registry, for administrators (the client's SVID must be one of
@@ -58,6 +59,10 @@ func (c *Client) Agents(ctx context.Context) ([]api.Agent, error) {
 	return out.Agents, nil
 }
 
+// maxAdminAnswer is the most read of an answer of the agent registry (a
+// whole registry listing).
+const maxAdminAnswer = 16 << 20
+
 // call makes one request to the service; an answer other than 200 is a
 // *ServiceError.
 func (c *Client) call(ctx context.Context, method, path string, body []byte, out any) error {
@@ -79,7 +84,7 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, out
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	raw, err := httperr.ReadBody(resp.Body, maxAdminAnswer)
 	if err != nil {
 		return fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
 	}

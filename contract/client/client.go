@@ -38,7 +38,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptrace"
@@ -60,6 +59,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/gate/correlation"
 	"github.com/zt-infra/ztlog/contract/gate/identity"
 	"github.com/zt-infra/ztlog/contract/receipt"
+	"github.com/zt-infra/ztlog/internal/httperr"
 )
 
 // MCPToolAction names the call of an MCP tool: "mcp.tool.<name>". For a
@@ -508,6 +508,10 @@ func (c *Client) body(ctx context.Context, req Request, self spiffeid.ID, cid st
 	return b, act, digest, nil
 }
 
+// maxDecisionAnswer is the most read of an answer to POST /v1/actions; a
+// longer one is an ambiguous failure (it may hide a committed decision).
+const maxDecisionAnswer = 1 << 20
+
 // attempt makes one request. A nil failure means a well-formed answer of a
 // committed decision (not yet verified).
 func (c *Client) attempt(ctx context.Context, body []byte, cid, userToken string) (*Decision, *failure) {
@@ -534,9 +538,9 @@ func (c *Client) attempt(ctx context.Context, body []byte, cid, userToken string
 		return nil, &failure{err: err, ambig: true}
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	raw, err := httperr.ReadBody(resp.Body, maxDecisionAnswer)
 	if err != nil {
-		return nil, &failure{err: fmt.Errorf("reading the answer: %w", err), ambig: true}
+		return nil, &failure{err: fmt.Errorf("POST /v1/actions: reading the answer: %w", err), ambig: true}
 	}
 	switch resp.StatusCode {
 	case http.StatusServiceUnavailable:

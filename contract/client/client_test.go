@@ -209,6 +209,61 @@ func TestFailClosed(t *testing.T) {
 	}
 }
 
+// TestAnswerSizeLimit: the decision answer is read up to 1 MiB. An answer
+// one byte longer is refused as too large (an ambiguous failure: it may
+// hide a committed decision), not cut and then misread; one of exactly the
+// limit is read whole.
+func TestAnswerSizeLimit(t *testing.T) {
+	const limit = 1 << 20 // client.go's maxDecisionAnswer
+	s := contracttest.Start(t, contracttest.Options{})
+	ctx := client.WithCorrelationID(context.Background(), "answer-size")
+	req := client.Request{Action: "demo.echo", Resource: "demo://hello"}
+	good, err := newClient(t, s, s.URL, nil).Decide(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(good.Response)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Trailing white space keeps the answer valid JSON: a cut read of it
+	// would parse.
+	padded := func(size int) []byte { return append(raw, strings.Repeat(" ", size-len(raw))...) }
+	serve := func(body []byte) *client.Client {
+		st := newStub(t, s, func(w http.ResponseWriter, r *http.Request, n int) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(body)
+		})
+		return newClient(t, s, st.url, func(cfg *client.Config) { cfg.Retry.Attempts = 1 })
+	}
+
+	t.Run("limit+1", func(t *testing.T) {
+		_, err := serve(padded(limit+1)).Decide(ctx, req)
+		var tl *httperr.TooLargeError
+		if !errors.As(err, &tl) {
+			t.Fatalf("Decide: err = %v, want a *httperr.TooLargeError", err)
+		}
+		if tl.Limit != limit {
+			t.Errorf("TooLargeError.Limit = %d, want %d", tl.Limit, limit)
+		}
+		if !errors.Is(err, client.ErrAmbiguous) {
+			t.Errorf("Decide: err = %v, want ErrAmbiguous", err)
+		}
+		if !strings.Contains(err.Error(), "POST /v1/actions") {
+			t.Errorf("error %q does not name POST /v1/actions", err)
+		}
+	})
+	t.Run("exactly the limit", func(t *testing.T) {
+		d, err := serve(padded(limit)).Decide(ctx, req)
+		if err != nil {
+			t.Fatalf("Decide: %v", err)
+		}
+		if !d.Allow {
+			t.Errorf("Decide: Allow = false, want the answer's allow")
+		}
+	})
+}
+
 // TestRetries: retried only when nothing can have been committed, always
 // under one correlation id.
 func TestRetries(t *testing.T) {
