@@ -95,9 +95,9 @@ func (h *HTTPReporter) post(ctx context.Context, url string, body []byte) (*api.
 		return nil, ctx.Err() == nil, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	raw, err := httperr.ReadBody(resp.Body, 1<<20)
 	if err != nil {
-		return nil, true, err
+		return nil, true, fmt.Errorf("POST /v1/results: reading the answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e httperr.Error

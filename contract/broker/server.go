@@ -223,9 +223,9 @@ func (c *Client) Submit(ctx context.Context, req *WorkRequest) (*WorkResponse, e
 		return nil, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4*MaxOutput))
+	raw, err := httperr.ReadBody(resp.Body, 4*MaxOutput)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("broker: POST %s: reading the answer: %w", hr.URL, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e httperr.Error

@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/zt-infra/ztlog/internal/httperr"
 	"github.com/zt-infra/ztlog/internal/text"
 	"github.com/zt-infra/ztlog/verifier/proof"
 
@@ -118,9 +118,9 @@ func (h *HTTPEntries) Entry(ctx context.Context, index uint64) ([]byte, []byte, 
 		return nil, nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	body, err := httperr.ReadBody(resp.Body, 1<<20)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("GET %s: reading the answer: %w", url, err)
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
