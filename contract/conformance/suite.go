@@ -132,7 +132,7 @@ func (s *suite) do(ctx context.Context, c *http.Client, method, path string, bod
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	b, err := httperr.ReadBody(resp.Body, 4<<20)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
 	}

@@ -34,6 +34,7 @@ import (
 
 	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/client"
+	"github.com/zt-infra/ztlog/internal/httperr"
 )
 
 // CardPath is where an A2A agent publishes its card (v0.3).
@@ -117,9 +118,12 @@ func (g *Gateway) readCard(ctx context.Context) error {
 		return fmt.Errorf("a2a: reading the agent card at %s: %w", cardURL, err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("a2a: reading the agent card at %s: HTTP %d %v", cardURL, resp.StatusCode, err)
+	raw, err := httperr.ReadBody(resp.Body, MaxBody)
+	if err != nil {
+		return fmt.Errorf("a2a: reading the agent card at %s: HTTP %d: %w", cardURL, resp.StatusCode, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("a2a: reading the agent card at %s: HTTP %d", cardURL, resp.StatusCode)
 	}
 	var card Card
 	if err := json.Unmarshal(raw, &card); err != nil {
