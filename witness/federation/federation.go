@@ -37,7 +37,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -57,6 +56,7 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/client"
+	"github.com/zt-infra/ztlog/internal/httperr"
 	"github.com/zt-infra/ztlog/verifier/splitview"
 	"github.com/zt-infra/ztlog/witness/config"
 	"github.com/zt-infra/ztlog/witness/evidence"
@@ -401,8 +401,11 @@ func (f *Federator) submit(ctx context.Context, l *config.Log, fc *config.Federa
 		if err != nil {
 			return false, fmt.Errorf("local witness %s: %w", u, err)
 		}
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, tlogwitness.MaxRequestSize))
+		body, err := httperr.ReadBody(resp.Body, tlogwitness.MaxRequestSize)
 		resp.Body.Close()
+		if err != nil {
+			return false, fmt.Errorf("local witness %s: reading the answer: %w", u, err)
+		}
 		switch resp.StatusCode {
 		case http.StatusOK:
 			if _, err := note.Open(append(append([]byte{}, req.Checkpoint...), body...), note.VerifierList(fc.Verifier())); err != nil {
@@ -461,13 +464,16 @@ func (f *Federator) gossip(ctx context.Context, l *config.Log, source, base stri
 		f.logger.Warn("gossip: witness unreachable", "origin", l.Origin, "witness", source, "error", err)
 		return
 	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, splitview.MaxSize))
+	body, err := httperr.ReadBody(resp.Body, splitview.MaxSize)
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound {
 		return // that witness has not cosigned this log
 	}
-	if resp.StatusCode != http.StatusOK {
-		err := fmt.Errorf("%s: HTTP %d", u, resp.StatusCode)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	if err != nil {
+		err = fmt.Errorf("%s: %w", u, err)
 		res.Errors = append(res.Errors, err)
 		f.checks.WithLabelValues(l.Origin, source, "error").Inc()
 		f.logger.Warn("gossip: witness answered an error", "origin", l.Origin, "witness", source, "error", err)
