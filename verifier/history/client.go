@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/zt-infra/ztlog/internal/httperr"
 )
 
 // MaxAnswer bounds the answer a client reads (1 GiB): an agent with
@@ -103,12 +104,9 @@ func get(ctx context.Context, hc *http.Client, u string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswer+1))
+	b, err := httperr.ReadBody(resp.Body, MaxAnswer)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", u, err)
-	}
-	if len(b) > MaxAnswer {
-		return nil, fmt.Errorf("%s: the answer is longer than %d bytes", u, MaxAnswer)
 	}
 	if resp.StatusCode != http.StatusOK {
 		se := &ServerError{URL: u, Status: resp.StatusCode, Message: strings.TrimSpace(string(b))}

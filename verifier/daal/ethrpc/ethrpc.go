@@ -28,6 +28,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/zt-infra/ztlog/internal/httperr"
 	vdaal "github.com/zt-infra/ztlog/verifier/daal"
 )
 
@@ -106,6 +107,10 @@ func (r *Reader) call(ctx context.Context, result any, method string, params ...
 	} else {
 		raw, err = r.postHTTP(ctx, body)
 	}
+	var tl *httperr.TooLargeError
+	if errors.As(err, &tl) {
+		return fmt.Errorf("%s: %w (query fewer blocks at a time)", method, err)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", method, err)
 	}
@@ -144,12 +149,9 @@ func (r *Reader) postHTTP(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	raw, err := httperr.ReadBody(resp.Body, maxResponse)
 	if err != nil {
 		return nil, err
-	}
-	if len(raw) > maxResponse {
-		return nil, fmt.Errorf("answer larger than %d bytes (query fewer blocks at a time)", maxResponse)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("HTTP %s: %s", resp.Status, bytes.TrimSpace(raw[:min(len(raw), 200)]))
@@ -175,9 +177,14 @@ func (r *Reader) postIPC(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	var raw json.RawMessage
-	if err := json.NewDecoder(io.LimitReader(conn, maxResponse)).Decode(&raw); err != nil {
+	lr := &io.LimitedReader{R: conn, N: maxResponse}
+	if err := json.NewDecoder(lr).Decode(&raw); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if lr.N == 0 {
+			// The whole allowance was read and no value ended in it.
+			return nil, &httperr.TooLargeError{Limit: maxResponse}
 		}
 		return nil, err
 	}
