@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/zt-infra/ztlog/cmd/internal/cli"
+	"github.com/zt-infra/ztlog/internal/httperr"
 	"github.com/zt-infra/ztlog/verifier/attestation"
 	"github.com/zt-infra/ztlog/verifier/bundle"
 )
@@ -110,8 +111,8 @@ func loadJWKS(ctx context.Context, spec, logSpec string) (*jose.JSONWebKeySet, e
 		if resp.StatusCode != http.StatusOK {
 			return nil, fmt.Errorf("receipt JWKS %s: %s", spec, resp.Status)
 		}
-		if raw, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20)); err != nil {
-			return nil, err
+		if raw, err = httperr.ReadBody(resp.Body, 1<<20); err != nil {
+			return nil, fmt.Errorf("receipt JWKS %s: %w", spec, err)
 		}
 	} else {
 		var err error

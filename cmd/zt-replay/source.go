@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"github.com/transparency-dev/tessera/client"
 
 	"github.com/zt-infra/ztlog/contract/gate/replay"
+	"github.com/zt-infra/ztlog/internal/httperr"
 )
 
 // maxPolicyDocument bounds a served policy source: 32 MiB of files in
@@ -62,15 +62,12 @@ func openLog(spec string) (replay.Source, replay.Fetch, error) {
 			return nil, err
 		}
 		defer resp.Body.Close()
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxPolicyDocument+1))
+		body, err := httperr.ReadBody(resp.Body, maxPolicyDocument)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("GET %s: reading the policy source: %w", pu, err)
 		}
 		if resp.StatusCode != http.StatusOK {
 			return nil, fmt.Errorf("GET %s: %s: %s", pu, resp.Status, strings.TrimSpace(string(body)))
-		}
-		if len(body) > maxPolicyDocument {
-			return nil, fmt.Errorf("GET %s: longer than any policy source (%d bytes)", pu, maxPolicyDocument)
 		}
 		return body, nil
 	}
