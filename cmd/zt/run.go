@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/zt-infra/ztlog/cmd/internal/cli"
+	"github.com/zt-infra/ztlog/internal/httperr"
 	"github.com/zt-infra/ztlog/internal/text"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -191,6 +192,15 @@ func (f *runFlags) run(r *runSetup, argv []string, stdin io.Reader, stdout, stde
 	if r.req.Runtime == nil && !f.noAttest {
 		f.say(stderr, "no --model given: sending no runtime attestation (policies may require one)")
 	}
+	// A remote broker takes stdin whole in the work request: read it
+	// before deciding, so stdin that cannot be sent commits nothing.
+	var in []byte
+	if f.brokerURL != "" {
+		var err error
+		if in, err = readWorkStdin(stdin); err != nil {
+			return 0, err
+		}
+	}
 	ctx := context.Background()
 	d, err := r.client.Decide(ctx, r.req)
 	if err != nil {
@@ -208,7 +218,7 @@ func (f *runFlags) run(r *runSetup, argv []string, stdin io.Reader, stdout, stde
 	f.say(stderr, "ALLOW %s on %s (log index %d, correlation %s); handing to %s", f.action, f.resource, d.Response.Log.Index, d.CorrelationID, r.brokerID)
 	caps, _ := json.Marshal(r.manifest)
 	if f.brokerURL != "" {
-		return f.remote(ctx, r.agent, r.brokerID, d, caps, argv, stdin, stdout, stderr, rep), nil
+		return f.remote(ctx, r.agent, r.brokerID, d, caps, argv, in, stdout, stderr, rep), nil
 	}
 	return f.local(ctx, r, d, caps, argv, stdin, stdout, stderr, rep)
 }
@@ -378,10 +388,26 @@ func defaultPath(p, def string) string {
 	return p
 }
 
+// maxRemoteStdin is the most stdin a remote broker's work request
+// carries (base64 inside a body of at most broker.MaxWorkBody).
+const maxRemoteStdin = broker.MaxWorkBody / 2
+
+// readWorkStdin reads stdin for a remote broker, whole or not at all.
+func readWorkStdin(stdin io.Reader) ([]byte, error) {
+	in, err := httperr.ReadBody(stdin, maxRemoteStdin)
+	var tl *httperr.TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		return nil, exitf(exitRunUsage, "stdin is larger than %d bytes, the most a remote broker (--broker-url) takes; nothing was decided or run (run the broker locally, or pass the data as a file the capabilities grant)", maxRemoteStdin)
+	case err != nil:
+		return nil, exitf(exitRunUsage, "reading stdin for the remote broker: %v; nothing was decided or run", err)
+	}
+	return in, nil
+}
+
 // remote hands the work to a zt broker.
 func (f *runFlags) remote(ctx context.Context, agent identity.Source, brokerID spiffeid.ID, d *client.Decision, caps []byte, argv []string,
-	stdin io.Reader, stdout, stderr io.Writer, rep *runReport) int {
-	in, _ := io.ReadAll(io.LimitReader(stdin, broker.MaxWorkBody/2))
+	in []byte, stdout, stderr io.Writer, rep *runReport) int {
 	bc := &broker.Client{URL: f.brokerURL, HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: identity.ClientTLS(agent, agent, brokerID, brokerID.TrustDomain())}}}
 	resp, err := bc.Submit(ctx, &broker.WorkRequest{Receipt: d.Token, Action: f.action, Resource: f.resource, Argv: argv,
 		Capabilities: caps, Stdin: base64.StdEncoding.EncodeToString(in)})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -59,13 +60,19 @@ type run struct {
 
 func ztRun(t *testing.T, d *dev, extra []string, argv ...string) run {
 	t.Helper()
+	return ztRunIn(t, d, nil, extra, argv...)
+}
+
+// ztRunIn is ztRun with stdin.
+func ztRunIn(t *testing.T, d *dev, stdin io.Reader, extra []string, argv ...string) run {
+	t.Helper()
 	report := filepath.Join(t.TempDir(), "report.json")
 	args := append([]string{"run", "--server", d.url(), "--svid", d.svid("agent"), "--model", "anthropic/claude-sonnet-4",
 		"--report", report}, extra...)
 	args = append(append(args, "--"), argv...)
 	cmd := exec.Command(ztBin, args...)
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr
 	err := cmd.Run()
 	r := run{stdout: stdout.String(), stderr: stderr.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -266,4 +273,31 @@ func svidID(s string) spiffeid.ID { return spiffeid.RequireFromString(s) }
 func refusedWith(err error, code string) bool {
 	ref, ok := broker.AsRefused(err)
 	return ok && ref.Code == code
+}
+
+// Stdin too large for a remote broker's work request is refused before
+// deciding: exit 64, a message naming the limit, nothing committed. (It
+// used to be cut at the limit without a word, and the work ran on the
+// cut input.)
+func TestRunRemoteStdinTooLarge(t *testing.T) {
+	d := startDev(t)
+	deny := []string{"--action", "aws.ec2.terminate_instances", "--resource", "i-demo"}
+	before := ztRun(t, d, deny, "true")
+	if before.code != exitRunDenied {
+		t.Fatalf("the bracketing deny: exit %d, stderr %s", before.code, before.stderr)
+	}
+	big := bytes.NewReader(make([]byte, maxRemoteStdin+1))
+	r := ztRunIn(t, d, big, []string{"--action", "demo.echo", "--resource", "demo://hello",
+		"--broker-url", "https://" + devproc.FreeAddr(t), "--broker", "spiffe://dev.ztlog.local/broker/demo"}, "cat")
+	if r.code != exitRunUsage {
+		t.Fatalf("stdin of %d bytes to a remote broker: exit %d, want %d; stderr %s", maxRemoteStdin+1, r.code, exitRunUsage, r.stderr)
+	}
+	if want := fmt.Sprintf("stdin is larger than %d bytes", maxRemoteStdin); !strings.Contains(r.stderr, want) {
+		t.Fatalf("stderr %q does not say %q", r.stderr, want)
+	}
+	after := ztRun(t, d, deny, "true")
+	if after.report.DecisionIndex != before.report.DecisionIndex+1 {
+		t.Fatalf("the deny after the refused run is at index %d, want %d: something was committed in between",
+			after.report.DecisionIndex, before.report.DecisionIndex+1)
+	}
 }
