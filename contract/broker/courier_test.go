@@ -1,7 +1,10 @@
 package broker_test
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -44,9 +47,18 @@ func TestCourierKeepsThenDelivers(t *testing.T) {
 	if rep.Result != nil {
 		t.Fatalf("a queued result has a committed entry %+v", rep.Result)
 	}
-	// Kept on disk when Handle returned.
-	if p, _ := ob.Pending(); len(p) != 1 {
-		t.Fatalf("outbox holds %d results when Handle returned, want 1", len(p))
+	// Durable when Handle returned: in the courier's journal, which was
+	// synced before Report returned.
+	if !journalHolds(t, dir, broker.ResultBody(rep.Statement)) {
+		t.Fatal("the courier journal does not hold the result when Handle returned")
+	}
+	// Then visible to the outbox's readers as a file.
+	deadline := time.Now().Add(10 * time.Second)
+	for p, _ := ob.Pending(); len(p) != 1; p, _ = ob.Pending() {
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox holds %d result files 10s after Handle returned, want 1", len(p))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	c.Close()
 	cancel()
@@ -63,7 +75,7 @@ func TestCourierKeepsThenDelivers(t *testing.T) {
 	defer cancel2()
 	c2 := ob.StartCourier(ctx2, up, time.Hour, 2)
 	defer c2.Close()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for f.s.Size() < size+1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the kept result was not delivered within 10s")
@@ -135,4 +147,23 @@ func waitEmpty(t *testing.T, ob *broker.Outbox) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// journalHolds says whether a courier journal in dir holds body.
+func journalHolds(t *testing.T, dir string, body []byte) bool {
+	t.Helper()
+	js, err := filepath.Glob(filepath.Join(dir, "courier-*.journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range js {
+		raw, err := os.ReadFile(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(raw, body) {
+			return true
+		}
+	}
+	return false
 }

