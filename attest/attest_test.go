@@ -171,7 +171,7 @@ func TestVectorsDeterministic(t *testing.T) {
 // leaves every other form to it.
 func TestParseStatementFast(t *testing.T) {
 	action := Digest([]byte("action"))
-	payload := statementPayload(t, BrokerResultType, action, vectorBrokerResult())
+	payload := mustPayload(t, BrokerResultType, action, vectorBrokerResult())
 	fst, fpred, ok := parseStatementFast(payload, BrokerResultType)
 	if !ok {
 		t.Fatal("the one form was not read by the fast path")

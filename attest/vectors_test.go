@@ -210,13 +210,9 @@ func mustSign(t testing.TB, svid *x509svid.SVID, predicateType, action string, p
 	return s.Envelope
 }
 
-func statementPayload(t testing.TB, predicateType, action string, p any) []byte {
+func mustPayload(t testing.TB, predicateType, action string, p any) []byte {
 	t.Helper()
-	st, err := Statement(predicateType, action, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := Payload(st)
+	b, err := protojsonPayload(predicateType, action, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +278,7 @@ func generateVectors(t *testing.T) {
 		files["valid/"+f+".predicate.json"] = append(b, '\n')
 	}
 
-	rcPayload := statementPayload(t, RuntimeContextType, vectorAction, rc)
+	rcPayload := mustPayload(t, RuntimeContextType, vectorAction, rc)
 	inv := func(name string, env []byte, chain, ptype, signer, action, time, class, why string) {
 		add("invalid/"+name+".dsse.json", env, chain, ptype, signer, action, time, class, why)
 	}
@@ -311,7 +307,7 @@ func generateVectors(t *testing.T) {
 	urlPayload := rcPayload
 	for !strings.ContainsAny(base64.StdEncoding.EncodeToString(urlPayload), "+/") {
 		tilde.Code.URI += "~"
-		urlPayload = statementPayload(t, RuntimeContextType, vectorAction, tilde)
+		urlPayload = mustPayload(t, RuntimeContextType, vectorAction, tilde)
 	}
 	inv("url-base64", editEnvelope(t, rawEnvelope(t, p.agent, PayloadType, urlPayload), func(m map[string]any) {
 		m["payload"] = base64.URLEncoding.EncodeToString(urlPayload)
@@ -330,13 +326,13 @@ func generateVectors(t *testing.T) {
 	inv("statement-v0.1", rawEnvelope(t, p.agent, PayloadType, legacy), "agent.chain.pem", rct, agent, vectorAction, at, "malformed", "an in-toto Statement v0.1")
 	long := vectorRuntimeContext()
 	long.ExpiresAt = FormatTime(vectorIssued.Add(2 * time.Hour))
-	inv("lifetime-too-long", rawEnvelope(t, p.agent, PayloadType, statementPayload(t, RuntimeContextType, vectorAction, long)), "agent.chain.pem", rct, agent, vectorAction, at, "malformed", "valid for two hours (at most one)")
+	inv("lifetime-too-long", rawEnvelope(t, p.agent, PayloadType, mustPayload(t, RuntimeContextType, vectorAction, long)), "agent.chain.pem", rct, agent, vectorAction, at, "malformed", "valid for two hours (at most one)")
 	twoSubjects := bytes.Replace(rcPayload, []byte(`"subject":[`), []byte(`"subject":[{"digest":{"sha256":"`+strings.Repeat("ab", 32)+`"},"name":"ztlog-action"},`), 1)
 	inv("two-subjects", rawEnvelope(t, p.agent, PayloadType, twoSubjects), "agent.chain.pem", rct, agent, vectorAction, at, "malformed", "two subjects (exactly one, the action)")
 	noModel := bytes.Replace(rcPayload, []byte(`"name":"claude-sonnet-4",`), nil, 1)
 	inv("model-name-missing", rawEnvelope(t, p.agent, PayloadType, noModel), "agent.chain.pem", rct, agent, vectorAction, at, "malformed", "model.name is required")
 
-	brPayload := statementPayload(t, BrokerResultType, vectorAction, vectorBrokerResult())
+	brPayload := mustPayload(t, BrokerResultType, vectorAction, vectorBrokerResult())
 	okButFailed := bytes.Replace(brPayload, []byte(`"outcome":"failed"`), []byte(`"outcome":"ok"`), 1)
 	inv("result-ok-with-exit-1", rawEnvelope(t, p.broker, PayloadType, okButFailed), "broker.chain.pem", BrokerResultType, vectorBroker.String(), vectorAction, at, "malformed", "outcome ok with exit status 1")
 
