@@ -50,7 +50,7 @@ type mcpFlags struct {
 	model, modelDigest, code, replay, outbox, trustPolicy    string
 	listen, upstream                                         string
 	digestOnly, syncResults, strict, verbose                 bool
-	timeout                                                  time.Duration
+	timeout, policyWatch                                     time.Duration
 	argv                                                     []string
 }
 
@@ -74,6 +74,7 @@ func (f *mcpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.listen, "listen", "", "Streamable HTTP mode: serve MCP on this loopback address (with --upstream)")
 	fs.StringVar(&f.upstream, "upstream", "", "Streamable HTTP mode: the upstream MCP server's URL")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "decision timeout (one attempt)")
+	fs.DurationVar(&f.policyWatch, "policy-watch", mcp.PossibleTTL, `with "filter_tools": "policy" in --config: how often the tools shown are checked against the policy in force; connected clients are told (tools/list_changed) when it hides other tools`)
 	fs.BoolVar(&f.verbose, "v", false, "log every call (to stderr)")
 }
 
@@ -92,6 +93,8 @@ func (f *mcpFlags) check() string {
 		return "give the MCP server's command after -- (e.g. -- npx -y @modelcontextprotocol/server-everything)"
 	case f.model == "":
 		return "needs --model (or ZT_MODEL): the model behind the MCP client, attested with every call"
+	case f.policyWatch < mcp.MinPolicyWatchInterval:
+		return fmt.Sprintf("--policy-watch %v: want at least %v", f.policyWatch, mcp.MinPolicyWatchInterval)
 	}
 	if f.httpMode() {
 		host, _, err := net.SplitHostPort(f.listen)
@@ -161,7 +164,7 @@ func (f *mcpFlags) options(stderr io.Writer) (mcp.Options, func(), error) {
 		fmt.Fprintf(stderr, "zt mcp proxy: --replay is deprecated and ignored: the gateway honours only receipts it obtains itself and keeps their one-time ids in memory (gateway.md, Receipts)\n")
 	}
 	o := mcp.Options{URL: f.server, Outbox: f.outbox, Timeout: f.timeout,
-		ServerName: f.name, DigestOnly: f.digestOnly, SyncResults: f.syncResults}
+		ServerName: f.name, DigestOnly: f.digestOnly, SyncResults: f.syncResults, PolicyWatchInterval: f.policyWatch}
 	if o.Outbox == "" {
 		o.Outbox = f.brokerSVID + ".outbox"
 	}

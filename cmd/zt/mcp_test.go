@@ -104,6 +104,7 @@ func TestMCPProxyUsage(t *testing.T) {
 		{[]string{"mcp", "proxy", "--server", "https://127.0.0.1:1", "--svid", "x", "--model", "a/b", "--listen", "0.0.0.0:9", "--upstream", "http://127.0.0.1:1/"}, "want a loopback address"},
 		{[]string{"mcp", "proxy", "--server", "https://127.0.0.1:1", "--svid", "x", "--model", "a/b", "--listen", "127.0.0.1:9"}, "needs both --listen and --upstream"},
 		{[]string{"mcp", "proxy", "--server", "https://127.0.0.1:1", "--svid", "/nonexistent/agent", "--model", "a/b", "--", "srv"}, "--svid /nonexistent/agent"},
+		{[]string{"mcp", "proxy", "--server", "https://127.0.0.1:1", "--svid", "x", "--model", "a/b", "--policy-watch", "500ms", "--", "srv"}, "--policy-watch 500ms: want at least 1s"},
 	} {
 		cmd := exec.Command(ztBin, tc.args...)
 		var stderr bytes.Buffer

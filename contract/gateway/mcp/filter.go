@@ -28,39 +28,53 @@ type possibleCache struct {
 	at      time.Time         // when they were last asked
 	answers map[string]string // action -> "never" | "possible"
 	seen    string            // the policy hash of the latest decision
+	gen     uint64            // counts the stores: the answers' age
 }
 
 // notePolicy records the policy hash a decision was made under: answers
-// given under another hash are stale.
-func (c *possibleCache) notePolicy(hash string) {
+// given under another hash are stale. It reports whether hash is news: the
+// cache holds answers given under another hash, and no decision showed
+// this one before.
+func (c *possibleCache) notePolicy(hash string) bool {
 	if hash == "" {
-		return
+		return false
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	news := c.hash != "" && hash != c.hash && hash != c.seen
 	c.seen = hash
-	c.mu.Unlock()
+	return news
 }
 
-// lookup returns the cached answers for actions when every one is cached
-// under the policy hash in force as far as the gateway knows, and fresh.
-func (c *possibleCache) lookup(actions []string, now time.Time) (map[string]string, bool) {
+// policyHash is the policy hash the cached answers were given under.
+func (c *possibleCache) policyHash() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hash
+}
+
+// lookup returns the cached answers for actions, and their generation,
+// when every one is cached under the policy hash in force as far as the
+// gateway knows, and fresh.
+func (c *possibleCache) lookup(actions []string, now time.Time) (map[string]string, uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.hash == "" || (c.seen != "" && c.seen != c.hash) || now.Sub(c.at) >= PossibleTTL {
-		return nil, false
+		return nil, 0, false
 	}
 	out := make(map[string]string, len(actions))
 	for _, a := range actions {
 		v, ok := c.answers[a]
 		if !ok {
-			return nil, false
+			return nil, 0, false
 		}
 		out[a] = v
 	}
-	return out, true
+	return out, c.gen, true
 }
 
-func (c *possibleCache) store(hash string, answers map[string]string, now time.Time) {
+// store caches answers given under hash and returns their generation.
+func (c *possibleCache) store(hash string, answers map[string]string, now time.Time) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if hash != c.hash {
@@ -70,34 +84,45 @@ func (c *possibleCache) store(hash string, answers map[string]string, now time.T
 	for a, v := range answers {
 		c.answers[a] = v
 	}
+	c.gen++
+	return c.gen
 }
 
-// possible asks the decision service about actions (in chunks of at most
-// api.MaxPossibleActions), or answers from the cache. All answers must come
-// under one policy hash.
-func (g *Gateway) possible(ctx context.Context, actions []string) (map[string]string, error) {
-	if got, ok := g.possibles.lookup(actions, time.Now()); ok {
-		return got, nil
+// possible answers from the cache, or asks the decision service; it
+// returns the answers' generation too (possibleCache.store).
+func (g *Gateway) possible(ctx context.Context, actions []string) (map[string]string, uint64, error) {
+	if got, gen, ok := g.possibles.lookup(actions, time.Now()); ok {
+		return got, gen, nil
 	}
+	return g.askPossible(ctx, actions)
+}
+
+// askPossible asks the decision service about actions (in chunks of at
+// most api.MaxPossibleActions) and caches the answers. All answers must
+// come under one policy hash. One question at a time, so that answers are
+// cached in the order they were given.
+func (g *Gateway) askPossible(ctx context.Context, actions []string) (map[string]string, uint64, error) {
+	g.asking.Lock()
+	defer g.asking.Unlock()
 	out := make(map[string]string, len(actions))
 	hash := ""
 	for start := 0; start < len(actions); start += api.MaxPossibleActions {
 		chunk := actions[start:min(start+api.MaxPossibleActions, len(actions))]
 		resp, err := g.cfg.Client.Possible(ctx, chunk)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if hash != "" && resp.Policy.Hash != hash {
-			return nil, fmt.Errorf("the policy changed while asking (%s, then %s)", hash, resp.Policy.Hash)
+			return nil, 0, fmt.Errorf("the policy changed while asking (%s, then %s)", hash, resp.Policy.Hash)
 		}
 		hash = resp.Policy.Hash
 		for _, a := range resp.Answers {
 			out[a.Action] = a.Answer
 		}
 	}
-	g.possibles.store(hash, out, time.Now())
+	gen := g.possibles.store(hash, out, time.Now())
 	g.possibles.notePolicy(hash)
-	return out, nil
+	return out, gen, nil
 }
 
 // filterList removes from a tools/list page the tools the policy can never
@@ -114,11 +139,19 @@ func (g *Gateway) filterList(ctx context.Context, res *sdk.ListToolsResult) *sdk
 	for i, t := range res.Tools {
 		actions[i] = Action(g.name, t.Name)
 	}
-	answers, err := g.possible(ctx, actions)
+	answers, gen, err := g.possible(ctx, actions)
 	if err != nil {
 		g.cfg.Logger.Warn("tools/list not filtered by policy: the decision service did not answer /v1/actions/possible; every tool is shown (calls are still decided)",
 			"server", g.name, "error", err.Error())
+		// What this client now shows: once the service answers again, a
+		// tool found hidden is a change the clients are told about.
+		g.shown.showAll(actions)
 		return res
+	}
+	// Fresh answers may hide other tools than the other clients were
+	// shown (the watcher had not asked yet): tell them.
+	if g.shown.update(answers, gen) {
+		g.toolsChanged("tools/list")
 	}
 	kept := make([]*sdk.Tool, 0, len(res.Tools))
 	hidden := 0

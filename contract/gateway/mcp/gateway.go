@@ -90,6 +90,13 @@ type Config struct {
 	// kept durably in the outbox, with an outbox Reporter or HTTPReporter
 	// when the log committed it.
 	ResultTimeout time.Duration
+	// PolicyWatchInterval, with filter_tools "policy", is how often the
+	// gateway asks /v1/actions/possible again about the tools it shows, to
+	// tell connected clients (notifications/tools/list_changed) when the
+	// policy in force now hides other tools. Default PossibleTTL; at least
+	// MinPolicyWatchInterval. A decision under a new policy hash makes it
+	// ask at once.
+	PolicyWatchInterval time.Duration
 	// Observe, when set, is given the timing of every forwarded call (for
 	// metrics and benchmarks).
 	Observe func(CallTiming)
@@ -128,8 +135,13 @@ type Gateway struct {
 	ready chan struct{}
 	up    bool
 
-	// possibles caches /v1/actions/possible (filter_tools "policy").
+	// possibles caches /v1/actions/possible (filter_tools "policy"); shown
+	// holds the answers behind what clients were last shown; watch is the
+	// policy watcher (nil without filter_tools "policy").
 	possibles possibleCache
+	asking    sync.Mutex // one /v1/actions/possible question at a time
+	shown     shownAnswers
+	watch     *policyWatch
 }
 
 // New connects to the upstream over t, lists its tools and builds the
@@ -156,6 +168,13 @@ func New(ctx context.Context, cfg Config, t sdk.Transport) (*Gateway, error) {
 		if err := cfg.Mapping.Validate(); err != nil {
 			return nil, err
 		}
+	}
+	switch {
+	case cfg.PolicyWatchInterval == 0:
+		cfg.PolicyWatchInterval = PossibleTTL
+	case cfg.PolicyWatchInterval < MinPolicyWatchInterval:
+		return nil, fmt.Errorf("mcp gateway: policy watch interval %v: want at least %v (or 0 for the default, %v)",
+			cfg.PolicyWatchInterval, MinPolicyWatchInterval, PossibleTTL)
 	}
 	if cfg.ServerName != "" && !serverNamePattern.MatchString(cfg.ServerName) {
 		return nil, fmt.Errorf("mcp gateway: server name %q: want 1 to 64 letters, digits, _ or -", text.Cut(cfg.ServerName, 80))
@@ -238,6 +257,9 @@ func New(ctx context.Context, cfg Config, t sdk.Transport) (*Gateway, error) {
 		return nil, err
 	}
 	g.up = true // read after <-g.ready, which the deferred close publishes
+	if cfg.Mapping.FiltersByPolicy() {
+		g.startPolicyWatch(ctx, cfg.PolicyWatchInterval)
+	}
 	return g, nil
 }
 
@@ -280,9 +302,17 @@ func (g *Gateway) Handler() http.Handler {
 	return sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return g.server }, nil)
 }
 
-// Close ends the upstream session.
+// PolicyHash is the policy hash the latest answers of
+// /v1/actions/possible were given under (filter_tools "policy"; "" before
+// the first).
+func (g *Gateway) PolicyHash() string { return g.possibles.policyHash() }
+
+// Close stops the policy watcher and ends the upstream session.
 func (g *Gateway) Close() error {
-	return g.upstream.Close()
+	g.watch.cancel()
+	err := g.upstream.Close()
+	g.watch.wait()
+	return err
 }
 
 // Refresh lists the upstream's tools, recomputes the manifest digest and
@@ -412,7 +442,9 @@ func (g *Gateway) call(ctx context.Context, tool string, args json.RawMessage) (
 		g.cfg.Logger.Warn("no decision; call not forwarded", "action", action, "error", err.Error())
 		return toolError("ztlog: no decision for %s on %s: %v. The call was not forwarded.", action, resource, err), nil
 	}
-	g.possibles.notePolicy(d.Response.Policy.Hash)
+	if g.possibles.notePolicy(d.Response.Policy.Hash) {
+		g.nudgePolicyWatch() // another policy is in force: ask again now
+	}
 	if !d.Allow || d.Receipt == nil {
 		g.cfg.Logger.Info("denied; call not forwarded", "action", action, "log_index", d.Response.Log.Index)
 		return toolError("%s", deniedText(action, resource, d)), nil

@@ -122,6 +122,12 @@ func gatewayOptions(t testing.TB, d *dev) mcp.Options {
 // to it (in memory).
 func openGateway(t testing.TB, o mcp.Options, upstream sdk.Transport) (*mcp.Gateway, *sdk.ClientSession) {
 	t.Helper()
+	return openGatewayClient(t, o, upstream, nil)
+}
+
+// openGatewayClient is openGateway with the client's options.
+func openGatewayClient(t testing.TB, o mcp.Options, upstream sdk.Transport, copts *sdk.ClientOptions) (*mcp.Gateway, *sdk.ClientSession) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	g, closeGW, err := mcp.Open(ctx, o, upstream)
 	if err != nil {
@@ -131,7 +137,7 @@ func openGateway(t testing.TB, o mcp.Options, upstream sdk.Transport) (*mcp.Gate
 	ct, st := sdk.NewInMemoryTransports()
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(ctx, st) }()
-	cs, err := sdk.NewClient(&sdk.Implementation{Name: "test-agent", Version: "1"}, nil).Connect(ctx, ct, nil)
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "test-agent", Version: "1"}, copts).Connect(ctx, ct, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,9 @@ type Mapping struct {
 	// FilterTools, when "policy", also hides from tools/list the tools the
 	// policy in force can never allow for the gateway's agent (POST
 	// /v1/actions/possible). Hidden tools stay callable: their calls are
-	// decided and denied like any other. Empty (the default): no policy
+	// decided and denied like any other. Connected clients are told
+	// (tools/list_changed) when a policy change hides other tools
+	// (Config.PolicyWatchInterval). Empty (the default): no policy
 	// filtering.
 	FilterTools string `json:"filter_tools,omitempty"`
 }

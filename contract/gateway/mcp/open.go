@@ -52,8 +52,12 @@ type Options struct {
 	// in the outbox until then).
 	SyncResults   bool
 	ResultTimeout time.Duration
-	Observe       func(CallTiming)
-	Logger        *slog.Logger
+	// PolicyWatchInterval is Config's: with filter_tools "policy", how
+	// often the tools shown are checked against the policy in force
+	// (default PossibleTTL, at least MinPolicyWatchInterval).
+	PolicyWatchInterval time.Duration
+	Observe             func(CallTiming)
+	Logger              *slog.Logger
 }
 
 // Open builds the SDK client (the agent), reads the receipt issuer from
@@ -116,7 +120,8 @@ func Open(ctx context.Context, o Options, t sdk.Transport) (*Gateway, func(), er
 		return nil, nil, err
 	}
 	g, err := New(ctx, Config{Client: c, Broker: b, Mapping: o.Mapping, ServerName: o.ServerName, Runtime: o.Runtime,
-		DigestOnly: o.DigestOnly, ResultTimeout: o.ResultTimeout, Observe: o.Observe, Logger: o.Logger}, t)
+		DigestOnly: o.DigestOnly, ResultTimeout: o.ResultTimeout, PolicyWatchInterval: o.PolicyWatchInterval,
+		Observe: o.Observe, Logger: o.Logger}, t)
 	if err != nil {
 		courier.Close()
 		return nil, nil, err
