@@ -148,7 +148,7 @@ func openAutoDelayedLog(t *testing.T, siblings int) (*Log, *prometheus.Registry)
 // soon as the last announced entry is there, not after the bound (an hour
 // here: the test would time out).
 func TestAutoCommitDelayWaitsForAnnouncedEntries(t *testing.T) {
-	l, reg := openAutoDelayedLog(t, 1)
+	l, reg := openAutoDelayedLog(t, 2)
 	defer closeLog(t, l)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -187,7 +187,7 @@ func TestAutoCommitDelayWaitsForAnnouncedEntries(t *testing.T) {
 // hour here: the test would time out). An announcement withdrawn (done
 // without an append, twice) leaves nothing announced.
 func TestAutoCommitDelaySparesUnannouncedEntries(t *testing.T) {
-	l, reg := openAutoDelayedLog(t, 1)
+	l, reg := openAutoDelayedLog(t, 2)
 	defer closeLog(t, l)
 	done := l.Expect()
 	done()
@@ -226,4 +226,46 @@ func TestParseCommitDelay(t *testing.T) {
 	if _, err := ParseCommitDelay("soon"); err == nil || !strings.Contains(err.Error(), "want auto, off or a duration") {
 		t.Errorf("soon: %v, want an error naming what is accepted", err)
 	}
+}
+
+// gatherLog is a Log with only what gather reads: n entries waiting,
+// nothing announced, the self-tuned delay bounded by bound.
+func gatherLog(n, siblings, maxBatch int, bound time.Duration) *Log {
+	return &Log{pending: make([]*pendingEntry, n), commitSiblings: siblings, maxBatch: maxBatch,
+		autoDelay: bound, wake: make(chan struct{}, 1)}
+}
+
+// With the self-tuned delay, a batch that already holds CommitSiblings
+// entries (the load is evident) waits for more, as a fixed delay does,
+// until the bound.
+func TestAutoCommitDelayWaitsUnderEvidentLoad(t *testing.T) {
+	const bound = 50 * time.Millisecond
+	l := gatherLog(8, 8, 1000, bound)
+	start := time.Now()
+	l.gather()
+	if took := time.Since(start); took < bound {
+		t.Fatalf("a batch of 8 (siblings 8) went out after %s, want a wait of the bound %s", took, bound)
+	}
+}
+
+// Waiting under evident load ends as soon as a full batch is waiting, not
+// at the bound (an hour here: the test would time out).
+func TestAutoCommitDelayEndsAtAFullBatch(t *testing.T) {
+	l := gatherLog(8, 8, 16, time.Hour)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.gather()
+	}()
+	l.mu.Lock()
+	l.pending = append(l.pending, make([]*pendingEntry, 8)...)
+	l.mu.Unlock()
+	l.wake <- struct{}{}
+	<-done
+}
+
+// Fewer waiting than CommitSiblings and nothing announced: no wait at all
+// (the bound is an hour: the test would time out).
+func TestAutoCommitDelaySparesLightLoad(t *testing.T) {
+	gatherLog(7, 8, 1000, time.Hour).gather()
 }

@@ -95,14 +95,17 @@ type Options struct {
 	AwaitPoll          time.Duration
 	// CommitDelay lets a batch grow under load.
 	//
-	// Zero (the default) tunes the delay to the load: when the committer
-	// collects a batch while at least CommitSiblings more entries are
-	// announced (Expect: decisions being made that will append), it waits
-	// for the announced entries, until BatchMaxSize are waiting, or for at
-	// most MaxAutoCommitDelay. A log whose callers announce nothing, or
-	// few, is never delayed: at light load every entry is handed to
-	// storage at once, and under load, when the decision path is
-	// CPU-bound, batches grow to cut the per-batch cost.
+	// Zero (the default) tunes the delay to the load. When the committer
+	// collects a batch that already holds CommitSiblings entries (they
+	// gathered while the previous batch was committed: the load is
+	// evident), it waits, as a fixed delay does, for more, until
+	// BatchMaxSize are waiting or for at most MaxAutoCommitDelay. When
+	// fewer are waiting but at least CommitSiblings more are announced
+	// (Expect: decisions being made that will append), it waits for the
+	// announced ones, with the same bound. Otherwise it does not wait: at
+	// light load every entry is handed to storage at once, and under load,
+	// when the decision path is CPU-bound, batches grow to cut the
+	// per-batch cost.
 	//
 	// Positive: a fixed delay; when at least CommitSiblings entries are
 	// waiting, the committer waits up to CommitDelay for more (until
@@ -575,10 +578,15 @@ func (l *Log) gather() {
 		// Self-tuned: wait only for entries announced as coming, when
 		// enough are, until they are all waiting or the bound.
 		coming := int(l.expected.Load())
-		if coming < l.commitSiblings {
+		switch {
+		case n >= l.commitSiblings:
+			// Load is evident: this many gathered while the last batch
+			// was committed. Wait, as a fixed delay does, for more.
+		case coming >= l.commitSiblings:
+			target = min(l.maxBatch, n+coming)
+		default:
 			return
 		}
-		target = min(l.maxBatch, n+coming)
 		delay = bound
 	}
 	timer := time.NewTimer(delay)

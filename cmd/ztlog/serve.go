@@ -69,11 +69,11 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.batchMaxAge, "batch-max-age", ztlog.DefaultBatchMaxAge, "how long a batch waits for more entries once started")
 	fs.DurationVar(&f.checkpointInterval, "checkpoint-interval", ztlog.DefaultCheckpointInterval, "how often a new checkpoint is published while the log grows (at least 100ms)")
 	fs.IntVar(&f.maxPending, "max-pending", ztlog.DefaultMaxPending, "entries waiting to be sequenced before appends are pushed back")
-	fs.Func("commit-delay", "group commit: auto (default: under load a batch waits for the decisions being made, at most one storage write), off, or a fixed wait (at most 100ms); see --commit-siblings", func(s string) (err error) {
+	fs.Func("commit-delay", "group commit: auto (default: under load a batch waits for more entries, at most 5ms; at light load nothing waits), off, or a fixed wait (at most 100ms); see --commit-siblings", func(s string) (err error) {
 		f.commitDelay, err = ztlog.ParseCommitDelay(s)
 		return err
 	})
-	fs.IntVar(&f.commitSiblings, "commit-siblings", ztlog.DefaultCommitSiblings, "entries that must be waiting before --commit-delay applies")
+	fs.IntVar(&f.commitSiblings, "commit-siblings", ztlog.DefaultCommitSiblings, "entries that must be waiting (with auto: waiting, or announced by decisions under way) before the commit delay applies")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown may take")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&f.maxConns, "max-conns", 0, "most client connections open at once (0: the file descriptor limit less a reserve for storage)")
