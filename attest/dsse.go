@@ -366,26 +366,7 @@ type signature struct {
 // predicate itself are the caller's (see VerifyRuntimeContext,
 // VerifyBrokerResult). Pure: no clock, no I/O.
 func Verify(ctx context.Context, rawEnvelope []byte, chain [][]byte, bundles x509bundle.Source, now time.Time, predicateType string) (*Verified, error) {
-	if bundles == nil || now.IsZero() {
-		return nil, errors.New("attest: Verify needs trust bundles and a verification time")
-	}
-	d, err := decodeEnvelope(rawEnvelope)
-	if err != nil {
-		return nil, err
-	}
-
-	if err := checkChainSize(chain); err != nil {
-		return nil, err
-	}
-	certs, err := parseChain(chain)
-	if err != nil {
-		return nil, err
-	}
-	id, path, err := verifyChain(certs, bundles, now)
-	if err != nil {
-		return nil, err
-	}
-	return verifySigned(ctx, d, id, certs[0], path, predicateType)
+	return (*ChainCache)(nil).Verify(ctx, rawEnvelope, chain, bundles, now, predicateType)
 }
 
 // checkChainSize checks the chain's limits: 1 to MaxChain certificates of
