@@ -87,3 +87,56 @@ func BenchmarkSignBrokerResult(b *testing.B) {
 		b.ReportMetric(full.Seconds()/bare.Seconds(), "x-bare")
 	}
 }
+
+// BenchmarkChainCacheVerify measures Verify beside ChainCache.Verify on a
+// remembered chain (the authorities' digest and validity checked, the
+// DSSE signature and statement verified) and the bare ECDSA P-256
+// verification both contain, in the same run.
+func BenchmarkChainCacheVerify(b *testing.B) {
+	ca, err := devca.New(vectorTD)
+	if err != nil {
+		b.Fatal(err)
+	}
+	svid, _ := ca.IssueX509SVID(vectorAgent, devca.SVIDOptions{})
+	s, err := SignRuntimeContext(context.Background(), svid, vectorAction, vectorRuntimeContext())
+	if err != nil {
+		b.Fatal(err)
+	}
+	bundle := ca.X509Bundle()
+	now := time.Now()
+	cache := NewChainCache(0)
+	key := svid.PrivateKey.(*ecdsa.PrivateKey)
+	digest := sha256.Sum256(s.Envelope)
+	sig, _ := ecdsa.SignASN1(rand.Reader, key, digest[:])
+	const n = 2000
+	for b.Loop() {
+		timed := func(f func() error) time.Duration {
+			start := time.Now()
+			for range n {
+				if err := f(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			return time.Since(start) / n
+		}
+		full := timed(func() error {
+			_, err := Verify(context.Background(), s.Envelope, s.Chain, bundle, now, RuntimeContextType)
+			return err
+		})
+		cached := timed(func() error {
+			_, err := cache.Verify(context.Background(), s.Envelope, s.Chain, bundle, now, RuntimeContextType)
+			return err
+		})
+		bare := timed(func() error {
+			if !ecdsa.VerifyASN1(&key.PublicKey, digest[:], sig) {
+				return ErrSignature
+			}
+			return nil
+		})
+		b.ReportMetric(float64(full.Nanoseconds())/1e3, "verify-µs")
+		b.ReportMetric(float64(cached.Nanoseconds())/1e3, "cached-verify-µs")
+		b.ReportMetric(float64(bare.Nanoseconds())/1e3, "bare-ecdsa-µs")
+		b.ReportMetric(full.Seconds()/bare.Seconds(), "verify-x-bare")
+		b.ReportMetric(cached.Seconds()/bare.Seconds(), "cached-x-bare")
+	}
+}

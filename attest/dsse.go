@@ -366,37 +366,49 @@ type signature struct {
 // predicate itself are the caller's (see VerifyRuntimeContext,
 // VerifyBrokerResult). Pure: no clock, no I/O.
 func Verify(ctx context.Context, rawEnvelope []byte, chain [][]byte, bundles x509bundle.Source, now time.Time, predicateType string) (*Verified, error) {
-	if bundles == nil || now.IsZero() {
-		return nil, errors.New("attest: Verify needs trust bundles and a verification time")
-	}
-	d, err := decodeEnvelope(rawEnvelope)
-	if err != nil {
-		return nil, err
-	}
+	return (*ChainCache)(nil).Verify(ctx, rawEnvelope, chain, bundles, now, predicateType)
+}
 
+// checkChainSize checks the chain's limits: 1 to MaxChain certificates of
+// at most MaxCertificate bytes each.
+func checkChainSize(chain [][]byte) error {
 	if len(chain) == 0 || len(chain) > MaxChain {
-		return nil, fmt.Errorf("%w: want 1 to %d certificates in the signer chain, got %d", ErrMalformed, MaxChain, len(chain))
+		return fmt.Errorf("%w: want 1 to %d certificates in the signer chain, got %d", ErrMalformed, MaxChain, len(chain))
 	}
-	certs := make([]*x509.Certificate, len(chain))
 	for i, der := range chain {
 		if len(der) > MaxCertificate {
-			return nil, fmt.Errorf("%w: chain[%d] is %d bytes, the limit is %d", ErrMalformed, i, len(der), MaxCertificate)
+			return fmt.Errorf("%w: chain[%d] is %d bytes, the limit is %d", ErrMalformed, i, len(der), MaxCertificate)
 		}
+	}
+	return nil
+}
+
+// parseChain parses a chain within checkChainSize's limits.
+func parseChain(chain [][]byte) ([]*x509.Certificate, error) {
+	certs := make([]*x509.Certificate, len(chain))
+	for i, der := range chain {
 		c, err := x509.ParseCertificate(der)
 		if err != nil {
 			return nil, fmt.Errorf("%w: chain[%d]: %w", ErrChain, i, err)
 		}
 		certs[i] = c
 	}
+	return certs, nil
+}
+
+// verifyChain verifies parsed certificates as an X.509-SVID against
+// bundles at now: the SPIFFE ID and the first verified path (leaf to
+// authority).
+func verifyChain(certs []*x509.Certificate, bundles x509bundle.Source, now time.Time) (spiffeid.ID, []*x509.Certificate, error) {
 	id, verified, err := x509svid.Verify(certs, bundles, x509svid.WithTime(now))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrChain, err)
+		return spiffeid.ID{}, nil, fmt.Errorf("%w: %w", ErrChain, err)
 	}
 	var path []*x509.Certificate
 	if len(verified) > 0 {
 		path = verified[0]
 	}
-	return verifySigned(ctx, d, id, certs[0], path, predicateType)
+	return id, path, nil
 }
 
 // VerifyWithSigner is Verify for a signer chain the caller has already
@@ -662,10 +674,16 @@ func (e Expect) valid() error {
 // subject is want.ActionDigest, and want.Now is inside the predicate's
 // validity window.
 func VerifyRuntimeContext(ctx context.Context, rawEnvelope []byte, chain [][]byte, bundles x509bundle.Source, want Expect) (*RuntimeContext, *Verified, error) {
+	return (*ChainCache)(nil).VerifyRuntimeContext(ctx, rawEnvelope, chain, bundles, want)
+}
+
+// VerifyRuntimeContext is the package's VerifyRuntimeContext with the
+// signer chain's verification remembered in c (see ChainCache.Verify).
+func (c *ChainCache) VerifyRuntimeContext(ctx context.Context, rawEnvelope []byte, chain [][]byte, bundles x509bundle.Source, want Expect) (*RuntimeContext, *Verified, error) {
 	if err := want.valid(); err != nil {
 		return nil, nil, err
 	}
-	v, err := Verify(ctx, rawEnvelope, chain, bundles, want.Now, RuntimeContextType)
+	v, err := c.Verify(ctx, rawEnvelope, chain, bundles, want.Now, RuntimeContextType)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -701,10 +719,16 @@ func CheckRuntimeContext(v *Verified, want Expect) (*RuntimeContext, error) {
 // VerifyBrokerResult verifies a broker's result attestation: Verify, then
 // the signer is want.Signer and the subject is want.ActionDigest.
 func VerifyBrokerResult(ctx context.Context, rawEnvelope []byte, chain [][]byte, bundles x509bundle.Source, want Expect) (*BrokerResult, *Verified, error) {
+	return (*ChainCache)(nil).VerifyBrokerResult(ctx, rawEnvelope, chain, bundles, want)
+}
+
+// VerifyBrokerResult is the package's VerifyBrokerResult with the signer
+// chain's verification remembered in c (see ChainCache.Verify).
+func (c *ChainCache) VerifyBrokerResult(ctx context.Context, rawEnvelope []byte, chain [][]byte, bundles x509bundle.Source, want Expect) (*BrokerResult, *Verified, error) {
 	if err := want.valid(); err != nil {
 		return nil, nil, err
 	}
-	v, err := Verify(ctx, rawEnvelope, chain, bundles, want.Now, BrokerResultType)
+	v, err := c.Verify(ctx, rawEnvelope, chain, bundles, want.Now, BrokerResultType)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -39,7 +39,9 @@ type attestation struct {
 // (attest/attest.md): the signer chain against the trust bundle now, the
 // signer is the authenticated actor, the subject is this action's digest,
 // the validity window holds, and the broker and sandbox it names are the
-// request's. It returns the verified claims, or the reason the request is
+// request's. A signer chain that verified before is not verified again
+// while the trust bundle's authorities and every certificate's validity
+// still hold (attest.ChainCache). It returns the verified claims, or the reason the request is
 // denied. The chain is the request's attestation_chain, else the caller's
 // mutual-TLS chain.
 func (g *Gate) checkAttestation(ctx context.Context, req *request, caller *identity.Caller, digest, broker string, now time.Time) (*attestation, *entry.Reason) {
@@ -61,7 +63,7 @@ func (g *Gate) checkAttestation(ctx context.Context, req *request, caller *ident
 	default:
 		return nil, invalid("no signer chain: send attestation_chain, or call with the signing X.509-SVID over mutual TLS")
 	}
-	p, _, err := attest.VerifyRuntimeContext(ctx, req.rawEnvelope, chain, g.cfg.Bundles,
+	p, _, err := g.chains.VerifyRuntimeContext(ctx, req.rawEnvelope, chain, g.cfg.Bundles,
 		attest.Expect{Now: now, Signer: caller.ID, ActionDigest: digest, Skew: AttestationSkew})
 	if err != nil {
 		return nil, invalid("%v", err)

@@ -2,7 +2,9 @@ package gate_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -253,5 +255,54 @@ allow if {
 	p.Model.Version = "2024-01-01"
 	if _, resp, d := a.decide(a.body("demo.echo", p, a.svid, "", true)); d.Effect != entry.Deny {
 		t.Fatalf("another model version allowed: %+v", resp.Reasons)
+	}
+}
+
+// TestAttestationAfterCARotation: once the service's trust bundle is
+// rotated to another CA, an attestation whose signer chain verified (and
+// was remembered) under the old one is refused: a committed deny. The
+// agent's mutual-TLS connection from before the rotation is kept (the
+// request goes to the handler with its verified connection state).
+func TestAttestationAfterCARotation(t *testing.T) {
+	s := newServer(t, options{})
+	s.register(agentID, `,"brokers":["`+brokerID.String()+`"]`)
+	a := newAttested(t, s, capability.Strict(t.TempDir(), "echo"))
+	body := a.body("shell.run", a.runtime(time.Now()), a.svid, "", true)
+	state := &tls.ConnectionState{HandshakeComplete: true, PeerCertificates: a.svid.Certificates}
+	decide := func() (int, *api.ActionResponse) {
+		w := inProcess(s.svc.Handler(), state, "/v1/actions", body)
+		var resp api.ActionResponse
+		if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
+			t.Fatalf("answer %d is not JSON: %s", w.Code, w.Body.Bytes())
+		}
+		return w.Code, &resp
+	}
+	if status, resp := decide(); status != http.StatusOK {
+		t.Fatalf("before the rotation: %d %+v", status, resp.Reasons)
+	}
+	if status, resp := decide(); status != http.StatusOK {
+		t.Fatalf("again before the rotation: %d %+v", status, resp.Reasons)
+	}
+
+	ca2, err := devca.New(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ca2.Bundle().Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.idDir, "bundle.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.src.(interface{ Reload() error }).Reload(); err != nil {
+		t.Fatal(err)
+	}
+	status, resp := decide()
+	if status != http.StatusForbidden {
+		t.Errorf("after the rotation: HTTP %d, want 403", status)
+	}
+	if !hasReason(resp, "attestation.invalid") {
+		t.Errorf("after the rotation: reasons %+v, want attestation.invalid", resp.Reasons)
 	}
 }

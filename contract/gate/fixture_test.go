@@ -50,11 +50,14 @@ const origin = "test.example/ztlog"
 // server is a real ztlog service (Tessera POSIX log in a temp dir, mTLS on
 // 127.0.0.1, the example OPA policy) with the gate mounted.
 type server struct {
-	t      testing.TB
-	dir    string
-	key    *ztlog.Key
-	ca     *devca.CA
-	src    identity.Source
+	t   testing.TB
+	dir string
+	key *ztlog.Key
+	ca  *devca.CA
+	src identity.Source
+	// idDir holds the server's SVID and trust bundle files (src reads
+	// them; Reload re-reads them).
+	idDir  string
 	svc    *service.Service
 	gate   *gate.Gate
 	pdp    *pdp.PDP
@@ -118,7 +121,7 @@ func (s *server) start(o options) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.src = src
+		s.src, s.idDir = src, idDir
 	}
 	s.logs = &devproc.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(s.logs, nil))

@@ -37,6 +37,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zt-infra/ztlog/attest"
 	"github.com/zt-infra/ztlog/internal/httperr"
 	"github.com/zt-infra/ztlog/internal/text"
 	"github.com/zt-infra/ztlog/internal/tlogproof"
@@ -145,6 +146,8 @@ type Gate struct {
 	cfg     Config
 	admins  map[string]bool
 	metrics *metrics
+	// chains are the attestation signer chains that verified.
+	chains *attest.ChainCache
 }
 
 // errReceipt is an allow committed whose receipt could not be signed.
@@ -189,7 +192,7 @@ func New(cfg Config) (*Gate, error) {
 			return nil, fmt.Errorf("gate: default broker: %w", err)
 		}
 	}
-	g := &Gate{cfg: cfg, admins: map[string]bool{}, metrics: newMetrics(cfg.Registerer)}
+	g := &Gate{cfg: cfg, admins: map[string]bool{}, metrics: newMetrics(cfg.Registerer), chains: attest.NewChainCache(0)}
 	for _, a := range cfg.Admins {
 		g.admins[a.String()] = true
 	}

@@ -7,7 +7,9 @@
 //
 //   - the caller is authenticated (X.509-SVID or JWT-SVID) and is the
 //     statement's signer, whose X.509-SVID chain verifies against the trust
-//     bundle now;
+//     bundle now (a chain that verified before is not verified again while
+//     the bundle's authorities and every certificate's validity still
+//     hold: attest.ChainCache);
 //   - the decision entry at the predicate's decision.index exists (a
 //     checkpoint covering it is awaited, bounded), has the predicate's leaf
 //     hash, is an allow, is about the statement's subject (the action
@@ -123,6 +125,8 @@ type Service struct {
 	pending map[uint64]bool      // decision index -> a commit in flight
 	results *prometheus.CounterVec
 	refused *prometheus.CounterVec
+	// chains are the statements' signer chains that verified.
+	chains *attest.ChainCache
 }
 
 // Rebuild reads every result entry in the log and returns a Service that
@@ -158,7 +162,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.ClaimLease <= 0 {
 		cfg.ClaimLease = DefaultClaimLease
 	}
-	s := &Service{cfg: cfg, done: map[uint64]committed{}, pending: map[uint64]bool{},
+	s := &Service{cfg: cfg, done: map[uint64]committed{}, pending: map[uint64]bool{}, chains: attest.NewChainCache(0),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ztlog_results_total", Help: "Result entries committed, by outcome."}, []string{"outcome"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ztlog_results_refused_total", Help: "Results refused, by error code."}, []string{"code"}),
 	}
@@ -244,7 +248,7 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.cfg.Now()
-	v, err := attest.Verify(r.Context(), raw, chain, s.cfg.Bundles, now, attest.BrokerResultType)
+	v, err := s.chains.Verify(r.Context(), raw, chain, s.cfg.Bundles, now, attest.BrokerResultType)
 	if err != nil {
 		s.refuse(w, r, http.StatusUnprocessableEntity, &httperr.Error{Code: CodeStatementInvalid, Field: "statement", Message: err.Error()})
 		return
