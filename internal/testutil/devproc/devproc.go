@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,6 +80,9 @@ func Start(t testing.TB, bin, dir string, args ...string) *Dev {
 	d.Cmd = exec.Command(bin, append([]string{"dev", "--data-dir", dir, "--listen", d.Addr, "--checkpoint-interval", "100ms"}, args...)...)
 	out, _ := d.Cmd.StdoutPipe()
 	d.Cmd.Stderr = d.Stderr
+	// Killed with the test binary, also when a panic skips the cleanup
+	// (a panicking test once left a ztlog dev running for an hour).
+	d.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := d.Cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
