@@ -141,7 +141,7 @@ func (g *Gateway) filterList(ctx context.Context, res *sdk.ListToolsResult) *sdk
 	}
 	answers, gen, err := g.possible(ctx, actions)
 	if err != nil {
-		g.cfg.Logger.Warn("tools/list not filtered by policy: the decision service did not answer /v1/actions/possible; every tool is shown (calls are still decided)",
+		g.limited.Warn("tools/list not filtered by policy: the decision service did not answer /v1/actions/possible; every tool is shown (calls are still decided)",
 			"server", g.name, "error", err.Error())
 		// What this client now shows: once the service answers again, a
 		// tool found hidden is a change the clients are told about.

@@ -52,6 +52,7 @@ import (
 	"github.com/zt-infra/ztlog/contract/client"
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/internal/jcs"
+	"github.com/zt-infra/ztlog/internal/slogx"
 	"github.com/zt-infra/ztlog/internal/text"
 )
 
@@ -142,6 +143,9 @@ type Gateway struct {
 	asking    sync.Mutex // one /v1/actions/possible question at a time
 	shown     shownAnswers
 	watch     *policyWatch
+	// limited logs what can repeat with every request (a tools/list not
+	// filtered while ztlog does not answer): once per watchLogEvery.
+	limited *slog.Logger
 }
 
 // New connects to the upstream over t, lists its tools and builds the
@@ -183,7 +187,8 @@ func New(ctx context.Context, cfg Config, t sdk.Transport) (*Gateway, error) {
 	if agent.IsZero() {
 		return nil, errors.New("mcp gateway: the agent has no SVID")
 	}
-	g := &Gateway{cfg: cfg, agent: agent.String(), tools: map[string]*sdk.Tool{}, ready: make(chan struct{})}
+	g := &Gateway{cfg: cfg, agent: agent.String(), tools: map[string]*sdk.Tool{}, ready: make(chan struct{}),
+		limited: slog.New(slogx.RateLimit(cfg.Logger.Handler(), watchLogEvery))}
 	defer close(g.ready)
 	c := sdk.NewClient(&sdk.Implementation{Name: "ztlog-mcp-gateway", Version: Version}, &sdk.ClientOptions{
 		Capabilities: &sdk.ClientCapabilities{},

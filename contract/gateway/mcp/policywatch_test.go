@@ -238,8 +238,14 @@ func TestPolicyWatchOutage(t *testing.T) {
 	}
 	defer d.Cmd.Process.Signal(syscall.SIGCONT)
 
-	if got := listNames(t, cs); !slices.Equal(got, []string{"add", "delete_everything", "echo"}) {
-		t.Fatalf("with ztlog not answering the list is %v, want every tool", got)
+	for i := range 2 {
+		if got := listNames(t, cs); !slices.Equal(got, []string{"add", "delete_everything", "echo"}) {
+			t.Fatalf("listing %d with ztlog not answering: the list is %v, want every tool", i+1, got)
+		}
+	}
+	const unfiltered = "tools/list not filtered by policy"
+	if n := strings.Count(logs.String(), unfiltered); n != 1 {
+		t.Fatalf("%d log lines %q for two unfiltered listings, want 1 (rate-limited):\n%s", n, unfiltered, logs.String())
 	}
 	waitFor(t, 30*time.Second, "two failed checks of the watcher", func() bool {
 		_, failed, _ := mcp.PolicyWatchCounts(g)
