@@ -15,6 +15,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/zt-infra/ztlog/contract/broker"
 	"github.com/zt-infra/ztlog/contract/entry"
 	"github.com/zt-infra/ztlog/internal/testutil/devproc"
 )
@@ -122,9 +123,16 @@ func TestMCPProxyKilledAfterAnswerDeliversOnRestart(t *testing.T) {
 	// The SDK's command transport reaps the process on Close (cmd.Wait);
 	// a second Wait here would race with it.
 	cs.Close()
-	kept, _ := filepath.Glob(filepath.Join(outbox, "result-*.json"))
-	if len(kept) != 1 {
-		t.Fatalf("killed at the answer, the gateway left %v in the outbox, want one result\n%s", kept, stderr.String())
+	// The result is durable in the gateway's courier journal (its file
+	// for readers is written after the answer, and may not be there):
+	// opening the outbox recovers the journal of the dead process into
+	// result files, as the restarted gateway does.
+	ob, err := broker.OpenOutbox(outbox, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept, _ := ob.Pending(); len(kept) != 1 {
+		t.Fatalf("killed at the answer, the gateway left %v in the outbox (its journal recovered), want one result\n%s", kept, stderr.String())
 	}
 	if res.IsError {
 		t.Fatalf("the held echo answered an error: %q\n%s", mcpText(res), stderr.String())
