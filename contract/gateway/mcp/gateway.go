@@ -143,8 +143,9 @@ type Gateway struct {
 	asking    sync.Mutex // one /v1/actions/possible question at a time
 	shown     shownAnswers
 	watch     *policyWatch
-	// limited logs what can repeat with every request (a tools/list not
-	// filtered while ztlog does not answer): once per watchLogEvery.
+	// limited logs warnings that repeat while ztlog does not answer (an
+	// unfiltered tools/list, the policy watcher's failed checks): each
+	// once per watchLogEvery.
 	limited *slog.Logger
 }
 

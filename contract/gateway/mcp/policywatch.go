@@ -3,24 +3,22 @@ package mcp
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
-
-	"github.com/zt-infra/ztlog/internal/slogx"
 )
 
 // MinPolicyWatchInterval is the shortest Config.PolicyWatchInterval
 // accepted; the default is PossibleTTL.
 const MinPolicyWatchInterval = time.Second
 
-// watchLogEvery is how often a failure of the policy watcher that repeats
-// (ztlog down for an hour) is logged again; the lines held back in between
-// are counted in the next one ("suppressed").
+// watchLogEvery is how often a warning that repeats (the policy watcher's
+// failures, an unfiltered tools/list, while ztlog is down for an hour) is
+// logged again; the lines held back in between are counted in the next
+// one ("suppressed"). Gateway.limited applies it.
 const watchLogEvery = 10 * time.Minute
 
 // shownAnswers are the answers behind what tools/list last showed, per
@@ -95,7 +93,6 @@ type policyWatch struct {
 	nudge chan struct{}
 	stop  context.CancelFunc
 	done  chan struct{}
-	log   *slog.Logger
 	// checks and failures count the checks made and those that failed;
 	// told the times clients were told the tools shown changed.
 	checks, failures, told atomic.Int64
@@ -105,8 +102,7 @@ type policyWatch struct {
 // own (not New's, which may only bound the start).
 func (g *Gateway) startPolicyWatch(ctx context.Context, every time.Duration) {
 	ctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	w := &policyWatch{nudge: make(chan struct{}, 1), stop: stop, done: make(chan struct{}),
-		log: slog.New(slogx.RateLimit(g.cfg.Logger.Handler(), watchLogEvery))}
+	w := &policyWatch{nudge: make(chan struct{}, 1), stop: stop, done: make(chan struct{})}
 	g.watch = w
 	go func() {
 		defer close(w.done)
@@ -132,11 +128,11 @@ func (g *Gateway) startPolicyWatch(ctx context.Context, every time.Duration) {
 				// Nothing changes: what clients were shown stays, and no
 				// failure makes the gateway show more.
 				failing = true
-				w.log.Warn("policy watch: the decision service did not answer /v1/actions/possible; the tools shown stay as they are",
+				g.limited.Warn("policy watch: the decision service did not answer /v1/actions/possible; the tools shown stay as they are",
 					"server", g.name, "error", err.Error())
 			case failing:
 				failing = false
-				w.log.Info("policy watch: the decision service answers /v1/actions/possible again", "server", g.name)
+				g.limited.Info("policy watch: the decision service answers /v1/actions/possible again", "server", g.name)
 			}
 		}
 	}()
